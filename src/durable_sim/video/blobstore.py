@@ -1,0 +1,74 @@
+"""Content-addressed blob store on a local directory, standing in for S3.
+
+Video bytes travel between pipeline steps by reference (a sha256 key) so that step results stay
+small enough for durable checkpoints. Writes are atomic (temp file, fsync, rename): a reader
+never sees a half-written blob and a failed write leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from durable_sim.video.errors import BlobNotFoundError
+
+_KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
+_TEMP_PREFIX = ".tmp-"
+
+
+def blob_key(data: bytes) -> str:
+    """The key a blob of `data` is stored under: its sha256 hex digest."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class BlobStore:
+    """Blobs stored as files named by their sha256 hex digest under `root`."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file that holds (or would hold) the blob `key`."""
+        if not _KEY_PATTERN.fullmatch(key):
+            raise ValueError(f"not a blob key (64 lowercase hex characters): {key!r}")
+        return self.root / key
+
+    def put(self, data: bytes) -> str:
+        """Store `data` and return its key; storing the same bytes again is a no-op."""
+        key = blob_key(data)
+        target = self.path(key)
+        if target.exists():
+            return key
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return key
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under `key`."""
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {key} in {self.root}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return (
+            isinstance(key, str)
+            and _KEY_PATTERN.fullmatch(key) is not None
+            and (self.root / key).is_file()
+        )

@@ -1,0 +1,48 @@
+"""In-memory MP4 reading and stream-copy writing, shared by split and assemble.
+
+Both work on compressed packets only (no re-encoding), so they are fast and lossless. Outputs
+are written with FFmpeg's bitexact flag so that identical packets give identical bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
+
+from durable_sim.video.errors import InvalidVideoError
+
+MP4_FORMAT = "mp4"
+BITEXACT = {"fflags": "+bitexact"}
+
+
+def open_input(data: bytes) -> InputContainer:
+    """Open video bytes for reading; unreadable bytes raise `InvalidVideoError`."""
+    if not data:
+        raise InvalidVideoError("not a readable video: the input is empty")
+    try:
+        return av.open(io.BytesIO(data), mode="r")
+    except av.FFmpegError as exc:
+        raise InvalidVideoError(f"not a readable video ({len(data)} bytes): {exc}") from exc
+
+
+def first_video_stream(container: InputContainer) -> VideoStream:
+    """The container's first video stream; a container without one is invalid."""
+    if not container.streams.video:
+        raise InvalidVideoError("not a video: the container has no video stream")
+    return container.streams.video[0]
+
+
+def mux_packets(template: VideoStream, packets: Iterable[av.Packet]) -> bytes:
+    """Write `packets` (already re-timed) into a new MP4 whose stream copies `template`."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=MP4_FORMAT, options=BITEXACT) as output:
+        stream = output.add_stream_from_template(template)
+        stream.time_base = template.time_base
+        for packet in packets:
+            packet.stream = stream
+            output.mux(packet)
+    return buffer.getvalue()

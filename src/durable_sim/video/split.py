@@ -1,0 +1,69 @@
+"""Splitting a video into keyframe-aligned chunks by stream copy (no re-encoding).
+
+The video's GOPs (runs of frames starting at a keyframe) are shared out over the chunks as
+evenly as possible, so every chunk starts on a keyframe and decodes on its own. Each chunk is
+re-timed to start at zero, making its bytes depend only on its own packets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import av
+
+from durable_sim.video.errors import ChunkCountError, InvalidVideoError
+from durable_sim.video.mp4 import first_video_stream, mux_packets, open_input
+from durable_sim.video.probe import VideoInfo
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Frames [start, stop) of the source video that form one chunk."""
+
+    start: int
+    stop: int
+
+    @property
+    def frame_count(self) -> int:
+        """Number of frames in the chunk."""
+        return self.stop - self.start
+
+
+def plan_chunks(info: VideoInfo, chunks: int) -> list[ChunkSpan]:
+    """Share the GOPs of `info` over `chunks` chunks; raise `ChunkCountError` if impossible."""
+    gops = len(info.keyframes)
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= gops:
+        gop_note = f"GOP {info.frame_count // gops} frames" if gops else "no keyframes"
+        raise ChunkCountError(
+            f"chunks={chunks!r} does not fit this video: it has {info.frame_count} frames in "
+            f"{gops} keyframe-aligned segments ({gop_note}), so chunks must be an integer "
+            f"from 1 to {gops}"
+        )
+    bounds = [*info.keyframes, info.frame_count]
+    cuts = [bounds[i * gops // chunks] for i in range(chunks + 1)]
+    return [ChunkSpan(start, stop) for start, stop in pairwise(cuts)]
+
+
+def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[bytes]:
+    """Cut `data` (described by `info`) into `chunks` independently decodable MP4 chunks."""
+    spans = plan_chunks(info, chunks)
+    with open_input(data) as container:
+        stream = first_video_stream(container)
+        try:
+            packets = [p for p in container.demux(stream) if p.pts is not None]
+        except av.FFmpegError as exc:
+            raise InvalidVideoError(f"not a readable video: demuxing failed: {exc}") from exc
+        if len(packets) != info.frame_count:
+            raise InvalidVideoError(
+                f"video has {len(packets)} frames but its description says {info.frame_count}"
+            )
+        outputs = []
+        for span in spans:
+            group = packets[span.start : span.stop]
+            origin = group[0].dts
+            for packet in group:
+                packet.pts -= origin
+                packet.dts -= origin
+            outputs.append(mux_packets(stream, group))
+        return outputs
