@@ -1,0 +1,257 @@
+"""Stateless function invocations: synchronous calls and fire-and-forget asynchronous ones.
+
+A `FunctionRuntime` plays the function platform (Lambda's ``Invoke`` with ``RequestResponse``
+or ``Event``). A function is a plain ``fn(event, ctx)``; it keeps no state between invocations
+except through a store. Each invocation is charged ``invoke``, plus ``cold_start`` when no idle
+instance of that function exists at its start time: instances stay warm after an invocation
+and are reused by later ones, so a sequence of calls pays one cold start and a fan-out of N
+concurrent calls pays N. `warm_instances` pre-provisions idle instances per function.
+
+On the virtual clock an asynchronous invocation runs eagerly, in submission order, on a fork
+of the caller's clock taken at submission: its timeline is concurrent with the caller's, whose
+clock does not move. Its completion time is recorded on its handle, so a coordinator knows
+when the work finished *in virtual time* (`AsyncInvocation.done_by`). On the wall clock
+asynchronous invocations run on a thread pool, really in parallel.
+
+Instance reuse is decided from each instance's latest completion time: an instance is idle at
+time ``t`` if its last invocation ended by ``t``. With eager virtual execution an invocation
+submitted later in real order but earlier in virtual time may therefore see an instance as busy
+that a strict event simulation would have found idle; the cost is an extra cold start, never a
+missed one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable_sim.clock import Clock
+from durable_sim.latency import Sampler
+
+_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    """What a function receives besides its event (Lambda's ``context`` object)."""
+
+    function_name: str
+    request_id: str
+    clock: Clock
+    """The invocation's own timeline: charge work here, bind stores to it."""
+    cold_start: bool
+    runtime: FunctionRuntime
+    """The platform, so a function can invoke others (pass ``clock=ctx.clock``)."""
+
+
+Handler = Callable[[Any, InvocationContext], Any]
+
+
+@dataclass
+class InvocationCounters:
+    """Invocations by mode, cold starts among them, and invocations that raised."""
+
+    sync_invocations: int = 0
+    async_invocations: int = 0
+    cold_starts: int = 0
+    failures: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sync_invocations + self.async_invocations
+
+    def as_row(self) -> dict[str, int]:
+        """Flat columns for a results row."""
+        return {
+            "invocations": self.total,
+            "sync_invocations": self.sync_invocations,
+            "async_invocations": self.async_invocations,
+            "cold_starts": self.cold_starts,
+            "failed_invocations": self.failures,
+        }
+
+
+@dataclass
+class AsyncInvocation:
+    """Handle on a fire-and-forget invocation: when it was submitted, when it completed."""
+
+    function_name: str
+    request_id: str
+    submitted_ms: float
+    _future: Future[Any] = field(repr=False)
+    _completed_ms: list[float] = field(default_factory=list, repr=False)
+
+    def done(self) -> bool:
+        """Whether the invocation has finished executing (in real time)."""
+        return self._future.done()
+
+    @property
+    def completed_ms(self) -> float:
+        """Its completion time on its own clock; waits for it to finish executing."""
+        self._future.exception()
+        return self._completed_ms[0]
+
+    def done_by(self, t_ms: float) -> bool:
+        """Whether it had finished by time `t_ms` (virtual: by its recorded completion time)."""
+        return self.done() and self.completed_ms <= t_ms
+
+    def result(self, timeout_s: float | None = None) -> Any:
+        """Its return value (waits for it); re-raises the exception it raised."""
+        return self._future.result(timeout_s)
+
+
+@dataclass
+class _Instance:
+    """One function instance; busy until `free_at_ms` (infinite while running)."""
+
+    free_at_ms: float
+
+
+@dataclass
+class _Function:
+    handler: Handler
+    instances: list[_Instance]
+    invocations: int = 0
+
+
+class FunctionRuntime:
+    """The function platform of the baseline: register functions, invoke them by name."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        sampler: Sampler,
+        *,
+        warm_instances: int = 0,
+        max_workers: int = 16,
+    ) -> None:
+        if not isinstance(warm_instances, int) or not 0 <= warm_instances <= 10_000:
+            raise ValueError(
+                f"bad warm_instances {warm_instances!r} (accepted: an int in [0, 10000])"
+            )
+        if not isinstance(max_workers, int) or not 1 <= max_workers <= 1024:
+            raise ValueError(f"bad max_workers {max_workers!r} (accepted: an int in [1, 1024])")
+        self.clock = clock
+        self.sampler = sampler
+        self.warm_instances = warm_instances
+        self.max_workers = max_workers
+        self._functions: dict[str, _Function] = {}
+        self._counters = InvocationCounters()
+        self._lock = threading.Lock()
+        self._pool = None if clock.virtual else ThreadPoolExecutor(max_workers)
+
+    def __enter__(self) -> FunctionRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for running asynchronous invocations and stop the thread pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Deploy `handler` under `name` (each name has its own instances and cold starts)."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(
+                f"bad function name {name!r} (accepted: 1-64 characters from A-Z a-z 0-9 _ -)"
+            )
+        if not callable(handler):
+            raise ValueError(f"bad handler {handler!r} for {name!r} (accepted: fn(event, ctx))")
+        with self._lock:
+            if name in self._functions:
+                raise ValueError(f"function {name!r} is already registered")
+            warm = [_Instance(-math.inf) for _ in range(self.warm_instances)]
+            self._functions[name] = _Function(handler, warm)
+
+    @property
+    def counters(self) -> InvocationCounters:
+        """A snapshot of the counts so far."""
+        with self._lock:
+            return InvocationCounters(**vars(self._counters))
+
+    def _start(self, name: str, clock: Clock, mode: str) -> tuple[_Function, _Instance, int, bool]:
+        """Count the invocation, take an idle instance (or start one: a cold start)."""
+        with self._lock:
+            fn = self._functions.get(name)
+            if fn is None:
+                known = ", ".join(repr(n) for n in sorted(self._functions)) or "none registered"
+                raise ValueError(f"unknown function {name!r} (accepted: {known})")
+            seq = fn.invocations
+            fn.invocations += 1
+            now = clock.now_ms()
+            idle = [inst for inst in fn.instances if inst.free_at_ms <= now]
+            cold = not idle
+            instance = min(idle, key=lambda inst: inst.free_at_ms) if idle else _Instance(now)
+            if cold:
+                fn.instances.append(instance)
+                self._counters.cold_starts += 1
+            instance.free_at_ms = math.inf
+            if mode == "sync":
+                self._counters.sync_invocations += 1
+            else:
+                self._counters.async_invocations += 1
+        return fn, instance, seq, cold
+
+    def _run(
+        self, name: str, event: Any, clock: Clock, started: tuple[_Function, _Instance, int, bool]
+    ) -> Any:
+        """Charge the platform's costs, run the handler on `clock`, free the instance."""
+        fn, instance, seq, cold = started
+        request_id = f"{name}#{seq}"
+        try:
+            clock.charge(self.sampler.draw("invoke", "fn", name, seq))
+            if cold:
+                clock.charge(self.sampler.draw("cold_start", "fn", name, seq))
+            ctx = InvocationContext(name, request_id, clock, cold, self)
+            return fn.handler(event, ctx)
+        except BaseException:
+            with self._lock:
+                self._counters.failures += 1
+            raise
+        finally:
+            with self._lock:
+                instance.free_at_ms = clock.now_ms()
+
+    def invoke(self, name: str, event: Any, *, clock: Clock | None = None) -> Any:
+        """Call `name` and wait for its result (``RequestResponse``), on the caller's clock.
+
+        The caller's clock (`clock`, default the runtime's) advances by the invocation costs
+        and by the function's own work; the function's exception propagates to the caller.
+        """
+        clock = self.clock if clock is None else clock
+        return self._run(name, event, clock, self._start(name, clock, "sync"))
+
+    def invoke_async(self, name: str, event: Any, *, clock: Clock | None = None) -> AsyncInvocation:
+        """Submit `name` without waiting (``Event``); its time runs on a fork of the caller's clock.
+
+        The caller's clock is not advanced. The handle gives the result (or the function's
+        exception) and the completion time on the fork.
+        """
+        clock = self.clock if clock is None else clock
+        fork = clock.fork()
+        started = self._start(name, fork, "async")
+        future: Future[Any] = Future()
+        handle = AsyncInvocation(name, f"{name}#{started[2]}", fork.now_ms(), future)
+
+        def run() -> None:
+            try:
+                value = self._run(name, event, fork, started)
+            except BaseException as exc:
+                handle._completed_ms.append(fork.now_ms())
+                future.set_exception(exc)
+            else:
+                handle._completed_ms.append(fork.now_ms())
+                future.set_result(value)
+
+        if self._pool is None:
+            run()
+        else:
+            self._pool.submit(run)
+        return handle

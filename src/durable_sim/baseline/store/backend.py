@@ -1,0 +1,38 @@
+"""What a raw storage backend provides: plain keyed storage with an atomic read-modify-write.
+
+Backends neither count nor charge latency: `KVStore` wraps any backend once and does both,
+so the accounting is identical whichever backend holds the data. Keys arrive already split
+into ``(partition, sort)`` parts and validated; items arrive already validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from durable_sim.baseline.store.model import Item
+
+
+class Backend(Protocol):
+    """Raw item storage. Every method is one atomic, thread-safe operation."""
+
+    def get(self, table: str, pk: str, sk: str) -> Item | None:
+        """The item at the key, or None."""
+
+    def put(self, table: str, pk: str, sk: str, item: Item) -> None:
+        """Store `item` at the key, replacing any previous item."""
+
+    def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
+        """Atomically replace the item with ``change(current)`` and return it.
+
+        If `change` raises, nothing is written and the error propagates.
+        """
+
+    def delete(self, table: str, pk: str, sk: str) -> None:
+        """Remove the item at the key (no error if there is none)."""
+
+    def query(self, table: str, pk: str) -> list[Item]:
+        """Items of the partition `pk`, in sort-key order."""
+
+    def close(self) -> None:
+        """Release the backend's resources."""

@@ -1,0 +1,252 @@
+"""The key-value store the baseline's functions call: counts every call and charges its latency.
+
+`KVStore` wraps a raw `Backend` once, so the accounting is the same for every backend. Each
+call that reaches the store is counted by kind and by the caller's *purpose* label, whether it
+succeeds or not (a failed conditional write is still a round trip), and its latency is charged
+to the clock the store is bound to. Argument errors are raised before anything is counted.
+
+Kinds (``StoreCounters`` fields) and the latency cost charged for each call:
+
+============  =====================================  ==========
+call          counted as                              cost
+============  =====================================  ==========
+``get``       ``reads``                               ``kv_read``
+``put``       ``writes``                              ``kv_write``
+``update``    ``writes`` (+ ``conditional_failures``  ``kv_write``
+              when its condition does not hold)
+``add``       ``writes``                              ``kv_write``
+``delete``    ``deletes``                             ``kv_write``
+``query``     ``queries`` (a poll is a query)         ``kv_query``
+============  =====================================  ==========
+
+``total`` is ``reads + writes + deletes + queries``: the paper's "store operations".
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from durable_sim.baseline.store.backend import Backend
+from durable_sim.baseline.store.memory import MemoryBackend
+from durable_sim.baseline.store.model import (
+    ConditionalCheckFailed,
+    Item,
+    Key,
+    apply_add,
+    apply_update,
+    check_attr,
+    check_condition,
+    check_delta,
+    check_partition,
+    check_table,
+    encode_item,
+    split_key,
+)
+from durable_sim.baseline.store.sqlite import SQLiteBackend
+from durable_sim.clock import Clock
+from durable_sim.latency import Sampler
+
+DEFAULT_PURPOSE = "other"
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass
+class StoreCounters:
+    """Store calls by kind, and all calls by the caller's purpose label."""
+
+    reads: int = 0
+    writes: int = 0
+    conditional_failures: int = 0
+    queries: int = 0
+    deletes: int = 0
+    by_purpose: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """All store round trips (a failed conditional write is one of the ``writes``)."""
+        return self.reads + self.writes + self.queries + self.deletes
+
+    def as_row(self) -> dict[str, int]:
+        """Flat columns for a results row: ``store_ops``, per kind, and ``store_ops_<purpose>``."""
+        row = {
+            "store_ops": self.total,
+            "store_reads": self.reads,
+            "store_writes": self.writes,
+            "store_conditional_failures": self.conditional_failures,
+            "store_queries": self.queries,
+            "store_deletes": self.deletes,
+        }
+        row.update({f"store_ops_{p}": n for p, n in sorted(self.by_purpose.items())})
+        return row
+
+
+def check_purpose(purpose: object) -> str:
+    """Validate a purpose label (it becomes part of a column name)."""
+    if not isinstance(purpose, str) or not _PURPOSE.fullmatch(purpose):
+        raise ValueError(
+            f"bad purpose {purpose!r} (accepted: lowercase snake_case, 1-64 characters, "
+            "e.g. 'job_creation', 'chunk_insert', 'poll', 'status_update')"
+        )
+    return purpose
+
+
+@dataclass
+class _Shared:
+    """State every view of one store shares: the data, the counts, the draw indices."""
+
+    backend: Backend
+    sampler: Sampler
+    counters: StoreCounters = field(default_factory=StoreCounters)
+    draws: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class KVStore:
+    """A DynamoDB-shaped store over a raw backend, counting and charging every call.
+
+    Latency draws are keyed by identity, ``(cost, "kv", table, partition, sort, n)`` with `n`
+    the number of earlier calls of that cost on that key, so they do not depend on how calls
+    on *different* keys interleave across threads.
+    """
+
+    def __init__(self, backend: Backend, *, clock: Clock, sampler: Sampler) -> None:
+        self._shared = _Shared(backend=backend, sampler=sampler)
+        self._clock = clock
+
+    def bind(self, clock: Clock) -> KVStore:
+        """A view of the same store (same data, same counters) that charges `clock`.
+
+        A function running on a forked clock binds the store to its own clock, so its store
+        latency is charged to its own timeline.
+        """
+        view = copy.copy(self)
+        view._clock = clock
+        return view
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def counters(self) -> StoreCounters:
+        """A snapshot of the counts so far."""
+        with self._shared.lock:
+            return copy.deepcopy(self._shared.counters)
+
+    def _account(self, kind: str, cost: str, purpose: str, draw_key: tuple[str, ...]) -> None:
+        shared = self._shared
+        with shared.lock:
+            counters = shared.counters
+            setattr(counters, kind, getattr(counters, kind) + 1)
+            counters.by_purpose[purpose] = counters.by_purpose.get(purpose, 0) + 1
+            index = shared.draws[(cost, *draw_key)]
+            shared.draws[(cost, *draw_key)] += 1
+        self._clock.charge(shared.sampler.draw(cost, "kv", *draw_key, index))
+
+    def get(self, table: str, key: Key, *, purpose: str = DEFAULT_PURPOSE) -> Item | None:
+        """The item at `key`, or None (``GetItem``)."""
+        check_table(table)
+        pk, sk = split_key(key)
+        self._account("reads", "kv_read", check_purpose(purpose), (table, pk, sk))
+        return self._shared.backend.get(table, pk, sk)
+
+    def put(
+        self, table: str, key: Key, item: Mapping[str, object], *, purpose: str = DEFAULT_PURPOSE
+    ) -> None:
+        """Store `item` at `key`, replacing any previous item (``PutItem``)."""
+        check_table(table)
+        pk, sk = split_key(key)
+        encode_item(item)
+        self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
+        self._shared.backend.put(table, pk, sk, dict(item))
+
+    def update(
+        self,
+        table: str,
+        key: Key,
+        changes: Mapping[str, object],
+        *,
+        condition: Mapping[str, object] | None = None,
+        purpose: str = DEFAULT_PURPOSE,
+    ) -> Item:
+        """Set the attributes in `changes` if `condition` holds; return the new item.
+
+        `condition` maps attribute names to the values they must hold now (`ABSENT`: must not
+        exist): a compare-and-swap. When it does not hold, nothing is written, the failure is
+        counted and `ConditionalCheckFailed` is raised. A missing item is created
+        (``UpdateItem`` with a ``ConditionExpression``).
+        """
+        check_table(table)
+        pk, sk = split_key(key)
+        encode_item(changes)
+        expected = check_condition(condition)
+        self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
+        new = dict(changes)
+        try:
+            return self._shared.backend.modify(
+                table, pk, sk, lambda current: apply_update(table, key, current, new, expected)
+            )
+        except ConditionalCheckFailed:
+            with self._shared.lock:
+                self._shared.counters.conditional_failures += 1
+            raise
+
+    def add(
+        self, table: str, key: Key, attr: str, delta: float, *, purpose: str = DEFAULT_PURPOSE
+    ) -> float:
+        """Atomically add `delta` to the number `attr` (missing: 0); return the new value.
+
+        DynamoDB's ``UpdateItem`` with ``ADD``: no read-modify-write race, one round trip.
+        """
+        check_table(table)
+        pk, sk = split_key(key)
+        check_attr(attr)
+        check_delta(delta)
+        self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
+        item = self._shared.backend.modify(
+            table, pk, sk, lambda current: apply_add(table, key, current, attr, delta)
+        )
+        value: float = item[attr]
+        return value
+
+    def delete(self, table: str, key: Key, *, purpose: str = DEFAULT_PURPOSE) -> None:
+        """Remove the item at `key`; no error if there is none (``DeleteItem``)."""
+        check_table(table)
+        pk, sk = split_key(key)
+        self._account("deletes", "kv_write", check_purpose(purpose), (table, pk, sk))
+        self._shared.backend.delete(table, pk, sk)
+
+    def query(self, table: str, partition: str, *, purpose: str = DEFAULT_PURPOSE) -> list[Item]:
+        """Items whose key's partition is `partition`, in sort-key order (``Query``).
+
+        The plain-string key ``partition`` (no sort key) comes first if it exists.
+        """
+        check_table(table)
+        pk = check_partition(partition)
+        self._account("queries", "kv_query", check_purpose(purpose), (table, pk))
+        return self._shared.backend.query(table, pk)
+
+    def close(self) -> None:
+        """Close the backend (every view shares it)."""
+        self._shared.backend.close()
+
+
+def open_store(
+    backend: str, *, clock: Clock, sampler: Sampler, path: str | Path | None = None
+) -> KVStore:
+    """A counting store on a backend named ``"memory"`` or ``"sqlite"`` (which needs `path`)."""
+    if backend == "memory":
+        if path is not None:
+            raise ValueError(f"the memory backend takes no path, got {str(path)!r}")
+        return KVStore(MemoryBackend(), clock=clock, sampler=sampler)
+    if backend == "sqlite":
+        if path is None:
+            raise ValueError("the sqlite backend needs a path (accepted: a database file path)")
+        return KVStore(SQLiteBackend(path), clock=clock, sampler=sampler)
+    raise ValueError(f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite')")

@@ -1,0 +1,99 @@
+"""SQLite backend: one file, JSON items, one transaction per call.
+
+Every call runs in its own ``BEGIN IMMEDIATE`` transaction, so a read-modify-write is atomic
+even against another connection (another `SQLiteBackend` on the same file, another process);
+a lock serialises this object's own connection across threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from durable_sim.baseline.store.model import Item, decode_item, encode_item
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    tbl  TEXT NOT NULL,
+    pk   TEXT NOT NULL,
+    sk   TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (tbl, pk, sk)
+) WITHOUT ROWID
+"""
+
+
+class SQLiteBackend:
+    """Raw storage in a SQLite database file (created if missing)."""
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ValueError(
+                f"bad SQLite path {str(self.path)!r}: directory {str(self.path.parent)!r} "
+                "does not exist (accepted: a file path in an existing directory)"
+            )
+        self._conn = sqlite3.connect(
+            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        with self._transaction() as cur:
+            cur.execute(_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def get(self, table: str, pk: str, sk: str) -> Item | None:
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk)
+            ).fetchone()
+        return None if row is None else decode_item(row[0])
+
+    def put(self, table: str, pk: str, sk: str, item: Item) -> None:
+        text = encode_item(item)
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?, ?, ?, ?)",
+                (table, pk, sk, text),
+            )
+
+    def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk)
+            ).fetchone()
+            text = encode_item(change(None if row is None else decode_item(row[0])))
+            cur.execute(
+                "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?, ?, ?, ?)",
+                (table, pk, sk, text),
+            )
+        return decode_item(text)
+
+    def delete(self, table: str, pk: str, sk: str) -> None:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk))
+
+    def query(self, table: str, pk: str) -> list[Item]:
+        with self._transaction() as cur:
+            rows = cur.execute(
+                "SELECT item FROM items WHERE tbl = ? AND pk = ? ORDER BY sk", (table, pk)
+            ).fetchall()
+        return [decode_item(text) for (text,) in rows]
+
+    def close(self) -> None:
+        """Close the connection; the file keeps the data."""
+        with self._lock:
+            self._conn.close()
