@@ -1,0 +1,173 @@
+"""Figure 1: state-store operations vs end-to-end time, one point per run, rendered reproducibly.
+
+Byte-reproducible output rests on: the Agg canvas (no pyplot, no GUI backend, no global figure
+registry), one rc dictionary applied through `matplotlib.rc_context` both when drawing and when
+saving (so nothing leaks into the caller's `rcParams`), DejaVu fonts shipped with matplotlib,
+a fixed SVG hash salt, fixed dpi, metadata without dates, and seeded bootstrap error bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
+
+from durable_sim.analysis._atomic import write_all_atomic
+from durable_sim.analysis.schema import MODELS, AnalysisInputError, numeric_column, select_phase
+from durable_sim.analysis.stats import bootstrap_mean_ci
+from durable_sim.analysis.tables import MODEL_LABELS
+
+FIGURE_FORMATS: tuple[str, ...] = ("pdf", "svg", "png")
+#: Raster resolution of the PNG (vector formats ignore it).
+DPI = 200
+#: One-column figure size in inches.
+FIGSIZE = (3.5, 2.6)
+PRODUCER = "durable_sim"
+#: Per-format metadata with no dates and no version strings.
+METADATA: dict[str, dict[str, Any]] = {
+    "pdf": {"Creator": PRODUCER, "Producer": PRODUCER, "CreationDate": None},
+    "svg": {"Creator": PRODUCER, "Date": None},
+    "png": {"Software": PRODUCER},
+}
+#: Colour-blind-safe colours, fixed per model so both figures and readers agree.
+MODEL_COLORS: dict[str, str] = {"baseline": "#0173b2", "durable": "#de8f05"}
+
+
+def figure_rc() -> dict[RcKeyType, Any]:
+    """The rc settings every figure is drawn and saved under (seaborn whitegrid, paper scale)."""
+    return {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context("paper"),
+        "font.family": "sans-serif",
+        "font.sans-serif": ["DejaVu Sans"],
+        "mathtext.fontset": "dejavusans",
+        "svg.hashsalt": PRODUCER,
+        "svg.fonttype": "path",
+        "pdf.fonttype": 42,
+        "savefig.dpi": DPI,
+        "figure.dpi": DPI,
+        "path.simplify": True,
+    }
+
+
+def _check_formats(formats: Sequence[str]) -> None:
+    unknown = [f for f in formats if f not in FIGURE_FORMATS]
+    if unknown:
+        raise AnalysisInputError(
+            f"unknown figure format(s) {unknown}; accepted: {list(FIGURE_FORMATS)}"
+        )
+
+
+def _points(rows: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """One finite (store_ops, time_ms) point per run with its display label."""
+    selected = select_phase(rows, phase)
+    points = pd.DataFrame(
+        {
+            "model": selected["model"].astype(str).to_numpy(),
+            "store_ops": numeric_column(selected, "store_ops").to_numpy(),
+            "time_ms": numeric_column(selected, "time_ms").to_numpy(),
+        }
+    )
+    points = points[np.isfinite(points[["store_ops", "time_ms"]]).all(axis=1)]
+    if points.empty:
+        raise AnalysisInputError(f"no {phase} run has finite store_ops and time_ms to plot")
+    return points.assign(Model=points["model"].map(MODEL_LABELS))
+
+
+def _error(mean: float, values: np.ndarray, seed: np.random.SeedSequence, n: int) -> list[float]:
+    """Distances from `mean` to the bootstrap interval's ends (zeros when it is undefined)."""
+    ci = bootstrap_mean_ci(values, seed=np.random.default_rng(seed), n_resamples=n)
+    if not np.isfinite(ci.low):
+        return [0.0, 0.0]
+    return [max(mean - ci.low, 0.0), max(ci.high - mean, 0.0)]
+
+
+def _draw_means(ax: Any, points: pd.DataFrame, seed: int, n_resamples: int) -> None:
+    """Each model's mean point with 95% bootstrap intervals on both axes."""
+    models = [m for m in MODELS if (points["model"] == m).any()]
+    seeds = np.random.SeedSequence(seed).spawn(2 * len(models))
+    for i, model in enumerate(models):
+        group = points[points["model"] == model]
+        xs, ys = group["store_ops"].to_numpy(), group["time_ms"].to_numpy()
+        mx, my = float(xs.mean()), float(ys.mean())
+        ax.errorbar(
+            mx,
+            my,
+            xerr=np.array([_error(mx, xs, seeds[2 * i], n_resamples)]).T,
+            yerr=np.array([_error(my, ys, seeds[2 * i + 1], n_resamples)]).T,
+            fmt="D",
+            markersize=5,
+            color=MODEL_COLORS[model],
+            markeredgecolor="black",
+            ecolor="black",
+            elinewidth=0.8,
+            capsize=2.5,
+            zorder=3,
+        )
+
+
+def figure1(
+    rows: pd.DataFrame,
+    *,
+    phase: str = "video",
+    show_means: bool = True,
+    seed: int = 0,
+    n_resamples: int = 2_000,
+) -> Figure:
+    """Figure 1: store ops (x) vs end-to-end time (y) per run, coloured by model.
+
+    With `show_means`, each model's mean is drawn with seeded 95% bootstrap error bars.
+    """
+    points = _points(rows, phase)
+    present = [m for m in MODELS if (points["model"] == m).any()]
+    with mpl.rc_context(figure_rc()):
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        sns.scatterplot(
+            data=points,
+            x="store_ops",
+            y="time_ms",
+            hue="Model",
+            hue_order=[MODEL_LABELS[m] for m in present],
+            palette={MODEL_LABELS[m]: MODEL_COLORS[m] for m in present},
+            s=18,
+            alpha=0.8,
+            linewidth=0.3,
+            edgecolor="white",
+            ax=ax,
+        )
+        if show_means:
+            _draw_means(ax, points, seed, n_resamples)
+        ax.set_xlabel("State-store operations per run")
+        ax.set_ylabel("End-to-end time (ms)")
+        ax.legend(title=None, loc="best", frameon=True)
+    return fig
+
+
+def figure_bytes(fig: Figure, fmt: str) -> bytes:
+    """`fig` encoded as `fmt` ('pdf', 'svg' or 'png') with fixed metadata, same bytes every time."""
+    _check_formats([fmt])
+    buffer = BytesIO()
+    with mpl.rc_context(figure_rc()):
+        fig.savefig(buffer, format=fmt, dpi=DPI, metadata=METADATA[fmt])
+    return buffer.getvalue()
+
+
+def save_figure(
+    fig: Figure, stem: str | Path, formats: Sequence[str] = FIGURE_FORMATS
+) -> list[Path]:
+    """Write `fig` as `<stem>.<fmt>` for each format; all are rendered before any is written."""
+    _check_formats(formats)
+    stem = Path(stem)
+    rendered = {stem.with_name(f"{stem.name}.{fmt}"): figure_bytes(fig, fmt) for fmt in formats}
+    return write_all_atomic(rendered)
