@@ -45,7 +45,7 @@ def plan_chunks(info: VideoInfo, chunks: int) -> list[ChunkSpan]:
     return [ChunkSpan(start, stop) for start, stop in pairwise(cuts)]
 
 
-def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[bytes]:
+def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[tuple[ChunkSpan, bytes]]:
     """Cut `data` (described by `info`) into `chunks` independently decodable MP4 chunks."""
     spans = plan_chunks(info, chunks)
     with open_input(data) as container:
@@ -65,5 +65,5 @@ def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[bytes]:
             for packet in group:
                 packet.pts -= origin
                 packet.dts -= origin
-            outputs.append(mux_packets(stream, group))
+            outputs.append((span, mux_packets(stream, group)))
         return outputs

@@ -1,0 +1,92 @@
+"""Per-execution state shared by every context of one invocation: journal view, metrics, timers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from durable_sim.clock import Clock
+from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
+from durable_sim.durable.journal import Journal, OperationRecord
+from durable_sim.durable.result import RunMetrics
+from durable_sim.faults import FaultPlan
+from durable_sim.latency import Sampler
+
+
+class Suspend(BaseException):
+    """Ends the current invocation: the execution waits for a timer or a callback.
+
+    A `BaseException` so that workflow code's ``except Exception`` cannot swallow it.
+    """
+
+
+def dumps(value: Any) -> str:
+    """The journal's serialization of a value (JSON, compact)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+class ExecutionState:
+    """The journal of one execution as seen by the running invocation, plus its metrics."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        journal: Journal,
+        operations: dict[str, OperationRecord],
+        sampler: Sampler,
+        faults: FaultPlan,
+        metrics: RunMetrics,
+    ) -> None:
+        self.execution_id = execution_id
+        self.journal = journal
+        self.operations = operations
+        self.sampler = sampler
+        self.faults = faults
+        self.metrics = metrics
+        self.lock = threading.RLock()
+        self.checkpoints_this_process = 0
+        self.replaying = False
+        self.due: list[float] = []
+        self.waiting_callbacks: set[str] = set()
+        self.fatal: BaseException | None = None
+
+    def get(self, op_id: str) -> OperationRecord | None:
+        return self.operations.get(op_id)
+
+    def checkpoint(self, record: OperationRecord, clock: Clock) -> OperationRecord:
+        """Persist `record` as one checkpoint: size limit, cost, journal write, crash point."""
+        text = record.to_json()
+        size = len(text.encode())
+        if size > CHECKPOINT_LIMIT_BYTES:
+            raise self.fail(CheckpointTooLargeError(record.id, record.name, size))
+        clock.charge(self.sampler.draw("checkpoint", record.id, record.status, record.attempt))
+        record = record.evolve(at_ms=clock.now_ms())
+        with self.lock:
+            self.journal.save_operation(self.execution_id, record)
+            self.operations[record.id] = record
+            self.metrics.checkpoint_ops += 1  # type: ignore[operator]
+            self.metrics.checkpoint_bytes += size  # type: ignore[operator]
+            self.checkpoints_this_process += 1
+            count = self.checkpoints_this_process
+        self.faults.after_checkpoint(count)
+        return record
+
+    def fail(self, error: BaseException) -> BaseException:
+        """Remember a terminal engine error, so workflow code cannot swallow it."""
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = error
+        return error
+
+    def count(self, metric: str, n: int = 1) -> None:
+        with self.lock:
+            setattr(self.metrics, metric, getattr(self.metrics, metric) + n)
+
+    def suspend_until(self, due_ms: float | None) -> Suspend:
+        """Register a timer (none for a callback) and build the signal that ends the invocation."""
+        if due_ms is not None:
+            with self.lock:
+                self.due.append(due_ms)
+        return Suspend()
