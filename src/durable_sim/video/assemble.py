@@ -15,7 +15,14 @@ from contextlib import ExitStack
 import av
 
 from durable_sim.video.errors import AssemblyError, InvalidVideoError
-from durable_sim.video.mp4 import first_video_stream, mux_packets, open_input
+from durable_sim.video.mp4 import (
+    first_video_stream,
+    mux_packets,
+    open_input,
+    presentation_span,
+    read_packets,
+    shift_timestamps,
+)
 from durable_sim.video.probe import VideoInfo, decoded_frame_count, probe
 
 
@@ -56,16 +63,11 @@ def concat_parts(parts: Sequence[bytes]) -> bytes:
         offset = 0
         for index, (container, stream) in enumerate(zip(containers, streams, strict=True)):
             try:
-                packets = [p for p in container.demux(stream) if p.pts is not None]
-            except av.FFmpegError as exc:
-                raise AssemblyError(f"part {index} is not readable: {exc}") from exc
-            if not packets:
-                raise AssemblyError(f"part {index} has no frames")
-            start = min(p.pts for p in packets if p.pts is not None)
-            end = max(p.pts + p.duration for p in packets if p.pts is not None)
-            for packet in packets:
-                packet.pts += offset - start
-                packet.dts += offset - start
+                packets = read_packets(container, stream)
+                start, end = presentation_span(packets)
+            except InvalidVideoError as exc:
+                raise AssemblyError(f"part {index} is not a valid video: {exc}") from exc
+            shift_timestamps(packets, offset - start)
             shifted.extend(packets)
             offset += end - start
         return mux_packets(streams[0], shifted)

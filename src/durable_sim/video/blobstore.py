@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from durable_sim.video.errors import BlobNotFoundError
@@ -25,15 +24,20 @@ def blob_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
 class BlobStore:
-    """Blobs stored as files named by their sha256 hex digest under `root`."""
+    """Blobs stored as files named by their sha256 hex digest under the directory `root`."""
 
-    root: Path
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = Path(root)
+        self._root.mkdir(parents=True, exist_ok=True)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-        self.root.mkdir(parents=True, exist_ok=True)
+    @property
+    def root(self) -> Path:
+        """The directory holding the blobs."""
+        return self._root
+
+    def __repr__(self) -> str:
+        return f"BlobStore({str(self._root)!r})"
 
     def path(self, key: str) -> Path:
         """The file that holds (or would hold) the blob `key`."""

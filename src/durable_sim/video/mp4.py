@@ -7,7 +7,7 @@ are written with FFmpeg's bitexact flag so that identical packets give identical
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import av
 from av.container import InputContainer
@@ -36,7 +36,39 @@ def first_video_stream(container: InputContainer) -> VideoStream:
     return container.streams.video[0]
 
 
-def mux_packets(template: VideoStream, packets: Iterable[av.Packet]) -> bytes:
+def read_packets(container: InputContainer, stream: VideoStream) -> list[av.Packet[VideoStream]]:
+    """The packets of `stream` in decode order, without the demuxer's empty flush packet."""
+    try:
+        packets = [packet for packet in container.demux(stream) if packet.size]
+    except av.FFmpegError as exc:
+        raise InvalidVideoError(f"not a readable video: demuxing failed: {exc}") from exc
+    if not packets:
+        raise InvalidVideoError("not a video: the video stream has no frames")
+    return packets
+
+
+def _timing(packet: av.Packet[VideoStream]) -> tuple[int, int, int]:
+    """A packet's (pts, dts, duration); a packet missing any of them is invalid."""
+    if packet.pts is None or packet.dts is None or packet.duration is None:
+        raise InvalidVideoError("unsupported video: a packet has no timestamps or duration")
+    return packet.pts, packet.dts, packet.duration
+
+
+def presentation_span(packets: Sequence[av.Packet[VideoStream]]) -> tuple[int, int]:
+    """First presentation timestamp and the end of the last frame, in stream time base."""
+    timings = [_timing(packet) for packet in packets]
+    return min(pts for pts, _, _ in timings), max(pts + duration for pts, _, duration in timings)
+
+
+def shift_timestamps(packets: Iterable[av.Packet[VideoStream]], delta: int) -> None:
+    """Move every packet `delta` ticks later (earlier if negative) on the timeline."""
+    for packet in packets:
+        pts, dts, _ = _timing(packet)
+        packet.pts = pts + delta
+        packet.dts = dts + delta
+
+
+def mux_packets(template: VideoStream, packets: Iterable[av.Packet[VideoStream]]) -> bytes:
     """Write `packets` (already re-timed) into a new MP4 whose stream copies `template`."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=MP4_FORMAT, options=BITEXACT) as output:

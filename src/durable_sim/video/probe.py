@@ -14,7 +14,7 @@ from typing import TypedDict
 import av
 
 from durable_sim.video.errors import InvalidVideoError
-from durable_sim.video.mp4 import first_video_stream, open_input
+from durable_sim.video.mp4 import first_video_stream, open_input, presentation_span, read_packets
 
 SUPPORTED_CONTAINER = "mp4"
 SUPPORTED_CODEC = "h264"
@@ -67,14 +67,10 @@ def probe(data: bytes) -> VideoInfo:
     """Describe the first video stream of `data` from its packets, without decoding."""
     with open_input(data) as container:
         stream = first_video_stream(container)
-        try:
-            packets = [p for p in container.demux(stream) if p.pts is not None]
-        except av.FFmpegError as exc:
-            raise InvalidVideoError(f"not a readable video: demuxing failed: {exc}") from exc
-        if not packets or stream.time_base is None:
-            raise InvalidVideoError("not a video: the video stream has no frames")
-        start = min(p.pts for p in packets if p.pts is not None)
-        end = max(p.pts + p.duration for p in packets if p.pts is not None)
+        packets = read_packets(container, stream)
+        start, end = presentation_span(packets)
+        if stream.time_base is None:
+            raise InvalidVideoError("unsupported video: the video stream has no time base")
         return VideoInfo(
             container=container.format.name,
             codec=stream.codec_context.name,

@@ -10,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-import av
-
 from durable_sim.video.errors import ChunkCountError, InvalidVideoError
-from durable_sim.video.mp4 import first_video_stream, mux_packets, open_input
+from durable_sim.video.mp4 import (
+    first_video_stream,
+    mux_packets,
+    open_input,
+    presentation_span,
+    read_packets,
+    shift_timestamps,
+)
 from durable_sim.video.probe import VideoInfo
 
 
@@ -50,10 +55,7 @@ def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[tuple[ChunkSp
     spans = plan_chunks(info, chunks)
     with open_input(data) as container:
         stream = first_video_stream(container)
-        try:
-            packets = [p for p in container.demux(stream) if p.pts is not None]
-        except av.FFmpegError as exc:
-            raise InvalidVideoError(f"not a readable video: demuxing failed: {exc}") from exc
+        packets = read_packets(container, stream)
         if len(packets) != info.frame_count:
             raise InvalidVideoError(
                 f"video has {len(packets)} frames but its description says {info.frame_count}"
@@ -61,9 +63,7 @@ def split_video(data: bytes, info: VideoInfo, chunks: int) -> list[tuple[ChunkSp
         outputs = []
         for span in spans:
             group = packets[span.start : span.stop]
-            origin = group[0].dts
-            for packet in group:
-                packet.pts -= origin
-                packet.dts -= origin
+            start, _ = presentation_span(group)
+            shift_timestamps(group, -start)
             outputs.append((span, mux_packets(stream, group)))
         return outputs
