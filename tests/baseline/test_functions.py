@@ -1,0 +1,203 @@
+"""Function invocations: costs, cold starts, async forks and their completion times, counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from durable_sim.baseline import (
+    FunctionRuntime,
+    InvocationContext,
+    InvocationCounters,
+    open_store,
+)
+from durable_sim.clock import VirtualClock, WallClock
+from durable_sim.latency import Sampler
+
+from .conftest import CONST
+
+
+def work(ms: float) -> Any:
+    """A function that charges `ms` of work and reports what it saw."""
+
+    def handler(event: Any, ctx: InvocationContext) -> dict[str, Any]:
+        start = ctx.clock.now_ms()
+        ctx.clock.charge(ms)
+        return {"event": event, "id": ctx.request_id, "cold": ctx.cold_start, "start": start}
+
+    return handler
+
+
+def test_sync_invoke_charges_invoke_and_one_cold_start(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("f", work(50))
+    first = rt.invoke("f", 1)
+    assert first == {"event": 1, "id": "f#0", "cold": True, "start": 110.0}
+    assert clock.now_ms() == 10 + 100 + 50
+    second = rt.invoke("f", 2)
+    assert second["cold"] is False
+    assert clock.now_ms() == 160 + 10 + 50
+    assert rt.counters == InvocationCounters(sync_invocations=2, cold_starts=1)
+
+
+def test_each_function_name_has_its_own_cold_start(clock: VirtualClock, sampler: Sampler) -> None:
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("a", work(0))
+    rt.register("b", work(0))
+    rt.invoke("a", None)
+    rt.invoke("b", None)
+    rt.invoke("a", None)
+    assert rt.counters.cold_starts == 2
+    assert clock.now_ms() == 3 * 10 + 2 * 100
+
+
+def test_warm_instances_avoid_cold_starts(clock: VirtualClock, sampler: Sampler) -> None:
+    rt = FunctionRuntime(clock, sampler, warm_instances=2)
+    rt.register("f", work(30))
+    handles = [rt.invoke_async("f", i) for i in range(3)]
+    assert [h.result()["cold"] for h in handles] == [False, False, True]
+    assert rt.counters.cold_starts == 1
+
+
+def test_async_invocations_run_on_forks_concurrent_with_the_caller(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("encode", work(200))
+    clock.charge(40)
+    handles = [rt.invoke_async("encode", i) for i in range(4)]
+    assert clock.now_ms() == 40  # the caller's clock did not move
+    assert [h.submitted_ms for h in handles] == [40] * 4
+    # all four overlap in time, so each needs its own instance: four cold starts
+    assert [h.completed_ms for h in handles] == [40 + 10 + 100 + 200] * 4
+    assert [h.result()["event"] for h in handles] == [0, 1, 2, 3]
+    assert [h.request_id for h in handles] == ["encode#0", "encode#1", "encode#2", "encode#3"]
+    assert rt.counters == InvocationCounters(async_invocations=4, cold_starts=4)
+
+
+def test_instances_are_reused_once_their_work_has_ended(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("f", work(100))
+    h1 = rt.invoke_async("f", None)  # busy on [0, 210]
+    clock.sleep_until(100)
+    h2 = rt.invoke_async("f", None)  # instance 1 still busy: cold
+    clock.sleep_until(500)
+    h3 = rt.invoke_async("f", None)  # both idle again: warm
+    assert [h.result()["cold"] for h in (h1, h2, h3)] == [True, True, False]
+    assert [h.completed_ms for h in (h1, h2, h3)] == [210, 310, 610]
+
+
+def test_done_by_follows_virtual_completion_time(clock: VirtualClock, sampler: Sampler) -> None:
+    rt = FunctionRuntime(clock, sampler, warm_instances=1)
+    rt.register("f", work(90))
+    h = rt.invoke_async("f", None)
+    assert h.done()  # executed eagerly...
+    assert not h.done_by(99.0)  # ...but in virtual time it finishes at 10 + 90
+    assert h.done_by(100.0)
+
+
+def test_functions_can_fan_out_from_their_own_timeline(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    rt = FunctionRuntime(clock, sampler, warm_instances=10)
+    rt.register("worker", work(100))
+
+    def coordinator(n: int, ctx: InvocationContext) -> float:
+        handles = [ctx.runtime.invoke_async("worker", i, clock=ctx.clock) for i in range(n)]
+        return max(h.completed_ms for h in handles)
+
+    rt.register("coordinator", coordinator)
+    last = rt.invoke("coordinator", 3)
+    assert last == 10 + 10 + 100  # coordinator invoke, then workers in parallel
+    assert clock.now_ms() == 10
+
+
+def test_store_bound_to_an_invocation_clock(clock: VirtualClock, sampler: Sampler) -> None:
+    kv = open_store("memory", clock=clock, sampler=sampler)
+    rt = FunctionRuntime(clock, sampler, warm_instances=1)
+
+    def mark(chunk: int, ctx: InvocationContext) -> None:
+        kv.bind(ctx.clock).put("chunks", ("job", f"c{chunk}"), {"done": True})
+
+    rt.register("mark", mark)
+    h = rt.invoke_async("mark", 0)
+    assert h.completed_ms == 10 + 5
+    assert clock.now_ms() == 0
+    assert kv.counters.writes == 1
+
+
+def test_failures_are_counted_and_raised(clock: VirtualClock, sampler: Sampler) -> None:
+    rt = FunctionRuntime(clock, sampler, warm_instances=1)
+
+    def boom(event: Any, ctx: InvocationContext) -> None:
+        ctx.clock.charge(5)
+        raise RuntimeError(f"bad chunk {event}")
+
+    rt.register("boom", boom)
+    with pytest.raises(RuntimeError, match="bad chunk 1"):
+        rt.invoke("boom", 1)
+    h = rt.invoke_async("boom", 2)
+    assert h.completed_ms == 15 + 15
+    with pytest.raises(RuntimeError, match="bad chunk 2"):
+        h.result()
+    assert rt.counters.failures == 2
+    assert rt.counters.as_row() == {
+        "invocations": 2,
+        "sync_invocations": 1,
+        "async_invocations": 1,
+        "cold_starts": 0,
+        "failed_invocations": 2,
+    }
+
+
+def test_wall_clock_async_invocations_run_in_parallel(sampler: Sampler) -> None:
+    started = threading.Barrier(4, timeout=5)
+
+    def meet(event: Any, ctx: InvocationContext) -> int:
+        started.wait()  # only returns if all four run at the same time
+        return int(event)
+
+    with FunctionRuntime(WallClock(), sampler, max_workers=4) as rt:
+        rt.register("meet", meet)
+        t0 = time.perf_counter()
+        handles = [rt.invoke_async("meet", i) for i in range(4)]
+        assert [h.result(timeout_s=5) for h in handles] == [0, 1, 2, 3]
+        assert all(h.done_by(rt.clock.now_ms()) for h in handles)
+    assert time.perf_counter() - t0 < 5
+    assert rt.counters.async_invocations == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warm_instances": -1}, r"bad warm_instances -1 \(accepted: an int in \[0, 10000\]\)"),
+        ({"warm_instances": 1.5}, r"bad warm_instances 1.5"),
+        ({"max_workers": 0}, r"bad max_workers 0 \(accepted: an int in \[1, 1024\]\)"),
+    ],
+)
+def test_bad_runtime_arguments(sampler: Sampler, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FunctionRuntime(VirtualClock(), sampler, **kwargs)
+
+
+def test_bad_registrations_and_unknown_functions(clock: VirtualClock) -> None:
+    rt = FunctionRuntime(clock, Sampler(CONST, 0))
+    with pytest.raises(ValueError, match=r"bad function name 'a b' \(accepted: 1-64 characters"):
+        rt.register("a b", work(0))
+    with pytest.raises(ValueError, match=r"bad handler 3 for 'f'"):
+        rt.register("f", 3)  # type: ignore[arg-type]
+    rt.register("f", work(0))
+    with pytest.raises(ValueError, match="function 'f' is already registered"):
+        rt.register("f", work(0))
+    with pytest.raises(ValueError, match=r"unknown function 'g' \(accepted: 'f'\)"):
+        rt.invoke("g", None)
+    with pytest.raises(ValueError, match=r"unknown function 'g' \(accepted: 'f'\)"):
+        rt.invoke_async("g", None)
+    assert rt.counters.total == 0

@@ -1,0 +1,107 @@
+"""Polling: the number of polls follows from when the work completes in virtual time."""
+
+from __future__ import annotations
+
+import pytest
+
+from durable_sim.baseline import FunctionRuntime, InvocationContext, PollTimeout, poll_until
+from durable_sim.clock import VirtualClock, WallClock
+from durable_sim.latency import Sampler
+
+
+def test_polls_until_done_at_known_time(clock: VirtualClock) -> None:
+    checked_at: list[float] = []
+
+    def check() -> bool:
+        checked_at.append(clock.now_ms())
+        return clock.now_ms() >= 950
+
+    result = poll_until(check, clock=clock, interval_ms=100, timeout_ms=5000)
+    # polls at 0, 100, ..., 900 see "not yet"; the poll at 1000 sees the work done
+    assert result.polls == 11
+    assert checked_at == [100.0 * i for i in range(11)]
+    assert result.value is True
+    assert result.elapsed_ms == 1000
+
+
+def test_poll_returns_the_truthy_value(clock: VirtualClock) -> None:
+    result = poll_until(lambda: ["item"], clock=clock, interval_ms=10, timeout_ms=0)
+    assert (result.value, result.polls, result.elapsed_ms) == (["item"], 1, 0)
+
+
+def test_polls_counted_as_store_queries_follow_async_completion(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    """The baseline's coordinator: fan out, then poll the store until every chunk is done."""
+    from durable_sim.baseline import open_store
+
+    kv = open_store("memory", clock=clock, sampler=sampler)
+    rt = FunctionRuntime(clock, sampler, warm_instances=3)
+
+    def encode(chunk: int, ctx: InvocationContext) -> None:
+        ctx.clock.charge(100 * (chunk + 1))
+        kv.bind(ctx.clock).update("chunks", ("job", f"c{chunk}"), {"done": True})
+
+    rt.register("encode", encode)
+    handles = [rt.invoke_async("encode", i) for i in range(3)]
+    # the slowest chunk: invoke 10 + work 300 + its status update 5 = 315 ms
+
+    def all_done() -> bool:
+        items = kv.query("chunks", "job", purpose="poll")
+        return len(items) == 3 and all(h.done_by(clock.now_ms()) for h in handles)
+
+    result = poll_until(all_done, clock=clock, interval_ms=50, timeout_ms=10_000)
+    # each poll's query costs 7 ms; polls at 0, 50, ..., 300 end by 307 < 315; at 350 it is done
+    assert result.polls == 8
+    assert kv.counters.by_purpose["poll"] == 8
+    assert clock.now_ms() == 357
+
+
+def test_a_check_slower_than_the_interval_delays_the_next_poll(clock: VirtualClock) -> None:
+    times: list[float] = []
+
+    def slow() -> bool:
+        times.append(clock.now_ms())
+        clock.charge(150)
+        return len(times) == 3
+
+    poll_until(slow, clock=clock, interval_ms=100, timeout_ms=1000)
+    assert times == [0, 150, 300]
+
+
+def test_timeout_reports_polls_and_elapsed_time(clock: VirtualClock) -> None:
+    with pytest.raises(PollTimeout) as err:
+        poll_until(lambda: False, clock=clock, interval_ms=100, timeout_ms=1000)
+    # polls at 0, 100, ..., 1000; the next (1100) would be past the timeout
+    assert (err.value.polls, err.value.elapsed_ms) == (11, 1000)
+    assert str(err.value) == (
+        "condition not met after 11 polls over 1000.0 ms (timeout 1000 ms, interval 100 ms)"
+    )
+    assert isinstance(err.value, TimeoutError)
+
+
+def test_wall_clock_really_sleeps() -> None:
+    clock = WallClock()
+    result = poll_until(lambda: clock.now_ms() >= 30, clock=clock, interval_ms=10, timeout_ms=2000)
+    assert result.elapsed_ms >= 30
+    assert 2 <= result.polls <= 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"interval_ms": 0, "timeout_ms": 1}, r"bad interval_ms 0 \(accepted: a finite number > 0"),
+        ({"interval_ms": -5, "timeout_ms": 1}, r"bad interval_ms -5"),
+        (
+            {"interval_ms": 1, "timeout_ms": -1},
+            r"bad timeout_ms -1 \(accepted: a finite number >=",
+        ),
+        ({"interval_ms": 1, "timeout_ms": float("inf")}, r"bad timeout_ms inf"),
+        ({"interval_ms": True, "timeout_ms": 1}, r"bad interval_ms True"),
+    ],
+)
+def test_bad_poll_arguments(clock: VirtualClock, kwargs: dict[str, float], message: str) -> None:
+    calls: list[int] = []
+    with pytest.raises(ValueError, match=message):
+        poll_until(lambda: calls.append(1), clock=clock, **kwargs)
+    assert calls == []
