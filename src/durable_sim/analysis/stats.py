@@ -29,10 +29,11 @@ from durable_sim.analysis.schema import (
 _BATCH_ELEMENTS = 4_000_000
 
 Seed = int | np.random.Generator
+Sample = Sequence[float] | np.ndarray
 
 
 @dataclass(frozen=True)
-class TestResult:
+class SignificanceTest:
     """A test statistic and its two-sided p-value; `reason` says why they are NaN."""
 
     statistic: float
@@ -76,8 +77,8 @@ class Comparison:
     sd_b: float
     diff_mean: float
     ci: Interval
-    welch: TestResult
-    mann_whitney: TestResult
+    welch: SignificanceTest
+    mann_whitney: SignificanceTest
     hedges_g: Effect
     cliffs_delta: Effect
     notes: tuple[str, ...] = ()
@@ -97,7 +98,7 @@ class Correlation:
     reason: str = ""
 
 
-def _as_array(values: Sequence[float] | np.ndarray) -> np.ndarray:
+def _as_array(values: Sample) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).ravel()
 
 
@@ -116,34 +117,34 @@ def _too_small(a: np.ndarray, b: np.ndarray, minimum: int) -> str:
     return f"needs n >= {minimum} in each group (n_a={a.size}, n_b={b.size})"
 
 
-def welch_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> TestResult:
+def welch_test(a: Sample, b: Sample) -> SignificanceTest:
     """Welch's unequal-variance t-test of mean(b) - mean(a), two-sided."""
     x, y = _as_array(a), _as_array(b)
     nan = float("nan")
     if reason := _too_small(x, y, 2):
-        return TestResult(nan, nan, nan, reason)
+        return SignificanceTest(nan, nan, nan, reason)
     va, vb = _var(x) / x.size, _var(y) / y.size
     if va + vb == 0.0:
-        return TestResult(nan, nan, nan, "zero variance in both groups")
+        return SignificanceTest(nan, nan, nan, "zero variance in both groups")
     t = (float(y.mean()) - float(x.mean())) / np.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
     p = 2.0 * float(sps.t.sf(abs(t), df))
-    return TestResult(float(t), min(p, 1.0), float(df))
+    return SignificanceTest(float(t), min(p, 1.0), float(df))
 
 
-def mann_whitney(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> TestResult:
+def mann_whitney(a: Sample, b: Sample) -> SignificanceTest:
     """Mann-Whitney U test, two-sided; the statistic is U of `b` (counts b > a)."""
     x, y = _as_array(a), _as_array(b)
     nan = float("nan")
     if reason := _too_small(x, y, 1):
-        return TestResult(nan, nan, reason=reason)
+        return SignificanceTest(nan, nan, reason=reason)
     if _constant(np.concatenate([x, y])):
-        return TestResult(x.size * y.size / 2.0, nan, reason="all values tied")
+        return SignificanceTest(x.size * y.size / 2.0, nan, reason="all values tied")
     result = sps.mannwhitneyu(y, x, alternative="two-sided", method="auto")
-    return TestResult(float(result.statistic), float(result.pvalue))
+    return SignificanceTest(float(result.statistic), float(result.pvalue))
 
 
-def hedges_g(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Effect:
+def hedges_g(a: Sample, b: Sample) -> Effect:
     """Standardized mean difference (b - a) / pooled sd, with the exact small-sample correction."""
     x, y = _as_array(a), _as_array(b)
     if reason := _too_small(x, y, 2):
@@ -156,7 +157,7 @@ def hedges_g(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
     return Effect(float((y.mean() - x.mean()) / np.sqrt(pooled) * correction))
 
 
-def cliffs_delta(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Effect:
+def cliffs_delta(a: Sample, b: Sample) -> Effect:
     """P(b > a) - P(b < a) over all pairs, in O(n log n) via sorting."""
     x, y = _as_array(a), _as_array(b)
     if reason := _too_small(x, y, 1):
@@ -191,7 +192,7 @@ def _percentiles(draws: np.ndarray, level: float, n_resamples: int, reason: str)
 
 
 def bootstrap_mean_ci(
-    values: Sequence[float] | np.ndarray,
+    values: Sample,
     *,
     seed: Seed = 0,
     n_resamples: int = 10_000,
@@ -210,8 +211,8 @@ def bootstrap_mean_ci(
 
 
 def bootstrap_diff_ci(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Sample,
+    b: Sample,
     *,
     seed: Seed = 0,
     n_resamples: int = 10_000,
