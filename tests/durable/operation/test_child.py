@@ -1,0 +1,92 @@
+"""``run_in_child_context``: nesting, no re-run once complete, oversized results replayed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aws_durable_execution_sdk_python import DurableContext, durable_with_child_context
+from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.exceptions import ChildContextError
+
+from durable_sim import run_durable
+from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
+
+
+def test_nested_child_contexts_have_nested_ids_and_results(calls: Counter[str]) -> None:
+    def inner(c: DurableContext) -> int:
+        calls["inner"] += 1
+        return c.step(lambda _: 5, name="leaf")
+
+    def outer(c: DurableContext) -> int:
+        calls["outer"] += 1
+        return c.run_in_child_context(inner, name="inner") + c.step(lambda _: 1, name="one")
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        value = ctx.run_in_child_context(outer, name="outer")
+        ctx.wait(Duration.from_seconds(1))
+        return value
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", 6)
+    assert [(op.id, op.parent_id, op.type, op.name) for op in run.operations] == [
+        ("1", None, "CONTEXT", "outer"),
+        ("1.1", "1", "CONTEXT", "inner"),
+        ("1.1.1", "1.1", "STEP", "leaf"),
+        ("1.2", "1", "STEP", "one"),
+        ("2", None, "WAIT", None),
+    ]
+    # The replay after the wait returns the completed child without running its body.
+    assert calls == {"outer": 1, "inner": 1}
+    assert run.metrics.steps_executed == 2
+    assert run.metrics.steps_replayed == 0
+
+
+def test_child_context_name_from_decorator() -> None:
+    @durable_with_child_context
+    def grouped(c: DurableContext, n: int) -> int:
+        return c.step(lambda _: n + 1, name="inc")
+
+    run = run_durable(lambda e, ctx: ctx.run_in_child_context(grouped(1)), None)
+    assert run.result == 2
+    assert run.operations[0].name == "grouped"
+
+
+def test_failing_child_raises_child_context_error_with_original_type() -> None:
+    def bad(c: DurableContext) -> None:
+        raise LookupError("nothing here")
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.run_in_child_context(bad, name="bad")
+        except ChildContextError as exc:
+            return exc.error_type
+        return "no error"
+
+    run = run_durable(handler, None)
+    assert run.result == "LookupError"
+    assert run.operation("bad").status == "FAILED"
+
+
+def test_oversized_child_result_is_not_stored_and_replay_reruns_body(
+    calls: Counter[str],
+) -> None:
+    chunk = "x" * (100 * 1024)
+
+    def big(c: DurableContext) -> list[str]:
+        calls["body"] += 1
+        parts = [c.step(lambda _, i=i: chunk + str(i), name=f"part{i}") for i in range(3)]
+        return parts
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        parts = ctx.run_in_child_context(big, name="big")
+        ctx.wait(Duration.from_seconds(1))
+        return sum(len(p) for p in parts)
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", 3 * (100 * 1024 + 1))
+    assert CHECKPOINT_LIMIT_BYTES < 3 * 100 * 1024
+    assert run.operation("big").result is None  # not stored
+    assert calls == {"body": 2}  # the replay re-ran the body ...
+    assert run.metrics.steps_executed == 3  # ... with its steps from the journal
+    assert run.metrics.steps_replayed == 3

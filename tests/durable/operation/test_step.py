@@ -1,0 +1,238 @@
+"""``context.step`` on the sim engine: results, names, retries, attempts, step semantics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_step
+from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
+from aws_durable_execution_sdk_python.exceptions import StepError
+from aws_durable_execution_sdk_python.retries import (
+    JitterStrategy,
+    RetryPresets,
+    RetryStrategyConfig,
+    create_retry_strategy,
+)
+
+from durable_sim import FaultPlan, MemoryJournal, SimulatedCrash, run_durable
+
+NO_JITTER = JitterStrategy.NONE
+
+
+def retry(max_attempts: int, delay_s: int = 2, backoff: float = 2.0) -> Any:
+    return create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=max_attempts,
+            initial_delay=Duration.from_seconds(delay_s),
+            backoff_rate=backoff,
+            jitter_strategy=NO_JITTER,
+        )
+    )
+
+
+@durable_step
+def add(step_ctx: StepContext, a: int, b: int) -> int:
+    return a + b
+
+
+def test_step_returns_result_and_takes_name_from_durable_step() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        x = ctx.step(add(event["a"], 2))
+        return ctx.step(lambda _: x * 10, name="times-ten")
+
+    run = run_durable(handler, {"a": 1})
+    assert (run.status, run.result) == ("SUCCEEDED", 30)
+    assert [(op.id, op.name, op.result, op.attempts) for op in run.operations] == [
+        ("1", "add", 3, 1),
+        ("2", "times-ten", 30, 1),
+    ]
+    assert run.metrics.steps_executed == 2
+    assert run.metrics.invocations == 1
+
+
+def test_explicit_name_overrides_durable_step_name() -> None:
+    run = run_durable(lambda e, ctx: ctx.step(add(1, 1), name="custom"), None)
+    assert run.operations[0].name == "custom"
+
+
+def test_unnamed_lambda_step_has_no_name() -> None:
+    run = run_durable(lambda e, ctx: ctx.step(lambda _: 5), None)
+    assert (run.result, run.operations[0].name) == (5, None)
+
+
+def test_retry_strategy_counts_attempts_and_waits_backoff_in_virtual_time() -> None:
+    seen: list[int] = []
+
+    def flaky(step_ctx: StepContext) -> str:
+        seen.append(step_ctx.attempt)
+        if step_ctx.attempt < 3:
+            raise ConnectionError(f"attempt {step_ctx.attempt}")
+        return "ok"
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        return ctx.step(flaky, name="flaky", config=StepConfig(retry_strategy=retry(5)))
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", "ok")
+    assert seen == [1, 2, 3]
+    assert run.operation("flaky").attempts == 3
+    assert run.metrics.retries == 2
+    assert run.metrics.elapsed_ms == 2000.0 + 4000.0  # backoff 2 s then 4 s, no jitter
+    assert run.metrics.invocations == 3  # each retry delay suspends the execution
+
+
+def test_exhausted_retries_raise_step_error_with_original_type() -> None:
+    seen: list[int] = []
+
+    def always(step_ctx: StepContext) -> None:
+        seen.append(step_ctx.attempt)
+        raise KeyError("missing-key")
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ctx.step(always, name="always", config=StepConfig(retry_strategy=retry(3, delay_s=1)))
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert isinstance(run.error, StepError)
+    assert run.error.error_type == "KeyError"
+    assert "missing-key" in str(run.error)
+    assert seen == [1, 2, 3]
+    op = run.operation("always")
+    assert (op.status, op.attempts) == ("FAILED", 3)
+    assert run.metrics.failed_steps == 1
+
+
+def test_step_error_can_be_caught_by_workflow_and_is_the_same_on_replay() -> None:
+    caught: list[tuple[str, str]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: int("x"), name="parse", config=StepConfig(RetryPresets.none()))
+        except StepError as exc:
+            caught.append((exc.error_type, type(exc.__cause__).__name__))
+        ctx.wait(Duration.from_seconds(1))  # forces a replay of the failed step
+        return "handled"
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", "handled")
+    assert caught == [("ValueError", "DurableOperationError")] * 2
+
+
+def test_retry_presets_none_fails_after_one_attempt() -> None:
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ctx.step(lambda _: 1 / 0, name="div", config=StepConfig(RetryPresets.none()))
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert isinstance(run.error, StepError)
+    assert run.error.error_type == "ZeroDivisionError"
+    assert run.operation("div").attempts == 1
+
+
+def test_default_retry_strategy_retries_injected_faults() -> None:
+    faults = FaultPlan(step_failures={"s": {1, 2}})
+    run = run_durable(lambda e, ctx: ctx.step(lambda _: "v", name="s"), None, faults=faults)
+    assert (run.status, run.result, run.operation("s").attempts) == ("SUCCEEDED", "v", 3)
+
+
+def test_retryable_error_types_filter() -> None:
+    strategy = create_retry_strategy(
+        RetryStrategyConfig(max_attempts=5, retryable_error_types=[ConnectionError])
+    )
+    seen: list[int] = []
+
+    def body(step_ctx: StepContext) -> None:
+        seen.append(step_ctx.attempt)
+        raise ValueError("not retryable")
+
+    run = run_durable(lambda e, ctx: ctx.step(body, name="v", config=StepConfig(strategy)), None)
+    assert run.status == "FAILED"
+    assert seen == [1]
+
+
+def test_retry_jitter_is_reproducible_by_seed() -> None:
+    strategy = create_retry_strategy(RetryStrategyConfig(max_attempts=4))  # FULL jitter
+    faults = FaultPlan(step_failures={"j": {1, 2, 3}})
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(lambda _: 1, name="j", config=StepConfig(strategy))
+
+    elapsed = [
+        run_durable(handler, None, faults=faults, seed=seed).metrics.elapsed_ms
+        for seed in (1, 1, 2)
+    ]
+    assert elapsed[0] == elapsed[1]
+    assert all(e is not None and e >= 3000.0 for e in elapsed)  # at least 1 s per retry
+
+
+def _crash_mid_body(calls: Counter[str], semantics: StepSemantics) -> Any:
+    def body(step_ctx: StepContext) -> int:
+        calls[f"attempt-{step_ctx.attempt}"] += 1
+        if calls.total() == 1:
+            raise SimulatedCrash("process died inside the step body")
+        return step_ctx.attempt
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = StepConfig(retry_strategy=retry(3, delay_s=1), step_semantics=semantics)
+        return ctx.step(body, name="charge", config=config)
+
+    return handler
+
+
+def test_at_least_once_reruns_an_interrupted_attempt(calls: Counter[str]) -> None:
+    handler = _crash_mid_body(calls, StepSemantics.AT_LEAST_ONCE_PER_RETRY)
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 1)
+    assert calls == {"attempt-1": 2}  # the same attempt ran again, silently
+    assert run.metrics.retries == 0
+
+
+def test_at_most_once_sends_an_interrupted_attempt_through_the_retry_strategy(
+    calls: Counter[str],
+) -> None:
+    handler = _crash_mid_body(calls, StepSemantics.AT_MOST_ONCE_PER_RETRY)
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 2)
+    assert calls == {"attempt-1": 1, "attempt-2": 1}  # attempt 1 was not rerun
+    assert run.metrics.retries == 1
+    assert run.operation("charge").attempts == 2
+
+
+def test_at_most_once_crash_after_start_checkpoint_without_retries_fails() -> None:
+    calls: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = StepConfig(
+            retry_strategy=RetryPresets.none(),
+            step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        )
+        return ctx.step(lambda s: calls.append(s.attempt) or 7, name="once", config=config)
+
+    journal = MemoryJournal()
+    crash = FaultPlan(crash_after_checkpoint=1, crash_mode="raise")  # right after START
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e", faults=crash)
+    assert calls == []
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert run.status == "FAILED"
+    assert isinstance(run.error, StepError)
+    assert run.error.error_type.endswith(".StepInterruptedError")
+    assert calls == []  # never silently re-executed
+
+
+def test_at_most_once_writes_a_start_checkpoint() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.step(lambda _: 1, name="a")
+        sem = StepSemantics.AT_MOST_ONCE_PER_RETRY
+        return ctx.step(lambda _: 2, name="b", config=StepConfig(step_semantics=sem))
+
+    run = run_durable(handler, None)
+    assert run.metrics.checkpoint_ops == 3  # a: SUCCEEDED; b: STARTED + SUCCEEDED
