@@ -227,3 +227,12 @@ def test_write_tables_writes_every_table(rows: pd.DataFrame, tmp_path: Path) -> 
     assert [p.name for p in paths] == ["table1_counter.md", "table2_video.md", "paper_vs_ours.md"]
     assert "Durable execution" in paths[1].read_text()
     assert not math.isnan(table2(rows).frame["sd_time_ms"].iloc[0])
+
+
+def test_single_runs_give_nan_not_warnings(rows: pd.DataFrame) -> None:
+    one_each = rows.groupby(["phase", "model"]).head(1)
+    assert table2(one_each).frame["sd_time_ms"].isna().all()
+    stats = statistics_table(one_each, n_resamples=50).frame
+    assert stats["welch_p"].isna().all() and stats["ci_low"].isna().all()
+    assert stats["notes"].str.contains("needs n >= 2 in each group").all()
+    assert "--" in to_markdown(statistics_table(one_each, n_resamples=50))
