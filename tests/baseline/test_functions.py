@@ -179,6 +179,7 @@ def test_wall_clock_async_invocations_run_in_parallel(sampler: Sampler) -> None:
     [
         ({"warm_instances": -1}, r"bad warm_instances -1 \(accepted: an int in \[0, 10000\]\)"),
         ({"warm_instances": 1.5}, r"bad warm_instances 1.5"),
+        ({"warm_instances": True}, r"bad warm_instances True"),
         ({"max_workers": 0}, r"bad max_workers 0 \(accepted: an int in \[1, 1024\]\)"),
     ],
 )

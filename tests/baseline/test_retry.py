@@ -92,6 +92,7 @@ def test_jittered_retries_sleep_the_jittered_delays(clock: VirtualClock) -> None
     ("kwargs", "message"),
     [
         ({"max_attempts": 0}, r"bad max_attempts 0 \(accepted: an int in \[1, 1000\]\)"),
+        ({"max_attempts": True}, r"bad max_attempts True"),
         ({"initial_delay_ms": -1}, r"bad initial_delay_ms -1 \(accepted: a finite number >= 0\)"),
         ({"backoff_rate": 0.5}, r"bad backoff_rate 0.5 \(accepted: a finite number >= 1\)"),
         (

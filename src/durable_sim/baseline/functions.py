@@ -36,6 +36,10 @@ from durable_sim.latency import Sampler
 _NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class InvocationContext:
     """What a function receives besides its event (Lambda's ``context`` object)."""
@@ -120,7 +124,12 @@ class _Function:
 
 
 class FunctionRuntime:
-    """The function platform of the baseline: register functions, invoke them by name."""
+    """The function platform of the baseline: register functions, invoke them by name.
+
+    On the wall clock `max_workers` threads run asynchronous invocations; a function that
+    waits for other asynchronous invocations holds a thread meanwhile, so size the pool for
+    the fan-out (the virtual clock runs everything inline and has no such limit).
+    """
 
     def __init__(
         self,
@@ -130,11 +139,11 @@ class FunctionRuntime:
         warm_instances: int = 0,
         max_workers: int = 16,
     ) -> None:
-        if not isinstance(warm_instances, int) or not 0 <= warm_instances <= 10_000:
+        if not _is_int(warm_instances) or not 0 <= warm_instances <= 10_000:
             raise ValueError(
                 f"bad warm_instances {warm_instances!r} (accepted: an int in [0, 10000])"
             )
-        if not isinstance(max_workers, int) or not 1 <= max_workers <= 1024:
+        if not _is_int(max_workers) or not 1 <= max_workers <= 1024:
             raise ValueError(f"bad max_workers {max_workers!r} (accepted: an int in [1, 1024])")
         self.clock = clock
         self.sampler = sampler

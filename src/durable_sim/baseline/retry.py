@@ -61,7 +61,11 @@ class RetryPolicy:
     """Error types worth retrying; any other error propagates at once."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or not 1 <= self.max_attempts <= 1000:
+        if (
+            not isinstance(self.max_attempts, int)
+            or isinstance(self.max_attempts, bool)
+            or not 1 <= self.max_attempts <= 1000
+        ):
             raise _bad("max_attempts", self.max_attempts, "an int in [1, 1000]")
         if not _is_number(self.initial_delay_ms) or self.initial_delay_ms < 0:
             raise _bad("initial_delay_ms", self.initial_delay_ms, "a finite number >= 0")
@@ -99,7 +103,9 @@ class RetryCounters:
     attempts: int = 0
     retries: int = 0
     exhausted: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def as_row(self) -> dict[str, int]:
         """Flat columns for a results row."""

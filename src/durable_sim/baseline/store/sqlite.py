@@ -2,7 +2,9 @@
 
 Every call runs in its own ``BEGIN IMMEDIATE`` transaction, so a read-modify-write is atomic
 even against another connection (another `SQLiteBackend` on the same file, another process);
-a lock serialises this object's own connection across threads.
+a lock serialises this object's own connection across threads. The database runs in WAL mode
+with ``synchronous=NORMAL``: a committed call survives the process being killed (only a power
+loss may drop the last commits), at a fraction of the cost of a sync per commit.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class SQLiteBackend:
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._transaction() as cur:
             cur.execute(_SCHEMA)
 
