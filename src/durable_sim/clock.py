@@ -8,6 +8,9 @@ time passes); the wall clock ignores them unless asked to emulate them with real
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 
@@ -96,3 +99,27 @@ def make_clock(kind: str) -> Clock:
     if kind == "wall":
         return WallClock()
     raise ValueError(f"unknown clock {kind!r} (accepted: 'virtual', 'wall')")
+
+
+_ACTIVE: ContextVar[Clock | None] = ContextVar("durable_sim_active_clock", default=None)
+
+
+@contextmanager
+def active_clock(clock: Clock) -> Iterator[Clock]:
+    """Make `clock` the one that work done in this context (e.g. a step body) is charged to.
+
+    Step bodies receive only the SDK's `StepContext`, so the engine names the branch's clock
+    here for modeled work to find (`current_clock`).
+    """
+    token = _ACTIVE.set(clock)
+    try:
+        yield clock
+    finally:
+        _ACTIVE.reset(token)
+
+
+def current_clock() -> Clock:
+    """The active clock; outside any engine (e.g. on AWS's runner) a wall clock that sleeps
+    modeled costs for real, so modeled work takes real time there."""
+    clock = _ACTIVE.get()
+    return clock if clock is not None else WallClock(emulate_latency=True)

@@ -75,9 +75,10 @@ def execute(
         if has_prior:
             state.count("replays")
         clock.charge(sampler.draw("invoke", invocation))
+        clock.charge(sampler.draw("durable_invoke", invocation))
         if invocation == 1:
             clock.charge(sampler.draw("cold_start", invocation))
-        state.replaying = has_prior
+        state.start_replay()
         state.due.clear()
         state.waiting_callbacks.clear()
         try:

@@ -12,6 +12,7 @@ from aws_durable_execution_sdk_python.exceptions import StepError, StepInterrupt
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
+from durable_sim.clock import active_clock
 from durable_sim.durable.journal import OperationRecord
 from durable_sim.durable.operation.common import error_fields, raise_operation_error
 from durable_sim.durable.state import dumps
@@ -54,7 +55,8 @@ def run_step(
     try:
         if state.faults.step_attempt_fails(op_id, name, attempt):
             raise InjectedFault(f"injected fault in step {op_id} ({name}) attempt {attempt}")
-        value = func(StepContext(logger=ctx.logger, attempt=attempt))
+        with active_clock(ctx.clock):
+            value = func(StepContext(logger=ctx.logger, attempt=attempt))
     except Exception as exc:
         return _after_failure(ctx, op_id, name, sub_type, config, exc, attempt)
     payload = dumps(value)

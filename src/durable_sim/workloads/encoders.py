@@ -1,0 +1,197 @@
+"""Encoders for the video pipeline: a cost model and the real PyAV/libx264 codec.
+
+Both expose the same four operations, take JSON data and return JSON data, and charge the
+profile's modeled cost of each operation to the clock of whoever calls them (a durable step's
+branch clock, a baseline worker's clock). On a virtual clock that cost *is* the time; on a wall
+clock it is not charged (the real work takes real time) unless the clock emulates latency.
+
+Failures are injected by the encoder itself, drawn per (chunk, attempt) from the seed, so the
+durable and the baseline models meet exactly the same failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from durable_sim.clock import Clock
+from durable_sim.latency import Sampler, stable_key_hash
+from durable_sim.video import ChunkEncoderPool, SourceSpec
+from durable_sim.video import steps as video_steps
+
+
+class TransientEncodeError(RuntimeError):
+    """An injected, retryable failure of one chunk encode attempt."""
+
+
+class Encoder(Protocol):
+    name: str
+
+    def source(self) -> dict[str, Any]: ...
+
+    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]: ...
+
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]: ...
+
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]: ...
+
+    def assemble(
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+    ) -> dict[str, Any]: ...
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+
+
+@dataclass
+class _Costs:
+    """Profile costs of the video operations, and the failure draw, shared by both encoders."""
+
+    sampler: Sampler
+    failure_probability: float
+
+    def charge(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
+        clock.charge(self.sampler.draw(cost, "video", *key, scale=seconds))
+
+    def maybe_fail(self, chunk_index: int, attempt: int) -> None:
+        if self.failure_probability <= 0:
+            return
+        key = stable_key_hash(("encode-failure", chunk_index, attempt))
+        if np.random.default_rng([self.sampler.seed, key]).random() < self.failure_probability:
+            raise TransientEncodeError(
+                f"injected failure encoding chunk {chunk_index} (attempt {attempt})"
+            )
+
+
+@dataclass
+class ModelEncoder:
+    """No real frames: chunk and output identities are digests, time is the profile's cost."""
+
+    spec: SourceSpec
+    costs: _Costs
+    name: str = "model"
+
+    def source(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "key": _digest("model-source", s.duration_s, s.fps, s.width, s.height, s.gop_frames),
+            "frame_count": s.frame_count,
+            "duration_s": float(s.duration_s),
+        }
+
+    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
+        self.costs.charge(clock, "validate", source["key"])
+        s = self.spec
+        return {"frame_count": s.frame_count, "fps": s.fps, "width": s.width, "height": s.height}
+
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]:
+        frames = self.spec.frame_count
+        if not 1 <= chunks <= frames:
+            raise ValueError(f"chunks={chunks} is outside the accepted range 1..{frames}")
+        self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
+        bounds = [round(i * frames / chunks) for i in range(chunks + 1)]
+        return [
+            {
+                "index": i,
+                "key": _digest("model-chunk", source["key"], i, chunks),
+                "first_frame": bounds[i],
+                "frame_count": bounds[i + 1] - bounds[i],
+            }
+            for i in range(chunks)
+        ]
+
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
+        seconds = chunk["frame_count"] / self.spec.fps
+        self.costs.charge(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.maybe_fail(chunk["index"], attempt)
+        return {"chunk_key": chunk["key"], "key": _digest("model-encoded", chunk["key"])}
+
+    def assemble(
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+    ) -> dict[str, Any]:
+        self.costs.charge(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
+        return {
+            "key": _digest("model-output", *(p["key"] for p in parts)),
+            "frame_count": source["frame_count"],
+            "duration_s": source["duration_s"],
+            "parts": len(parts),
+        }
+
+
+@dataclass
+class RealEncoder:
+    """Real frames through PyAV: blobs on disk, chunk encodes on a spawn process pool."""
+
+    spec: SourceSpec
+    costs: _Costs
+    store_root: Path
+    workers: int = 1
+    name: str = "real"
+    _pool: ChunkEncoderPool | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.workers > 1:
+            self._pool = ChunkEncoderPool(self.workers)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def source(self) -> dict[str, Any]:
+        s = self.spec
+        ref = video_steps.make_source_step(
+            self.store_root, s.duration_s, s.fps, s.width, s.height, s.gop_frames
+        )
+        return dict(ref)
+
+    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
+        info = video_steps.validate_step(self.store_root, source["key"])
+        self.costs.charge(clock, "validate", source["key"])
+        return dict(info)
+
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]:
+        refs = video_steps.split_step(self.store_root, source["key"], chunks)
+        self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
+        return [dict(ref) for ref in refs]
+
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
+        if self._pool is not None:
+            (encoded,) = self._pool.encode(self.store_root, [chunk["key"]])
+        else:
+            encoded = video_steps.encode_step(self.store_root, chunk["key"])
+        seconds = chunk["frame_count"] / self.spec.fps
+        self.costs.charge(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.maybe_fail(chunk["index"], attempt)
+        return dict(encoded)
+
+    def assemble(
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+    ) -> dict[str, Any]:
+        out = video_steps.assemble_step(self.store_root, [p["key"] for p in parts], source["key"])
+        self.costs.charge(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
+        return dict(out)
+
+
+def make_encoder(
+    kind: str,
+    *,
+    spec: SourceSpec,
+    sampler: Sampler,
+    failure_probability: float = 0.0,
+    store_root: Path | None = None,
+    workers: int = 1,
+) -> ModelEncoder | RealEncoder:
+    """An encoder by name: ``"model"`` or ``"real"`` (which needs a blob store directory)."""
+    costs = _Costs(sampler, failure_probability)
+    if kind == "model":
+        return ModelEncoder(spec, costs)
+    if kind == "real":
+        if store_root is None:
+            raise ValueError("the real encoder needs store_root, a directory for its blobs")
+        return RealEncoder(spec, costs, Path(store_root), workers)
+    raise ValueError(f"unknown encoder {kind!r} (accepted: 'model', 'real')")
