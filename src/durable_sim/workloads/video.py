@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python import BatchResult, DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, MapConfig, StepConfig
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 
@@ -101,7 +101,7 @@ def durable_video_handler(
             lambda sc: encoder.split(source, event["chunks"], current_clock()), name="split"
         )
         if fanout == "map":
-            batch = context.map(
+            batch: BatchResult[dict[str, Any]] = context.map(
                 chunks,
                 lambda ctx, chunk, index, _: encode_chunk(ctx, chunk, index),
                 name="encode",
@@ -209,11 +209,13 @@ def run_baseline_video(
         polled = poll_until(
             settled, clock=ctx.clock, interval_ms=poll_interval_ms, timeout_ms=poll_timeout_ms
         )
-        failed = [i for i in polled.value if i["status"] == "FAILED"]
+        settled_items = polled.value
+        assert settled_items is not None, "poll_until returns only a truthy value"
+        failed = [i for i in settled_items if i["status"] == "FAILED"]
         if failed:
             view.update("jobs", job_id, {"status": "FAILED"}, purpose="status_update")
             raise VideoJobFailed(f"{len(failed)} chunk(s) failed: {failed[0]['error']}")
-        parts = [i["output"] for i in polled.value]
+        parts = [i["output"] for i in settled_items]
         output = encoder.assemble(parts, source, ctx.clock)
         view.update(
             "jobs", job_id, {"status": "DONE", "output": output["key"]}, purpose="status_update"
