@@ -104,8 +104,10 @@ class DurableContext:
         """Claim the next operation id and return its journaled record, checking determinism."""
         op_id = op_id or self._next_id()
         rec = self.state.get(op_id)
-        if rec is None or not rec.terminal:
-            self.state.replaying = False
+        if rec is None or (not rec.terminal and rec.type != "CONTEXT"):
+            self.state.replaying = False  # new work (a started child still replays its ops)
+        elif rec.terminal:
+            self.state.visit_replayed(op_id)
         if rec is None:
             return op_id, rec
         if (rec.type, rec.sub_type, rec.name) != (op_type, sub_type, name):

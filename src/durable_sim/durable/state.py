@@ -48,9 +48,35 @@ class ExecutionState:
         self.lock = threading.RLock()
         self.checkpoints_this_process = 0
         self.replaying = False
+        self.unvisited: set[str] = set()
         self.due: list[float] = []
         self.waiting_callbacks: set[str] = set()
         self.fatal: BaseException | None = None
+
+    def start_replay(self) -> None:
+        """Start an invocation: it replays until it has visited every journaled operation it
+        will reach (completed ones not inside a completed child context), then runs new code."""
+        ops = self.operations
+
+        def reached(parent_id: str | None) -> bool:
+            while parent_id is not None:
+                parent = ops.get(parent_id)
+                if parent is None:
+                    return True
+                if parent.terminal and not parent.replay_children:
+                    return False
+                parent_id = parent.parent_id
+            return True
+
+        self.unvisited = {i for i, rec in ops.items() if rec.terminal and reached(rec.parent_id)}
+        self.replaying = bool(self.unvisited)
+
+    def visit_replayed(self, op_id: str) -> None:
+        """A journaled, completed operation was reached again; the last one ends the replay."""
+        with self.lock:
+            self.unvisited.discard(op_id)
+            if not self.unvisited:
+                self.replaying = False
 
     def get(self, op_id: str) -> OperationRecord | None:
         return self.operations.get(op_id)

@@ -25,7 +25,7 @@ from ..conftest import STEP_MS, STEP_ONLY
 def steps_branch(n_steps: int, value: Any) -> Any:
     def branch(c: DurableContext) -> Any:
         for i in range(n_steps):
-            c.step(lambda _: i, name=f"s{i}")
+            c.step(lambda _, i=i: i, name=f"s{i}")
         return value
 
     return branch
