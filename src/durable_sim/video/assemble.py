@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-import av
+from av.video.stream import VideoStream
 
 from durable_sim.video.errors import AssemblyError, InvalidVideoError
 from durable_sim.video.mp4 import (
@@ -26,7 +26,7 @@ from durable_sim.video.mp4 import (
 from durable_sim.video.probe import VideoInfo, decoded_frame_count, probe
 
 
-def _stream_signature(stream: av.video.stream.VideoStream) -> tuple[object, ...]:
+def _stream_signature(stream: VideoStream) -> tuple[object, ...]:
     """What must match between parts for their packets to share one stream."""
     context = stream.codec_context
     return (

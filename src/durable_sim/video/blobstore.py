@@ -2,7 +2,8 @@
 
 Video bytes travel between pipeline steps by reference (a sha256 key) so that step results stay
 small enough for durable checkpoints. Writes are atomic (temp file, fsync, rename): a reader
-never sees a half-written blob and a failed write leaves no file behind.
+never sees a half-written blob and a failed write leaves no file behind. (A process killed
+mid-write can leave a `.tmp-*` file, which is never read as a blob.)
 """
 
 from __future__ import annotations

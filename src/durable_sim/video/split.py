@@ -39,11 +39,10 @@ def plan_chunks(info: VideoInfo, chunks: int) -> list[ChunkSpan]:
     """Share the GOPs of `info` over `chunks` chunks; raise `ChunkCountError` if impossible."""
     gops = len(info.keyframes)
     if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= gops:
-        gop_note = f"GOP {info.frame_count // gops} frames" if gops else "no keyframes"
         raise ChunkCountError(
-            f"chunks={chunks!r} does not fit this video: it has {info.frame_count} frames in "
-            f"{gops} keyframe-aligned segments ({gop_note}), so chunks must be an integer "
-            f"from 1 to {gops}"
+            f"chunks={chunks!r} does not fit this video: its {info.frame_count} frames form "
+            f"{gops} keyframe-aligned segments (GOPs), so chunks must be an integer from 1 to "
+            f"{gops}"
         )
     bounds = [*info.keyframes, info.frame_count]
     cuts = [bounds[i * gops // chunks] for i in range(chunks + 1)]
