@@ -242,7 +242,7 @@ def _video_run(spec: ExperimentSpec, run_id: int, seed: int, blob_root: Path) ->
                 ok=run.status == "SUCCEEDED",
             )
         store = open_store("memory", clock=clock, sampler=sampler)
-        with FunctionRuntime(clock, sampler, max_workers=max(spec.chunks, 1)) as runtime:
+        with FunctionRuntime(clock, sampler, max_workers=min(spec.chunks, 1024)) as runtime:
             start = clock.now_ms()
             try:
                 result = video.run_baseline_video(

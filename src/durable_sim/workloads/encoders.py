@@ -5,6 +5,9 @@ profile's modeled cost of each operation to the clock of whoever calls them (a d
 branch clock, a baseline worker's clock). On a virtual clock that cost *is* the time; on a wall
 clock it is not charged (the real work takes real time) unless the clock emulates latency.
 
+`split` returns a small manifest, not the chunk list, and `chunk(manifest, i)` resolves one
+chunk: a durable checkpoint holds at most 256 KB, and 10,000 chunk references would not fit.
+
 Failures are injected by the encoder itself, drawn per (chunk, attempt) from the seed, so the
 durable and the baseline models meet exactly the same failures.
 """
@@ -12,6 +15,7 @@ durable and the baseline models meet exactly the same failures.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +24,7 @@ import numpy as np
 
 from durable_sim.clock import Clock
 from durable_sim.latency import Sampler, stable_key_hash
-from durable_sim.video import ChunkEncoderPool, SourceSpec
+from durable_sim.video import BlobStore, ChunkEncoderPool, SourceSpec
 from durable_sim.video import steps as video_steps
 
 
@@ -35,7 +39,9 @@ class Encoder(Protocol):
 
     def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]: ...
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]: ...
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]: ...
+
+    def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]: ...
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]: ...
 
@@ -89,21 +95,22 @@ class ModelEncoder:
         s = self.spec
         return {"frame_count": s.frame_count, "fps": s.fps, "width": s.width, "height": s.height}
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]:
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]:
         frames = self.spec.frame_count
         if not 1 <= chunks <= frames:
             raise ValueError(f"chunks={chunks} is outside the accepted range 1..{frames}")
         self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
-        bounds = [round(i * frames / chunks) for i in range(chunks + 1)]
-        return [
-            {
-                "index": i,
-                "key": _digest("model-chunk", source["key"], i, chunks),
-                "first_frame": bounds[i],
-                "frame_count": bounds[i + 1] - bounds[i],
-            }
-            for i in range(chunks)
-        ]
+        return {"key": _digest("model-manifest", source["key"], chunks), "count": chunks}
+
+    def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
+        frames, count = self.spec.frame_count, manifest["count"]
+        first, end = round(index * frames / count), round((index + 1) * frames / count)
+        return {
+            "index": index,
+            "key": _digest("model-chunk", manifest["key"], index),
+            "first_frame": first,
+            "frame_count": end - first,
+        }
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
         seconds = chunk["frame_count"] / self.spec.fps
@@ -154,10 +161,15 @@ class RealEncoder:
         self.costs.charge(clock, "validate", source["key"])
         return dict(info)
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> list[dict[str, Any]]:
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]:
         refs = video_steps.split_step(self.store_root, source["key"], chunks)
+        manifest = json.dumps(refs, separators=(",", ":")).encode()
         self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
-        return [dict(ref) for ref in refs]
+        return {"key": BlobStore(self.store_root).put(manifest), "count": len(refs)}
+
+    def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
+        refs: list[dict[str, Any]] = json.loads(BlobStore(self.store_root).get(manifest["key"]))
+        return refs[index]
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
         if self._pool is not None:

@@ -86,9 +86,9 @@ def durable_video_handler(
         raise ValueError(f"unknown fanout {fanout!r} (accepted: {', '.join(FANOUTS)})")
     step_config = StepConfig(retry_strategy=(retry or RetrySettings()).sdk_strategy())
 
-    def encode_chunk(ctx: DurableContext, chunk: dict[str, Any], index: int) -> dict[str, Any]:
+    def encode_chunk(ctx: DurableContext, manifest: dict[str, Any], index: int) -> dict[str, Any]:
         return ctx.step(
-            lambda sc: encoder.encode(chunk, sc.attempt, current_clock()),
+            lambda sc: encoder.encode(encoder.chunk(manifest, index), sc.attempt, current_clock()),
             name=f"encode-{index}",
             config=step_config,
         )
@@ -97,20 +97,21 @@ def durable_video_handler(
     def video_pipeline(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         source = event["source"]
         context.step(lambda sc: encoder.validate(source, current_clock()), name="validate")
-        chunks = context.step(
+        manifest = context.step(
             lambda sc: encoder.split(source, event["chunks"], current_clock()), name="split"
         )
+        indexes = list(range(manifest["count"]))
         if fanout == "map":
             batch: BatchResult[dict[str, Any]] = context.map(
-                chunks,
-                lambda ctx, chunk, index, _: encode_chunk(ctx, chunk, index),
+                indexes,
+                lambda ctx, index, _i, _all: encode_chunk(ctx, manifest, index),
                 name="encode",
                 config=MapConfig(max_concurrency=event.get("max_concurrency")),
             )
             batch.throw_if_error()
             parts = batch.get_results()
         else:
-            parts = [encode_chunk(context, chunk, i) for i, chunk in enumerate(chunks)]
+            parts = [encode_chunk(context, manifest, i) for i in indexes]
         return context.step(
             lambda sc: encoder.assemble(parts, source, current_clock()), name="assemble"
         )
@@ -185,7 +186,8 @@ def run_baseline_video(
         view = store.bind(ctx.clock)
         encoder.validate(source, ctx.clock)
         view.put("jobs", job_id, {"status": "SPLITTING", "chunks": chunks}, purpose="job_creation")
-        refs = encoder.split(source, chunks, ctx.clock)
+        manifest = encoder.split(source, chunks, ctx.clock)
+        refs = [encoder.chunk(manifest, i) for i in range(manifest["count"])]
         for ref in refs:
             view.put(
                 "chunks",
