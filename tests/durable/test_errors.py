@@ -1,0 +1,129 @@
+"""Terminal errors with clear messages: non-determinism, oversized checkpoints, input mismatch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration
+
+from durable_sim import (
+    CheckpointTooLargeError,
+    MemoryJournal,
+    NonDeterminismError,
+    run_durable,
+)
+from durable_sim.durable import ExecutionInputMismatchError
+
+
+def _first_version(event: Any, ctx: DurableContext) -> str:
+    ctx.step(lambda _: 1, name="fetch")
+    ctx.wait(Duration.from_seconds(5))
+    ctx.step(lambda _: 2, name="store")
+    return "done"
+
+
+def _replay_with(handler: Any) -> Any:
+    """Run the first version up to its wait, then resume the execution with `handler`."""
+    journal = MemoryJournal()
+    crash_after_wait: list[int] = []
+
+    def until_wait(event: Any, ctx: DurableContext) -> str:
+        ctx.step(lambda _: 1, name="fetch")
+        ctx.wait(Duration.from_seconds(5))
+        crash_after_wait.append(1)
+        raise KeyboardInterrupt  # stop the first run at its replay, like a deploy in between
+
+    with pytest.raises(KeyboardInterrupt):
+        run_durable(until_wait, None, journal=journal, execution_id="nd")
+    return run_durable(handler, None, journal=journal, execution_id="nd")
+
+
+def test_renamed_step_is_non_deterministic() -> None:
+    def renamed(event: Any, ctx: DurableContext) -> str:
+        ctx.step(lambda _: 1, name="fetch-v2")
+        return "unreachable"
+
+    run = _replay_with(renamed)
+    assert run.status == "FAILED"
+    assert isinstance(run.error, NonDeterminismError)
+    message = str(run.error)
+    assert "operation 1 (position 1)" in message
+    assert "the journal has STEP (Step) 'fetch'" in message
+    assert "the code now calls STEP (Step) 'fetch-v2'" in message
+
+
+def test_wait_replaced_by_step_even_when_caught() -> None:
+    after: list[str] = []
+
+    def swallowing(event: Any, ctx: DurableContext) -> str:
+        ctx.step(lambda _: 1, name="fetch")
+        try:
+            ctx.step(lambda _: 0, name="sleep-step")
+        except Exception:
+            after.append("caught")
+        return "pretends to succeed"
+
+    run = _replay_with(swallowing)
+    assert after == ["caught"]
+    assert run.status == "FAILED"
+    assert isinstance(run.error, NonDeterminismError)
+    assert (run.error.op_id, run.error.journaled, run.error.new) == (
+        "2",
+        "WAIT (Wait) without a name",
+        "STEP (Step) 'sleep-step'",
+    )
+
+
+def test_non_determinism_in_child_names_the_position_in_the_child() -> None:
+    def second(event: Any, ctx: DurableContext) -> None:
+        def child(c: DurableContext) -> None:
+            c.step(lambda _: 1, name="a")
+            c.step(lambda _: 1, name="b")
+
+        ctx.run_in_child_context(child, name="c")
+
+    journal2 = MemoryJournal()
+    with pytest.raises(KeyboardInterrupt):
+
+        def partial(event: Any, ctx: DurableContext) -> None:
+            def child(c: DurableContext) -> None:
+                c.step(lambda _: 1, name="a")
+                c.wait(Duration.from_seconds(1))
+                raise KeyboardInterrupt
+
+            ctx.run_in_child_context(child, name="c")
+
+        run_durable(partial, None, journal=journal2, execution_id="y")
+    run = run_durable(second, None, journal=journal2, execution_id="y")
+    assert isinstance(run.error, NonDeterminismError)
+    assert "operation 1.2 (position 2 of child context 1)" in str(run.error)
+
+
+def test_oversized_step_result_fails_with_size_and_limit() -> None:
+    def handler(event: Any, ctx: DurableContext) -> None:
+        try:
+            ctx.step(lambda _: "x" * 300_000, name="blob")
+        except Exception:
+            pass
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert isinstance(run.error, CheckpointTooLargeError)
+    message = str(run.error)
+    assert "operation 1 (blob)" in message
+    assert "over the limit of 262144 bytes" in message
+    size = int(message.split(" is ")[1].split(" bytes")[0])
+    assert 300_000 < size < 300_400
+    assert run.error.size == size
+
+
+def test_same_execution_id_with_different_input() -> None:
+    journal = MemoryJournal()
+    handler = _first_version
+    assert run_durable(handler, {"n": 1}, journal=journal, execution_id="e").status == ("SUCCEEDED")
+    with pytest.raises(ExecutionInputMismatchError, match=r"exists with input '\{\"n\":1\}'"):
+        run_durable(handler, {"n": 2}, journal=journal, execution_id="e")
+    again = run_durable(handler, {"n": 1}, journal=journal, execution_id="e")
+    assert (again.status, again.result, again.metrics.invocations) == ("SUCCEEDED", "done", 0)
