@@ -1,0 +1,88 @@
+"""The experiment harness: specs, rows, determinism, files."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from durable_sim.experiments import (
+    ExperimentSpec,
+    SpecError,
+    run_experiment,
+    run_seeds,
+    save_rows,
+)
+
+
+def spec(**values):
+    return ExperimentSpec.parse({"workload": "video", "model": "baseline", "runs": 3, **values})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"runs": 0}, "runs=0: Input should be greater than or equal to 1"),
+        ({"chunks": 0}, "chunks=0: Input should be greater than or equal to 1"),
+        ({"model": "actor"}, "model='actor': Input should be 'durable' or 'baseline'"),
+        ({"engine": "lambda"}, "engine='lambda': Input should be 'sim' or 'aws-local'"),
+        (
+            {"profile": "mars"},
+            "profile 'mars' is unknown (accepted: ['aws-lambda', 'paper-local', 'zero'])",
+        ),
+        ({"failure_probability": 1.5}, "failure_probability=1.5: Input should be less than 1"),
+        ({"chunks": 301}, "chunks=301 exceeds the frames of the video (accepted: 1..300"),
+        ({"engine": "aws-local"}, "engine 'aws-local' runs on the wall clock"),
+        ({"colour": "red"}, "colour='red': Extra inputs are not permitted"),
+    ],
+)
+def test_bad_specs_fail_with_one_clear_line(values, message):
+    with pytest.raises(SpecError) as info:
+        spec(**values)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_counter_rows_match_table_1():
+    base = run_experiment(ExperimentSpec.parse({"workload": "counter", "model": "baseline"}))
+    durable = run_experiment(ExperimentSpec.parse({"workload": "counter", "model": "durable"}))
+    assert len(base) == len(durable) == 10
+    assert (base.store_ops == 5).all() and (base.steps == 4).all() and (base.final_value == 2).all()
+    assert (durable.store_ops == 0).all() and (durable.checkpoint_ops > 0).all()
+    assert (durable.final_value == 2).all()
+
+
+def test_video_rows_split_store_ops_by_purpose_and_agree_on_output():
+    base = run_experiment(spec())
+    durable = run_experiment(spec(model="durable"))
+    purposes = ["job_creation", "chunk_insert", "status_update", "poll"]
+    assert (base[[f"store_ops_{p}" for p in purposes]].sum(axis=1) == base.store_ops).all()
+    assert (base.store_ops_chunk_insert == 10).all()
+    assert (durable.store_ops == 0).all()
+    assert (
+        set(base.output_digest) == set(durable.output_digest) and base.output_digest.nunique() == 1
+    )
+
+
+def test_same_spec_and_seed_give_byte_identical_csv(tmp_path):
+    first = save_rows(run_experiment(spec(seed=7)), [spec(seed=7)], tmp_path / "a.csv")
+    second = save_rows(run_experiment(spec(seed=7)), [spec(seed=7)], tmp_path / "b.csv")
+    assert first.read_bytes() == second.read_bytes()
+    meta = json.loads(first.with_suffix(".meta.json").read_text())
+    assert meta["specs"][0]["seed"] == 7 and len(meta["code_sha256"]) == 64
+
+
+def test_rows_do_not_depend_on_how_runs_are_spread_over_processes():
+    s = spec(runs=4, model="durable", failure_probability=0.2)
+    pd.testing.assert_frame_equal(run_experiment(s, jobs=1), run_experiment(s, jobs=2))
+
+
+def test_run_seeds_are_distinct_and_stable():
+    assert run_seeds(0, 5) == run_seeds(0, 5)
+    assert len(set(run_seeds(0, 100))) == 100
+
+
+def test_save_rows_rejects_a_non_csv_path_and_writes_nothing(tmp_path):
+    with pytest.raises(SpecError, match=r"accepted: a file name ending in \.csv"):
+        save_rows(run_experiment(spec(runs=1)), [spec(runs=1)], tmp_path / "rows.txt")
+    assert list(tmp_path.iterdir()) == []

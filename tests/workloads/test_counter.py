@@ -1,0 +1,47 @@
+"""The counter workload in both models: the paper's Table 1 invariants."""
+
+import pytest
+
+from durable_sim import VirtualClock, run_durable
+from durable_sim.baseline import FunctionRuntime, open_store
+from durable_sim.latency import ZERO, Sampler
+from durable_sim.workloads.counter import apply, durable_counter, run_baseline_counter
+
+
+def test_apply_rejects_unknown_operation():
+    with pytest.raises(ValueError, match=r"'double'.*accepted: increment, decrement, read"):
+        apply(1, "double", 2)
+
+
+@pytest.mark.parametrize("engine", ["sim", "aws-local"])
+def test_durable_counter_ends_at_two_on_both_engines(engine):
+    run = run_durable(durable_counter, {}, engine=engine)
+    assert run.status == "SUCCEEDED"
+    assert run.result == {"value": 2, "ops": 4}
+    assert [op.name for op in run.operations] == [
+        "0-increment",
+        "1-increment",
+        "2-read",
+        "3-decrement",
+    ]
+
+
+def test_durable_counter_checkpoints_each_step_and_calls_no_store():
+    run = run_durable(durable_counter, {})
+    assert run.metrics.checkpoint_ops == 4
+    assert run.metrics.steps_executed == 4
+
+
+def test_baseline_counter_makes_exactly_five_store_calls():
+    clock = VirtualClock()
+    sampler = Sampler(ZERO, 0)
+    store = open_store("memory", clock=clock, sampler=sampler)
+    with FunctionRuntime(clock, sampler) as runtime:
+        result = run_baseline_counter(runtime, store, counter_id="c1")
+        invocations = runtime.counters.total
+    counts = store.counters
+    assert result.value == 2 and result.ops == 4
+    assert counts.total == 5
+    assert counts.by_purpose == {"counter_create": 1, "counter_update": 3, "counter_read": 1}
+    assert (counts.reads, counts.writes) == (1, 4)
+    assert invocations == 5

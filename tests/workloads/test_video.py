@@ -1,0 +1,103 @@
+"""The video pipeline in both models, on the model encoder and on real frames."""
+
+import pytest
+
+from durable_sim import VirtualClock, run_durable
+from durable_sim.baseline import FunctionRuntime, open_store
+from durable_sim.latency import Sampler, get_profile
+from durable_sim.video import SourceSpec, probe
+from durable_sim.video.blobstore import BlobStore
+from durable_sim.workloads.encoders import make_encoder
+from durable_sim.workloads.video import durable_video_handler, run_baseline_video
+
+PROFILE = get_profile("paper-local")
+
+
+def _both(encoder, chunks, seed, poll_interval_ms=100.0):
+    source = encoder.source()
+    run = run_durable(
+        durable_video_handler(encoder),
+        {"source": source, "chunks": chunks},
+        profile=PROFILE,
+        seed=seed,
+    )
+    clock = VirtualClock()
+    sampler = Sampler(PROFILE, seed)
+    store = open_store("memory", clock=clock, sampler=sampler)
+    with FunctionRuntime(clock, sampler) as runtime:
+        base = run_baseline_video(
+            runtime,
+            store,
+            encoder,
+            job_id="job",
+            source=source,
+            chunks=chunks,
+            poll_interval_ms=poll_interval_ms,
+            seed=seed,
+        )
+    return run, base, store.counters, clock.now_ms()
+
+
+def test_model_encoder_same_output_in_both_models_and_store_ops_split_by_purpose():
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 3))
+    run, base, counts, _ = _both(encoder, 10, 3)
+    assert run.status == "SUCCEEDED"
+    assert run.result["key"] == base.output["key"]
+    assert counts.by_purpose["job_creation"] == 1
+    assert counts.by_purpose["chunk_insert"] == 10
+    assert counts.by_purpose["status_update"] == 2 * 10 + 1
+    assert counts.by_purpose["poll"] == base.polls
+    assert counts.total == 32 + base.polls
+
+
+def test_poll_count_follows_completion_time_and_interval():
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 3))
+    _, fast, _, _ = _both(encoder, 10, 3, poll_interval_ms=10.0)
+    _, slow, _, _ = _both(encoder, 10, 3, poll_interval_ms=100.0)
+    assert fast.polls > slow.polls >= 2
+
+
+def test_injected_failures_are_retried_by_both_models_to_the_same_output():
+    sampler = Sampler(PROFILE, 11)
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=sampler, failure_probability=0.3)
+    run, base, _, _ = _both(encoder, 10, 11)
+    assert run.status == "SUCCEEDED"
+    assert run.metrics.retries > 0
+    assert run.metrics.retries == base.retries  # the same draws fail in both models
+    assert run.result["key"] == base.output["key"]
+
+
+def test_sequential_fanout_gives_the_same_output():
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
+    source = encoder.source()
+    event = {"source": source, "chunks": 10}
+    mapped = run_durable(durable_video_handler(encoder), event, profile=PROFILE, seed=1)
+    looped = run_durable(
+        durable_video_handler(encoder, fanout="sequential"), event, profile=PROFILE, seed=1
+    )
+    assert looped.result == mapped.result
+    assert looped.metrics.elapsed_ms > mapped.metrics.elapsed_ms
+
+
+def test_unknown_fanout_and_encoder_are_rejected():
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
+    with pytest.raises(ValueError, match="unknown fanout 'tree'"):
+        durable_video_handler(encoder, fanout="tree")
+    with pytest.raises(ValueError, match="unknown encoder 'gpu'"):
+        make_encoder("gpu", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
+
+
+@pytest.mark.slow
+def test_real_encoder_both_models_on_real_frames(tmp_path):
+    """The paper's 10 s clip in 10 chunks, encoded for real: 300 frames, 10 s, same bytes."""
+    sampler = Sampler(PROFILE, 5)
+    encoder = make_encoder(
+        "real", spec=SourceSpec(), sampler=sampler, failure_probability=0.2, store_root=tmp_path
+    )
+    run, base, _, _ = _both(encoder, 10, 5)
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["key"] == base.output["key"]
+    assert run.metrics.retries > 0 and run.metrics.retries == base.retries
+    info = probe(BlobStore(tmp_path).get(run.result["key"]))
+    assert info.frame_count == 300
+    assert info.duration == pytest.approx(10.0)
