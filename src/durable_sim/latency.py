@@ -8,6 +8,7 @@ depend on the order in which branches, threads or processes happen to run.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -39,7 +40,7 @@ class Dist:
             return self.median_ms
         if rng is None:
             raise ValueError("a random Dist needs a generator")
-        return float(self.median_ms * np.exp(self.sigma * rng.standard_normal()))
+        return self.median_ms * math.exp(self.sigma * float(rng.standard_normal()))
 
     def scaled(self, factor: float) -> Dist:
         """The same shape with the median multiplied by `factor` (e.g. per second of video)."""
@@ -91,7 +92,8 @@ class Sampler:
         self.seed = int(seed)
 
     def rng(self, *key: object) -> np.random.Generator:
-        return np.random.default_rng([self.seed, stable_key_hash(key)])
+        """A generator for one key: Philox, a counter-based generator keyed by (seed, key)."""
+        return np.random.Generator(np.random.Philox(key=[self.seed, stable_key_hash(key)]))
 
     def draw(self, cost: str, *key: object, scale: float = 1.0) -> float:
         """Cost `cost` of the profile for the occurrence named by `key`, in ms."""

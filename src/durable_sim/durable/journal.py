@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,10 +51,15 @@ class OperationRecord:
         return self.status in TERMINAL
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps({f: getattr(self, f) for f in _FIELDS}, separators=(",", ":"))
 
     def evolve(self, **changes: Any) -> OperationRecord:
-        return replace(self, **changes)
+        values = {f: getattr(self, f) for f in _FIELDS}
+        values.update(changes)
+        return OperationRecord(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(OperationRecord))
 
 
 @dataclass(slots=True)
