@@ -103,9 +103,9 @@ def test_non_determinism_in_child_names_the_position_in_the_child() -> None:
 
 def test_oversized_step_result_fails_with_size_and_limit() -> None:
     def handler(event: Any, ctx: DurableContext) -> None:
-        try:
+        try:  # noqa: SIM105 - workflow code trying to swallow the error
             ctx.step(lambda _: "x" * 300_000, name="blob")
-        except Exception:  # noqa: SIM105 - workflow code trying to swallow the error
+        except Exception:
             pass
 
     run = run_durable(handler, None)
