@@ -1,0 +1,1 @@
+"""Benchmarks of durable_sim (not tests): ``python -m benchmarks`` prints a table of figures."""
