@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce clean-venv
+.PHONY: env test lint bench reproduce lab clean-venv
 
 env: $(STAMP)
 
@@ -26,8 +26,17 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# Runs every notebook in place with papermill (params/paper.yaml, kernel python3 resolved to this
+# venv, cwd notebooks/), strips run-varying metadata, regenerates data, tables, figures and
+# paper/build/paper.pdf. Afterwards `git status --porcelain` prints nothing.
+REPRO_PARAMS ?= params/paper.yaml
+
 reproduce: $(STAMP)
-	@echo "No notebooks yet: reproduce builds the environment only (see README)."
+	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
+
+# JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,7 +2,7 @@
 
 Removes papermill's timestamps, durations and paths (notebook and cell metadata), nbclient's
 per-cell execution timings, and gives papermill's injected-parameters cell a fixed id (papermill
-creates it with a random one). Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
+creates it with a random one), and merges consecutive stream outputs, which stdout flushes\nin timing-dependent pieces. Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,23 @@ import nbformat
 INJECTED_TAG = "injected-parameters"
 
 
+def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """Merge consecutive stream outputs of the same name (stdout is flushed in timing-dependent pieces)."""
+    merged: list[nbformat.NotebookNode] = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and out.output_type == "stream"
+            and prev.output_type == "stream"
+            and prev.name == out.name
+        ):
+            prev.text = "".join(prev.text) + "".join(out.text)
+        else:
+            merged.append(out)
+    return merged
+
+
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """`nb` without run-varying metadata (modified in place and returned)."""
     nb.metadata.pop("papermill", None)
@@ -24,6 +41,8 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
         cell.metadata.pop("scrolled", None)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
         if INJECTED_TAG in cell.metadata.get("tags", []):
             cell.id = INJECTED_TAG
     return nb
