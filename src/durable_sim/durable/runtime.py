@@ -40,7 +40,11 @@ def execute(
     sampler: Sampler,
     faults: FaultPlan,
 ) -> DurableRun:
-    """Run one execution to completion, failure, or a suspension no timer will end (PENDING)."""
+    """Run one execution to completion, failure, or a wait on the outside world (PENDING).
+
+    An execution that waits for a callback returns PENDING even if the callback has a timeout:
+    only the caller can answer it. Resuming with a clock past the timeout lets it fire.
+    """
     input_json = dumps(event)
     execution = journal.open_execution(execution_id, input_json)
     if execution.input != input_json:
@@ -86,7 +90,7 @@ def execute(
         except Suspend:
             if state.fatal is not None:
                 return _fail(state, execution_id, state.fatal, clock.now_ms() - start)
-            if state.due:
+            if state.due and not state.waiting_callbacks:
                 clock.sleep_until(min(state.due))
                 clock.charge(sampler.draw("resume", invocation))
                 continue

@@ -206,3 +206,17 @@ def test_batch_result_is_replayed_identically() -> None:
     run = run_durable(handler, None)
     assert run.status == "SUCCEEDED"
     assert seen == [("ALL_COMPLETED", ["x"], 1)] * 2
+
+
+def test_min_successful_without_a_limit_starts_every_branch_at_once() -> None:
+    """With no max_concurrency all branches launch together, even at zero cost."""
+
+    def handler(event: Any, ctx: DurableContext) -> list[int]:
+        config = MapConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.map(
+            [1, 2, 3], lambda c, x, i, xs: c.step(lambda _: x, name="v"), config=config
+        )
+        return result.get_results()
+
+    run = run_durable(handler, None)
+    assert run.result == [1, 2, 3]

@@ -18,7 +18,7 @@ from aws_durable_execution_sdk_python.exceptions import (
 )
 from aws_durable_execution_sdk_python.retries import RetryPresets
 
-from durable_sim import MemoryJournal, complete_callback, run_durable
+from durable_sim import MemoryJournal, VirtualClock, complete_callback, run_durable
 
 
 def approval(event: Any, ctx: DurableContext) -> dict[str, Any]:
@@ -66,10 +66,18 @@ def test_callback_timeout_fires_on_the_virtual_clock() -> None:
         except CallbackTimeoutError:
             return "timed out"
 
-    run = run_durable(handler, None)
-    assert (run.status, run.result) == ("SUCCEEDED", "timed out")
-    assert run.metrics.elapsed_ms == 600_000.0
-    assert run.operations[0].status == "TIMED_OUT"
+    journal = MemoryJournal()
+    first = run_durable(handler, None, journal=journal, execution_id="t")
+    assert first.status == "PENDING"  # only the caller can answer a callback
+    early = run_durable(
+        handler, None, journal=journal, execution_id="t", clock=VirtualClock(599_999.0)
+    )
+    assert early.status == "PENDING"
+    late = run_durable(
+        handler, None, journal=journal, execution_id="t", clock=VirtualClock(600_000.0)
+    )
+    assert (late.status, late.result) == ("SUCCEEDED", "timed out")
+    assert late.operations[0].status == "TIMED_OUT"
 
 
 def test_complete_callback_timed_out_from_outside() -> None:
@@ -119,8 +127,12 @@ def test_wait_for_callback_timeout_and_submitter_failure() -> None:
         except CallbackTimeoutError:
             return "timeout"
 
-    run = run_durable(timing_out, None)
-    assert (run.result, run.metrics.elapsed_ms) == ("timeout", 30_000.0)
+    journal = MemoryJournal()
+    assert run_durable(timing_out, None, journal=journal, execution_id="w").status == "PENDING"
+    run = run_durable(
+        timing_out, None, journal=journal, execution_id="w", clock=VirtualClock(30_000.0)
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", "timeout")
 
     def failing(event: Any, ctx: DurableContext) -> str:
         def submit(callback_id: str, wctx: Any) -> None:

@@ -113,8 +113,9 @@ def _run_virtual(
 ) -> list[_Outcome]:
     """Run branches in input order; start each at the earliest free slot in virtual time.
 
-    Once the completion policy is met at time T, branches that would start at or after T are
-    not started; those already running (start < T) finish, as they would on a real pool.
+    Once the completion policy is met at time T, branches that would take a slot freed at or
+    after T are not started; those already running finish, as they would on a real pool, and
+    so do those launched at the batch's start (all of them, without a concurrency limit).
     """
     start = batch_ctx.clock.now_ms()
     free = [start] * slots
@@ -122,9 +123,10 @@ def _run_virtual(
     ends = [start]
     succeeded = failed = 0
     complete_at: float | None = None
-    for branch, op_id in zip(branches, ids, strict=True):
+    for index, (branch, op_id) in enumerate(zip(branches, ids, strict=True)):
         begin = heapq.heappop(free)
-        if complete_at is not None and begin >= complete_at:
+        launched_first = index < slots  # started with the batch, before any completion
+        if complete_at is not None and begin >= complete_at and not launched_first:
             outcomes.append(_Outcome("not_started"))
             heapq.heappush(free, begin)
             continue
