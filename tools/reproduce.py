@@ -20,7 +20,7 @@ import papermill as pm
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from strip_notebook import strip_file  # noqa: E402
+from strip_notebook import strip_file
 
 KERNEL = "python3"
 

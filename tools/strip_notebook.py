@@ -2,7 +2,8 @@
 
 Removes papermill's timestamps, durations and paths (notebook and cell metadata), nbclient's
 per-cell execution timings, and gives papermill's injected-parameters cell a fixed id (papermill
-creates it with a random one), and merges consecutive stream outputs, which stdout flushes\nin timing-dependent pieces. Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
+creates it with a random one), and merges consecutive stream outputs, which stdout flushes
+in timing-dependent pieces. Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ INJECTED_TAG = "injected-parameters"
 
 
 def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
-    """Merge consecutive stream outputs of the same name (stdout is flushed in timing-dependent pieces)."""
+    """Merge consecutive same-name stream outputs (stdout arrives in timing-dependent pieces)."""
     merged: list[nbformat.NotebookNode] = []
     for out in outputs:
         prev = merged[-1] if merged else None
