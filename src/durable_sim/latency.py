@@ -106,34 +106,35 @@ class Sampler:
 
 
 # The paper's setting: one machine, the official local runner for durable functions, an
-# in-process key-value store, functions as local calls. Durable-runtime figures are measured on
-# this kind of machine (2 cores) by `python -m benchmarks calibrate`, which times the official
-# `DurableFunctionTestRunner` (aws-durable-execution-sdk-python-testing 1.4.0).
+# in-process key-value store, functions as local calls. Figures marked "calibrate" are medians
+# measured on this kind of machine (2 cores) by `python -m benchmarks calibrate`, which times
+# the official `DurableFunctionTestRunner` (aws-durable-execution-sdk-python-testing 1.4.0) and
+# our real encoder (PyAV 18.1, libx264 veryfast, threads=1) on the paper's 10 s 640x360 clip.
 PAPER_LOCAL = LatencyProfile(
     name="paper-local",
     # A local function call: no network hop; Python call overhead is below 0.01 ms.
     invoke=Dist(0.0),
     cold_start=Dist(0.0),
-    # Local runner: ~110 ms per execution with no operations at all (median of 5 runs of an
-    # empty handler: 120 ms; one step: 112 ms) -- its scheduler/checkpoint-polling floor.
+    # calibrate: 106-110 ms for an execution with no operations -- the runner's scheduling and
+    # checkpoint-polling floor, paid once per invocation. Spread: runs ranged about +-5 %.
     durable_invoke=Dist(110.0, 0.05),
-    # Local runner: ~1 ms per extra checkpointed operation (a 10-branch map of no-op steps,
-    # 24 operations, takes ~12 ms more than an empty handler... ~0.5-1 ms each).
-    checkpoint=Dist(1.0, 0.2),
+    # calibrate: 0.8 ms per extra checkpointed operation (a 10-branch map of no-op steps, 21
+    # operations, over an empty execution). Spread: assumed.
+    checkpoint=Dist(0.8, 0.2),
     step=Dist(0.0),
     replay_op=Dist(0.05),  # re-reading a journaled result: a dict lookup and a JSON decode
     resume=Dist(0.0),  # skip-time is on in the local runner: timers fire at once
-    # In-process store: a locked dict or local SQLite file, ~0.05 ms a call on this machine.
+    # In-process store: a locked dict or a local SQLite file, ~0.05 ms a call. Spread: assumed.
     kv_read=Dist(0.05, 0.2),
     kv_write=Dist(0.05, 0.2),
     kv_query=Dist(0.08, 0.2),
-    # Video work, from our real encoder (PyAV 18.1, libx264, threads=1) on this machine: ~0.3 s
-    # to encode one second of 640x360 video; probing ~2 ms; keyframe-aligned split and
-    # concatenation are remuxes, ~5 ms per second of video. Spread: assumed (sigma 0.1).
-    validate=Dist(2.0, 0.1),
-    split_per_s=Dist(5.0, 0.1),
-    encode_per_s=Dist(300.0, 0.1),
-    assemble_per_s=Dist(5.0, 0.1),
+    # calibrate: validate (probe plus a full decode, to catch corrupt input) 313 ms; split (a
+    # keyframe-aligned remux) 1.4 ms per second of video; encode 131 ms per second of video;
+    # assemble (concatenation plus a verifying decode) 29 ms per second. Spread: assumed 0.1.
+    validate=Dist(310.0, 0.1),
+    split_per_s=Dist(1.4, 0.1),
+    encode_per_s=Dist(130.0, 0.1),
+    assemble_per_s=Dist(29.0, 0.1),
 )
 
 # The deployed setting: AWS Lambda with durable functions and DynamoDB.
