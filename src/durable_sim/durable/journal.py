@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,16 +50,30 @@ class OperationRecord:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "type": self.type,
+            "sub_type": self.sub_type,
+            "name": self.name,
+            "status": self.status,
+            "attempt": self.attempt,
+            "result": self.result,
+            "error": self.error,
+            "due_ms": self.due_ms,
+            "at_ms": self.at_ms,
+            "callback_id": self.callback_id,
+            "replay_children": self.replay_children,
+        }
+
     def to_json(self) -> str:
-        return json.dumps({f: getattr(self, f) for f in _FIELDS}, separators=(",", ":"))
+        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     def evolve(self, **changes: Any) -> OperationRecord:
-        values = {f: getattr(self, f) for f in _FIELDS}
+        values = self.to_dict()
         values.update(changes)
         return OperationRecord(**values)
-
-
-_FIELDS = tuple(f.name for f in fields(OperationRecord))
 
 
 @dataclass(slots=True)
@@ -80,8 +94,11 @@ class Journal(Protocol):
     def open_execution(self, execution_id: str, input_json: str) -> ExecutionRecord:
         """Create the execution, or load it with every journaled operation."""
 
-    def save_operation(self, execution_id: str, record: OperationRecord) -> None:
-        """Persist one operation record durably (one checkpoint)."""
+    def save_operation(
+        self, execution_id: str, record: OperationRecord, encoded: str | None = None
+    ) -> None:
+        """Persist one operation record durably (one checkpoint); `encoded` is its JSON if
+        the caller has it already."""
 
     def finish_execution(
         self, execution_id: str, status: str, result: str | None, error: dict[str, Any] | None
@@ -113,7 +130,9 @@ class MemoryJournal:
                 dict(record.operations),
             )
 
-    def save_operation(self, execution_id: str, record: OperationRecord) -> None:
+    def save_operation(
+        self, execution_id: str, record: OperationRecord, encoded: str | None = None
+    ) -> None:
         with self._lock:
             self._executions[execution_id].operations[record.id] = record
 
@@ -223,11 +242,14 @@ class SqliteJournal:
                 ops,
             )
 
-    def save_operation(self, execution_id: str, record: OperationRecord) -> None:
+    def save_operation(
+        self, execution_id: str, record: OperationRecord, encoded: str | None = None
+    ) -> None:
+        text = encoded if encoded is not None else record.to_json()
         with self._lock:
             self._query(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)",
-                (execution_id, record.id, record.to_json()),
+                (execution_id, record.id, text),
             )
 
     def finish_execution(

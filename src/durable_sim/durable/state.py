@@ -83,14 +83,14 @@ class ExecutionState:
 
     def checkpoint(self, record: OperationRecord, clock: Clock) -> OperationRecord:
         """Persist `record` as one checkpoint: size limit, cost, journal write, crash point."""
+        clock.charge(self.sampler.draw("checkpoint", record.id, record.status, record.attempt))
+        record = record.evolve(at_ms=clock.now_ms())
         text = record.to_json()
         size = len(text.encode())
         if size > CHECKPOINT_LIMIT_BYTES:
             raise self.fail(CheckpointTooLargeError(record.id, record.name, size))
-        clock.charge(self.sampler.draw("checkpoint", record.id, record.status, record.attempt))
-        record = record.evolve(at_ms=clock.now_ms())
         with self.lock:
-            self.journal.save_operation(self.execution_id, record)
+            self.journal.save_operation(self.execution_id, record, text)
             self.operations[record.id] = record
             self.metrics.checkpoint_ops += 1  # type: ignore[operator]
             self.metrics.checkpoint_bytes += size  # type: ignore[operator]

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
 
+_JSON_SCALARS = frozenset({int, str, bool, type(None)})  # values a JSON round trip keeps as is
+
+
 def run_step(
     ctx: DurableContext, func: Callable[[StepContext], Any], name: str | None, config: StepConfig
 ) -> Any:
@@ -60,8 +63,11 @@ def run_step(
     except Exception as exc:
         return _after_failure(ctx, op_id, name, sub_type, config, exc, attempt)
     payload = dumps(value)
-    state.checkpoint(base.evolve(status="SUCCEEDED", result=payload), ctx.clock)
-    return json.loads(payload)
+    done = OperationRecord(
+        op_id, ctx.parent_id, "STEP", sub_type, name, "SUCCEEDED", attempt, result=payload
+    )
+    state.checkpoint(done, ctx.clock)
+    return value if type(value) in _JSON_SCALARS else json.loads(payload)
 
 
 def _after_failure(
