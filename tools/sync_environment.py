@@ -1,7 +1,7 @@
 """Write environment.yml from requirements.lock, so the conda environment mirrors the pins.
 
-    python tools/sync_environment.py          # rewrite environment.yml
-    python tools/sync_environment.py --check  # exit 1 if it is out of date
+python tools/sync_environment.py          # rewrite environment.yml
+python tools/sync_environment.py --check  # exit 1 if it is out of date
 """
 
 from __future__ import annotations
