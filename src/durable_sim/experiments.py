@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -25,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from durable_sim.baseline import FunctionRuntime, open_store
 from durable_sim.clock import Clock, VirtualClock, WallClock
+from durable_sim.durable import DurableRun
 from durable_sim.engines import run_durable
+from durable_sim.files import write_all_atomic
 from durable_sim.latency import PROFILES, Sampler, get_profile
 from durable_sim.video import SourceSpec
 from durable_sim.workloads import counter, video
@@ -35,21 +36,6 @@ STORE_PURPOSES = {
     "counter": ("counter_create", "counter_update", "counter_read"),
     "video": ("job_creation", "chunk_insert", "status_update", "poll"),
 }
-COLUMNS = (
-    "run_id",
-    "phase",
-    "model",
-    "engine",
-    "clock",
-    "profile",
-    "encoder",
-    "seed",
-    "chunks",
-    "failure_probability",
-    "poll_interval_ms",
-    "time_ms",
-    "store_ops",
-)
 TAIL_COLUMNS = (
     "checkpoint_ops",
     "checkpoint_bytes",
@@ -156,6 +142,22 @@ def _row(spec: ExperimentSpec, run_id: int, seed: int, **values: Any) -> dict[st
     return row
 
 
+def _durable_values(run: DurableRun) -> dict[str, Any]:
+    """The row values every durable run reports, whatever its workload."""
+    m = run.metrics
+    return {
+        "time_ms": m.elapsed_ms,
+        "checkpoint_ops": m.checkpoint_ops,
+        "checkpoint_bytes": m.checkpoint_bytes,
+        "invocations": m.invocations,
+        "replays": m.replays,
+        "steps": sum(op.type == "STEP" for op in run.operations),
+        "retries": m.retries,
+        "failed_steps": m.failed_steps,
+        "ok": run.status == "SUCCEEDED",
+    }
+
+
 def _counter_run(spec: ExperimentSpec, run_id: int, seed: int) -> dict[str, Any]:
     profile = get_profile(spec.profile)
     if spec.model == "durable":
@@ -164,22 +166,8 @@ def _counter_run(spec: ExperimentSpec, run_id: int, seed: int) -> dict[str, Any]
             run = run_durable(counter.durable_counter, {}, clock=clock, profile=profile, seed=seed)
         else:
             run = run_durable(counter.durable_counter, {}, engine="aws-local")
-        m = run.metrics
-        return _row(
-            spec,
-            run_id,
-            seed,
-            time_ms=m.elapsed_ms,
-            checkpoint_ops=m.checkpoint_ops,
-            checkpoint_bytes=m.checkpoint_bytes,
-            invocations=m.invocations,
-            replays=m.replays,
-            steps=sum(op.type == "STEP" for op in run.operations),
-            retries=m.retries,
-            failed_steps=m.failed_steps,
-            final_value=run.result["value"] if run.result else None,
-            ok=run.status == "SUCCEEDED",
-        )
+        value = run.result["value"] if run.result else None
+        return _row(spec, run_id, seed, **_durable_values(run), final_value=value)
     clock = _make_clock(spec)
     sampler = Sampler(profile, seed)
     store = open_store("memory", clock=clock, sampler=sampler)
@@ -225,22 +213,8 @@ def _video_run(spec: ExperimentSpec, run_id: int, seed: int, blob_root: Path) ->
                 run = run_durable(handler, event, clock=clock, profile=profile, seed=seed)
             else:
                 run = run_durable(handler, event, engine="aws-local")
-            m = run.metrics
-            return _row(
-                spec,
-                run_id,
-                seed,
-                time_ms=m.elapsed_ms,
-                checkpoint_ops=m.checkpoint_ops,
-                checkpoint_bytes=m.checkpoint_bytes,
-                invocations=m.invocations,
-                replays=m.replays,
-                steps=sum(op.type == "STEP" for op in run.operations),
-                retries=m.retries,
-                failed_steps=m.failed_steps,
-                output_digest=run.result["key"] if run.result else None,
-                ok=run.status == "SUCCEEDED",
-            )
+            digest = run.result["key"] if run.result else None
+            return _row(spec, run_id, seed, **_durable_values(run), output_digest=digest)
         store = open_store("memory", clock=clock, sampler=sampler)
         with FunctionRuntime(clock, sampler, max_workers=min(spec.chunks, 1024)) as runtime:
             start = clock.now_ms()
@@ -370,18 +344,6 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | Path) -> Path:
     """Write `rows` as CSV (stable float format) and a ``.meta.json`` sidecar, atomically."""
     path = Path(path)
@@ -389,6 +351,5 @@ def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | P
         raise SpecError(f"bad output path {str(path)!r} (accepted: a file name ending in .csv)")
     csv = rows.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
     meta = json.dumps(provenance(specs), indent=2, sort_keys=True).encode() + b"\n"
-    _atomic_write(path, csv)
-    _atomic_write(path.with_suffix(".meta.json"), meta)
+    write_all_atomic({path: csv, path.with_suffix(".meta.json"): meta})
     return path

@@ -21,10 +21,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
-from durable_sim.analysis._atomic import write_all_atomic
 from durable_sim.analysis.schema import MODELS, AnalysisInputError, numeric_column, select_phase
 from durable_sim.analysis.stats import bootstrap_mean_ci
 from durable_sim.analysis.tables import MODEL_LABELS
+from durable_sim.files import write_all_atomic
 
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "svg", "png")
 #: Raster resolution of the PNG (vector formats ignore it).

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from durable_sim.analysis._atomic import write_all_atomic
 from durable_sim.analysis.schema import AnalysisInputError
 from durable_sim.analysis.tables import Table
+from durable_sim.files import write_all_atomic
 
 #: Missing values in LaTeX and Markdown (CSV leaves the field empty).
 NA = "--"

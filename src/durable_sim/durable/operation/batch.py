@@ -63,8 +63,7 @@ def run_batch(
         succeeded = sum(o.status == "ok" for o in outcomes)
         failed = sum(o.status == "failed" for o in outcomes)
         suspended = any(o.status == "suspended" for o in outcomes)
-        complete = policy.is_complete(succeeded, failed) or not policy.should_continue(failed)
-        if suspended and not complete:
+        if suspended and not _complete(policy, succeeded, failed):
             raise Suspend()
         items = [_item(i, o) for i, o in enumerate(outcomes) if o.status != "not_started"]
         return BatchResult(items, policy.reason(succeeded, failed))
@@ -77,6 +76,11 @@ def run_batch(
         encode=lambda result: result.to_dict(),
         decode=lambda data: BatchResult.from_dict(data, completion),
     )
+
+
+def _complete(policy: CompletionPolicy, succeeded: int, failed: int) -> bool:
+    """Whether the batch is done: its completion criterion met, or its failure tolerance spent."""
+    return policy.is_complete(succeeded, failed) or not policy.should_continue(failed)
 
 
 def _item(index: int, outcome: _Outcome) -> BatchItem:
@@ -137,8 +141,7 @@ def _run_virtual(
         outcomes.append(outcome)
         succeeded += outcome.status == "ok"
         failed += outcome.status == "failed"
-        done = policy.is_complete(succeeded, failed) or not policy.should_continue(failed)
-        if complete_at is None and done:
+        if complete_at is None and _complete(policy, succeeded, failed):
             complete_at = clock.now_ms()
     batch_ctx.clock.sleep_until(max(ends))
     return outcomes
@@ -158,9 +161,7 @@ def _run_threaded(
 
     def work(index: int) -> _Outcome:
         with lock:
-            if policy.is_complete(counts["ok"], counts["failed"]) or not policy.should_continue(
-                counts["failed"]
-            ):
+            if _complete(policy, counts["ok"], counts["failed"]):
                 return _Outcome("not_started")
         outcome = _run_branch(batch_ctx, branches[index], ids[index], sub_type, batch_ctx.clock)
         with lock:
