@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from durable_sim.durable.errors import JournalCorruptError
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 OP_TYPES = frozenset({"STEP", "WAIT", "CONTEXT", "CALLBACK"})
 OP_STATUSES = frozenset({"STARTED", "PENDING", "READY", "SUCCEEDED", "FAILED", "TIMED_OUT"})
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT"})
@@ -68,7 +69,7 @@ class OperationRecord:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _COMPACT.encode(self.to_dict())
 
     def evolve(self, **changes: Any) -> OperationRecord:
         values = self.to_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,8 +35,12 @@ class OperationView:
     name: str | None
     status: str
     attempts: int
-    result: Any = None
+    result_json: str | None = None  # the result as journaled; `result` decodes it on demand
     error: str | None = None
+
+    @property
+    def result(self) -> Any:
+        return json.loads(self.result_json) if self.result_json is not None else None
 
 
 @dataclass

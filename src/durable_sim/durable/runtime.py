@@ -186,7 +186,7 @@ def operation_views(operations: dict[str, OperationRecord]) -> list[OperationVie
                 name=rec.name,
                 status=rec.status,
                 attempts=rec.attempt,
-                result=json.loads(rec.result) if rec.result is not None else None,
+                result_json=rec.result,
                 error=(rec.error or {}).get("ErrorMessage"),
             )
         )

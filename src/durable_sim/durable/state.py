@@ -21,9 +21,12 @@ class Suspend(BaseException):
     """
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """The journal's serialization of a value (JSON, compact)."""
-    return json.dumps(value, separators=(",", ":"))
+    return _COMPACT.encode(value)
 
 
 class ExecutionState:

@@ -82,7 +82,7 @@ def _flatten(op: Operation) -> list[OperationView]:
         name=op.name,
         status=op.status.value,
         attempts=attempts,
-        result=json.loads(result) if result else None,
+        result_json=result or None,
         error=error.message if error is not None else None,
     )
     children = op.child_operations if isinstance(op, ContextOperation) else []
