@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -84,16 +85,55 @@ def stable_key_hash(key: tuple[object, ...]) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
 
+_ZEROS = np.zeros(4, dtype=np.uint64)
+
+
 class Sampler:
-    """Draws costs from a profile with one seeded generator per key."""
+    """Draws costs from a profile with one seeded generator per key.
+
+    The generator of a key is Philox, a counter-based generator, keyed by ``(seed, key)`` and
+    started at counter 0: every key has its own stream, whatever order keys are drawn in.
+    """
 
     def __init__(self, profile: LatencyProfile, seed: int) -> None:
         self.profile = profile
         self.seed = int(seed)
+        self._local = threading.local()  # one re-keyable generator per thread
 
     def rng(self, *key: object) -> np.random.Generator:
-        """A generator for one key: Philox, a counter-based generator keyed by (seed, key)."""
-        return np.random.Generator(np.random.Philox(key=[self.seed, stable_key_hash(key)]))
+        """A new generator for `key`, for callers that keep it."""
+        return np.random.Generator(np.random.Philox(key=self._key(key)))
+
+    def _key(self, key: tuple[object, ...]) -> np.ndarray:
+        # An exact uint64 array: a Python list with a hash above 2**63 would go through float64.
+        return np.array([self.seed, stable_key_hash(key)], dtype=np.uint64)
+
+    def _keyed(self, key: tuple[object, ...]) -> np.random.Generator:
+        """This thread's generator, re-keyed to `key`: the stream of `rng(*key)`, 4x cheaper.
+
+        For one immediate draw only: the next call re-keys it.
+        """
+        local = self._local
+        if not hasattr(local, "generator"):
+            local.bits = np.random.Philox(key=[self.seed, 0])
+            local.generator = np.random.Generator(local.bits)
+        local.bits.state = {
+            "bit_generator": "Philox",
+            "state": {
+                "counter": _ZEROS,
+                "key": np.array([self.seed, stable_key_hash(key)], np.uint64),
+            },
+            "buffer": _ZEROS,
+            "buffer_pos": 4,
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        generator: np.random.Generator = local.generator
+        return generator
+
+    def uniform(self, *key: object) -> float:
+        """A uniform draw in [0, 1) for `key`."""
+        return float(self._keyed(key).random())
 
     def draw(self, cost: str, *key: object, scale: float = 1.0) -> float:
         """Cost `cost` of the profile for the occurrence named by `key`, in ms."""
@@ -102,7 +142,7 @@ class Sampler:
             dist = dist.scaled(scale)
         if dist.is_constant:
             return dist.median_ms
-        return dist.sample(self.rng(cost, *key))
+        return dist.sample(self._keyed((cost, *key)))
 
 
 # The paper's setting: one machine, the official local runner for durable functions, an

@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from durable_sim.clock import Clock
-from durable_sim.latency import Sampler, stable_key_hash
+from durable_sim.latency import Sampler
 from durable_sim.video import BlobStore, ChunkEncoderPool, SourceSpec
 from durable_sim.video import steps as video_steps
 
@@ -67,8 +65,7 @@ class _Costs:
     def maybe_fail(self, chunk_index: int, attempt: int) -> None:
         if self.failure_probability <= 0:
             return
-        key = stable_key_hash(("encode-failure", chunk_index, attempt))
-        if np.random.default_rng([self.sampler.seed, key]).random() < self.failure_probability:
+        if self.sampler.uniform("encode-failure", chunk_index, attempt) < self.failure_probability:
             raise TransientEncodeError(
                 f"injected failure encoding chunk {chunk_index} (attempt {attempt})"
             )
