@@ -19,8 +19,9 @@ class Backend(Protocol):
     def get(self, table: str, pk: str, sk: str) -> Item | None:
         """The item at the key, or None."""
 
-    def put(self, table: str, pk: str, sk: str, item: Item) -> None:
-        """Store `item` at the key, replacing any previous item."""
+    def put(self, table: str, pk: str, sk: str, text: str) -> None:
+        """Store an item, given as its `encode_item` text (validated by the caller), at the key,
+        replacing any previous item."""
 
     def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
         """Atomically replace the item with ``change(current)`` and return it.

@@ -162,9 +162,9 @@ class KVStore:
         """Store `item` at `key`, replacing any previous item (``PutItem``)."""
         check_table(table)
         pk, sk = split_key(key)
-        encode_item(item)
+        text = encode_item(item)
         self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
-        self._shared.backend.put(table, pk, sk, dict(item))
+        self._shared.backend.put(table, pk, sk, text)
 
     def update(
         self,

@@ -27,8 +27,7 @@ class MemoryBackend:
             text = self._table(table).get((pk, sk))
         return None if text is None else decode_item(text)
 
-    def put(self, table: str, pk: str, sk: str, item: Item) -> None:
-        text = encode_item(item)
+    def put(self, table: str, pk: str, sk: str, text: str) -> None:
         with self._lock:
             self._table(table)[(pk, sk)] = text
 

@@ -66,8 +66,7 @@ class SQLiteBackend:
             ).fetchone()
         return None if row is None else decode_item(row[0])
 
-    def put(self, table: str, pk: str, sk: str, item: Item) -> None:
-        text = encode_item(item)
+    def put(self, table: str, pk: str, sk: str, text: str) -> None:
         with self._transaction() as cur:
             cur.execute(
                 "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?, ?, ?, ?)",
