@@ -119,7 +119,6 @@ def active_clock(clock: Clock) -> Iterator[Clock]:
 
 
 def current_clock() -> Clock:
-    """The active clock; outside any engine (e.g. on AWS's runner) a wall clock that sleeps
-    modeled costs for real, so modeled work takes real time there."""
+    """The active clock; outside our engine (e.g. on AWS's local runner) the wall clock."""
     clock = _ACTIVE.get()
-    return clock if clock is not None else WallClock(emulate_latency=True)
+    return clock if clock is not None else WallClock()

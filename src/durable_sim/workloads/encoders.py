@@ -1,9 +1,10 @@
 """Encoders for the video pipeline: a cost model and the real PyAV/libx264 codec.
 
-Both expose the same four operations, take JSON data and return JSON data, and charge the
-profile's modeled cost of each operation to the clock of whoever calls them (a durable step's
-branch clock, a baseline worker's clock). On a virtual clock that cost *is* the time; on a wall
-clock it is not charged (the real work takes real time) unless the clock emulates latency.
+Both expose the same operations, take JSON data and return JSON data, and account the
+profile's modeled cost of each operation on the clock of whoever calls them (a durable step's
+branch clock, a baseline worker's clock). On a virtual clock that cost *is* the time. On a wall
+clock the real encoder's work takes real time and nothing is added, while the model encoder
+sleeps its modeled cost, so modeled work takes time in a measured run too.
 
 `split` returns a small manifest, not the chunk list, and `chunk(manifest, i)` resolves one
 chunk: a durable checkpoint holds at most 256 KB, and 10,000 chunk references would not fit.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,8 +61,19 @@ class _Costs:
     sampler: Sampler
     failure_probability: float
 
-    def charge(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
-        clock.charge(self.sampler.draw(cost, "video", *key, scale=seconds))
+    def model_work(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
+        """Modeled work: charged to a virtual clock, slept for real on a wall clock."""
+        ms = self.sampler.draw(cost, "video", *key, scale=seconds)
+        if clock.virtual:
+            clock.charge(ms)
+        else:
+            time.sleep(ms / 1000.0)
+
+    def after_real_work(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
+        """Real work just done: its modeled cost goes to a virtual clock; on a wall clock the
+        work itself took the time, so nothing is added."""
+        if clock.virtual:
+            clock.charge(self.sampler.draw(cost, "video", *key, scale=seconds))
 
     def maybe_fail(self, chunk_index: int, attempt: int) -> None:
         if self.failure_probability <= 0:
@@ -88,7 +101,7 @@ class ModelEncoder:
         }
 
     def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
-        self.costs.charge(clock, "validate", source["key"])
+        self.costs.model_work(clock, "validate", source["key"])
         s = self.spec
         return {"frame_count": s.frame_count, "fps": s.fps, "width": s.width, "height": s.height}
 
@@ -96,7 +109,7 @@ class ModelEncoder:
         frames = self.spec.frame_count
         if not 1 <= chunks <= frames:
             raise ValueError(f"chunks={chunks} is outside the accepted range 1..{frames}")
-        self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.model_work(clock, "split_per_s", source["key"], seconds=source["duration_s"])
         return {"key": _digest("model-manifest", source["key"], chunks), "count": chunks}
 
     def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
@@ -111,14 +124,14 @@ class ModelEncoder:
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
         seconds = chunk["frame_count"] / self.spec.fps
-        self.costs.charge(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.model_work(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
         self.costs.maybe_fail(chunk["index"], attempt)
         return {"chunk_key": chunk["key"], "key": _digest("model-encoded", chunk["key"])}
 
     def assemble(
         self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
     ) -> dict[str, Any]:
-        self.costs.charge(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.model_work(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
         return {
             "key": _digest("model-output", *(p["key"] for p in parts)),
             "frame_count": source["frame_count"],
@@ -155,13 +168,15 @@ class RealEncoder:
 
     def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
         info = video_steps.validate_step(self.store_root, source["key"])
-        self.costs.charge(clock, "validate", source["key"])
+        self.costs.after_real_work(clock, "validate", source["key"])
         return dict(info)
 
     def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]:
         refs = video_steps.split_step(self.store_root, source["key"], chunks)
         manifest = json.dumps(refs, separators=(",", ":")).encode()
-        self.costs.charge(clock, "split_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.after_real_work(
+            clock, "split_per_s", source["key"], seconds=source["duration_s"]
+        )
         return {"key": BlobStore(self.store_root).put(manifest), "count": len(refs)}
 
     def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
@@ -174,7 +189,7 @@ class RealEncoder:
         else:
             encoded = video_steps.encode_step(self.store_root, chunk["key"])
         seconds = chunk["frame_count"] / self.spec.fps
-        self.costs.charge(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.after_real_work(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
         self.costs.maybe_fail(chunk["index"], attempt)
         return dict(encoded)
 
@@ -182,7 +197,9 @@ class RealEncoder:
         self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
     ) -> dict[str, Any]:
         out = video_steps.assemble_step(self.store_root, [p["key"] for p in parts], source["key"])
-        self.costs.charge(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.after_real_work(
+            clock, "assemble_per_s", source["key"], seconds=source["duration_s"]
+        )
         return dict(out)
 
 
