@@ -35,9 +35,9 @@ class MemoryBackend:
         with self._lock:
             rows = self._table(table)
             text = rows.get((pk, sk))
-            new_text = encode_item(change(None if text is None else decode_item(text)))
-            rows[(pk, sk)] = new_text
-        return decode_item(new_text)
+            new = change(None if text is None else decode_item(text))
+            rows[(pk, sk)] = encode_item(new)
+        return new  # a fresh dict: the stored item is its encoded copy
 
     def delete(self, table: str, pk: str, sk: str) -> None:
         with self._lock:

@@ -78,12 +78,12 @@ class SQLiteBackend:
             row = cur.execute(
                 "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk)
             ).fetchone()
-            text = encode_item(change(None if row is None else decode_item(row[0])))
+            new = change(None if row is None else decode_item(row[0]))
             cur.execute(
                 "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?, ?, ?, ?)",
-                (table, pk, sk, text),
+                (table, pk, sk, encode_item(new)),
             )
-        return decode_item(text)
+        return new
 
     def delete(self, table: str, pk: str, sk: str) -> None:
         with self._transaction() as cur:
