@@ -218,20 +218,16 @@ def _video_run(spec: ExperimentSpec, run_id: int, seed: int, blob_root: Path) ->
         store = open_store("memory", clock=clock, sampler=sampler)
         with FunctionRuntime(clock, sampler, max_workers=min(spec.chunks, 1024)) as runtime:
             start = clock.now_ms()
-            try:
-                result = video.run_baseline_video(
-                    runtime,
-                    store,
-                    encoder,
-                    job_id=f"job-{run_id}",
-                    source=source,
-                    chunks=spec.chunks,
-                    poll_interval_ms=spec.poll_interval_ms,
-                    seed=seed,
-                )
-                ok, digest, retries, failed = True, result.output["key"], result.retries, 0
-            except video.VideoJobFailed:
-                ok, digest, retries, failed = False, None, 0, 1
+            result = video.run_baseline_video(
+                runtime,
+                store,
+                encoder,
+                job_id=f"job-{run_id}",
+                source=source,
+                chunks=spec.chunks,
+                poll_interval_ms=spec.poll_interval_ms,
+                seed=seed,
+            )
             elapsed = clock.now_ms() - start
             invocations = runtime.counters.total
         return _row(
@@ -242,10 +238,10 @@ def _video_run(spec: ExperimentSpec, run_id: int, seed: int, blob_root: Path) ->
             by_purpose=store.counters.by_purpose,
             invocations=invocations,
             steps=3 + spec.chunks,
-            retries=retries,
-            failed_steps=failed,
-            output_digest=digest,
-            ok=ok,
+            retries=result.retries,
+            failed_steps=result.failed_chunks,
+            output_digest=result.output["key"] if result.output else None,
+            ok=result.ok,
         )
     finally:
         close = getattr(encoder, "close", None)

@@ -8,7 +8,7 @@ from durable_sim.latency import Sampler, get_profile
 from durable_sim.video import SourceSpec, probe
 from durable_sim.video.blobstore import BlobStore
 from durable_sim.workloads.encoders import make_encoder
-from durable_sim.workloads.video import durable_video_handler, run_baseline_video
+from durable_sim.workloads.video import RetrySettings, durable_video_handler, run_baseline_video
 
 PROFILE = get_profile("paper-local")
 
@@ -101,3 +101,35 @@ def test_real_encoder_both_models_on_real_frames(tmp_path):
     info = probe(BlobStore(tmp_path).get(run.result["key"]))
     assert info.frame_count == 300
     assert info.duration == pytest.approx(10.0)
+
+
+def test_a_chunk_failing_every_attempt_fails_the_job_in_both_models():
+    sampler = Sampler(PROFILE, 2)
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=sampler, failure_probability=0.9)
+    retry = RetrySettings(max_attempts=2)
+    source = encoder.source()
+    run = run_durable(
+        durable_video_handler(encoder, retry=retry),
+        {"source": source, "chunks": 10},
+        profile=PROFILE,
+        seed=2,
+    )
+    assert run.status == "FAILED"
+    assert "injected failure encoding chunk" in str(run.error)
+    clock = VirtualClock()
+    store = open_store("memory", clock=clock, sampler=sampler)
+    with FunctionRuntime(clock, sampler) as runtime:
+        base = run_baseline_video(
+            runtime,
+            store,
+            encoder,
+            job_id="job",
+            source=source,
+            chunks=10,
+            poll_interval_ms=100.0,
+            seed=2,
+            retry=retry,
+        )
+    assert not base.ok and base.output is None
+    assert base.failed_chunks >= 1 and base.retries >= base.failed_chunks
+    assert store.get("jobs", "job")["status"] == "FAILED"

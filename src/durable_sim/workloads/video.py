@@ -121,14 +121,16 @@ def durable_video_handler(
 
 @dataclass(frozen=True)
 class BaselineVideoResult:
-    output: dict[str, Any]
+    """A baseline job's outcome: no output when a chunk failed after every retry."""
+
+    output: dict[str, Any] | None
     polls: int
     retries: int
     failed_chunks: int
 
-
-class VideoJobFailed(RuntimeError):
-    """A chunk failed after every retry: the baseline job fails."""
+    @property
+    def ok(self) -> bool:
+        return self.output is not None
 
 
 def run_baseline_video(
@@ -216,7 +218,7 @@ def run_baseline_video(
         failed = [i for i in settled_items if i["status"] == "FAILED"]
         if failed:
             view.update("jobs", job_id, {"status": "FAILED"}, purpose="status_update")
-            raise VideoJobFailed(f"{len(failed)} chunk(s) failed: {failed[0]['error']}")
+            return BaselineVideoResult(None, polled.polls, retries.retries, len(failed))
         parts = [i["output"] for i in settled_items]
         output = encoder.assemble(parts, source, ctx.clock)
         view.update(
