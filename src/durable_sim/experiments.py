@@ -28,6 +28,7 @@ from durable_sim.durable import DurableRun
 from durable_sim.engines import run_durable
 from durable_sim.files import write_all_atomic
 from durable_sim.latency import PROFILES, Sampler, get_profile
+from durable_sim.rows import REQUIRED_COLUMNS
 from durable_sim.video import SourceSpec
 from durable_sim.workloads import counter, video
 from durable_sim.workloads.encoders import make_encoder
@@ -36,18 +37,6 @@ STORE_PURPOSES = {
     "counter": ("counter_create", "counter_update", "counter_read"),
     "video": ("job_creation", "chunk_insert", "status_update", "poll"),
 }
-TAIL_COLUMNS = (
-    "checkpoint_ops",
-    "checkpoint_bytes",
-    "invocations",
-    "replays",
-    "steps",
-    "retries",
-    "failed_steps",
-    "final_value",
-    "output_digest",
-    "ok",
-)
 
 
 class SpecError(ValueError):
@@ -137,8 +126,9 @@ def _row(spec: ExperimentSpec, run_id: int, seed: int, **values: Any) -> dict[st
     for purpose in STORE_PURPOSES[spec.workload]:
         row[f"store_ops_{purpose}"] = by_purpose.get(purpose, 0)
     defaults = {"final_value": None, "output_digest": None}
-    for column in TAIL_COLUMNS:
-        row[column] = values.get(column, defaults.get(column, 0))
+    for column in REQUIRED_COLUMNS:  # the rest of the row schema the analysis reads, in order
+        if column not in row:
+            row[column] = values.get(column, defaults.get(column, 0))
     return row
 
 

@@ -13,10 +13,10 @@ from durable_sim.workloads.video import RetrySettings, durable_video_handler, ru
 PROFILE = get_profile("paper-local")
 
 
-def _both(encoder, chunks, seed, poll_interval_ms=100.0):
+def _both(encoder, chunks, seed, poll_interval_ms=100.0, retry=None):
     source = encoder.source()
     run = run_durable(
-        durable_video_handler(encoder),
+        durable_video_handler(encoder, retry=retry),
         {"source": source, "chunks": chunks},
         profile=PROFILE,
         seed=seed,
@@ -34,13 +34,15 @@ def _both(encoder, chunks, seed, poll_interval_ms=100.0):
             chunks=chunks,
             poll_interval_ms=poll_interval_ms,
             seed=seed,
+            retry=retry,
         )
-    return run, base, store.counters, clock.now_ms()
+    return run, base, store, clock.now_ms()
 
 
 def test_model_encoder_same_output_in_both_models_and_store_ops_split_by_purpose():
     encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 3))
-    run, base, counts, _ = _both(encoder, 10, 3)
+    run, base, store, _ = _both(encoder, 10, 3)
+    counts = store.counters
     assert run.status == "SUCCEEDED"
     assert run.result["key"] == base.output["key"]
     assert counts.by_purpose["job_creation"] == 1
@@ -106,30 +108,9 @@ def test_real_encoder_both_models_on_real_frames(tmp_path):
 def test_a_chunk_failing_every_attempt_fails_the_job_in_both_models():
     sampler = Sampler(PROFILE, 2)
     encoder = make_encoder("model", spec=SourceSpec(), sampler=sampler, failure_probability=0.9)
-    retry = RetrySettings(max_attempts=2)
-    source = encoder.source()
-    run = run_durable(
-        durable_video_handler(encoder, retry=retry),
-        {"source": source, "chunks": 10},
-        profile=PROFILE,
-        seed=2,
-    )
+    run, base, store, _ = _both(encoder, 10, 2, retry=RetrySettings(max_attempts=2))
     assert run.status == "FAILED"
     assert "injected failure encoding chunk" in str(run.error)
-    clock = VirtualClock()
-    store = open_store("memory", clock=clock, sampler=sampler)
-    with FunctionRuntime(clock, sampler) as runtime:
-        base = run_baseline_video(
-            runtime,
-            store,
-            encoder,
-            job_id="job",
-            source=source,
-            chunks=10,
-            poll_interval_ms=100.0,
-            seed=2,
-            retry=retry,
-        )
     assert not base.ok and base.output is None
     assert base.failed_chunks >= 1 and base.retries >= base.failed_chunks
     assert store.get("jobs", "job")["status"] == "FAILED"

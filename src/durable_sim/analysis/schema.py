@@ -1,4 +1,4 @@
-"""The run-row schema the analysis reads, and the checks that reject bad rows early.
+"""Checks of the run-row schema (`durable_sim.rows`) that reject bad rows early.
 
 One row is one run of one workload in one model. Checks raise `AnalysisInputError` naming the bad
 value and the accepted ones, so a typo in a label or a missing column fails with one clear message
@@ -12,33 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-MODELS: tuple[str, ...] = ("baseline", "durable")
-PHASES: tuple[str, ...] = ("counter", "video")
-ENGINES: tuple[str, ...] = ("sim", "aws-local", "baseline")
-STORE_OPS_PREFIX = "store_ops_"
-
-#: Columns every run row carries (the `store_ops_*` split by kind is open-ended).
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "phase",
-    "model",
-    "engine",
-    "clock",
-    "profile",
-    "seed",
-    "time_ms",
-    "store_ops",
-    "checkpoint_ops",
-    "checkpoint_bytes",
-    "invocations",
-    "replays",
-    "steps",
-    "retries",
-    "failed_steps",
-    "final_value",
-    "output_digest",
-    "ok",
-)
+from durable_sim.rows import ENGINES, MODELS, PHASES, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 
 #: Known vocabularies of the label columns; other columns accept whatever labels they hold.
 LABELS: dict[str, tuple[str, ...]] = {"model": MODELS, "phase": PHASES, "engine": ENGINES}
