@@ -378,7 +378,9 @@ def usage_from_phase_rows(rows: pd.DataFrame) -> pd.DataFrame:
     phases = sorted(set(rows["phase"]) - {"counter", "video"})
     if phases:
         raise CostInputError(f"rows of phases {phases} (accepted: 'counter', 'video')")
-    reads = rows.get("store_ops_counter_read", 0) + rows.get("store_ops_poll", 0)
+    reads = sum(
+        rows[c].fillna(0) if c in rows else 0 for c in ("store_ops_counter_read", "store_ops_poll")
+    )
     video = rows["phase"] == "video"
     chunks = rows["chunks"].where(video, 0)
     return rows.assign(

@@ -76,6 +76,8 @@ MODEL_OF: dict[str, str] = {
 COUNTERS = "counters"
 MAILBOXES = "mailboxes"
 STOP = {"op": "stop"}
+#: Journaled operation types counted in a row (``journal_callbacks``, ``journal_steps``, ...).
+JOURNAL_KINDS: tuple[str, ...] = ("CALLBACK", "STEP", "CONTEXT")
 
 
 class ActorSpecError(ValueError):
@@ -450,6 +452,10 @@ def run_actor(spec: ActorSpec) -> ActorRun:
             "invocations": sum(int(r.metrics.invocations or 0) for r in runs),
             "replays": sum(int(r.metrics.replays or 0) for r in runs),
             "durable_operations": len(runs[-1].operations),
+            **{
+                f"journal_{kind.lower()}s": sum(op.type == kind for op in runs[-1].operations)
+                for kind in JOURNAL_KINDS
+            },
             "billed_ms": sum(float(r.metrics.elapsed_ms or 0.0) for r in runs),
         }
     else:
@@ -463,6 +469,7 @@ def run_actor(spec: ActorSpec) -> ActorRun:
             "invocations": tally.acknowledged + tally.failed,
             "replays": 0,
             "durable_operations": 0,
+            **{f"journal_{kind.lower()}s": 0 for kind in JOURNAL_KINDS},
             "billed_ms": tally.billed_ms,
         }
     p50, p99, mean = _percentiles(tally.latencies)
