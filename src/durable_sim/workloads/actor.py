@@ -31,7 +31,7 @@ Callback, https://docs.aws.amazon.com/durable-execution/sdk-reference/operations
 read 2026-11-29). Only callbacks keep one execution, one identity and one journal per actor
 for many messages; a chain of executions (one per message, the state passed as input) would
 give each message a new execution id and split the log. The journal's growth is measured
-(`journal_growth` in the rows' ``trace``) to find which AWS limit a long-lived actor meets.
+(`journal_growth`) to find which AWS limit a long-lived actor meets.
 
 Latency model (the profile's costs): a baseline message is one warm function invocation
 (``invoke``) plus its store calls; a durable delivery is a mailbox lookup (``kv_read``) plus a
@@ -406,8 +406,16 @@ def _trace(run: DurableRun, end_ms: float, replayed: int) -> InvocationTrace:
 def run_actor(spec: ActorSpec) -> ActorRun:
     """Run one actor experiment: `spec.clients` clients x `spec.messages` messages each.
 
-    Returns the run's row (see `ROW_COLUMNS`), every acknowledged message's latency (ms), and
-    for the durable variant one `InvocationTrace` per actor invocation.
+    Returns the run's row, every acknowledged message's latency (ms) and, for the durable
+    variant, one `InvocationTrace` per actor invocation. The row carries the labels (``phase``
+    "actor", ``model``, ``variant``, ``clients``, ...), the outcome (``acknowledged``,
+    ``failed_messages``, ``handled``, ``final_value``, ``lost_updates`` = acknowledged minus
+    applied, ``ok``), the contention (``conflicts``: failed conditional writes or closed
+    callbacks; ``retries``), latency (``latency_p50_ms``, ``latency_p99_ms``,
+    ``latency_mean_ms``; ``time_ms`` is the run's makespan), the store's counters
+    (`StoreCounters.as_row`), the durable runtime's (``checkpoint_ops``, ``checkpoint_bytes``,
+    ``invocations``, ``replays``, ``durable_operations``, ``journal_*s``) and the cost model's
+    usage columns (``billed_ms``, ``s3_*_requests``; see `durable_sim.cost`).
     """
     h = _Harness(spec)
     kernel = h.kernel
