@@ -14,6 +14,7 @@ from durable_sim.baseline import (
     StoreCounters,
     open_store,
 )
+from durable_sim.baseline.store.model import item_size
 from durable_sim.clock import VirtualClock
 from durable_sim.latency import Dist, LatencyProfile, Sampler
 
@@ -128,6 +129,8 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         conditional_failures=0,
         queries=4,
         deletes=1,
+        read_units=5,
+        write_units=7,
         by_purpose={
             "job_creation": 1,
             "chunk_insert": 3,
@@ -145,6 +148,8 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         "store_conditional_failures": 0,
         "store_queries": 4,
         "store_deletes": 1,
+        "store_read_units": 5,
+        "store_write_units": 7,
         "store_ops_chunk_insert": 3,
         "store_ops_cleanup": 1,
         "store_ops_job_creation": 1,
@@ -152,6 +157,43 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         "store_ops_poll": 4,
         "store_ops_status_update": 2,
     }
+
+
+def _padded(pk: str, size: int) -> dict[str, str]:
+    """An item whose `item_size` under key `pk` is exactly `size` bytes."""
+    overhead = item_size(pk, "", {"p": ""})
+    return {"p": "x" * (size - overhead)}
+
+
+@pytest.mark.parametrize(
+    ("size", "units"), [(1, 1), (1024, 1), (1025, 2), (3000, 3), (4096, 4), (4097, 5)]
+)
+def test_write_units_per_started_kilobyte(store: KVStore, size: int, units: int) -> None:
+    store.put("t", "k", _padded("k", size))
+    assert store.counters.write_units == units
+
+
+@pytest.mark.parametrize(("size", "units"), [(10, 1), (4096, 1), (4097, 2), (8193, 3)])
+def test_read_units_per_started_4kb(store: KVStore, size: int, units: int) -> None:
+    store.put("t", "k", _padded("k", size))
+    store.get("t", "k")
+    assert store.counters.read_units == units
+
+
+def test_units_of_missing_items_queries_updates_and_failures(store: KVStore) -> None:
+    store.get("t", "absent")
+    assert store.counters.read_units == 1  # a read of nothing still costs one unit
+    for i in range(3):  # three 2,000-byte items: one query reads 6,000 bytes = 2 units
+        store.put("t", ("p", f"s{i}"), _padded("p", 2000 - len(f"s{i}")))
+    store.query("t", "p")
+    assert store.counters.read_units == 1 + 2
+    before = store.counters.write_units
+    store.put("t", "big", _padded("big", 2048))
+    store.update("t", "big", {"p": "small"})  # the larger of before (2 KB) and after counts
+    assert store.counters.write_units == before + 2 + 2
+    with pytest.raises(ConditionalCheckFailed):
+        store.update("t", "big", {"p": "x"}, condition={"p": "other"})
+    assert store.counters.write_units == before + 2 + 2 + 1  # a failed write still consumes
 
 
 def test_counters_are_snapshots(store: KVStore) -> None:

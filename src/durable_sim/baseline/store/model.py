@@ -105,6 +105,30 @@ def encode_item(item: object) -> str:
         ) from None
 
 
+#: DynamoDB's request-unit sizes: a read unit covers 4 KB, a write unit 1 KB (on-demand mode).
+READ_UNIT_BYTES: Final = 4096
+WRITE_UNIT_BYTES: Final = 1024
+
+
+def item_size(pk: str, sk: str, item: Mapping[str, object]) -> int:
+    """Bytes of an item as request units count them: its key parts plus its JSON text.
+
+    DynamoDB sums attribute names and values; the JSON text adds a few bytes of punctuation,
+    so this errs slightly high (it matters only at the 1 KB and 4 KB unit boundaries).
+    """
+    return len(pk.encode()) + len(sk.encode()) + len(encode_item(item).encode())
+
+
+def read_units(size: int) -> int:
+    """Read request units of a strongly consistent read of `size` bytes (at least one)."""
+    return max(1, -(-size // READ_UNIT_BYTES))
+
+
+def write_units(size: int) -> int:
+    """Write request units of a standard write of an item of `size` bytes (at least one)."""
+    return max(1, -(-size // WRITE_UNIT_BYTES))
+
+
 def decode_item(text: str) -> Item:
     """Inverse of `encode_item`."""
     item: Item = json.loads(text)
