@@ -2,9 +2,9 @@
 
 One cluster per pytest process, so under pytest-xdist one per worker: workers never share a
 server, its lifetime or its teardown, and a worker's cluster starts only when one of its tests
-asks for Postgres (about a second). Tests that restart or kill a server make their own
-`PostgresCluster` rather than disturb this one. A machine without the server programs fails
-these tests with one line saying what to install; they never skip.
+asks for Postgres (about a second). Tests that stop, restart or kill a server use a second one,
+`scratch_cluster`, so that the first one never goes down. A machine without the server programs
+fails these tests with one line saying what to install; they never skip.
 """
 
 from __future__ import annotations
@@ -19,19 +19,43 @@ import pytest
 from durable_sim.pgcluster import PostgresCluster, PostgresNotFound
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """This process's cluster. Without fsync: no test here simulates an operating-system crash,
-    and a killed server loses nothing the kernel already holds."""
+def _cluster_or_fail() -> PostgresCluster:
+    """A new cluster without fsync: no test here simulates an operating-system crash, and a
+    killed server loses nothing the kernel already holds. No server programs: the test fails."""
     try:
-        cluster = PostgresCluster(fsync=False)
+        return PostgresCluster(fsync=False)
     except PostgresNotFound as exc:
         missing = str(exc)
-    else:
-        with cluster:
-            yield cluster
-        return
     pytest.fail(missing, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """This process's cluster for tests that only connect to it (never stopped before the end)."""
+    with _cluster_or_fail() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def _scratch_cluster_for_session() -> Iterator[PostgresCluster]:
+    with _cluster_or_fail() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def scratch_cluster(_scratch_cluster_for_session: PostgresCluster) -> Iterator[PostgresCluster]:
+    """A cluster this test may stop, restart or kill, running and with an empty public schema
+    when the test starts (tests of one process take turns on it; it is restarted if a test left
+    it down)."""
+    cluster = _scratch_cluster_for_session
+    if not cluster.running:
+        cluster.start()
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    yield cluster
+    if not cluster.running:
+        cluster.start()
 
 
 def schema_dsn(dsn: str, schema: str) -> str:

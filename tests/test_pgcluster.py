@@ -7,7 +7,6 @@ import pwd
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -37,14 +36,14 @@ def _values(dsn: str) -> list[int]:
         return [x for (x,) in conn.execute("SELECT x FROM t ORDER BY x").fetchall()]
 
 
-@pytest.fixture
-def cluster() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own: the tests below stop, kill and restart it."""
-    with PostgresCluster(fsync=False) as pg:
-        yield pg
+def _log_since(cluster: PostgresCluster, offset: int) -> str:
+    with cluster.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
 
 
-def test_fast_restart_keeps_data_port_and_drops_clients(cluster: PostgresCluster) -> None:
+def test_fast_restart_keeps_data_port_and_drops_clients(scratch_cluster: PostgresCluster) -> None:
+    cluster = scratch_cluster
     dsn, pid = cluster.dsn, cluster.pid
     assert dsn == f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres"
     expected_uid = os.geteuid() if cluster.account is None else cluster.account.pw_uid
@@ -61,30 +60,49 @@ def test_fast_restart_keeps_data_port_and_drops_clients(cluster: PostgresCluster
     assert _values(dsn) == [1]
 
 
-def test_kill_then_start_recovers_committed_work_only(cluster: PostgresCluster) -> None:
+def test_kill_then_start_recovers_committed_work_only(scratch_cluster: PostgresCluster) -> None:
+    cluster = scratch_cluster
     dsn = cluster.dsn
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (x int)")
         conn.execute("INSERT INTO t VALUES (1)")
     open_tx = psycopg.connect(dsn)  # a transaction in flight when the server dies
     open_tx.execute("INSERT INTO t VALUES (2)")
+    recovered = "not properly shut down; automatic recovery in progress"
+    log_size = cluster.log_path.stat().st_size
     cluster.kill()
     assert not cluster.running
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn, connect_timeout=2)
     cluster.start()  # crash recovery; its backends exited, so the shared memory is free
     assert _values(dsn) == [1]
+    assert recovered in _log_since(cluster, log_size)
     open_tx.close()
+    log_size = cluster.log_path.stat().st_size
     cluster.stop(mode="immediate")  # no shutdown checkpoint: the next start recovers again
     cluster.start()
     assert _values(dsn) == [1]
-    assert "not properly shut down; automatic recovery in progress" in cluster.log_path.read_text()
+    assert recovered in _log_since(cluster, log_size)
 
 
-def test_close_stops_the_server_and_removes_its_directory() -> None:
-    pg = PostgresCluster(fsync=False)
+def test_a_cluster_from_creation_to_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creation survives a port taken meanwhile; as root the server runs as the account named
+    in the environment; close stops it and removes its directory."""
+    if os.geteuid() == 0:
+        monkeypatch.setenv(pgcluster.USER_ENV, "nobody")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        ports = iter([busy])
+        real_free_port = pgcluster._free_port
+        monkeypatch.setattr(pgcluster, "_free_port", lambda: next(ports, None) or real_free_port())
+        pg = PostgresCluster(fsync=False)
     pid, root = pg.pid, pg.root
     assert pid is not None and root.is_dir()
+    assert pg.port != busy and "Address already in use" in pg.log_path.read_text()
+    expected = os.geteuid() if os.geteuid() != 0 else pwd.getpwnam("nobody").pw_uid
+    assert _uid_of(pid) == expected
     pg.close()
     pg.close()  # idempotent
     assert not root.exists()
@@ -92,7 +110,8 @@ def test_close_stops_the_server_and_removes_its_directory() -> None:
     assert not pg.running
 
 
-def test_lifecycle_errors(cluster: PostgresCluster) -> None:
+def test_lifecycle_errors(scratch_cluster: PostgresCluster) -> None:
+    cluster = scratch_cluster
     with pytest.raises(ValueError, match=r"bad shutdown mode 'slow' \(accepted: 'smart', 'fast'"):
         cluster.stop(mode="slow")  # type: ignore[arg-type]
     with pytest.raises(ClusterError, match="is already running"):
@@ -105,31 +124,6 @@ def test_lifecycle_errors(cluster: PostgresCluster) -> None:
         cluster.dsn_for("a-b")
     with pytest.raises(ValueError, match=r"bad timeout_s 0 \(accepted: seconds > 0\)"):
         PostgresCluster(timeout_s=0)
-
-
-def test_a_taken_port_is_replaced_by_a_free_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between choosing a free port and binding it, another process may take it."""
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        busy = squatter.getsockname()[1]
-        ports = iter([busy])
-        real_free_port = pgcluster._free_port
-        monkeypatch.setattr(pgcluster, "_free_port", lambda: next(ports, None) or real_free_port())
-        with PostgresCluster(fsync=False) as pg:
-            assert pg.port != busy and pg.running
-            assert "Address already in use" in pg.log_path.read_text()
-
-
-def test_server_runs_as_the_account_named_in_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    if os.geteuid() != 0:
-        assert server_account() is None  # not root: the server runs as this user
-        return
-    monkeypatch.setenv(pgcluster.USER_ENV, "nobody")
-    with PostgresCluster(fsync=False) as pg:
-        assert pg.pid is not None and _uid_of(pg.pid) == pwd.getpwnam("nobody").pw_uid
 
 
 def test_server_account_choice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,10 +178,12 @@ def test_missing_server_programs_say_what_to_install(tmp_path: Path) -> None:
 
 
 def test_the_fixture_fails_rather_than_skips_without_a_server() -> None:
+    # Plugins are not needed to run one test, and loading them all takes seconds.
     env = {**os.environ, pgcluster.BINDIR_ENV: "/nonexistent/bin"}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     test = "tests/baseline/test_store.py::test_atomic_add[postgres]"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q", test],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", test],
         cwd=ROOT,
         env=env,
         capture_output=True,

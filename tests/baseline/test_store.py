@@ -313,27 +313,27 @@ def test_many_stores_opened_at_once_on_a_new_location(shared_location: dict[str,
 
 
 def test_postgres_store_reconnects_after_the_server_restarts(
-    clock: VirtualClock, sampler: Sampler
+    scratch_cluster: PostgresCluster, clock: VirtualClock, sampler: Sampler
 ) -> None:
     """The call in flight when the connection is lost fails; the next call reconnects."""
-    with PostgresCluster(fsync=False) as pg:
-        kv = open_store(pg.dsn, clock=clock, sampler=sampler)
-        kv.put("t", "k", {"v": 1})
-        pg.restart(mode="fast")
-        with pytest.raises(psycopg.OperationalError):
-            kv.get("t", "k")
-        assert kv.get("t", "k") == {"v": 1}
-        pg.kill()
-        pg.start()
-        with pytest.raises(psycopg.OperationalError):
-            kv.add("t", "k", "v", 1)
-        assert kv.add("t", "k", "v", 1) == 2  # the failed add never reached the server
-        with pytest.raises(psycopg.OperationalError):
-            pg.kill()
-            kv.put("t", "k", {"v": 0})
-        pg.start()
-        assert kv.get("t", "k") == {"v": 2}
-        kv.close()
+    pg = scratch_cluster
+    kv = open_store(pg.dsn, clock=clock, sampler=sampler)
+    kv.put("t", "k", {"v": 1})
+    pg.restart(mode="fast")
+    with pytest.raises(psycopg.OperationalError):
+        kv.get("t", "k")
+    assert kv.get("t", "k") == {"v": 1}
+    pg.kill()
+    pg.start()
+    with pytest.raises(psycopg.OperationalError):
+        kv.add("t", "k", "v", 1)
+    assert kv.add("t", "k", "v", 1) == 2  # the failed add never reached the server
+    pg.kill()
+    with pytest.raises(psycopg.OperationalError):
+        kv.put("t", "k", {"v": 0})  # the server is down
+    pg.start()
+    assert kv.get("t", "k") == {"v": 2}
+    kv.close()
 
 
 @pytest.mark.parametrize(
