@@ -21,11 +21,15 @@ user (``/tmp`` is); otherwise `ClusterError` says so. As any other user the clus
 user.
 
 The postmaster is this process's child (not daemonised by ``pg_ctl``), so a stop, a kill and the
-reaping of the process are all direct. Authentication is ``trust`` for connections over loopback
-and the cluster's own socket directory: the cluster holds test data only and lives as long as the
-object. Shutdown modes and their signals are PostgreSQL's own (documentation, "Shutting Down the
-Server": smart = SIGTERM, fast = SIGINT, immediate = SIGQUIT); readiness is the ``ready`` status
-the postmaster writes on line 8 of ``postmaster.pid``, which is what ``pg_ctl start -w`` waits for.
+reaping of the process are all direct. The cluster is removed when its object is closed, or at
+the latest when the interpreter exits; a process that is itself SIGKILLed leaves its cluster
+running, in a directory named ``durable-sim-pg-*`` under the temporary directory.
+
+Authentication is ``trust`` for connections over loopback and the cluster's own socket directory:
+the cluster holds test data only and lives as long as the object. Shutdown modes and their signals
+are PostgreSQL's own (documentation, "Shutting Down the Server": smart = SIGTERM, fast = SIGINT,
+immediate = SIGQUIT); readiness is the ``ready`` status the postmaster writes on line 8 of
+``postmaster.pid``, which is what ``pg_ctl start -w`` waits for.
 """
 
 from __future__ import annotations
@@ -160,11 +164,12 @@ def server_account(environ: Mapping[str, str] | None = None) -> pwd.struct_passw
 
 def _unreachable_ancestor(path: Path, account: pwd.struct_passwd) -> Path | None:
     """The first directory on the way to `path` that `account` may not enter, if any."""
+    groups = set(os.getgrouplist(account.pw_name, account.pw_gid))
     for directory in [*reversed(path.parents), path]:
         st = directory.stat()
         if st.st_uid == account.pw_uid:
             ok = bool(st.st_mode & 0o100)
-        elif st.st_gid == account.pw_gid:
+        elif st.st_gid in groups:
             ok = bool(st.st_mode & 0o010)
         else:
             ok = bool(st.st_mode & 0o001)

@@ -385,6 +385,14 @@ def test_open_store_bad_arguments(tmp_path: Path, clock: VirtualClock, sampler: 
         open_store("postgresql://%zz", clock=clock, sampler=sampler)
 
 
+def test_postgres_search_path_without_a_schema_is_a_bad_dsn(
+    postgres_cluster: PostgresCluster, clock: VirtualClock, sampler: Sampler
+) -> None:
+    dsn = postgres_cluster.dsn + "?options=-csearch_path%3Dno_such_schema"
+    with pytest.raises(ValueError, match=r"no schema of its search_path \(no_such_schema\)"):
+        open_store(dsn, clock=clock, sampler=sampler)
+
+
 def test_unreachable_postgres_is_one_clear_error_without_the_password(
     clock: VirtualClock, sampler: Sampler
 ) -> None:

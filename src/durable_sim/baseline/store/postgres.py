@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
+import psycopg.errors
 from psycopg import conninfo
 from psycopg.rows import TupleRow
 
@@ -106,20 +107,33 @@ class PostgresBackend:
     One connection per backend object; a lock serialises its use across threads.
 
     Raises:
-        ValueError: the DSN does not parse.
+        ValueError: the DSN does not parse, or its search_path names no existing schema.
         ConnectionError: the server cannot be reached or refuses the connection (the message
             names the DSN, password redacted).
+        psycopg.Error: the table cannot be created for another reason (e.g. no privilege).
     """
 
     def __init__(self, dsn: str) -> None:
         self.dsn = check_dsn(dsn)
         self._lock = threading.Lock()
         self._conn = self._connect()
-        with self._conn.transaction():
-            # CREATE TABLE IF NOT EXISTS is not safe against itself: two sessions creating the
-            # table at once can fail on the catalog's unique index. One at a time, then.
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            self._conn.execute(_CREATE)
+        try:
+            with self._conn.transaction():
+                # CREATE TABLE IF NOT EXISTS is not safe against itself: two sessions creating
+                # the table at once can fail on the catalog's unique index. One at a time, then.
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                self._conn.execute(_CREATE)
+        except psycopg.errors.InvalidSchemaName:
+            path = self._conn.execute("SHOW search_path").fetchone()
+            self._conn.close()
+            raise ValueError(
+                f"bad Postgres DSN {redact(dsn)!r}: no schema of its search_path "
+                f"({path[0] if path else ''}) exists to hold table {TABLE} (accepted: a "
+                "search_path naming an existing schema)"
+            ) from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _connect(self) -> psycopg.Connection[TupleRow]:
         try:
