@@ -65,6 +65,7 @@ from durable_sim.baseline.store.model import (
     split_key,
     write_units,
 )
+from durable_sim.baseline.store.postgres import PostgresBackend
 from durable_sim.baseline.store.sqlite import SQLiteBackend
 from durable_sim.clock import Clock
 from durable_sim.latency import Sampler
@@ -282,16 +283,38 @@ class KVStore:
         self._shared.backend.close()
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def open_store(
     backend: str, *, clock: Clock, sampler: Sampler, path: str | Path | None = None
 ) -> KVStore:
-    """A counting store on a backend named ``"memory"`` or ``"sqlite"`` (which needs `path`)."""
+    """A counting store on the backend named by `backend`.
+
+    ``"memory"`` (no `path`); ``"sqlite"`` with `path`, a database file in an existing
+    directory; or a ``postgresql://`` (or ``postgres://``) URL, libpq's URL form of a DSN
+    (no `path`), e.g. ``"postgresql://user@127.0.0.1:5432/db?options=-csearch_path%3Dexp1"``.
+
+    Raises:
+        ValueError: an unknown backend, a missing or extra `path`, a bad SQLite path or DSN.
+        ConnectionError: the Postgres server cannot be reached.
+    """
     if backend == "memory":
-        if path is not None:
-            raise ValueError(f"the memory backend takes no path, got {str(path)!r}")
+        _check_no_path(path, "the memory backend")
         return KVStore(MemoryBackend(), clock=clock, sampler=sampler)
     if backend == "sqlite":
         if path is None:
             raise ValueError("the sqlite backend needs a path (accepted: a database file path)")
         return KVStore(SQLiteBackend(path), clock=clock, sampler=sampler)
-    raise ValueError(f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite')")
+    if isinstance(backend, str) and backend.startswith(POSTGRES_SCHEMES):
+        _check_no_path(path, "a Postgres URL")
+        return KVStore(PostgresBackend(backend), clock=clock, sampler=sampler)
+    raise ValueError(
+        f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite' with a path, "
+        "or a 'postgresql://' URL)"
+    )
+
+
+def _check_no_path(path: str | Path | None, what: str) -> None:
+    if path is not None:
+        raise ValueError(f"{what} takes no path, got {str(path)!r}")

@@ -66,10 +66,20 @@ def check_table(table: object) -> str:
     return table
 
 
+def _is_utf8(value: str) -> bool:
+    """True unless `value` holds a lone surrogate, which has no UTF-8 encoding."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_key_part(value: object, what: str, key: object) -> str:
-    if not isinstance(value, str) or value == "":
+    if not isinstance(value, str) or value == "" or not _is_utf8(value):
         raise ValueError(
-            f"bad key {key!r}: the {what} must be a non-empty string, got {value!r} "
+            f"bad key {key!r}: the {what} must be a non-empty string of Unicode characters "
+            f"(UTF-8, as DynamoDB's strings; no lone surrogates), got {value!r} "
             "(accepted keys: 'partition' or ('partition', 'sort'))"
         )
     return value
@@ -88,8 +98,10 @@ def split_key(key: object) -> tuple[str, str]:
 
 def check_partition(partition: object) -> str:
     """Validate the partition string a query names."""
-    if not isinstance(partition, str) or partition == "":
-        raise ValueError(f"bad partition {partition!r} (accepted: a non-empty string)")
+    if not isinstance(partition, str) or partition == "" or not _is_utf8(partition):
+        raise ValueError(
+            f"bad partition {partition!r} (accepted: a non-empty string, UTF-8 encodable)"
+        )
     return partition
 
 
