@@ -33,7 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.files import write_all_atomic
-from durable_sim.latency import PROFILES, Sampler, get_profile
+from durable_sim.latency import (
+    CALIBRATED,
+    PROFILES,
+    LatencyProfile,
+    Sampler,
+    get_profile,
+    with_calibration,
+)
 from durable_sim.machine import Machine
 from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
@@ -48,8 +55,11 @@ class ExperimentSpec(BaseModel):
     baseline polling, run count and seed.
 
     `cores` overrides the profile's machine cores (a host's cores, a Lambda's vCPUs) and
-    `concurrency_limit` a Lambda machine's limit on concurrent invocations. `warmup_runs` runs
-    are made first and discarded (for wall-clock measurements: warm caches and worker pools).
+    `concurrency_limit` a Lambda machine's limit on concurrent invocations; `costs` overrides
+    calibrated costs of the profile (`durable_sim.latency.with_calibration`: a cost's median in
+    ms, or its spread as ``"<cost>_sigma"``), e.g. with a calibration taken on the machine that
+    measured a data set. `warmup_runs` runs are made first and discarded (for wall-clock
+    measurements: warm caches and worker pools).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +71,7 @@ class ExperimentSpec(BaseModel):
     profile: str = "paper-local"
     cores: int | None = Field(None, ge=1, le=1024)
     concurrency_limit: int | None = Field(None, ge=1, le=1_000_000)
+    costs: dict[str, float] = Field(default_factory=dict)
     encoder: Literal["model", "real"] = "model"
     runs: int = Field(10, ge=1, le=1_000_000)
     warmup_runs: int = Field(0, ge=0, le=100)
@@ -93,6 +104,15 @@ class ExperimentSpec(BaseModel):
             raise ValueError(f"profile {self.profile!r} is unknown (accepted: {sorted(PROFILES)})")
         if self.engine == "aws-local" and self.clock != "wall":
             raise ValueError("engine 'aws-local' runs on the wall clock (set clock='wall')")
+        unknown = sorted(
+            set(self.costs) - set(CALIBRATED) - {f"{c}_sigma" for c in CALIBRATED} - {"cores"}
+        )
+        if unknown or "cores" in self.costs:
+            raise ValueError(
+                f"costs has unknown cost name(s) {unknown or ['cores']} (accepted: "
+                f"{list(CALIBRATED[1:])} and their '_sigma' spreads; cores is its own field)"
+            )
+        self.latency_profile()
         self.machine()
         workload.check(self)
         return self
@@ -114,6 +134,11 @@ class ExperimentSpec(BaseModel):
     def row_engine(self) -> str:
         return self.engine if self.model == "durable" else "baseline"
 
+    def latency_profile(self) -> LatencyProfile:
+        """The named profile with this spec's `costs` applied."""
+        profile = get_profile(self.profile)
+        return with_calibration(profile, self.costs) if self.costs else profile
+
     def machine(self) -> Machine:
         """The profile's machine with this spec's `cores` and `concurrency_limit` applied."""
         machine = get_profile(self.profile).machine
@@ -129,15 +154,20 @@ def run_seeds(seed: int, runs: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(runs)]
 
 
-def model_twin(spec: ExperimentSpec, *, cores: int) -> ExperimentSpec:
+def model_twin(
+    spec: ExperimentSpec, *, cores: int, costs: dict[str, float] | None = None
+) -> ExperimentSpec:
     """The model's prediction of a measured spec: the same workload, model, sizes, runs and
-    seed on the virtual clock with our engine and the model encoder, on `cores` cores."""
-    return spec.model_copy(
-        update={
+    seed on the virtual clock with our engine and the model encoder, on `cores` cores, with the
+    calibrated `costs` (see `ExperimentSpec`). Raises `SpecError` for bad `cores` or `costs`."""
+    return ExperimentSpec.parse(
+        {
+            **spec.model_dump(),
             "clock": "virtual",
             "engine": "sim",
             "encoder": "model",
             "cores": cores,
+            "costs": costs or {},
             "warmup_runs": 0,
         }
     )
@@ -199,7 +229,7 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     """One run of `spec` as a row (`session`: the workload's open session, see `Workload`)."""
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
-    profile = get_profile(spec.profile)
+    profile = spec.latency_profile()
     env = RunEnv(
         run_id=run_id,
         seed=seed,

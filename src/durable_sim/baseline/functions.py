@@ -27,6 +27,7 @@ missed one.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
@@ -119,15 +120,25 @@ class AsyncInvocation:
 
 @dataclass
 class _Instance:
-    """One function instance; busy until `free_at_ms` (infinite while running)."""
+    """One function instance, the `number`-th of its function; busy until `free_at_ms`
+    (infinite while running)."""
 
     free_at_ms: float
+    number: int = 0
 
 
 @dataclass
 class _Function:
+    """A deployed function: its handler, its idle instances and how often it was invoked.
+
+    `idle` is a heap of ``(free_at_ms, n, instance)``: idle instances ordered by when they
+    became free (``n``, the instance's number, breaks ties in creation order); running
+    instances are not in it. `instances` counts every instance ever started.
+    """
+
     handler: Handler
-    instances: list[_Instance]
+    idle: list[tuple[float, int, _Instance]]
+    instances: int = 0
     invocations: int = 0
 
 
@@ -199,8 +210,8 @@ class FunctionRuntime:
         with self._lock:
             if name in self._functions:
                 raise ValueError(f"function {name!r} is already registered")
-            warm = [_Instance(-math.inf) for _ in range(self.warm_instances)]
-            self._functions[name] = _Function(handler, warm)
+            warm = [(-math.inf, n, _Instance(-math.inf, n)) for n in range(self.warm_instances)]
+            self._functions[name] = _Function(handler, warm, self.warm_instances)
 
     @property
     def counters(self) -> InvocationCounters:
@@ -220,11 +231,11 @@ class FunctionRuntime:
             seq = fn.invocations
             fn.invocations += 1
             now = clock.now_ms()
-            idle = [inst for inst in fn.instances if inst.free_at_ms <= now]
-            cold = not idle
-            instance = min(idle, key=lambda inst: inst.free_at_ms) if idle else _Instance(now)
+            # The idle instance free the longest, else a new one (a cold start).
+            cold = not fn.idle or fn.idle[0][0] > now
+            instance = _Instance(now, fn.instances) if cold else heapq.heappop(fn.idle)[2]
             if cold:
-                fn.instances.append(instance)
+                fn.instances += 1
                 self._counters.cold_starts += 1
             instance.free_at_ms = math.inf
             if mode == "sync":
@@ -253,6 +264,7 @@ class FunctionRuntime:
             started.slot.release(clock.now_ms())
             with self._lock:
                 instance.free_at_ms = clock.now_ms()
+                heapq.heappush(fn.idle, (instance.free_at_ms, instance.number, instance))
 
     def invoke(self, name: str, event: Any, *, clock: Clock | None = None) -> Any:
         """Call `name` and wait for its result (``RequestResponse``), on the caller's clock.
