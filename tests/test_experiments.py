@@ -33,6 +33,10 @@ def spec(**values):
         ({"chunks": 301}, "chunks=301 exceeds the frames of the video (accepted: 1..300"),
         ({"engine": "aws-local"}, "engine 'aws-local' runs on the wall clock"),
         ({"colour": "red"}, "colour='red': Extra inputs are not permitted"),
+        ({"costs": {"foo": 1.0}}, "costs has unknown cost name(s) ['foo']"),
+        ({"costs": {"encode_per_s_sigma": 5.0}}, "sigma must be in [0, 3], got 5.0"),
+        ({"cores": 0}, "cores=0: Input should be greater than or equal to 1"),
+        ({"poll_read": "scan"}, "poll_read='scan': Input should be 'query' or 'get'"),
     ],
 )
 def test_bad_specs_fail_with_one_clear_line(values, message):

@@ -27,6 +27,16 @@ COMPONENT_LABELS: dict[str, str] = {
 }
 
 
+def _split_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[np.isfinite(rows[list(TIME_COLUMNS)].to_numpy(dtype=float)).all(axis=1)]
+
+
+def has_time_split(rows: pd.DataFrame) -> bool:
+    """Whether any row carries a time split (virtual-clock rows do, wall-clock rows do not)."""
+    require_columns(rows, TIME_COLUMNS)
+    return not _split_rows(rows).empty
+
+
 def breakdown_table(rows: pd.DataFrame) -> Table:
     """Mean ms per component for each scenario, phase and model with a time split.
 
@@ -36,7 +46,7 @@ def breakdown_table(rows: pd.DataFrame) -> Table:
     """
     require_columns(rows, ["clock", "profile", "phase", "model", "time_ms", *TIME_COLUMNS])
     rows = with_scenario(rows)
-    split = rows[np.isfinite(rows[list(TIME_COLUMNS)].to_numpy(dtype=float)).all(axis=1)]
+    split = _split_rows(rows)
     if split.empty:
         raise AnalysisInputError("no row carries a time split (only virtual-clock runs do)")
     records = []

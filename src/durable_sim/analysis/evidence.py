@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from durable_sim.analysis.breakdown import breakdown_table
+from durable_sim.analysis.breakdown import breakdown_table, has_time_split
 from durable_sim.analysis.polling import fanout_table, poll_sweep_table, polling_design_table
 from durable_sim.analysis.scenarios import ordered_scenarios, scenarios_table, with_scenario
 from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError
@@ -188,8 +188,9 @@ def evidence_tables(
             "Spearman rank correlation of store_ops and time_ms across runs, per scenario.",
         ),
         "spread": spread_table(rows),
-        "time_breakdown": breakdown_table(rows),
     }
+    if has_time_split(rows):
+        tables["time_breakdown"] = breakdown_table(rows)
     if failures is not None:
         corr = correlation_table(failures)
         tables["correlation_failures"] = Table(

@@ -9,6 +9,7 @@ words                                      chosen when
 slower / faster / as fast as               ``diff`` (subject minus other) > 0 / < 0 / rounds to 0
 more / fewer / as many                     the same, for counts
 wider / narrower / as wide as              the same, for spreads
+grows / shrinks / stays                    the same, for a value followed along a sweep
 significant / not significant              ``p`` < ``alpha`` / otherwise (or no test possible)
 matches / does not match                   ``|rel| <= tolerance`` / otherwise
 consistent / not consistent                the ``consistent`` fact
@@ -72,6 +73,7 @@ DIRECTIONS: dict[str, tuple[str, str, str]] = {
     "time": ("slower than", "faster than", "as fast as"),
     "count": ("more", "fewer", "as many"),
     "spread": ("wider than", "narrower than", "as wide as"),
+    "trend": ("grows", "shrinks", "stays"),
 }
 
 
@@ -136,6 +138,15 @@ def compare_counts(
     )
     text = f"{subject} {number(ours)} {unit}, {word} {joiner} {other} {number(reference)}{rel}."
     return Sentence(key, text, {"diff": diff, "kind": "count"})
+
+
+def trend(key: str, what: str, start: float, end: float, *, unit: str, over: str) -> Sentence:
+    """ "{what} {grows | shrinks | stays} from A to B unit {over}."."""
+    diff = end - start
+    word = direction(diff, "trend")
+    unit = f" {unit}" if unit else ""
+    text = f"{what} {word} from {number(start)} to {number(end)}{unit} {over}."
+    return Sentence(key, text, {"diff": diff, "kind": "trend"})
 
 
 def agreement(

@@ -27,6 +27,7 @@ from durable_sim.analysis.prose import (
     largest_share,
     number,
     percent,
+    trend,
 )
 from durable_sim.analysis.scenarios import ordered_scenarios
 from durable_sim.analysis.tables import Table
@@ -97,7 +98,9 @@ def _gap_sentence(
 
 
 def _breakdown_sentences(frames: Frames) -> list[Sentence]:
-    table = frames["time_breakdown"]
+    table = frames.get("time_breakdown")
+    if table is None:
+        return []
     out = []
     for scenario in ordered_scenarios(table["scenario"]):
         for phase in ("counter", "video"):
@@ -295,6 +298,26 @@ def _polling_sentences(frames: Frames, level: float) -> list[Sentence]:
     ]
 
 
+def _sweep_sentences(frames: Frames) -> list[Sentence]:
+    sweep = frames.get("poll_sweep")
+    if sweep is None or len(sweep) < 2:
+        return []
+    first, last = sweep.iloc[0], sweep.iloc[-1]
+    return [
+        trend(
+            "poll_sweep",
+            "The baseline's number of store calls per video run",
+            float(first["mean_store_ops"]),
+            float(last["mean_store_ops"]),
+            unit="",
+            over=(
+                f"as the poll interval goes from {number(float(first['poll_interval_ms']), 0)} "
+                f"to {number(float(last['poll_interval_ms']), 0)} ms"
+            ),
+        )
+    ]
+
+
 def _failure_sentences(frames: Frames) -> list[Sentence]:
     table = frames.get("failures")
     if table is None:
@@ -335,6 +358,7 @@ def report_sentences(
         *_spread_sentences(frames, alpha),
         *_validation_sentences(frames, tolerance),
         *_polling_sentences(frames, level),
+        *_sweep_sentences(frames),
         *_failure_sentences(frames),
     ]
 
