@@ -261,18 +261,17 @@ def with_calibration(profile: LatencyProfile, figures: Mapping[str, float]) -> L
     core count.
     """
     changes: dict[str, object] = {}
-    for cost in CALIBRATED:
-        if cost not in figures:
+    if "cores" in figures:
+        changes["machine"] = replace(profile.machine, cores=int(figures["cores"]))
+    for cost in CALIBRATED[1:]:
+        sigma_key = f"{cost}_sigma"
+        if cost not in figures and sigma_key not in figures:
             continue
-        value = float(figures[cost])
-        if cost == "cores":
-            changes["machine"] = replace(profile.machine, cores=int(value))
-            continue
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"bad calibrated {cost} = {value!r} ms (accepted: finite, >= 0)")
         dist: Dist = getattr(profile, cost)
-        sigma = float(figures.get(f"{cost}_sigma", dist.sigma))
-        changes[cost] = Dist(value, sigma)
+        median = float(figures.get(cost, dist.median_ms))
+        if not math.isfinite(median) or median < 0:
+            raise ValueError(f"bad calibrated {cost} = {median!r} ms (accepted: finite, >= 0)")
+        changes[cost] = Dist(median, float(figures.get(sigma_key, dist.sigma)))
     return replace(profile, **changes)  # type: ignore[arg-type]
 
 
