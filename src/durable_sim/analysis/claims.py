@@ -99,7 +99,9 @@ def _video_over_60(f: Frames, s: Settings) -> tuple[str, str]:
     polling = f.get("polling_design")
     if polling is not None:
         fits = [
-            f"{r.poll_read}/{r.poll_backoff}" for r in polling.itertuples() if bool(r.consistent)
+            f"{r.poll_read}/{r.poll_backoff} ({r.scenario})"
+            for r in polling.itertuples()
+            if bool(r.consistent)
         ]
         text += "; polling strategies consistent with 62.6: " + (", ".join(fits) or "none")
     return _tally(over), text

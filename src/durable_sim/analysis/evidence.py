@@ -156,7 +156,8 @@ def evidence_tables(
 
     `rows`: the counter and video rows of every scenario (see `scenarios.scenario_of`);
     `canonical`: the scenario of the paper's Tables 1-2; `failures`: the failure scenario's
-    rows; `polling`: baseline video rows of several polling strategies; `sensitivity`: baseline
+    rows; `polling`: baseline video rows of several polling strategies (the measured baseline
+    rows join them as their own scenario); `sensitivity`: baseline
     video rows over several poll intervals and durable rows of the other fan-out; `predicted`:
     the model's twins of the measured rows. Optional inputs that are ``None`` leave their
     tables out. Raises `AnalysisInputError` when `canonical` has no rows.
@@ -204,8 +205,16 @@ def evidence_tables(
         )
         tables["failures"] = failures_table(failures)
     if polling is not None:
+        measured_base = rows[
+            (rows["scenario"] == "measured")
+            & (rows["phase"] == "video")
+            & (rows["model"] == "baseline")
+        ]
         tables["polling_design"] = polling_design_table(
-            polling, seed=seed, n_resamples=n_resamples, level=level
+            pd.concat([polling, measured_base.drop(columns="scenario")], ignore_index=True),
+            seed=seed,
+            n_resamples=n_resamples,
+            level=level,
         )
     if sensitivity is not None:
         tables["poll_sweep"] = poll_sweep_table(sensitivity)

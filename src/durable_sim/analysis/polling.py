@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from durable_sim.analysis.paper_values import PAPER_VALUES
+from durable_sim.analysis.scenarios import ordered_scenarios, with_scenario
 from durable_sim.analysis.schema import AnalysisInputError, numeric_column, require_columns
 from durable_sim.analysis.tables import Table
 
@@ -54,25 +55,32 @@ def polling_design_table(
     n_resamples: int = 10_000,
     level: float = 0.95,
 ) -> Table:
-    """One row per polling strategy (``poll_read`` x ``poll_backoff``) of the baseline video rows.
+    """One row per scenario and polling strategy (``poll_read`` x ``poll_backoff`` x first
+    wait) of the baseline video rows.
 
-    Columns: the strategy, its poll interval (ms), runs, mean/SD/min/max store calls per run,
-    the `level` interval of a `paper_runs`-run mean, and whether `paper_value` is consistent
-    with it. Raises `AnalysisInputError` for missing columns or no baseline video rows.
+    Columns: the scenario (see `scenarios.scenario_of`), the strategy, its first wait (ms),
+    runs, mean/SD/min/max store calls per run, the `level` interval of a `paper_runs`-run mean,
+    and whether `paper_value` is consistent with it. Raises `AnalysisInputError` for missing
+    columns or no baseline video rows.
     """
     require_columns(rows, ["phase", "model", "poll_read", "poll_backoff", "poll_interval_ms"])
-    base = rows[(rows["phase"] == "video") & (rows["model"] == "baseline")]
+    base = with_scenario(rows[(rows["phase"] == "video") & (rows["model"] == "baseline")])
     if base.empty:
         raise AnalysisInputError("no baseline video rows to compare polling strategies on")
     records = []
-    keys = ["poll_read", "poll_backoff", "poll_interval_ms"]
-    for i, ((read, backoff, interval), group) in enumerate(base.groupby(keys, sort=True)):
+    keys = ["scenario", "poll_read", "poll_backoff", "poll_interval_ms"]
+    groups = base.groupby(keys, sort=True)
+    ordered = sorted(
+        groups, key=lambda kv: (ordered_scenarios(base["scenario"]).index(kv[0][0]), kv[0][1:])
+    )
+    for i, ((scenario, read, backoff, interval), group) in enumerate(ordered):
         ops = numeric_column(group, "store_ops").to_numpy()
         low, high = mean_interval(
             ops, n=paper_runs, seed=seed + i, n_resamples=n_resamples, level=level
         )
         records.append(
             {
+                "scenario": scenario,
                 "poll_read": read,
                 "poll_backoff": backoff,
                 "poll_interval_ms": float(interval),
@@ -87,6 +95,7 @@ def polling_design_table(
             }
         )
     headers = {
+        "scenario": "Scenario",
         "poll_read": "Read per round",
         "poll_backoff": "Wait",
         "poll_interval_ms": "First wait (ms)",
@@ -100,6 +109,7 @@ def polling_design_table(
         "consistent": f"Consistent with {paper_value:g}",
     }
     formats = {
+        "scenario": "s",
         "poll_read": "s",
         "poll_backoff": "s",
         "poll_interval_ms": ".0f",

@@ -283,9 +283,9 @@ def _polling_sentences(frames: Frames, level: float) -> list[Sentence]:
         return []
     return [
         consistency(
-            f"polling_{r['poll_read']}_{r['poll_backoff']}",
-            f"Polling by {r['poll_read']} with {'an' if r['poll_backoff'][0] in 'aeiou' else 'a'} "
-            f"{r['poll_backoff']} wait "
+            f"polling_{r['scenario']}_{r['poll_read']}_{r['poll_backoff']}",
+            f"In {r['scenario']}, polling by {r['poll_read']} with "
+            f"{'an' if r['poll_backoff'][0] in 'aeiou' else 'a'} {r['poll_backoff']} wait "
             f"(first {number(float(r['poll_interval_ms']), 0)} ms)",
             bool(r["consistent"]),
             float(r["mean_low"]),
