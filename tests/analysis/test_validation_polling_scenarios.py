@@ -39,6 +39,8 @@ def _baseline_runs(ops: list[int], read: str = "query") -> pd.DataFrame:
         {
             "phase": "video",
             "model": "baseline",
+            "clock": "virtual",
+            "profile": "paper-local",
             "poll_read": read,
             "poll_backoff": "fixed",
             "poll_interval_ms": 100.0,
@@ -50,9 +52,9 @@ def _baseline_runs(ops: list[int], read: str = "query") -> pd.DataFrame:
 def test_a_strategy_is_consistent_when_a_20_run_mean_can_be_the_papers() -> None:
     mixed = _baseline_runs([62] * 14 + [64] * 6)  # mean 62.6 exactly
     far = _baseline_runs([38] * 20, read="get")
-    frame = polling_design_table(pd.concat([mixed, far]), n_resamples=2000).frame.set_index(
-        "poll_read"
-    )
+    frame = polling_design_table(pd.concat([mixed, far]), n_resamples=2000).frame
+    assert (frame["scenario"] == "paper-local").all()
+    frame = frame.set_index("poll_read")
     assert bool(frame.loc["query", "consistent"]) is True
     assert bool(frame.loc["get", "consistent"]) is False
     assert frame.loc["get", "mean_low"] == frame.loc["get", "mean_high"] == 38.0
