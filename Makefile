@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce lab clean-venv
+.PHONY: env test lint bench reproduce measure lab clean-venv
 
 env: $(STAMP)
 
@@ -33,6 +33,13 @@ REPRO_PARAMS ?= params/paper.yaml
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
+
+# The measured data set (wall clock, real encoder, official local runner, this machine) and the
+# calibration taken with it, into data/measured/. Takes a few minutes; rerun on a quiet machine.
+measure: $(STAMP)
+	mkdir -p data/measured
+	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
+	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
 
 # JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
 lab: $(STAMP)

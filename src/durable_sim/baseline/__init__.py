@@ -17,7 +17,7 @@ from durable_sim.baseline.polling import PollResult, PollTimeout, poll_until
 from durable_sim.baseline.retry import (
     RetriesExhausted,
     RetryCounters,
-    RetryPolicy,
+    RetryStrategy,
     retry_call,
 )
 from durable_sim.baseline.store import (
@@ -55,7 +55,7 @@ __all__ = [
     "PostgresBackend",
     "RetriesExhausted",
     "RetryCounters",
-    "RetryPolicy",
+    "RetryStrategy",
     "SQLiteBackend",
     "StoreCounters",
     "check_purpose",
