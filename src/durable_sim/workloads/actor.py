@@ -38,7 +38,7 @@ Latency model (the profile's costs): a baseline message is one warm function inv
 Lambda API request (``invoke``); each durable invocation pays ``invoke`` and
 ``durable_invoke`` plus its checkpoints and replayed operations, and the first one a cold
 start. Retries of a conditional write or of a delivery wait an exponential backoff with full
-jitter (``RetryPolicy``, jitter "full": the scheme AWS recommends in "Exponential Backoff And
+jitter (`ActorSpec.backoff_ms`: the scheme AWS recommends in "Exponential Backoff And
 Jitter", AWS Architecture Blog, 2015,
 https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/): base
 `ActorSpec.backoff_base_ms`, cap `ActorSpec.backoff_cap_ms`.
@@ -58,12 +58,12 @@ from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from durable_sim.baseline import ConditionalCheckFailed, KVStore, RetryPolicy, open_store
+from durable_sim.baseline import ConditionalCheckFailed, KVStore, open_store
 from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
 from durable_sim.durable import DurableRun, MemoryJournal, complete_callback
 from durable_sim.engines import run_durable
-from durable_sim.latency import PROFILES, Dist, Sampler, get_profile
+from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
 #: The model each variant belongs to.
@@ -127,15 +127,18 @@ class ActorSpec(BaseModel):
     def model(self) -> str:
         return MODEL_OF[self.variant]
 
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            max_attempts=self.max_attempts,
-            initial_delay_ms=self.backoff_base_ms,
-            backoff_rate=2.0,
-            max_delay_ms=self.backoff_cap_ms,
-            jitter="full",
-            retry_on=(_Retry,),
-        )
+    def backoff_ms(self, attempts_made: int, key: tuple[object, ...]) -> float:
+        """The wait before the next try after `attempts_made` failed tries of the message named
+        by `key`: full jitter, uniform in ``[0, min(cap, base * 2 ** (attempts_made - 1))]`` ms
+        ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015), drawn from a generator
+        seeded by ``(seed, key, attempts_made)`` so delays do not depend on call order.
+
+        This is a client's own retry of a store call, in milliseconds; the SDK's step retry
+        strategy (whole seconds, at least 1 s) governs durable steps, not store clients.
+        """
+        ceiling = min(self.backoff_base_ms * 2.0 ** (attempts_made - 1), self.backoff_cap_ms)
+        rng = np.random.default_rng([self.seed, stable_key_hash(("retry", *key, attempts_made))])
+        return float(rng.uniform(0.0, ceiling))
 
 
 class _Retry(Exception):
@@ -247,7 +250,6 @@ class _Harness:
         self.store = open_store("memory", clock=VirtualClock(), sampler=self.sampler)
         self.journal = MemoryJournal()
         self.mailbox = _Mailbox()
-        self.policy = spec.retry_policy()
         self.tally = _Tally()
         self.actor_id = "counter-0"
 
@@ -282,9 +284,9 @@ class _Harness:
                 break
             except _Retry:
                 self.tally.retries += 1
-                if attempt >= self.policy.max_attempts:
+                if attempt >= self.spec.max_attempts:
                     raise _GaveUp() from None
-                delay = self.policy.delay_ms(attempt, seed=self.spec.seed, key=(index, m))
+                delay = self.spec.backoff_ms(attempt, (index, m))
                 clock.sleep_until(clock.now_ms() + delay)
                 attempt += 1
         if self.spec.model == "baseline":
@@ -379,7 +381,7 @@ class _Harness:
         for attempt in itertools.count(1):  # every client is done: nothing competes for long
             if self.deliver(view, STOP, ("stop", attempt), clock):
                 return
-            delay = self.policy.delay_ms(attempt, seed=self.spec.seed, key=("stop",))
+            delay = self.spec.backoff_ms(attempt, ("stop",))
             clock.sleep_until(clock.now_ms() + delay)
 
 
