@@ -63,8 +63,9 @@ class ProcessClock:
             raise ValueError(f"cannot charge a cost of {ms} ms (accepted: a number >= 0)")
         self._advance_to(self.now_ms() + ms)
 
-    def sleep_until(self, t_ms: float) -> None:
-        """Let time pass until `t_ms` (no-op if it has passed)."""
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Let time pass until `t_ms` (no-op if it has passed). `label` names the wait for time
+        attribution (the `Clock` protocol); processes on this kernel are not attributed."""
         if t_ms > self.now_ms():
             self._advance_to(t_ms)
 
