@@ -225,7 +225,6 @@ def test_one_request_unit_per_store_call_holds_for_counter_and_video(tmp_path: P
             sampler=sampler,
             failure_probability=0.0,
             store_root=tmp_path,
-            workers=1,
         )
         video.run_baseline_video(
             runtime,
@@ -234,7 +233,6 @@ def test_one_request_unit_per_store_call_holds_for_counter_and_video(tmp_path: P
             job_id="j",
             source=encoder.source(),
             chunks=10,
-            poll_interval_ms=100.0,
             seed=0,
         )
     c = store.counters
