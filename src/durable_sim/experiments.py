@@ -26,6 +26,7 @@ from durable_sim.baseline import FunctionRuntime, open_store
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.durable import DurableRun
 from durable_sim.engines import run_durable
+from durable_sim.errors import SpecError
 from durable_sim.files import write_all_atomic
 from durable_sim.latency import PROFILES, Sampler, get_profile
 from durable_sim.rows import REQUIRED_COLUMNS
@@ -37,10 +38,6 @@ STORE_PURPOSES = {
     "counter": ("counter_create", "counter_update", "counter_read"),
     "video": ("job_creation", "chunk_insert", "status_update", "poll"),
 }
-
-
-class SpecError(ValueError):
-    """A bad experiment spec; the message is one line naming the value and the accepted range."""
 
 
 class ExperimentSpec(BaseModel):
