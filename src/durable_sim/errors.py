@@ -47,23 +47,24 @@ class DurableSimInterrupt(BaseException):
     """
 
 
-class SpecError(DurableSimError, ValueError):
-    """A bad experiment spec or option; the message is one line naming the value and the
-    accepted range."""
-
-
 class FaultPlanError(DurableSimError, ValueError):
     """A bad fault plan: a value out of range, or a real SIGKILL asked for in a process that
     is not a dedicated subprocess."""
+
+
+class SpecError(DurableSimError, ValueError):
+    """A bad experiment spec or option; the message is one line naming the value and the
+    accepted range."""
 
 
 class OutputError(DurableSimError):
     """Base class of the errors about output files."""
 
 
-class OutputPathError(OutputError, ValueError):
+class OutputPathError(OutputError, SpecError):
     """An output path that cannot be written: wrong suffix, missing parent directory, a
-    directory in its place, or no write permission. Raised before any work is done."""
+    directory in its place, or no write permission. Raised before any work is done; a bad
+    option like any `SpecError` (the command line exits with status 2)."""
 
 
 class SidecarMismatchError(OutputError):

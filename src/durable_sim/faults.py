@@ -43,7 +43,7 @@ class SimulatedCrash(DurableSimInterrupt):
 
 
 def is_dedicated_crash_process() -> bool:
-    """Whether this process was started as a dedicated crash subprocess (see `dedicated_crash_env`)."""
+    """Whether this process was started as a dedicated crash subprocess (`dedicated_crash_env`)."""
     return os.environ.get(CRASH_PROCESS_ENV) == "1"
 
 
@@ -93,9 +93,7 @@ class FaultPlan:
                 f"crash_after_checkpoint must be >= 1, got {self.crash_after_checkpoint}"
             )
         if self.crash_mode not in ("raise", "kill"):
-            raise FaultPlanError(
-                f"crash_mode must be 'raise' or 'kill', got {self.crash_mode!r}"
-            )
+            raise FaultPlanError(f"crash_mode must be 'raise' or 'kill', got {self.crash_mode!r}")
         if self.crash_mode == "kill":
             _check_kill_allowed()
         for target, attempts in self.step_failures.items():
