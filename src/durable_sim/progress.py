@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tqdm.auto import tqdm
-
 #: What `progress=` accepts: off (None or False), a bar (True), or a callback given the number
 #: of runs just finished.
 Progress = bool | Callable[[int], None] | None
@@ -29,6 +27,9 @@ def progress_reporter(
     if progress is None or progress is False:
         yield None
     elif progress is True:
+        # imported here: in a kernel, tqdm.auto loads ipywidgets, which runs need not pay for
+        from tqdm.auto import tqdm
+
         with tqdm(total=total, unit="run", desc=description, leave=True) as bar:
             yield bar.update
     elif callable(progress):
