@@ -67,16 +67,24 @@ def test_serial_and_parallel_give_the_same_results_in_order() -> None:
     items = list(range(257))
     expected = [i * i + 7 for i in items]
     assert map_chunked(_square, 7, items, jobs=1) == expected
-    assert map_chunked(_square, 7, items, jobs=3) == expected
+    assert map_chunked(_square, 7, items, jobs=3, serial_below_s=0) == expected
     assert map_chunked(_square, 7, [], jobs=2) == []
+
+
+def _pid(offset: int, item: int) -> int:
+    return os.getpid()
+
+
+def test_a_job_shorter_than_a_worker_start_stays_serial() -> None:
+    """200 instant items take far less than `SERIAL_BELOW_S`: no worker is started."""
+    assert set(map_chunked(_pid, 0, list(range(200)), jobs=4)) == {os.getpid()}
 
 
 def test_workers_take_a_share_and_progress_counts_every_item(tmp_path: Path) -> None:
     done: list[int] = []
     items = list(range(40))
-    result = map_chunked(
-        _marked, (str(tmp_path), os.getpid(), ""), items, jobs=2, progress=done.append
-    )
+    shared = (str(tmp_path), os.getpid(), "")
+    result = map_chunked(_marked, shared, items, jobs=2, progress=done.append, serial_below_s=0)
     assert result == items
     assert sum(done) == 40
     pids = {name.split("-")[0] for name in os.listdir(tmp_path)}
@@ -86,17 +94,25 @@ def test_workers_take_a_share_and_progress_counts_every_item(tmp_path: Path) -> 
 
 def test_an_exception_in_a_worker_is_raised_here(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="worker failed on item"):
-        map_chunked(_marked, (str(tmp_path), os.getpid(), "raise"), list(range(40)), jobs=2)
+        map_chunked(
+            _marked,
+            (str(tmp_path), os.getpid(), "raise"),
+            list(range(40)),
+            jobs=2,
+            serial_below_s=0,
+        )
 
 
 def test_a_worker_that_dies_holding_items_is_reported(tmp_path: Path) -> None:
     with pytest.raises(WorkerError, match=r"items not returned \(pid \d+: exit code 3\)"):
-        map_chunked(_marked, (str(tmp_path), os.getpid(), "die"), list(range(40)), jobs=2)
+        map_chunked(
+            _marked, (str(tmp_path), os.getpid(), "die"), list(range(40)), jobs=2, serial_below_s=0
+        )
 
 
 def test_an_exception_here_stops_the_workers() -> None:
     with pytest.raises(TypeError):
-        map_chunked(_square, 0, ["not a number"] * 3, jobs=2)  # type: ignore[list-item]
+        map_chunked(_square, 0, ["x"] * 3, jobs=2, serial_below_s=0)  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("jobs", [0, MAX_JOBS + 1, True, 1.5])

@@ -27,7 +27,7 @@ from click.core import ParameterSource
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from durable_sim.dispatch import MAX_JOBS
+from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
 from durable_sim.errors import DurableSimError, SpecError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
 from durable_sim.report import ReportSpec, find_project_root, rebuild_report
@@ -124,11 +124,11 @@ def _run_command() -> click.Command:
             type=click.IntRange(1, MAX_JOBS),
             default=1,
             show_default=True,
-            help="processes in all, this one included. This process starts on the runs at once "
-            "while the workers start (each imports the package first); runs go to whichever "
-            "process is ready, in chunks. Experiments shorter than a worker's start-up so run "
-            "serially, here, by themselves: --jobs is never slower than serial by more than the "
-            "cost of launching the workers.",
+            help="processes to share the runs, this one included. This process times the first "
+            f"runs ({PROBE_S * 1000:.0f} ms); if the rest would take less than "
+            f"{SERIAL_BELOW_S:g} s, it runs them serially, by itself, because a worker spends "
+            "about a second starting (importing the package) and would be slower. Otherwise "
+            "workers start while it works on, and every process takes chunks of runs when ready.",
         ),
         click.Option(
             ["--out"],

@@ -1,17 +1,19 @@
 """Independent tasks spread over processes: chunks pulled by whichever process is ready.
 
 `map_chunked(task, shared, items, jobs=N)` computes ``[task(shared, item) for item in items]``
-on N processes in all: this one and N - 1 spawned workers. This process starts on the first
-chunk at once, while the workers start (a spawned worker imports the package before it can do
-anything, about a second on this project's 2-core machine); every process then takes the next
-chunk from a shared counter when it is ready. Chunks follow guided self-scheduling
-(Polychronopoulos and Kuck, 1987): each takes ``ceil(remaining / (2 N))`` items, so chunks
-start large and shrink towards the end, which balances the finish.
+on up to N processes: this one and N - 1 spawned workers.
 
-So a short job is done by this process alone before any worker is ready (and the workers are
-stopped unused): with N > 1 it is never slower than serial by more than the cost of starting
-the workers' processes, and a long job is shared by all N. Results come back in item order and
-do not depend on N, provided `task` is a pure function of its arguments.
+1. Probe: this process runs items itself for `PROBE_S` and times them.
+2. Choose: if the items left would take less than `SERIAL_BELOW_S` more at that pace, it
+   finishes them alone: a spawned worker spends about a second of CPU importing the package
+   before its first item, so it cannot pay off on shorter jobs.
+3. Share: otherwise it starts N - 1 workers and goes on working while they start; every process
+   takes its next chunk from a shared counter when it is ready. Chunks follow guided
+   self-scheduling (Polychronopoulos and Kuck, 1987): ``ceil(remaining / (2 N))`` items each,
+   large first and shrinking, which balances the finish.
+
+Results come back in item order and do not depend on N or on the choice, provided `task` is a
+pure function of its arguments.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import math
 import os
 import pickle
 import queue
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from multiprocessing.context import SpawnProcess
 from typing import Any, TypeVar
+
+from durable_sim.errors import DurableSimError
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -32,11 +37,19 @@ R = TypeVar("R")
 
 #: Largest accepted process count.
 MAX_JOBS = 256
+#: Seconds this process times items for before choosing serial or shared work.
+PROBE_S = 0.05
+#: Jobs whose items left after the probe would take less than this (s, at the probe's pace)
+#: finish serially. Twice the CPU a spawned worker spends before its first item: importing
+#: ``durable_sim.experiments`` takes 0.75 s user + 0.1 s system CPU on the project's 2-core
+#: machine (``/usr/bin/time python -c "import durable_sim.experiments"``, Nov 2026), and while a
+#: worker imports, it competes with this process for the cores.
+SERIAL_BELOW_S = 2.0
 #: How often (s) the waiting process checks that the workers holding chunks are alive.
 _LIVENESS_INTERVAL_S = 0.5
 
 
-class WorkerError(RuntimeError):
+class WorkerError(DurableSimError, RuntimeError):
     """A worker process died or sent an exception that could not be transferred."""
 
 
@@ -90,25 +103,52 @@ def map_chunked(
     *,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    serial_below_s: float | None = None,
 ) -> list[R]:
-    """``[task(shared, item) for item in items]`` on `jobs` processes (this one included).
+    """``[task(shared, item) for item in items]`` on up to `jobs` processes (this one included).
 
     `task` must be a module-level function and `shared` and `items` picklable (workers are
-    spawned, not forked). `jobs` is 1..`MAX_JOBS`; 1 runs everything here. `progress` is
-    called with the number of items just finished. An exception in any task is raised here
-    (the first to arrive); a worker that dies holding a chunk raises `WorkerError`. The workers
-    are stopped on return and on any error.
+    spawned, not forked; a script that calls this needs the ``if __name__ == "__main__":``
+    guard). `jobs` is 1..`MAX_JOBS`; 1 runs everything here. With more, the job stays serial
+    if the items left after a probe of `PROBE_S` would take less than `serial_below_s` seconds
+    (None: `SERIAL_BELOW_S`, read at each call; 0 shares at once, without a probe).
+    `progress` is called with the number of items just finished. An exception in any task is
+    raised here (the first to arrive); a worker that dies holding a chunk raises
+    `WorkerError`; the workers are stopped on return and on any error.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise ValueError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")
-    n = len(items)
-    if jobs == 1 or n <= 1:
-        out: list[R] = []
-        for item in items:
+    if serial_below_s is None:
+        serial_below_s = SERIAL_BELOW_S
+    out: list[R] = []
+    begin = time.perf_counter()
+    probe_s = min(PROBE_S, serial_below_s) if jobs > 1 else math.inf
+    while len(out) < len(items) and time.perf_counter() - begin < probe_s:
+        out.append(task(shared, items[len(out)]))
+        if progress:
+            progress(1)
+    rest = items[len(out) :]
+    if not rest:
+        return out
+    pace = (time.perf_counter() - begin) / len(out) if out else 0.0
+    if jobs == 1 or len(rest) == 1 or pace * len(rest) < serial_below_s:
+        for item in rest:
             out.append(task(shared, item))
             if progress:
                 progress(1)
         return out
+    return out + _shared(task, shared, rest, jobs, progress)
+
+
+def _shared(
+    task: Callable[[S, T], R],
+    shared: S,
+    items: Sequence[T],
+    jobs: int,
+    progress: Callable[[int], None] | None,
+) -> list[R]:
+    """`items` on this process and `jobs` - 1 spawned workers, in guided chunks."""
+    n = len(items)
     ctx = get_context("spawn")
     next_index = ctx.Value("q", 0, lock=False)
     lock = ctx.Lock()

@@ -21,6 +21,7 @@ Where each error lives (each layer defines its own, under these roots)::
     ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
     │                               JournalCorruptError, ExecutionInputMismatchError
     ├── durable.runtime             TooManyInvocationsError
+    ├── dispatch                    WorkerError (a worker process died holding runs)
     ├── faults                      InjectedFault (an injected step failure)
     └── video.errors                VideoError and its kinds
     DurableSimInterrupt (BaseException)

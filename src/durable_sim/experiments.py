@@ -347,10 +347,10 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run every run of `spec`; one row per run, ordered by run id.
 
-    `jobs` (1..256) is the number of processes, this one included
-    (`durable_sim.dispatch.map_chunked`): runs go to spawned workers in chunks as each
-    becomes ready, so an experiment shorter than a worker's start-up runs here alone; rows do
-    not depend on `jobs`. `progress`: None/False (default) shows nothing, True a `tqdm.auto`
+    `jobs` (1..256) is the most processes to use, this one included
+    (`durable_sim.dispatch.map_chunked`): an experiment shorter than a few worker start-ups
+    runs here alone, a longer one goes to spawned workers in chunks as each becomes ready;
+    rows do not depend on `jobs`. `progress`: None/False (default) shows nothing, True a `tqdm.auto`
     bar, a callable is called with the number of runs just finished.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
