@@ -194,8 +194,10 @@ def rebuild_report(
     """Rebuild the tables, Figure 1 and (with `paper`) the PDF under `root` from its committed
     rows; returns the paths written.
 
-    Everything is checked and computed before the first file is written: bad rows, a
-    mismatched sidecar or a missing output directory leave the tree untouched.
+    Everything is checked and computed before the first file is written: bad rows
+    (`AnalysisInputError`), a CSV that does not match its sidecar (`SidecarMismatchError`) or
+    a missing or unwritable output directory (`OutputPathError`) leave the tree untouched. The
+    PDF is compiled last, from the tables just written.
     """
     from durable_sim.analysis import FIGURE_FORMATS, figure1, figure_bytes, write_tables
 
