@@ -126,9 +126,10 @@ def _run_command() -> click.Command:
             show_default=True,
             help="processes to share the runs, this one included. This process times the first "
             f"runs ({PROBE_S * 1000:.0f} ms); if the rest would take less than "
-            f"{SERIAL_BELOW_S:g} s, it runs them serially, by itself, because a worker spends "
-            "about a second starting (importing the package) and would be slower. Otherwise "
-            "workers start while it works on, and every process takes chunks of runs when ready.",
+            f"{SERIAL_BELOW_S:g} s of CPU, it runs them serially, by itself, because a worker "
+            "spends about a second starting (importing the package) and would be slower. "
+            "Otherwise workers start while it works on, and every process takes chunks of runs "
+            "when ready.",
         ),
         click.Option(
             ["--out"],

@@ -3,10 +3,14 @@
 `map_chunked(task, shared, items, jobs=N)` computes ``[task(shared, item) for item in items]``
 on up to N processes: this one and N - 1 spawned workers.
 
-1. Probe: this process runs items itself for `PROBE_S` and times them.
-2. Choose: if the items left would take less than `SERIAL_BELOW_S` more at that pace, it
+1. Probe: this process runs items itself for `PROBE_S` (wall time) and measures the CPU time
+   they took (`time.process_time`, all of this process's threads): on a busy machine the
+   wall time of a short probe mostly measures the other processes.
+2. Choose: if the items left would take less than `SERIAL_BELOW_S` of CPU at that pace, it
    finishes them alone: a spawned worker spends about a second of CPU importing the package
-   before its first item, so it cannot pay off on shorter jobs.
+   before its first item, so it cannot pay off on shorter jobs. (Items that mostly wait
+   rather than compute, such as wall-clock runs on AWS's local runner, therefore stay serial
+   unless there are many.)
 3. Share: otherwise it starts N - 1 workers and goes on working while they start; every process
    takes its next chunk from a shared counter when it is ready. Chunks follow guided
    self-scheduling (Polychronopoulos and Kuck, 1987): ``ceil(remaining / (2 N))`` items each,
@@ -39,8 +43,8 @@ R = TypeVar("R")
 MAX_JOBS = 256
 #: Seconds this process times items for before choosing serial or shared work.
 PROBE_S = 0.05
-#: Jobs whose items left after the probe would take less than this (s, at the probe's pace)
-#: finish serially. Twice the CPU a spawned worker spends before its first item: importing
+#: Jobs whose items left after the probe would take less CPU than this (s, at the probe's
+#: pace) finish serially. Twice the CPU a spawned worker spends before its first item: importing
 #: ``durable_sim.experiments`` takes 0.75 s user + 0.1 s system CPU on the project's 2-core
 #: machine (``/usr/bin/time python -c "import durable_sim.experiments"``, Nov 2026), and while a
 #: worker imports, it competes with this process for the cores.
@@ -110,7 +114,7 @@ def map_chunked(
     `task` must be a module-level function and `shared` and `items` picklable (workers are
     spawned, not forked; a script that calls this needs the ``if __name__ == "__main__":``
     guard). `jobs` is 1..`MAX_JOBS`; 1 runs everything here. With more, the job stays serial
-    if the items left after a probe of `PROBE_S` would take less than `serial_below_s` seconds
+    if the items left after a probe of `PROBE_S` would take less than `serial_below_s` CPU seconds
     (None: `SERIAL_BELOW_S`, read at each call; 0 shares at once, without a probe).
     `progress` is called with the number of items just finished. An exception in any task is
     raised here (the first to arrive); a worker that dies holding a chunk raises
@@ -121,7 +125,7 @@ def map_chunked(
     if serial_below_s is None:
         serial_below_s = SERIAL_BELOW_S
     out: list[R] = []
-    begin = time.perf_counter()
+    begin, cpu_begin = time.perf_counter(), time.process_time()
     probe_s = min(PROBE_S, serial_below_s) if jobs > 1 else math.inf
     while len(out) < len(items) and time.perf_counter() - begin < probe_s:
         out.append(task(shared, items[len(out)]))
@@ -130,7 +134,7 @@ def map_chunked(
     rest = items[len(out) :]
     if not rest:
         return out
-    pace = (time.perf_counter() - begin) / len(out) if out else 0.0
+    pace = (time.process_time() - cpu_begin) / len(out) if out else 0.0
     if jobs == 1 or len(rest) == 1 or pace * len(rest) < serial_below_s:
         for item in rest:
             out.append(task(shared, item))
