@@ -35,13 +35,15 @@ REPRO_PARAMS ?= params/paper.yaml
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
 
-# JupyterLab on notebooks/, with the project kernel `durable-sim` (this venv's Python) as the
-# default for new notebooks. Extra JupyterLab options: make lab ARGS="--port 8890 --no-browser"
+# JupyterLab on notebooks/, with the project kernel (durable_sim.kernel.KERNEL_NAME, this venv's
+# Python) as the default for new notebooks; as root (containers) with --allow-root.
+# Extra JupyterLab options: make lab ARGS="--port 8890 --no-browser"
 ARGS ?=
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
-		--MappingKernelManager.default_kernel_name=$$($(PY) -c "from durable_sim.kernel import KERNEL_NAME; print(KERNEL_NAME)") \
-		$(ARGS)
+		--MappingKernelManager.default_kernel_name=$$($(PY) -c \
+			"from durable_sim.kernel import KERNEL_NAME; print(KERNEL_NAME)") \
+		$$(test "$$(id -u)" = 0 && echo --allow-root) $(ARGS)
 
 # The API reference, from the docstrings, into docs/api (any warning fails the build; the same
 # build runs in `make test`, tests/test_docs.py). Elsewhere: make docs DOCS_DIR=/tmp/api

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
+from durable_sim import KERNEL_NAME
 from durable_sim.experiments import ExperimentSpec, run_experiment
 from durable_sim.progress import progress_reporter
 
@@ -36,3 +39,18 @@ def test_run_experiment_reports_every_run_and_is_silent_by_default(capsys: Any) 
     assert sum(seen) == 5
     run_experiment(spec)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_in_a_notebook_the_bar_is_a_widget_and_nothing_warns() -> None:
+    cell = (
+        "from durable_sim.experiments import ExperimentSpec, run_experiment\n"
+        "spec = ExperimentSpec(workload='counter', model='durable', runs=5)\n"
+        "print(len(run_experiment(spec, progress=True)))"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(notebook, timeout=120, kernel_name=KERNEL_NAME).execute()
+    outputs = notebook.cells[0].outputs
+    assert [o.get("name") for o in outputs if o.output_type == "stream"] == ["stdout"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert outputs[-1].text == "5\n"
