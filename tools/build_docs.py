@@ -43,13 +43,14 @@ def _specs(names: list[str]) -> list[str]:
     return specs
 
 
-def build(output_dir: Path) -> list[str]:
-    """Render every public module as HTML into `output_dir`; returns pdoc's warnings (text)."""
+def build(output_dir: Path, modules: list[str] | None = None) -> list[str]:
+    """Render `modules` (default: every public module) as HTML into `output_dir`; returns
+    pdoc's warnings (text)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # no source listings: the source is in the repository
         pdoc.render.configure(show_source=False, docformat="markdown")
-        pdoc.pdoc(*_specs(public_modules()), output_directory=output_dir)
+        pdoc.pdoc(*_specs(modules or public_modules()), output_directory=output_dir)
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
