@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,34 @@ def test_an_exception_here_stops_the_workers() -> None:
 def test_bad_jobs(jobs: object) -> None:
     with pytest.raises(ValueError, match=rf"bad jobs={jobs!r} \(accepted: an int in 1\.\.256\)"):
         map_chunked(_square, 0, [1], jobs=jobs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _session(shared: tuple[str, int, str]) -> Iterator[tuple[str, int, str]]:
+    """Per-process state: records its entry and exit in `shared`'s third item, a directory."""
+    sessions = Path(shared[2])
+    (sessions / f"enter-{os.getpid()}").touch()
+    yield shared
+    (sessions / f"exit-{os.getpid()}").touch()
+
+
+def _marked_in_session(state: tuple[str, int, str], item: int) -> int:
+    assert Path(state[2], f"enter-{os.getpid()}").exists()  # entered before the first item
+    return _marked((state[0], state[1], ""), item)
+
+
+def test_each_process_enters_its_context_once_before_its_items(tmp_path: Path) -> None:
+    marks, sessions = tmp_path / "marks", tmp_path / "sessions"
+    marks.mkdir()
+    sessions.mkdir()
+    items = list(range(40))
+    shared = (str(marks), os.getpid(), str(sessions))
+    result = map_chunked(
+        _marked_in_session, shared, items, jobs=2, serial_below_s=0, context=_session
+    )
+    assert result == items
+    computed = sorted({name.split("-")[0] for name in os.listdir(marks)})
+    entered = sorted(n.removeprefix("enter-") for n in os.listdir(sessions) if "enter" in n)
+    assert entered == computed and str(os.getpid()) in entered and len(entered) == 2
+    exited = sorted(n.removeprefix("exit-") for n in os.listdir(sessions) if "exit" in n)
+    assert exited == entered  # every process left its context: the workers were not cut short

@@ -17,7 +17,8 @@ on up to N processes: this one and N - 1 spawned workers.
    large first and shrinking, which balances the finish.
 
 Results come back in item order and do not depend on N or on the choice, provided `task` is a
-pure function of its arguments.
+pure function of its arguments. Per-process state (an open session, warm-up runs) comes from an
+optional `context`, entered once by each process that computes items.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import queue
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from multiprocessing import get_context
 from multiprocessing.context import SpawnProcess
 from typing import Any, TypeVar
@@ -38,6 +40,10 @@ from durable_sim.errors import DurableSimError
 S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: A per-process context: a function of the shared value returning a context manager.
+Context = Callable[[Any], AbstractContextManager[Any]]
+_NOT_ENTERED = object()
 
 #: Largest accepted process count.
 MAX_JOBS = 256
@@ -51,6 +57,8 @@ PROBE_S = 0.05
 SERIAL_BELOW_S = 2.0
 #: How often (s) the waiting process checks that the workers holding chunks are alive.
 _LIVENESS_INTERVAL_S = 0.5
+#: How long (s) a worker that has done its share gets to close its context and exit.
+_LEAVE_S = 30.0
 
 
 class WorkerError(DurableSimError, RuntimeError):
@@ -79,37 +87,49 @@ def _transferable(exc: BaseException) -> BaseException:
 def _worker(
     task: Callable[[Any, Any], Any],
     shared: Any,
+    context: Context | None,
     items: Sequence[Any],
     jobs: int,
     next_index: Any,
     lock: Any,
     results: Any,
 ) -> None:
-    """A worker's loop: take a chunk, announce it, compute it, send it; until none is left."""
+    """A worker's loop: take a chunk, announce it, compute it, send it; until none is left.
+    The per-process `context` is entered before the first chunk (not at all without one)."""
     pid = os.getpid()
-    while True:
-        start, stop = _take(next_index, lock, len(items), jobs)
-        if start >= stop:
-            return
-        results.put(("taken", start, stop, pid))
-        try:
-            values = [task(shared, items[i]) for i in range(start, stop)]
-        except BaseException as exc:
-            results.put(("failed", start, stop, _transferable(exc)))
-            return
-        results.put(("done", start, stop, values))
+    with ExitStack() as stack:
+        state: Any = _NOT_ENTERED
+        while True:
+            start, stop = _take(next_index, lock, len(items), jobs)
+            if start >= stop:
+                return
+            results.put(("taken", start, stop, pid))
+            try:
+                if state is _NOT_ENTERED:
+                    state = stack.enter_context(context(shared)) if context else shared
+                values = [task(state, items[i]) for i in range(start, stop)]
+            except BaseException as exc:
+                results.put(("failed", start, stop, _transferable(exc)))
+                return
+            results.put(("done", start, stop, values))
 
 
 def map_chunked(
-    task: Callable[[S, T], R],
+    task: Callable[[Any, T], R],
     shared: S,
     items: Sequence[T],
     *,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
     serial_below_s: float | None = None,
+    context: Callable[[S], AbstractContextManager[Any]] | None = None,
 ) -> list[R]:
     """``[task(shared, item) for item in items]`` on up to `jobs` processes (this one included).
+
+    With a `context` (a module-level function of `shared` returning a context manager), each
+    process that computes items enters ``context(shared)`` once, before its first item, and
+    passes what it yields to `task` in place of `shared`: per-process state such as an open
+    session after its warm-up runs.
 
     `task` must be a module-level function and `shared` and `items` picklable (workers are
     spawned, not forked; a script that calls this needs the ``if __name__ == "__main__":``
@@ -124,34 +144,40 @@ def map_chunked(
         raise ValueError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")
     if serial_below_s is None:
         serial_below_s = SERIAL_BELOW_S
-    out: list[R] = []
-    begin, cpu_begin = time.perf_counter(), time.process_time()
-    probe_s = min(PROBE_S, serial_below_s) if jobs > 1 else math.inf
-    while len(out) < len(items) and time.perf_counter() - begin < probe_s:
-        out.append(task(shared, items[len(out)]))
-        if progress:
-            progress(1)
-    rest = items[len(out) :]
-    if not rest:
-        return out
-    pace = (time.process_time() - cpu_begin) / len(out) if out else 0.0
-    if jobs == 1 or len(rest) == 1 or pace * len(rest) < serial_below_s:
-        for item in rest:
-            out.append(task(shared, item))
+    if not items:
+        return []
+    with context(shared) if context else nullcontext(shared) as state:
+        out: list[R] = []
+        begin, cpu_begin = time.perf_counter(), time.process_time()
+        probe_s = min(PROBE_S, serial_below_s) if jobs > 1 else math.inf
+        while len(out) < len(items) and time.perf_counter() - begin < probe_s:
+            out.append(task(state, items[len(out)]))
             if progress:
                 progress(1)
-        return out
-    return out + _shared(task, shared, rest, jobs, progress)
+        rest = items[len(out) :]
+        if not rest:
+            return out
+        pace = (time.process_time() - cpu_begin) / len(out) if out else 0.0
+        if jobs == 1 or len(rest) == 1 or pace * len(rest) < serial_below_s:
+            for item in rest:
+                out.append(task(state, item))
+                if progress:
+                    progress(1)
+            return out
+        return out + _shared(task, shared, state, context, rest, jobs, progress)
 
 
 def _shared(
-    task: Callable[[S, T], R],
-    shared: S,
+    task: Callable[[Any, T], R],
+    shared: Any,
+    state: Any,
+    context: Context | None,
     items: Sequence[T],
     jobs: int,
     progress: Callable[[int], None] | None,
 ) -> list[R]:
-    """`items` on this process and `jobs` - 1 spawned workers, in guided chunks."""
+    """`items` on this process (with its `state`) and `jobs` - 1 spawned workers (each with
+    its own ``context(shared)``), in guided chunks."""
     n = len(items)
     ctx = get_context("spawn")
     next_index = ctx.Value("q", 0, lock=False)
@@ -160,7 +186,7 @@ def _shared(
     workers = [
         ctx.Process(
             target=_worker,
-            args=(task, shared, items, jobs, next_index, lock, results),
+            args=(task, shared, context, items, jobs, next_index, lock, results),
             daemon=False,  # a task may start processes of its own (the real encoder's pool)
         )
         for _ in range(jobs - 1)
@@ -168,17 +194,19 @@ def _shared(
     for worker in workers:
         worker.start()
     collector = _Collector(n, progress, workers, results)
+    finished = False
     try:
         while True:
             start, stop = _take(next_index, lock, n, jobs)
             if start >= stop:
                 break
-            collector.done(start, stop, [task(shared, items[i]) for i in range(start, stop)])
+            collector.done(start, stop, [task(state, items[i]) for i in range(start, stop)])
             collector.drain(block=False)
         while collector.missing:
             collector.drain(block=True)
+        finished = True
     finally:
-        _stop(workers, results)
+        _stop(workers, results, leaving=collector.busy if finished else set())
     return collector.values
 
 
@@ -198,6 +226,7 @@ class _Collector:
         self._workers = workers
         self._results = results
         self._holders: dict[int, int] = {}  # chunk start -> pid of the worker computing it
+        self.busy: set[int] = set()  # workers that took a chunk (and so entered their context)
 
     def done(self, start: int, stop: int, values: list[Any]) -> None:
         self.values[start:stop] = values
@@ -210,6 +239,7 @@ class _Collector:
         kind, start, stop, payload = message
         if kind == "taken":
             self._holders[start] = payload
+            self.busy.add(payload)
         elif kind == "done":
             self.done(start, stop, payload)
         else:
@@ -245,10 +275,16 @@ class _Collector:
             )
 
 
-def _stop(workers: list[SpawnProcess], results: Any) -> None:
+def _stop(workers: list[SpawnProcess], results: Any, leaving: set[int]) -> None:
+    """Stop the workers: those `leaving` (they worked, and all work is done) get
+    `_LEAVE_S` to leave their context and exit; the rest (still starting, or abandoned after
+    an error) are terminated at once."""
+    for worker in workers:
+        if worker.pid in leaving:
+            worker.join(timeout=_LEAVE_S)
     for worker in workers:
         if worker.is_alive():
-            worker.terminate()  # idle, still starting, or abandoned after an error
+            worker.terminate()
     for worker in workers:
         worker.join()
     results.close()
