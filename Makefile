@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce measure lab clean-venv
+.PHONY: env test lint bench reproduce measure lab docs clean-venv
 
 env: $(STAMP)
 
@@ -13,6 +13,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m durable_sim.kernel  # the `durable-sim` Jupyter kernel, in this venv
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -41,9 +42,21 @@ measure: $(STAMP)
 	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
 	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
 
-# JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
+# JupyterLab on notebooks/, with the project kernel (durable_sim.kernel.KERNEL_NAME, this venv's
+# Python) as the default for new notebooks; as root (containers) with --allow-root.
+# Extra JupyterLab options: make lab ARGS="--port 8890 --no-browser"
+ARGS ?=
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+		--MappingKernelManager.default_kernel_name=$$($(PY) -c \
+			"from durable_sim.kernel import KERNEL_NAME; print(KERNEL_NAME)") \
+		$$(test "$$(id -u)" = 0 && echo --allow-root) $(ARGS)
+
+# The API reference, from the docstrings, into docs/api (any warning fails the build; the same
+# build runs in `make test`, tests/test_docs.py). Elsewhere: make docs DOCS_DIR=/tmp/api
+DOCS_DIR ?= docs/api
+docs: $(STAMP)
+	$(PY) tools/build_docs.py $(DOCS_DIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,14 +12,19 @@ from durable_sim.durable import (
     complete_callback,
 )
 from durable_sim.engines import run_durable
+from durable_sim.errors import DurableSimError, DurableSimInterrupt
 from durable_sim.faults import FaultPlan, InjectedFault, SimulatedCrash
+from durable_sim.kernel import KERNEL_NAME
 from durable_sim.latency import LatencyProfile, get_profile
 
 __all__ = [
+    "KERNEL_NAME",
     "CheckpointTooLargeError",
     "Clock",
     "DurableContext",
     "DurableRun",
+    "DurableSimError",
+    "DurableSimInterrupt",
     "FaultPlan",
     "InjectedFault",
     "JournalCorruptError",

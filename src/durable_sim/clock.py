@@ -66,12 +66,16 @@ class Clock(Protocol):
     """What the engine and the baseline need from a clock (milliseconds)."""
 
     @property
-    def virtual(self) -> bool: ...
+    def virtual(self) -> bool:
+        """True for a virtual clock: no real time passes, results are deterministic."""
+        ...
 
-    def now_ms(self) -> float: ...
+    def now_ms(self) -> float:
+        """The current time in ms (since the clock's origin)."""
+        ...
 
     def charge(self, ms: float) -> None:
-        """Account a modeled cost of `ms` milliseconds."""
+        """Account a modeled cost of `ms` milliseconds (>= 0; a negative cost is a ValueError)."""
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Let time pass until `t_ms` (a wait, a retry delay, a polling interval).
@@ -92,9 +96,11 @@ class VirtualClock:
         self._now = float(start_ms)
 
     def now_ms(self) -> float:
+        """Virtual ms since the origin (`start_ms`): the sum of everything charged and slept."""
         return self._now
 
     def charge(self, ms: float) -> None:
+        """Advance by `ms` milliseconds (>= 0; a negative cost raises `ValueError`)."""
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
         observer = _OBSERVER.get()
@@ -104,6 +110,8 @@ class VirtualClock:
         self._now += ms
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Jump to `t_ms` (ms) if it is later than now; no real time passes. `label` names the
+        wait for an observer (time attribution)."""
         if t_ms > self._now:
             observer = _OBSERVER.get()
             if observer is not None:
@@ -111,6 +119,7 @@ class VirtualClock:
             self._now = t_ms
 
     def fork(self) -> VirtualClock:
+        """A new virtual clock starting at this one's now, for a concurrent branch."""
         child = VirtualClock(self._now)
         observer = _OBSERVER.get()
         if observer is not None:
@@ -135,20 +144,25 @@ class WallClock:
         self._origin = time.perf_counter()
 
     def now_ms(self) -> float:
+        """Real ms since this clock was created (`time.perf_counter`)."""
         return (time.perf_counter() - self._origin) * 1000.0
 
     def charge(self, ms: float) -> None:
+        """Sleep `ms` milliseconds for real with `emulate_latency`, else nothing (the code's own
+        cost is what the wall clock measures); a negative cost raises `ValueError`."""
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
         if self.emulate_latency and ms > 0:
             time.sleep(ms / 1000.0)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Sleep until `t_ms` (ms on this clock), if that is still ahead; `label` is unused."""
         delay = t_ms - self.now_ms()
         if delay > 0:
             time.sleep(delay / 1000.0)
 
     def fork(self) -> WallClock:
+        """This clock itself: concurrent branches share real time."""
         return self
 
     def __repr__(self) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
+from durable_sim.errors import DurableSimError
+
 CHECKPOINT_LIMIT_BYTES = 256 * 1024  # AWS Lambda durable functions: 256 KB per checkpoint
 
 
-class NonDeterminismError(NonDeterministicExecutionError):
+class NonDeterminismError(NonDeterministicExecutionError, DurableSimError):
     """Replay met an operation that differs from the one journaled at the same position."""
 
     def __init__(self, op_id: str, journaled: str, new: str) -> None:
@@ -25,7 +27,7 @@ class NonDeterminismError(NonDeterministicExecutionError):
         self.new = new
 
 
-class CheckpointTooLargeError(Exception):
+class CheckpointTooLargeError(DurableSimError):
     """A checkpoint payload exceeds the 256 KB limit: a terminal error, as on AWS."""
 
     def __init__(self, op_id: str, name: str | None, size: int) -> None:
@@ -39,9 +41,9 @@ class CheckpointTooLargeError(Exception):
         self.size = size
 
 
-class JournalCorruptError(Exception):
+class JournalCorruptError(DurableSimError):
     """A journal file or record cannot be read back."""
 
 
-class ExecutionInputMismatchError(ValueError):
+class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""

@@ -18,6 +18,7 @@ from durable_sim.durable.journal import ExecutionRecord, Journal, OperationRecor
 from durable_sim.durable.operation.common import error_fields
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.state import ExecutionState, Suspend, dumps
+from durable_sim.errors import DurableSimError
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import Sampler
 
@@ -26,7 +27,7 @@ Handler = Callable[[Any, DurableContext], Any]
 MAX_INVOCATIONS = 100_000
 
 
-class TooManyInvocationsError(RuntimeError):
+class TooManyInvocationsError(DurableSimError, RuntimeError):
     """The execution kept suspending; most likely a workflow that never finishes."""
 
 
