@@ -50,8 +50,31 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
     return bounds
 
 
+class NameValue(click.ParamType):
+    """``NAME=NUMBER`` (e.g. ``encode_per_s=140``), parsed to ``(name, float)``."""
+
+    name = "NAME=NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> tuple[str, float]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, number = str(value).partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            return key, float(number)
+        except ValueError:
+            self.fail(f"{value!r} is not NAME=NUMBER (e.g. encode_per_s=140)", param, ctx)
+
+
+def _is_mapping(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is dict
+
+
 def _param_type(name: str, field: FieldInfo) -> click.ParamType:
     annotation = field.annotation
+    if _is_mapping(field):
+        return NameValue()
     if get_origin(annotation) in (Union, types.UnionType):
         (annotation,) = (a for a in get_args(annotation) if a is not type(None))
     if get_origin(annotation) is Literal:
@@ -84,7 +107,10 @@ def spec_options(
         if condition:
             help_text += f" (only with {condition})"
         optional: dict[str, Any] = {}
-        if not field.is_required():  # a required option gets no default at all
+        if _is_mapping(field):  # repeated NAME=NUMBER, collected into a dict
+            optional = {"multiple": True, "callback": lambda _c, _p, pairs: dict(pairs)}
+            help_text += " (NAME=NUMBER, repeatable)"
+        elif not field.is_required():  # a required option gets no default at all
             optional = {"default": field.default, "show_default": field.default is not None}
         options.append(
             click.Option(
