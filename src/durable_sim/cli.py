@@ -31,6 +31,7 @@ from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
 from durable_sim.errors import DurableSimError, SpecError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
 from durable_sim.report import ReportSpec, find_project_root, rebuild_report
+from durable_sim.workloads import WORKLOADS
 
 PROG = "durable-sim"
 
@@ -143,7 +144,7 @@ def _run_command() -> click.Command:
     applies = {n: ExperimentSpec.applies_to(n) for n in fields}
     workload = ExperimentSpec.model_fields["workload"]
     params: list[click.Parameter] = [
-        click.Argument(["workload"], type=_param_type("workload", workload), metavar="WORKLOAD"),
+        click.Argument(["workload"], type=click.Choice(list(WORKLOADS)), metavar="WORKLOAD"),
         *spec_options(ExperimentSpec, skip=["workload"], applies=applies),
         click.Option(
             ["--jobs"],
