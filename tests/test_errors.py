@@ -7,6 +7,7 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
 import durable_sim
@@ -16,6 +17,10 @@ from durable_sim import (
     NonDeterminismError,
     SimulatedCrash,
 )
+from durable_sim.analysis.schema import AnalysisInputError
+from durable_sim.attribution import AttributionError
+from durable_sim.baseline import ConditionalCheckFailed, PollTimeout, RetriesExhausted
+from durable_sim.cost import CostInputError
 from durable_sim.errors import (
     DurableSimError,
     DurableSimInterrupt,
@@ -23,18 +28,20 @@ from durable_sim.errors import (
     OutputPathError,
     SpecError,
 )
+from durable_sim.machine import SlotsExhausted
+from durable_sim.pgcluster import ClusterError, PostgresNotFound
 from durable_sim.video import BlobNotFoundError
+from durable_sim.workloads.actor import ActorFailedError, ActorSpecError
+from durable_sim.workloads.encoders import TransientEncodeError
 
-#: Exceptions still outside the hierarchy, in modules other workstreams own at the time of
-#: writing (baseline/: model and postgres; analysis/, workloads/: model). `Suspend` is the
-#: engine's internal control flow, not an error. Move them under the root, then delete here.
+#: Control flow, not errors: private signals that never leave the code that raises them, or
+#: unwind threads (`Suspend` ends an invocation on a wait; `_Cancelled` stops a DES process when
+#: another failed; the actor's `_Retry`/`_GaveUp` steer its message loop).
 OUTSIDE = {
-    "durable_sim.analysis.schema.AnalysisInputError",
-    "durable_sim.baseline.polling.PollTimeout",
-    "durable_sim.baseline.retry.RetriesExhausted",
-    "durable_sim.baseline.store.model.ConditionalCheckFailed",
+    "durable_sim.des._Cancelled",
     "durable_sim.durable.state.Suspend",
-    "durable_sim.workloads.encoders.TransientEncodeError",
+    "durable_sim.workloads.actor._GaveUp",
+    "durable_sim.workloads.actor._Retry",
 }
 
 
@@ -77,3 +84,37 @@ def test_the_concrete_classes_keep_the_bases_callers_expect() -> None:
     assert issubclass(SimulatedCrash, DurableSimInterrupt) and not issubclass(
         SimulatedCrash, Exception
     )
+
+
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [
+        (AnalysisInputError, ValueError),
+        (AttributionError, RuntimeError),
+        (PollTimeout, TimeoutError),
+        (CostInputError, ValueError),
+        (SlotsExhausted, RuntimeError),
+        (PostgresNotFound, RuntimeError),
+        (ClusterError, RuntimeError),
+        (ActorSpecError, ValueError),
+        (ActorFailedError, RuntimeError),
+        (TransientEncodeError, RuntimeError),
+    ],
+)
+def test_the_layers_errors_keep_their_builtin_base(
+    cls: type[Exception], builtin: type[Exception]
+) -> None:
+    assert issubclass(cls, DurableSimError) and issubclass(cls, builtin)
+
+
+def test_an_error_with_its_own_fields_keeps_its_message_and_fields() -> None:
+    timeout = PollTimeout(polls=3, elapsed_ms=250.0, interval_ms=100.0, timeout_ms=250.0)
+    assert str(timeout) == (
+        "condition not met after 3 polls over 250.0 ms (timeout 250 ms, interval 100 ms)"
+    )
+    assert timeout.polls == 3 and timeout.errno is None
+    exhausted = RetriesExhausted(2, ValueError("x"))
+    assert exhausted.attempts == 2 and "ValueError: x" in str(exhausted)
+    conflict = ConditionalCheckFailed("t", "k", {"v": (1, 2)})
+    assert str(conflict) == "conditional check failed on t['k']: v: expected 1, found 2"
+    assert isinstance(conflict, DurableSimError)

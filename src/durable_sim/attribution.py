@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from durable_sim.clock import Clock, observe_clocks
+from durable_sim.errors import DurableSimError
 from durable_sim.machine import COMPUTE, QUEUEING
 from durable_sim.rows import TIME_COMPONENTS
 
@@ -68,7 +69,7 @@ COMPONENT_OF: dict[str, str] = {
 }
 
 
-class AttributionError(RuntimeError):
+class AttributionError(DurableSimError, RuntimeError):
     """A run's trace cannot be split: an advance without a known cause, or a gap in time."""
 
 

@@ -41,6 +41,8 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
+from durable_sim.errors import DurableSimError
+
 STATUSES: tuple[str, ...] = ("confirmed", "assumed")
 #: Prices the cost model uses; a price table must define each of them.
 PRICE_NAMES: tuple[str, ...] = (
@@ -88,7 +90,7 @@ RETENTION_RANGE_DAYS = (1, 90)
 DEFAULT_RETENTION_DAYS = 14
 
 
-class CostInputError(ValueError):
+class CostInputError(DurableSimError, ValueError):
     """A bad price table, memory size, retention or row; the message names the bad value."""
 
 

@@ -21,11 +21,23 @@ Where each error lives (each layer defines its own, under these roots)::
     ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
     │                               JournalCorruptError, ExecutionInputMismatchError
     ├── durable.runtime             TooManyInvocationsError
+    ├── baseline                    ConditionalCheckFailed (store), RetriesExhausted (retry),
+    │                               PollTimeout (polling; also a TimeoutError)
     ├── dispatch                    WorkerError (a worker process died holding runs)
     ├── faults                      InjectedFault (an injected step failure)
-    └── video.errors                VideoError and its kinds
+    ├── machine                     SlotsExhausted (every slot held by a running invocation)
+    ├── attribution                 AttributionError (a run's time cannot be split)
+    ├── workloads                   ActorSpecError, ActorFailedError (actor),
+    │                               TransientEncodeError (encoders; an injected failure)
+    ├── video.errors                VideoError and its kinds
+    ├── cost                        CostInputError (a bad price table, memory size or row)
+    ├── pgcluster                   PostgresNotFound, ClusterError (a throwaway PostgreSQL)
+    └── analysis.schema             AnalysisInputError (rows the analysis cannot use)
     DurableSimInterrupt (BaseException)
     └── faults.SimulatedCrash
+
+Control-flow signals are not errors and stay outside both roots: the engine's ``Suspend``,
+the discrete-event kernel's cancellation and the actor's private retry signals.
 """
 
 from __future__ import annotations

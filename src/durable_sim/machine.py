@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 
 MachineKind = Literal["host", "lambda"]
 KINDS: tuple[MachineKind, ...] = ("host", "lambda")
@@ -93,7 +94,7 @@ class Machine:
         return MachineState(self)
 
 
-class SlotsExhausted(RuntimeError):
+class SlotsExhausted(DurableSimError, RuntimeError):
     """Every slot is held by an invocation that is still running, so no other can start."""
 
 

@@ -63,6 +63,7 @@ from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
 from durable_sim.durable import DurableRun, MemoryJournal, complete_callback
 from durable_sim.engines import run_durable
+from durable_sim.errors import DurableSimError
 from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
@@ -80,7 +81,7 @@ STOP = {"op": "stop"}
 JOURNAL_KINDS: tuple[str, ...] = ("CALLBACK", "STEP", "CONTEXT")
 
 
-class ActorSpecError(ValueError):
+class ActorSpecError(DurableSimError, ValueError):
     """A bad actor experiment spec; the message names the value and the accepted range."""
 
 
@@ -145,7 +146,7 @@ class _Retry(Exception):
     """A message attempt that must be retried (a lost race, a closed callback)."""
 
 
-class ActorFailedError(RuntimeError):
+class ActorFailedError(DurableSimError, RuntimeError):
     """The durable actor's execution failed (it never should: the failure is a finding)."""
 
 

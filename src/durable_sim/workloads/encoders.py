@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 from durable_sim.latency import Sampler
 from durable_sim.machine import Cpu
 from durable_sim.video import BlobStore, ChunkEncoderPool, SourceSpec
 from durable_sim.video import steps as video_steps
 
 
-class TransientEncodeError(RuntimeError):
+class TransientEncodeError(DurableSimError, RuntimeError):
     """An injected, retryable failure of one chunk encode attempt."""
 
 
