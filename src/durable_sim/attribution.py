@@ -113,6 +113,12 @@ class Trace:
     def advanced(
         self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
     ) -> None:
+        """Record that `clock` moved from `start_ms` to `end_ms` (ms): a charge paying the
+        cost `label` (a key of `COMPONENT_OF`), or a sleep waiting for `label`.
+
+        Raises `AttributionError` if the clock moved since its last recorded advance without
+        this trace seeing it, or if a charge pays no cost `COMPONENT_OF` knows.
+        """
         tl = self._timeline(clock)
         if tl.ends and tl.ends[-1] != start_ms:
             raise AttributionError(
@@ -129,15 +135,20 @@ class Trace:
         tl.charges.append(charge)
 
     def forked(self, parent: object, child: object, at_ms: float) -> None:
+        """Record that `child` was forked from `parent` at `at_ms` (ms): the critical path
+        may later continue from `parent` into `child`."""
         p = self._timeline(parent)
         c = self._timeline(child)
         c.forked_at = at_ms
         p.children.append(c)
 
     def note_charge(self, label: str, ms: float) -> None:
+        """Remember that the next charge of `ms` milliseconds pays the cost `label`."""
         self._pending = (label, ms)
 
     def take_charge_label(self, ms: float) -> str | None:
+        """The cost noted for a charge of exactly `ms` milliseconds, forgotten once taken;
+        ``None`` if nothing was noted or the noted amount differs."""
         pending, self._pending = self._pending, None
         return pending[0] if pending is not None and pending[1] == ms else None
 

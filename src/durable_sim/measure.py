@@ -81,6 +81,9 @@ def load_calibration(path: str | Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line above, with `argv` (default: ``sys.argv[1:]``); returns 0 when the data
+    set is written. A missing or non-mapping parameter file's content, a bad spec or a missing
+    output directory exits with status 2 and one line (argparse's usage error)."""
     parser = argparse.ArgumentParser(prog="python -m durable_sim.measure", description=__doc__)
     parser.add_argument("--params", default="params/measured.yaml", help="flat YAML parameters")
     parser.add_argument("--out", default="data/measured", help="output directory (must exist)")

@@ -76,6 +76,9 @@ def durable_counter(event: dict[str, Any], context: DurableContext) -> dict[str,
 
 @dataclass(frozen=True)
 class BaselineCounterResult:
+    """What the baseline counter returns: the counter's final `value` (as the last operation
+    read or wrote it in the store) and the number of operations applied, `ops`."""
+
     value: int
     ops: int
 
