@@ -72,8 +72,9 @@ class Encoder(Protocol):
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         """Encode `chunk` (`attempt`: 1 for the first try); ``{"chunk_key", "key"}`` of the
-        encoded part (the real encoder adds ``size_bytes``). Books ``encode_per_s`` for the chunk's length, then raises
-        `TransientEncodeError` if the seeded failure draw for (chunk, attempt) says so."""
+        encoded part (the real encoder adds ``size_bytes``). Books ``encode_per_s`` for the
+        chunk's length, then raises `TransientEncodeError` if the seeded failure draw for
+        (chunk, attempt) says so."""
         ...
 
     def assemble(
