@@ -42,6 +42,11 @@ the discrete-event kernel's cancellation and the actor's private retry signals.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class DurableSimError(Exception):
     """Base class of every error durable-sim raises on its own account.
@@ -85,6 +90,15 @@ class SidecarMismatchError(OutputError):
     records (or a sidecar that is missing or unreadable): the pair was edited or torn."""
 
 
+def validation_line(exc: ValidationError) -> str:
+    """The first error of a pydantic `ValidationError` as one line, ``field=value: message``
+    (just the message for an error of the whole model): what a spec's ``parse`` raises."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}={err['input']!r}: {message}" if where else message
+
+
 __all__ = [
     "DurableSimError",
     "DurableSimInterrupt",
@@ -93,4 +107,5 @@ __all__ = [
     "OutputPathError",
     "SidecarMismatchError",
     "SpecError",
+    "validation_line",
 ]

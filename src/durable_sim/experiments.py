@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.dispatch import MAX_JOBS, map_chunked
-from durable_sim.errors import SpecError
+from durable_sim.errors import SpecError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
@@ -236,12 +236,7 @@ class ExperimentSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if where:
-                message = f"{where}={err['input']!r}: {message}"
-            raise SpecError(f"bad experiment spec: {message}") from None
+            raise SpecError(f"bad experiment spec: {validation_line(exc)}") from None
 
     @property
     def row_engine(self) -> str:

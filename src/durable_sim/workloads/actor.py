@@ -63,7 +63,7 @@ from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
 from durable_sim.durable import DurableRun, MemoryJournal, complete_callback
 from durable_sim.engines import run_durable
-from durable_sim.errors import DurableSimError
+from durable_sim.errors import DurableSimError, validation_line
 from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
@@ -117,12 +117,7 @@ class ActorSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if where:
-                message = f"{where}={err['input']!r}: {message}"
-            raise ActorSpecError(f"bad actor spec: {message}") from None
+            raise ActorSpecError(f"bad actor spec: {validation_line(exc)}") from None
 
     @property
     def model(self) -> str:
