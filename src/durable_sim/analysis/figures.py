@@ -227,11 +227,18 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def render_figure(
+    fig: Figure, stem: str | Path, formats: Sequence[str] = FIGURE_FORMATS
+) -> dict[Path, bytes]:
+    """`fig` rendered as the bytes of `<stem>.<fmt>` for each format, in the order given (see
+    `figure_bytes`). Raises `AnalysisInputError` for a format not in `FIGURE_FORMATS`."""
+    _check_formats(formats)
+    stem = Path(stem)
+    return {stem.with_name(f"{stem.name}.{fmt}"): figure_bytes(fig, fmt) for fmt in formats}
+
+
 def save_figure(
     fig: Figure, stem: str | Path, formats: Sequence[str] = FIGURE_FORMATS
 ) -> list[Path]:
     """Write `fig` as `<stem>.<fmt>` for each format; all are rendered before any is written."""
-    _check_formats(formats)
-    stem = Path(stem)
-    rendered = {stem.with_name(f"{stem.name}.{fmt}"): figure_bytes(fig, fmt) for fmt in formats}
-    return write_all_atomic(rendered)
+    return write_all_atomic(render_figure(fig, stem, formats))
