@@ -1,5 +1,5 @@
-"""`durable-sim report` / `rebuild_report`: the committed tables, Figure 1 and PDF rebuilt from the
-committed rows alone, byte for byte; bad inputs leave the tree untouched."""
+"""`durable-sim report` / `rebuild_report`: every table and figure notebook 03 writes, and the PDF,
+rebuilt from the committed rows alone, byte for byte; bad inputs leave the tree untouched."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 
 from durable_sim.cli import main
 from durable_sim.errors import OutputPathError, SidecarMismatchError, SpecError
-from durable_sim.report import REPORT_INPUTS, ProjectLayout, find_project_root, rebuild_report
+from durable_sim.report import ProjectLayout, ReportSpec, find_project_root, rebuild_report
 
 REPO = Path(__file__).resolve().parents[1]
+#: Outputs of notebook 04, made from its own actor runs: the report reads them as committed.
+NOTEBOOK_04 = ("actor_", "costs.", "cost_sensitivity.", "prices.")
 
 
 def _copy_project(tmp_path: Path) -> Path:
@@ -37,15 +39,24 @@ def test_report_rebuilds_the_committed_outputs_byte_for_byte(
     root = _copy_project(tmp_path)
     layout = ProjectLayout(root)
     committed = _snapshot(root)
-    rebuilt = ("table1", "table2", "statistics", "correlation", "paper_vs", "store_ops_video")
     outputs = [layout.paper_pdf, *layout.figures_dir.iterdir(), *layout.tables_dir.iterdir()]
     for path in outputs:  # from nothing: no stale file can pass for a rebuilt one
-        if path.name.startswith((*rebuilt, "figure1", "paper.pdf")):
+        if not path.name.startswith(NOTEBOOK_04):
             path.unlink()
     assert main(["report", "--root", str(root)]) == 0
-    written = capsys.readouterr().out.split()  # type: ignore[attr-defined]
-    assert "paper/build/paper.pdf" in written and "figures/figure1.png" in written
-    assert "paper/generated/statistics.csv" in written
+    written = set(capsys.readouterr().out.split())  # type: ignore[attr-defined]
+    assert {
+        "paper/build/paper.pdf",
+        "figures/figure1.png",
+        "figures/figure1_aws-lambda.svg",
+        "figures/figure1_measured.pdf",
+        "figures/time_breakdown.svg",
+        "paper/generated/statistics.csv",
+        "paper/generated/model_validation.md",
+        "paper/generated/sentences.csv",
+        "paper/generated/claims.tex",
+    } <= written
+    assert not any(Path(name).name.startswith(NOTEBOOK_04) for name in written)
     assert _snapshot(root) == committed
 
 
@@ -54,7 +65,7 @@ def test_a_torn_pair_or_a_missing_output_directory_leaves_the_tree_untouched(
 ) -> None:
     root = _copy_project(tmp_path)
     layout = ProjectLayout(root)
-    csv = layout.data_dir / REPORT_INPUTS["failures"]
+    csv = layout.data_dir / "phase2_failures.csv"
     csv.write_bytes(csv.read_bytes() + b"0,extra\n")
     before = _snapshot(root)
     with pytest.raises(
@@ -64,11 +75,27 @@ def test_a_torn_pair_or_a_missing_output_directory_leaves_the_tree_untouched(
     assert _snapshot(root) == before
 
     root = _copy_project(tmp_path / "second")
+    measured = ProjectLayout(root).measured_dir / "phase2_video.csv"
+    measured.write_bytes(measured.read_bytes().replace(b"\n", b"\n\n", 1))
+    before = _snapshot(root)
+    with pytest.raises(SidecarMismatchError, match=r"measured/phase2_video\.csv does not match"):
+        rebuild_report(root)
+    assert _snapshot(root) == before
+
+    root = _copy_project(tmp_path / "third")
     shutil.rmtree(ProjectLayout(root).figures_dir)
     before = _snapshot(root)
     with pytest.raises(OutputPathError, match=r"output directory .*figures does not exist"):
         rebuild_report(root)
     assert _snapshot(root) == before
+
+
+def test_bad_report_parameters_are_one_line_naming_the_value() -> None:
+    with pytest.raises(SpecError, match=r"^bad report parameters: level=1\.5: .*less than 1"):
+        ReportSpec.parse({"level": 1.5})
+    with pytest.raises(SpecError, match=r"^bad report parameters: bogus=1: Extra inputs"):
+        ReportSpec.parse({"bogus": 1})
+    assert ReportSpec.parse({"other_profiles": ["aws-lambda"]}) == ReportSpec()
 
 
 def test_the_project_root_is_found_from_below_or_refused(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
     durable-sim run counter --model baseline --runs 10 --out data/experiments/c.csv
     durable-sim run video --model durable --chunks 20 --jobs 2 --out video.csv
-    durable-sim report            # tables, Figure 1 and the PDF from the committed rows
+    durable-sim report            # tables, figures and the PDF from the committed rows
     durable-sim --version
 
 The options of ``run`` are generated from `ExperimentSpec`'s fields (their descriptions, units,
@@ -72,10 +72,16 @@ def _is_mapping(field: FieldInfo) -> bool:
     return get_origin(field.annotation) is dict
 
 
+def _is_sequence(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is tuple
+
+
 def _param_type(name: str, field: FieldInfo) -> click.ParamType:
     annotation = field.annotation
     if _is_mapping(field):
         return NameValue()
+    if _is_sequence(field):  # tuple[X, ...]: a repeated option of X
+        annotation = get_args(annotation)[0]
     if get_origin(annotation) in (Union, types.UnionType):
         (annotation,) = (a for a in get_args(annotation) if a is not type(None))
     if get_origin(annotation) is Literal:
@@ -111,6 +117,9 @@ def spec_options(
         if _is_mapping(field):  # repeated NAME=NUMBER, collected into a dict
             optional = {"multiple": True, "callback": lambda _c, _p, pairs: dict(pairs)}
             help_text += " (NAME=NUMBER, repeatable)"
+        elif _is_sequence(field):  # repeated, collected into a tuple; the default is a tuple
+            optional = {"multiple": True, "default": field.default, "show_default": True}
+            help_text += " (repeatable)"
         elif not field.is_required():  # a required option gets no default at all
             optional = {"default": field.default, "show_default": field.default is not None}
         options.append(
@@ -211,13 +220,13 @@ def _report_command() -> click.Command:
             help="project root (default: the nearest directory at or above the current one "
             "holding paper/paper.typ)",
         ),
-        click.Option(["--no-paper"], is_flag=True, help="rebuild tables and figure only"),
+        click.Option(["--no-paper"], is_flag=True, help="rebuild tables and figures only"),
         *spec_options(ReportSpec),
     ]
 
     def report(root: Path | None, no_paper: bool, **values: Any) -> int:
         root = find_project_root(root if root is not None else ".")
-        spec = ReportSpec(**values)
+        spec = ReportSpec.parse(values)
         written = rebuild_report(root, spec, paper=not no_paper)
         for path in written:
             click.echo(path.relative_to(root).as_posix())
@@ -227,10 +236,10 @@ def _report_command() -> click.Command:
         "report",
         callback=report,
         params=params,
-        help="Rebuild the generated tables, Figure 1 and paper/build/paper.pdf from the "
-        "committed run rows in data/experiments (verified against their sidecars), without "
-        "running any experiment.",
-        short_help="rebuild tables, figure and paper PDF from committed data",
+        help="Rebuild the tables and figures notebook 03 writes, then paper/build/paper.pdf, "
+        "from the committed run rows in data/experiments and data/measured (verified against "
+        "their sidecars), without running any experiment.",
+        short_help="rebuild tables, figures and paper PDF from committed data",
     )
 
 

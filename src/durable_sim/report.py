@@ -1,53 +1,59 @@
 """Rebuild the report from committed run rows, without running any experiment.
 
-Reads the run rows the notebooks committed under ``data/experiments/`` (each CSV checked
-against its ``.meta.json`` sidecar), rebuilds what notebook ``03_figure_and_statistics`` derives
-from them with the same `durable_sim.analysis` calls (Tables 1 and 2, the statistics, the
-correlations, the comparison with the paper, store operations by kind, Figure 1), then compiles
-``paper/paper.typ`` to ``paper/build/paper.pdf`` with Typst. The tables that notebook 02 builds
-from its sensitivity runs (poll sweep, fan-out) are read by the paper as committed.
+`write_report_outputs` is the one function that writes what the report reads: notebook
+``03_figure_and_statistics`` calls it with its parameters, and ``durable-sim report``
+(`rebuild_report`) calls it with the project's directories, so the two cannot drift. It reads
+the run rows the notebooks committed (each CSV checked against its ``.meta.json`` sidecar, see
+`durable_sim.analysis.evidence.load_rows`), computes every table, sentence, claim and figure
+(`durable_sim.analysis.outputs.report_outputs`), and only then writes them, each file
+atomically. `rebuild_report` then compiles ``paper/paper.typ`` to ``paper/build/paper.pdf`` with
+Typst. The tables and figure of notebook 04 (actors and cost) come from its own runs and are read
+by the paper as committed.
 
 Layout, relative to the project root (the directory holding ``paper/paper.typ``)::
 
-    data/experiments/{phase1_counter,phase2_video,phase2_failures}.csv   read
-    paper/generated/*.{csv,tex,md}                                       written
-    figures/figure1.{pdf,svg,png}                                        written
-    paper/build/paper.pdf                                                written
+    data/experiments/phase{1_counter,2_video}[_<profile>|_predicted].csv  read
+    data/experiments/phase2_{failures,polling,sensitivity}.csv            read
+    data/measured/phase{1_counter,2_video}.csv                            read (if present)
+    paper/generated/*.{csv,tex,md}                                        written
+    figures/{figure1,figure1_<scenario>,time_breakdown}.{pdf,svg,png}     written
+    paper/build/paper.pdf                                                 written
 """
 
 from __future__ import annotations
 
-import io
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from durable_sim.errors import OutputPathError, SpecError
-from durable_sim.files import read_pair, write_all_atomic, write_bytes_atomic
+from durable_sim.errors import OutputPathError, SpecError, validation_line
+from durable_sim.files import write_all_atomic, write_bytes_atomic
 
 if TYPE_CHECKING:
-    from durable_sim.analysis import Table
+    from durable_sim.analysis.outputs import ReportOutputs
 
 # `durable_sim.analysis` (matplotlib, seaborn: over a second to import) is imported inside the
 # functions that use it, so that the command line, which imports this module, starts fast.
 
-#: The committed run rows the report is built from (file names under ``data/experiments``).
-REPORT_INPUTS: dict[str, str] = {
-    "counter": "phase1_counter.csv",
-    "video": "phase2_video.csv",
-    "failures": "phase2_failures.csv",
-}
-
 
 class ReportSpec(BaseModel):
-    """The statistics' parameters (notebook 03's, with its canonical defaults)."""
+    """The report's parameters: notebook 03's, with its canonical values as defaults (those of
+    ``params/paper.yaml``), so that ``durable-sim report`` rebuilds the committed outputs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    profile: str = Field(
+        default="paper-local",
+        min_length=1,
+        description="canonical scenario: its rows make Tables 1-2 and figure1",
+    )
+    other_profiles: tuple[str, ...] = Field(
+        default=("aws-lambda",),
+        description="further latency scenarios whose rows (phase*_<profile>.csv) join the report",
+    )
     stats_seed: int = Field(
         default=0,
         ge=0,
@@ -61,8 +67,31 @@ class ReportSpec(BaseModel):
         description="bootstrap resamples per confidence interval",
     )
     level: float = Field(
-        default=0.95, gt=0.0, lt=1.0, description="confidence level of the intervals"
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="confidence level of the intervals; 1 - level is the significance level",
     )
+    strong_rho: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="|Spearman rho| from which a correlation counts as strong",
+    )
+    tolerance: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="relative difference within which two values match",
+    )
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> ReportSpec:
+        """Validate `values`; a bad one raises `SpecError` with a single clear line."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SpecError(f"bad report parameters: {validation_line(exc)}") from None
 
 
 @dataclass(frozen=True)
@@ -75,6 +104,11 @@ class ProjectLayout:
     def data_dir(self) -> Path:
         """Committed run rows (CSV + ``.meta.json``)."""
         return self.root / "data" / "experiments"
+
+    @property
+    def measured_dir(self) -> Path:
+        """The measured data set (``make measure``), if there is one."""
+        return self.root / "data" / "measured"
 
     @property
     def tables_dir(self) -> Path:
@@ -112,58 +146,6 @@ def find_project_root(start: str | Path = ".") -> Path:
     )
 
 
-def load_report_rows(layout: ProjectLayout) -> dict[str, pd.DataFrame]:
-    """The committed rows named in `REPORT_INPUTS`, each verified against its sidecar.
-
-    Raises `SidecarMismatchError` for a CSV that does not match its sidecar (or has none), and
-    `AnalysisInputError` for rows the analysis cannot use.
-    """
-    from durable_sim.analysis import validate_rows
-
-    frames: dict[str, pd.DataFrame] = {}
-    for key, name in REPORT_INPUTS.items():
-        data, _ = read_pair(layout.data_dir / name)
-        frames[key] = pd.read_csv(io.BytesIO(data))
-        validate_rows(frames[key])
-    return frames
-
-
-def report_tables(
-    rows: pd.DataFrame, failures: pd.DataFrame, spec: ReportSpec | None = None
-) -> list[Table]:
-    """The tables derived from the counter and video rows (`rows`) and the failure-scenario
-    rows (`failures`): Table 1, Table 2, statistics, correlations (plain and with failures),
-    the comparison with the paper, and the video's store operations by kind."""
-    from durable_sim.analysis import (
-        correlation_table,
-        paper_comparison_table,
-        statistics_table,
-        store_ops_table,
-        table1,
-        table2,
-    )
-
-    spec = spec or ReportSpec()
-    corr_failures = replace(
-        correlation_table(failures),
-        name="correlation_failures",
-        caption=(
-            "Spearman rank correlation of store_ops and time_ms, video runs with injected failures."
-        ),
-    )
-    return [
-        table1(rows),
-        table2(rows),
-        statistics_table(
-            rows, seed=spec.stats_seed, n_resamples=spec.n_resamples, level=spec.level
-        ),
-        correlation_table(rows),
-        corr_failures,
-        paper_comparison_table(rows),
-        store_ops_table(rows),
-    ]
-
-
 def _check_writable_dirs(directories: list[Path]) -> None:
     for directory in directories:
         if not directory.is_dir():
@@ -188,31 +170,64 @@ def build_paper(root: str | Path) -> Path:
     return layout.paper_pdf
 
 
+def write_report_outputs(
+    data_dir: str | Path,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    spec: ReportSpec | None = None,
+    *,
+    measured_dir: str | Path | None = None,
+) -> tuple[ReportOutputs, list[Path]]:
+    """Compute the report's tables, sentences and figures from the rows in `data_dir` (and the
+    measured data set in `measured_dir`, skipped if absent), then write them into `tables_dir`
+    and `figures_dir`; returns what was computed and the paths written.
+
+    Everything is checked and computed before the first file is written: a missing or
+    unwritable output directory (`OutputPathError`), a CSV that does not match its sidecar
+    (`SidecarMismatchError`) or rows the analysis cannot use (`AnalysisInputError`) leave every
+    file as it was.
+    """
+    from durable_sim.analysis.evidence import load_rows
+    from durable_sim.analysis.outputs import report_outputs
+
+    spec = spec or ReportSpec()
+    _check_writable_dirs([Path(tables_dir), Path(figures_dir)])
+    measured = Path(measured_dir) if measured_dir is not None else None
+    inputs = load_rows(
+        data_dir, measured if measured and measured.is_dir() else None, spec.other_profiles
+    )
+    outputs = report_outputs(
+        inputs,
+        canonical=spec.profile,
+        seed=spec.stats_seed,
+        n_resamples=spec.n_resamples,
+        level=spec.level,
+        strong_rho=spec.strong_rho,
+        tolerance=spec.tolerance,
+    )
+    return outputs, write_all_atomic(outputs.files(tables_dir, figures_dir))
+
+
 def rebuild_report(
     root: str | Path, spec: ReportSpec | None = None, *, paper: bool = True
 ) -> list[Path]:
-    """Rebuild the tables, Figure 1 and (with `paper`) the PDF under `root` from its committed
-    rows; returns the paths written.
+    """Rebuild the tables and figures under `root` from its committed rows
+    (`write_report_outputs` on the `ProjectLayout`), then, with `paper`, the PDF from them;
+    returns the paths written.
 
-    Everything is checked and computed before the first file is written: bad rows
-    (`AnalysisInputError`), a CSV that does not match its sidecar (`SidecarMismatchError`) or
-    a missing or unwritable output directory (`OutputPathError`) leave the tree untouched. The
-    PDF is compiled last, from the tables just written.
+    The errors of `write_report_outputs` leave the tree untouched; so does a missing or
+    unwritable ``paper/build`` (`OutputPathError`, checked first).
     """
-    from durable_sim.analysis import FIGURE_FORMATS, figure1, figure_bytes, write_tables
-
-    spec = spec or ReportSpec()
     layout = ProjectLayout(Path(root))
-    frames = load_report_rows(layout)
-    outputs = [layout.tables_dir, layout.figures_dir]
-    _check_writable_dirs([*outputs, layout.paper_pdf.parent] if paper else outputs)
-    rows = pd.concat([frames["counter"], frames["video"]], ignore_index=True)
-    tables = report_tables(rows, frames["failures"], spec)
-    figure = figure1(rows[rows["phase"] == "video"], seed=spec.stats_seed)
-    stem = layout.figures_dir / "figure1"
-    figures = {stem.with_suffix(f".{fmt}"): figure_bytes(figure, fmt) for fmt in FIGURE_FORMATS}
-    written = write_tables(tables, layout.tables_dir)
-    written += write_all_atomic(figures)
+    if paper:
+        _check_writable_dirs([layout.paper_pdf.parent])
+    _, written = write_report_outputs(
+        layout.data_dir,
+        layout.tables_dir,
+        layout.figures_dir,
+        spec,
+        measured_dir=layout.measured_dir,
+    )
     if paper:
         written.append(build_paper(layout.root))
     return written
