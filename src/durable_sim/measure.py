@@ -45,7 +45,8 @@ def measure(params: Mapping[str, Any], out: Path) -> list[Path]:
     """Run every measured spec and write one CSV (+ sidecar) per workload into `out`.
 
     All specs are validated before the first run; nothing is written until a file's runs are
-    all done, and each file is written atomically.
+    all done, and each file is published with its sidecar as a pair (`save_rows`). Raises
+    `SpecError` for a missing `out` directory or a parameter the specs reject.
     """
     if not out.is_dir():
         raise SpecError(f"bad output directory {str(out)!r} (accepted: an existing directory)")
