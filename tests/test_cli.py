@@ -195,6 +195,23 @@ def test_jobs_do_not_change_the_bytes(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
 
 
+def test_report_options_build_the_report_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[ReportSpec, bool]] = []
+
+    def fake(root: Path, spec: ReportSpec, *, paper: bool) -> list[Path]:
+        seen.append((spec, paper))
+        return []
+
+    monkeypatch.setattr(cli_module, "rebuild_report", fake)
+    assert main(["report", "--root", str(REPO)]) == 0
+    args = ["--other-profiles", "aws-lambda", "--other-profiles", "x", "--level", "0.9"]
+    assert main(["report", "--root", str(REPO), "--no-paper", *args]) == 0
+    assert seen == [
+        (ReportSpec(), True),
+        (ReportSpec(other_profiles=("aws-lambda", "x"), level=0.9), False),
+    ]
+
+
 def test_an_error_of_ours_is_one_line_and_exit_1(tmp_path: Path, capsys: Any) -> None:
     root = tmp_path / "project"
     for name in ("data", "paper", "figures"):
