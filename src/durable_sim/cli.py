@@ -1,6 +1,7 @@
 """``durable-sim``: run experiments from a terminal, with a progress bar.
 
     durable-sim run counter --model baseline --runs 10 --out data/experiments/c.csv
+    durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
 
 A bad spec exits with status 2 and one line on stderr naming the bad value.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from durable_sim.experiments import ExperimentSpec, SpecError, run_experiment, save_rows
+from durable_sim.sweeps import EXECUTORS, run_sweep
 
 _OPTIONS: tuple[tuple[str, type], ...] = (
     ("model", str),
@@ -43,11 +45,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="processes to spread runs over")
     run.add_argument("--out", default=None, help="CSV path (default: print the rows)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep = commands.add_parser("sweep", help="run a sweep file's grid: one CSV per point + index")
+    sweep.add_argument("file", help="sweep file (params/sweeps/*.yaml)")
+    sweep.add_argument("--out", required=True, help="output directory")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local")
+    sweep.add_argument("--workers", type=int, default=None, help="processes (dask: per core)")
+    sweep.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    result = run_sweep(
+        args.file,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    print(f"{result.ran} points run, {result.skipped} already present: {result.out}/index.csv")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "sweep":
+        try:
+            return _sweep(args)
+        except SpecError as exc:
+            print(f"durable-sim: {exc}", file=sys.stderr)
+            return 2
     values = {"workload": args.workload}
     values.update(
         {name: getattr(args, name) for name, _ in _OPTIONS if getattr(args, name) is not None}
