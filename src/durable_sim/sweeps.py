@@ -15,20 +15,24 @@ id names its files and is made from its validated grid values in grid order
 (``model=durable__chunks=10``), so extending a list adds points without renaming the others.
 Its digest is the sha256 of the canonical JSON of the full validated spec together with the
 package's code digest (`durable_sim.experiments.code_digest`): the same digest means the same
-rows, byte for byte, because rows depend only on the spec and the code. A rerun skips a point
-whose CSV and ``.meta.json`` sidecar are present, the sidecar's spec and code give the point's
-digest, and the CSV has the point's run count and workload and model; every other point is
-(re)run. A point's stale files are removed before anything runs, so a sidecar on disk always
-belongs to the CSV written in the same `save_rows` call: an interrupted sweep leaves complete
-points and no half-written ones, and a rerun resumes it. ``index.csv`` (point, digest, the grid
-values, file, rows) is written last, once every point is present.
+rows, byte for byte, because rows depend only on the spec and the code.
+
+A rerun skips a point whose CSV and ``.meta.json`` sidecar are present, whose sidecar's spec and
+code give the point's digest, and whose CSV has the rows that spec makes (run ids, workload,
+model, per-run seeds: the sidecar records no checksum of the CSV). Every other point is run
+again, and its old files are deleted before any point runs. `save_rows` writes the CSV before
+the sidecar, so a sidecar on disk always belongs to the CSV beside it: an interrupted sweep
+leaves complete points and no half-written ones, and a rerun resumes it. ``index.csv`` (point,
+digest, the grid values, file, rows, the CSV's sha256) is written last, once every point is
+present; `read_sweep` reads the rows back, each CSV checked against it.
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes, or on
 the running cluster whose scheduler address is given. Workers run and save points themselves,
-so the output directory must be on a filesystem every worker shares (checked before any point
-runs). Points are sent in batches, which keeps the scheduler's per-task cost off each point.
-One sweep at a time may write an output directory (an advisory lock on ``.sweep.lock``).
+so the output directory must be on a filesystem every worker shares (each task checks it
+before its points run). Points are sent in batches, which keeps the scheduler's per-task cost
+off each point. One sweep at a time may write an output directory (an advisory lock on
+``.sweep.lock``).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import yaml
@@ -62,6 +66,7 @@ from durable_sim.experiments import (
     SpecError,
     code_digest,
     run_experiment,
+    run_seeds,
     save_rows,
 )
 from durable_sim.files import write_bytes_atomic
@@ -157,8 +162,8 @@ def _encode(text: str) -> str:
 def _point_id(values: Mapping[str, Any]) -> str:
     if not values:
         return "base"
-    point_id = "__".join(f"{key}%3D{_encode(_format_value(v))}" for key, v in values.items())
-    point_id = point_id.replace("%3D", "=")  # '=' only ever joins a key and its value
+    # Keys are field names; an encoded value has no '=' and no "__": the id reads back one way.
+    point_id = "__".join(f"{key}={_encode(_format_value(v))}" for key, v in values.items())
     if len(point_id) > _MAX_ID_CHARS:  # '~' never appears in an encoded id
         point_id = f"{point_id[:120]}~{hashlib.sha256(point_id.encode()).hexdigest()[:16]}"
     return point_id
@@ -272,23 +277,39 @@ def load_sweep(path: str | Path) -> Sweep:
     return parse_sweep(document, source=str(path))
 
 
-def _present_rows(out: Path, point: SweepPoint) -> int | None:
-    """The row count of `point`'s files in `out` if they are complete and belong to the point's
-    digest, else None."""
+class _Saved(NamedTuple):
+    """A point's CSV as saved: the point's position in the grid, its rows, the CSV's sha256."""
+
+    position: int
+    rows: int
+    sha256: str
+
+
+def _saved(position: int, rows: int, data: bytes) -> _Saved:
+    return _Saved(position, rows, hashlib.sha256(data).hexdigest())
+
+
+def _present(out: Path, position: int, point: SweepPoint) -> _Saved | None:
+    """`point`'s CSV in `out` if it is there with a sidecar whose spec and code give the point's
+    digest, and it has the rows that spec makes (run ids, workload, model, per-run seeds); else
+    None. (The sidecar records no checksum of the CSV; the row check stands in for one.)"""
     csv_path = out / point.file
     try:
         meta = json.loads(csv_path.with_suffix(".meta.json").read_text(encoding="utf-8"))
         (recorded,) = meta["specs"]
         if spec_digest(ExperimentSpec.parse(recorded), meta["code_sha256"]) != point.digest:
             return None
-        rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
+        data = csv_path.read_bytes()
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     spec = point.spec
-    expected = [(str(i), spec.workload, spec.model) for i in range(spec.runs)]
-    if [(row.get("run_id"), row.get("phase"), row.get("model")) for row in rows] != expected:
-        return None
-    return len(rows)
+    expected = [
+        (str(i), spec.workload, spec.model, str(seed))
+        for i, seed in enumerate(run_seeds(spec.seed, spec.runs))
+    ]
+    found = [(r.get("run_id"), r.get("phase"), r.get("model"), r.get("seed")) for r in rows]
+    return _saved(position, len(rows), data) if found == expected else None
 
 
 @contextmanager
@@ -324,19 +345,19 @@ def _locked(out: Path) -> Iterator[str]:
 
 # A point to run: (its position in the grid, its spec, its CSV file name).
 _Item = tuple[int, ExperimentSpec, str]
-# What a batch returns: (position, row count) for each of its points.
-_Done = list[tuple[int, int]]
+# What a batch returns: each of its points as saved.
+_Done = list[_Saved]
 # One task: (output directory, lock token, code digest, the points to run).
 _Task = tuple[str, str, str, list[_Item]]
 
 
 def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
-    """Run and save each point; (position, row count) for each."""
+    """Run and save each point."""
     done = []
     for position, spec, file in items:
         rows = run_experiment(spec)
-        save_rows(rows, [spec], out / file)
-        done.append((position, len(rows)))
+        path = save_rows(rows, [spec], out / file)
+        done.append(_saved(position, len(rows), path.read_bytes()))
     return done
 
 
@@ -377,9 +398,9 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask_client(scheduler: str | None, workers: int) -> tuple[Any, int]:
-    """A connected `distributed.Client` (on a new LocalCluster unless `scheduler` is given) and
-    its number of workers."""
+def _dask_client(scheduler: str | None, workers: int) -> Any:
+    """A connected `distributed.Client`: on a new LocalCluster of `workers` single-threaded
+    worker processes, or on the running cluster at `scheduler`."""
     # Imported here: dask is needed only by this executor and costs a second to import.
     from distributed import Client, LocalCluster
 
@@ -388,18 +409,22 @@ def _dask_client(scheduler: str | None, workers: int) -> tuple[Any, int]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # None still binds :8787 (and warns if it is taken)
             silence_logs=logging.ERROR,
         )
-        return Client(cluster, set_as_default=False), workers
+        return Client(cluster, set_as_default=False)
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
     try:
+        get_backend(parse_address(scheduler)[0])  # an unknown scheme fails here, not in Client
         client = Client(scheduler, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(
             f"cannot reach the Dask scheduler at {scheduler!r}: {exc} "
             "(accepted: the address of a running scheduler, e.g. tcp://host:8786)"
         ) from None
-    return client, max(1, len(client.scheduler_info()["workers"]))
+    return client
 
 
 def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
@@ -413,24 +438,28 @@ def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
         client.cancel(futures)
 
 
-def _execute(
-    stack: ExitStack,
-    work: _Task,
-    executor: str,
-    workers: int | None,
-    scheduler: str | None,
-    batch_size: int | None,
+def _survey(out: Path, sweep: Sweep) -> tuple[dict[int, _Saved], list[_Item]]:
+    """The points present in `out` (by position) and the points to run."""
+    saved: dict[int, _Saved] = {}
+    todo: list[_Item] = []
+    for position, point in enumerate(sweep.points):
+        present = _present(out, position, point)
+        if present is None:
+            todo.append((position, point.spec, point.file))
+        else:
+            saved[position] = present
+    return saved, todo
+
+
+def _batches(
+    work: _Task, client: Any, workers: int | None, batch_size: int | None
 ) -> Generator[_Done]:
-    """The executor's results, batch by batch as they finish; `stack` closes what it starts."""
+    """The results of `work`'s points, batch by batch as they finish: in this process, on a pool
+    of `workers` processes, or on the Dask `client`'s workers."""
     out, token, code, todo = work
-    if not todo or (executor == "local" and (workers or 1) == 1):
+    if not todo or (client is None and (workers or 1) == 1):
         return _serial(Path(out), todo)
-    client = None
-    if executor == "dask":
-        client, count = _dask_client(scheduler, workers or os.cpu_count() or 1)
-        stack.callback(_close_dask, client)
-    else:
-        count = workers or 1
+    count = (workers or 1) if client is None else len(client.scheduler_info()["workers"]) or 1
     size = batch_size or math.ceil(len(todo) / (BATCHES_PER_WORKER * count))
     tasks = [(out, token, code, todo[i : i + size]) for i in range(0, len(todo), size)]
     return _process_pool(tasks, count) if client is None else _dask(tasks, client)
@@ -468,17 +497,17 @@ def _check_arguments(
         raise SweepError(f"bad batch_size={batch_size!r} (accepted: an int in 1..{MAX_POINTS:,})")
 
 
-def _index(sweep: Sweep, rows: Mapping[int, int]) -> pd.DataFrame:
+def _index(sweep: Sweep, saved: Mapping[int, _Saved]) -> pd.DataFrame:
     records = []
     for position, point in enumerate(sweep.points):
         record: dict[str, Any] = {"point": point.point_id, "digest": point.digest}
         for key, value in point.values.items():
             plain = value is None or isinstance(value, int | float | str)
             record[key] = value if plain else _format_value(value)
-        record.update(file=point.file, rows=rows[position])
+        record.update(file=point.file, rows=saved[position].rows, sha256=saved[position].sha256)
         records.append(record)
     return pd.DataFrame(
-        records, columns=["point", "digest", *sweep.grid_keys, "file", "rows"]
+        records, columns=["point", "digest", *sweep.grid_keys, "file", "rows", "sha256"]
     ).astype({"rows": "int64"})
 
 
@@ -494,12 +523,12 @@ def run_sweep(
 ) -> SweepResult:
     """Run every point of `sweep` (a `Sweep`, or a sweep file's path) not already present in
     `out`, writing ``<point>.csv`` and ``<point>.meta.json`` (`save_rows`) per point and then
-    ``index.csv`` (`INDEX_FILE`: point, digest, the grid values, file, rows; grid order).
+    ``index.csv`` (`INDEX_FILE`: point, digest, the grid values, file, rows, and the CSV's
+    sha256; one row per point in grid order).
 
     `executor` is ``"local"`` (`workers` processes; 1, the default, runs in this process) or
     ``"dask"`` (a new LocalCluster of `workers` single-threaded processes, default one per core,
-    or the
-    running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
+    or the running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
     points per task sent to a worker (default: the points to run spread over
     `BATCHES_PER_WORKER` tasks per worker). `progress` shows a tqdm.auto bar (on stderr in a
     terminal) counting points. Files do not depend on the executor, the workers or the batch size.
@@ -515,36 +544,34 @@ def run_sweep(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SweepError(f"bad output directory {str(out)!r}: it is a file (accepted: a directory)")
-    with _locked(out) as token:
-        rows: dict[int, int] = {}
-        todo: list[tuple[int, ExperimentSpec, str]] = []
-        for position, point in enumerate(sweep.points):
-            present = _present_rows(out, point)
-            if present is None:
-                todo.append((position, point.spec, point.file))
-            else:
-                rows[position] = present
+    with ExitStack() as stack:
+        client = None
+        if executor == "dask" and (not out.is_dir() or _survey(out, sweep)[1]):
+            # Before `out` is touched: an unreachable scheduler leaves nothing behind.
+            client = _dask_client(scheduler, workers or os.cpu_count() or 1)
+            stack.callback(_close_dask, client)
+        token = stack.enter_context(_locked(out))
+        saved, todo = _survey(out, sweep)
         if todo:
             (out / INDEX_FILE).unlink(missing_ok=True)
             for _, _, file in todo:  # stale files go first: a sidecar on disk is never stale
                 (out / file).with_suffix(".meta.json").unlink(missing_ok=True)
                 (out / file).unlink(missing_ok=True)
-        with ExitStack() as stack:
-            bar = stack.enter_context(
-                tqdm(
-                    total=len(sweep.points),
-                    initial=len(rows),
-                    unit="point",
-                    desc="sweep",
-                    disable=not progress,
-                )
+        bar = stack.enter_context(
+            tqdm(
+                total=len(sweep.points),
+                initial=len(saved),
+                unit="point",
+                desc="sweep",
+                disable=not progress,
             )
-            tasks = (str(out), token, sweep.code_sha256, todo)
-            batches = _execute(stack, tasks, executor, workers, scheduler, batch_size)
-            for done in stack.enter_context(closing(batches)):
-                rows.update(done)
-                bar.update(len(done))
-        index = _index(sweep, rows)
+        )
+        work = (str(out), token, sweep.code_sha256, todo)
+        for done in stack.enter_context(closing(_batches(work, client, workers, batch_size))):
+            saved.update((s.position, s) for s in done)
+            bar.update(len(done))
+        bar.close()
+        index = _index(sweep, saved)
         data = index.to_csv(index=False, lineterminator="\n").encode()
         index_path = out / INDEX_FILE
         if not index_path.is_file() or index_path.read_bytes() != data:
@@ -564,7 +591,7 @@ def read_sweep(out: str | Path) -> pd.DataFrame:
     as the first column ``point`` (join with ``index.csv`` for its grid values).
 
     Raises `SweepError` if `out` has no ``index.csv`` (the sweep has not finished: rerun it to
-    resume) or a point's CSV is missing or has another row count than the index says.
+    resume) or a point's CSV is missing or differs from the sha256 the index records for it.
     """
     out = Path(out)
     try:
@@ -575,17 +602,17 @@ def read_sweep(out: str | Path) -> pd.DataFrame:
             "(accepted: the output directory of a finished sweep; rerun the sweep to resume)"
         ) from None
     frames = []
-    for point, file, count in zip(index["point"], index["file"], index["rows"], strict=True):
+    for point, file, sha256 in zip(index["point"], index["file"], index["sha256"], strict=True):
         try:
-            frame = pd.read_csv(out / file)
+            data = (out / file).read_bytes()
         except OSError:
-            frame = None
-        if frame is None or len(frame) != count:
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != sha256:
             raise SweepError(
-                f"sweep {str(out)!r}: point {point!r} has "
-                f"{'no file' if frame is None else f'{len(frame)} rows'} where the index says "
-                f"{count} rows (accepted: a finished sweep; rerun it to repair)"
+                f"sweep {str(out)!r}: point {point!r} has {'no' if data is None else 'another'} "
+                f"CSV than the index records (accepted: a finished sweep; rerun it to repair)"
             )
+        frame = pd.read_csv(io.BytesIO(data))
         frame.insert(0, "point", point)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
