@@ -83,9 +83,11 @@ LOCK_FILE = ".sweep.lock"
 MAX_POINTS = 1_000_000
 #: At most this many workers (processes) for an executor this package starts.
 MAX_WORKERS = 256
-#: Batches per worker when `batch_size` is not given: enough for the last batches to balance the
-#: workers' load, few enough that the scheduler's per-task cost is spread over many points.
-BATCHES_PER_WORKER = 8
+#: Without a `batch_size`, each task takes 1/GUIDED_SHARE of the points left per worker (guided
+#: self-scheduling, Polychronopoulos & Kuck, IEEE Trans. Computers 36(12), 1987): large first
+#: tasks spread the scheduler's per-task cost over many points, and small last ones let the
+#: workers finish together.
+GUIDED_SHARE = 4
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
 _MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
@@ -460,9 +462,19 @@ def _batches(
     if not todo or (client is None and (workers or 1) == 1):
         return _serial(Path(out), todo)
     count = (workers or 1) if client is None else len(client.scheduler_info()["workers"]) or 1
-    size = batch_size or math.ceil(len(todo) / (BATCHES_PER_WORKER * count))
-    tasks = [(out, token, code, todo[i : i + size]) for i in range(0, len(todo), size)]
+    tasks = [(out, token, code, batch) for batch in _split(todo, count, batch_size)]
     return _process_pool(tasks, count) if client is None else _dask(tasks, client)
+
+
+def _split(todo: list[_Item], workers: int, batch_size: int | None) -> list[list[_Item]]:
+    """`todo` in order, cut into batches of `batch_size` points, or guided (`GUIDED_SHARE`)."""
+    batches = []
+    start = 0
+    while start < len(todo):
+        size = batch_size or math.ceil((len(todo) - start) / (GUIDED_SHARE * workers))
+        batches.append(todo[start : start + size])
+        start += size
+    return batches
 
 
 def _check_arguments(
@@ -529,9 +541,9 @@ def run_sweep(
     `executor` is ``"local"`` (`workers` processes; 1, the default, runs in this process) or
     ``"dask"`` (a new LocalCluster of `workers` single-threaded processes, default one per core,
     or the running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
-    points per task sent to a worker (default: the points to run spread over
-    `BATCHES_PER_WORKER` tasks per worker). `progress` shows a tqdm.auto bar (on stderr in a
-    terminal) counting points. Files do not depend on the executor, the workers or the batch size.
+    points per task sent to a worker (default: guided, see `GUIDED_SHARE`). `progress` shows a
+    tqdm.auto bar (on stderr in a terminal) counting points. Files do not depend on the
+    executor, the workers or the batch size.
 
     Raises `SweepError` for a bad sweep or argument, an output directory that cannot be written
     or is in use by another sweep, an unreachable scheduler, or a worker that cannot see `out`
