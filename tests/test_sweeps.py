@@ -289,8 +289,11 @@ def test_the_example_sweep_writes_what_each_experiment_gives(tmp_path, reference
     assert set(reference) == {INDEX_FILE} | {
         name for p in sweep.points for name in (p.file, f"{p.point_id}.meta.json")
     }
-    for point in sweep.points:
-        direct = save_rows(run_experiment(point.spec), [point.spec], tmp_path / "direct.csv")
+    (tmp_path / "direct").mkdir()
+    for point in sweep.points:  # the same file name: a sidecar may record it
+        direct = save_rows(
+            run_experiment(point.spec), [point.spec], tmp_path / "direct" / point.file
+        )
         assert reference[point.file] == direct.read_bytes()
         assert (
             reference[f"{point.point_id}.meta.json"]
