@@ -10,6 +10,7 @@ from benchmarks import (  # noqa: F401 - each module registers its benchmarks
     dispatch,
     engine,
     store,
+    sweeps,
     workloads,
 )
 from benchmarks.registry import BENCHMARKS, Row
