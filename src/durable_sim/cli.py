@@ -291,9 +291,7 @@ def _sweep_command() -> click.Command:
             file, out, executor=executor, workers=workers, scheduler=scheduler, progress=not quiet
         )
         click.echo(
-            f"{PROG}: {result.ran} points run, {result.skipped} already present: "
-            f"{result.out}/index.csv",
-            err=True,
+            f"{result.ran} points run, {result.skipped} already present: {result.out}/index.csv"
         )
         return 0
 
