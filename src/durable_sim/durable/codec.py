@@ -29,7 +29,9 @@ def describe(ident: OperationIdentifier) -> str:
 
 def _type_name(value: Any) -> str:
     cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
 
 
 def encode(
@@ -54,7 +56,9 @@ def encode(
         ) from exc
 
 
-def decode(data: str | None, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str) -> Any:
+def decode(
+    data: str | None, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str
+) -> Any:
     """Deserialize a journaled payload (``None`` stays ``None``), as the SDK does on replay."""
     if data is None:
         return None

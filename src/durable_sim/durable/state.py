@@ -43,7 +43,10 @@ FAILED = OperationStatus.FAILED
 TIMED_OUT = OperationStatus.TIMED_OUT
 
 # The service's own errors for a callback that timed out (the official runner's values).
-CALLBACK_TIMEOUT = {"ErrorMessage": "Callback timed out", "ErrorType": CallbackTimeoutType.TIMEOUT.value}
+CALLBACK_TIMEOUT = {
+    "ErrorMessage": "Callback timed out",
+    "ErrorType": CallbackTimeoutType.TIMEOUT.value,
+}
 CALLBACK_HEARTBEAT_TIMEOUT = {
     "ErrorMessage": "Callback timed out on heartbeat",
     "ErrorType": CallbackTimeoutType.HEARTBEAT.value,
@@ -405,16 +408,16 @@ class ExecutionState:
         for op_id, due in self.timers.items():
             if due <= now_ms:
                 events.append((due, op_id, "timer", None))
-        for at, op_id, answer in self.answers:
+        for at, op_id, scheduled in self.answers:
             if at <= now_ms:
-                events.append((at, op_id, answer.kind, answer))
+                events.append((at, op_id, scheduled.kind, scheduled))
         if not events:
             return
         self.answers = [item for item in self.answers if item[0] > now_ms]
         events.sort(key=lambda e: (e[0], e[1], e[2] != "timer"))
         entries: list[HistoryEntry] = []
         with self.lock:
-            for at, op_id, kind, answer in events:
+            for at, op_id, _, answer in events:
                 rec = self.operations[op_id]
                 if rec.terminal:
                     continue

@@ -56,7 +56,9 @@ def run_durable(
     the engine does not take.
     """
     if engine == "sim":
-        registry = functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+        registry = (
+            functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+        )
         return execute(
             unwrap_handler(handler),
             json.dumps(event),

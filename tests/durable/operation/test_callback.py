@@ -135,7 +135,12 @@ def test_heartbeat_sent_from_outside_restarts_the_heartbeat_timeout() -> None:
     send_callback_heartbeat(journal, callback_id)  # accepted, changes nothing without a period
     assert journal.get_operation("h", "1").status.value == "STARTED"  # type: ignore[union-attr]
     send_callback_success(journal, callback_id, "ok")
-    assert run_durable(timing_out, {"timeout": 0, "heartbeat": 0}, journal=journal, execution_id="h").result == "ok"
+    assert (
+        run_durable(
+            timing_out, {"timeout": 0, "heartbeat": 0}, journal=journal, execution_id="h"
+        ).result
+        == "ok"
+    )
 
 
 def test_wall_clock_run_stops_pending_instead_of_sleeping_until_a_timeout() -> None:

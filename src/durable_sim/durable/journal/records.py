@@ -135,7 +135,10 @@ class HistoryEntry:
         data = json.loads(text)
         op = data["op"]
         return cls(
-            data["e"], data["t"], OperationRecord.from_dict(op) if op is not None else None, data["d"]
+            data["e"],
+            data["t"],
+            OperationRecord.from_dict(op) if op is not None else None,
+            data["d"],
         )
 
 

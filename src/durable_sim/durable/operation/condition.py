@@ -63,13 +63,24 @@ def run_wait_for_condition(
             if rec is not None and rec.result is not None:
                 current = decode(rec.result, serdes, ident, arn)
             else:
-                current = decode(encode(config.initial_state, serdes, ident, arn, "initial state"), serdes, ident, arn)
+                current = decode(
+                    encode(config.initial_state, serdes, ident, arn, "initial state"),
+                    serdes,
+                    ident,
+                    arn,
+                )
             with active_clock(clock):
-                new_state = check(current, WaitForConditionCheckContext(logger=logger, attempt=attempt))
+                new_state = check(
+                    current, WaitForConditionCheckContext(logger=logger, attempt=attempt)
+                )
             payload = encode(new_state, serdes, ident, arn, "state")
             polled = decode(payload, serdes, ident, arn)
             decision = seeded_call(
-                ctx, "wait", ident.operation_id, attempt, lambda: config.wait_strategy(polled, attempt)
+                ctx,
+                "wait",
+                ident.operation_id,
+                attempt,
+                lambda: config.wait_strategy(polled, attempt),
             )
         except RetryableSerDesError:
             raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aws_durable_execution_sdk_python.config import StepConfig, StepSemantics
 from aws_durable_execution_sdk_python.exceptions import (
@@ -22,7 +22,7 @@ from aws_durable_execution_sdk_python.exceptions import (
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 from aws_durable_execution_sdk_python.logger import LogInfo
-from aws_durable_execution_sdk_python.retries import RetryDecision, RetryPresets
+from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
 from durable_sim.clock import active_clock
@@ -34,6 +34,8 @@ from durable_sim.faults import InjectedFault
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
+
+T = TypeVar("T")
 
 _PLAIN = frozenset({int, str, bool, type(None)})  # the default serdes round-trips these as is
 
@@ -125,7 +127,9 @@ def _after_failure(
     """Checkpoint a retry (and suspend) or a terminal failure (and raise StepError)."""
     state = ctx.state
     strategy = config.retry_strategy or RetryPresets.default()
-    decision = seeded_call(ctx, "retry", ident.operation_id, attempt, lambda: strategy(exc, attempt))
+    decision = seeded_call(
+        ctx, "retry", ident.operation_id, attempt, lambda: strategy(exc, attempt)
+    )
     fields = error_fields(exc)
     if decision.should_retry:
         rec = state.retry(ident, ctx.clock, max(1, decision.delay_seconds), error=fields)
@@ -137,8 +141,8 @@ def _after_failure(
 
 
 def seeded_call(
-    ctx: DurableContext, purpose: str, op_id: str, attempt: int, call: Callable[[], RetryDecision]
-) -> Any:
+    ctx: DurableContext, purpose: str, op_id: str, attempt: int, call: Callable[[], T]
+) -> T:
     """Call an SDK strategy (retry or wait) with its jitter made reproducible.
 
     The SDK's jitter draws from the `random` module; we seed it from a keyed numpy generator
