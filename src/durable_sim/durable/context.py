@@ -56,6 +56,7 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 _STEP = OperationType.STEP
+_DEFAULT_STEP = StepConfig()
 
 
 def _describe(op_type: str, sub_type: str | None, name: str | None) -> str:
@@ -223,7 +224,7 @@ class DurableContext:
         config: StepConfig | None = None,
     ) -> T:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
-        config = config or StepConfig()
+        config = config or _DEFAULT_STEP
         ident = self._identify(
             _STEP, config.sub_type or OperationSubType.STEP.value, _resolve_name(name, func)
         )

@@ -282,6 +282,9 @@ def _order(op_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in op_id.split("."))
 
 
+_VALUES: dict[Any, str] = {m: m.value for m in (*OperationType, *OperationStatus)}
+
+
 def operation_views(operations: dict[str, OperationRecord]) -> list[OperationView]:
     """Journal records as the caller sees them, in execution order (parents before children)."""
     views = []
@@ -291,10 +294,10 @@ def operation_views(operations: dict[str, OperationRecord]) -> list[OperationVie
             OperationView(
                 id=rec.id,
                 parent_id=rec.parent_id,
-                type=rec.type.value,
+                type=_VALUES[rec.type],
                 sub_type=rec.sub_type or "",
                 name=rec.name,
-                status=rec.status.value,
+                status=_VALUES[rec.status],
                 attempts=rec.attempt,
                 result_json=rec.result,
                 error=(rec.error or {}).get("ErrorMessage"),

@@ -262,6 +262,14 @@ class ExecutionState:
                 operation_id=op_id,
             )
         at = clock.now_ms()
+        if status is SUCCEEDED or status is FAILED:
+            fields["end_ms"] = at
+            fields["due_ms"] = fields["heartbeat_due_ms"] = None
+        else:
+            if due_in_s is not None:
+                fields["due_ms"] = at + due_in_s * 1000.0
+            if heartbeat_in_s is not None:
+                fields["heartbeat_due_ms"] = at + heartbeat_in_s * 1000.0
         if prev is None:
             record = OperationRecord(
                 op_id,
@@ -275,13 +283,6 @@ class ExecutionState:
             )
         else:
             record = prev.evolve(status=status, **fields)
-        if status in (SUCCEEDED, FAILED):
-            record = record.evolve(end_ms=at, due_ms=None, heartbeat_due_ms=None)
-        else:
-            if due_in_s is not None:
-                record = record.evolve(due_ms=at + due_in_s * 1000.0)
-            if heartbeat_in_s is not None:
-                record = record.evolve(heartbeat_due_ms=at + heartbeat_in_s * 1000.0)
         size = payload_bytes(payload)
         if record.error is not None and status is not STARTED:
             size += payload_bytes(encode_json(record.error))
@@ -353,6 +354,14 @@ class ExecutionState:
     def count(self, metric: str, n: int = 1) -> None:
         with self.lock:
             setattr(self.metrics, metric, getattr(self.metrics, metric) + n)
+
+    def count_step(self, replayed: bool) -> None:
+        """One more step executed (or returned from the journal)."""
+        with self.lock:
+            if replayed:
+                self.metrics.steps_replayed += 1  # type: ignore[operator]
+            else:
+                self.metrics.steps_executed += 1  # type: ignore[operator]
 
     # -- the service's timers -----------------------------------------------------------------
 
