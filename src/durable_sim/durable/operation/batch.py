@@ -183,6 +183,7 @@ class _Batch:
                 serdes=self.item_serdes,
                 is_virtual=self.flat,
                 clock=clock,
+                branch=True,
             )
         except Suspend as suspend:
             return _Outcome("suspended", resume_at=suspend.due_ms)
