@@ -144,7 +144,11 @@ def test_logger_api_of_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
         ("root", "always"),
     ]
     step_record = next(r for r in caplog.records if r.getMessage() == "in step")
-    assert (step_record.operationName, step_record.attempt, step_record.operationId) == ("s", 1, "1")
+    assert (step_record.operationName, step_record.attempt, step_record.operationId) == (
+        "s",
+        1,
+        "1",
+    )
 
 
 def test_execution_context_child_contexts_and_virtual_contexts() -> None:
@@ -159,7 +163,9 @@ def test_execution_context_child_contexts_and_virtual_contexts() -> None:
         virtual = ctx.create_child_context("8", is_virtual=True)
         facts["virtual"] = (virtual.is_virtual, virtual.step(lambda _: 2, name="in-virtual"))
         ctx.run_in_child_context(
-            lambda c: c.step(lambda _: 3, name="flat"), name="v", config=ChildConfig(is_virtual=True)
+            lambda c: c.step(lambda _: 3, name="flat"),
+            name="v",
+            config=ChildConfig(is_virtual=True),
         )
 
     run = run_durable(handler, None, execution_id="ctx-1")

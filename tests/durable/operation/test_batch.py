@@ -245,7 +245,9 @@ def test_min_successful_reports_min_successful_reached_for_map_and_parallel() ->
     first = CompletionConfig(min_successful=1)
 
     def handler(event: Any, ctx: DurableContext) -> list[str]:
-        mapped = ctx.map([0, 1, 2], lambda ctx, x, i, xs: x, config=MapConfig(completion_config=first))
+        mapped = ctx.map(
+            [0, 1, 2], lambda ctx, x, i, xs: x, config=MapConfig(completion_config=first)
+        )
         par = ctx.parallel(
             [lambda c: 0, lambda c: 1, lambda c: 2], config=ParallelConfig(completion_config=first)
         )
@@ -403,7 +405,11 @@ def test_a_large_batch_result_is_rebuilt_from_its_recorded_completion_decision()
         config = MapConfig(max_concurrency=1, completion_config=CompletionConfig(min_successful=3))
         result = ctx.map([0, 1, 2, 3, 4], item, config=config)
         ctx.wait(Duration.from_seconds(1))  # the next invocation replays the map
-        return [result.completion_reason.value, [len(r) for r in result.get_results()], len(result.all)]
+        return [
+            result.completion_reason.value,
+            [len(r) for r in result.get_results()],
+            len(result.all),
+        ]
 
     run = run_durable(handler, None)
     assert run.result == ["MIN_SUCCESSFUL_REACHED", [100_001] * 3, 3]
@@ -437,7 +443,9 @@ def test_wall_clock_branches_run_on_threads_within_max_concurrency() -> None:
         first = ctx.map(
             list(range(4)),
             item,
-            config=MapConfig(max_concurrency=2, completion_config=CompletionConfig(min_successful=1)),
+            config=MapConfig(
+                max_concurrency=2, completion_config=CompletionConfig(min_successful=1)
+            ),
         )
         return {
             "results": everything.get_results(),
