@@ -32,7 +32,7 @@ def test_sqlite_journal_survives_reopen(tmp_path: Path) -> None:
         record = journal.get_operation("e", "3")
     assert (again.status, again.result, again.metrics.invocations) == ("SUCCEEDED", 10, 0)
     assert [op.name for op in again.operations][:2] == ["s0", "s1"]
-    assert record is not None and record.name == "s2" and record.status == "SUCCEEDED"
+    assert record is not None and record.name == "s2" and record.status.value == "SUCCEEDED"
 
 
 def test_random_bytes_are_a_corrupt_journal(tmp_path: Path) -> None:

@@ -131,11 +131,17 @@ def test_min_successful_stops_starting_branches() -> None:
 
         config = MapConfig(max_concurrency=2, completion_config=CompletionConfig(min_successful=2))
         result = ctx.map([1, 2, 3, 4, 5], item, config=config)
-        return {"reason": result.completion_reason.value, "results": result.get_results()}
+        return {
+            "reason": result.completion_reason.value,
+            "results": result.get_results(),
+            "started": [i.index for i in result.started()],
+        }
 
     run = run_durable(handler, None, profile=STEP_ONLY)
-    assert run.result == {"reason": "MIN_SUCCESSFUL_REACHED", "results": [1, 2]}
-    assert run.metrics.steps_executed == 2
+    # Items 0 and 1 end at 100 ms; item 2 takes the slot item 0 freed and is still running
+    # when item 1's success completes the batch; items 3 and 4 never start.
+    assert run.result == {"reason": "MIN_SUCCESSFUL_REACHED", "results": [1, 2], "started": [2]}
+    assert run.metrics.steps_executed == 3
     assert run.metrics.elapsed_ms == STEP_MS
 
 

@@ -1,0 +1,89 @@
+"""Every operation payload goes through the SDK's own ``serdes`` module, and is measured here.
+
+`encode`/`decode` call the SDK's ``serialize``/``deserialize`` (the extended-type serdes by
+default: tuples, datetimes, dates, ``Decimal``, ``bytes``, ``UUID`` and ``BatchResult`` come back
+as themselves; a configured ``serdes=`` replaces it), and name the operation and the value's type
+when a value cannot be encoded. `check_size` applies AWS's checkpoint limit to the serialized
+payload in UTF-8 bytes, inclusive.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_durable_execution_sdk_python.exceptions import RetryableSerDesError, SerDesError
+from aws_durable_execution_sdk_python.serdes import SerDes, deserialize, serialize
+
+from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
+
+if TYPE_CHECKING:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+
+
+def describe(ident: OperationIdentifier) -> str:
+    """``"step 'fetch' (id 3)"``: an operation as error messages name it."""
+    kind = ident.sub_type or ident.operation_type.value
+    named = f" {ident.name!r}" if ident.name else ""
+    return f"{kind}{named} (id {ident.operation_id})"
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def encode(
+    value: Any, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str, what: str
+) -> str | None:
+    """Serialize `value` with `serdes` (the SDK's extended-type serdes when ``None``).
+
+    `what` names the value in a failure (``"result"``, ``"state"``, ``"input"``). Raises the
+    SDK's `SerDesError` naming the operation, the value's type and the serdes; a
+    `RetryableSerDesError` propagates unchanged (the SDK retries the invocation on it).
+    """
+    try:
+        return serialize(serdes, value, ident.operation_id, arn)
+    except RetryableSerDesError:
+        raise
+    except SerDesError as exc:
+        codec = type(serdes).__name__ if serdes is not None else "ExtendedTypeSerDes"
+        raise SerDesError(
+            f"{describe(ident)}: cannot serialize its {what} of type {_type_name(value)} "
+            f"with {codec}: {exc.message}",
+            data=exc.data,
+        ) from exc
+
+
+def decode(data: str | None, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str) -> Any:
+    """Deserialize a journaled payload (``None`` stays ``None``), as the SDK does on replay."""
+    if data is None:
+        return None
+    try:
+        return deserialize(serdes, data, ident.operation_id, arn)
+    except RetryableSerDesError:
+        raise
+    except SerDesError as exc:
+        codec = type(serdes).__name__ if serdes is not None else "ExtendedTypeSerDes"
+        raise SerDesError(
+            f"{describe(ident)}: cannot deserialize its payload {data[:60]!r} with {codec}: "
+            f"{exc.message}",
+            data=exc.data,
+        ) from exc
+
+
+def payload_bytes(payload: str | None) -> int:
+    """The size AWS limits and bills: UTF-8 bytes of the serialized payload."""
+    if payload is None:
+        return 0
+    return len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+
+
+def check_size(
+    payload: str | None, ident: OperationIdentifier, limit: int = CHECKPOINT_LIMIT_BYTES
+) -> int:
+    """Return the payload's UTF-8 size; raise `CheckpointTooLargeError` above `limit`
+    (a payload of exactly `limit` bytes passes)."""
+    size = payload_bytes(payload)
+    if size > limit:
+        raise CheckpointTooLargeError(ident.operation_id, describe(ident), size, limit)
+    return size
