@@ -8,17 +8,19 @@ What is compared, as AWS's own validator does (``validate.py`` of the wheel):
 - ``ExpectedLogs``, with AWS's `CloudWatchLogValidator`, over the messages the run logged through
   Python's `logging` (where AWS reads the function's CloudWatch stream).
 
-``CallbackActions`` become a responder (`durable_sim.engines.callbacks`): each callback is
-answered by the first unused action whose ``CallbackName`` matches its name (``'*'``, the exact
-name, or ``${/re/}``); a heartbeat action sends a heartbeat and the callback stays matchable; with
-no actions configured a callback is left open (the timeout requirements). An action's ``Delay``
-only orders answers in AWS's real-time validator; both engines here offer a callback as soon as
-the invocation that created it has ended and send one answer per invocation.
+``CallbackActions`` become a responder (`durable_sim.durable.Responder`, the same on both
+engines): each callback is answered by the first unused action whose ``CallbackName`` matches its
+name (``'*'``, the exact name, or ``${/re/}``); a heartbeat action sends a heartbeat and the
+callback stays matchable; with no actions configured a callback is left open (the timeout
+requirements). The success payload is ``json.dumps(Payload)``, as AWS's validator sends it, and
+an action's ``Delay`` becomes the answer's ``after_s`` (on ``sim``: virtual seconds after the
+callback's creation; ``aws-local`` only keeps their order).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -27,12 +29,17 @@ from typing import Any
 
 import pytest
 
-from durable_sim.engines.callbacks import NO_REPLY, CallbackRequest
+from durable_sim import MemoryJournal, run_durable
+from durable_sim.durable import CallbackAnswer, DurableRun, OperationRecord, export_history
+from durable_sim.engines.aws_local import run_on_local_runner
+from durable_sim.faults import SimulatedCrash
 
 from .known import Known
 from .requirements import Requirement, placeholder_context, requirements, suite_ids, wheel_module
 
 ENGINES = ("sim", "aws-local")
+ERROR_FIELDS = ("ErrorType", "ErrorMessage", "ErrorData", "StackTrace")
+MAX_CRASHES = 5  # AWS's runner gives up on an execution after 5 failed invocations in a row
 Handler = Callable[..., Any]
 
 
@@ -72,18 +79,12 @@ class UnexpectedMismatchError(Exception):
     """A case declared to fail for one reason failed for another (an error, never an xfail)."""
 
 
-class CallbackFailure(Exception):
-    """A failure answer: carries the ``ErrorType``/``ErrorMessage``/``ErrorData`` to send."""
-
-    def __init__(self, payload: Mapping[str, Any]) -> None:
-        self.error_type = payload.get("ErrorType")
-        self.message = payload.get("ErrorMessage")
-        self.data = payload.get("ErrorData")
-        super().__init__(self.message)
-
-
 class ScriptedResponder:
-    """A requirement's ``CallbackActions`` as a responder; unmatched callbacks are errors."""
+    """A requirement's ``CallbackActions`` as a responder (`durable_sim.durable.Responder`).
+
+    Each action becomes a `CallbackAnswer` ``Delay`` seconds after the callback's creation;
+    a callback no action matches is left open, and is an error if actions were configured.
+    """
 
     def __init__(self, actions: list[dict[str, Any]], context: Any) -> None:
         self._actions = actions
@@ -91,26 +92,32 @@ class ScriptedResponder:
         self._used: set[int] = set()
         self.errors: list[str] = []
 
-    def __call__(self, request: CallbackRequest) -> Any:
+    def __call__(self, callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+        answers: list[CallbackAnswer] = []
         while True:
-            index = self._match(request.name or "")
+            index = self._match(record.name or "")
             if index is None:
-                if self._actions:
+                if self._actions and not answers:
                     self.errors.append(
-                        f"no matching CallbackAction for callback {request.name!r} "
-                        f"(id={request.callback_id})"
+                        f"no matching CallbackAction for callback {record.name!r} "
+                        f"(id={callback_id})"
                     )
-                return NO_REPLY
+                return answers
             self._used.add(index)
             action = self._actions[index]
             payload = self._context.substitute(action.get("Payload"))
+            after_s = float(action.get("Delay", 0))
             operation = str(action["Operation"]).lower()
             if operation == "heartbeat":
-                request.heartbeat()
+                answers.append(CallbackAnswer("heartbeat", after_s=after_s))
                 continue
             if operation == "failure":
-                raise CallbackFailure(payload or {})
-            return payload
+                error = {k: v for k, v in (payload or {}).items() if k in ERROR_FIELDS}
+                answers.append(CallbackAnswer("failure", after_s=after_s, error=error))
+            else:
+                result = json.dumps(payload) if payload is not None else None
+                answers.append(CallbackAnswer("success", after_s=after_s, result=result))
+            return answers
 
     def _match(self, name: str) -> int | None:
         history = wheel_module("history")
@@ -156,19 +163,8 @@ def observe(
     handler = case.handler() if case.per_run else case.handler
     responder = ScriptedResponder(list(req.spec.get("CallbackActions") or []), context)
     with captured_logs() as logs:
-        if engine == "sim":
-            from durable_sim.durable.history import export_history
-
-            from durable_sim import run_durable
-
-            run = run_durable(
-                handler, event, engine="sim", responder=responder, functions=case.functions
-            )
-            history = export_history(run)
-        elif engine == "aws-local":
-            from durable_sim.engines.aws_local import run_with_history
-
-            run, history = run_with_history(
+        if engine == "aws-local":
+            run = run_on_local_runner(
                 handler,
                 event,
                 responder=responder,
@@ -176,8 +172,34 @@ def observe(
                 skip_time=case.real_time is None,
             )
         else:
-            raise ValueError(f"unknown engine {engine!r} (accepted: {', '.join(ENGINES)})")
-    return Observation(run.status, run.result, history, list(logs)), responder.errors
+            run = run_sim(handler, event, responder, case.functions, req.id)
+    return Observation(run.status, run.result, export_history(run), list(logs)), responder.errors
+
+
+def run_sim(
+    handler: Handler,
+    event: Any,
+    responder: ScriptedResponder,
+    functions: Mapping[str, Handler],
+    req_id: str,
+) -> DurableRun:
+    """Run on ``sim``; a crashed invocation (`SimulatedCrash`) is followed by the next one on
+    the same journal, as the service re-invokes a function whose process died."""
+    journal = MemoryJournal()
+    for _ in range(MAX_CRASHES):
+        try:
+            return run_durable(
+                handler,
+                event,
+                engine="sim",
+                journal=journal,
+                execution_id=f"conformance-{req_id}",
+                responder=responder,
+                functions=functions,
+            )
+        except SimulatedCrash:
+            continue
+    raise RuntimeError(f"{req_id}: the process crashed {MAX_CRASHES} times in a row")
 
 
 def mismatches(req: Requirement, obs: Observation, context: Any) -> list[str]:

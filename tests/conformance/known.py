@@ -41,3 +41,18 @@ RUNNER_NO_STATE_ON_POLL = Known(
     "no Result (AWS's carries the polled state)",
     r"StepSucceededDetails\.Result\.Payload: key missing",
 )
+SIM_DROPS_CRASHED_INVOCATION = Known(
+    "our engine records nothing for an invocation whose process crashed: resumed on its "
+    "journal, the history lacks AWS's InvocationCompleted{Error: Runtime.ExitError} event",
+    r"EventType: expected 'InvocationCompleted', got 'Step",
+)
+SIM_HEARTBEAT_REINVOKES = Known(
+    "our engine re-invokes the handler when a callback heartbeat arrives (an extra "
+    "InvocationCompleted before CallbackSucceeded); on AWS a heartbeat only restarts the "
+    "heartbeat timer",
+    r"expected 'CallbackSucceeded', got 'InvocationCompleted'",
+)
+SIM_NO_TENANT_ID = Known(
+    "our engine's ChainedInvokeStarted event carries no TenantId (AWS's does)",
+    r"ChainedInvokeStartedDetails\.TenantId: key missing",
+)

@@ -29,7 +29,11 @@ from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from durable_sim.faults import SimulatedCrash
 
 from .harness import Case, assert_conforms, parameters
-from .known import RUNNER_NO_RETRY_DETAILS_ON_SUCCESS
+from .known import (
+    RUNNER_DROPS_CRASHED_INVOCATION,
+    RUNNER_NO_RETRY_DETAILS_ON_SUCCESS,
+    SIM_DROPS_CRASHED_INVOCATION,
+)
 
 LARGE_BYTES = 300 * 1024  # over AWS's 256 KiB checkpoint limit
 
@@ -235,7 +239,11 @@ CASES: dict[str, Case] = {
     "3-9": Case(child_then_wait),
     "3-10": Case(child_step_and_wait),
     "3-11": Case(child_large_result),
-    "3-12": Case(child_interrupted, per_run=True),
+    "3-12": Case(
+        child_interrupted,
+        per_run=True,
+        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
+    ),
     "3-13": Case(child_only_wait_then_step),
     "3-14": Case(child_custom_serdes),
     "3-15": Case(child_raises_directly),

@@ -20,7 +20,11 @@ from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from durable_sim.faults import SimulatedCrash
 
 from .harness import Case, assert_conforms, parameters
-from .known import RUNNER_DROPS_CRASHED_INVOCATION, RUNNER_NO_RETRY_DETAILS_ON_SUCCESS
+from .known import (
+    RUNNER_DROPS_CRASHED_INVOCATION,
+    RUNNER_NO_RETRY_DETAILS_ON_SUCCESS,
+    SIM_DROPS_CRASHED_INVOCATION,
+)
 
 
 class TransientError(Exception):
@@ -268,9 +272,13 @@ CASES: dict[str, Case] = {
     "1-14": Case(custom_backoff, known={"aws-local": RUNNER_NO_RETRY_DETAILS_ON_SUCCESS}),
     "1-15": Case(retry_specific_exception, known={"aws-local": RUNNER_NO_RETRY_DETAILS_ON_SUCCESS}),
     "1-16": Case(non_retryable_exception),
-    "1-17": Case(at_most_once_crash, known={"aws-local": RUNNER_DROPS_CRASHED_INVOCATION}),
+    "1-17": Case(
+        at_most_once_crash,
+        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
+    ),
     "1-18": Case(
-        at_most_once_crash_then_retry, known={"aws-local": RUNNER_DROPS_CRASHED_INVOCATION}
+        at_most_once_crash_then_retry,
+        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
     ),
     "1-19": Case(fails_permanently),
     "1-20": Case(error_caught),

@@ -1,30 +1,38 @@
 """The ``aws-local`` engine: the official `DurableFunctionTestRunner`, mapped to `DurableRun`.
 
 The runner skips time for waits and retry delays, so they pass at once; callback timeouts and
-heartbeat timeouts, which it arms on its scheduler directly, take their real duration.
+heartbeat timeouts, which it arms on its scheduler directly, take their real duration
+(``skip_time=False`` runs everything on the wall clock).
 
-Callbacks are answered by a responder (`durable_sim.engines.callbacks`): every callback the
-execution creates is offered to it, in creation order, once the invocation that created it has
-ended, and at most one answer is sent per invocation (each answer re-invokes the handler, as on
-AWS). Without a responder, or when the responder leaves every open callback unanswered and none of
-them can time out, the run returns PENDING with the open callbacks' ids instead of blocking until
-the runner's execution timeout. The runner's execution ends with the call: a PENDING run cannot be
-resumed later, so answer its callbacks through a responder.
+Callbacks are answered by the same `Responder` as on ``sim``: ``responder(callback_id, record)``
+returns the `CallbackAnswer` list of the external system. It is asked once per callback, in
+creation order, as soon as the invocation that created the callback has ended (AWS accepts
+answers only then). Its answers are sent in the order of their ``after_s`` (the runner's time
+skipping leaves no virtual time to place them at): heartbeats at once, and at most one success
+or failure per invocation, since each re-invokes the handler as on AWS. Without a responder, or
+when the open callbacks get no success or failure and none of them can time out, the run returns
+PENDING with their ids instead of blocking until the execution timeout; the runner's execution
+ends with the call, so such callbacks cannot be answered later.
 
-A `SimulatedCrash` escaping the handler stands for the Lambda process dying: the runner sees a
-failed invocation and invokes again (after its 5 s back-off).
+``functions`` registers named durable handlers as chained-invoke targets (`context.invoke`). A
+target's first invocation starts once the invocation that invoked it has ended: on AWS the caller
+suspends while the target's own Lambda starts, and the runner, which starts both at once, would
+otherwise let a quick target finish first. A `SimulatedCrash` escaping the handler stands for the
+Lambda process dying: the runner sees a failed invocation and invokes again (after its 5 s
+back-off).
 
-``functions`` registers named durable handlers as chained-invoke targets (`context.invoke`).
+The run carries the execution's history (``DurableRun.events``; see
+`durable_sim.durable.history.export_history`): the runner's ``GetDurableExecutionHistory`` answer
+in AWS's JSON shape (timestamps as ISO-8601 strings), with one repair. Runner 1.4.0 computes each
+``InvocationCompleted`` event's details and then drops them when it renumbers the events
+(``HistoryEvent.from_event_with_id`` omits the field); they are restored from the runner's own
+record of invocations (start, end, request id), matched by end timestamp.
 
 The runner reports operations, their attempts, the outcome and the history; it does not expose
 checkpoint counts or bytes, nor which steps replayed, so those metrics are ``None``. Invocations
-are counted by wrapping the handler.
-
-History (`run_with_history`) is the runner's ``GetDurableExecutionHistory`` answer as JSON-shaped
-dicts (AWS's field names, timestamps as ISO-8601 strings), with one repair: runner 1.4.0 computes
-each ``InvocationCompleted`` event's details and then drops them when it renumbers the events
-(``HistoryEvent.from_event_with_id`` omits the field), so they are restored from the runner's own
-record of invocations (start, end, request id), matched by end timestamp.
+are counted by wrapping the handler. A failed execution's error is the SDK's own exception class
+for the runner's ``ErrorType`` where the SDK knows it (``DurableOperationError.from_error_fields``),
+else a ``DurableOperationError`` whose ``error_type`` keeps the original type name.
 """
 
 from __future__ import annotations
@@ -37,7 +45,12 @@ from typing import Any
 
 from aws_durable_execution_sdk_python.exceptions import DurableOperationError
 from aws_durable_execution_sdk_python.execution import InvocationStatus, durable_execution
-from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python.lambda_service import (
+    ErrorObject,
+    OperationStatus,
+    OperationType,
+)
+from aws_durable_execution_sdk_python_testing.exceptions import ResourceNotFoundException
 from aws_durable_execution_sdk_python_testing.execution import Execution
 from aws_durable_execution_sdk_python_testing.runner import (
     ContextOperation,
@@ -48,8 +61,8 @@ from aws_durable_execution_sdk_python_testing.runner import (
 )
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
+from durable_sim.durable import CallbackAnswer, OperationRecord, Responder, unwrap_handler
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics, Status
-from durable_sim.engines.callbacks import CallbackRequest, Failure, Responder, Success, ask
 from durable_sim.faults import SimulatedCrash
 
 EXECUTION_TIMEOUT_S = 900
@@ -66,25 +79,7 @@ def run_on_local_runner(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     skip_time: bool = True,
 ) -> DurableRun:
-    """Run `handler` on the official local runner; see the module docstring for callbacks."""
-    run, _ = run_with_history(
-        handler, event, responder=responder, functions=functions, skip_time=skip_time
-    )
-    return run
-
-
-def run_with_history(
-    handler: Callable[..., Any],
-    event: Any,
-    *,
-    responder: Responder | None = None,
-    functions: Mapping[str, Callable[..., Any]] | None = None,
-    skip_time: bool = True,
-) -> tuple[DurableRun, list[dict[str, Any]]]:
-    """`run_on_local_runner`, plus the execution's history events (GetDurableExecutionHistory).
-
-    ``skip_time=False`` runs the runner on the wall clock: waits and retry delays then take their
-    real duration, so an answer can arrive while a wait is still pending, as it can on AWS.
+    """Run `handler` with `event` on the official local runner (see the module docstring).
 
     Raises `TimeoutError` if the execution is still running after `EXECUTION_TIMEOUT_S` seconds,
     and `RuntimeError` if its history outgrows the runner's single page of 100 events (the
@@ -110,7 +105,7 @@ def run_with_history(
         for name, target in sorted((functions or {}).items()):
             runner.register_durable_function(name, _after_caller_suspends(runner, store, target))
         arn = runner.run_async(input=json.dumps(event), execution_timeout=EXECUTION_TIMEOUT_S)
-        pending = _drive(runner, store, arn, responder)
+        pending = _Driver(runner, store, arn, responder).run()
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         execution = store.load(arn)
         history = _history(runner, execution)
@@ -128,7 +123,7 @@ def run_with_history(
         elapsed_ms=elapsed_ms,
     )
     status, result, error = _outcome(execution, pending)
-    run = DurableRun(
+    return DurableRun(
         execution_id=arn,
         engine="aws-local",
         status=status,
@@ -137,13 +132,11 @@ def run_with_history(
         operations=views,
         metrics=metrics,
         pending_callbacks=pending or [],
+        events=history,
     )
-    return run, history
 
 
 def _as_sdk_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
-    from durable_sim.engines import unwrap_handler
-
     return handler if unwrap_handler(handler) is not handler else durable_execution(handler)
 
 
@@ -151,21 +144,15 @@ def _after_caller_suspends(
     runner: DurableFunctionTestRunner, store: InMemoryExecutionStore, target: Callable[..., Any]
 ) -> Callable[..., Any]:
     """`target` as a chained-invoke target whose first invocation waits until the invocation
-    that invoked it has ended.
-
-    On AWS the caller suspends on the invoke (its invocation completes) while the invoked
-    function's own Lambda starts; the runner starts both at once, and a quick target would finish
-    before the caller's invocation is recorded, reversing AWS's order of events.
-    """
+    that invoked it has ended."""
     sdk_handler = _as_sdk_handler(target)
 
     def invoked(lambda_event: Any, lambda_context: Any) -> Any:
         child = store.load(lambda_event.durable_execution_arn)
-        if child.parent_execution_arn is not None and not child.invocation_completions:
+        caller = child.parent_execution_arn
+        if caller is not None and not child.invocation_completions:
             deadline = time.monotonic() + EXECUTION_TIMEOUT_S
-            while not _caller_suspended(
-                runner, child.parent_execution_arn, child.durable_execution_arn
-            ):
+            while not _caller_suspended(runner, caller, child.durable_execution_arn):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(POLL_S)
@@ -183,64 +170,109 @@ def _caller_suspended(runner: DurableFunctionTestRunner, caller_arn: str, child_
     return False
 
 
-def _drive(
-    runner: DurableFunctionTestRunner,
-    store: InMemoryExecutionStore,
-    arn: str,
-    responder: Responder | None,
-) -> list[str] | None:
-    """Answer callbacks until the execution ends (``None``) or waits only on open callbacks that
-    nothing will answer or time out (their ids)."""
-    deadline = time.monotonic() + EXECUTION_TIMEOUT_S
-    offered: set[str] = set()
-    unanswerable: set[str] = set()
-    answered_after_invocation = -1  # InvocationCompleted count when the last answer was sent
-    last_count, unchanged = -1, 0
-    while True:
-        if store.load(arn).is_complete:
-            return None
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"aws-local: execution still running after {EXECUTION_TIMEOUT_S} s (its timeout)"
+class _Driver:
+    """Offers callbacks to the responder and sends its answers until the execution ends."""
+
+    def __init__(
+        self,
+        runner: DurableFunctionTestRunner,
+        store: InMemoryExecutionStore,
+        arn: str,
+        responder: Responder | None,
+    ) -> None:
+        self.runner = runner
+        self.store = store
+        self.arn = arn
+        self.responder = responder
+        self.offered: set[str] = set()
+        self.answered: set[str] = set()  # callbacks that got (or will get) a success or failure
+        # (creation time + after_s, order asked, callback id, answer), sent in that order
+        self.queue: list[tuple[float, int, str, CallbackAnswer]] = []
+        self.asked = 0
+        self.terminal_sent_at = -1  # InvocationCompleted count when the last success/failure went
+
+    def run(self) -> list[str] | None:
+        """``None`` once the execution has ended; the open callbacks' ids if it can only wait."""
+        deadline = time.monotonic() + EXECUTION_TIMEOUT_S
+        last_count, unchanged = -1, 0
+        while not self.store.load(self.arn).is_complete:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"aws-local: execution still running after {EXECUTION_TIMEOUT_S} s "
+                    "(its timeout)"
+                )
+            events = _runner_events(self.runner, self.arn)
+            execution = self.store.load(self.arn)
+            self._offer(events, execution)
+            self._send(sum(e["EventType"] == "InvocationCompleted" for e in events))
+            open_callbacks = _open_callbacks(events)
+            timeouts = _callback_timeouts(execution)
+            only_callbacks_left = (
+                bool(open_callbacks)
+                and not open_callbacks.keys() & self.answered
+                and events[-1]["EventType"] == "InvocationCompleted"
+                and not any(any(timeouts.get(op, (0, 0))) for op in open_callbacks.values())
+                and not _timer_or_invoke_pending(execution)
             )
-        events = _runner_events(runner, arn)
-        completed_invocations = sum(e["EventType"] == "InvocationCompleted" for e in events)
+            unchanged = unchanged + 1 if len(events) == last_count else 0
+            last_count = len(events)
+            if only_callbacks_left and unchanged >= SETTLE_POLLS:
+                return sorted(open_callbacks)
+            time.sleep(POLL_S)
+        return None
+
+    def _offer(self, events: list[dict[str, Any]], execution: Execution) -> None:
+        timeouts = _callback_timeouts(execution)
         for started in _ready_callbacks(events):
             callback_id = started["CallbackStartedDetails"]["CallbackId"]
-            if callback_id in offered:
+            if callback_id in self.offered:
                 continue
-            if responder is None or completed_invocations <= answered_after_invocation:
-                if responder is None:
-                    offered.add(callback_id)
-                    unanswerable.add(callback_id)
+            self.offered.add(callback_id)
+            if self.responder is None:
                 continue
-            offered.add(callback_id)
-            timeout, heartbeat = _callback_timeouts(store.load(arn)).get(started["Id"], (0, 0))
-            reply = ask(responder, _request(runner, started, timeout, heartbeat))
-            if isinstance(reply, Success):
-                payload = reply.payload.encode() if reply.payload is not None else None
-                runner.send_callback_success(callback_id, payload)
-            elif isinstance(reply, Failure):
-                runner.send_callback_failure(callback_id, reply.error)
-            else:
-                unanswerable.add(callback_id)
-                continue
-            answered_after_invocation = completed_invocations
-        execution = store.load(arn)
-        timeouts = _callback_timeouts(execution)
-        open_callbacks = _open_callbacks(events)
-        waiting_only_on_callbacks = (
-            bool(open_callbacks)
-            and set(open_callbacks) <= unanswerable
-            and events[-1]["EventType"] == "InvocationCompleted"
-            and not any(any(timeouts.get(op_id, (0, 0))) for op_id in open_callbacks.values())
-            and not _timer_or_invoke_pending(execution)
-        )
-        unchanged = unchanged + 1 if len(events) == last_count else 0
-        last_count = len(events)
-        if waiting_only_on_callbacks and unchanged >= SETTLE_POLLS:
-            return sorted(open_callbacks)
-        time.sleep(POLL_S)
+            created = started["EventTimestamp"].timestamp()
+            timeout, heartbeat = timeouts.get(started["Id"], (0, 0))
+            record = OperationRecord(
+                id=started["Id"],
+                parent_id=started.get("ParentId"),
+                type=OperationType.CALLBACK,
+                sub_type=started.get("SubType"),
+                name=started.get("Name"),
+                status=OperationStatus.STARTED,
+                start_ms=created * 1000.0,
+                due_ms=(created + timeout) * 1000.0 if timeout else None,
+                callback_id=callback_id,
+                heartbeat_timeout_s=heartbeat,
+                heartbeat_due_ms=(created + heartbeat) * 1000.0 if heartbeat else None,
+            )
+            for answer in self.responder(callback_id, record):
+                self.asked += 1
+                self.queue.append((created + answer.after_s, self.asked, callback_id, answer))
+                if answer.kind != "heartbeat":
+                    self.answered.add(callback_id)
+        self.queue.sort(key=lambda item: item[:2])
+
+    def _send(self, completed_invocations: int) -> None:
+        while self.queue:
+            _, _, callback_id, answer = self.queue[0]
+            terminal = answer.kind != "heartbeat"
+            if terminal and completed_invocations <= self.terminal_sent_at:
+                return  # one success or failure per invocation, as each one re-invokes
+            self.queue.pop(0)
+            try:
+                if answer.kind == "heartbeat":
+                    self.runner.send_callback_heartbeat(callback_id)
+                elif answer.kind == "success":
+                    payload = answer.result.encode() if answer.result is not None else None
+                    self.runner.send_callback_success(callback_id, payload)
+                else:
+                    self.runner.send_callback_failure(
+                        callback_id, ErrorObject.from_dict(dict(answer.error or {}))
+                    )
+            except ResourceNotFoundException:
+                continue  # the callback already timed out: AWS rejects the late answer too
+            if terminal:
+                self.terminal_sent_at = completed_invocations
 
 
 def _runner_events(runner: DurableFunctionTestRunner, arn: str) -> list[dict[str, Any]]:
@@ -307,21 +339,6 @@ def _timer_or_invoke_pending(execution: Execution) -> bool:
     return False
 
 
-def _request(
-    runner: DurableFunctionTestRunner, started: dict[str, Any], timeout: int, heartbeat: int
-) -> CallbackRequest:
-    callback_id = started["CallbackStartedDetails"]["CallbackId"]
-    return CallbackRequest(
-        callback_id=callback_id,
-        operation_id=started["Id"],
-        name=started.get("Name"),
-        parent_id=started.get("ParentId"),
-        timeout_s=timeout,
-        heartbeat_timeout_s=heartbeat,
-        send_heartbeat=lambda: runner.send_callback_heartbeat(callback_id),
-    )
-
-
 def _outcome(execution: Execution, pending: list[str] | None) -> tuple[Status, Any, Any]:
     """Status, decoded result and error of the runner's execution record."""
     if pending is not None:
@@ -331,8 +348,6 @@ def _outcome(execution: Execution, pending: list[str] | None) -> tuple[Status, A
         return "SUCCEEDED", _decode(output.result), None
     err = output.error if output is not None else None
     if err is not None:
-        # The SDK rebuilds its own exception classes from the wire ErrorType; any other type
-        # keeps its name in `error_type`.
         return (
             "FAILED",
             None,
