@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce lab clean-venv
+.PHONY: env test lint bench reproduce conformance lab clean-venv
 
 # AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
 # read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
@@ -43,6 +43,12 @@ REPRO_PARAMS ?= params/paper.yaml
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
+
+# Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
+# paper/generated/conformance{.csv,_differences.csv,.md} (about two minutes; `make test` checks the
+# committed table is current).
+conformance: $(STAMP) $(CONFORMANCE_WHEEL)
+	$(PY) tools/conformance.py
 
 # JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
 lab: $(STAMP)
