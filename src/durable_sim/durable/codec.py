@@ -9,6 +9,7 @@ payload in UTF-8 bytes, inclusive.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python.exceptions import RetryableSerDesError, SerDesError
@@ -18,6 +19,12 @@ from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLarg
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+
+# Values the SDK's extended-type serdes writes as plain compact JSON (its ``is_primitive`` fast
+# path), and the first characters of its other outputs (envelopes, lists).
+_PRIMITIVE = frozenset({type(None), str, int, float, bool})
+_ENVELOPE_START = frozenset({"{", "["})
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def describe(ident: OperationIdentifier) -> str:
@@ -29,7 +36,9 @@ def describe(ident: OperationIdentifier) -> str:
 
 def _type_name(value: Any) -> str:
     cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
 
 
 def encode(
@@ -41,6 +50,8 @@ def encode(
     SDK's `SerDesError` naming the operation, the value's type and the serdes; a
     `RetryableSerDesError` propagates unchanged (the SDK retries the invocation on it).
     """
+    if serdes is None and type(value) in _PRIMITIVE:  # the SDK's own fast path, same text
+        return _COMPACT.encode(value)
     try:
         return serialize(serdes, value, ident.operation_id, arn)
     except RetryableSerDesError:
@@ -54,10 +65,17 @@ def encode(
         ) from exc
 
 
-def decode(data: str | None, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str) -> Any:
+def decode(
+    data: str | None, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str
+) -> Any:
     """Deserialize a journaled payload (``None`` stays ``None``), as the SDK does on replay."""
     if data is None:
         return None
+    if serdes is None and data[:1] not in _ENVELOPE_START:  # a JSON primitive, as the SDK's
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass  # not JSON: let the SDK name the failure
     try:
         return deserialize(serdes, data, ident.operation_id, arn)
     except RetryableSerDesError:

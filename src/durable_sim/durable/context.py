@@ -56,6 +56,7 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 _STEP = OperationType.STEP
+_DEFAULT_STEP = StepConfig()
 
 
 def _describe(op_type: str, sub_type: str | None, name: str | None) -> str:
@@ -120,7 +121,9 @@ class DurableContext:
             new_logger, self._log_info, is_replaying=self.is_replaying
         )
 
-    def create_child_context(self, operation_id: str, *, is_virtual: bool = False) -> DurableContext:
+    def create_child_context(
+        self, operation_id: str, *, is_virtual: bool = False
+    ) -> DurableContext:
         """A child context owned by operation `operation_id` (the SDK's factory).
 
         A regular child's operations have `operation_id` as parent; a virtual one's report to
@@ -129,7 +132,9 @@ class DurableContext:
         """
         return self._child(operation_id, self.clock, is_virtual=is_virtual)
 
-    def _child(self, operation_id: str, clock: Clock, *, is_virtual: bool = False) -> DurableContext:
+    def _child(
+        self, operation_id: str, clock: Clock, *, is_virtual: bool = False
+    ) -> DurableContext:
         parent_id = self._parent_id if is_virtual else operation_id
         return DurableContext(
             self.state,
@@ -191,7 +196,9 @@ class DurableContext:
         if leave_after:
             self._replaying = False
             return
-        following = f"{self._prefix}.{self._position + 1}" if self._prefix else str(self._position + 1)
+        following = (
+            f"{self._prefix}.{self._position + 1}" if self._prefix else str(self._position + 1)
+        )
         if following not in self.state.operations:
             self._replaying = False
 
@@ -200,7 +207,10 @@ class DurableContext:
         if is_virtual:
             new = "a virtual (FLAT) child context, which journals no record of its own"
         elif (rec.parent_id or None) != (ident.parent_id or None):
-            new = f"the same operation under parent {ident.parent_id!r} (journaled under {rec.parent_id!r})"
+            new = (
+                f"the same operation under parent {ident.parent_id!r} "
+                f"(journaled under {rec.parent_id!r})"
+            )
         else:
             new = _describe(ident.operation_type.value, ident.sub_type, ident.name)
         raise self.state.fail_execution(NonDeterminismError(ident.operation_id, journaled, new))
@@ -214,7 +224,7 @@ class DurableContext:
         config: StepConfig | None = None,
     ) -> T:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
-        config = config or StepConfig()
+        config = config or _DEFAULT_STEP
         ident = self._identify(
             _STEP, config.sub_type or OperationSubType.STEP.value, _resolve_name(name, func)
         )
@@ -235,7 +245,9 @@ class DurableContext:
         config: ChildConfig | None = None,
     ) -> T:
         """Run `func` with a child context; its result is checkpointed as one operation."""
-        sub_type = (config.sub_type if config else None) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        sub_type = (
+            config.sub_type if config else None
+        ) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
         ident = self._identify(OperationType.CONTEXT, sub_type, _resolve_name(name, func))
         return cast(T, child.run_in_child(self, ident, func, config or ChildConfig()))
 
@@ -359,4 +371,6 @@ class DurableContext:
         ident = self._identify(
             OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE.value, name
         )
-        return cast(R, invoke.run_invoke(self, ident, function_name, payload, config or InvokeConfig()))
+        return cast(
+            R, invoke.run_invoke(self, ident, function_name, payload, config or InvokeConfig())
+        )

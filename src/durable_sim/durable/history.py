@@ -120,7 +120,9 @@ def _seconds(start_ms: float | None, end_ms: float | None) -> int | None:
     return round((end_ms - start_ms) / 1000.0)
 
 
-def _operation_details(entry: HistoryEntry, rec: OperationRecord, execution_id: str) -> dict[str, Any]:
+def _operation_details(
+    entry: HistoryEntry, rec: OperationRecord, execution_id: str
+) -> dict[str, Any]:
     kind = entry.event_type
     extra = entry.details or {}
     if kind in ("StepStarted", "ContextStarted"):
@@ -140,7 +142,9 @@ def _operation_details(entry: HistoryEntry, rec: OperationRecord, execution_id: 
     if kind in ("ContextFailed", "CallbackFailed", "CallbackTimedOut", "ChainedInvokeFailed"):
         return {"Error": _error(rec.error)}
     if kind == "WaitStarted":
-        details: dict[str, Any] = {"Duration": extra.get("Duration", _seconds(rec.start_ms, rec.due_ms))}
+        details: dict[str, Any] = {
+            "Duration": extra.get("Duration", _seconds(rec.start_ms, rec.due_ms))
+        }
         if rec.due_ms is not None:
             details["ScheduledEndTimestamp"] = rec.due_ms / 1000.0
         return details

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_durable_execution_sdk_python.exceptions import SerDesError
-from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 if TYPE_CHECKING:
     from durable_sim.durable.journal import Journal
@@ -58,7 +58,7 @@ class OperationView:
         if self.result_json is None:
             return None
         try:
-            return EXTENDED_TYPES_SERDES.deserialize(self.result_json)
+            return EXTENDED_TYPES_SERDES.deserialize(self.result_json, SerDesContext())
         except (SerDesError, ValueError):
             return self.result_json
 

@@ -121,7 +121,9 @@ def execute(
                 clock.charge(sampler.draw("resume", invocation))
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
-            return runner.result("PENDING", pending=sorted(state.waiting_callbacks | runner.child_callbacks))
+            return runner.result(
+                "PENDING", pending=sorted(state.waiting_callbacks | runner.child_callbacks)
+            )
         except Exception as exc:
             runner.end_invocation(began, invocation)
             return runner.fail(state.fatal or exc, start)
@@ -131,11 +133,11 @@ def execute(
         try:
             payload = json.dumps(value)
         except (TypeError, ValueError) as exc:
-            error = TypeError(
+            unencodable = TypeError(
                 f"the handler returned a {type(value).__qualname__} that JSON cannot encode "
                 f"({exc}); an execution's result is JSON, as on AWS: return JSON data"
             )
-            return runner.fail(error, start)
+            return runner.fail(unencodable, start)
         journal.finish_execution(
             execution_id,
             "SUCCEEDED",
@@ -168,7 +170,9 @@ class _Runner:
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{state.execution_id}/{invocation}"))
         now = self.clock.now_ms()
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
-        state.journal.append(state.execution_id, [HistoryEntry("InvocationCompleted", now, None, details)])
+        state.journal.append(
+            state.execution_id, [HistoryEntry("InvocationCompleted", now, None, details)]
+        )
 
     def run_invokes(self) -> None:
         """Run the executions of chained invokes that have not ended yet."""
@@ -278,6 +282,9 @@ def _order(op_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in op_id.split("."))
 
 
+_VALUES: dict[Any, str] = {m: m.value for m in (*OperationType, *OperationStatus)}
+
+
 def operation_views(operations: dict[str, OperationRecord]) -> list[OperationView]:
     """Journal records as the caller sees them, in execution order (parents before children)."""
     views = []
@@ -287,10 +294,10 @@ def operation_views(operations: dict[str, OperationRecord]) -> list[OperationVie
             OperationView(
                 id=rec.id,
                 parent_id=rec.parent_id,
-                type=rec.type.value,
+                type=_VALUES[rec.type],
                 sub_type=rec.sub_type or "",
                 name=rec.name,
-                status=rec.status.value,
+                status=_VALUES[rec.status],
                 attempts=rec.attempt,
                 result_json=rec.result,
                 error=(rec.error or {}).get("ErrorMessage"),

@@ -43,7 +43,10 @@ FAILED = OperationStatus.FAILED
 TIMED_OUT = OperationStatus.TIMED_OUT
 
 # The service's own errors for a callback that timed out (the official runner's values).
-CALLBACK_TIMEOUT = {"ErrorMessage": "Callback timed out", "ErrorType": CallbackTimeoutType.TIMEOUT.value}
+CALLBACK_TIMEOUT = {
+    "ErrorMessage": "Callback timed out",
+    "ErrorType": CallbackTimeoutType.TIMEOUT.value,
+}
 CALLBACK_HEARTBEAT_TIMEOUT = {
     "ErrorMessage": "Callback timed out on heartbeat",
     "ErrorType": CallbackTimeoutType.HEARTBEAT.value,
@@ -259,6 +262,14 @@ class ExecutionState:
                 operation_id=op_id,
             )
         at = clock.now_ms()
+        if status is SUCCEEDED or status is FAILED:
+            fields["end_ms"] = at
+            fields["due_ms"] = fields["heartbeat_due_ms"] = None
+        else:
+            if due_in_s is not None:
+                fields["due_ms"] = at + due_in_s * 1000.0
+            if heartbeat_in_s is not None:
+                fields["heartbeat_due_ms"] = at + heartbeat_in_s * 1000.0
         if prev is None:
             record = OperationRecord(
                 op_id,
@@ -272,13 +283,6 @@ class ExecutionState:
             )
         else:
             record = prev.evolve(status=status, **fields)
-        if status in (SUCCEEDED, FAILED):
-            record = record.evolve(end_ms=at, due_ms=None, heartbeat_due_ms=None)
-        else:
-            if due_in_s is not None:
-                record = record.evolve(due_ms=at + due_in_s * 1000.0)
-            if heartbeat_in_s is not None:
-                record = record.evolve(heartbeat_due_ms=at + heartbeat_in_s * 1000.0)
         size = payload_bytes(payload)
         if record.error is not None and status is not STARTED:
             size += payload_bytes(encode_json(record.error))
@@ -351,6 +355,14 @@ class ExecutionState:
         with self.lock:
             setattr(self.metrics, metric, getattr(self.metrics, metric) + n)
 
+    def count_step(self, replayed: bool) -> None:
+        """One more step executed (or returned from the journal)."""
+        with self.lock:
+            if replayed:
+                self.metrics.steps_replayed += 1  # type: ignore[operator]
+            else:
+                self.metrics.steps_executed += 1  # type: ignore[operator]
+
     # -- the service's timers -----------------------------------------------------------------
 
     def resolve_invoke(
@@ -405,16 +417,16 @@ class ExecutionState:
         for op_id, due in self.timers.items():
             if due <= now_ms:
                 events.append((due, op_id, "timer", None))
-        for at, op_id, answer in self.answers:
+        for at, op_id, scheduled in self.answers:
             if at <= now_ms:
-                events.append((at, op_id, answer.kind, answer))
+                events.append((at, op_id, scheduled.kind, scheduled))
         if not events:
             return
         self.answers = [item for item in self.answers if item[0] > now_ms]
         events.sort(key=lambda e: (e[0], e[1], e[2] != "timer"))
         entries: list[HistoryEntry] = []
         with self.lock:
-            for at, op_id, kind, answer in events:
+            for at, op_id, _, answer in events:
                 rec = self.operations[op_id]
                 if rec.terminal:
                     continue

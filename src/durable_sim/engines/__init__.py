@@ -57,7 +57,9 @@ def run_durable(
     Raises ValueError for an unknown engine or an option the engine does not take.
     """
     if engine == "sim":
-        registry = functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+        registry = (
+            functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+        )
         return execute(
             unwrap_handler(handler),
             json.dumps(event),

@@ -13,7 +13,7 @@ and the SDK's ``Operation`` name the same things the same way.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
@@ -32,9 +32,11 @@ EXECUTION_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED"})
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OperationRecord:
     """The journaled state of one operation (the SDK's ``Operation``, flattened).
+
+    Records are values: never changed in place; `evolve` makes a changed copy.
 
     ``attempt`` is the step's current attempt (1-based; 0 before any); ``result`` the
     serialized payload (a step's, child context's, callback's or chained invoke's result, or a
@@ -73,7 +75,9 @@ class OperationRecord:
         return self.status in TERMINAL
 
     def evolve(self, **changes: Any) -> OperationRecord:
-        return replace(self, **changes)
+        values = {name: getattr(self, name) for name in _NAMES}
+        values.update(changes)
+        return OperationRecord(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; defaults are left out to keep journal rows small."""
@@ -100,10 +104,11 @@ class OperationRecord:
         return cls(**values)
 
 
+_NAMES = tuple(f.name for f in fields(OperationRecord))
 _OPTIONAL = [f for f in fields(OperationRecord) if f.name not in {"id", "type", "status"}]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HistoryEntry:
     """One transition, appended to the execution's history in the order it happened.
 
@@ -135,7 +140,10 @@ class HistoryEntry:
         data = json.loads(text)
         op = data["op"]
         return cls(
-            data["e"], data["t"], OperationRecord.from_dict(op) if op is not None else None, data["d"]
+            data["e"],
+            data["t"],
+            OperationRecord.from_dict(op) if op is not None else None,
+            data["d"],
         )
 
 

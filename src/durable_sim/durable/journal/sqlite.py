@@ -66,7 +66,7 @@ class SqliteJournal:
             if not tables:
                 self._db.executescript(_SCHEMA)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION or not _TABLES <= tables:
+            elif version != SCHEMA_VERSION or not tables >= _TABLES:
                 raise JournalCorruptError(
                     f"{self.path} is a SQLite file but not a durable_sim journal of schema "
                     f"version {SCHEMA_VERSION} (found version {version}, tables {sorted(tables)}); "

@@ -114,8 +114,17 @@ def run_batch(
         raise ValidationError(
             f"max_concurrency must be at least 1 (or None for no limit), got {max_concurrency}"
         )
-    batch = _Batch(ctx, ident, branches, item_sub_type, max_concurrency, completion, item_serdes or serdes, nesting)
-    return run_child(  # type: ignore[no-any-return]
+    batch = _Batch(
+        ctx,
+        ident,
+        branches,
+        item_sub_type,
+        max_concurrency,
+        completion,
+        item_serdes or serdes,
+        nesting,
+    )
+    return run_child(
         ctx,
         ident,
         batch.body,
@@ -264,7 +273,11 @@ class _Batch:
                     changed = False
                 if self.complete():
                     break
-                while pending and in_flight < self.max_in_flight and self.policy.should_continue(self.failed):
+                while (
+                    pending
+                    and in_flight < self.max_in_flight
+                    and self.policy.should_continue(self.failed)
+                ):
                     launch(pending.popleft())
                     in_flight += 1
                     running += 1
@@ -342,7 +355,9 @@ class _Batch:
         pending = deque(range(len(self.branches)))
         waves: dict[float, list[int]] = {}
         in_flight = running = 0
-        pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="durable-branch")
+        pool = ThreadPoolExecutor(
+            max_workers=self.max_in_flight, thread_name_prefix="durable-branch"
+        )
         state.pools.append(pool)
 
         def work(index: int) -> None:
@@ -360,7 +375,11 @@ class _Batch:
                     changed = False
                 if self.complete():
                     break
-                while pending and in_flight < self.max_in_flight and self.policy.should_continue(self.failed):
+                while (
+                    pending
+                    and in_flight < self.max_in_flight
+                    and self.policy.should_continue(self.failed)
+                ):
                     submit(pending.popleft())
                     in_flight += 1
                     running += 1
@@ -427,7 +446,9 @@ class _Batch:
                 items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value))
             elif outcome.kind == "failed":
                 assert outcome.error is not None
-                items.append(BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error)))
+                items.append(
+                    BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
+                )
             elif outcome.kind == "fatal":
                 assert outcome.error is not None
                 raise outcome.error
@@ -452,4 +473,3 @@ def _error_object(err: BaseException) -> ErrorObject:
     if isinstance(err, DurableOperationError):
         return ErrorObject(err.message, err.error_type, err.data, err.stack_trace)
     return ErrorObject.from_exception(err)
-

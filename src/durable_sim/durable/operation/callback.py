@@ -67,7 +67,11 @@ class SimCallback:
     the outside world, `result()` returns the answer or suspends until there is one."""
 
     def __init__(
-        self, ident: OperationIdentifier, callback_id: str, state: ExecutionState, serdes: SerDes[Any] | None
+        self,
+        ident: OperationIdentifier,
+        callback_id: str,
+        state: ExecutionState,
+        serdes: SerDes[Any] | None,
     ) -> None:
         self.callback_id = callback_id
         self.operation_id = ident.operation_id
@@ -180,7 +184,9 @@ def _answer(journal: Journal, callback_id: str, answer: CallbackAnswer) -> None:
     journal.append(execution_id, [answer_callback(rec, at, answer)])
 
 
-def send_callback_success(journal: Journal, callback_id: str, result: str | bytes | None = None) -> None:
+def send_callback_success(
+    journal: Journal, callback_id: str, result: str | bytes | None = None
+) -> None:
     """AWS's ``SendDurableExecutionCallbackSuccess``: the callback succeeds with `result`
     (the raw payload; ``bytes`` are decoded as UTF-8). Raises ValueError for an unknown or
     already completed callback."""
@@ -188,7 +194,9 @@ def send_callback_success(journal: Journal, callback_id: str, result: str | byte
     _answer(journal, callback_id, CallbackAnswer("success", result=payload))
 
 
-def send_callback_failure(journal: Journal, callback_id: str, error: BaseException | dict[str, Any]) -> None:
+def send_callback_failure(
+    journal: Journal, callback_id: str, error: BaseException | dict[str, Any]
+) -> None:
     """AWS's ``SendDurableExecutionCallbackFailure``: `error` is an exception or the SDK's
     ``ErrorObject`` fields (``ErrorType``, ``ErrorMessage``, ...)."""
     fields = error if isinstance(error, dict) else error_fields(error)

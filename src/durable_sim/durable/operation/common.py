@@ -21,7 +21,9 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
     return dict(ErrorObject.from_exception(exc).to_dict())
 
 
-def raise_operation_error(kind: type[DurableOperationError], fields: dict[str, Any] | None) -> NoReturn:
+def raise_operation_error(
+    kind: type[DurableOperationError], fields: dict[str, Any] | None
+) -> NoReturn:
     """Raise `kind` (e.g. StepError) from journaled error fields, chained to the original type,
     through the SDK's own reconstruction: the first run and replay raise the identical error (a
     serdes failure surfaces as the SDK's SerDesError)."""

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 from aws_durable_execution_sdk_python.exceptions import RetryableSerDesError, WaitForConditionError
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus
-from aws_durable_execution_sdk_python.logger import LogInfo
 from aws_durable_execution_sdk_python.types import WaitForConditionCheckContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import active_clock
 from durable_sim.durable.codec import decode, encode
 from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
-from durable_sim.durable.operation.step import seeded_call
+from durable_sim.durable.operation.step import operation_logger, seeded_call
 from durable_sim.durable.state import Suspend
 
 if TYPE_CHECKING:
@@ -54,22 +53,31 @@ def run_wait_for_condition(
             attempt = rec.attempt
         else:
             state.start(ident, clock, sync=False, attempt=attempt)
-        state.count("steps_executed")
+        state.count_step(replayed=False)
         clock.charge(state.sampler.draw("step", ident.operation_id, attempt))
-        logger = ctx.logger.with_log_info(
-            LogInfo.from_operation_identifier(ctx._log_info.execution_state, ident, attempt)
-        )
+        logger = operation_logger(ctx, ident, attempt)
         try:
             if rec is not None and rec.result is not None:
                 current = decode(rec.result, serdes, ident, arn)
             else:
-                current = decode(encode(config.initial_state, serdes, ident, arn, "initial state"), serdes, ident, arn)
+                current = decode(
+                    encode(config.initial_state, serdes, ident, arn, "initial state"),
+                    serdes,
+                    ident,
+                    arn,
+                )
             with active_clock(clock):
-                new_state = check(current, WaitForConditionCheckContext(logger=logger, attempt=attempt))
+                new_state = check(
+                    current, WaitForConditionCheckContext(logger=logger, attempt=attempt)
+                )
             payload = encode(new_state, serdes, ident, arn, "state")
             polled = decode(payload, serdes, ident, arn)
             decision = seeded_call(
-                ctx, "wait", ident.operation_id, attempt, lambda: config.wait_strategy(polled, attempt)
+                ctx,
+                "wait",
+                ident.operation_id,
+                attempt,
+                lambda: config.wait_strategy(polled, attempt),
             )
         except RetryableSerDesError:
             raise

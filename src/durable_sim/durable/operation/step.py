@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aws_durable_execution_sdk_python.config import StepConfig, StepSemantics
 from aws_durable_execution_sdk_python.exceptions import (
@@ -21,8 +21,8 @@ from aws_durable_execution_sdk_python.exceptions import (
 )
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus
-from aws_durable_execution_sdk_python.logger import LogInfo
-from aws_durable_execution_sdk_python.retries import RetryDecision, RetryPresets
+from aws_durable_execution_sdk_python.logger import Logger
+from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
 from durable_sim.clock import active_clock
@@ -34,6 +34,8 @@ from durable_sim.faults import InjectedFault
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
+
+T = TypeVar("T")
 
 _PLAIN = frozenset({int, str, bool, type(None)})  # the default serdes round-trips these as is
 
@@ -65,7 +67,7 @@ def _step(
     if rec is not None:
         status = rec.status
         if status is OperationStatus.SUCCEEDED:
-            state.count("steps_replayed")
+            state.count_step(replayed=True)
             return decode(rec.result, config.serdes, ident, arn)
         if status is OperationStatus.FAILED:
             raise_operation_error(StepError, rec.error)
@@ -85,18 +87,15 @@ def _step(
     clock = ctx.clock
     if rec is None or rec.status is OperationStatus.READY:
         state.start(ident, clock, sync=at_most_once, attempt=attempt)
-    state.count("steps_executed")
+    state.count_step(replayed=False)
     clock.charge(state.sampler.draw("step", ident.operation_id, attempt))
-    step_logger = ctx.logger.with_log_info(
-        LogInfo.from_operation_identifier(ctx._log_info.execution_state, ident, attempt)
-    )
     try:
         if state.faults.step_attempt_fails(ident.operation_id, ident.name, attempt):
             raise InjectedFault(
                 f"injected fault in step {ident.operation_id} ({ident.name}) attempt {attempt}"
             )
         with active_clock(clock):
-            value = func(StepContext(logger=step_logger, attempt=attempt))
+            value = func(StepContext(logger=operation_logger(ctx, ident, attempt), attempt=attempt))
         payload = encode(value, config.serdes, ident, arn, "result")
         if config.serdes is not None or type(value) not in _PLAIN:
             value = decode(payload, config.serdes, ident, arn)
@@ -115,6 +114,19 @@ def _step(
     return value
 
 
+def operation_logger(ctx: DurableContext, ident: OperationIdentifier, attempt: int) -> Logger:
+    """The logger a step body gets: the context's, with the operation's fields added (the
+    SDK's ``LogInfo.from_operation_identifier``), silent while the context replays."""
+    extra: dict[str, object] = {"executionArn": ctx.state.durable_execution_arn}
+    if ident.parent_id:
+        extra["parentId"] = ident.parent_id
+    if ident.name:
+        extra["operationName"] = ident.name
+    extra["attempt"] = attempt
+    extra["operationId"] = ident.operation_id
+    return Logger(ctx.logger.get_logger(), extra, ctx.is_replaying)
+
+
 def _after_failure(
     ctx: DurableContext,
     ident: OperationIdentifier,
@@ -125,7 +137,9 @@ def _after_failure(
     """Checkpoint a retry (and suspend) or a terminal failure (and raise StepError)."""
     state = ctx.state
     strategy = config.retry_strategy or RetryPresets.default()
-    decision = seeded_call(ctx, "retry", ident.operation_id, attempt, lambda: strategy(exc, attempt))
+    decision = seeded_call(
+        ctx, "retry", ident.operation_id, attempt, lambda: strategy(exc, attempt)
+    )
     fields = error_fields(exc)
     if decision.should_retry:
         rec = state.retry(ident, ctx.clock, max(1, decision.delay_seconds), error=fields)
@@ -137,8 +151,8 @@ def _after_failure(
 
 
 def seeded_call(
-    ctx: DurableContext, purpose: str, op_id: str, attempt: int, call: Callable[[], RetryDecision]
-) -> Any:
+    ctx: DurableContext, purpose: str, op_id: str, attempt: int, call: Callable[[], T]
+) -> T:
     """Call an SDK strategy (retry or wait) with its jitter made reproducible.
 
     The SDK's jitter draws from the `random` module; we seed it from a keyed numpy generator

@@ -18,9 +18,7 @@ def run_wait(ctx: DurableContext, ident: OperationIdentifier, seconds: int) -> N
     rec, leave = ctx._begin(ident)
     try:
         if rec is None:
-            rec = ctx.state.start(
-                ident, ctx.clock, due_in_s=seconds, details={"Duration": seconds}
-            )
+            rec = ctx.state.start(ident, ctx.clock, due_in_s=seconds, details={"Duration": seconds})
         if rec.status is OperationStatus.SUCCEEDED:
             return
         raise Suspend(rec.due_ms)
