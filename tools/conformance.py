@@ -6,7 +6,7 @@ Runs ``tests/conformance`` with pytest and records each requirement's outcome on
 a declared known difference (a strict xfail, with its reason) or not applicable (a skip, with its
 reason). If any test failed, or an outcome differs from what the cases declare, it prints the
 disagreements, writes nothing and exits 1; otherwise it writes ``conformance.csv``,
-``conformance_differences.csv`` and ``conformance.md`` (see `tests.conformance.table`).
+``conformance_notes.csv`` and ``conformance.md`` (see `tests.conformance.table`).
 Takes about two minutes on two cores: aws-local waits out real callback timeouts.
 """
 

@@ -8,8 +8,9 @@ runs the tests, checks exactly that, and writes the files with `write`; `test_ta
 committed files against `declared`.
 
 Files (deterministic, byte-stable): ``conformance.csv`` (suite, requirements, then per engine the
-applicable requirements and those met, and a final ``all`` row), ``conformance_differences.csv``
-(engine, reason, the requirement ids it explains, their count) and ``conformance.md`` (both, for
+applicable requirements and those met, and a final ``all`` row), ``conformance_notes.csv``
+(engine, note: ``known`` difference, ``not applicable`` or ``wall clock`` (aws-local run without
+time skipping), its reason, the requirement ids, their count) and ``conformance.md`` (both, for
 reading).
 """
 
@@ -42,8 +43,8 @@ Outcome = tuple[str, str | None]  # (kind, reason)
 EXCLUDED: dict[str, str] = {
     "plugin": (
         "AWS's plugin suite observes the SDK's instrumentation-plugin hooks (invocation, "
-        "operation and attempt start/end) through the records a plugin logs; our engine has no "
-        "plugin hooks, and the issue leaves this suite out"
+        "operation and attempt start/end) only through the records a plugin logs; our engine "
+        "has no plugin hooks, so the issue leaves this suite out on both engines"
     ),
 }
 CASES: dict[str, Mapping[str, Case]] = {
@@ -59,7 +60,7 @@ CASES: dict[str, Mapping[str, Case]] = {
 }
 ROOT_GENERATED = ROOT / "paper" / "generated"
 TABLE = "conformance.csv"
-DIFFERENCES = "conformance_differences.csv"
+NOTES = "conformance_notes.csv"
 REPORT = "conformance.md"
 
 
@@ -100,20 +101,28 @@ def table_rows(outcomes: Mapping[tuple[str, str], Outcome]) -> list[dict[str, in
     return rows
 
 
-def difference_rows(outcomes: Mapping[tuple[str, str], Outcome]) -> list[dict[str, int | str]]:
-    """One row per (engine, reason) of a known difference or an exclusion, with its ids."""
+WALL_CLOCK = "wall clock"
+
+
+def note_rows(outcomes: Mapping[tuple[str, str], Outcome]) -> list[dict[str, int | str]]:
+    """One row per (engine, note, reason) with the requirement ids it concerns: every known
+    difference and exclusion, and the requirements aws-local runs on the wall clock."""
     grouped: dict[tuple[str, str, str], list[str]] = {}
     for (req_id, engine), (kind, reason) in outcomes.items():
         if kind != PASS and reason is not None:
             grouped.setdefault((engine, kind, reason), []).append(req_id)
+    for cases in CASES.values():
+        for req_id, case in cases.items():
+            if case.real_time is not None:
+                grouped.setdefault(("aws-local", WALL_CLOCK, case.real_time), []).append(req_id)
     order = {req_id: i for i, req_id in enumerate(requirements())}
     rows: list[dict[str, int | str]] = []
-    for (engine, kind, reason), ids in grouped.items():
+    for (engine, note, reason), ids in grouped.items():
         ids.sort(key=order.__getitem__)
         rows.append(
             {
                 "engine": engine,
-                "outcome": kind,
+                "note": note,
                 "reason": reason,
                 "requirements": " ".join(ids),
                 "count": len(ids),
@@ -133,7 +142,7 @@ def _csv(rows: list[dict[str, int | str]]) -> str:
     return out.getvalue()
 
 
-def _markdown(table: list[dict[str, int | str]], differences: list[dict[str, int | str]]) -> str:
+def _markdown(table: list[dict[str, int | str]], notes: list[dict[str, int | str]]) -> str:
     engines = " | ".join(f"applicable ({e}) | pass ({e})" for e in ENGINES)
     lines = [
         "# AWS durable execution conformance requirements, checked offline",
@@ -147,10 +156,10 @@ def _markdown(table: list[dict[str, int | str]], differences: list[dict[str, int
     for row in table:
         cells = [str(row[k]) for k in row]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Why a requirement is not met or not applicable", ""]
-    for row in differences:
+    lines += ["", "## Notes: why a requirement is not met, not applicable, or run otherwise", ""]
+    for row in notes:
         lines.append(
-            f"- **{row['engine']}**, {row['outcome']} ({row['count']}: {row['requirements']}): "
+            f"- **{row['engine']}**, {row['note']} ({row['count']}: {row['requirements']}): "
             f"{row['reason']}."
         )
     return "\n".join(lines) + "\n"
@@ -159,12 +168,8 @@ def _markdown(table: list[dict[str, int | str]], differences: list[dict[str, int
 def render(outcomes: Mapping[tuple[str, str], Outcome]) -> dict[str, str]:
     """File name -> contents of the three generated files."""
     table = table_rows(outcomes)
-    differences = difference_rows(outcomes)
-    return {
-        TABLE: _csv(table),
-        DIFFERENCES: _csv(differences),
-        REPORT: _markdown(table, differences),
-    }
+    notes = note_rows(outcomes)
+    return {TABLE: _csv(table), NOTES: _csv(notes), REPORT: _markdown(table, notes)}
 
 
 def write(directory: Path, outcomes: Mapping[tuple[str, str], Outcome]) -> list[Path]:
