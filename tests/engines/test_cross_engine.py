@@ -1,7 +1,9 @@
-"""The same SDK-decorated handlers on our engine and on AWS's local runner agree."""
+"""The same SDK-decorated handlers on our engine and on AWS's local runner agree, also when
+callbacks are answered from outside and functions invoke each other."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,13 +20,15 @@ from aws_durable_execution_sdk_python.config import (
     ParallelConfig,
     StepConfig,
 )
+from aws_durable_execution_sdk_python.exceptions import CallbackError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
 
-from durable_sim import DurableRun, run_durable
+from durable_sim import CallbackAnswer, DurableRun, export_history, run_durable
+from durable_sim.durable import OperationRecord
 
 RETRY = StepConfig(
     retry_strategy=create_retry_strategy(
@@ -143,3 +147,71 @@ def test_expected_values_on_sim() -> None:
     assert runs["map_and_parallel"].metrics.retries == 3
     assert runs["fails_after_retries"].status == "FAILED"
     assert _steps(runs["fails_after_retries"]) == [("always", "FAILED", 3)]
+
+
+def approve_all(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    return [CallbackAnswer("success", result=json.dumps({"approved_by": "alice"}))]
+
+
+def reject_all(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    error = {"ErrorType": "RejectedError", "ErrorMessage": f"{record.name} not approved"}
+    return [CallbackAnswer("failure", error=error)]
+
+
+@durable_execution
+def approval_then_step(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    callback = context.create_callback(name="approval")
+    context.step(lambda _: "notified", name="notify")
+    answer = json.loads(callback.result())
+    return {"answer": answer, "after": context.step(add(1, 2))}
+
+
+@durable_execution
+def wait_for_rejection(event: dict[str, Any], context: DurableContext) -> str:
+    try:
+        return str(context.wait_for_callback(lambda cid, ctx: None, name="review"))
+    except CallbackError as exc:
+        return f"caught: {exc}"
+
+
+@durable_execution
+def invoke_twice(event: dict[str, Any], context: DurableContext) -> list[int]:
+    first = context.invoke("double", event["x"], name="first")
+    return [first, context.invoke("double", first, name="second")]
+
+
+@durable_execution
+def double_it(event: int, context: DurableContext) -> int:
+    return context.step(lambda _: 2 * event, name="double")
+
+
+OUTSIDE_WORLD_CASES = {
+    "approval_then_step": (approval_then_step, approve_all, {}),
+    "wait_for_rejection": (wait_for_rejection, reject_all, {}),
+    "invoke_twice": (invoke_twice, None, {"double": double_it}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTSIDE_WORLD_CASES))
+def test_callbacks_and_invokes_agree_event_by_event(case: str) -> None:
+    """The same responder and function registry on both engines: same outcome, same history
+    (event types in order, with the same operation names; the execution's own name differs)."""
+    handler, responder, functions = OUTSIDE_WORLD_CASES[case]
+    runs = [
+        run_durable(handler, {"x": 5}, engine=engine, responder=responder, functions=functions)
+        for engine in ("sim", "aws-local")
+    ]
+    sim, aws = ([(e["EventType"], e.get("Name")) for e in export_history(r)[1:-1]] for r in runs)
+    assert (runs[0].status, runs[0].result) == (runs[1].status, runs[1].result)
+    assert sim == aws
+
+
+def test_outside_world_values_are_the_right_ones() -> None:
+    runs = {
+        case: run_durable(h, {"x": 5}, responder=r, functions=f)
+        for case, (h, r, f) in OUTSIDE_WORLD_CASES.items()
+    }
+    assert runs["approval_then_step"].result == {"answer": {"approved_by": "alice"}, "after": 3}
+    # The callback inside wait_for_callback is named as the SDK names it.
+    assert runs["wait_for_rejection"].result == "caught: review create callback id not approved"
+    assert runs["invoke_twice"].result == [10, 20]

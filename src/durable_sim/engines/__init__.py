@@ -51,9 +51,10 @@ def run_durable(
     virtual clock a callback nobody answers times out at its timeout; without a timeout the run
     returns PENDING with its id in ``pending_callbacks``.
 
-    ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`; it
-    accepts none of the sim-only options. Raises ValueError for an unknown engine or an option
-    the engine does not take.
+    ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`
+    (`durable_sim.engines.aws_local`); it takes `functions` and `responder` (whose answers it
+    sends in ``after_s`` order, since the runner skips time) and none of the sim-only options.
+    Raises ValueError for an unknown engine or an option the engine does not take.
     """
     if engine == "sim":
         registry = (
@@ -78,8 +79,6 @@ def run_durable(
             "profile": profile,
             "faults": faults,
             "execution_id": execution_id,
-            "functions": functions,
-            "responder": responder,
         }
         unsupported = sorted(k for k, v in given.items() if v is not None)
         if unsupported:
@@ -89,5 +88,5 @@ def run_durable(
             )
         from durable_sim.engines.aws_local import run_on_local_runner
 
-        return run_on_local_runner(handler, event)
+        return run_on_local_runner(handler, event, responder=responder, functions=functions)
     raise ValueError(f"unknown engine {engine!r} (accepted: {', '.join(repr(e) for e in ENGINES)})")
