@@ -410,10 +410,11 @@ class ExecutionState:
             self.answers.append((rec.start_ms + answer.after_s * 1000.0, rec.id, answer))
         self.answers.sort(key=lambda item: (item[0], item[1]))
 
-    def fire_due(self, now_ms: float) -> None:
+    def fire_due(self, now_ms: float) -> bool:
         """Apply every service-side transition due by `now_ms`, in time order, each at its own
         time: waits end, retries get ready, callbacks get answered or time out, chained invokes
-        complete."""
+        complete. Returns whether any of them is one the handler can observe (anything but a
+        heartbeat)."""
         events: list[tuple[float, str, str, CallbackAnswer | None]] = []
         for op_id, due in self.timers.items():
             if due <= now_ms:
@@ -422,7 +423,7 @@ class ExecutionState:
             if at <= now_ms:
                 events.append((at, op_id, scheduled.kind, scheduled))
         if not events:
-            return
+            return False
         self.answers = [item for item in self.answers if item[0] > now_ms]
         events.sort(key=lambda e: (e[0], e[1], e[2] != "timer"))
         entries: list[HistoryEntry] = []
@@ -440,6 +441,11 @@ class ExecutionState:
                     entries.append(entry)
             if entries:
                 self.journal.append(self.execution_id, entries)
+        return any(
+            entry.event_type is not None or entry.operation.type is OperationType.STEP
+            for entry in entries
+            if entry.operation is not None
+        )
 
     def _timer(self, rec: OperationRecord, at: float) -> HistoryEntry | None:
         """The transition a due timer makes, or None if it is not due (a moved heartbeat)."""
