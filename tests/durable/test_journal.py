@@ -64,3 +64,33 @@ def test_sqlite_file_of_another_application(tmp_path: Path) -> None:
         db.execute("CREATE TABLE users (id INTEGER)")
     with pytest.raises(JournalCorruptError, match="not a durable_sim journal"):
         SqliteJournal(path)
+
+
+def test_a_journal_of_the_previous_schema_is_named_as_such(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE executions (execution_id TEXT PRIMARY KEY)")
+        db.execute("CREATE TABLE operations (execution_id TEXT, op_id TEXT, record TEXT)")
+        db.execute("PRAGMA user_version=1")
+    with pytest.raises(JournalCorruptError, match="schema version 2 \\(found version 1"):
+        SqliteJournal(path)
+
+
+def test_the_history_is_append_only_and_each_checkpoint_one_commit(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "h.sqlite"
+    with SqliteJournal(path) as journal:
+        run = run_durable(_workflow, {"n": 3}, journal=journal, execution_id="e")
+        entries = journal.read_history("e")
+    assert run.metrics.checkpoint_ops == 4  # three steps (START batched with SUCCEED), the wait
+    kinds = [e.event_type for e in entries]
+    assert kinds[:3] == ["ExecutionStarted", "StepStarted", "StepSucceeded"]
+    assert kinds.count("InvocationCompleted") == run.metrics.invocations == 2
+    with sqlite3.connect(path) as db:
+        seqs = [row[0] for row in db.execute("SELECT seq FROM history ORDER BY seq")]
+        db.execute("UPDATE history SET entry='{not json' WHERE seq=?", (seqs[1],))
+    with SqliteJournal(path) as journal, pytest.raises(JournalCorruptError, match="is malformed"):
+        journal.read_history("e")

@@ -133,15 +133,16 @@ class DurableContext:
         return self._child(operation_id, self.clock, is_virtual=is_virtual)
 
     def _child(
-        self, operation_id: str, clock: Clock, *, is_virtual: bool = False
+        self, operation_id: str, clock: Clock, *, is_virtual: bool = False, new: bool = False
     ) -> DurableContext:
+        """A child context; `new` starts it out of replay (a branch the journal lacks)."""
         parent_id = self._parent_id if is_virtual else operation_id
         return DurableContext(
             self.state,
             clock,
             parent_id=parent_id,
             step_id_prefix=operation_id,
-            replaying=self._replaying,
+            replaying=self._replaying and not new,
             logger=self.logger.with_log_info(
                 LogInfo(execution_state=cast(Any, self.state), parent_id=parent_id)
             ),
@@ -161,13 +162,14 @@ class DurableContext:
         )
 
     def _begin(
-        self, ident: OperationIdentifier, *, is_virtual: bool = False
+        self, ident: OperationIdentifier, *, is_virtual: bool = False, branch: bool = False
     ) -> tuple[OperationRecord | None, bool]:
         """Look up the operation's record, check it is the same operation, and move this
         context's replay boundary as the SDK does before an operation runs.
 
         Returns the record and whether the context leaves replay once the operation returns
-        (a resume point: a started wait, callback, invoke or child context).
+        (a resume point: a started wait, callback, invoke or child context). A map/parallel
+        `branch` leaves the batch's context as it is (the SDK bypasses it for branches).
         """
         rec = self.state.operations.get(ident.operation_id)
         if rec is not None:
@@ -182,7 +184,7 @@ class DurableContext:
             if rec.terminal:
                 self.clock.charge(self.state.sampler.draw("replay_op", ident.operation_id))
         leave_after = False
-        if self._replaying:
+        if self._replaying and not branch:
             if rec is None or (rec.type is _STEP and not rec.terminal):
                 self._replaying = False
             elif not rec.terminal:

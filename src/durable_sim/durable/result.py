@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,13 +54,17 @@ class OperationView:
 
     @property
     def result(self) -> Any:
-        """The payload decoded by the SDK's default serdes (the raw text if it is not one of
-        its encodings, e.g. a custom serdes' or a callback's raw payload)."""
+        """The payload decoded by the SDK's default serdes, else as plain JSON, else the raw
+        text (e.g. a custom serdes' or a callback's raw payload)."""
         if self.result_json is None:
             return None
         try:
             return EXTENDED_TYPES_SERDES.deserialize(self.result_json, SerDesContext())
         except (SerDesError, ValueError):
+            pass
+        try:
+            return json.loads(self.result_json)  # plain JSON (e.g. a chained invoke's result)
+        except ValueError:
             return self.result_json
 
 

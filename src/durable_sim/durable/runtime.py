@@ -199,8 +199,10 @@ class _Runner:
             state.resolve_invoke(rec, start, None, error)
             return
         clock: Clock = VirtualClock(start) if self.clock.virtual else self.clock
+        # The child's draws are its own stream, keyed by the invoke's position (not by
+        # execution ids, which may be random), so a seed fixes them.
         child_sampler = Sampler(
-            state.sampler.profile, stable_key_hash((state.sampler.seed, rec.child_execution_id))
+            state.sampler.profile, stable_key_hash((state.sampler.seed, "invoke", rec.id))
         )
         run = execute(
             unwrap_handler(handler),

@@ -140,6 +140,7 @@ class ExecutionState:
         self.fatal: BaseException | None = None
         self.waiting_callbacks: set[str] = set()
         self.orphaned: set[str] = set()
+        self.settled: set[str] = set()  # batch branches that ended, in any invocation so far
         self.pools: list[ThreadPoolExecutor] = []
         self._pending: list[HistoryEntry] = []
         self._pending_bytes = 0

@@ -164,12 +164,15 @@ class _Batch:
 
     # -- one branch ---------------------------------------------------------------------
 
+    def branch_id(self, index: int) -> str:
+        return f"{self.ident.operation_id}.{index + 1}"
+
     def branch_ident(self, batch_ctx: DurableContext, index: int) -> OperationIdentifier:
         return batch_ctx._identify(
             OperationType.CONTEXT,
             self.item_sub_type,
             self.branches[index].name,
-            op_id=f"{self.ident.operation_id}.{index + 1}",
+            self.branch_id(index),
         )
 
     def run_branch(self, batch_ctx: DurableContext, index: int, clock: Clock) -> _Outcome:
@@ -183,6 +186,7 @@ class _Batch:
                 serdes=self.item_serdes,
                 is_virtual=self.flat,
                 clock=clock,
+                branch=True,
             )
         except Suspend as suspend:
             return _Outcome("suspended", resume_at=suspend.due_ms)
@@ -228,6 +232,7 @@ class _Batch:
 
     def apply(self, index: int, outcome: _Outcome, *, count: bool = True) -> None:
         """Record a branch's terminal outcome; `count` is False for raced events."""
+        self.state.settled.add(self.branch_id(index))
         if outcome.kind == "completed":
             self.status[index], self.results[index] = _DONE, outcome.value
             self.succeeded += count
@@ -255,15 +260,20 @@ class _Batch:
         """The SDK's coordinator loop as a discrete-event simulation on the virtual clock."""
         clock = batch_ctx.clock
         pending = deque(range(len(self.branches)))
-        ready: list[tuple[float, int, int, Task]] = []  # (time, index, tiebreak, task)
+        # (time, rank, index, tiebreak, task): at equal times a branch that already ended in an
+        # earlier invocation (rank 0: it only replays, with no call to the service) reports
+        # before new work; then branches go in index order.
+        ready: list[tuple[float, int, int, int, Task]] = []
         order = itertools.count()
         waves: dict[float, list[int]] = {}
         in_flight = running = 0
+        settled = self.state.settled
 
         def launch(index: int) -> None:
             self.status[index] = _RUNNING
             task = Task(index, clock.now_ms(), lambda c: self.run_branch(batch_ctx, index, c))
-            heapq.heappush(ready, (task.now_ms, index, next(order), task))
+            rank = 0 if self.branch_id(index) in settled else 1
+            heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
         try:
             changed = True
@@ -293,11 +303,11 @@ class _Batch:
                         launch(index)
                         running += 1
                     continue
-                at, index, _, task = heapq.heappop(ready)
+                at, rank, index, _, task = heapq.heappop(ready)
                 clock.sleep_until(at)
                 result = task.resume()
                 if result is YIELD:
-                    heapq.heappush(ready, (task.now_ms, index, next(order), task))
+                    heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
                     continue
                 outcome: _Outcome = result
                 running -= 1
@@ -315,18 +325,18 @@ class _Batch:
             reason = self.reason()
             # Branches that end at the instant the batch completed keep their outcome.
             now = clock.now_ms()
-            later: list[tuple[float, int, int, Task]] = []
+            later: list[tuple[float, int, int, int, Task]] = []
             while ready and ready[0][0] <= now:
                 item = heapq.heappop(ready)
-                result = item[3].resume()
+                result = item[4].resume()
                 if result is YIELD:
                     later.append(item)
                 else:
-                    self._raced(item[1], result)
+                    self._raced(item[2], result)
             # The rest are orphans: they run on to their next checkpoint, which is dropped.
-            ready[:] = sorted(later + ready, key=lambda item: item[1])
-            for _, index, _, task in list(ready):
-                self.state.orphan(f"{self.ident.operation_id}.{index + 1}")
+            ready[:] = sorted(later + ready, key=lambda item: item[2])
+            for _, _, index, _, task in list(ready):
+                self.state.orphan(self.branch_id(index))
                 task.clock.free = True
                 result = task.resume()
                 if result.kind == "fatal":
@@ -334,7 +344,7 @@ class _Batch:
                 self.status[index] = _RUNNING  # it ended after the decision: STARTED
             return reason
         finally:
-            for _, _, _, task in ready:
+            for *_, task in ready:
                 task.kill()
 
     def _raced(self, index: int, outcome: _Outcome) -> None:
@@ -416,7 +426,7 @@ class _Batch:
             reason = self.reason()
             for index, status in enumerate(self.status):
                 if status == _RUNNING:
-                    state.orphan(f"{self.ident.operation_id}.{index + 1}")
+                    state.orphan(self.branch_id(index))
             while True:  # terminal events that raced the decision keep their outcome
                 try:
                     index, outcome = events.get_nowait()

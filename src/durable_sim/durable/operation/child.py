@@ -57,10 +57,15 @@ def run_child(
     summary: Summary | None = None,
     is_virtual: bool = False,
     clock: Clock | None = None,
+    branch: bool = False,
 ) -> Any:
     """Run `func` in the child context of operation `ident` on `clock` (the context's own
-    by default); raise `ChildContextError` (chained to the escaping error) if it fails."""
-    rec, leave = ctx._begin(ident, is_virtual=is_virtual)
+    by default); raise `ChildContextError` (chained to the escaping error) if it fails.
+
+    A map/parallel `branch` does not move the batch context's replay boundary, and starts new
+    work out of replay when the journal has no record of it (the SDK's branch handling).
+    """
+    rec, leave = ctx._begin(ident, is_virtual=is_virtual, branch=branch)
     try:
         state = ctx.state
         arn = state.durable_execution_arn
@@ -72,7 +77,9 @@ def run_child(
         clock = clock or ctx.clock
         if rec is None and not is_virtual:
             state.start(ident, clock, sync=False)
-        child = ctx._child(ident.operation_id, clock, is_virtual=is_virtual)
+        child = ctx._child(
+            ident.operation_id, clock, is_virtual=is_virtual, new=branch and rec is None
+        )
         try:
             value = func(child)
             payload = encode(value, serdes, ident, arn, "result")
