@@ -190,3 +190,8 @@ def test_history_restores_the_invocation_details_runner_1_4_drops() -> None:
     for event in invocations:
         details = event["InvocationCompletedDetails"]
         assert details["StartTimestamp"] <= details["EndTimestamp"] == event["EventTimestamp"]
+
+
+def test_a_bad_function_name_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="a function name must be a non-empty string, got ''"):
+        run_durable(approval, None, engine="aws-local", functions={"": approval})

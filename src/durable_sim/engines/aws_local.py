@@ -62,7 +62,13 @@ from aws_durable_execution_sdk_python_testing.runner import (
 )
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
-from durable_sim.durable import CallbackAnswer, OperationRecord, Responder, unwrap_handler
+from durable_sim.durable import (
+    CallbackAnswer,
+    FunctionRegistry,
+    OperationRecord,
+    Responder,
+    unwrap_handler,
+)
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics, Status
 from durable_sim.faults import SimulatedCrash
 
@@ -82,6 +88,7 @@ def run_on_local_runner(
 ) -> DurableRun:
     """Run `handler` with `event` on the official local runner (see the module docstring).
 
+    `functions` is checked as `FunctionRegistry` checks it (ValueError naming a bad name).
     Raises `TimeoutError` if the execution is still running after `EXECUTION_TIMEOUT_S` seconds,
     and `RuntimeError` if its history outgrows the runner's single page of 100 events (the
     runner's history call takes no page marker).
@@ -103,7 +110,7 @@ def run_on_local_runner(
     with DurableFunctionTestRunner(
         handler=counted, skip_time=skip_time, poll_interval=POLL_S, store=store
     ) as runner:
-        for name, target in sorted((functions or {}).items()):
+        for name, target in sorted(FunctionRegistry(functions).items()):
             runner.register_durable_function(name, _after_caller_suspends(runner, store, target))
         arn = runner.run_async(input=json.dumps(event), execution_timeout=EXECUTION_TIMEOUT_S)
         pending = _Driver(runner, store, arn, responder).run()
