@@ -52,7 +52,6 @@ class Case:
     - ``functions``: durable functions the handler may ``context.invoke``, by name.
     - ``known``: engine -> the known difference that keeps it from conforming (the test is a strict
       xfail, and must fail with that difference's symptom).
-    - ``unsupported``: engine -> why the requirement cannot run there (not applicable).
     - ``real_time``: why aws-local must run on the wall clock for this requirement (its time
       skipping would fire a timer before an outside answer can arrive), or ``None``.
     """
@@ -61,7 +60,6 @@ class Case:
     per_run: bool = False
     functions: Mapping[str, Handler] = field(default_factory=dict)
     known: Mapping[str, Known] = field(default_factory=dict)
-    unsupported: Mapping[str, str] = field(default_factory=dict)
     real_time: str | None = None
 
 
@@ -249,25 +247,21 @@ def assert_conforms(req_id: str, case: Case, engine: str) -> None:
 
 
 def parameters(suite: str, cases: Mapping[str, Case]) -> list[Any]:
-    """``(req_id, engine)`` test parameters for a suite, with each case's declared expectations:
-    a strict xfail (only a mismatch counts, not a crash) where it is known not to conform, a skip
-    where it cannot run. A requirement without a case gets no parameters here; the coverage test
-    reports it."""
+    """``(req_id, engine)`` test parameters for a suite, a strict xfail (only a mismatch counts,
+    not a crash) where a case declares a known difference. A requirement without a case gets no
+    parameters here; the coverage test reports it."""
     params = []
     for req_id in suite_ids(suite):
         case = cases.get(req_id)
         if case is None:
             continue
         for engine in ENGINES:
-            marks: list[Any] = []
-            if engine in case.unsupported:
-                marks.append(pytest.mark.skip(reason=case.unsupported[engine]))
-            elif engine in case.known:
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True, raises=AssertionError, reason=case.known[engine].reason
-                    )
-                )
+            known = case.known.get(engine)
+            marks = (
+                [pytest.mark.xfail(strict=True, raises=AssertionError, reason=known.reason)]
+                if known is not None
+                else []
+            )
             params.append(pytest.param(req_id, engine, id=f"{req_id}-{engine}", marks=marks))
     return params
 

@@ -1,11 +1,11 @@
 """The pass table: for each of AWS's suites, how many requirements each engine meets.
 
 An outcome is one of ``pass``, ``known`` (a declared difference, with its reason) and ``not
-applicable`` (with the reason). `declared` derives the outcomes the cases declare; the strict
-xfails of the requirement tests fail the suite whenever an engine does better or worse than
-declared, so when the tests pass the declared outcomes are the observed ones. `tools/conformance.py`
-runs the tests, checks exactly that, and writes the files with `write`; `test_table.py` checks the
-committed files against `declared`.
+applicable`` (a suite left out, with the reason). `declared` derives the outcomes the cases
+declare; the strict xfails of the requirement tests fail the suite whenever an engine does better
+or worse than declared, so when the tests pass the declared outcomes are the observed ones.
+`tools/conformance.py` runs the tests, checks exactly that, and writes the files with `write`;
+`test_table.py` checks the committed files against `declared`.
 
 Files (deterministic, byte-stable): ``conformance.csv`` (suite, requirements, then per engine the
 applicable requirements and those met, and a final ``all`` row), ``conformance_notes.csv``
@@ -74,8 +74,6 @@ def declared() -> dict[tuple[str, str], Outcome]:
                 outcomes[req.id, engine] = (NOT_APPLICABLE, EXCLUDED[req.suite])
             elif case is None:
                 raise KeyError(f"requirement {req.id} ({req.suite}) has no case")
-            elif engine in case.unsupported:
-                outcomes[req.id, engine] = (NOT_APPLICABLE, case.unsupported[engine])
             elif engine in case.known:
                 outcomes[req.id, engine] = (KNOWN, case.known[engine].reason)
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig
 from aws_durable_execution_sdk_python.exceptions import (
@@ -42,27 +43,48 @@ def test_a_callback_nobody_answers_ends_pending_with_its_id() -> None:
     assert (run.result, run.error) == (None, None)
 
 
-def test_responder_sees_each_callback_and_its_answers_arrive_one_per_invocation() -> None:
-    asked: list[tuple[str | None, str]] = []
+@pytest.mark.parametrize(
+    ("delays", "expected"),
+    [
+        # Due together: both answers reach the handler in one invocation (as on sim's clock).
+        ((0.0, 0.0), ["CallbackSucceeded", "CallbackSucceeded", "InvocationCompleted"]),
+        # Due one after the other: each re-invokes the handler.
+        (
+            (0.0, 1.0),
+            [
+                "CallbackSucceeded",
+                "InvocationCompleted",
+                "CallbackSucceeded",
+                "InvocationCompleted",
+            ],
+        ),
+    ],
+)
+def test_responder_answers_arrive_in_after_s_order_and_together_when_due_together(
+    delays: tuple[float, float], expected: list[str]
+) -> None:
+    asked: list[str | None] = []
 
     def responder(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
-        asked.append((record.name, callback_id))
-        return [CallbackAnswer("success", result=json.dumps(f"yes to {record.name}"))]
+        asked.append(record.name)
+        after_s = delays[0] if record.name == "first" else delays[1]
+        return [CallbackAnswer("success", after_s=after_s, result=json.dumps(f"yes {record.name}"))]
 
-    run = run_durable(two_callbacks, None, engine="aws-local", responder=responder)
-    assert run.status == "SUCCEEDED"
-    assert run.result == ['"yes to first"', '"yes to second"']  # the SDK passes payloads through
-    assert [name for name, _ in asked] == ["first", "second"]
-    assert event_types(run)[1:] == [
-        "CallbackStarted",
-        "CallbackStarted",
-        "InvocationCompleted",
-        "CallbackSucceeded",
-        "InvocationCompleted",
-        "CallbackSucceeded",
-        "InvocationCompleted",
-        "ExecutionSucceeded",
+    runs = [
+        run_durable(two_callbacks, None, engine=engine, responder=responder)
+        for engine in ("aws-local", "sim")
     ]
+    assert asked == ["first", "second"] * 2  # in creation order, on each engine
+    for run in runs:
+        assert run.status == "SUCCEEDED"
+        assert run.result == ['"yes first"', '"yes second"']  # the SDK passes payloads through
+        assert event_types(run)[1:] == [
+            "CallbackStarted",
+            "CallbackStarted",
+            "InvocationCompleted",
+            *expected,
+            "ExecutionSucceeded",
+        ]
 
 
 def test_a_responder_that_gives_no_terminal_answer_leaves_the_callback_open() -> None:
@@ -168,3 +190,8 @@ def test_history_restores_the_invocation_details_runner_1_4_drops() -> None:
     for event in invocations:
         details = event["InvocationCompletedDetails"]
         assert details["StartTimestamp"] <= details["EndTimestamp"] == event["EventTimestamp"]
+
+
+def test_a_bad_function_name_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="a function name must be a non-empty string, got ''"):
+        run_durable(approval, None, engine="aws-local", functions={"": approval})

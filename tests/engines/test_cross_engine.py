@@ -26,6 +26,8 @@ from aws_durable_execution_sdk_python.retries import (
     RetryStrategyConfig,
     create_retry_strategy,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from durable_sim import CallbackAnswer, DurableRun, export_history, run_durable
 from durable_sim.durable import OperationRecord
@@ -215,3 +217,71 @@ def test_outside_world_values_are_the_right_ones() -> None:
     # The callback inside wait_for_callback is named as the SDK names it.
     assert runs["wait_for_rejection"].result == "caught: review create callback id not approved"
     assert runs["invoke_twice"].result == [10, 20]
+
+
+# A random workflow: blocks run one after another; a callback block creates callbacks and awaits
+# them (in creation order or reversed) before the next block starts, so no wait is pending while a
+# callback is open (the runner's time skipping would end such a wait before any answer arrives).
+# A callback's name says how the outside world answers it.
+ANSWERS = ("success", "failure", "silent")
+blocks = st.lists(
+    st.one_of(
+        st.tuples(st.just("step"), st.integers(0, 9)),
+        st.tuples(st.just("wait"), st.integers(1, 3)),
+        st.tuples(
+            st.just("callbacks"),
+            st.lists(st.sampled_from(ANSWERS), min_size=1, max_size=2),
+            st.booleans(),
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def scripted_workflow(event: list[list[Any]], context: DurableContext) -> list[Any]:
+    seen: list[Any] = []
+    for index, block in enumerate(event):
+        if block[0] == "step":
+            value = block[1]
+            seen.append(context.step(lambda _, v=value: v * 10, name=f"step-{index}"))
+        elif block[0] == "wait":
+            context.wait(Duration.from_seconds(block[1]))
+        else:
+            callbacks = [
+                context.create_callback(name=f"cb-{index}-{i}-{answer}")
+                for i, answer in enumerate(block[1])
+            ]
+            for callback in reversed(callbacks) if block[2] else callbacks:
+                try:
+                    seen.append(callback.result())
+                except CallbackError as exc:
+                    seen.append(f"failed: {exc}")
+    return seen
+
+
+def answer_by_name(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    name = str(record.name)
+    if name.endswith("-success"):
+        return [CallbackAnswer("success", result=json.dumps(name))]
+    if name.endswith("-failure"):
+        return [CallbackAnswer("failure", error={"ErrorType": "Rejected", "ErrorMessage": name})]
+    return []
+
+
+@settings(max_examples=12, derandomize=True, deadline=None)
+@given(workflow=blocks)
+def test_random_callback_workflows_agree_on_both_engines(workflow: list[Any]) -> None:
+    spec = json.loads(json.dumps(workflow))  # as the handler receives it: tuples become lists
+    runs = [
+        run_durable(scripted_workflow, spec, engine=engine, responder=answer_by_name)
+        for engine in ("sim", "aws-local")
+    ]
+    histories = [[(e["EventType"], e.get("Name")) for e in export_history(run)] for run in runs]
+    operations_only = [[e for e in h if not e[0].startswith("Execution")] for h in histories]
+    assert operations_only[0] == operations_only[1]
+    assert [(r.status, r.result, len(r.pending_callbacks)) for r in runs] == [
+        (runs[0].status, runs[0].result, len(runs[0].pending_callbacks))
+    ] * 2
+    silent = sum(answer == "silent" for b in spec if b[0] == "callbacks" for answer in b[1])
+    assert (runs[0].status == "PENDING") == (silent > 0)

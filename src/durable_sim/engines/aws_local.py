@@ -7,12 +7,13 @@ heartbeat timeouts, which it arms on its scheduler directly, take their real dur
 Callbacks are answered by the same `Responder` as on ``sim``: ``responder(callback_id, record)``
 returns the `CallbackAnswer` list of the external system. It is asked once per callback, in
 creation order, as soon as the invocation that created the callback has ended (AWS accepts
-answers only then). Its answers are sent in the order of their ``after_s`` (the runner's time
-skipping leaves no virtual time to place them at): heartbeats at once, and at most one success
-or failure per invocation, since each re-invokes the handler as on AWS. Without a responder, or
-when the open callbacks get no success or failure and none of them can time out, the run returns
-PENDING with their ids instead of blocking until the execution timeout; the runner's execution
-ends with the call, so such callbacks cannot be answered later.
+answers only then). The runner's skipped time cannot place an answer ``after_s`` seconds after
+its callback's creation, so answers are sent in that order instead: heartbeats at once, and the
+successes and failures due together (as on our engine's virtual clock) in one batch that reaches
+the handler in one invocation; the next batch waits for that invocation to end. Without a
+responder, or when the open callbacks get no success or failure and none of them can time out,
+the run returns PENDING with their ids instead of blocking until the execution timeout; the
+runner's execution ends with the call, so such callbacks cannot be answered later.
 
 ``functions`` registers named durable handlers as chained-invoke targets (`context.invoke`). A
 target's first invocation starts once the invocation that invoked it has ended: on AWS the caller
@@ -61,7 +62,13 @@ from aws_durable_execution_sdk_python_testing.runner import (
 )
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
-from durable_sim.durable import CallbackAnswer, OperationRecord, Responder, unwrap_handler
+from durable_sim.durable import (
+    CallbackAnswer,
+    FunctionRegistry,
+    OperationRecord,
+    Responder,
+    unwrap_handler,
+)
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics, Status
 from durable_sim.faults import SimulatedCrash
 
@@ -81,6 +88,7 @@ def run_on_local_runner(
 ) -> DurableRun:
     """Run `handler` with `event` on the official local runner (see the module docstring).
 
+    `functions` is checked as `FunctionRegistry` checks it (ValueError naming a bad name).
     Raises `TimeoutError` if the execution is still running after `EXECUTION_TIMEOUT_S` seconds,
     and `RuntimeError` if its history outgrows the runner's single page of 100 events (the
     runner's history call takes no page marker).
@@ -102,7 +110,7 @@ def run_on_local_runner(
     with DurableFunctionTestRunner(
         handler=counted, skip_time=skip_time, poll_interval=POLL_S, store=store
     ) as runner:
-        for name, target in sorted((functions or {}).items()):
+        for name, target in sorted(FunctionRegistry(functions).items()):
             runner.register_durable_function(name, _after_caller_suspends(runner, store, target))
         arn = runner.run_async(input=json.dumps(event), execution_timeout=EXECUTION_TIMEOUT_S)
         pending = _Driver(runner, store, arn, responder).run()
@@ -171,7 +179,14 @@ def _caller_suspended(runner: DurableFunctionTestRunner, caller_arn: str, child_
 
 
 class _Driver:
-    """Offers callbacks to the responder and sends its answers until the execution ends."""
+    """Offers callbacks to the responder and sends its answers until the execution ends.
+
+    An answer is due ``after_s`` after its callback was created, and the runner's skipped time
+    cannot place it; so answers are sent in the order (creating invocation, ``after_s``), and
+    the successes and failures due together (same creating invocation and ``after_s``, as on
+    our engine's virtual clock) reach the handler in one invocation: the execution is paused
+    while they are sent. The next ones wait for that invocation to end.
+    """
 
     def __init__(
         self,
@@ -186,8 +201,8 @@ class _Driver:
         self.responder = responder
         self.offered: set[str] = set()
         self.answered: set[str] = set()  # callbacks that got (or will get) a success or failure
-        # (creation time + after_s, order asked, callback id, answer), sent in that order
-        self.queue: list[tuple[float, int, str, CallbackAnswer]] = []
+        # ((creating invocation, after_s), order asked, callback id, answer), sent in that order
+        self.queue: list[tuple[tuple[int, float], int, str, CallbackAnswer]] = []
         self.asked = 0
         self.terminal_sent_at = -1  # InvocationCompleted count when the last success/failure went
 
@@ -223,7 +238,7 @@ class _Driver:
 
     def _offer(self, events: list[dict[str, Any]], execution: Execution) -> None:
         timeouts = _callback_timeouts(execution)
-        for started in _ready_callbacks(events):
+        for invocation, started in _ready_callbacks(events):
             callback_id = started["CallbackStartedDetails"]["CallbackId"]
             if callback_id in self.offered:
                 continue
@@ -247,32 +262,42 @@ class _Driver:
             )
             for answer in self.responder(callback_id, record):
                 self.asked += 1
-                self.queue.append((created + answer.after_s, self.asked, callback_id, answer))
+                self.queue.append(((invocation, answer.after_s), self.asked, callback_id, answer))
                 if answer.kind != "heartbeat":
                     self.answered.add(callback_id)
         self.queue.sort(key=lambda item: item[:2])
 
     def _send(self, completed_invocations: int) -> None:
-        while self.queue:
-            _, _, callback_id, answer = self.queue[0]
-            terminal = answer.kind != "heartbeat"
-            if terminal and completed_invocations <= self.terminal_sent_at:
-                return  # one success or failure per invocation, as each one re-invokes
-            self.queue.pop(0)
-            try:
-                if answer.kind == "heartbeat":
-                    self.runner.send_callback_heartbeat(callback_id)
-                elif answer.kind == "success":
-                    payload = answer.result.encode() if answer.result is not None else None
-                    self.runner.send_callback_success(callback_id, payload)
-                else:
-                    self.runner.send_callback_failure(
-                        callback_id, ErrorObject.from_dict(dict(answer.error or {}))
-                    )
-            except ResourceNotFoundException:
-                continue  # the callback already timed out: AWS rejects the late answer too
-            if terminal:
-                self.terminal_sent_at = completed_invocations
+        while self.queue and self.queue[0][3].kind == "heartbeat":
+            self._deliver(*self.queue.pop(0)[2:])
+        if not self.queue or completed_invocations <= self.terminal_sent_at:
+            return  # the answers already sent have yet to reach the handler
+        due = self.queue[0][0]
+        group = [item for item in self.queue if item[0] == due]
+        self.queue = [item for item in self.queue if item[0] != due]
+        together = sum(answer.kind != "heartbeat" for *_, answer in group) > 1
+        if together:
+            self.runner.pause_execution(self.arn)
+        try:
+            for *_, callback_id, answer in group:
+                self._deliver(callback_id, answer)
+        finally:
+            if together:
+                self.runner.resume_execution(self.arn)
+        self.terminal_sent_at = completed_invocations
+
+    def _deliver(self, callback_id: str, answer: CallbackAnswer) -> None:
+        try:
+            if answer.kind == "heartbeat":
+                self.runner.send_callback_heartbeat(callback_id)
+            elif answer.kind == "success":
+                payload = answer.result.encode() if answer.result is not None else None
+                self.runner.send_callback_success(callback_id, payload)
+            else:
+                error = ErrorObject.from_dict(dict(answer.error or {}))
+                self.runner.send_callback_failure(callback_id, error)
+        except ResourceNotFoundException:
+            pass  # the callback already timed out: AWS rejects the late answer too
 
 
 def _runner_events(runner: DurableFunctionTestRunner, arn: str) -> list[dict[str, Any]]:
@@ -285,14 +310,18 @@ def _runner_events(runner: DurableFunctionTestRunner, arn: str) -> list[dict[str
     return [event.to_dict() for event in page.events]
 
 
-def _ready_callbacks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``CallbackStarted`` events whose creating invocation has ended, in creation order."""
+def _ready_callbacks(events: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """``CallbackStarted`` events whose creating invocation has ended, in creation order, each
+    with that invocation's number (0 for the first)."""
     ready = []
+    invocation = 0
     for i, event in enumerate(events):
-        if event["EventType"] != "CallbackStarted":
-            continue
-        if any(later["EventType"] == "InvocationCompleted" for later in events[i + 1 :]):
-            ready.append(event)
+        if event["EventType"] == "InvocationCompleted":
+            invocation += 1
+        elif event["EventType"] == "CallbackStarted" and any(
+            later["EventType"] == "InvocationCompleted" for later in events[i + 1 :]
+        ):
+            ready.append((invocation, event))
     return ready
 
 
