@@ -127,6 +127,9 @@ def execute(
         except Exception as exc:
             runner.end_invocation(began, invocation)
             return runner.fail(state.fatal or exc, start)
+        except BaseException:  # the process dies (a simulated crash): the batcher's last act
+            state.settle(clock.now_ms())
+            raise
         runner.end_invocation(began, invocation)
         if state.fatal is not None:
             return runner.fail(state.fatal, start)
