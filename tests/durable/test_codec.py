@@ -22,6 +22,8 @@ from aws_durable_execution_sdk_python.config import (
 from aws_durable_execution_sdk_python.exceptions import SerDesError
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from durable_sim import CallbackAnswer, CheckpointTooLargeError, MemoryJournal, run_durable
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
@@ -245,3 +247,38 @@ def test_a_child_result_is_replayed_instead_of_stored_by_the_same_measure() -> N
     stored = small.operation("c").result_json
     assert stored is not None and len(stored) == 140_002
     assert calls == ["body"]
+
+
+plain = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=3), children, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(plain)
+def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> None:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+
+    from durable_sim.durable.codec import decode, encode
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    ours = encode(value, None, ident, "arn", "result")
+    assert ours == EXTENDED_TYPES_SERDES.serialize(value)
+    assert ours is not None
+    back = decode(ours, None, ident, "arn")
+    assert back == EXTENDED_TYPES_SERDES.deserialize(ours)
+    assert type(back) is type(EXTENDED_TYPES_SERDES.deserialize(ours))

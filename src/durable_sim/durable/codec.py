@@ -20,11 +20,60 @@ from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLarg
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 
-# Values the SDK's extended-type serdes writes as plain compact JSON (its ``is_primitive`` fast
-# path), and the first characters of its other outputs (envelopes, lists).
+# Values the SDK's extended-type serdes writes as plain compact JSON (its ``is_primitive`` path).
 _PRIMITIVE = frozenset({type(None), str, int, float, bool})
-_ENVELOPE_START = frozenset({"{", "["})
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+class _NotPlain(Exception):
+    """A value (or an envelope) the fast path leaves to the SDK's codec."""
+
+
+_TAG = {str: "s", int: "i", float: "f", bool: "b", type(None): "n"}
+
+
+def _envelope(value: Any) -> dict[str, Any]:
+    """The SDK's extended-type envelope of plain data (dicts, lists, tuples of primitives),
+    built directly: the same JSON text as the SDK's ``TypeCodec``, several times faster.
+    Raises `_NotPlain` for anything else; `test_codec` checks the equality on random values."""
+    cls = type(value)
+    tag = _TAG.get(cls)
+    if tag is not None:
+        return {"t": tag, "v": value}
+    if cls is dict:
+        for key in value:
+            if type(key) is not str:
+                raise _NotPlain
+        return {"t": "m", "v": {k: _envelope(v) for k, v in value.items()}}
+    if cls is list:
+        return {"t": "l", "v": [_envelope(v) for v in value]}
+    if cls is tuple:
+        return {"t": "t", "v": [_envelope(v) for v in value]}
+    raise _NotPlain
+
+
+def _unwrap(obj: Any) -> Any:
+    """Inverse of `_envelope`, as the SDK's ``ContainerCodec`` decodes."""
+    if type(obj) is not dict or "t" not in obj or "v" not in obj:
+        raise _NotPlain
+    tag, value = obj["t"], obj["v"]
+    if tag == "m" and type(value) is dict:
+        return {k: _unwrap(v) for k, v in value.items()}
+    if tag == "l" and type(value) is list:
+        return [_unwrap(v) for v in value]
+    if tag == "t" and type(value) is list:
+        return tuple(_unwrap(v) for v in value)
+    if tag == "s" and type(value) is str:
+        return value
+    if tag == "i" and type(value) is int:
+        return value
+    if tag == "f" and type(value) in (float, int):
+        return float(value)
+    if tag == "b" and type(value) is bool:
+        return value
+    if tag == "n" and value is None:
+        return None
+    raise _NotPlain
 
 
 def describe(ident: OperationIdentifier) -> str:
@@ -50,8 +99,13 @@ def encode(
     SDK's `SerDesError` naming the operation, the value's type and the serdes; a
     `RetryableSerDesError` propagates unchanged (the SDK retries the invocation on it).
     """
-    if serdes is None and type(value) in _PRIMITIVE:  # the SDK's own fast path, same text
-        return _COMPACT.encode(value)
+    if serdes is None:
+        if type(value) in _PRIMITIVE or SerDes.is_primitive(value):  # the SDK's plain JSON
+            return _COMPACT.encode(value)
+        try:
+            return _COMPACT.encode(_envelope(value))
+        except _NotPlain:
+            pass  # another type: the SDK's own code
     try:
         return serialize(serdes, value, ident.operation_id, arn)
     except RetryableSerDesError:
@@ -71,11 +125,12 @@ def decode(
     """Deserialize a journaled payload (``None`` stays ``None``), as the SDK does on replay."""
     if data is None:
         return None
-    if serdes is None and data[:1] not in _ENVELOPE_START:  # a JSON primitive, as the SDK's
+    if serdes is None:
         try:
-            return json.loads(data)
-        except ValueError:
-            pass  # not JSON: let the SDK name the failure
+            obj = json.loads(data)
+            return obj if SerDes.is_primitive(obj) else _unwrap(obj)
+        except (ValueError, _NotPlain):
+            pass  # not JSON, or tags beyond plain data: the SDK's own code
     try:
         return deserialize(serdes, data, ident.operation_id, arn)
     except RetryableSerDesError:
