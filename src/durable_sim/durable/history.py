@@ -106,11 +106,14 @@ def _execution_details(entry: HistoryEntry) -> dict[str, Any]:
     if entry.event_type == "ExecutionFailed":
         return {"Error": _error(details.get("Error"))}
     if entry.event_type == "InvocationCompleted":
-        return {
+        completed = {
             "StartTimestamp": details["StartTimestamp"] / 1000.0,
             "EndTimestamp": details["EndTimestamp"] / 1000.0,
             "RequestId": details["RequestId"],
         }
+        if "Error" in details:
+            completed["Error"] = _error(details["Error"])
+        return completed
     return dict(details)
 
 
@@ -164,5 +167,7 @@ def _operation_details(
             "ExecutedVersion": "$LATEST",
             "DurableExecutionArn": execution_arn(rec.function_name or "", child),
         }
+        if "TenantId" in extra:
+            started["TenantId"] = extra["TenantId"]
         return started
     return dict(extra)

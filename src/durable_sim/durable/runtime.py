@@ -87,9 +87,11 @@ def execute(
     )
     runner = _Runner(state, clock, functions or FunctionRegistry(), faults)
     event = json.loads(input_payload) if input_payload else None
+    if execution.operations:
+        runner.record_crashed_invocation()
+    state.fire_due(clock.now_ms())
     invocation = 0
     while True:
-        state.fire_due(clock.now_ms())
         invocation += 1
         metrics.invocations = invocation
         if invocation > MAX_INVOCATIONS:
@@ -115,9 +117,7 @@ def execute(
             if state.fatal is not None:
                 return runner.fail(state.fatal, start)
             runner.run_invokes()
-            wake = state.next_due(callbacks=clock.virtual)
-            if wake is not None:
-                clock.sleep_until(wake)
+            if runner.wait_for_change():
                 clock.charge(sampler.draw("resume", invocation))
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
@@ -127,6 +127,9 @@ def execute(
         except Exception as exc:
             runner.end_invocation(began, invocation)
             return runner.fail(state.fatal or exc, start)
+        except BaseException:  # the process dies (a simulated crash): the batcher's last act
+            state.settle(clock.now_ms())
+            raise
         runner.end_invocation(began, invocation)
         if state.fatal is not None:
             return runner.fail(state.fatal, start)
@@ -172,6 +175,50 @@ class _Runner:
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
         state.journal.append(
             state.execution_id, [HistoryEntry("InvocationCompleted", now, None, details)]
+        )
+
+    def wait_for_change(self) -> bool:
+        """Let time pass until the service has something the handler can observe (a wait
+        ended, an answer, a timeout, an invoke's end); False if nothing will ever happen.
+
+        A state change the handler cannot see (a heartbeat, a retry becoming ready before
+        its turn) does not re-invoke the function, as on AWS.
+        """
+        state, clock = self.state, self.clock
+        while True:
+            wake = state.next_due(callbacks=clock.virtual)
+            if wake is None:
+                return False
+            clock.sleep_until(wake)
+            if state.fire_due(clock.now_ms()):
+                return True
+
+    def record_crashed_invocation(self) -> None:
+        """If the last invocation ended without completing (its process crashed), record it
+        as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``."""
+        state = self.state
+        history = state.journal.read_history(state.execution_id)
+        last = history[-1]
+        if last.event_type == "InvocationCompleted":
+            return
+        began = next(
+            entry.at_ms
+            for entry in reversed(history)
+            if entry.event_type in ("InvocationCompleted", "ExecutionStarted")
+        )
+        details = {
+            "StartTimestamp": began,
+            "EndTimestamp": last.at_ms,
+            "RequestId": str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{state.execution_id}/crashed/{len(history)}")
+            ),
+            "Error": {
+                "ErrorType": "Runtime.ExitError",
+                "ErrorMessage": "the runtime exited before the invocation completed (a crash)",
+            },
+        }
+        state.journal.append(
+            state.execution_id, [HistoryEntry("InvocationCompleted", last.at_ms, None, details)]
         )
 
     def run_invokes(self) -> None:

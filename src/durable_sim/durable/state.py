@@ -6,9 +6,12 @@ history, and fires the service's timers (waits ending, retries becoming ready, c
 out, chained invokes completing). Operations talk to it through an `OperationIdentifier` (the
 SDK's) and these actions only.
 
-Checkpoints follow the SDK's batching: an asynchronous update (the START of a step or a child
-context) waits in a buffer and is written with the next synchronous one in one journal append,
-one checkpoint call and one charge of the profile's checkpoint latency.
+Checkpoints follow the SDK's batcher (``ExecutionState.checkpoint_batches_forever``): an
+asynchronous update (the START of a step or a child context) waits for companions; a synchronous
+update arriving meanwhile takes it along in one checkpoint call (one journal append, one charge
+of the profile's checkpoint latency); otherwise the batch goes by itself once no update has
+arrived for 100 ms or 1 s after it opened, in the background (no latency charged to the
+workflow). A crash loses only what the batcher had not sent yet.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ CALLBACK_HEARTBEAT_TIMEOUT = {
     "ErrorMessage": "Callback timed out on heartbeat",
     "ErrorType": CallbackTimeoutType.HEARTBEAT.value,
 }
+
+# The SDK's batcher waits this long for the next update before sending what it holds
+# (state._STOP_SIGNAL_POLL_SECONDS) and never holds a batch longer than the second
+# (CheckpointBatcherConfig.max_batch_time_seconds).
+BATCH_GAP_MS = 100.0
+BATCH_SPAN_MS = 1000.0
 
 _STARTED_EVENT = {
     OperationType.STEP: "StepStarted",
@@ -255,6 +264,11 @@ class ExecutionState:
         op_id = ident.operation_id
         prev = self.operations.get(op_id)
         if sync:
+            with self.lock:
+                sent = self._settle(clock.now_ms())
+                taken, self._pending = self._pending, []
+                taken_bytes, self._pending_bytes = self._pending_bytes, 0
+            self._after_write(sent)
             attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
             clock.charge(self.sampler.draw("checkpoint", op_id, status.value, attempt))
         if self.orphaned and self._is_orphan(op_id):
@@ -291,17 +305,41 @@ class ExecutionState:
         with self.lock:
             self.operations[op_id] = record
             self._track(record)
-            self._pending.append(entry)
-            self._pending_bytes += size
             if not sync:
-                return record
-            batch, self._pending = self._pending, []
-            written, self._pending_bytes = self._pending_bytes, 0
-            self.journal.append(self.execution_id, batch)
-            self._count_checkpoint(written)
-            count = self.checkpoints_this_process
-        self.faults.after_checkpoint(count)
+                sent = self._settle(at)
+                self._pending.append(entry)
+                self._pending_bytes += size
+            else:
+                sent = self._write([*taken, entry], taken_bytes + size)
+        self._after_write(sent)
         return record
+
+    def _write(self, batch: list[HistoryEntry], size: int) -> int:
+        """One checkpoint call: append `batch`; returns this process's checkpoint count."""
+        self.journal.append(self.execution_id, batch)
+        self._count_checkpoint(size)
+        return self.checkpoints_this_process
+
+    def _settle(self, now_ms: float) -> int | None:
+        """Send the waiting batch if the SDK's batcher would have sent it by `now_ms`."""
+        if not self._pending:
+            return None
+        first, last = self._pending[0].at_ms, self._pending[-1].at_ms
+        if min(last + BATCH_GAP_MS, first + BATCH_SPAN_MS) > now_ms:
+            return None
+        batch, self._pending = self._pending, []
+        size, self._pending_bytes = self._pending_bytes, 0
+        return self._write(batch, size)
+
+    def _after_write(self, count: int | None) -> None:
+        if count is not None:
+            self.faults.after_checkpoint(count)
+
+    def settle(self, now_ms: float) -> None:
+        """Write what the batcher would have sent by `now_ms` (before a crash takes the rest)."""
+        with self.lock:
+            sent = self._settle(now_ms)
+        self._after_write(sent)
 
     def _count_checkpoint(self, size: int) -> None:
         self.metrics.checkpoint_ops += 1  # type: ignore[operator]
@@ -309,17 +347,16 @@ class ExecutionState:
         self.checkpoints_this_process += 1
 
     def flush(self, clock: Clock) -> None:
-        """Write buffered asynchronous updates (the SDK does before an invocation returns)."""
+        """Send the waiting batch (the SDK does before an invocation returns, and waits)."""
+        self.settle(clock.now_ms())
         if not self._pending:
             return
         clock.charge(self.sampler.draw("checkpoint", "flush", len(self._pending)))
         with self.lock:
             batch, self._pending = self._pending, []
-            written, self._pending_bytes = self._pending_bytes, 0
-            self.journal.append(self.execution_id, batch)
-            self._count_checkpoint(written)
-            count = self.checkpoints_this_process
-        self.faults.after_checkpoint(count)
+            size, self._pending_bytes = self._pending_bytes, 0
+            sent = self._write(batch, size)
+        self._after_write(sent)
 
     def refresh(self, clock: Clock, key: object) -> None:
         """An empty checkpoint call that fetches the service's state (the SDK's in-process
@@ -410,10 +447,11 @@ class ExecutionState:
             self.answers.append((rec.start_ms + answer.after_s * 1000.0, rec.id, answer))
         self.answers.sort(key=lambda item: (item[0], item[1]))
 
-    def fire_due(self, now_ms: float) -> None:
+    def fire_due(self, now_ms: float) -> bool:
         """Apply every service-side transition due by `now_ms`, in time order, each at its own
         time: waits end, retries get ready, callbacks get answered or time out, chained invokes
-        complete."""
+        complete. Returns whether any of them is one the handler can observe (anything but a
+        heartbeat)."""
         events: list[tuple[float, str, str, CallbackAnswer | None]] = []
         for op_id, due in self.timers.items():
             if due <= now_ms:
@@ -422,7 +460,7 @@ class ExecutionState:
             if at <= now_ms:
                 events.append((at, op_id, scheduled.kind, scheduled))
         if not events:
-            return
+            return False
         self.answers = [item for item in self.answers if item[0] > now_ms]
         events.sort(key=lambda e: (e[0], e[1], e[2] != "timer"))
         entries: list[HistoryEntry] = []
@@ -440,6 +478,11 @@ class ExecutionState:
                     entries.append(entry)
             if entries:
                 self.journal.append(self.execution_id, entries)
+        return any(
+            entry.event_type is not None or entry.operation.type is OperationType.STEP
+            for entry in entries
+            if entry.operation is not None
+        )
 
     def _timer(self, rec: OperationRecord, at: float) -> HistoryEntry | None:
         """The transition a due timer makes, or None if it is not due (a moved heartbeat)."""
