@@ -14,7 +14,6 @@ from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
 from .harness import Case, assert_conforms, parameters
 from .known import RUNNER_NO_CALLBACK_TIMEOUTS_IN_HISTORY as TIMEOUTS
-from .known import SIM_HEARTBEAT_REINVOKES
 
 ANSWER_DURING_WAIT = (
     "the answer (or the callback's timeout) must come while the handler's wait is pending, and "
@@ -166,9 +165,7 @@ CASES: dict[str, Case] = {
     "4-2": Case(callback_named),
     "4-3": Case(callback_timeout, known={"aws-local": TIMEOUTS}),
     "4-4": Case(callback_heartbeat_timeout, known={"aws-local": TIMEOUTS}),
-    "4-5": Case(
-        callback_heartbeat_kept_alive, known={"sim": SIM_HEARTBEAT_REINVOKES, "aws-local": TIMEOUTS}
-    ),
+    "4-5": Case(callback_heartbeat_kept_alive, known={"aws-local": TIMEOUTS}),
     "4-6": Case(callback_basic),
     "4-7": Case(callback_then_step),
     "4-8": Case(callback_timeout_then_step, known={"aws-local": TIMEOUTS}),

@@ -32,7 +32,7 @@ from .harness import Case, assert_conforms, parameters
 from .known import (
     RUNNER_DROPS_CRASHED_INVOCATION,
     RUNNER_NO_RETRY_DETAILS_ON_SUCCESS,
-    SIM_DROPS_CRASHED_INVOCATION,
+    SIM_CRASH_BEFORE_FIRST_CHECKPOINT,
 )
 
 LARGE_BYTES = 300 * 1024  # over AWS's 256 KiB checkpoint limit
@@ -242,7 +242,10 @@ CASES: dict[str, Case] = {
     "3-12": Case(
         child_interrupted,
         per_run=True,
-        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
+        known={
+            "sim": SIM_CRASH_BEFORE_FIRST_CHECKPOINT,
+            "aws-local": RUNNER_DROPS_CRASHED_INVOCATION,
+        },
     ),
     "3-13": Case(child_only_wait_then_step),
     "3-14": Case(child_custom_serdes),

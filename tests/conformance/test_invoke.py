@@ -15,7 +15,7 @@ from aws_durable_execution_sdk_python.config import Duration, InvokeConfig
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
 from .harness import Case, assert_conforms, parameters
-from .known import RUNNER_CHAINED_INVOKE_DETAILS, SIM_NO_TENANT_ID
+from .known import RUNNER_CHAINED_INVOKE_DETAILS
 
 LARGE_PAYLOAD_CHARS = 200_000  # near the 256 KiB limit of a checkpointed payload
 
@@ -149,7 +149,7 @@ CASES: dict[str, Case] = {
     "5-8": Case(
         invoke_with_tenant,
         functions=TARGETS,
-        known={"sim": SIM_NO_TENANT_ID, "aws-local": RUNNER_CHAINED_INVOKE_DETAILS},
+        known={"aws-local": RUNNER_CHAINED_INVOKE_DETAILS},
     ),
     "5-9": case(invoke_then_wait),
     "5-10": case(invoke_failure_caught_then_wait),

@@ -23,7 +23,6 @@ from .harness import Case, assert_conforms, parameters
 from .known import (
     RUNNER_DROPS_CRASHED_INVOCATION,
     RUNNER_NO_RETRY_DETAILS_ON_SUCCESS,
-    SIM_DROPS_CRASHED_INVOCATION,
 )
 
 
@@ -274,11 +273,11 @@ CASES: dict[str, Case] = {
     "1-16": Case(non_retryable_exception),
     "1-17": Case(
         at_most_once_crash,
-        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
+        known={"aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
     ),
     "1-18": Case(
         at_most_once_crash_then_retry,
-        known={"sim": SIM_DROPS_CRASHED_INVOCATION, "aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
+        known={"aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
     ),
     "1-19": Case(fails_permanently),
     "1-20": Case(error_caught),

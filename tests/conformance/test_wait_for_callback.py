@@ -18,7 +18,6 @@ from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 
 from .harness import Case, assert_conforms, parameters
 from .known import RUNNER_NO_CALLBACK_TIMEOUTS_IN_HISTORY as TIMEOUTS
-from .known import SIM_HEARTBEAT_REINVOKES
 
 
 def register(callback_id: str, submit_ctx: WaitForCallbackContext) -> None:
@@ -119,9 +118,7 @@ CASES: dict[str, Case] = {
     "7-10": Case(after_wait_and_step),
     "7-11": Case(json_payload),
     "7-12": Case(heartbeat_timeout, known={"aws-local": TIMEOUTS}),
-    "7-13": Case(
-        heartbeat_kept_alive, known={"sim": SIM_HEARTBEAT_REINVOKES, "aws-local": TIMEOUTS}
-    ),
+    "7-13": Case(heartbeat_kept_alive, known={"aws-local": TIMEOUTS}),
     "7-14": Case(timeout_caught, known={"aws-local": TIMEOUTS}),
     "7-15": Case(wait_named_by_input),
 }

@@ -209,32 +209,43 @@ class _Driver:
     def run(self) -> list[str] | None:
         """``None`` once the execution has ended; the open callbacks' ids if it can only wait."""
         deadline = time.monotonic() + EXECUTION_TIMEOUT_S
-        last_count, unchanged = -1, 0
-        while not self.store.load(self.arn).is_complete:
+        seen, unchanged = None, 0
+        pending: list[str] | None = None
+        while not (execution := self.store.load(self.arn)).is_complete:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"aws-local: execution still running after {EXECUTION_TIMEOUT_S} s "
                     "(its timeout)"
                 )
-            events = _runner_events(self.runner, self.arn)
-            execution = self.store.load(self.arn)
-            self._offer(events, execution)
-            self._send(sum(e["EventType"] == "InvocationCompleted" for e in events))
-            open_callbacks = _open_callbacks(events)
-            timeouts = _callback_timeouts(execution)
-            only_callbacks_left = (
-                bool(open_callbacks)
-                and not open_callbacks.keys() & self.answered
-                and events[-1]["EventType"] == "InvocationCompleted"
-                and not any(any(timeouts.get(op, (0, 0))) for op in open_callbacks.values())
-                and not _timer_or_invoke_pending(execution)
-            )
-            unchanged = unchanged + 1 if len(events) == last_count else 0
-            last_count = len(events)
-            if only_callbacks_left and unchanged >= SETTLE_POLLS:
-                return sorted(open_callbacks)
+            # The history is rebuilt only when the runner's state moved.
+            state = (execution.seq_counter, len(execution.invocation_completions), len(self.queue))
+            if state != seen:
+                seen, unchanged = state, 0
+                pending = self._step(execution)
+            else:
+                unchanged += 1
+            if pending is not None and unchanged >= SETTLE_POLLS:
+                return pending
             time.sleep(POLL_S)
         return None
+
+    def _step(self, execution: Execution) -> list[str] | None:
+        """Offer new callbacks and send what is due; the open callbacks' ids if nothing but
+        them is left to happen (nobody answers them and none can time out)."""
+        events = _runner_events(self.runner, self.arn)
+        self._offer(events, execution)
+        self._send(sum(e["EventType"] == "InvocationCompleted" for e in events))
+        open_callbacks = _open_callbacks(events)
+        timeouts = _callback_timeouts(execution)
+        waiting_only_on_callbacks = (
+            bool(open_callbacks)
+            and not open_callbacks.keys() & self.answered
+            and not self.queue
+            and events[-1]["EventType"] == "InvocationCompleted"
+            and not any(any(timeouts.get(op, (0, 0))) for op in open_callbacks.values())
+            and not _timer_or_invoke_pending(execution)
+        )
+        return sorted(open_callbacks) if waiting_only_on_callbacks else None
 
     def _offer(self, events: list[dict[str, Any]], execution: Execution) -> None:
         timeouts = _callback_timeouts(execution)
