@@ -128,7 +128,9 @@ def decode(
     if serdes is None:
         try:
             obj = json.loads(data)
-            return obj if SerDes.is_primitive(obj) else _unwrap(obj)
+            if type(obj) in _PRIMITIVE or SerDes.is_primitive(obj):
+                return obj
+            return _unwrap(obj)
         except (ValueError, _NotPlain):
             pass  # not JSON, or tags beyond plain data: the SDK's own code
     try:

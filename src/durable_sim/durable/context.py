@@ -182,7 +182,7 @@ class DurableContext:
             ):
                 self._mismatch(rec, ident, is_virtual)
             if rec.terminal:
-                self.clock.charge(self.state.sampler.draw("replay_op", ident.operation_id))
+                self.state.charge(self.clock, "replay_op", ident.operation_id)
         leave_after = False
         if self._replaying and not branch:
             if rec is None or (rec.type is _STEP and not rec.terminal):

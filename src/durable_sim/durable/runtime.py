@@ -331,9 +331,6 @@ def _order(op_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in op_id.split("."))
 
 
-_VALUES: dict[Any, str] = {m: m.value for m in (*OperationType, *OperationStatus)}
-
-
 def operation_views(operations: dict[str, OperationRecord]) -> list[OperationView]:
     """Journal records as the caller sees them, in execution order (parents before children)."""
     views = []
@@ -343,10 +340,10 @@ def operation_views(operations: dict[str, OperationRecord]) -> list[OperationVie
             OperationView(
                 id=rec.id,
                 parent_id=rec.parent_id,
-                type=_VALUES[rec.type],
+                type=rec.type._value_,
                 sub_type=rec.sub_type or "",
                 name=rec.name,
-                status=_VALUES[rec.status],
+                status=rec.status._value_,
                 attempts=rec.attempt,
                 result_json=rec.result,
                 error=(rec.error or {}).get("ErrorMessage"),

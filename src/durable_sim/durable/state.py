@@ -155,8 +155,19 @@ class ExecutionState:
         self._pending_bytes = 0
         self.timers: dict[str, float] = {}
         self.answers: list[tuple[float, str, CallbackAnswer]] = []
+        profile = sampler.profile
+        self._free = frozenset(  # costs that are always zero: no draw, no charge
+            name
+            for name in profile.cost_names()
+            if getattr(profile, name).is_constant and getattr(profile, name).median_ms == 0
+        )
         for rec in operations.values():
             self._track(rec)
+
+    def charge(self, clock: Clock, cost: str, *key: object) -> None:
+        """Charge the profile's `cost` for the occurrence `key` to `clock`."""
+        if cost not in self._free:
+            clock.charge(self.sampler.draw(cost, *key))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -270,7 +281,7 @@ class ExecutionState:
                 taken_bytes, self._pending_bytes = self._pending_bytes, 0
             self._after_write(sent)
             attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
-            clock.charge(self.sampler.draw("checkpoint", op_id, status.value, attempt))
+            self.charge(clock, "checkpoint", op_id, status.value, attempt)
         if self.orphaned and self._is_orphan(op_id):
             raise OrphanedChildException(
                 "the map/parallel that ran this branch completed; its checkpoint is dropped",
@@ -351,7 +362,7 @@ class ExecutionState:
         self.settle(clock.now_ms())
         if not self._pending:
             return
-        clock.charge(self.sampler.draw("checkpoint", "flush", len(self._pending)))
+        self.charge(clock, "checkpoint", "flush", len(self._pending))
         with self.lock:
             batch, self._pending = self._pending, []
             size, self._pending_bytes = self._pending_bytes, 0
@@ -361,7 +372,7 @@ class ExecutionState:
     def refresh(self, clock: Clock, key: object) -> None:
         """An empty checkpoint call that fetches the service's state (the SDK's in-process
         resume of branches whose wait or retry came due): one call, no bytes."""
-        clock.charge(self.sampler.draw("checkpoint", "refresh", key))
+        self.charge(clock, "checkpoint", "refresh", key)
         with self.lock:
             self._count_checkpoint(0)
 

@@ -28,6 +28,7 @@ TERMINAL = frozenset(
     }
 )
 EXECUTION_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED"})
+_TERMINAL_IDS = frozenset(id(status) for status in TERMINAL)  # enum hashing is slow Python code
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -72,7 +73,7 @@ class OperationRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return id(self.status) in _TERMINAL_IDS
 
     def evolve(self, **changes: Any) -> OperationRecord:
         values = {name: getattr(self, name) for name in _NAMES}

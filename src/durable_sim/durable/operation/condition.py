@@ -54,7 +54,7 @@ def run_wait_for_condition(
         else:
             state.start(ident, clock, sync=False, attempt=attempt)
         state.count_step(replayed=False)
-        clock.charge(state.sampler.draw("step", ident.operation_id, attempt))
+        state.charge(clock, "step", ident.operation_id, attempt)
         logger = operation_logger(ctx, ident, attempt)
         try:
             if rec is not None and rec.result is not None:

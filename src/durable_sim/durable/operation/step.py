@@ -88,14 +88,14 @@ def _step(
     if rec is None or rec.status is OperationStatus.READY:
         state.start(ident, clock, sync=at_most_once, attempt=attempt)
     state.count_step(replayed=False)
-    clock.charge(state.sampler.draw("step", ident.operation_id, attempt))
+    state.charge(clock, "step", ident.operation_id, attempt)
     try:
         if state.faults.step_attempt_fails(ident.operation_id, ident.name, attempt):
             raise InjectedFault(
                 f"injected fault in step {ident.operation_id} ({ident.name}) attempt {attempt}"
             )
         with active_clock(clock):
-            value = func(StepContext(logger=operation_logger(ctx, ident, attempt), attempt=attempt))
+            value = func(StepContext(logger=_StepLogger(ctx, ident, attempt), attempt=attempt))
         payload = encode(value, config.serdes, ident, arn, "result")
         if config.serdes is not None or type(value) not in _PLAIN:
             value = decode(payload, config.serdes, ident, arn)
@@ -125,6 +125,24 @@ def operation_logger(ctx: DurableContext, ident: OperationIdentifier, attempt: i
     extra["attempt"] = attempt
     extra["operationId"] = ident.operation_id
     return Logger(ctx.logger.get_logger(), extra, ctx.is_replaying)
+
+
+class _StepLogger:
+    """`operation_logger`, built on first use: most step bodies never log."""
+
+    __slots__ = ("_args", "_logger")
+
+    def __init__(self, ctx: DurableContext, ident: OperationIdentifier, attempt: int) -> None:
+        self._args = (ctx, ident, attempt)
+        self._logger: Logger | None = None
+
+    def _get(self) -> Logger:
+        if self._logger is None:
+            self._logger = operation_logger(*self._args)
+        return self._logger
+
+    def __getattr__(self, name: str) -> Any:  # debug, info, ..., with_log_info, get_logger
+        return getattr(self._get(), name)
 
 
 def _after_failure(
