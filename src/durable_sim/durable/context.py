@@ -1,8 +1,8 @@
 """`DurableContext`: the AWS Durable Execution SDK's context API, on our engine.
 
 Method names, signatures and attributes follow ``aws_durable_execution_sdk_python.DurableContext``
-(``execution_context``, ``lambda_context``, ``logger``, ``is_virtual``, ``create_child_context``,
-``set_logger``, ``is_replaying``), and the SDK's own config, result, logger and exception types
+(``execution_context``, ``lambda_context`` (set by the runtime for each invocation), ``logger``,
+``is_virtual``, ``create_child_context``, ``set_logger``, ``is_replaying``), and the SDK's own config, result, logger and exception types
 are used, so one workflow module runs here, on the official local runner, and on AWS unchanged.
 
 Replay state belongs to each context, as in the SDK: a context starts in its creator's state and
@@ -137,7 +137,7 @@ class DurableContext:
     ) -> DurableContext:
         """A child context; `new` starts it out of replay (a branch the journal lacks)."""
         parent_id = self._parent_id if is_virtual else operation_id
-        return DurableContext(
+        child = DurableContext(
             self.state,
             clock,
             parent_id=parent_id,
@@ -148,6 +148,8 @@ class DurableContext:
             ),
             execution_context=self.execution_context,
         )
+        child.lambda_context = self.lambda_context
+        return child
 
     def _next_id(self) -> str:
         self._position += 1

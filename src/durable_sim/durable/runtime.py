@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python_testing.model import LambdaContext
 
 from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
@@ -108,8 +109,10 @@ def execute(
             clock.charge(sampler.draw("cold_start", invocation))
         began = clock.now_ms()
         state.waiting_callbacks.clear()
+        context = DurableContext(state, clock, replaying=replaying)
+        context.lambda_context = runner.lambda_context(invocation, function_name)
         try:
-            value = handler(event, DurableContext(state, clock, replaying=replaying))
+            value = handler(event, context)
             state.flush(clock)
         except Suspend:
             state.flush(clock)
@@ -164,13 +167,26 @@ class _Runner:
         self.faults = faults
         self.child_callbacks: set[str] = set()
 
+    def request_id(self, invocation: int) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.state.execution_id}/{invocation}"))
+
+    def lambda_context(self, invocation: int, function_name: str) -> LambdaContext:
+        """The Lambda context of one invocation (the AWS fields a handler may read)."""
+        return LambdaContext(
+            aws_request_id=self.request_id(invocation),
+            log_group_name=f"/aws/lambda/{function_name}",
+            function_name=function_name,
+            function_version="$LATEST",
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+        )
+
     def end_invocation(self, began: float, invocation: int) -> None:
         """Join branch threads left running, and record the invocation in the history."""
         state = self.state
         for pool in state.pools:
             pool.shutdown(wait=True)
         state.pools.clear()
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{state.execution_id}/{invocation}"))
+        request_id = self.request_id(invocation)
         now = self.clock.now_ms()
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
         state.journal.append(
