@@ -2,8 +2,9 @@
 
 Method names, signatures and attributes follow ``aws_durable_execution_sdk_python.DurableContext``
 (``execution_context``, ``lambda_context`` (set by the runtime for each invocation), ``logger``,
-``is_virtual``, ``create_child_context``, ``set_logger``, ``is_replaying``), and the SDK's own config, result, logger and exception types
-are used, so one workflow module runs here, on the official local runner, and on AWS unchanged.
+``is_virtual``, ``create_child_context``, ``set_logger``, ``is_replaying``), and the SDK's own
+config, result, logger and exception types are used, so one workflow module runs here, on the
+official local runner, and on AWS unchanged.
 
 Replay state belongs to each context, as in the SDK: a context starts in its creator's state and
 switches to new work by itself at its own replay boundary (the first operation it reaches that
