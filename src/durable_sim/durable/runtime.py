@@ -83,7 +83,6 @@ def execute(
         sampler=sampler,
         faults=faults,
         metrics=metrics,
-        virtual=clock.virtual,
         responder=responder,
     )
     runner = _Runner(state, clock, functions or FunctionRegistry(), faults)
@@ -279,7 +278,7 @@ class _Runner:
             responder=state.responder,
             function_name=rec.function_name,
         )
-        end = clock.now_ms() if self.clock.virtual else self.clock.now_ms()
+        end = clock.now_ms()
         if run.status == "PENDING":
             self.child_callbacks.update(run.pending_callbacks)
         elif run.status == "SUCCEEDED":

@@ -61,9 +61,8 @@ class TaskClock:
 class Task:
     """`func(clock)` run as a coroutine that yields whenever `clock` advances."""
 
-    def __init__(self, index: int, start_ms: float, func: Callable[[TaskClock], Any]) -> None:
+    def __init__(self, start_ms: float, func: Callable[[TaskClock], Any]) -> None:
         coordinator = greenlet.getcurrent()
-        self.index = index
         self.clock = TaskClock(start_ms, coordinator)
         self._greenlet = greenlet.greenlet(lambda: func(self.clock), parent=coordinator)
 

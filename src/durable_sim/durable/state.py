@@ -132,7 +132,6 @@ class ExecutionState:
         sampler: Sampler,
         faults: FaultPlan,
         metrics: RunMetrics,
-        virtual: bool,
         responder: Responder | None = None,
     ) -> None:
         self.execution_id = execution_id
@@ -142,7 +141,6 @@ class ExecutionState:
         self.sampler = sampler
         self.faults = faults
         self.metrics = metrics
-        self.virtual = virtual
         self.responder = responder
         self.lock = threading.RLock()
         self.checkpoints_this_process = 0
@@ -481,7 +479,7 @@ class ExecutionState:
                 if rec.terminal:
                     continue
                 entry = (
-                    self._answer(rec, at, answer) if answer is not None else self._timer(rec, at)
+                    answer_callback(rec, at, answer) if answer is not None else self._timer(rec, at)
                 )
                 if entry is not None and entry.operation is not None:
                     self.operations[op_id] = entry.operation
@@ -517,9 +515,6 @@ class ExecutionState:
             done = rec.evolve(status=status, end_ms=at, due_ms=None)
             return HistoryEntry(_END_EVENT[(rec.type, status)], at, done)
         return None
-
-    def _answer(self, rec: OperationRecord, at: float, answer: CallbackAnswer) -> HistoryEntry:
-        return answer_callback(rec, at, answer)
 
 
 def answer_callback(rec: OperationRecord, at: float, answer: CallbackAnswer) -> HistoryEntry:

@@ -134,6 +134,8 @@ def run_batch(
 
 
 class _Batch:
+    """One map/parallel: its branches' states, the completion policy, and the coordinators."""
+
     def __init__(
         self,
         ctx: DurableContext,
@@ -271,7 +273,7 @@ class _Batch:
 
         def launch(index: int) -> None:
             self.status[index] = _RUNNING
-            task = Task(index, clock.now_ms(), lambda c: self.run_branch(batch_ctx, index, c))
+            task = Task(clock.now_ms(), lambda c: self.run_branch(batch_ctx, index, c))
             rank = 0 if self.branch_id(index) in settled else 1
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
