@@ -8,10 +8,13 @@ are included (as with ``IncludeExecutionData=true``): ``{"Payload": ..., "Trunca
 
 The event types and their details follow AWS's API (and the official local runner, which models
 it): ExecutionStarted/Succeeded/Failed, InvocationCompleted (one per invocation), Step*,
-Context*, Wait*, Callback* and ChainedInvoke* events. Where the runner and AWS's published
-conformance histories differ, we follow AWS's: StepSucceeded carries ``RetryDetails`` with the
-attempt; ChainedInvokeStarted carries ``ExecutedVersion``. Transitions AWS does not report (a
-retry becoming ready, a callback heartbeat) are kept in the journal but not exported.
+Context*, Wait*, Callback* and ChainedInvoke* events. Where the runner (1.4.0) and AWS's
+published conformance histories differ, we follow AWS's, the service being what the engine
+models: StepSucceeded carries ``RetryDetails`` with the attempt; CallbackStarted carries
+``Timeout`` and ``HeartbeatTimeout``; ChainedInvokeStarted carries ``ExecutedVersion`` (and
+``TenantId`` when given); an invocation whose process crashed gets an InvocationCompleted with
+a ``Runtime.ExitError`` (recorded when the execution resumes). Transitions AWS does not report
+(a retry becoming ready, a callback heartbeat) are kept in the journal but not exported.
 """
 
 from __future__ import annotations
