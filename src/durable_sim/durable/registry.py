@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -13,8 +13,14 @@ def execution_arn(function_name: str, execution_id: str) -> str:
     """A durable execution ARN in AWS's format, for the SDK's ``ExecutionContext``."""
     return (
         f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}:$LATEST"
-        f"/durable-execution/{execution_id}/{uuid.uuid5(uuid.NAMESPACE_URL, execution_id)}"
+        f"/durable-execution/{execution_id}/{deterministic_uuid(execution_id)}"
     )
+
+
+def deterministic_uuid(*key: object) -> str:
+    """A UUID-shaped id derived from `key` (request and invocation ids, reproducibly)."""
+    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=16).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
 
 
 def unwrap_handler(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,6 @@ with time skipping; on the wall clock the run returns PENDING rather than sleep 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,12 @@ from durable_sim.durable.context import DurableContext
 from durable_sim.durable.errors import ExecutionInputMismatchError
 from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.operation.common import error_fields
-from durable_sim.durable.registry import FunctionRegistry, execution_arn, unwrap_handler
+from durable_sim.durable.registry import (
+    FunctionRegistry,
+    deterministic_uuid,
+    execution_arn,
+    unwrap_handler,
+)
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.state import ExecutionState, Responder, Suspend
 from durable_sim.faults import FaultPlan
@@ -108,14 +112,15 @@ def execute(
             clock.charge(sampler.draw("cold_start", invocation))
         began = clock.now_ms()
         state.waiting_callbacks.clear()
+        request_id = deterministic_uuid(execution_id, invocation)
         context = DurableContext(state, clock, replaying=replaying)
-        context.lambda_context = runner.lambda_context(invocation, function_name)
+        context.lambda_context = runner.lambda_context(request_id, function_name)
         try:
             value = handler(event, context)
             state.flush(clock)
         except Suspend:
             state.flush(clock)
-            runner.end_invocation(began, invocation)
+            runner.end_invocation(began, request_id)
             if state.fatal is not None:
                 return runner.fail(state.fatal, start)
             runner.run_invokes()
@@ -127,12 +132,12 @@ def execute(
                 "PENDING", pending=sorted(state.waiting_callbacks | runner.child_callbacks)
             )
         except Exception as exc:
-            runner.end_invocation(began, invocation)
+            runner.end_invocation(began, request_id)
             return runner.fail(state.fatal or exc, start)
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
             raise
-        runner.end_invocation(began, invocation)
+        runner.end_invocation(began, request_id)
         if state.fatal is not None:
             return runner.fail(state.fatal, start)
         try:
@@ -166,26 +171,22 @@ class _Runner:
         self.faults = faults
         self.child_callbacks: set[str] = set()
 
-    def request_id(self, invocation: int) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.state.execution_id}/{invocation}"))
-
-    def lambda_context(self, invocation: int, function_name: str) -> LambdaContext:
+    def lambda_context(self, request_id: str, function_name: str) -> LambdaContext:
         """The Lambda context of one invocation (the AWS fields a handler may read)."""
         return LambdaContext(
-            aws_request_id=self.request_id(invocation),
+            aws_request_id=request_id,
             log_group_name=f"/aws/lambda/{function_name}",
             function_name=function_name,
             function_version="$LATEST",
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
         )
 
-    def end_invocation(self, began: float, invocation: int) -> None:
+    def end_invocation(self, began: float, request_id: str) -> None:
         """Join branch threads left running, and record the invocation in the history."""
         state = self.state
         for pool in state.pools:
             pool.shutdown(wait=True)
         state.pools.clear()
-        request_id = self.request_id(invocation)
         now = self.clock.now_ms()
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
         state.journal.append(
@@ -224,9 +225,7 @@ class _Runner:
         details = {
             "StartTimestamp": began,
             "EndTimestamp": last.at_ms,
-            "RequestId": str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"{state.execution_id}/crashed/{len(history)}")
-            ),
+            "RequestId": deterministic_uuid(state.execution_id, "crashed", len(history)),
             "Error": {
                 "ErrorType": "Runtime.ExitError",
                 "ErrorMessage": "the runtime exited before the invocation completed (a crash)",

@@ -16,6 +16,7 @@ workflow). A crash loses only what the batcher had not sent yet.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
-from durable_sim.latency import Sampler
+from durable_sim.latency import LatencyProfile, Sampler
 
 STARTED = OperationStatus.STARTED
 PENDING = OperationStatus.PENDING
@@ -119,6 +120,16 @@ class CallbackAnswer:
 Responder = Callable[[str, OperationRecord], "list[CallbackAnswer]"]
 
 
+@functools.cache
+def zero_costs(profile: LatencyProfile) -> frozenset[str]:
+    """The costs of `profile` that are always zero: no draw, no charge."""
+    return frozenset(
+        name
+        for name in profile.cost_names()
+        if getattr(profile, name).is_constant and getattr(profile, name).median_ms == 0
+    )
+
+
 class ExecutionState:
     """One execution's operations, checkpoints, timers and metrics, as one invocation sees them."""
 
@@ -153,12 +164,7 @@ class ExecutionState:
         self._pending_bytes = 0
         self.timers: dict[str, float] = {}
         self.answers: list[tuple[float, str, CallbackAnswer]] = []
-        profile = sampler.profile
-        self._free = frozenset(  # costs that are always zero: no draw, no charge
-            name
-            for name in profile.cost_names()
-            if getattr(profile, name).is_constant and getattr(profile, name).median_ms == 0
-        )
+        self._free = zero_costs(sampler.profile)
         for rec in operations.values():
             self._track(rec)
 

@@ -60,8 +60,9 @@ def run_durable(
         registry = (
             functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
         )
+        user_function = unwrap_handler(handler)
         return execute(
-            unwrap_handler(handler),
+            user_function,
             json.dumps(event),
             journal=journal if journal is not None else MemoryJournal(),
             execution_id=execution_id or f"execution-{uuid.uuid4().hex[:12]}",
@@ -70,7 +71,7 @@ def run_durable(
             faults=faults or NO_FAULTS,
             functions=registry,
             responder=responder,
-            function_name=getattr(unwrap_handler(handler), "__name__", "handler"),
+            function_name=getattr(user_function, "__name__", "handler"),
         )
     if engine == "aws-local":
         given = {
