@@ -266,8 +266,29 @@ plain = st.recursive(
 )
 
 
+def batch_results(results: Any) -> Any:
+    from aws_durable_execution_sdk_python.concurrency.models import (
+        BatchItem,
+        BatchResult,
+        CompletionReason,
+    )
+    from aws_durable_execution_sdk_python.config import BatchItemStatus
+    from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+
+    def item(index: int, value: Any) -> Any:
+        if index % 3 == 1:
+            return BatchItem(index, BatchItemStatus.FAILED, error=ErrorObject("m", "T", None, None))
+        if index % 3 == 2:
+            return BatchItem(index, BatchItemStatus.STARTED)
+        return BatchItem(index, BatchItemStatus.SUCCEEDED, value)
+
+    return BatchResult(
+        [item(i, v) for i, v in enumerate(results)], CompletionReason.MIN_SUCCESSFUL_REACHED
+    )
+
+
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
-@given(plain)
+@given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
 def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> None:
     from aws_durable_execution_sdk_python.identifier import OperationIdentifier
     from aws_durable_execution_sdk_python.lambda_service import OperationType
