@@ -35,8 +35,9 @@ _TAG = {str: "s", int: "i", float: "f", bool: "b", type(None): "n"}
 
 def _envelope(value: Any) -> dict[str, Any]:
     """The SDK's extended-type envelope of plain data (dicts, lists, tuples of primitives, and
-    batch results holding such data), built directly: the same JSON text as the SDK's ``TypeCodec``, several times faster.
-    Raises `_NotPlain` for anything else; `test_codec` checks the equality on random values."""
+    batch results holding such data), built directly: the same JSON text as the SDK's
+    ``TypeCodec``, several times faster. Raises `_NotPlain` for anything else; `test_codec`
+    checks the equality on random values."""
     cls = type(value)
     tag = _TAG.get(cls)
     if tag is not None:
