@@ -94,3 +94,16 @@ def test_the_history_is_append_only_and_each_checkpoint_one_commit(tmp_path: Pat
         db.execute("UPDATE history SET entry='{not json' WHERE seq=?", (seqs[1],))
     with SqliteJournal(path) as journal, pytest.raises(JournalCorruptError, match="is malformed"):
         journal.read_history("e")
+
+
+def test_a_record_evolves_into_a_copy_with_every_field() -> None:
+    from dataclasses import fields
+
+    from durable_sim.durable.journal import OperationRecord
+
+    record = OperationRecord(*[f"value-{i}" for i in range(len(fields(OperationRecord)))])  # type: ignore[arg-type]
+    copy = record.evolve(name="renamed")
+    assert [getattr(copy, f.name) for f in fields(OperationRecord) if f.name != "name"] == [
+        getattr(record, f.name) for f in fields(OperationRecord) if f.name != "name"
+    ]
+    assert (copy.name, record.name, copy is record) == ("renamed", "value-4", False)

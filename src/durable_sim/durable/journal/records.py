@@ -76,9 +76,30 @@ class OperationRecord:
         return id(self.status) in _TERMINAL_IDS
 
     def evolve(self, **changes: Any) -> OperationRecord:
-        values = {name: getattr(self, name) for name in _NAMES}
-        values.update(changes)
-        return OperationRecord(**values)
+        new = OperationRecord(
+            self.id,
+            self.parent_id,
+            self.type,
+            self.sub_type,
+            self.name,
+            self.status,
+            self.attempt,
+            self.result,
+            self.error,
+            self.start_ms,
+            self.end_ms,
+            self.due_ms,
+            self.callback_id,
+            self.heartbeat_timeout_s,
+            self.heartbeat_due_ms,
+            self.replay_children,
+            self.function_name,
+            self.child_execution_id,
+            self.input_payload,
+        )
+        for name, value in changes.items():
+            setattr(new, name, value)
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; defaults are left out to keep journal rows small."""
@@ -105,7 +126,6 @@ class OperationRecord:
         return cls(**values)
 
 
-_NAMES = tuple(f.name for f in fields(OperationRecord))
 _OPTIONAL = [f for f in fields(OperationRecord) if f.name not in {"id", "type", "status"}]
 
 

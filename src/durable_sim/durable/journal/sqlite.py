@@ -112,21 +112,21 @@ class SqliteJournal:
     def _entry_statements(
         execution_id: str, entries: Sequence[HistoryEntry]
     ) -> list[tuple[str, tuple[Any, ...]]]:
-        statements: list[tuple[str, tuple[Any, ...]]] = []
-        for entry in entries:
-            statements.append(
-                (
-                    "INSERT INTO history (execution_id, entry) VALUES (?, ?)",
-                    (execution_id, entry.to_json()),
-                )
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "INSERT INTO history (execution_id, entry) VALUES (?, ?)",
+                (execution_id, entry.to_json()),
             )
-            if entry.operation is not None:
-                statements.append(
-                    (
-                        "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)",
-                        (execution_id, entry.operation.id, encode_json(entry.operation.to_dict())),
-                    )
-                )
+            for entry in entries
+        ]
+        latest = {e.operation.id: e.operation for e in entries if e.operation is not None}
+        statements += [  # one row per operation: its last record in this batch
+            (
+                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)",
+                (execution_id, op_id, encode_json(record.to_dict())),
+            )
+            for op_id, record in latest.items()
+        ]
         return statements
 
     def open_execution(
