@@ -91,7 +91,7 @@ def test_the_history_is_append_only_and_each_checkpoint_one_commit(tmp_path: Pat
     assert kinds.count("InvocationCompleted") == run.metrics.invocations == 2
     with sqlite3.connect(path) as db:
         seqs = [row[0] for row in db.execute("SELECT seq FROM history ORDER BY seq")]
-        db.execute("UPDATE history SET entry='{not json' WHERE seq=?", (seqs[1],))
+        db.execute("UPDATE history SET entries='[{\"not\": 1}]' WHERE seq=?", (seqs[1],))
     with SqliteJournal(path) as journal, pytest.raises(JournalCorruptError, match="is malformed"):
         journal.read_history("e")
 

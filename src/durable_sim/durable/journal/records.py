@@ -157,8 +157,8 @@ class HistoryEntry:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> HistoryEntry:
-        data = json.loads(text)
+    def from_data(cls, data: dict[str, Any]) -> HistoryEntry:
+        """Inverse of `to_json` (after JSON decoding); raises KeyError/ValueError/TypeError."""
         op = data["op"]
         return cls(
             data["e"],

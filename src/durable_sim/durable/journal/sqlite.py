@@ -1,5 +1,8 @@
 """`SqliteJournal`: executions, their append-only history and each operation's latest record in
-one SQLite file (WAL mode, ``synchronous=FULL``, one commit per checkpoint)."""
+one SQLite file (WAL mode, ``synchronous=FULL``, one commit per checkpoint).
+
+A history row holds one append: the entries of one checkpoint call, as a JSON list, in order.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ CREATE TABLE executions (
 CREATE TABLE history (
     seq INTEGER PRIMARY KEY,
     execution_id TEXT NOT NULL,
-    entry TEXT NOT NULL
+    entries TEXT NOT NULL
 );
 CREATE INDEX history_by_execution ON history (execution_id, seq);
 CREATE TABLE operations (
@@ -112,12 +115,9 @@ class SqliteJournal:
     def _entry_statements(
         execution_id: str, entries: Sequence[HistoryEntry]
     ) -> list[tuple[str, tuple[Any, ...]]]:
+        batch = "[" + ",".join(entry.to_json() for entry in entries) + "]"
         statements: list[tuple[str, tuple[Any, ...]]] = [
-            (
-                "INSERT INTO history (execution_id, entry) VALUES (?, ?)",
-                (execution_id, entry.to_json()),
-            )
-            for entry in entries
+            ("INSERT INTO history (execution_id, entries) VALUES (?, ?)", (execution_id, batch))
         ]
         latest = {e.operation.id: e.operation for e in entries if e.operation is not None}
         statements += [  # one row per operation: its last record in this batch
@@ -203,7 +203,7 @@ class SqliteJournal:
     def read_history(self, execution_id: str) -> list[HistoryEntry]:
         with self._lock:
             rows = self._query(
-                "SELECT seq, entry FROM history WHERE execution_id=? ORDER BY seq",
+                "SELECT seq, entries FROM history WHERE execution_id=? ORDER BY seq",
                 (execution_id,),
             )
         if not rows:
@@ -211,7 +211,7 @@ class SqliteJournal:
         entries = []
         for seq, text in rows:
             try:
-                entries.append(HistoryEntry.from_json(text))
+                entries += [HistoryEntry.from_data(data) for data in json.loads(text)]
             except (ValueError, KeyError, TypeError) as exc:
                 raise JournalCorruptError(
                     f"journal {self.path}: history entry {seq} of execution {execution_id!r} "
