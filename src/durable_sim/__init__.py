@@ -2,25 +2,33 @@
 
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.durable import (
+    CallbackAnswer,
     CheckpointTooLargeError,
     DurableContext,
     DurableRun,
+    FunctionRegistry,
     JournalCorruptError,
     MemoryJournal,
     NonDeterminismError,
     SqliteJournal,
-    complete_callback,
+    export_history,
+    export_history_from_journal,
+    send_callback_failure,
+    send_callback_heartbeat,
+    send_callback_success,
 )
 from durable_sim.engines import run_durable
 from durable_sim.faults import FaultPlan, InjectedFault, SimulatedCrash
 from durable_sim.latency import LatencyProfile, get_profile
 
 __all__ = [
+    "CallbackAnswer",
     "CheckpointTooLargeError",
     "Clock",
     "DurableContext",
     "DurableRun",
     "FaultPlan",
+    "FunctionRegistry",
     "InjectedFault",
     "JournalCorruptError",
     "LatencyProfile",
@@ -30,7 +38,11 @@ __all__ = [
     "SqliteJournal",
     "VirtualClock",
     "WallClock",
-    "complete_callback",
+    "export_history",
+    "export_history_from_journal",
     "get_profile",
     "run_durable",
+    "send_callback_failure",
+    "send_callback_heartbeat",
+    "send_callback_success",
 ]
