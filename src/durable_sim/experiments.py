@@ -50,6 +50,14 @@ class SpecError(ValueError):
     """A bad experiment spec; the message is one line naming the value and the accepted range."""
 
 
+class RunFailedError(RuntimeError):
+    """A run failed although its spec injects no failure (``failure_probability`` 0).
+
+    Such a run is a fault of the code under test (an engine, a workload, the harness), never a
+    result: the experiment stops instead of writing a row that says ``ok=False``.
+    """
+
+
 class ExperimentSpec(BaseModel):
     """What to run: workload, model, engine, clock, scenario (profile and machine), encoder,
     baseline polling, run count and seed.
@@ -226,7 +234,10 @@ def _row(
 
 
 def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -> dict[str, Any]:
-    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`)."""
+    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`).
+
+    Raises `RunFailedError` if the run failed although the spec injects no failures.
+    """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
     profile = spec.latency_profile()
@@ -242,6 +253,13 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     load = math.nan if clock.virtual else os.getloadavg()[0]
     with traced(clock) as trace:
         values = workload.run(spec, env)
+    error = values.pop("error", None)
+    if not values.get("ok", True) and spec.failure_probability == 0:
+        raise RunFailedError(
+            f"run {run_id} (seed {seed}) of {spec.workload}/{spec.model} on engine "
+            f"{spec.row_engine!r} failed although the spec injects no failures "
+            f"(failure_probability=0): {error or 'no reason reported'}"
+        )
     times: dict[str, float] = {}
     if trace is not None:
         end = clock.now_ms()
@@ -275,7 +293,8 @@ def run_experiment(
 
     `jobs` > 1 spreads runs over spawned processes; rows do not depend on it. `progress` is
     called with the number of runs just finished. `blob_root` is the workload's scratch
-    directory (a temporary one by default).
+    directory (a temporary one by default). A run that fails although the spec injects no
+    failures stops the experiment with `RunFailedError`.
     """
     if not isinstance(jobs, int) or not 1 <= jobs <= 256:
         raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..256)")
