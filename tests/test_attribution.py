@@ -49,6 +49,23 @@ def test_a_join_follows_the_branch_whose_end_ended_it() -> None:
     assert sum(times.values()) == 1050.0
 
 
+def test_a_join_follows_its_own_batch_not_an_earlier_batchs_orphan() -> None:
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        orphan, done = main.fork(), main.fork()  # batch 1
+        done.sleep_until(20.0, "compute")
+        main.sleep_until(20.0, JOIN)  # batch 1 completes; `orphan` runs on after it
+        orphan.sleep_until(50.0, "queueing")
+        note_charge("checkpoint", 10.0)
+        main.charge(10.0)
+        branch = main.fork()  # batch 2, at 30 ms
+        branch.sleep_until(50.0, "compute")  # ends when the orphan does
+        main.sleep_until(50.0, JOIN)
+    times = trace.breakdown(main, 0.0, 50.0)
+    assert (times["compute"], times["checkpoint"], times["queueing"]) == (40.0, 10.0, 0.0)
+
+
 def test_a_join_that_no_branch_ends_is_an_error() -> None:
     main = VirtualClock()
     trace = Trace()

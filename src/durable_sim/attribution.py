@@ -10,7 +10,8 @@ Components (`durable_sim.rows.TIME_COMPONENTS`, milliseconds per run):
 ================  ===========================================================================
 invocation        a function or durable invocation's platform cost (invoke, cold start, the
                   durable runtime's per-invocation floor, the resume after a timer)
-checkpoint        checkpoint writes (and the SDK's per-step overhead) of the durable runtime
+checkpoint        checkpoint calls (and the SDK's per-step overhead) of the durable runtime,
+                  and a map branch's wait for the call that resumes it in process
 replay            journaled operations returned during a replay
 store             calls to the key-value store (the baseline's explicit state)
 polling_slack     a coordinator's wait between the last worker's end and the poll that saw it
@@ -213,13 +214,17 @@ class _Walk:
         return child.forked_at
 
     def _through_branch(self, tl: _Timeline, cursor: float) -> float:
-        """A join: the path continues in the branch whose event ended it, back to its fork."""
+        """A join: the path continues in the branch whose event ended it, back to its fork.
+
+        Of the branches ending then, one of the latest batch (an earlier batch's orphan may end
+        at the same instant), the first forked.
+        """
         ended = [
             c for c in tl.children if c.ends and c.last == cursor and id(c) not in self.visited
         ]
         if not ended:
             raise AttributionError(f"a join ends at {cursor} ms, where none of its branches ends")
-        branch = min(ended, key=lambda c: c.order)
+        branch = min(ended, key=lambda c: (-c.forked_at, c.order))
         self.walk(branch, cursor, branch.first)
         self.add("queueing", branch.first - branch.forked_at)
         return branch.forked_at
