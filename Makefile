@@ -52,8 +52,8 @@ measure: $(STAMP)
 	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
 
 # Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
-# paper/generated/conformance{.csv,_differences.csv,.md} (about two minutes; `make test` checks the
-# committed table is current).
+# paper/generated/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
+# checks the committed table is current).
 conformance: $(STAMP) $(CONFORMANCE_WHEEL)
 	$(PY) tools/conformance.py
 
