@@ -536,9 +536,10 @@ def journal_growth(spec: ActorSpec) -> pd.DataFrame:
     """How the durable actor's journal grows, one row per actor invocation of a run of `spec`.
 
     Columns: ``messages`` (callbacks completed so far, the stop message included), ``operations``
-    (journaled), ``journal_bytes`` (checkpointed so far), ``replayed_operations`` (replayed by
-    that invocation), ``largest_payload_bytes`` (largest journaled result), ``invocation_ms``
-    and ``time_ms`` (virtual time at its end). Raises `ActorSpecError` for a baseline variant.
+    (journaled), ``journal_bytes`` (payload bytes checkpointed so far, as `RunMetrics` counts
+    them), ``replayed_operations`` (replayed by that invocation), ``largest_payload_bytes``
+    (largest journaled result), ``invocation_ms`` and ``time_ms`` (virtual time at its end).
+    Raises `ActorSpecError` for a baseline variant.
     """
     if spec.model != "durable":
         raise ActorSpecError(
