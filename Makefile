@@ -4,9 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce measure lab docs clean-venv
+.PHONY: env test lint bench reproduce measure conformance lab docs clean-venv
 
-env: $(STAMP)
+# AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
+# read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
+CONFORMANCE_DIR := .cache/conformance
+CONFORMANCE_WHEEL := $(CONFORMANCE_DIR)/aws_durable_execution_conformance_tests-1.0.0-py3-none-any.whl
+
+env: $(STAMP) $(CONFORMANCE_WHEEL)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +21,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m durable_sim.kernel  # the `durable-sim` Jupyter kernel, in this venv
 	touch $(STAMP)
 
+$(CONFORMANCE_WHEEL): tests/conformance/wheel-requirements.txt | $(STAMP)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.14 \
+		--require-hashes -r tests/conformance/wheel-requirements.txt -d $(CONFORMANCE_DIR)
+	touch $@
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(VENV)/bin/ruff format --check src tests benchmarks tools
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint
+test: $(STAMP) $(CONFORMANCE_WHEEL) lint
 	$(PY) -m pytest -n 2 tests
 
 bench: $(STAMP)
@@ -41,6 +51,12 @@ measure: $(STAMP)
 	mkdir -p data/measured
 	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
 	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
+
+# Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
+# paper/generated/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
+# checks the committed table is current).
+conformance: $(STAMP) $(CONFORMANCE_WHEEL)
+	$(PY) tools/conformance.py
 
 # JupyterLab on notebooks/, with the project kernel (durable_sim.kernel.KERNEL_NAME, this venv's
 # Python) as the default for new notebooks; as root (containers) with --allow-root.

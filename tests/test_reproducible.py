@@ -13,11 +13,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
 GENERATED = ("notebooks", "data/experiments", "paper/generated", "figures", "paper/build")
+#: The conformance table is written by `make conformance` (checked by tests/conformance), not by
+#: the notebooks: an input of the paper here.
+WRITTEN_BY_MAKE_CONFORMANCE = "conformance"
 #: Provenance keys that legitimately differ between checkouts with uncommitted source edits.
 VOLATILE_META_KEYS = ("code_sha256",)
+
+
+def test_committed_runs_without_injected_failures_all_succeeded() -> None:
+    # Every data file the experiment harness wrote (its sidecar lists experiment specs): a run
+    # with failure_probability 0 that is not ok is a fault of the code, never a result.
+    checked = 0
+    for meta_path in sorted((REPO / "data").rglob("*.meta.json")):
+        specs = json.loads(meta_path.read_text())["specs"]
+        if not all("workload" in spec for spec in specs):
+            continue  # not experiment runs (e.g. the actor study, whose ok means "no lost update")
+        rows = pd.read_csv(meta_path.with_name(meta_path.name.removesuffix(".meta.json") + ".csv"))
+        injected = rows.get("failure_probability", 0.0)
+        failed = rows[~rows["ok"].astype(bool) & (injected == 0)]
+        assert failed.empty, f"{meta_path.name}: runs {failed['run_id'].tolist()} failed"
+        checked += 1
+    assert checked >= 10
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -41,7 +62,8 @@ def test_reproduce_is_byte_identical(tmp_path: Path) -> None:
             shutil.copytree(REPO / name, tmp_path / name)
     for name in GENERATED:  # regenerate from nothing: no stale file can pass for a new one
         for path in (tmp_path / name).rglob("*"):
-            if path.is_file() and path.suffix != ".ipynb" and path.name != "paper.typ":
+            kept = path.name == "paper.typ" or path.name.startswith(WRITTEN_BY_MAKE_CONFORMANCE)
+            if path.is_file() and path.suffix != ".ipynb" and not kept:
                 path.unlink()
     result = subprocess.run(
         [sys.executable, "tools/reproduce.py", "--params", "params/paper.yaml", "--root", "."],

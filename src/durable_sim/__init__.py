@@ -2,14 +2,20 @@
 
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.durable import (
+    CallbackAnswer,
     CheckpointTooLargeError,
     DurableContext,
     DurableRun,
+    FunctionRegistry,
     JournalCorruptError,
     MemoryJournal,
     NonDeterminismError,
     SqliteJournal,
-    complete_callback,
+    export_history,
+    export_history_from_journal,
+    send_callback_failure,
+    send_callback_heartbeat,
+    send_callback_success,
 )
 from durable_sim.engines import run_durable
 from durable_sim.errors import DurableSimError, DurableSimInterrupt
@@ -19,6 +25,7 @@ from durable_sim.latency import LatencyProfile, get_profile
 
 __all__ = [
     "KERNEL_NAME",
+    "CallbackAnswer",
     "CheckpointTooLargeError",
     "Clock",
     "DurableContext",
@@ -26,6 +33,7 @@ __all__ = [
     "DurableSimError",
     "DurableSimInterrupt",
     "FaultPlan",
+    "FunctionRegistry",
     "InjectedFault",
     "JournalCorruptError",
     "LatencyProfile",
@@ -35,7 +43,11 @@ __all__ = [
     "SqliteJournal",
     "VirtualClock",
     "WallClock",
-    "complete_callback",
+    "export_history",
+    "export_history_from_journal",
     "get_profile",
     "run_durable",
+    "send_callback_failure",
+    "send_callback_heartbeat",
+    "send_callback_success",
 ]

@@ -7,8 +7,8 @@ time passes); the wall clock ignores them unless asked to emulate them with real
 Every advance of a virtual clock can be watched (`observe_clocks`): each charge and each sleep
 is reported with what it was for, so a run's time can be attributed to its causes
 (`durable_sim.attribution`). A charge is labelled by the profile cost it pays (`note_charge`,
-called by the sampler that drew it); a sleep by its `label` argument (``None``: a wait whose
-cause the observer infers, such as a join of concurrent branches or a timer).
+called by the sampler that drew it); a sleep by its `label` argument (e.g. ``"join"``, a
+coordinator waiting for its branches; ``None``: a durable timer).
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ def note_charge(label: str, ms: float) -> None:
         observer.note_charge(label, ms)
 
 
+def note_fork(parent: object, child: object, at_ms: float) -> None:
+    """Tell the active observer, if any, that `child` was forked from `parent` at `at_ms`."""
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer.forked(parent, child, at_ms)
+
+
 class Clock(Protocol):
     """What the engine and the baseline need from a clock (milliseconds)."""
 
@@ -88,7 +95,12 @@ class Clock(Protocol):
 
 
 class VirtualClock:
-    """Deterministic clock: advances only by charged costs and by sleeps."""
+    """Deterministic clock: advances only by charged costs and by sleeps.
+
+    Every advance is reported to the active observer (`observe_clocks`); a subclass that must
+    act after each advance (a coroutine's clock hands control back to its scheduler,
+    `durable_sim.durable.scheduler.TaskClock`) overrides `_moved`.
+    """
 
     virtual = True
 
@@ -103,31 +115,39 @@ class VirtualClock:
         """Advance by `ms` milliseconds (>= 0; a negative cost raises `ValueError`)."""
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
-        observer = _OBSERVER.get()
-        if observer is not None and ms > 0:
-            label = observer.take_charge_label(ms)
-            observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
-        self._now += ms
+        if ms > 0:
+            observer = _OBSERVER.get()
+            if observer is not None:
+                label = observer.take_charge_label(ms)
+                observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
+            self._now += ms
+            self._moved()
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Jump to `t_ms` (ms) if it is later than now; no real time passes. `label` names the
         wait for an observer (time attribution)."""
         if t_ms > self._now:
-            observer = _OBSERVER.get()
-            if observer is not None:
-                observer.advanced(self, self._now, t_ms, charge=False, label=label)
-            self._now = t_ms
+            self._pass(t_ms, label)
+            self._moved()
+
+    def _pass(self, t_ms: float, label: str | None) -> None:
+        """Let time pass until `t_ms` (> now), reported as a sleep labelled `label`."""
+        observer = _OBSERVER.get()
+        if observer is not None:
+            observer.advanced(self, self._now, t_ms, charge=False, label=label)
+        self._now = t_ms
+
+    def _moved(self) -> None:
+        """Runs after every advance (nothing to do for a plain virtual clock)."""
 
     def fork(self) -> VirtualClock:
         """A new virtual clock starting at this one's now, for a concurrent branch."""
         child = VirtualClock(self._now)
-        observer = _OBSERVER.get()
-        if observer is not None:
-            observer.forked(self, child, self._now)
+        note_fork(self, child, self._now)
         return child
 
     def __repr__(self) -> str:
-        return f"VirtualClock(now_ms={self._now:.3f})"
+        return f"{type(self).__name__}(now_ms={self._now:.3f})"
 
 
 class WallClock:

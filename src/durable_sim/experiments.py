@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
 from durable_sim.dispatch import MAX_JOBS, map_chunked
-from durable_sim.errors import SpecError, validation_line
+from durable_sim.errors import DurableSimError, SpecError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
@@ -46,6 +46,14 @@ from durable_sim.machine import Machine
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
+
+
+class RunFailedError(DurableSimError, RuntimeError):
+    """A run failed although its spec injects no failure (``failure_probability`` 0).
+
+    Such a run is a fault of the code under test (an engine, a workload, the harness), never a
+    result: the experiment stops instead of writing a row that says ``ok=False``.
+    """
 
 
 class ExperimentSpec(BaseModel):
@@ -334,7 +342,10 @@ def _row(
 
 
 def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -> dict[str, Any]:
-    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`)."""
+    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`).
+
+    Raises `RunFailedError` if the run failed although the spec injects no failures.
+    """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
     profile = spec.latency_profile()
@@ -350,6 +361,13 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     load = math.nan if clock.virtual else os.getloadavg()[0]
     with traced(clock) as trace:
         values = workload.run(spec, env)
+    error = values.pop("error", None)
+    if not values.get("ok", True) and spec.failure_probability == 0:
+        raise RunFailedError(
+            f"run {run_id} (seed {seed}) of {spec.workload}/{spec.model} on engine "
+            f"{spec.row_engine!r} failed although the spec injects no failures "
+            f"(failure_probability=0): {error or 'no reason reported'}"
+        )
     times: dict[str, float] = {}
     if trace is not None:
         end = clock.now_ms()
@@ -394,7 +412,8 @@ def run_experiment(
     process with its own workload session and warm-up runs; rows do not depend on `jobs`.
     `progress`: None/False (default) shows nothing, True a `tqdm.auto` bar, a callable is called
     with the number of runs just finished. `blob_root` is the workload's scratch directory (a
-    temporary one by default). Raises `SpecError` for a bad `jobs`.
+    temporary one by default). Raises `SpecError` for a bad `jobs`; a run that fails although
+    the spec injects no failures stops the experiment with `RunFailedError`.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")

@@ -1,4 +1,5 @@
-"""`DurableContext`: replay state and the replay-aware logger."""
+"""`DurableContext`: replay state per context, the SDK's logger API, child and virtual contexts,
+the execution context."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
-from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.config import ChildConfig, Duration
 
 from durable_sim import run_durable
 
@@ -70,10 +71,10 @@ def test_logger_is_silent_during_replay(caplog: pytest.LogCaptureFixture) -> Non
         ctx.logger.info("done")
         return "ok"
 
-    with caplog.at_level(logging.DEBUG, logger="durable_sim.workflow"):
+    with caplog.at_level(logging.DEBUG):
         run = run_durable(handler, {"who": "bob"}, execution_id="log-1")
     assert run.metrics.invocations == 3
-    records = [r for r in caplog.records if r.name == "durable_sim.workflow"]
+    records = [r for r in caplog.records if r.name == "root"]
     assert [r.getMessage() for r in records] == [
         "starting bob",
         "before wait",
@@ -81,4 +82,103 @@ def test_logger_is_silent_during_replay(caplog: pytest.LogCaptureFixture) -> Non
         "inside step",
         "done",
     ]
-    assert {getattr(r, "execution_id", None) for r in records} == {"log-1"}
+    assert {getattr(r, "executionArn", "").split("/")[-2] for r in records} == {"log-1"}
+
+
+def test_replay_state_belongs_to_each_branch(caplog: pytest.LogCaptureFixture) -> None:
+    """A branch doing new work leaves its sibling, still replaying, in replay (fault kind 4)."""
+    seen: list[tuple[str, bool]] = []
+
+    def branch(name: str, wait_s: int) -> Any:
+        def run(c: DurableContext) -> str:
+            c.logger.info(f"{name} starts")
+            seen.append((f"{name} start", c.is_replaying()))
+            c.step(lambda _: name, name=f"{name}-work")
+            c.wait(Duration.from_seconds(wait_s))
+            c.logger.info(f"{name} resumes")
+            seen.append((f"{name} resume", c.is_replaying()))
+            return name
+
+        return run
+
+    def handler(event: Any, ctx: DurableContext) -> list[str]:
+        return ctx.parallel([branch("a", 1), branch("b", 2)]).get_results()
+
+    with caplog.at_level(logging.INFO):
+        run = run_durable(handler, None)
+    assert run.result == ["a", "b"]
+    assert run.metrics.invocations == 3
+    # Invocation 2 (at 1 s): branch a replays, then does new work; branch b runs after it and
+    # must still be replaying, so "b starts" is not logged again.
+    lines = [r.getMessage() for r in caplog.records if r.name == "root"]
+    assert lines == ["a starts", "b starts", "a resumes", "b resumes"]
+    assert seen == [
+        ("a start", False),
+        ("b start", False),
+        ("a start", True),
+        ("a resume", False),
+        ("b start", True),  # a's new work left b replaying
+        ("b start", True),  # invocation 3: a is complete (not re-run), b replays and resumes
+        ("b resume", False),
+    ]
+
+
+def test_logger_api_of_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
+    custom = logging.getLogger("tests.custom")
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        always = ctx.logger.with_is_replaying(lambda: False)
+        always.info("always")  # logged on every invocation
+        ctx.set_logger(custom)
+        ctx.logger.info("custom")  # deduplicated like the default logger
+        ctx.step(lambda s: s.logger.info("in step"), name="s")
+        ctx.wait(Duration.from_seconds(1))
+
+    with caplog.at_level(logging.INFO):
+        assert run_durable(handler, None).status == "SUCCEEDED"
+    lines = [(r.name, r.getMessage()) for r in caplog.records if r.name in {"root", "tests.custom"}]
+    assert lines == [
+        ("root", "always"),
+        ("tests.custom", "custom"),
+        ("tests.custom", "in step"),
+        ("root", "always"),
+    ]
+    step_record = next(r for r in caplog.records if r.getMessage() == "in step")
+    assert (step_record.operationName, step_record.attempt, step_record.operationId) == (
+        "s",
+        1,
+        "1",
+    )
+
+
+def test_execution_context_child_contexts_and_virtual_contexts() -> None:
+    facts: dict[str, Any] = {}
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        facts["arn"] = ctx.execution_context.durable_execution_arn
+        facts["lambda_context"] = (
+            ctx.lambda_context.function_name,
+            ctx.lambda_context.aws_request_id,
+        )
+        facts["root virtual"] = ctx.is_virtual
+        child = ctx.create_child_context("9")
+        facts["child"] = (child.is_virtual, child.step(lambda _: 1, name="in-child"))
+        virtual = ctx.create_child_context("8", is_virtual=True)
+        facts["virtual"] = (virtual.is_virtual, virtual.step(lambda _: 2, name="in-virtual"))
+        ctx.run_in_child_context(
+            lambda c: c.step(lambda _: 3, name="flat"),
+            name="v",
+            config=ChildConfig(is_virtual=True),
+        )
+
+    run = run_durable(handler, None, execution_id="ctx-1")
+    assert run.status == "SUCCEEDED", run.error
+    assert facts["arn"].startswith("arn:aws:lambda:us-east-1:123456789012:function:handler:")
+    assert "/durable-execution/ctx-1/" in facts["arn"]
+    assert facts["lambda_context"][0] == "handler" and len(facts["lambda_context"][1]) == 36
+    assert facts["root virtual"] is False
+    assert facts["child"] == (False, 1) and facts["virtual"] == (True, 2)
+    ops = {op.id: op for op in run.operations}
+    assert (ops["9.1"].parent_id, ops["8.1"].parent_id) == ("9", None)
+    assert "1" not in ops  # a virtual child context journals no record of its own
+    assert (ops["1.1"].name, ops["1.1"].parent_id) == ("flat", None)

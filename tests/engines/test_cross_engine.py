@@ -1,7 +1,9 @@
-"""The same SDK-decorated handlers on our engine and on AWS's local runner agree."""
+"""The same SDK-decorated handlers on our engine and on AWS's local runner agree, also when
+callbacks are answered from outside and functions invoke each other."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,13 +20,17 @@ from aws_durable_execution_sdk_python.config import (
     ParallelConfig,
     StepConfig,
 )
+from aws_durable_execution_sdk_python.exceptions import CallbackError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from durable_sim import DurableRun, run_durable
+from durable_sim import CallbackAnswer, DurableRun, export_history, run_durable
+from durable_sim.durable import OperationRecord
 
 RETRY = StepConfig(
     retry_strategy=create_retry_strategy(
@@ -143,3 +149,139 @@ def test_expected_values_on_sim() -> None:
     assert runs["map_and_parallel"].metrics.retries == 3
     assert runs["fails_after_retries"].status == "FAILED"
     assert _steps(runs["fails_after_retries"]) == [("always", "FAILED", 3)]
+
+
+def approve_all(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    return [CallbackAnswer("success", result=json.dumps({"approved_by": "alice"}))]
+
+
+def reject_all(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    error = {"ErrorType": "RejectedError", "ErrorMessage": f"{record.name} not approved"}
+    return [CallbackAnswer("failure", error=error)]
+
+
+@durable_execution
+def approval_then_step(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    callback = context.create_callback(name="approval")
+    context.step(lambda _: "notified", name="notify")
+    answer = json.loads(callback.result())
+    return {"answer": answer, "after": context.step(add(1, 2))}
+
+
+@durable_execution
+def wait_for_rejection(event: dict[str, Any], context: DurableContext) -> str:
+    try:
+        return str(context.wait_for_callback(lambda cid, ctx: None, name="review"))
+    except CallbackError as exc:
+        return f"caught: {exc}"
+
+
+@durable_execution
+def invoke_twice(event: dict[str, Any], context: DurableContext) -> list[int]:
+    first = context.invoke("double", event["x"], name="first")
+    return [first, context.invoke("double", first, name="second")]
+
+
+@durable_execution
+def double_it(event: int, context: DurableContext) -> int:
+    return context.step(lambda _: 2 * event, name="double")
+
+
+OUTSIDE_WORLD_CASES = {
+    "approval_then_step": (approval_then_step, approve_all, {}),
+    "wait_for_rejection": (wait_for_rejection, reject_all, {}),
+    "invoke_twice": (invoke_twice, None, {"double": double_it}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTSIDE_WORLD_CASES))
+def test_callbacks_and_invokes_agree_event_by_event(case: str) -> None:
+    """The same responder and function registry on both engines: same outcome, same history
+    (event types in order, with the same operation names; the execution's own name differs)."""
+    handler, responder, functions = OUTSIDE_WORLD_CASES[case]
+    runs = [
+        run_durable(handler, {"x": 5}, engine=engine, responder=responder, functions=functions)
+        for engine in ("sim", "aws-local")
+    ]
+    sim, aws = ([(e["EventType"], e.get("Name")) for e in export_history(r)[1:-1]] for r in runs)
+    assert (runs[0].status, runs[0].result) == (runs[1].status, runs[1].result)
+    assert sim == aws
+
+
+def test_outside_world_values_are_the_right_ones() -> None:
+    runs = {
+        case: run_durable(h, {"x": 5}, responder=r, functions=f)
+        for case, (h, r, f) in OUTSIDE_WORLD_CASES.items()
+    }
+    assert runs["approval_then_step"].result == {"answer": {"approved_by": "alice"}, "after": 3}
+    # The callback inside wait_for_callback is named as the SDK names it.
+    assert runs["wait_for_rejection"].result == "caught: review create callback id not approved"
+    assert runs["invoke_twice"].result == [10, 20]
+
+
+# A random workflow: blocks run one after another; a callback block creates callbacks and awaits
+# them (in creation order or reversed) before the next block starts, so no wait is pending while a
+# callback is open (the runner's time skipping would end such a wait before any answer arrives).
+# A callback's name says how the outside world answers it.
+ANSWERS = ("success", "failure", "silent")
+blocks = st.lists(
+    st.one_of(
+        st.tuples(st.just("step"), st.integers(0, 9)),
+        st.tuples(st.just("wait"), st.integers(1, 3)),
+        st.tuples(
+            st.just("callbacks"),
+            st.lists(st.sampled_from(ANSWERS), min_size=1, max_size=2),
+            st.booleans(),
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def scripted_workflow(event: list[list[Any]], context: DurableContext) -> list[Any]:
+    seen: list[Any] = []
+    for index, block in enumerate(event):
+        if block[0] == "step":
+            value = block[1]
+            seen.append(context.step(lambda _, v=value: v * 10, name=f"step-{index}"))
+        elif block[0] == "wait":
+            context.wait(Duration.from_seconds(block[1]))
+        else:
+            callbacks = [
+                context.create_callback(name=f"cb-{index}-{i}-{answer}")
+                for i, answer in enumerate(block[1])
+            ]
+            for callback in reversed(callbacks) if block[2] else callbacks:
+                try:
+                    seen.append(callback.result())
+                except CallbackError as exc:
+                    seen.append(f"failed: {exc}")
+    return seen
+
+
+def answer_by_name(callback_id: str, record: OperationRecord) -> list[CallbackAnswer]:
+    name = str(record.name)
+    if name.endswith("-success"):
+        return [CallbackAnswer("success", result=json.dumps(name))]
+    if name.endswith("-failure"):
+        return [CallbackAnswer("failure", error={"ErrorType": "Rejected", "ErrorMessage": name})]
+    return []
+
+
+@settings(max_examples=12, derandomize=True, deadline=None)
+@given(workflow=blocks)
+def test_random_callback_workflows_agree_on_both_engines(workflow: list[Any]) -> None:
+    spec = json.loads(json.dumps(workflow))  # as the handler receives it: tuples become lists
+    runs = [
+        run_durable(scripted_workflow, spec, engine=engine, responder=answer_by_name)
+        for engine in ("sim", "aws-local")
+    ]
+    histories = [[(e["EventType"], e.get("Name")) for e in export_history(run)] for run in runs]
+    operations_only = [[e for e in h if not e[0].startswith("Execution")] for h in histories]
+    assert operations_only[0] == operations_only[1]
+    assert [(r.status, r.result, len(r.pending_callbacks)) for r in runs] == [
+        (runs[0].status, runs[0].result, len(runs[0].pending_callbacks))
+    ] * 2
+    silent = sum(answer == "silent" for b in spec if b[0] == "callbacks" for answer in b[1])
+    assert (runs[0].status == "PENDING") == (silent > 0)

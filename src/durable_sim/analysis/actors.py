@@ -453,7 +453,8 @@ def actor_findings(rows: pd.DataFrame, limits: Table, growth: pd.DataFrame) -> T
     first = frame[frame["first"]].iloc[0]
     below = frame.loc[frame["limit"] == "execution_duration", "messages_per_day_below"].iloc[0]
     texts["limit"] = (
-        f"The actor's journal grows by {ops:.1f} operations and {written:.0f} bytes per message; "
+        f"The actor's journal grows by {ops:.1f} operations and {written:.0f} bytes of "
+        f"checkpointed payload per message; "
         f"the first AWS limit it meets is '{str(first['label']).lower()}', after about "
         f"{float(first['messages_to_limit']):,.0f} messages"
         + (

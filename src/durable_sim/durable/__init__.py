@@ -8,26 +8,48 @@ from durable_sim.durable.errors import (
     JournalCorruptError,
     NonDeterminismError,
 )
-from durable_sim.durable.journal import Journal, MemoryJournal, OperationRecord, SqliteJournal
-from durable_sim.durable.operation.callback import complete_callback
+from durable_sim.durable.history import export_history, export_history_from_journal
+from durable_sim.durable.journal import (
+    HistoryEntry,
+    Journal,
+    MemoryJournal,
+    OperationRecord,
+    SqliteJournal,
+)
+from durable_sim.durable.operation.callback import (
+    send_callback_failure,
+    send_callback_heartbeat,
+    send_callback_success,
+)
+from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.runtime import TooManyInvocationsError, execute
+from durable_sim.durable.state import CallbackAnswer, Responder
 
 __all__ = [
     "CHECKPOINT_LIMIT_BYTES",
+    "CallbackAnswer",
     "CheckpointTooLargeError",
     "DurableContext",
     "DurableRun",
     "ExecutionInputMismatchError",
+    "FunctionRegistry",
+    "HistoryEntry",
     "Journal",
     "JournalCorruptError",
     "MemoryJournal",
     "NonDeterminismError",
     "OperationRecord",
     "OperationView",
+    "Responder",
     "RunMetrics",
     "SqliteJournal",
     "TooManyInvocationsError",
-    "complete_callback",
     "execute",
+    "export_history",
+    "export_history_from_journal",
+    "send_callback_failure",
+    "send_callback_heartbeat",
+    "send_callback_success",
+    "unwrap_handler",
 ]

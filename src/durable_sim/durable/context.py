@@ -1,71 +1,68 @@
 """`DurableContext`: the AWS Durable Execution SDK's context API, on our engine.
 
-Method names and signatures follow ``aws_durable_execution_sdk_python.DurableContext``, and the
-SDK's own config, result and exception types are used, so one workflow module runs here, on the
+Method names, signatures and attributes follow ``aws_durable_execution_sdk_python.DurableContext``
+(``execution_context``, ``lambda_context`` (set by the runtime for each invocation), ``logger``,
+``is_virtual``, ``create_child_context``, ``set_logger``, ``is_replaying``), and the SDK's own
+config, result, logger and exception types are used, so one workflow module runs here, on the
 official local runner, and on AWS unchanged.
+
+Replay state belongs to each context, as in the SDK: a context starts in its creator's state and
+switches to new work by itself at its own replay boundary (the first operation it reaches that
+the journal does not hold as completed), so a branch doing new work does not end the replay of a
+sibling branch, and ``context.logger`` (silent while its context replays) logs each line once.
+
+Operation ids are readable and hierarchical (``"3"``, ``"3.1"``, ``"3.1.2"``: parent, then
+position) where the SDK hashes the same parent-and-position pair; both are deterministic.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_durable_execution_sdk_python.concurrency.models import BatchResult
 from aws_durable_execution_sdk_python.config import (
     CallbackConfig,
     ChildConfig,
     Duration,
+    InvokeConfig,
     MapConfig,
     ParallelBranch,
     ParallelConfig,
     StepConfig,
     WaitForCallbackConfig,
 )
-from aws_durable_execution_sdk_python.types import StepContext, WaitForCallbackContext
+from aws_durable_execution_sdk_python.context import ExecutionContext
+from aws_durable_execution_sdk_python.exceptions import ValidationError
+from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+from aws_durable_execution_sdk_python.lambda_service import OperationSubType, OperationType
+from aws_durable_execution_sdk_python.logger import Logger, LogInfo
+from aws_durable_execution_sdk_python.types import (
+    LoggerInterface,
+    StepContext,
+    WaitForCallbackContext,
+)
+from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import Clock
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.operation import batch, callback, child, step, wait
+from durable_sim.durable.operation import batch, callback, child, condition, invoke, step, wait
 from durable_sim.durable.state import ExecutionState
 
 T = TypeVar("T")
 U = TypeVar("U")
+P = TypeVar("P")
+R = TypeVar("R")
 
-_WORKFLOW_LOG = logging.getLogger("durable_sim.workflow")
-
-
-class ReplayAwareLogger:
-    """A logger that stays silent while the context replays, so each line is logged once."""
-
-    def __init__(self, state: ExecutionState, logger: logging.Logger = _WORKFLOW_LOG) -> None:
-        self._state = state
-        self._logger = logger
-
-    def _log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self._state.replaying:
-            extra = {"execution_id": self._state.execution_id, **kwargs.pop("extra", {})}
-            self._logger.log(level, msg, *args, extra=extra, **kwargs)
-
-    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self._log(logging.DEBUG, msg, *args, **kwargs)
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self._log(logging.INFO, msg, *args, **kwargs)
-
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self._log(logging.WARNING, msg, *args, **kwargs)
-
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self._log(logging.ERROR, msg, *args, **kwargs)
-
-    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self._log(logging.ERROR, msg, *args, exc_info=True, **kwargs)
+_STEP = OperationType.STEP
+_DEFAULT_STEP = StepConfig()
 
 
-def _describe(op_type: str, sub_type: str, name: str | None) -> str:
-    return f"{op_type} ({sub_type}) {name!r}" if name else f"{op_type} ({sub_type}) without a name"
+def _describe(op_type: str, sub_type: str | None, name: str | None) -> str:
+    label = f"{op_type} ({sub_type})"
+    return f"{label} {name!r}" if name else f"{label} without a name"
 
 
 def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
@@ -80,51 +77,148 @@ class DurableContext:
         self,
         state: ExecutionState,
         clock: Clock,
+        *,
         parent_id: str | None = None,
-        logger: ReplayAwareLogger | None = None,
+        step_id_prefix: str | None = None,
+        replaying: bool = False,
+        logger: Logger | None = None,
+        execution_context: ExecutionContext | None = None,
     ) -> None:
         self.state = state
         self.clock = clock
-        self.parent_id = parent_id
-        self.logger = logger or ReplayAwareLogger(state)
+        self.execution_context = execution_context or ExecutionContext(
+            durable_execution_arn=state.durable_execution_arn
+        )
+        self.lambda_context: Any = None
+        self._parent_id = parent_id
+        self._prefix = step_id_prefix if step_id_prefix is not None else parent_id
+        self._is_virtual = self._parent_id != self._prefix
         self._position = 0
+        self._replaying = replaying
+        self._log_info = LogInfo(execution_state=cast(Any, state), parent_id=parent_id)
+        if logger is not None:
+            self.logger = logger.with_is_replaying(self.is_replaying)
+        else:
+            self.logger = Logger.from_log_info(
+                logging.getLogger(), self._log_info, is_replaying=self.is_replaying
+            )
 
-    # -- identity and replay -------------------------------------------------------------
+    # -- identity, replay and children -------------------------------------------------------
+
+    @property
+    def is_virtual(self) -> bool:
+        """True for a context that checkpoints neither its start nor its end (a FLAT branch, or
+        ``create_child_context(..., is_virtual=True)``): its operations report to the
+        enclosing context's parent, while their ids keep this context's prefix."""
+        return self._is_virtual
+
+    def is_replaying(self) -> bool:
+        """True while this context re-runs operations that the journal holds as completed."""
+        return self._replaying
+
+    def set_logger(self, new_logger: LoggerInterface) -> None:
+        """Log through `new_logger`, still silent while this context replays (the SDK's API)."""
+        self.logger = Logger.from_log_info(
+            new_logger, self._log_info, is_replaying=self.is_replaying
+        )
+
+    def create_child_context(
+        self, operation_id: str, *, is_virtual: bool = False
+    ) -> DurableContext:
+        """A child context owned by operation `operation_id` (the SDK's factory).
+
+        A regular child's operations have `operation_id` as parent; a virtual one's report to
+        this context's parent. Both take `operation_id` as their id prefix and start in this
+        context's replay state.
+        """
+        return self._child(operation_id, self.clock, is_virtual=is_virtual)
+
+    def _child(
+        self, operation_id: str, clock: Clock, *, is_virtual: bool = False, new: bool = False
+    ) -> DurableContext:
+        """A child context; `new` starts it out of replay (a branch the journal lacks)."""
+        parent_id = self._parent_id if is_virtual else operation_id
+        child = DurableContext(
+            self.state,
+            clock,
+            parent_id=parent_id,
+            step_id_prefix=operation_id,
+            replaying=self._replaying and not new,
+            logger=self.logger.with_log_info(
+                LogInfo(execution_state=cast(Any, self.state), parent_id=parent_id)
+            ),
+            execution_context=self.execution_context,
+        )
+        child.lambda_context = self.lambda_context
+        return child
 
     def _next_id(self) -> str:
         self._position += 1
-        return f"{self.parent_id}.{self._position}" if self.parent_id else str(self._position)
+        return f"{self._prefix}.{self._position}" if self._prefix else str(self._position)
 
-    def _child(self, op_id: str, clock: Clock) -> DurableContext:
-        return DurableContext(self.state, clock, op_id, self.logger)
+    def _identify(
+        self, op_type: OperationType, sub_type: str, name: str | None, op_id: str | None = None
+    ) -> OperationIdentifier:
+        """Allocate the next operation of this context (or `op_id`, a branch's own id)."""
+        return OperationIdentifier(
+            op_id or self._next_id(), sub_type, self._parent_id, name, operation_type=op_type
+        )
 
     def _begin(
-        self, op_type: str, sub_type: str, name: str | None, *, op_id: str | None = None
-    ) -> tuple[str, OperationRecord | None]:
-        """Claim the next operation id and return its journaled record, checking determinism."""
-        op_id = op_id or self._next_id()
-        rec = self.state.get(op_id)
-        if rec is None or (not rec.terminal and rec.type != "CONTEXT"):
-            self.state.replaying = False  # new work (a started child still replays its ops)
-        elif rec.terminal:
-            self.state.visit_replayed(op_id)
-        if rec is None:
-            return op_id, rec
-        if (rec.type, rec.sub_type, rec.name) != (op_type, sub_type, name):
-            raise self.state.fail(
-                NonDeterminismError(
-                    op_id,
-                    _describe(rec.type, rec.sub_type, rec.name),
-                    _describe(op_type, sub_type, name),
-                )
-            )
-        if rec.terminal:
-            self.clock.charge(self.state.sampler.draw("replay_op", op_id))
-        return op_id, rec
+        self, ident: OperationIdentifier, *, is_virtual: bool = False, branch: bool = False
+    ) -> tuple[OperationRecord | None, bool]:
+        """Look up the operation's record, check it is the same operation, and move this
+        context's replay boundary as the SDK does before an operation runs.
 
-    def is_replaying(self) -> bool:
-        """True while the handler is re-running operations that the journal already holds."""
-        return self.state.replaying
+        Returns the record and whether the context leaves replay once the operation returns
+        (a resume point: a started wait, callback, invoke or child context). A map/parallel
+        `branch` leaves the batch's context as it is (the SDK bypasses it for branches).
+        """
+        rec = self.state.operations.get(ident.operation_id)
+        if rec is not None:
+            if (
+                rec.type is not ident.operation_type
+                or rec.sub_type != ident.sub_type
+                or (rec.name or None) != (ident.name or None)
+                or (rec.parent_id or None) != (ident.parent_id or None)
+                or is_virtual
+            ):
+                self._mismatch(rec, ident, is_virtual)
+            if rec.terminal:
+                self.state.charge(self.clock, "replay_op", ident.operation_id)
+        leave_after = False
+        if self._replaying and not branch:
+            if rec is None or (rec.type is _STEP and not rec.terminal):
+                self._replaying = False
+            elif not rec.terminal:
+                leave_after = True
+        return rec, leave_after
+
+    def _end(self, leave_after: bool) -> None:
+        """After an operation: leave replay at a resume point, or when nothing follows."""
+        if not self._replaying:
+            return
+        if leave_after:
+            self._replaying = False
+            return
+        following = (
+            f"{self._prefix}.{self._position + 1}" if self._prefix else str(self._position + 1)
+        )
+        if following not in self.state.operations:
+            self._replaying = False
+
+    def _mismatch(self, rec: OperationRecord, ident: OperationIdentifier, is_virtual: bool) -> None:
+        journaled = _describe(rec.type.value, rec.sub_type, rec.name)
+        if is_virtual:
+            new = "a virtual (FLAT) child context, which journals no record of its own"
+        elif (rec.parent_id or None) != (ident.parent_id or None):
+            new = (
+                f"the same operation under parent {ident.parent_id!r} "
+                f"(journaled under {rec.parent_id!r})"
+            )
+        else:
+            new = _describe(ident.operation_type.value, ident.sub_type, ident.name)
+        raise self.state.fail_execution(NonDeterminismError(ident.operation_id, journaled, new))
 
     # -- operations ----------------------------------------------------------------------
 
@@ -135,11 +229,19 @@ class DurableContext:
         config: StepConfig | None = None,
     ) -> T:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
-        return step.run_step(self, func, _resolve_name(name, func), config or StepConfig())
+        config = config or _DEFAULT_STEP
+        ident = self._identify(
+            _STEP, config.sub_type or OperationSubType.STEP.value, _resolve_name(name, func)
+        )
+        return cast(T, step.run_step(self, ident, func, config))
 
     def wait(self, duration: Duration, name: str | None = None) -> None:
-        """Suspend the execution for `duration`; no compute is held meanwhile."""
-        wait.run_wait(self, duration, name)
+        """Suspend the execution for `duration` (at least 1 s); no compute is held meanwhile."""
+        seconds = duration.to_seconds()
+        if seconds < 1:
+            raise ValidationError(f"wait duration must be at least 1 second, got {seconds} s")
+        ident = self._identify(OperationType.WAIT, OperationSubType.WAIT.value, name)
+        wait.run_wait(self, ident, seconds)
 
     def run_in_child_context(
         self,
@@ -148,8 +250,11 @@ class DurableContext:
         config: ChildConfig | None = None,
     ) -> T:
         """Run `func` with a child context; its result is checkpointed as one operation."""
-        sub_type = (config.sub_type if config else None) or "RunInChildContext"
-        return child.run_child(self, func, _resolve_name(name, func), sub_type)
+        sub_type = (
+            config.sub_type if config else None
+        ) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        ident = self._identify(OperationType.CONTEXT, sub_type, _resolve_name(name, func))
+        return cast(T, child.run_in_child(self, ident, func, config or ChildConfig()))
 
     def map(
         self,
@@ -159,24 +264,33 @@ class DurableContext:
         config: MapConfig | None = None,
     ) -> BatchResult[T]:
         """Run `func(ctx, item, index, inputs)` for every item, each in its own child context."""
+        if config is not None:
+            config.completion_config._validate_for_total(len(inputs))
         config = config or MapConfig()
-        config.completion_config._validate_for_total(len(inputs))
         namer = config.item_namer
 
-        def branch(index: int, item: U) -> batch.Branch:
-            return (
+        def bind(index: int, item: U) -> batch.Branch:
+            return batch.Branch(
+                index,
                 namer(item, index) if namer else f"map-item-{index}",
                 lambda ctx: func(ctx, item, index, inputs),
             )
 
+        ident = self._identify(
+            OperationType.CONTEXT, OperationSubType.MAP.value, _resolve_name(name, func)
+        )
         return batch.run_batch(
             self,
-            [branch(i, item) for i, item in enumerate(inputs)],
-            name=_resolve_name(name, func),
-            sub_type="Map",
-            item_sub_type="MapIteration",
+            ident,
+            [bind(i, item) for i, item in enumerate(inputs)],
+            item_sub_type=OperationSubType.MAP_ITERATION.value,
+            result_type="MapResult",
             max_concurrency=config.max_concurrency,
             completion=config.completion_config,
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            summary_generator=config.summary_generator,
+            nesting=config.nesting_type,
         )
 
     def parallel(
@@ -186,30 +300,41 @@ class DurableContext:
         config: ParallelConfig | None = None,
     ) -> BatchResult[T]:
         """Run each callable in its own child context, concurrently."""
+        if config is not None:
+            config.completion_config._validate_for_total(len(functions))
         config = config or ParallelConfig()
-        config.completion_config._validate_for_total(len(functions))
-        branches: list[batch.Branch] = []
-        for index, fn in enumerate(functions):
-            default = f"parallel-branch-{index}"
-            if isinstance(fn, ParallelBranch):
-                branches.append((fn.name or _resolve_name(None, fn.func) or default, fn.func))
-            else:
-                branches.append((_resolve_name(None, fn) or default, fn))
+        branches = [
+            batch.Branch(
+                index,
+                (fn.name if isinstance(fn, ParallelBranch) else None) or f"parallel-branch-{index}",
+                fn.func if isinstance(fn, ParallelBranch) else fn,
+            )
+            for index, fn in enumerate(functions)
+        ]
+        ident = self._identify(OperationType.CONTEXT, OperationSubType.PARALLEL.value, name)
         return batch.run_batch(
             self,
+            ident,
             branches,
-            name=name,
-            sub_type="Parallel",
-            item_sub_type="ParallelBranch",
+            item_sub_type=OperationSubType.PARALLEL_BRANCH.value,
+            result_type="ParallelResult",
             max_concurrency=config.max_concurrency,
             completion=config.completion_config,
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            summary_generator=config.summary_generator,
+            nesting=config.nesting_type,
         )
 
     def create_callback(
         self, name: str | None = None, config: CallbackConfig | None = None
     ) -> callback.SimCallback:
         """A callback whose id an external system uses to resume the execution."""
-        return callback.create_callback(self, name, config or CallbackConfig())
+        config = config or CallbackConfig()
+        ident = self._identify(
+            OperationType.CALLBACK, config.sub_type or OperationSubType.CALLBACK.value, name
+        )
+        return callback.create_callback(self, ident, config)
 
     def wait_for_callback(
         self,
@@ -218,4 +343,39 @@ class DurableContext:
         config: WaitForCallbackConfig | None = None,
     ) -> Any:
         """Create a callback, hand its id to `submitter` (a step), and wait for the outcome."""
-        return callback.wait_for_callback(self, submitter, _resolve_name(name, submitter), config)
+        name = _resolve_name(name, submitter)
+        ident = self._identify(
+            OperationType.CONTEXT, OperationSubType.WAIT_FOR_CALLBACK.value, name
+        )
+        return callback.wait_for_callback(self, ident, submitter, name, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, Any], T],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> T:
+        """Poll `check(state, check_context)` until the config's wait strategy stops polling;
+        each poll is a checkpointed attempt and the waits between polls hold no compute."""
+        if check is None:
+            raise ValidationError("`check` is required for wait_for_condition")
+        if not config:
+            raise ValidationError("`config` is required for wait_for_condition")
+        ident = self._identify(_STEP, OperationSubType.WAIT_FOR_CONDITION.value, name)
+        return cast(T, condition.run_wait_for_condition(self, ident, check, config))
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: P,
+        name: str | None = None,
+        config: InvokeConfig[P, R] | None = None,
+    ) -> R:
+        """Invoke the durable function registered as `function_name` (a chained invoke): it
+        runs as its own execution, and this one resumes with its result or error."""
+        ident = self._identify(
+            OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE.value, name
+        )
+        return cast(
+            R, invoke.run_invoke(self, ident, function_name, payload, config or InvokeConfig())
+        )

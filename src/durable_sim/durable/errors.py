@@ -6,7 +6,12 @@ from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutio
 
 from durable_sim.errors import DurableSimError
 
-CHECKPOINT_LIMIT_BYTES = 256 * 1024  # AWS Lambda durable functions: 256 KB per checkpoint
+# AWS Lambda durable functions accept a checkpoint payload of at most 256 KiB, measured in UTF-8
+# bytes of the serialized payload (the service's message: "less than or equal to 262144 bytes").
+CHECKPOINT_LIMIT_BYTES = 256 * 1024
+# A chained invoke's input and its result may each be up to 1 MiB (the official runner's
+# validator, which mirrors the service: "must be less than or equal to 1048576 bytes").
+CHAINED_INVOKE_LIMIT_BYTES = 1024 * 1024
 
 
 class NonDeterminismError(NonDeterministicExecutionError, DurableSimError):
@@ -28,17 +33,23 @@ class NonDeterminismError(NonDeterministicExecutionError, DurableSimError):
 
 
 class CheckpointTooLargeError(DurableSimError):
-    """A checkpoint payload exceeds the 256 KB limit: a terminal error, as on AWS."""
+    """A checkpoint payload exceeds its limit: a terminal error, as on AWS.
 
-    def __init__(self, op_id: str, name: str | None, size: int) -> None:
-        label = f"{op_id} ({name})" if name else op_id
+    `size` and `limit` are UTF-8 bytes of the serialized payload; a payload of exactly `limit`
+    bytes passes.
+    """
+
+    def __init__(
+        self, op_id: str, label: str, size: int, limit: int = CHECKPOINT_LIMIT_BYTES
+    ) -> None:
         super().__init__(
-            f"checkpoint of operation {label} is {size} bytes, over the limit of "
-            f"{CHECKPOINT_LIMIT_BYTES} bytes (256 KB); return a reference (e.g. a blob key) "
-            "instead of the data"
+            f"checkpoint payload of operation {op_id} ({label}) is {size} bytes; a payload must "
+            f"be less than or equal to {limit} bytes (UTF-8 of the serialized value). "
+            "Return a reference (e.g. a blob key) instead of the data"
         )
         self.op_id = op_id
         self.size = size
+        self.limit = limit
 
 
 class JournalCorruptError(DurableSimError):
@@ -47,3 +58,7 @@ class JournalCorruptError(DurableSimError):
 
 class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""
+
+
+class UnknownFunctionError(DurableSimError, LookupError):
+    """``context.invoke`` named a function that is not in the run's function registry."""

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from aws_durable_execution_sdk_python.exceptions import SerDesError
+from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
+
+if TYPE_CHECKING:
+    from durable_sim.durable.journal import Journal
 
 Status = Literal["SUCCEEDED", "FAILED", "PENDING"]
 
 
 @dataclass
 class RunMetrics:
-    """Counters of one durable run. A metric an engine cannot observe is ``None``."""
+    """Counters of one durable run. A metric an engine cannot observe is ``None``.
+
+    ``checkpoint_ops`` counts checkpoint calls (updates batched into one call count once);
+    ``checkpoint_bytes`` the UTF-8 bytes of the payloads and error objects they wrote, the data
+    AWS limits per checkpoint and bills as data written.
+    """
 
     invocations: int | None = 0
     replays: int | None = 0
@@ -26,7 +37,10 @@ class RunMetrics:
 
 @dataclass(frozen=True)
 class OperationView:
-    """One operation as the caller sees it (results decoded to Python data)."""
+    """One operation as the caller sees it (results decoded to Python data).
+
+    ``type`` and ``status`` are the SDK's ``OperationType``/``OperationStatus`` values.
+    """
 
     id: str
     parent_id: str | None
@@ -40,12 +54,28 @@ class OperationView:
 
     @property
     def result(self) -> Any:
-        return json.loads(self.result_json) if self.result_json is not None else None
+        """The payload decoded by the SDK's default serdes, else as plain JSON, else the raw
+        text (e.g. a custom serdes' or a callback's raw payload)."""
+        if self.result_json is None:
+            return None
+        try:
+            return EXTENDED_TYPES_SERDES.deserialize(self.result_json, SerDesContext())
+        except (SerDesError, ValueError):
+            pass
+        try:
+            return json.loads(self.result_json)  # plain JSON (e.g. a chained invoke's result)
+        except ValueError:
+            return self.result_json
 
 
 @dataclass
 class DurableRun:
-    """The outcome of `run_durable`."""
+    """The outcome of `run_durable`.
+
+    ``journal`` is the journal a ``sim`` run wrote (its history is exported by
+    `durable_sim.durable.history.export_history`); ``events`` the execution history in AWS's
+    shape, for an engine that reports it itself.
+    """
 
     execution_id: str
     engine: str
@@ -55,6 +85,8 @@ class DurableRun:
     operations: list[OperationView] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     pending_callbacks: list[str] = field(default_factory=list)
+    journal: Journal | None = None
+    events: list[dict[str, Any]] | None = None
 
     def operation(self, name: str) -> OperationView:
         """The first operation with this name."""

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from durable_sim.clock import Clock, VirtualClock
-from durable_sim.durable import DurableRun, Journal, MemoryJournal, execute
+from durable_sim.durable import (
+    DurableRun,
+    FunctionRegistry,
+    Journal,
+    MemoryJournal,
+    Responder,
+    execute,
+    unwrap_handler,
+)
 from durable_sim.faults import NO_FAULTS, FaultPlan
 from durable_sim.latency import ZERO, LatencyProfile, Sampler
 
 ENGINES = ("sim", "aws-local")
 
-
-def unwrap_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """The user function behind the SDK's ``@durable_execution`` wrapper (or `handler` itself)."""
-    code = getattr(handler, "__code__", None)
-    is_sdk_wrapper = (
-        code is not None
-        and code.co_name == "wrapper"
-        and code.co_filename.replace("\\", "/").endswith(
-            "aws_durable_execution_sdk_python/execution.py"
-        )
-    )
-    return handler.__wrapped__ if is_sdk_wrapper else handler  # type: ignore[attr-defined]
+__all__ = ["ENGINES", "run_durable", "unwrap_handler"]
 
 
 def run_durable(
@@ -38,24 +36,42 @@ def run_durable(
     faults: FaultPlan | None = None,
     execution_id: str | None = None,
     seed: int = 0,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    responder: Responder | None = None,
 ) -> DurableRun:
-    """Run a durable handler to its end (or to a wait on a callback) and report what happened.
+    """Run a durable handler to its end (or to a wait on the outside world) and report it.
 
     `handler` is a function decorated with the SDK's ``@durable_execution`` or a plain
-    ``(event, context)`` function. On ``engine="sim"`` the journal (memory by default),
-    clock (virtual by default), latency profile and fault plan are ours to choose; `seed`
-    fixes every latency draw and retry jitter. ``engine="aws-local"`` runs the handler on the
-    official `DurableFunctionTestRunner`; it accepts none of the sim-only options.
+    ``(event, context)`` function; `event` must be JSON data. On ``engine="sim"`` the journal
+    (memory by default), clock (virtual by default), latency profile and fault plan are ours
+    to choose; `seed` fixes every latency draw and retry jitter; `functions` maps names to the
+    durable functions ``context.invoke`` may call; `responder(callback_id, record)` returns the
+    `CallbackAnswer` list with which the outside world answers each new callback (success,
+    failure, heartbeat, each ``after_s`` seconds after the callback was created). On the
+    virtual clock a callback nobody answers times out at its timeout; without a timeout the run
+    returns PENDING with its id in ``pending_callbacks``.
+
+    ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`
+    (`durable_sim.engines.aws_local`); it takes `functions` and `responder` (whose answers it
+    sends in ``after_s`` order, since the runner skips time) and none of the sim-only options.
+    Raises ValueError for an unknown engine or an option the engine does not take.
     """
     if engine == "sim":
+        registry = (
+            functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+        )
+        user_function = unwrap_handler(handler)
         return execute(
-            unwrap_handler(handler),
-            event,
+            user_function,
+            json.dumps(event),
             journal=journal if journal is not None else MemoryJournal(),
             execution_id=execution_id or f"execution-{uuid.uuid4().hex[:12]}",
             clock=clock if clock is not None else VirtualClock(),
             sampler=Sampler(profile or ZERO, seed),
             faults=faults or NO_FAULTS,
+            functions=registry,
+            responder=responder,
+            function_name=getattr(user_function, "__name__", "handler"),
         )
     if engine == "aws-local":
         given = {
@@ -73,5 +89,5 @@ def run_durable(
             )
         from durable_sim.engines.aws_local import run_on_local_runner
 
-        return run_on_local_runner(handler, event)
+        return run_on_local_runner(handler, event, responder=responder, functions=functions)
     raise ValueError(f"unknown engine {engine!r} (accepted: {', '.join(repr(e) for e in ENGINES)})")

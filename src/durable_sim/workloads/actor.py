@@ -13,7 +13,8 @@ Variants (``VARIANTS``)
              messages one at a time. It waits for each message with ``wait_for_callback``; the
              submitter step publishes the callback id in the key-value store (the "mailbox
              address"), and a client delivers a message by completing that callback
-             (`complete_callback`, AWS's ``SendDurableExecutionCallbackSuccess``). The state is
+             (`send_callback_success`, AWS's ``SendDurableExecutionCallbackSuccess``, with the
+             message as JSON text, parsed by the SDK's ``JsonSerDes``). The state is
              the handler's local variable, rebuilt on every invocation by replaying the
              journaled messages. A callback that another client completed first is closed:
              the delivery fails (AWS: ``CallbackTimeoutException``, "the callback ... has
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,13 +57,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import WaitForCallbackConfig
+from aws_durable_execution_sdk_python.serdes import JsonSerDes
 from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from durable_sim.baseline import ConditionalCheckFailed, KVStore, open_store
 from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
-from durable_sim.durable import DurableRun, MemoryJournal, complete_callback
+from durable_sim.durable import DurableRun, MemoryJournal, send_callback_success
 from durable_sim.engines import run_durable
 from durable_sim.errors import DurableSimError, validation_line
 from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
@@ -203,6 +207,11 @@ class _Mailbox:
         clock.wait(event)
 
 
+#: A message travels as JSON text: a callback's result comes back as the raw payload unless a
+#: serdes parses it (the SDK's rule), so the actor reads it with the SDK's `JsonSerDes`.
+_MESSAGE = WaitForCallbackConfig(serdes=JsonSerDes())
+
+
 def actor_handler(store: KVStore, actor_id: str) -> Callable[[dict[str, Any], DurableContext], Any]:
     """The durable actor: receive a message per callback, fold it into the local state.
 
@@ -218,7 +227,7 @@ def actor_handler(store: KVStore, actor_id: str) -> Callable[[dict[str, Any], Du
     def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         value, handled = int(event["initial"]), 0
         while True:
-            message = context.wait_for_callback(publish, name=f"receive-{handled}")
+            message = context.wait_for_callback(publish, name=f"receive-{handled}", config=_MESSAGE)
             if message["op"] == "stop":
                 return {"value": value, "handled": handled}
             value += int(message["amount"])
@@ -331,7 +340,7 @@ class _Harness:
         assert item is not None, "the mailbox is published before clients start"
         clock.charge(self.sampler.draw("invoke", "callback-api", *key))
         try:
-            complete_callback(self.journal, item["callback_id"], result=message)
+            send_callback_success(self.journal, item["callback_id"], json.dumps(message))
         except ValueError:
             return False
         self.mailbox.delivered(clock, item["callback_id"])
@@ -523,9 +532,10 @@ def journal_growth(spec: ActorSpec) -> pd.DataFrame:
     """How the durable actor's journal grows, one row per actor invocation of a run of `spec`.
 
     Columns: ``messages`` (callbacks completed so far, the stop message included), ``operations``
-    (journaled), ``journal_bytes`` (checkpointed so far), ``replayed_operations`` (replayed by
-    that invocation), ``largest_payload_bytes`` (largest journaled result), ``invocation_ms``
-    and ``time_ms`` (virtual time at its end). Raises `ActorSpecError` for a baseline variant.
+    (journaled), ``journal_bytes`` (payload bytes checkpointed so far, as `RunMetrics` counts
+    them), ``replayed_operations`` (replayed by that invocation), ``largest_payload_bytes``
+    (largest journaled result), ``invocation_ms`` and ``time_ms`` (virtual time at its end).
+    Raises `ActorSpecError` for a baseline variant.
     """
     if spec.model != "durable":
         raise ActorSpecError(

@@ -387,6 +387,7 @@ def _baseline_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
             "failed_steps": result.failed_chunks,
             "output_digest": result.output["key"] if result.output else None,
             "ok": result.ok,
+            "error": None if result.ok else f"{result.failed_chunks} chunk(s) failed every retry",
         }
 
     return run_baseline_workflow(env, body, max_workers=min(spec.chunks, 1024))

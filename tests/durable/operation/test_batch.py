@@ -1,7 +1,11 @@
-"""``map`` and ``parallel``: list scheduling on the virtual clock, order, completion configs."""
+"""``map`` and ``parallel``: the SDK's concurrency rules on the virtual clock (and on threads),
+order, completion decided at the moment it fires, FLAT nesting, large results."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -10,14 +14,30 @@ import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import (
     CompletionConfig,
+    CompletionDecision,
+    CompletionOutcome,
+    CompletionStatus,
     Duration,
     MapConfig,
+    NestingType,
     ParallelBranch,
     ParallelConfig,
+    StepConfig,
+    complete_batch,
+    continue_batch,
 )
 from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.retries import (
+    JitterStrategy,
+    RetryStrategyConfig,
+    create_retry_strategy,
+)
 
-from durable_sim import run_durable
+from durable_sim import WallClock, run_durable
+from durable_sim.attribution import Trace
+from durable_sim.clock import VirtualClock, current_clock, observe_clocks
+from durable_sim.latency import ZERO, Dist, LatencyProfile
+from durable_sim.machine import Cpu
 
 from ..conftest import STEP_MS, STEP_ONLY
 
@@ -131,11 +151,17 @@ def test_min_successful_stops_starting_branches() -> None:
 
         config = MapConfig(max_concurrency=2, completion_config=CompletionConfig(min_successful=2))
         result = ctx.map([1, 2, 3, 4, 5], item, config=config)
-        return {"reason": result.completion_reason.value, "results": result.get_results()}
+        return {
+            "reason": result.completion_reason.value,
+            "results": result.get_results(),
+            "started": [i.index for i in result.started()],
+        }
 
     run = run_durable(handler, None, profile=STEP_ONLY)
-    assert run.result == {"reason": "MIN_SUCCESSFUL_REACHED", "results": [1, 2]}
-    assert run.metrics.steps_executed == 2
+    # Items 0 and 1 end at 100 ms; item 2 takes the slot item 0 freed and is still running
+    # when item 1's success completes the batch; items 3 and 4 never start.
+    assert run.result == {"reason": "MIN_SUCCESSFUL_REACHED", "results": [1, 2], "started": [2]}
+    assert run.metrics.steps_executed == 3
     assert run.metrics.elapsed_ms == STEP_MS
 
 
@@ -220,3 +246,340 @@ def test_min_successful_without_a_limit_starts_every_branch_at_once() -> None:
 
     run = run_durable(handler, None)
     assert run.result == [1, 2, 3]
+
+
+# -- completion decided at the moment its criterion fires (fault kind 1) ----------------------
+
+
+def test_min_successful_reports_min_successful_reached_for_map_and_parallel() -> None:
+    first = CompletionConfig(min_successful=1)
+
+    def handler(event: Any, ctx: DurableContext) -> list[str]:
+        mapped = ctx.map(
+            [0, 1, 2], lambda ctx, x, i, xs: x, config=MapConfig(completion_config=first)
+        )
+        par = ctx.parallel(
+            [lambda c: 0, lambda c: 1, lambda c: 2], config=ParallelConfig(completion_config=first)
+        )
+        return [mapped.completion_reason.value, par.completion_reason.value]
+
+    run = run_durable(handler, None)
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", "MIN_SUCCESSFUL_REACHED"]
+
+
+def test_a_suspended_branch_keeps_its_concurrency_slot() -> None:
+    starts: dict[int, float] = {}
+
+    def handler(event: Any, ctx: DurableContext) -> list[int]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> int:
+            c.step(lambda _: starts.setdefault(x, c.clock.now_ms()), name="start")
+            if x == 0:
+                c.wait(Duration.from_seconds(10))
+            return x
+
+        return ctx.map([0, 1], item, config=MapConfig(max_concurrency=1)).get_results()
+
+    run = run_durable(handler, None)
+    assert run.result == [0, 1]
+    # Item 1 starts only once item 0, waiting 10 s, has finished and freed the only slot.
+    assert starts == {0: 0.0, 1: 10_000.0}
+    assert run.metrics.invocations == 2  # every branch in flight waited: the batch suspended
+
+
+def test_branches_resume_in_the_same_invocation_while_others_run() -> None:
+    def handler(event: Any, ctx: DurableContext) -> list[str]:
+        def waits(c: DurableContext) -> str:
+            c.wait(Duration.from_seconds(2))
+            return "waited"
+
+        def works(c: DurableContext) -> str:
+            for i in range(5):
+                c.step(lambda _, i=i: i, name=f"w{i}")  # 5 x 1 s of work
+            return "worked"
+
+        return ctx.parallel([waits, works]).get_results()
+
+    profile = STEP_ONLY.__class__(name="step-1s", step=STEP_ONLY.step.scaled(10))
+    run = run_durable(handler, None, profile=profile)
+    assert run.result == ["waited", "worked"]
+    assert run.metrics.invocations == 1  # the wait ended while "works" still ran
+    assert run.metrics.elapsed_ms == 5_000.0
+
+
+def test_a_custom_check_sees_every_item_and_is_consulted_before_any_branch_starts() -> None:
+    snapshots: list[list[str | None]] = []
+
+    def should_complete(status: CompletionStatus) -> CompletionDecision:
+        snapshots.append([i.status.value if i.status else None for i in status.items])
+        if status.success_count >= 2:
+            return complete_batch()
+        return continue_batch()
+
+    def handler(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        config = MapConfig(
+            max_concurrency=1, completion_config=CompletionConfig(should_complete=should_complete)
+        )
+        result = ctx.map([10, 20, 30, 40], lambda c, x, i, xs: x, config=config)
+        return {"reason": result.completion_reason.value, "items": len(result.all)}
+
+    run = run_durable(handler, None)
+    assert run.result == {"reason": "CUSTOM_COMPLETION_SUCCEEDED", "items": 2}
+    assert snapshots[0] == [None, None, None, None]  # before the first branch starts
+    assert snapshots[-1] == ["SUCCEEDED", "SUCCEEDED", None, None]
+
+    def never_start(status: CompletionStatus) -> CompletionDecision:
+        return complete_batch(CompletionOutcome.FAILED)
+
+    def nothing(event: Any, ctx: DurableContext) -> list[Any]:
+        config = ParallelConfig(completion_config=CompletionConfig(should_complete=never_start))
+        result = ctx.parallel([lambda c: 1], config=config)
+        return [result.completion_reason.value, len(result.all), result.status.value]
+
+    assert run_durable(nothing, None).result == ["CUSTOM_COMPLETION_FAILED", 0, "FAILED"]
+
+
+def test_failure_tolerance_is_exceeded_at_the_failure() -> None:
+    def handler(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> int:
+            c.step(lambda _: x, name="v")
+            if x == 1:
+                raise ValueError("bad item")
+            return x
+
+        config = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=0))
+        result = ctx.map([0, 1, 2, 3], item, config=config)
+        return {
+            "reason": result.completion_reason.value,
+            "statuses": [i.status.value for i in result.all],
+        }
+
+    steps = {i: STEP_MS * (i + 1) for i in range(4)}  # item i takes (i + 1) steps' time
+    profile = STEP_ONLY
+
+    def slow(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> int:
+            for k in range(x + 1):
+                c.step(lambda _, k=k: k, name=f"v{k}")
+            if x == 1:
+                raise ValueError("bad item")
+            return x
+
+        config = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=0))
+        result = ctx.map([0, 1, 2, 3], item, config=config)
+        return {
+            "reason": result.completion_reason.value,
+            "statuses": [i.status.value for i in result.all],
+        }
+
+    run = run_durable(slow, None, profile=profile)
+    # Item 0 ends at 100 ms, item 1 fails at 200 ms: the batch completes then; items 2 and 3
+    # (due at 300 and 400 ms) are still running and reported STARTED.
+    assert run.result == {
+        "reason": "FAILURE_TOLERANCE_EXCEEDED",
+        "statuses": ["SUCCEEDED", "FAILED", "STARTED", "STARTED"],
+    }
+    assert run.metrics.elapsed_ms == steps[1]
+    # The orphaned items' later checkpoints were dropped: no end record for them.
+    ops = {op.id: op.status for op in run.operations}
+    assert (ops["1.3"], ops["1.4"]) == ("STARTED", "STARTED")
+    assert run_durable(handler, None).result["reason"] == "FAILURE_TOLERANCE_EXCEEDED"
+
+
+def test_flat_nesting_journals_no_item_contexts_and_keeps_the_results(calls: Counter[str]) -> None:
+    def handler(event: Any, ctx: DurableContext) -> list[int]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> int:
+            calls[f"item{x}"] += 1
+            v = c.step(lambda _: x * 10, name="v")
+            c.wait(Duration.from_seconds(1))
+            return v + 1
+
+        nesting = NestingType[event]
+        return ctx.map([1, 2], item, config=MapConfig(nesting_type=nesting)).get_results()
+
+    flat = run_durable(handler, "FLAT")
+    nested = run_durable(handler, "NESTED")
+    assert flat.result == nested.result == [11, 21]
+    assert [op.type for op in flat.operations] == ["CONTEXT", "STEP", "WAIT", "STEP", "WAIT"]
+    assert {op.parent_id for op in flat.operations if op.type != "CONTEXT"} == {"1"}
+    assert [op.sub_type for op in nested.operations].count("MapIteration") == 2
+    assert calls == {"item1": 4, "item2": 4}  # each replayed once per run, in both modes
+
+
+def test_a_large_batch_result_is_rebuilt_from_its_recorded_completion_decision() -> None:
+    chunk = "x" * 100_000
+
+    def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> str:
+            return c.step(lambda _: chunk + str(x), name="part")
+
+        config = MapConfig(max_concurrency=1, completion_config=CompletionConfig(min_successful=3))
+        result = ctx.map([0, 1, 2, 3, 4], item, config=config)
+        ctx.wait(Duration.from_seconds(1))  # the next invocation replays the map
+        return [
+            result.completion_reason.value,
+            [len(r) for r in result.get_results()],
+            len(result.all),
+        ]
+
+    run = run_durable(handler, None)
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", [100_001] * 3, 3]
+    batch = next(op for op in run.operations if op.sub_type == "Map")
+    envelope = json.loads(batch.result_json or "")
+    assert (envelope["completionReason"], envelope["totalCount"]) == ("MIN_SUCCESSFUL_REACHED", 3)
+    assert batch.status == "SUCCEEDED" and run.metrics.invocations == 2
+
+
+def test_wall_clock_branches_run_on_threads_within_max_concurrency() -> None:
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def handler(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        def item(c: DurableContext, x: int, i: int, xs: Sequence[int]) -> int:
+            def work(_: Any) -> int:
+                nonlocal active, peak
+                with lock:
+                    active += 1
+                    peak = max(peak, active)
+                time.sleep(0.03)
+                with lock:
+                    active -= 1
+                return x * x
+
+            return c.step(work, name="sq")
+
+        config = MapConfig(max_concurrency=3)
+        everything = ctx.map(list(range(7)), item, config=config)
+        first = ctx.map(
+            list(range(4)),
+            item,
+            config=MapConfig(
+                max_concurrency=2, completion_config=CompletionConfig(min_successful=1)
+            ),
+        )
+        return {
+            "results": everything.get_results(),
+            "reason": first.completion_reason.value,
+            "first": first.succeeded()[0].result in {0, 1},
+        }
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == {
+        "results": [0, 1, 4, 9, 16, 25, 36],
+        "reason": "MIN_SUCCESSFUL_REACHED",
+        "first": True,
+    }
+    assert peak == 3
+
+
+# -- time: branches' CPU work on the machine's cores, and where a branch's time goes ----------
+
+CHECKPOINT_MS = 5.0
+CHECKPOINT_ONLY = LatencyProfile(name="test-checkpoint-only", checkpoint=Dist(CHECKPOINT_MS))
+
+
+def cpu_step(c: DurableContext, cpu: Cpu, ms: float, name: str) -> float:
+    """A step doing `ms` of CPU work on `cpu`; returns the time it ended."""
+
+    def work(_: Any) -> float:
+        cpu.run(current_clock(), ms)
+        return current_clock().now_ms()
+
+    return c.step(work, name=name)
+
+
+def traced_run(handler: Any, profile: LatencyProfile = ZERO) -> tuple[Any, dict[str, float]]:
+    """Run `handler` on a traced virtual clock; the run and its time split by component."""
+    clock, trace = VirtualClock(), Trace()
+    with observe_clocks(trace):
+        run = run_durable(handler, None, clock=clock, profile=profile)
+    end = clock.now_ms()
+    times = trace.breakdown(clock, end - run.metrics.elapsed_ms, end)
+    assert sum(times.values()) == pytest.approx(run.metrics.elapsed_ms, abs=1e-9)
+    return run, times
+
+
+@pytest.mark.parametrize(
+    ("cores", "ends", "queueing"),
+    [(1, [100, 200, 300, 400], 300), (2, [100, 100, 200, 200], 100), (4, [100] * 4, 0)],
+)
+def test_cpu_work_of_concurrent_branches_contends_for_the_cores(
+    cores: int, ends: list[float], queueing: float
+) -> None:
+    cpu = Cpu(cores)
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        items = [0, 1, 2, 3]
+        return ctx.map(items, lambda c, x, i, xs: cpu_step(c, cpu, 100.0, f"w{x}")).get_results()
+
+    run, times = traced_run(handler)
+    assert run.result == ends  # first come, first served on the cores, in index order
+    assert run.metrics.elapsed_ms == max(ends)
+    assert (times["compute"], times["queueing"]) == (100.0, queueing)
+
+
+def test_a_branch_waiting_for_a_max_concurrency_slot_is_queueing() -> None:
+    cpu = Cpu(4)
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        config = MapConfig(max_concurrency=1)
+        body = lambda c, x, i, xs: cpu_step(c, cpu, 100.0, f"w{x}")  # noqa: E731
+        return ctx.map([0, 1, 2], body, config=config).get_results()
+
+    run, times = traced_run(handler)
+    assert run.result == [100.0, 200.0, 300.0]
+    assert (times["compute"], times["queueing"]) == (100.0, 200.0)
+
+
+def test_a_branch_retried_in_process_waits_its_timer_then_the_refresh_call() -> None:
+    cpu = Cpu(2)
+    retry = create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=2,
+            initial_delay=Duration.from_seconds(1),
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+
+    def flaky(sc: Any) -> float:
+        cpu.run(current_clock(), 100.0 if sc.attempt == 1 else 2000.0)
+        if sc.attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return current_clock().now_ms()
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        def item(c: DurableContext, x: int, i: int, xs: Any) -> float:
+            if x == 0:
+                return c.step(flaky, name="flaky", config=StepConfig(retry_strategy=retry))
+            return cpu_step(c, cpu, 1500.0, "steady")  # still running when the retry is due
+
+        return ctx.map([0, 1], item).get_results()
+
+    run, times = traced_run(handler, CHECKPOINT_ONLY)
+    assert run.metrics.invocations == 1 and run.metrics.retries == 1  # resumed in process
+    # Item 0's path: 100 ms of work, its RETRY checkpoint, the 1 s timer, the refresh call
+    # that resumed it, 2,000 ms of work, its step's and its branch's SUCCEED; then the map's.
+    assert (times["compute"], times["retry_backoff"]) == (2100.0, 1000.0)
+    assert times["checkpoint"] == 5 * CHECKPOINT_MS
+    assert times["queueing"] == 0.0
+    assert run.metrics.elapsed_ms == 3100.0 + 5 * CHECKPOINT_MS
+
+
+def test_nested_batches_book_the_cores_in_virtual_time_order() -> None:
+    cpu = Cpu(2)
+
+    def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        def inner(c: DurableContext) -> list[float]:
+            body = lambda c2, x, i, xs: cpu_step(c2, cpu, 100.0, f"w{x}")  # noqa: E731
+            return c.map([0, 1], body).get_results()
+
+        def single(c: DurableContext) -> float:
+            return cpu_step(c, cpu, 150.0, "single")
+
+        return ctx.parallel([inner, single]).get_results()
+
+    run, times = traced_run(handler)
+    # The inner map's two items take both cores at 0; the sibling waits for one until 100.
+    assert run.result == [[100.0, 100.0], 250.0]
+    assert (times["compute"], times["queueing"]) == (150.0, 100.0)

@@ -1,173 +1,507 @@
-"""``map`` and ``parallel``: fan out branches as child contexts, fan in a BatchResult.
+"""``map`` and ``parallel``: fan out branches as child contexts, fan in a ``BatchResult``.
 
-Branches honour ``max_concurrency`` and the completion config (the SDK's own
-`CompletionPolicy`); results come back in input order. On a virtual clock the branches run one
-after another in input order while their *time* is list-scheduled on ``max_concurrency``
-slots, each on a forked clock, so the batch costs what concurrent branches would cost and the
-outcome is deterministic. On the wall clock they run on a thread pool, as the SDK does.
+The rules are the SDK's own (``concurrency/executor.py``), with its `CompletionPolicy`:
+
+- branches start in index order while fewer than ``max_concurrency`` are in flight; a branch that
+  suspends (a wait, a retry, a callback, a chained invoke) keeps its slot until it ends;
+- the completion criterion is checked after every branch event, and the batch completes at the
+  moment it fires: the completion reason is the one of that moment (a ``should_complete`` check
+  sees every item's state, and is consulted before the first branch starts); branches not yet
+  started are left out of the result, branches still running are reported STARTED and their
+  later checkpoints are dropped (orphans), branches that ended at that same instant keep their
+  outcome;
+- a branch suspended until a time resumes in the same invocation when its time comes while
+  other branches still run (after one empty checkpoint call that fetches the service's state);
+  when every branch in flight is suspended, the batch (and the invocation) suspends;
+- each branch's result goes through ``item_serdes`` (else ``serdes``), the batch's through
+  ``serdes``; a batch result over the checkpoint limit is stored as the SDK's summary envelope
+  with ``ReplayChildren``, and replay rebuilds it from the recorded completion decision.
+
+On a virtual clock the branches are coroutines on the virtual timeline
+(`durable_sim.durable.scheduler`): each event happens at its virtual time, deterministically.
+Each branch has one clock for the batch's run in an invocation, forked from the coordinator's
+when the batch starts, so a branch's time is attributed as any timeline's
+(`durable_sim.attribution`): a branch started later waits for a ``max_concurrency`` slot
+(``queueing``); a branch resumed in-process waited for its timer (unlabelled: a durable timer)
+and then for the refresh call (``checkpoint``); the coordinator's own waits (``join``) each end
+when a branch's event ends them. On the wall clock they run on a thread pool, as the
+SDK's do.
 """
 
 from __future__ import annotations
 
 import heapq
-import threading
+import itertools
+import queue
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import greenlet
 from aws_durable_execution_sdk_python.concurrency.models import (
     BatchItem,
     BatchResult,
     CompletionPolicy,
+    CompletionReason,
+    CompletionRecord,
+    envelope_summary_generator,
 )
-from aws_durable_execution_sdk_python.config import BatchItemStatus, CompletionConfig
-from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.config import (
+    BatchItemStatus,
+    CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    NestingType,
+)
+from aws_durable_execution_sdk_python.exceptions import (
+    DurableOperationError,
+    OrphanedChildException,
+    ValidationError,
+)
+from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+from aws_durable_execution_sdk_python.lambda_service import (
+    ErrorObject,
+    OperationStatus,
+    OperationType,
+)
+from aws_durable_execution_sdk_python.serdes import SerDes
+from aws_durable_execution_sdk_python.types import SummaryGenerator
 
-from durable_sim.clock import Clock, VirtualClock
+from durable_sim.attribution import JOIN
+from durable_sim.clock import Clock
 from durable_sim.durable.operation.child import run_child
-from durable_sim.durable.operation.common import error_object
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
+from durable_sim.machine import QUEUEING
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
-Branch = tuple[str | None, Callable[["DurableContext"], Any]]
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch: its index, its name in the history, and its body."""
+
+    index: int
+    name: str | None
+    func: Callable[[DurableContext], Any]
+
+
+#: What a branch resumed in-process waits for after its timer: the coordinator's refresh call
+#: (a sleep label; the profile's checkpoint cost, `durable_sim.attribution.COMPONENT_OF`).
+REFRESH = "checkpoint"
+
+# Branch states, as the SDK's coordinator tracks them.
+_PENDING, _RUNNING, _SUSPENDED, _DONE, _FAILED = "pending", "running", "suspended", "done", "failed"
 
 
 @dataclass
 class _Outcome:
-    status: str  # "ok", "failed", "suspended", "not_started"
+    """How one run of a branch ended."""
+
+    kind: str  # "completed", "failed", "suspended", "orphaned", "fatal"
     value: Any = None
-    error: dict[str, Any] | None = None
+    error: BaseException | None = None
+    resume_at: float | None = None  # for a suspension until a time
 
 
 def run_batch(
     ctx: DurableContext,
+    ident: OperationIdentifier,
     branches: Sequence[Branch],
     *,
-    name: str | None,
-    sub_type: str,
     item_sub_type: str,
+    result_type: str,
     max_concurrency: int | None,
     completion: CompletionConfig | None,
-) -> BatchResult:
-    total = len(branches)
-    slots = max(1, min(max_concurrency or total or 1, total or 1))
-    policy = CompletionPolicy.from_config(total, completion)
-
-    def body(batch_ctx: DurableContext) -> BatchResult:
-        ids = [batch_ctx._next_id() for _ in branches]
-        runner = _run_virtual if batch_ctx.clock.virtual else _run_threaded
-        outcomes = runner(batch_ctx, branches, ids, item_sub_type, slots, policy)
-        succeeded = sum(o.status == "ok" for o in outcomes)
-        failed = sum(o.status == "failed" for o in outcomes)
-        suspended = any(o.status == "suspended" for o in outcomes)
-        if suspended and not _complete(policy, succeeded, failed):
-            raise Suspend()
-        items = [_item(i, o) for i, o in enumerate(outcomes) if o.status != "not_started"]
-        return BatchResult(items, policy.reason(succeeded, failed))
-
+    serdes: SerDes[Any] | None,
+    item_serdes: SerDes[Any] | None,
+    summary_generator: SummaryGenerator | None,
+    nesting: NestingType,
+) -> BatchResult[Any]:
+    """Run `branches` as the map/parallel operation `ident` (a CONTEXT) and return its result."""
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValidationError(
+            f"max_concurrency must be at least 1 (or None for no limit), got {max_concurrency}"
+        )
+    batch = _Batch(
+        ctx,
+        ident,
+        branches,
+        item_sub_type,
+        max_concurrency,
+        completion,
+        item_serdes or serdes,
+        nesting,
+    )
     return run_child(
         ctx,
-        body,
-        name,
-        sub_type,
-        encode=lambda result: result.to_dict(),
-        decode=lambda data: BatchResult.from_dict(data, completion),
+        ident,
+        batch.body,
+        serdes=serdes,
+        summary=envelope_summary_generator(result_type, summary_generator),
     )
 
 
-def _complete(policy: CompletionPolicy, succeeded: int, failed: int) -> bool:
-    """Whether the batch is done: its completion criterion met, or its failure tolerance spent."""
-    return policy.is_complete(succeeded, failed) or not policy.should_continue(failed)
+class _Batch:
+    """One map/parallel: its branches' states, the completion policy, and the coordinators."""
 
+    def __init__(
+        self,
+        ctx: DurableContext,
+        ident: OperationIdentifier,
+        branches: Sequence[Branch],
+        item_sub_type: str,
+        max_concurrency: int | None,
+        completion: CompletionConfig | None,
+        item_serdes: SerDes[Any] | None,
+        nesting: NestingType,
+    ) -> None:
+        self.state = ctx.state
+        self.ident = ident
+        self.branches = list(branches)
+        self.item_sub_type = item_sub_type
+        self.max_in_flight = max_concurrency or len(branches)
+        self.completion = completion
+        self.policy = CompletionPolicy.from_config(len(branches), completion)
+        self.item_serdes = item_serdes
+        self.flat = nesting is NestingType.FLAT
+        self.status = [_PENDING] * len(branches)
+        self.results: list[Any] = [None] * len(branches)
+        self.errors: list[BaseException | None] = [None] * len(branches)
+        self.succeeded = 0
+        self.failed = 0
+        self.decision: CompletionDecision | None = None
+        self.snapshot: tuple[CompletionItemStatus, ...] = ()
 
-def _item(index: int, outcome: _Outcome) -> BatchItem:
-    if outcome.status == "ok":
-        return BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value)
-    if outcome.status == "failed":
-        return BatchItem(index, BatchItemStatus.FAILED, error=error_object(outcome.error))
-    return BatchItem(index, BatchItemStatus.STARTED)
+    # -- one branch ---------------------------------------------------------------------
 
+    def branch_id(self, index: int) -> str:
+        return f"{self.ident.operation_id}.{index + 1}"
 
-def _run_branch(
-    batch_ctx: DurableContext, branch: Branch, op_id: str, sub_type: str, clock: Clock
-) -> _Outcome:
-    name, func = branch
-    try:
-        value = run_child(batch_ctx, func, name, sub_type, op_id=op_id, clock=clock)
-    except Suspend:
-        return _Outcome("suspended")
-    except ChildContextError as exc:
-        if batch_ctx.state.fatal is not None:
+    def branch_ident(self, batch_ctx: DurableContext, index: int) -> OperationIdentifier:
+        return batch_ctx._identify(
+            OperationType.CONTEXT,
+            self.item_sub_type,
+            self.branches[index].name,
+            self.branch_id(index),
+        )
+
+    def run_branch(self, batch_ctx: DurableContext, index: int, clock: Clock) -> _Outcome:
+        """Run branch `index` once (first run, replay or resume) and report how it ended."""
+        state = self.state
+        try:
+            value = run_child(
+                batch_ctx,
+                self.branch_ident(batch_ctx, index),
+                self.branches[index].func,
+                serdes=self.item_serdes,
+                is_virtual=self.flat,
+                clock=clock,
+                branch=True,
+            )
+        except Suspend as suspend:
+            return _Outcome("suspended", resume_at=suspend.due_ms)
+        except OrphanedChildException:
+            return _Outcome("orphaned")
+        except greenlet.GreenletExit:
             raise
-        cause = exc.__cause__ or exc
-        return _Outcome("failed", error={"ErrorType": exc.error_type, "ErrorMessage": str(cause)})
-    return _Outcome("ok", value)
+        except Exception as exc:
+            if state.fatal is not None:
+                return _Outcome("fatal", error=state.fatal)
+            return _Outcome("failed", error=exc)
+        except BaseException as exc:  # a simulated crash, an interpreter exit
+            return _Outcome("fatal", error=exc)
+        return _Outcome("completed", value=value)
+
+    # -- the coordinator ------------------------------------------------------------------
+
+    def body(self, batch_ctx: DurableContext) -> BatchResult[Any]:
+        rec = self.state.get(self.ident.operation_id)
+        if rec is not None and rec.status is OperationStatus.SUCCEEDED:  # ReplayChildren
+            return self.replay(batch_ctx, rec.result)
+        if not self.branches:
+            return BatchResult([], self.policy.reason(0, 0))
+        if batch_ctx.clock.virtual:
+            reason = self.run_virtual(batch_ctx)
+        else:
+            reason = self.run_threaded(batch_ctx)
+        return BatchResult(self.items(), reason)
+
+    def refresh(self) -> None:
+        """Re-evaluate the completion check after a change of branch states."""
+        if self.policy.should_complete is not None:
+            self.snapshot = tuple(
+                CompletionItemStatus(index=b.index, name=b.name, status=_ITEM_STATUS[s])
+                for b, s in zip(self.branches, self.status, strict=True)
+            )
+        self.decision = self.policy.evaluate(self.succeeded, self.failed, self.snapshot)
+
+    def complete(self) -> bool:
+        return self.policy.is_complete(
+            self.succeeded, self.failed, self.snapshot, self.decision
+        ) or not self.policy.should_continue(self.failed)
+
+    def apply(self, index: int, outcome: _Outcome, *, count: bool = True) -> None:
+        """Record a branch's terminal outcome; `count` is False for raced events."""
+        self.state.settled.add(self.branch_id(index))
+        if outcome.kind == "completed":
+            self.status[index], self.results[index] = _DONE, outcome.value
+            self.succeeded += count
+        else:
+            self.status[index], self.errors[index] = _FAILED, outcome.error
+            self.failed += count
+
+    def reason(self) -> CompletionReason:
+        return self.policy.reason(self.succeeded, self.failed, self.snapshot, self.decision)
+
+    def items(self) -> list[BatchItem[Any]]:
+        items: list[BatchItem[Any]] = []
+        for index, status in enumerate(self.status):
+            if status == _DONE:
+                items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, self.results[index]))
+            elif status == _FAILED:
+                error = self.errors[index]
+                assert error is not None
+                items.append(BatchItem(index, BatchItemStatus.FAILED, error=_error_object(error)))
+            elif status != _PENDING:
+                items.append(BatchItem(index, BatchItemStatus.STARTED))
+        return items
+
+    def run_virtual(self, batch_ctx: DurableContext) -> CompletionReason:
+        """The SDK's coordinator loop as a discrete-event simulation on the virtual clock."""
+        clock = batch_ctx.clock
+        started_at = clock.now_ms()
+        clocks: dict[int, TaskClock] = {}  # each branch's timeline, from `started_at`
+        pending = deque(range(len(self.branches)))
+        # (time, rank, index, tiebreak, task): at equal times a branch that already ended in an
+        # earlier invocation (rank 0: it only replays, with no call to the service) reports
+        # before new work; then branches go in index order.
+        ready: list[tuple[float, int, int, int, Task]] = []
+        order = itertools.count()
+        waves: dict[float, list[int]] = {}
+        in_flight = running = 0
+        settled = self.state.settled
+
+        def launch(index: int, waited: str | None) -> None:
+            """Start branch `index` now; its clock waited for this since it last moved."""
+            self.status[index] = _RUNNING
+            branch_clock = clocks.get(index)
+            if branch_clock is None:
+                branch_clock = clocks[index] = TaskClock(clock, started_at)
+            branch_clock.catch_up(clock.now_ms(), waited)
+            task = Task(branch_clock, lambda c: self.run_branch(batch_ctx, index, c))
+            rank = 0 if self.branch_id(index) in settled else 1
+            heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
+
+        try:
+            changed = True
+            while True:
+                if changed:
+                    self.refresh()
+                    changed = False
+                if self.complete():
+                    break
+                while (
+                    pending
+                    and in_flight < self.max_in_flight
+                    and self.policy.should_continue(self.failed)
+                ):
+                    launch(pending.popleft(), QUEUEING)  # a max_concurrency slot
+                    in_flight += 1
+                    running += 1
+                    changed = True
+                if running == 0:
+                    raise Suspend(min(waves) if waves else None)
+                wave_at = min(waves) if waves else None
+                if wave_at is not None and wave_at <= ready[0][0]:
+                    clock.sleep_until(wave_at, JOIN)
+                    self.state.refresh(clock, (self.ident.operation_id, wave_at))
+                    self.state.fire_due(clock.now_ms())
+                    for index in sorted(waves.pop(wave_at)):
+                        clocks[index].catch_up(wave_at, None)  # its timer
+                        launch(index, REFRESH)
+                        running += 1
+                    continue
+                at, rank, index, _, task = heapq.heappop(ready)
+                clock.sleep_until(at, JOIN)
+                result = task.resume()
+                if result is YIELD:
+                    heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
+                    continue
+                outcome: _Outcome = result
+                running -= 1
+                changed = True
+                if outcome.kind == "fatal":
+                    assert outcome.error is not None
+                    raise outcome.error
+                if outcome.kind == "suspended":
+                    self.status[index] = _SUSPENDED
+                    if outcome.resume_at is not None:
+                        waves.setdefault(outcome.resume_at, []).append(index)
+                    continue
+                in_flight -= 1
+                self.apply(index, outcome)
+            reason = self.reason()
+            # Branches that end at the instant the batch completed keep their outcome.
+            now = clock.now_ms()
+            later: list[tuple[float, int, int, int, Task]] = []
+            while ready and ready[0][0] <= now:
+                item = heapq.heappop(ready)
+                result = item[4].resume()
+                if result is YIELD:
+                    later.append(item)
+                else:
+                    self._raced(item[2], result)
+            # The rest are orphans: they run on to their next checkpoint, which is dropped.
+            ready[:] = sorted(later + ready, key=lambda item: item[2])
+            for _, _, index, _, task in list(ready):
+                self.state.orphan(self.branch_id(index))
+                task.clock.free = True
+                result = task.resume()
+                if result.kind == "fatal":
+                    raise result.error
+                self.status[index] = _RUNNING  # it ended after the decision: STARTED
+            return reason
+        finally:
+            for *_, task in ready:
+                task.kill()
+
+    def _raced(self, index: int, outcome: _Outcome) -> None:
+        """A branch event after the decision: it updates the item, never the reason."""
+        if outcome.kind == "fatal":
+            assert outcome.error is not None
+            raise outcome.error
+        if outcome.kind in ("completed", "failed"):
+            self.apply(index, outcome, count=False)
+        elif outcome.kind == "suspended":
+            self.status[index] = _SUSPENDED
+
+    def run_threaded(self, batch_ctx: DurableContext) -> CompletionReason:
+        """The SDK's coordinator loop with branches on a thread pool (wall clock)."""
+        clock = batch_ctx.clock
+        state = self.state
+        events: queue.Queue[tuple[int, _Outcome]] = queue.Queue()
+        pending = deque(range(len(self.branches)))
+        waves: dict[float, list[int]] = {}
+        in_flight = running = 0
+        pool = ThreadPoolExecutor(
+            max_workers=self.max_in_flight, thread_name_prefix="durable-branch"
+        )
+        state.pools.append(pool)
+
+        def work(index: int) -> None:
+            events.put((index, self.run_branch(batch_ctx, index, clock)))
+
+        def submit(index: int) -> None:
+            self.status[index] = _RUNNING
+            pool.submit(work, index)
+
+        try:
+            changed = True
+            while True:
+                if changed:
+                    self.refresh()
+                    changed = False
+                if self.complete():
+                    break
+                while (
+                    pending
+                    and in_flight < self.max_in_flight
+                    and self.policy.should_continue(self.failed)
+                ):
+                    submit(pending.popleft())
+                    in_flight += 1
+                    running += 1
+                    changed = True
+                now = clock.now_ms()
+                due = sorted(t for t in waves if t <= now)
+                for wave_at in due:
+                    state.refresh(clock, (self.ident.operation_id, wave_at))
+                    state.fire_due(clock.now_ms())
+                    for index in sorted(waves.pop(wave_at)):
+                        submit(index)
+                        running += 1
+                if due:
+                    continue
+                if running == 0:
+                    raise Suspend(min(waves) if waves else None)
+                timeout = (min(waves) - now) / 1000.0 if waves else None
+                try:
+                    index, outcome = events.get(timeout=timeout)
+                except queue.Empty:
+                    continue
+                running -= 1
+                changed = True
+                if outcome.kind == "fatal":
+                    assert outcome.error is not None
+                    raise outcome.error
+                if outcome.kind == "suspended":
+                    self.status[index] = _SUSPENDED
+                    if outcome.resume_at is not None:
+                        waves.setdefault(outcome.resume_at, []).append(index)
+                    continue
+                in_flight -= 1
+                self.apply(index, outcome)
+            reason = self.reason()
+            for index, status in enumerate(self.status):
+                if status == _RUNNING:
+                    state.orphan(self.branch_id(index))
+            while True:  # terminal events that raced the decision keep their outcome
+                try:
+                    index, outcome = events.get_nowait()
+                except queue.Empty:
+                    break
+                self._raced(index, outcome)
+            return reason
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- replay of a ReplayChildren batch ---------------------------------------------------
+
+    def replay(self, batch_ctx: DurableContext, summary: str | None) -> BatchResult[Any]:
+        """Rebuild a result too large to store from its recorded completion decision (the
+        SDK's ``ConcurrentExecutor.replay``): succeeded branches re-run from their own
+        checkpoints, failed ones take their journaled error, started ones stay STARTED."""
+        record = CompletionRecord.from_summary_payload(summary)
+        started_total = record.started_total if record else len(self.branches)
+        started = record.started_indexes if record else frozenset()
+        items: list[BatchItem[Any]] = []
+        for index in range(started_total):
+            if index in started:
+                items.append(BatchItem(index, BatchItemStatus.STARTED))
+                continue
+            outcome = self.run_branch(batch_ctx, index, batch_ctx.clock)
+            if outcome.kind == "completed":
+                items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value))
+            elif outcome.kind == "failed":
+                assert outcome.error is not None
+                items.append(
+                    BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
+                )
+            elif outcome.kind == "fatal":
+                assert outcome.error is not None
+                raise outcome.error
+            else:
+                items.append(BatchItem(index, BatchItemStatus.STARTED))
+        if record is None:
+            return BatchResult.from_items(items, self.completion)
+        return BatchResult(items, record.completion_reason)
 
 
-def _run_virtual(
-    batch_ctx: DurableContext,
-    branches: Sequence[Branch],
-    ids: list[str],
-    sub_type: str,
-    slots: int,
-    policy: CompletionPolicy,
-) -> list[_Outcome]:
-    """Run branches in input order; start each at the earliest free slot in virtual time.
-
-    Once the completion policy is met at time T, branches that would take a slot freed at or
-    after T are not started; those already running finish, as they would on a real pool, and
-    so do those launched at the batch's start (all of them, without a concurrency limit).
-    """
-    start = batch_ctx.clock.now_ms()
-    free = [start] * slots
-    outcomes: list[_Outcome] = []
-    ends = [start]
-    succeeded = failed = 0
-    complete_at: float | None = None
-    for index, (branch, op_id) in enumerate(zip(branches, ids, strict=True)):
-        begin = heapq.heappop(free)
-        launched_first = index < slots  # started with the batch, before any completion
-        if complete_at is not None and begin >= complete_at and not launched_first:
-            outcomes.append(_Outcome("not_started"))
-            heapq.heappush(free, begin)
-            continue
-        clock = VirtualClock(begin)
-        outcome = _run_branch(batch_ctx, branch, op_id, sub_type, clock)
-        heapq.heappush(free, clock.now_ms())
-        ends.append(clock.now_ms())
-        outcomes.append(outcome)
-        succeeded += outcome.status == "ok"
-        failed += outcome.status == "failed"
-        if complete_at is None and _complete(policy, succeeded, failed):
-            complete_at = clock.now_ms()
-    batch_ctx.clock.sleep_until(max(ends))
-    return outcomes
+_ITEM_STATUS = {
+    _PENDING: None,
+    _RUNNING: BatchItemStatus.STARTED,
+    _SUSPENDED: BatchItemStatus.STARTED,
+    _DONE: BatchItemStatus.SUCCEEDED,
+    _FAILED: BatchItemStatus.FAILED,
+}
 
 
-def _run_threaded(
-    batch_ctx: DurableContext,
-    branches: Sequence[Branch],
-    ids: list[str],
-    sub_type: str,
-    slots: int,
-    policy: CompletionPolicy,
-) -> list[_Outcome]:
-    """Run branches on a pool of `slots` threads; stop starting new ones once complete."""
-    lock = threading.Lock()
-    counts = {"ok": 0, "failed": 0}
-
-    def work(index: int) -> _Outcome:
-        with lock:
-            if _complete(policy, counts["ok"], counts["failed"]):
-                return _Outcome("not_started")
-        outcome = _run_branch(batch_ctx, branches[index], ids[index], sub_type, batch_ctx.clock)
-        with lock:
-            if outcome.status in counts:
-                counts[outcome.status] += 1
-        return outcome
-
-    with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="durable-branch") as pool:
-        return list(pool.map(work, range(len(branches))))
+def _error_object(err: BaseException) -> ErrorObject:
+    """A failed branch's error as the SDK records it: the escaping error's own type."""
+    if isinstance(err, DurableOperationError):
+        return ErrorObject(err.message, err.error_type, err.data, err.stack_trace)
+    return ErrorObject.from_exception(err)

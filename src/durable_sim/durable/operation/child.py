@@ -1,68 +1,104 @@
-"""``run_in_child_context``: a group of operations checkpointed as one result."""
+"""``run_in_child_context``: a group of operations checkpointed as one result.
+
+As in the SDK's ``child_handler``: the START is asynchronous; the result goes through the
+config's serdes; a completed child returns its journaled result without running its body; a
+result over the checkpoint limit (UTF-8 bytes of the serialized payload, the measure AWS
+enforces; the SDK itself compares the payload's length in characters) is not stored: the child
+is marked ``ReplayChildren`` with a summary as payload, and replay runs its body again with its
+operations coming from the journal. A virtual child (``ChildConfig(is_virtual=True)``, FLAT
+batch branches) checkpoints neither its start nor its end.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.config import ChildConfig
+from aws_durable_execution_sdk_python.exceptions import ChildContextError, RetryableSerDesError
+from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus
+from aws_durable_execution_sdk_python.serdes import SerDes
 
 from durable_sim.clock import Clock
+from durable_sim.durable.codec import decode, encode, payload_bytes
 from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES
-from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.operation.common import error_fields, raise_operation_error
-from durable_sim.durable.state import Suspend, dumps
+from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
-Encoder = Callable[[Any], Any]
+Summary = Callable[[Any], str]
+
+
+def run_in_child(
+    ctx: DurableContext,
+    ident: OperationIdentifier,
+    func: Callable[[DurableContext], Any],
+    config: ChildConfig,
+) -> Any:
+    """``context.run_in_child_context`` with the config's serdes, summary and virtuality."""
+    return run_child(
+        ctx,
+        ident,
+        func,
+        serdes=config.serdes,
+        summary=config.summary_generator,
+        is_virtual=config.is_virtual,
+    )
 
 
 def run_child(
     ctx: DurableContext,
+    ident: OperationIdentifier,
     func: Callable[[DurableContext], Any],
-    name: str | None,
-    sub_type: str,
     *,
-    op_id: str | None = None,
+    serdes: SerDes[Any] | None = None,
+    summary: Summary | None = None,
+    is_virtual: bool = False,
     clock: Clock | None = None,
-    encode: Encoder = lambda value: value,
-    decode: Encoder = lambda data: data,
+    branch: bool = False,
 ) -> Any:
-    """Run `func` in a child context whose id is `op_id` (the next position by default).
+    """Run `func` in the child context of operation `ident` on `clock` (the context's own
+    by default); raise `ChildContextError` (chained to the escaping error) if it fails.
 
-    A completed child returns its journaled result without running its body. A result too
-    large for one checkpoint is not stored: the child is marked ``replay_children`` and replay
-    runs the body again, its operations coming back from the journal (as AWS does).
-    `encode`/`decode` map the value to and from JSON data (e.g. for a BatchResult).
+    A map/parallel `branch` does not move the batch context's replay boundary, and starts new
+    work out of replay when the journal has no record of it (the SDK's branch handling).
     """
-    op_id, rec = ctx._begin("CONTEXT", sub_type, name, op_id=op_id)
-    state = ctx.state
-    if rec is not None and rec.status == "SUCCEEDED" and not rec.replay_children:
-        return decode(json.loads(rec.result)) if rec.result is not None else None
-    if rec is not None and rec.status == "FAILED":
-        raise raise_operation_error(ChildContextError, rec.error)
-    clock = clock or ctx.clock
-    base = OperationRecord(op_id, ctx.parent_id, "CONTEXT", sub_type, name, "STARTED")
-    if rec is None:
-        state.checkpoint(base, clock)
-    child = ctx._child(op_id, clock)
+    rec, leave = ctx._begin(ident, is_virtual=is_virtual, branch=branch)
     try:
-        value = func(child)
-    except Suspend:
-        raise
-    except Exception as exc:
-        if state.fatal is not None:
+        state = ctx.state
+        arn = state.durable_execution_arn
+        if rec is not None:
+            if rec.status is OperationStatus.SUCCEEDED and not rec.replay_children:
+                return decode(rec.result, serdes, ident, arn)
+            if rec.status is OperationStatus.FAILED:
+                raise_operation_error(ChildContextError, rec.error)
+        clock = clock or ctx.clock
+        if rec is None and not is_virtual:
+            state.start(ident, clock, sync=False)
+        child = ctx._child(
+            ident.operation_id, clock, is_virtual=is_virtual, new=branch and rec is None
+        )
+        try:
+            value = func(child)
+            payload = encode(value, serdes, ident, arn, "result")
+            result = decode(payload, serdes, ident, arn)
+        except RetryableSerDesError:
             raise
-        record = state.checkpoint(base.evolve(status="FAILED", error=error_fields(exc)), clock)
-        error = raise_operation_error(ChildContextError, record.error)
-        raise error from error.__cause__  # the journaled cause, as on replay
-    payload = dumps(encode(value))
-    if rec is None or not rec.replay_children:
-        done = base.evolve(status="SUCCEEDED", result=payload)
-        if len(done.to_json().encode()) > CHECKPOINT_LIMIT_BYTES:
-            done = base.evolve(status="SUCCEEDED", replay_children=True)
-        state.checkpoint(done, clock)
-    return decode(json.loads(payload))
+        except Exception as exc:
+            if state.fatal is not None:
+                raise
+            fields = error_fields(exc)
+            if not is_virtual:
+                state.fail(ident, clock, fields)
+            raise_operation_error(ChildContextError, fields)
+        if is_virtual or (rec is not None and rec.replay_children):  # nothing to checkpoint
+            return result
+        replay_children = payload_bytes(payload) > CHECKPOINT_LIMIT_BYTES
+        if replay_children:
+            payload = summary(value) if summary is not None else ""
+        state.succeed(ident, clock, checked(state, payload, ident), replay_children=replay_children)
+        return result
+    finally:
+        ctx._end(leave)

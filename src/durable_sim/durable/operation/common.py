@@ -1,11 +1,19 @@
-"""Helpers shared by the operation kinds: error fields and their reconstruction."""
+"""Helpers shared by the operation kinds: error fields, their reconstruction, payload limits."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_durable_execution_sdk_python.exceptions import DurableOperationError
 from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+
+from durable_sim.durable.codec import check_size
+from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
+
+if TYPE_CHECKING:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+
+    from durable_sim.durable.state import ExecutionState
 
 
 def error_fields(exc: BaseException) -> dict[str, Any]:
@@ -13,21 +21,24 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
     return dict(ErrorObject.from_exception(exc).to_dict())
 
 
-def error_object(fields: dict[str, Any] | None) -> ErrorObject:
-    return ErrorObject.from_dict(fields or {})
-
-
 def raise_operation_error(
     kind: type[DurableOperationError], fields: dict[str, Any] | None
-) -> DurableOperationError:
-    """Build `kind` (e.g. StepError) from journaled error fields, chained to the original type.
+) -> NoReturn:
+    """Raise `kind` (e.g. StepError) from journaled error fields, chained to the original type,
+    through the SDK's own reconstruction: the first run and replay raise the identical error (a
+    serdes failure surfaces as the SDK's SerDesError)."""
+    ErrorObject.from_dict(fields or {}).raise_as_operation_error(kind)
 
-    The same path serves the first run and replay, so both raise the identical error.
-    """
-    obj = error_object(fields)
-    cause = DurableOperationError.from_error_fields(
-        obj.type, obj.message, obj.data, obj.stack_trace
-    )
-    error = kind(obj.message, obj.type, obj.data, obj.stack_trace)
-    error.__cause__ = cause
-    return error
+
+def checked(
+    state: ExecutionState,
+    payload: str | None,
+    ident: OperationIdentifier,
+    limit: int = CHECKPOINT_LIMIT_BYTES,
+) -> str | None:
+    """`payload`, if it fits AWS's limit; otherwise a terminal `CheckpointTooLargeError`."""
+    try:
+        check_size(payload, ident, limit)
+    except CheckpointTooLargeError as exc:
+        raise state.fail_execution(exc) from None
+    return payload

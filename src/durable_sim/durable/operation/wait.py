@@ -1,28 +1,26 @@
-"""``context.wait``: end the invocation; the runtime resumes the execution after the duration."""
+"""``context.wait``: end the invocation; the service completes the wait at its scheduled end."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_durable_execution_sdk_python.config import Duration
-from aws_durable_execution_sdk_python.exceptions import ValidationError
+from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 
-from durable_sim.durable.journal import OperationRecord
+from durable_sim.durable.state import Suspend
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
 
-def run_wait(ctx: DurableContext, duration: Duration, name: str | None) -> None:
-    seconds = duration.to_seconds()
-    if seconds < 1:
-        raise ValidationError(f"wait duration must be at least 1 second, got {seconds} s")
-    op_id, rec = ctx._begin("WAIT", "Wait", name)
-    if rec is not None:
-        if rec.status == "SUCCEEDED":
+def run_wait(ctx: DurableContext, ident: OperationIdentifier, seconds: int) -> None:
+    """Start (or find) the wait; return once it has succeeded, else suspend until its end."""
+    rec, leave = ctx._begin(ident)
+    try:
+        if rec is None:
+            rec = ctx.state.start(ident, ctx.clock, due_in_s=seconds, details={"Duration": seconds})
+        if rec.status is OperationStatus.SUCCEEDED:
             return
-        raise ctx.state.suspend_until(rec.due_ms)
-    due = ctx.clock.now_ms() + seconds * 1000.0
-    record = OperationRecord(op_id, ctx.parent_id, "WAIT", "Wait", name, "STARTED", due_ms=due)
-    ctx.state.checkpoint(record, ctx.clock)
-    raise ctx.state.suspend_until(due)
+        raise Suspend(rec.due_ms)
+    finally:
+        ctx._end(leave)

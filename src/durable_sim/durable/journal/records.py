@@ -1,0 +1,189 @@
+"""What a journal stores: operation records, the append-only history entries, executions.
+
+An `OperationRecord` is the state of one operation as the durable service holds it (the SDK's
+``Operation``: type, status, details). A `HistoryEntry` is one transition of that state, in the
+order it happened: the journal appends every entry (the history) and keeps the latest record of
+each operation (what replay reads). The history export (`durable_sim.durable.history`) maps
+entries to the events of AWS's ``GetDurableExecutionHistory``.
+
+Types and statuses are the SDK's own enums (`OperationType`, `OperationStatus`), so our records
+and the SDK's ``Operation`` name the same things the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+
+TERMINAL = frozenset(
+    {
+        OperationStatus.SUCCEEDED,
+        OperationStatus.FAILED,
+        OperationStatus.TIMED_OUT,
+        OperationStatus.CANCELLED,
+        OperationStatus.STOPPED,
+    }
+)
+EXECUTION_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED"})
+_TERMINAL_IDS = frozenset(id(status) for status in TERMINAL)  # enum hashing is slow Python code
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class OperationRecord:
+    """The journaled state of one operation (the SDK's ``Operation``, flattened).
+
+    Records are values: never changed in place; `evolve` makes a changed copy.
+
+    ``attempt`` is the step's current attempt (1-based; 0 before any); ``result`` the
+    serialized payload (a step's, child context's, callback's or chained invoke's result, or a
+    wait-for-condition state); ``error`` the SDK's ``ErrorObject`` fields. Times are clock
+    milliseconds: ``start_ms``/``end_ms`` as AWS's ``StartTimestamp``/``EndTimestamp``;
+    ``due_ms`` when the service acts on the operation by itself (a wait's scheduled end, a
+    step's next attempt, a callback's timeout, a chained invoke's completion); for callbacks
+    ``heartbeat_due_ms`` is the heartbeat deadline and ``heartbeat_timeout_s`` its period.
+    ``replay_children`` marks a child context whose result was too large to store.
+    ``function_name``, ``child_execution_id`` and ``input_payload`` belong to a chained
+    invoke (the invoked function, the execution that runs it, its serialized input).
+    """
+
+    id: str
+    parent_id: str | None
+    type: OperationType
+    sub_type: str | None
+    name: str | None
+    status: OperationStatus
+    attempt: int = 0
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    start_ms: float | None = None
+    end_ms: float | None = None
+    due_ms: float | None = None
+    callback_id: str | None = None
+    heartbeat_timeout_s: int = 0
+    heartbeat_due_ms: float | None = None
+    replay_children: bool = False
+    function_name: str | None = None
+    child_execution_id: str | None = None
+    input_payload: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return id(self.status) in _TERMINAL_IDS
+
+    def evolve(self, **changes: Any) -> OperationRecord:
+        new = OperationRecord(
+            self.id,
+            self.parent_id,
+            self.type,
+            self.sub_type,
+            self.name,
+            self.status,
+            self.attempt,
+            self.result,
+            self.error,
+            self.start_ms,
+            self.end_ms,
+            self.due_ms,
+            self.callback_id,
+            self.heartbeat_timeout_s,
+            self.heartbeat_due_ms,
+            self.replay_children,
+            self.function_name,
+            self.child_execution_id,
+            self.input_payload,
+        )
+        for name, value in changes.items():
+            setattr(new, name, value)
+        return new
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; defaults are left out to keep journal rows small."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type.value,
+            "status": self.status.value,
+        }
+        for f in _OPTIONAL:
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OperationRecord:
+        """Inverse of `to_dict`; raises KeyError/ValueError/TypeError on malformed data."""
+        values = dict(data)
+        values["type"] = OperationType(values["type"])
+        values["status"] = OperationStatus(values["status"])
+        values.setdefault("parent_id", None)
+        values.setdefault("sub_type", None)
+        values.setdefault("name", None)
+        return cls(**values)
+
+
+_OPTIONAL = [f for f in fields(OperationRecord) if f.name not in {"id", "type", "status"}]
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    """One transition, appended to the execution's history in the order it happened.
+
+    ``event_type`` is the AWS history event it becomes (``"StepStarted"``,
+    ``"InvocationCompleted"``, ...), or ``None`` for a state change AWS does not report
+    (a retry timer making a step READY, a callback heartbeat). ``operation`` is the record
+    after the transition (``None`` for execution-level events); ``details`` carries what the
+    event needs beyond the record (retry delay, chained-invoke input, invocation times,
+    execution input/result/error).
+    """
+
+    event_type: str | None
+    at_ms: float
+    operation: OperationRecord | None = None
+    details: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        return _COMPACT.encode(
+            {
+                "e": self.event_type,
+                "t": self.at_ms,
+                "op": self.operation.to_dict() if self.operation is not None else None,
+                "d": self.details,
+            }
+        )
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> HistoryEntry:
+        """Inverse of `to_json` (after JSON decoding); raises KeyError/ValueError/TypeError."""
+        op = data["op"]
+        return cls(
+            data["e"],
+            data["t"],
+            OperationRecord.from_dict(op) if op is not None else None,
+            data["d"],
+        )
+
+
+@dataclass(slots=True)
+class ExecutionRecord:
+    """An execution: its input, its outcome once it has one, and its operations' latest state.
+
+    ``input`` is the serialized input payload; ``result`` the serialized result; ``status`` is
+    ``RUNNING``, ``SUCCEEDED`` or ``FAILED``.
+    """
+
+    execution_id: str
+    input: str
+    status: str = "RUNNING"
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    operations: dict[str, OperationRecord] = field(default_factory=dict)
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (the journal's own fields, not workflow payloads)."""
+    return _COMPACT.encode(value)

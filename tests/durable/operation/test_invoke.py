@@ -1,0 +1,145 @@
+"""``invoke``: chained invokes of registered durable functions, run as their own executions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration, InvokeConfig, MapConfig
+from aws_durable_execution_sdk_python.exceptions import InvokeError
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
+
+from durable_sim import FunctionRegistry, MemoryJournal, export_history, run_durable
+from durable_sim.latency import Dist, LatencyProfile
+
+from ..conftest import STEP_MS, STEP_ONLY
+
+
+def double(event: Any, ctx: DurableContext) -> dict[str, int]:
+    value = ctx.step(lambda _: event["n"] * 2, name="double")
+    ctx.wait(Duration.from_seconds(3))
+    return {"doubled": value}
+
+
+@durable_execution
+def explode(event: Any, ctx: DurableContext) -> None:
+    ctx.step(lambda _: 1, name="before")
+    raise RuntimeError(f"exploded on {event}")
+
+
+FUNCTIONS = FunctionRegistry({"double": double, "explode": explode})
+
+
+def test_the_invoked_function_runs_as_its_own_execution_and_the_caller_resumes() -> None:
+    calls: list[str] = []
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        calls.append("caller")
+        first = ctx.invoke("double", {"n": 21}, name="call")
+        return ctx.step(lambda _: first["doubled"] + 1, name="after")
+
+    journal = MemoryJournal()
+    run = run_durable(
+        caller, None, functions=FUNCTIONS, journal=journal, profile=STEP_ONLY, execution_id="c"
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", 43)
+    assert calls == ["caller", "caller"]  # suspended at the invoke, re-invoked with its result
+    # The child's step (100 ms) and its 3 s wait, then the caller's step.
+    assert run.metrics.elapsed_ms == STEP_MS + 3000 + STEP_MS
+    op = run.operation("call")
+    assert (op.type, op.sub_type, op.status, op.result) == (
+        "CHAINED_INVOKE",
+        "ChainedInvoke",
+        "SUCCEEDED",
+        {"doubled": 42},
+    )
+    child_events = [e["EventType"] for e in export_history_of(journal, "c/invoke-1")]
+    assert child_events[0] == "ExecutionStarted" and child_events[-1] == "ExecutionSucceeded"
+    started = next(e for e in export_history(run) if e["EventType"] == "ChainedInvokeStarted")
+    details = started["ChainedInvokeStartedDetails"]
+    assert (details["FunctionName"], details["Input"]["Payload"]) == ("double", '{"n": 21}')
+    assert "/durable-execution/c/invoke-1/" in details["DurableExecutionArn"]
+
+
+def export_history_of(journal: MemoryJournal, execution_id: str) -> list[dict[str, Any]]:
+    from durable_sim import export_history_from_journal
+
+    return export_history_from_journal(journal, execution_id)
+
+
+def test_a_failed_invoke_raises_invoke_error_on_the_first_run_and_on_replay() -> None:
+    seen: list[str] = []
+
+    def caller(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.invoke("explode", "x")
+        except InvokeError as exc:
+            seen.append(f"{exc.error_type}: {exc.message}")
+        ctx.wait(Duration.from_seconds(1))
+        return seen[-1]
+
+    run = run_durable(caller, None, functions=FUNCTIONS)
+    assert run.result == "RuntimeError: exploded on x"
+    assert seen == [run.result, run.result]
+
+
+def test_an_unknown_function_fails_the_operation_as_the_lambda_api_does() -> None:
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("nowhere", 1)
+
+    run = run_durable(caller, None, functions=FUNCTIONS)
+    assert isinstance(run.error, InvokeError)
+    assert run.error.error_type == "ResourceNotFoundException"
+    assert "nowhere" in str(run.error.message) and "double" in str(run.error.message)
+
+
+def test_invoke_serdes_and_invokes_inside_map_branches() -> None:
+    class Prefixed(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+            return f'{{"n": {value}}}'
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+            return f"got {data}"
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        config = InvokeConfig(serdes_payload=Prefixed(), serdes_result=Prefixed())
+        one = ctx.invoke("double", 5, config=config)
+        many = ctx.map(
+            [1, 2, 3],
+            lambda c, x, i, xs: c.invoke("double", {"n": x})["doubled"],
+            config=MapConfig(max_concurrency=2),
+        )
+        return [one, many.get_results()]
+
+    run = run_durable(caller, None, functions=FUNCTIONS)
+    assert run.result == ['got {"doubled": 10}', [2, 4, 6]]
+    # The first invoke, then the three branches' invokes at concurrency 2: three rounds of a
+    # child's 3 s wait (a branch waiting on an invoke keeps its slot).
+    assert run.metrics.elapsed_ms == 3 * 3000
+
+
+def test_registry_rejects_bad_names() -> None:
+    registry = FunctionRegistry()
+
+    @registry.register("ok")
+    def handler(event: Any, ctx: DurableContext) -> None:
+        return None
+
+    assert list(registry) == ["ok"] and registry["ok"] is handler
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("ok", handler)
+    with pytest.raises(ValueError, match="non-empty string"):
+        registry.register("", handler)
+
+
+def test_child_latency_draws_are_its_own() -> None:
+    profile = LatencyProfile(name="noisy", step=Dist(100.0, 0.5))
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        mine = ctx.step(lambda _: 1, name="double")
+        return [mine, ctx.invoke("double", {"n": 1})]
+
+    run = run_durable(caller, None, functions=FUNCTIONS, profile=profile, seed=1)
+    again = run_durable(caller, None, functions=FUNCTIONS, profile=profile, seed=1)
+    assert run.metrics.elapsed_ms == again.metrics.elapsed_ms  # a seed fixes every draw

@@ -1,0 +1,305 @@
+"""Every payload through the SDK's serdes (fault kind 2) and AWS's 256 KiB limit measured on the
+serialized payload in UTF-8 bytes, inclusive (fault kind 3)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import (
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    MapConfig,
+    ParallelConfig,
+    StepConfig,
+)
+from aws_durable_execution_sdk_python.exceptions import SerDesError
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
+from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_sim import CallbackAnswer, CheckpointTooLargeError, MemoryJournal, run_durable
+from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
+
+
+class UpperSerDes(SerDes[str]):
+    """Stores a string as is and upper-cases it on the way back."""
+
+    def serialize(self, value: str, serdes_context: SerDesContext) -> str:
+        return value
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> str:
+        return data.upper()
+
+
+class Utf8JsonSerDes(SerDes[Any]):
+    """JSON without ASCII escapes: non-ASCII text stays UTF-8 in the payload."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        return json.loads(data)
+
+
+def _twice(handler: Any, event: Any = None) -> tuple[Any, Any]:
+    """The handler's result on the first run, and on a replay of the finished journal."""
+    journal = MemoryJournal()
+    first = run_durable(handler, event, journal=journal, execution_id="e")
+    assert first.status == "SUCCEEDED", first.error
+    return first, journal
+
+
+def test_a_tuple_step_result_is_a_tuple_on_the_first_run_and_on_replay() -> None:
+    seen: list[Any] = []
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        value = ctx.step(lambda _: (1, "a"), name="pair")
+        seen.append(value)
+        ctx.wait(Duration.from_seconds(1))  # the second invocation replays the step
+        return repr(value)
+
+    run = run_durable(handler, None)
+    assert seen == [(1, "a"), (1, "a")]
+    assert all(type(v) is tuple for v in seen)
+    assert run.result == "(1, 'a')"
+    assert run.metrics.steps_replayed == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        datetime.date(2025, 1, 2),
+        Decimal("12.3400"),
+        b"\x00\xffbytes",
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        {"nested": [(1, 2), {"when": datetime.date(2024, 2, 29)}]},
+    ],
+    ids=["datetime", "date", "decimal", "bytes", "uuid", "nested"],
+)
+def test_extended_types_round_trip_through_the_sdk_serdes(value: Any) -> None:
+    seen: list[Any] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        seen.append(ctx.step(lambda _: value, name="v"))
+        ctx.wait(Duration.from_seconds(1))
+
+    run = run_durable(handler, None)
+    assert run.status == "SUCCEEDED", run.error
+    assert seen == [value, value]
+    assert [type(v) for v in seen] == [type(value), type(value)]
+
+
+def test_a_step_serdes_decides_what_comes_back() -> None:
+    def handler(event: Any, ctx: DurableContext) -> list[str]:
+        out = [ctx.step(lambda _: "abc", name="s", config=StepConfig(serdes=UpperSerDes()))]
+        ctx.wait(Duration.from_seconds(1))
+        return out
+
+    run = run_durable(handler, None)
+    assert run.result == ["ABC"]  # first run: the round trip the SDK makes before SUCCEED
+    assert run.operation("s").result_json == "abc"  # the payload as the serdes wrote it
+
+
+def test_serdes_is_honoured_on_child_contexts_map_parallel_and_callbacks() -> None:
+    def handler(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        upper = UpperSerDes()
+        child = ctx.run_in_child_context(lambda c: "child", config=ChildConfig(serdes=upper))
+        mapped = ctx.map(["m0", "m1"], lambda c, x, i, xs: x, config=MapConfig(item_serdes=upper))
+        par = ctx.parallel([lambda c: "p0"], config=ParallelConfig(item_serdes=upper))
+        cb = ctx.create_callback(config=CallbackConfig(serdes=upper)).result()
+        return {"child": child, "map": mapped.get_results(), "par": par.get_results(), "cb": cb}
+
+    def responder(callback_id: str, record: Any) -> list[CallbackAnswer]:
+        return [CallbackAnswer("success", after_s=1, result="answer")]
+
+    run = run_durable(handler, None, responder=responder)
+    assert run.result == {"child": "CHILD", "map": ["M0", "M1"], "par": ["P0"], "cb": "ANSWER"}
+
+
+def test_a_value_no_serdes_can_encode_fails_naming_the_operation_and_the_type() -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: {"when": datetime.time(12, 0)}, name="clock")
+        except SerDesError as exc:
+            return str(exc)
+        return "no error"
+
+    run = run_durable(handler, None)
+    message = run.result
+    assert "Step 'clock' (id 1)" in message
+    assert "type dict" in message and "datetime.time" in message
+    assert run.operation("clock").status == "FAILED"
+
+    def in_a_child(event: Any, ctx: DurableContext) -> None:
+        ctx.run_in_child_context(lambda c: {1, 2}, name="sets")
+
+    failed = run_durable(in_a_child, None)
+    assert failed.status == "FAILED"
+    assert "RunInChildContext 'sets' (id 1)" in str(failed.error)
+    assert "type set" in str(failed.error)
+
+
+def test_wait_for_condition_state_goes_through_its_serdes() -> None:
+    class Counter(SerDes[int]):
+        def serialize(self, value: int, serdes_context: SerDesContext) -> str:
+            return f"n={value}"
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> int:
+            return int(data.removeprefix("n="))
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = WaitForConditionConfig(
+            wait_strategy=lambda s, a: (
+                WaitForConditionDecision.stop_polling()
+                if s >= 2
+                else WaitForConditionDecision.continue_waiting(Duration.from_seconds(1))
+            ),
+            initial_state=0,
+            serdes=Counter(),
+        )
+        return ctx.wait_for_condition(lambda s, c: s + 1, config, name="count")
+
+    run = run_durable(handler, None)
+    assert (run.result, run.operation("count").result_json) == (2, "n=2")
+
+
+# -- the 256 KiB limit: UTF-8 bytes of the serialized payload, inclusive ------------------
+
+
+def _step_payload(value: Any, serdes: SerDes[Any] | None = None) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.step(lambda _: value, name="big", config=StepConfig(serdes=serdes))
+        return 1
+
+    return run_durable(handler, None)
+
+
+def test_200001_bytes_of_payload_pass() -> None:
+    run = _step_payload(["ab"] * 40_000)  # '["ab","ab",...]': 200,001 bytes
+    assert run.status == "SUCCEEDED", run.error
+    assert len(run.operation("big").result_json.encode()) == 200_001
+
+
+def test_exactly_the_limit_passes_and_one_byte_more_fails() -> None:
+    exact = _step_payload("x" * (CHECKPOINT_LIMIT_BYTES - 2))  # plus the two quotes
+    assert exact.status == "SUCCEEDED", exact.error
+    assert len(exact.operation("big").result_json.encode()) == 262_144
+
+    over = _step_payload("x" * (CHECKPOINT_LIMIT_BYTES - 1))
+    assert over.status == "FAILED"
+    assert isinstance(over.error, CheckpointTooLargeError)
+    assert (over.error.size, over.error.limit) == (262_145, 262_144)
+    assert "less than or equal to 262144 bytes" in str(over.error)
+
+
+def test_120_kb_of_non_ascii_text_passes() -> None:
+    text = "€" * 40_000  # 120,000 bytes of UTF-8
+    assert len(text.encode()) == 120_000
+    escaped = _step_payload(text)  # the SDK's JSON escapes it: 240,002 bytes
+    assert escaped.status == "SUCCEEDED", escaped.error
+    raw = _step_payload(text, Utf8JsonSerDes())  # kept as UTF-8: 120,002 bytes
+    assert raw.status == "SUCCEEDED", raw.error
+    assert len(raw.operation("big").result_json.encode()) == 120_002
+
+
+def test_the_limit_counts_utf8_bytes_not_characters() -> None:
+    text = "é" * 140_000  # 140,000 characters, 280,002 bytes once serialized as UTF-8
+    run = _step_payload(text, Utf8JsonSerDes())
+    assert run.status == "FAILED"
+    assert isinstance(run.error, CheckpointTooLargeError)
+    assert run.error.size == 280_002
+
+
+def test_a_child_result_is_replayed_instead_of_stored_by_the_same_measure() -> None:
+    calls: list[str] = []
+    utf8 = Utf8JsonSerDes()
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        def body(c: DurableContext) -> str:
+            calls.append("body")
+            parts = [
+                c.step(lambda _: event["part"], name=f"part{i}", config=StepConfig(serdes=utf8))
+                for i in range(2)
+            ]
+            return "".join(parts)
+
+        value = ctx.run_in_child_context(body, name="c", config=ChildConfig(serdes=utf8))
+        ctx.wait(Duration.from_seconds(1))
+        return len(value)
+
+    # 140,000 characters: below the limit counted in characters, above it in UTF-8 bytes.
+    big = run_durable(handler, {"part": "é" * 70_000})
+    assert big.result == 140_000
+    assert big.operation("c").result_json == ""  # ReplayChildren: not stored
+    assert calls == ["body", "body"]  # so replay ran the body again
+
+    calls.clear()
+    small = run_durable(handler, {"part": "e" * 70_000})  # 140,002 bytes: stored
+    stored = small.operation("c").result_json
+    assert stored is not None and len(stored) == 140_002
+    assert calls == ["body"]
+
+
+plain = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=3), children, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+def batch_results(results: Any) -> Any:
+    from aws_durable_execution_sdk_python.concurrency.models import (
+        BatchItem,
+        BatchResult,
+        CompletionReason,
+    )
+    from aws_durable_execution_sdk_python.config import BatchItemStatus
+    from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+
+    def item(index: int, value: Any) -> Any:
+        if index % 3 == 1:
+            return BatchItem(index, BatchItemStatus.FAILED, error=ErrorObject("m", "T", None, None))
+        if index % 3 == 2:
+            return BatchItem(index, BatchItemStatus.STARTED)
+        return BatchItem(index, BatchItemStatus.SUCCEEDED, value)
+
+    return BatchResult(
+        [item(i, v) for i, v in enumerate(results)], CompletionReason.MIN_SUCCESSFUL_REACHED
+    )
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
+def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> None:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+
+    from durable_sim.durable.codec import decode, encode
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    ours = encode(value, None, ident, "arn", "result")
+    assert ours == EXTENDED_TYPES_SERDES.serialize(value)
+    assert ours is not None
+    back = decode(ours, None, ident, "arn")
+    assert back == EXTENDED_TYPES_SERDES.deserialize(ours)
+    assert type(back) is type(EXTENDED_TYPES_SERDES.deserialize(ours))

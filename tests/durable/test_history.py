@@ -1,0 +1,161 @@
+"""The history export: AWS's ``GetDurableExecutionHistory`` events, from a run and from disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration, StepConfig
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
+from aws_durable_execution_sdk_python_testing.model import Event, events_to_operations
+
+from durable_sim import (
+    CallbackAnswer,
+    MemoryJournal,
+    SqliteJournal,
+    export_history,
+    export_history_from_journal,
+    run_durable,
+)
+from durable_sim.durable import DurableRun
+
+from .conftest import STEP_ONLY
+
+RETRY_ONCE = StepConfig(
+    retry_strategy=create_retry_strategy(
+        RetryStrategyConfig(max_attempts=3, initial_delay=Duration.from_seconds(2))
+    )
+)
+
+
+def flaky(event: Any, ctx: DurableContext) -> str:
+    def body(step_ctx: Any) -> str:
+        if step_ctx.attempt == 1:
+            raise ConnectionError("first attempt fails")
+        return "ok"
+
+    value = ctx.step(body, name="flaky", config=RETRY_ONCE)
+    ctx.wait(Duration.from_seconds(5), name="pause")
+    return value
+
+
+def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["EventId"], e["EventType"], e.get("Name")) for e in events]
+
+
+def test_retries_and_waits_become_aws_events_in_order() -> None:
+    run = run_durable(flaky, {"x": 1}, execution_id="h1", seed=0)
+    assert run.status == "SUCCEEDED", run.error
+    events = export_history(run)
+    assert shape(events) == [
+        (1, "ExecutionStarted", "h1"),
+        (2, "StepStarted", "flaky"),
+        (3, "StepFailed", "flaky"),
+        (4, "InvocationCompleted", None),
+        (5, "StepStarted", "flaky"),
+        (6, "StepSucceeded", "flaky"),
+        (7, "WaitStarted", "pause"),
+        (8, "InvocationCompleted", None),
+        (9, "WaitSucceeded", "pause"),
+        (10, "InvocationCompleted", None),
+        (11, "ExecutionSucceeded", "h1"),
+    ]
+    by_id = {e["EventId"]: e for e in events}
+    assert by_id[1]["ExecutionStartedDetails"] == {
+        "Input": {"Truncated": False, "Payload": '{"x": 1}'}
+    }
+    failed = by_id[3]["StepFailedDetails"]
+    assert failed["RetryDetails"]["CurrentAttempt"] == 1
+    delay = failed["RetryDetails"]["NextAttemptDelaySeconds"]
+    assert 1 <= delay <= 2
+    assert failed["Error"]["Payload"]["ErrorType"] == "ConnectionError"
+    assert by_id[6]["StepSucceededDetails"] == {
+        "Result": {"Truncated": False, "Payload": '"ok"'},
+        "RetryDetails": {"CurrentAttempt": 2},
+    }
+    assert by_id[5]["EventTimestamp"] == delay  # the retry ran when its delay was over
+    assert by_id[7]["WaitStartedDetails"] == {"Duration": 5, "ScheduledEndTimestamp": delay + 5.0}
+    assert (by_id[9]["EventTimestamp"], by_id[9]["WaitSucceededDetails"]) == (
+        delay + 5.0,
+        {"Duration": 5},
+    )
+    assert by_id[11]["ExecutionSucceededDetails"]["Result"]["Payload"] == '"ok"'
+    assert all(e["SubType"] == "Step" for e in events if e["EventType"].startswith("Step"))
+    stamps = [e["EventTimestamp"] for e in events]
+    assert stamps == sorted(stamps)
+
+
+def test_history_from_a_journal_on_disk_equals_the_runs(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path) as journal:
+        run = run_durable(flaky, None, journal=journal, execution_id="disk")
+        live = export_history(run)
+    with SqliteJournal(path) as reopened:
+        assert export_history_from_journal(reopened, "disk") == live
+        with pytest.raises(KeyError, match="no execution 'other'"):
+            export_history_from_journal(reopened, "other")
+
+
+def test_nested_operations_callbacks_and_failures_carry_their_details() -> None:
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        def child(c: DurableContext) -> Any:
+            return c.create_callback(name="cb").result()
+
+        ctx.map([1, 2], lambda c, x, i, xs: c.step(lambda _: x, name="item"), name="m")
+        value = ctx.run_in_child_context(child, name="outer")
+        raise ValueError(f"finally {value}")
+
+    def answer(callback_id: str, record: Any) -> list[CallbackAnswer]:
+        return [CallbackAnswer("success", after_s=2, result="yes")]
+
+    run = run_durable(handler, None, responder=answer, profile=STEP_ONLY, execution_id="n")
+    events = export_history(run)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_type.setdefault(e["EventType"], []).append(e)
+    items = [e for e in by_type["ContextStarted"] if e.get("SubType") == "MapIteration"]
+    assert [(e["Name"], e["ParentId"]) for e in items] == [("map-item-0", "1"), ("map-item-1", "1")]
+    started = by_type["CallbackStarted"][0]
+    assert (started["ParentId"], started["Name"]) == ("2", "cb")
+    assert started["CallbackStartedDetails"]["CallbackId"]  # the id the outside world answers
+    assert started["CallbackStartedDetails"]["Timeout"] == 0
+    succeeded = by_type["CallbackSucceeded"][0]
+    assert succeeded["CallbackSucceededDetails"]["Result"]["Payload"] == "yes"
+    assert succeeded["EventTimestamp"] == started["EventTimestamp"] + 2.0
+    failed = by_type["ExecutionFailed"][0]["ExecutionFailedDetails"]["Error"]["Payload"]
+    assert (failed["ErrorType"], failed["ErrorMessage"]) == ("ValueError", "finally yes")
+    assert events[-1]["EventType"] == "ExecutionFailed"
+
+
+def test_the_official_runners_history_model_reads_our_events() -> None:
+    run = run_durable(flaky, None, execution_id="parse")
+    # As a boto3 client would, read the epoch-seconds timestamps as datetimes.
+    parsed_events = [
+        Event.from_dict({**e, "EventTimestamp": datetime.fromtimestamp(e["EventTimestamp"], UTC)})
+        for e in export_history(run)
+    ]
+    operations = events_to_operations(parsed_events)
+    parsed = {
+        op.operation_id: op.status.value
+        for op in operations
+        if op.operation_type.value != "EXECUTION"
+    }
+    assert parsed == {op.id: op.status for op in run.operations}
+
+
+def test_a_run_without_a_history_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="neither events nor a journal"):
+        export_history(DurableRun(execution_id="x", engine="other", status="SUCCEEDED"))
+    events = [{"EventType": "ExecutionStarted", "EventId": 1}]
+    reported = DurableRun(execution_id="x", engine="aws-local", status="SUCCEEDED", events=events)
+    assert export_history(reported) == events
+
+
+def test_the_history_is_the_same_from_memory_and_sqlite(tmp_path: Path) -> None:
+    memory = export_history(run_durable(flaky, None, journal=MemoryJournal(), execution_id="same"))
+    with SqliteJournal(tmp_path / "s.sqlite") as journal:
+        disk = export_history(run_durable(flaky, None, journal=journal, execution_id="same"))
+    assert memory == disk
