@@ -39,6 +39,7 @@ from durable_sim.workloads.encoders import TransientEncodeError
 #: another failed; the actor's `_Retry`/`_GaveUp` steer its message loop).
 OUTSIDE = {
     "durable_sim.des._Cancelled",
+    "durable_sim.durable.codec._NotPlain",
     "durable_sim.durable.state.Suspend",
     "durable_sim.workloads.actor._GaveUp",
     "durable_sim.workloads.actor._Retry",
