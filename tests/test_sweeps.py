@@ -468,7 +468,9 @@ def test_a_killed_sweep_resumes_with_the_same_files(tmp_path):
     assert not (out / INDEX_FILE).exists(), "the sweep finished before it could be killed"
     done = subprocess.run([*command, "--quiet"], capture_output=True, text=True, check=True)
     ran, skipped = map(int, re.match(r"(\d+) points run, (\d+) already", done.stdout).groups())
-    assert ran + skipped == 80 and skipped >= 5
+    # A killed serial sweep leaves at most one point mid-publish (its sidecar renamed, its CSV
+    # not yet): that point runs again, so at least 4 of the 5 sidecars seen are finished points.
+    assert ran + skipped == 80 and skipped >= 4
     fresh = tmp_path / "fresh"
     run_sweep(parse_sweep(document), fresh, progress=False)
     assert files(out) == files(fresh)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pkgutil
 import sys
+import gc
 import warnings
 from pathlib import Path
 
@@ -46,12 +47,19 @@ def _specs(names: list[str]) -> list[str]:
 def build(output_dir: Path, modules: list[str] | None = None) -> list[str]:
     """Render `modules` (default: every public module) as HTML into `output_dir`; returns
     pdoc's warnings (text)."""
+    gc.collect()  # finalize the caller's leftovers first: their warnings are not pdoc's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # no source listings: the source is in the repository
         pdoc.render.configure(show_source=False, docformat="markdown")
         pdoc.pdoc(*_specs(modules or public_modules()), output_directory=output_dir)
-    return [f"{w.category.__name__}: {w.message}" for w in caught]
+    # A ResourceWarning comes from a finalizer run by garbage collection (an object of whatever
+    # ran before in this process), never from rendering documentation.
+    return [
+        f"{w.category.__name__}: {w.message}"
+        for w in caught
+        if not issubclass(w.category, ResourceWarning)
+    ]
 
 
 def _members(obj: pdoc.doc.Namespace, module: str) -> list[str]:
