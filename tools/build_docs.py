@@ -9,9 +9,9 @@ functions (methods included) without a docstring; tests/test_docs.py checks it.
 
 from __future__ import annotations
 
+import gc
 import pkgutil
 import sys
-import gc
 import warnings
 from pathlib import Path
 
