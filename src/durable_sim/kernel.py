@@ -1,0 +1,99 @@
+"""The project's Jupyter kernel ``durable-sim``: this interpreter, with a private Matplotlib dir.
+
+The kernel spec lives in the environment (``<sys.prefix>/share/jupyter/kernels/durable-sim``),
+so JupyterLab, papermill and the reproduce driver started from this environment all find it,
+and a ``python3`` kernel elsewhere on ``JUPYTER_PATH`` cannot stand in for it. Its command is
+``python -m durable_sim.kernel -f {connection_file}``: the launcher points ``MPLCONFIGDIR`` at a
+directory only this user can write (`matplotlib_config_dir`) before ipykernel starts. Without
+that, a kernel whose ``HOME`` is not writable (a container run as another user) prints
+Matplotlib's "created a temporary cache directory at /tmp/matplotlib-XXXX" warning, with a
+random name, into the first notebook cell that imports Matplotlib.
+
+``python -m durable_sim.kernel --install`` writes (or refreshes) the kernel spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: The kernel's name in notebooks' ``metadata.kernelspec`` and on disk.
+KERNEL_NAME = "durable-sim"
+#: What Jupyter's launcher and kernel picker show.
+DISPLAY_NAME = "Python 3.11 (durable-sim)"
+
+
+def matplotlib_config_dir() -> Path:
+    """A Matplotlib config/cache directory that only this user can write.
+
+    ``<tempdir>/durable-sim-matplotlib-<uid>``, created with mode 0700 and reused, so the font
+    cache is built once. If that path exists but is not a directory owned by this user and
+    closed to others, a fresh private directory is made instead.
+    """
+    uid = os.getuid()
+    path = Path(tempfile.gettempdir()) / f"durable-sim-matplotlib-{uid}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="durable-sim-matplotlib-"))
+
+
+def kernel_environment() -> dict[str, str]:
+    """Environment variables every project kernel runs with (the driver sets them too)."""
+    return {"MPLCONFIGDIR": str(matplotlib_config_dir())}
+
+
+def kernel_spec(python: str = sys.executable) -> dict[str, Any]:
+    """The ``kernel.json`` of the project kernel for interpreter `python`."""
+    return {
+        "argv": [python, "-m", "durable_sim.kernel", "-f", "{connection_file}"],
+        "display_name": DISPLAY_NAME,
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
+
+
+def kernel_dir(prefix: str | Path = sys.prefix) -> Path:
+    """Where the project kernel's spec lives inside the environment at `prefix`."""
+    return Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+
+
+def install_kernel(prefix: str | Path = sys.prefix, python: str = sys.executable) -> Path:
+    """Write the project kernel's spec into the environment at `prefix` unless it is current.
+
+    Returns the spec's directory. Idempotent: an up-to-date spec is not rewritten.
+    """
+    target = kernel_dir(prefix)
+    text = json.dumps(kernel_spec(python), indent=1) + "\n"
+    spec = target / "kernel.json"
+    if not spec.is_file() or spec.read_text(encoding="utf-8") != text:
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = spec.with_suffix(".json.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, spec)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``--install``: write the spec. Otherwise start the kernel (the spec's command)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--install"]:
+        print(install_kernel())
+        return
+    os.environ.update(kernel_environment())
+    from ipykernel.kernelapp import launch_new_instance
+
+    launch_new_instance(argv=args)
+
+
+if __name__ == "__main__":
+    main()
