@@ -1,19 +1,23 @@
 """Figure 1: state-store operations vs end-to-end time, one point per run, rendered reproducibly.
 
 Byte-reproducible output rests on: the Agg canvas (no pyplot, no GUI backend, no global figure
-registry), one rc dictionary applied through `matplotlib.rc_context` both when drawing and when
-saving (so nothing leaks into the caller's `rcParams`), DejaVu fonts shipped with matplotlib,
+registry), one style (`figure_style`) applied both when drawing and when saving: Matplotlib's own
+defaults, never the user's ``matplotlibrc`` or an earlier ``style.use``, then `figure_rc` (so the
+result depends on the code and the pinned packages only, and nothing leaks into the caller's
+`rcParams`), DejaVu fonts shipped with matplotlib,
 a fixed SVG hash salt, fixed dpi, metadata without dates, and seeded bootstrap error bars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import matplotlib.style
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -57,6 +61,13 @@ def figure_rc() -> dict[RcKeyType, Any]:
         "figure.dpi": DPI,
         "path.simplify": True,
     }
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Matplotlib's built-in defaults (whatever the user's matplotlibrc says), then `figure_rc`."""
+    with matplotlib.style.context("default"), mpl.rc_context(figure_rc()):
+        yield
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -129,7 +140,7 @@ def figure1(
     """
     points = _points(rows, phase)
     present = [m for m in MODELS if (points["model"] == m).any()]
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -158,7 +169,7 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     """`fig` encoded as `fmt` ('pdf', 'svg' or 'png') with fixed metadata, same bytes every time."""
     _check_formats([fmt])
     buffer = BytesIO()
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig.savefig(buffer, format=fmt, dpi=DPI, metadata=METADATA[fmt])
     return buffer.getvalue()
 
