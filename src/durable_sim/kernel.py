@@ -3,11 +3,12 @@
 The kernel spec lives in the environment (``<sys.prefix>/share/jupyter/kernels/durable-sim``),
 so JupyterLab, papermill and the reproduce driver started from this environment all find it,
 and a ``python3`` kernel elsewhere on ``JUPYTER_PATH`` cannot stand in for it. Its command is
-``python -m durable_sim.kernel -f {connection_file}``: the launcher points ``MPLCONFIGDIR`` at a
-directory only this user can write (`matplotlib_config_dir`) before ipykernel starts. Without
-that, a kernel whose ``HOME`` is not writable (a container run as another user) prints
-Matplotlib's "created a temporary cache directory at /tmp/matplotlib-XXXX" warning, with a
-random name, into the first notebook cell that imports Matplotlib.
+``python -m durable_sim.kernel -f {connection_file}``: before ipykernel starts, the launcher
+points Matplotlib's, IPython's and Jupyter's configuration at a directory only this user can
+write (`kernel_environment`). Without that, a kernel whose ``HOME`` is not writable (a container
+run as another user) prints Matplotlib's "created a temporary cache directory at
+/tmp/matplotlib-XXXX" warning, with a random name, into the first cell that imports Matplotlib,
+and a user's matplotlibrc, IPython startup script or kernel config could change outputs.
 
 ``python -m durable_sim.kernel --install`` writes (or refreshes) the kernel spec.
 """
@@ -19,6 +20,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +30,15 @@ KERNEL_NAME = "durable-sim"
 DISPLAY_NAME = "Python 3.11 (durable-sim)"
 
 
-def matplotlib_config_dir() -> Path:
-    """A Matplotlib config/cache directory that only this user can write.
+def private_dir() -> Path:
+    """A per-user directory that only this user can write: the kernels' configuration home.
 
-    ``<tempdir>/durable-sim-matplotlib-<uid>``, created with mode 0700 and reused, so the font
-    cache is built once. If that path exists but is not a directory owned by this user and
-    closed to others, a fresh private directory is made instead.
+    ``<tempdir>/durable-sim-<uid>``, created with mode 0700 and reused (Matplotlib's font cache
+    is built once). If that path exists but is not a directory owned by this user and closed to
+    others, a fresh private directory is made instead.
     """
     uid = os.getuid()
-    path = Path(tempfile.gettempdir()) / f"durable-sim-matplotlib-{uid}"
+    path = Path(tempfile.gettempdir()) / f"durable-sim-{uid}"
     try:
         path.mkdir(mode=0o700, exist_ok=True)
         info = path.lstat()
@@ -44,12 +46,38 @@ def matplotlib_config_dir() -> Path:
             return path
     except OSError:
         pass
-    return Path(tempfile.mkdtemp(prefix="durable-sim-matplotlib-"))
+    return Path(tempfile.mkdtemp(prefix="durable-sim-"))
 
 
 def kernel_environment() -> dict[str, str]:
-    """Environment variables every project kernel runs with (the driver sets them too)."""
-    return {"MPLCONFIGDIR": str(matplotlib_config_dir())}
+    """Variables every project kernel runs with (the launcher and the reproduce driver set them).
+
+    Matplotlib's config and cache (``MPLCONFIGDIR``), IPython's profile (``IPYTHONDIR``) and
+    Jupyter's config (``JUPYTER_CONFIG_DIR``) live in `private_dir`, so neither an unwritable
+    ``HOME`` (warnings) nor the user's own rc files, startup scripts or kernel config (changed
+    outputs) reach a notebook.
+    """
+    base = private_dir()
+    env = {}
+    for name, sub in (
+        ("MPLCONFIGDIR", "matplotlib"),
+        ("IPYTHONDIR", "ipython"),
+        ("JUPYTER_CONFIG_DIR", "jupyter"),
+    ):
+        (base / sub).mkdir(mode=0o700, exist_ok=True)
+        env[name] = str(base / sub)
+    return env
+
+
+#: Variables removed from a kernel's environment: each lets the user's configuration in.
+UNSET = ("MATPLOTLIBRC", "JUPYTER_CONFIG_PATH", "PYTHONSTARTUP")
+
+
+def apply_kernel_environment(environ: MutableMapping[str, str]) -> None:
+    """Set `kernel_environment` in `environ` and remove the `UNSET` variables."""
+    environ.update(kernel_environment())
+    for name in UNSET:
+        environ.pop(name, None)
 
 
 def kernel_spec(python: str = sys.executable) -> dict[str, Any]:
@@ -89,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--install"]:
         print(install_kernel())
         return
-    os.environ.update(kernel_environment())
+    apply_kernel_environment(os.environ)
     from ipykernel.kernelapp import launch_new_instance
 
     launch_new_instance(argv=args)
