@@ -76,7 +76,7 @@ class NotebookParameters(BaseModel):
         the accepted range (or, for an unknown key, the accepted names).
         """
         try:
-            return cls(**dict(values))
+            return cls.model_validate(dict(values))
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"])
@@ -95,7 +95,9 @@ class NotebookParameters(BaseModel):
     def bind(cls, namespace: MutableMapping[str, Any]) -> Self:
         """Validate the notebook's parameters found in `namespace` (its ``globals()``) and
         rebind each to its validated value (an integral float becomes an int)."""
-        params = cls.check({name: namespace[name] for name in cls.model_fields if name in namespace})
+        params = cls.check(
+            {name: namespace[name] for name in cls.model_fields if name in namespace}
+        )
         namespace.update(params.model_dump())
         return params
 
@@ -105,9 +107,7 @@ class NotebookParameters(BaseModel):
 
     def summary(self) -> str:
         """One line: the values in use and where outputs go (no machine-specific path)."""
-        shown = ", ".join(
-            f"{k}={v!r}" for k, v in self.model_dump().items() if k != "output_root"
-        )
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items() if k != "output_root")
         where = self.output_root or "the project root"
         return f"{self.notebook}: {shown}; outputs under {where}"
 
@@ -210,7 +210,8 @@ def project_root(output_root: str | Path = "") -> Path:
     if checkout is None:
         raise ProjectRootError(
             f"durable_sim is installed outside a {PROJECT_NAME} checkout "
-            f"({Path(__file__).resolve().parent}); set output_root or {ROOT_ENV} to an absolute path"
+            f"({Path(__file__).resolve().parent}); "
+            f"set output_root or {ROOT_ENV} to an absolute path"
         )
     return checkout
 
