@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce lab clean-venv
+.PHONY: env test lint bench reproduce mutate lab clean-venv
 
 env: $(STAMP)
 
@@ -26,13 +26,21 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-# Runs every notebook in place with papermill (params/paper.yaml, kernel python3 resolved to this
-# venv, cwd notebooks/), strips run-varying metadata, regenerates data, tables, figures and
-# paper/build/paper.pdf. Afterwards `git status --porcelain` prints nothing.
-REPRO_PARAMS ?= params/paper.yaml
+# Runs every notebook with papermill (parameter set params/paper/, the project kernel durable-sim
+# of this venv) into a scratch tree, normalizes the notebooks, builds paper/build/paper.pdf, then
+# moves what changed into the tree in one recoverable step. Afterwards `git status --porcelain`
+# prints nothing. Another set: make reproduce REPRO_PARAMS=params/quick
+REPRO_PARAMS ?= params/paper
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
+
+# Mutation testing (mutmut) of durable/, baseline/ and analysis/stats.py against their tests:
+# the score per package and every surviving mutant. One target: make mutate MUTATE=stats
+MUTATE ?= durable baseline stats
+
+mutate: $(STAMP)
+	$(PY) tools/mutate.py $(MUTATE)
 
 # JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
 lab: $(STAMP)
