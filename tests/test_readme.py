@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from durable_sim.kernel import install_kernel
+
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
 
@@ -40,6 +42,7 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     for name in COPIED:
         shutil.copytree(REPO / name, copy / name)
     before = _tree(copy)
+    install_kernel()  # what `make env` does: the kernel the notebooks name
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "JUPYTER", "MPL"))}
     env.pop("DURABLE_SIM_ROOT", None)
     env.update(

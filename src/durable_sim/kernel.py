@@ -105,9 +105,11 @@ def install_kernel(prefix: str | Path = sys.prefix, python: str = sys.executable
     spec = target / "kernel.json"
     if not spec.is_file() or spec.read_text(encoding="utf-8") != text:
         target.mkdir(parents=True, exist_ok=True)
-        tmp = spec.with_suffix(".json.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, spec)
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=".kernel.", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, spec)  # concurrent installers each replace it whole
     return target
 
 
