@@ -70,9 +70,17 @@ def run_target(name: str, workdir: Path, max_children: int) -> dict[str, object]
     listing = subprocess.run(
         [*mutmut, "results"], cwd=copy, check=True, capture_output=True, text=True
     ).stdout
-    survivors = [
-        line.strip() for line in listing.splitlines() if line.rstrip().endswith(MISSED_LABELS)
-    ]
+    survivors = []
+    for line in listing.splitlines():
+        if line.rstrip().endswith(MISSED_LABELS):
+            mutant = line.strip().rsplit(":", 1)[0]
+            diff = subprocess.run(
+                [*mutmut, "show", mutant], cwd=copy, check=True, capture_output=True, text=True
+            ).stdout.splitlines()
+            changed = [
+                d.strip() for d in diff if d[:1] in ("+", "-") and d[:3] not in ("+++", "---")
+            ]
+            survivors.append(f"{line.strip()}  " + "  =>  ".join(changed))
     detected = sum(int(stats.get(key, 0)) for key in DETECTED)
     missed = sum(int(stats.get(key, 0)) for key in MISSED)
     return {
