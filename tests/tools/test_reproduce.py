@@ -209,7 +209,7 @@ def test_kill_at_random_moments_leaves_the_tree_as_it_was_or_as_finished(tmp_pat
     finished = _tree(finished_root)
     assert finished != before
     rng = np.random.default_rng(20_260_101)
-    delays: list[float | None] = [float(d) for d in rng.uniform(0.0, 1.1 * full, KILL_TRIALS)]
+    delays: list[float | None] = [float(d) for d in rng.uniform(0.0, full, KILL_TRIALS)]
     delays += [None] * COMMIT_POINT_TRIALS  # None: kill as soon as the commit record appears
     outcomes = []
     for trial, delay in enumerate(delays):
