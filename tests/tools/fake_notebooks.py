@@ -1,17 +1,15 @@
 """The reproduce driver with a stand-in for papermill, for the kill trials of test_reproduce.
 
-    python fake_notebooks.py ROOT
-
-Everything but the notebooks' own execution is the real driver (`reproduce.main` on ROOT with
-``params/quick`` and ``--no-paper``): parameter checks, the lock, recovery, the kernel spec and
-environment, staging the inputs, the per-notebook snapshots and one-writer check, stripping,
-the manifest, the run log and the publish with its commit point. The stand-in "executes" a
-notebook by writing, into the stage, every file the committed manifest lists for it, with new
-bytes: run rows as real CSV + sidecar pairs (`durable_sim.files.publish_pair`), the rest as the
-committed bytes with a marker, the executed notebook as the committed one plus a cell. A short
-pause after each file spreads the staging over a few hundred ms, so random kills land in every
-phase. It prints ``ready`` once imported and waits for a line on stdin before running, so a
-trial's kill delay does not include the interpreter's start.
+`fork_driver` starts, in a forked child (everything already imported, so a trial costs no
+interpreter start), the real driver (`reproduce.main` on a root with ``params/quick`` and
+``--no-paper``): parameter checks, the lock, recovery, the kernel spec and environment, staging
+the inputs, the per-notebook snapshots and one-writer check, stripping, the manifest, the run
+log and the publish with its commit point. Only the notebooks' execution is stood in for: the
+stand-in "executes" a notebook by writing, into the stage, every file the committed manifest
+lists for it, with new bytes: run rows as real CSV + sidecar pairs
+(`durable_sim.files.publish_pair`), the rest as the committed bytes with a marker, the executed
+notebook as the committed one plus a cell. A short pause after each file spreads the staging
+over a few hundred ms, so random kills land in every phase.
 """
 
 from __future__ import annotations
@@ -59,7 +57,8 @@ def fake_execute(root: Path) -> Any:
                 time.sleep(PAUSE_S)
             elif rel == f"notebooks/{stem}.ipynb":
                 nb = nbformat.read(input_path, as_version=4)
-                nb.cells.append(nbformat.v4.new_markdown_cell("executed by the stand-in"))
+                cell = nbformat.v4.new_markdown_cell("executed by the stand-in", id="stand-in")
+                nb.cells.append(cell)  # a fixed id: the finished tree is the same every run
                 _write(Path(output_path), nbformat.writes(nb).encode())
             else:
                 _write(target, source.read_bytes() + b"\n")
@@ -67,12 +66,22 @@ def fake_execute(root: Path) -> Any:
     return execute_notebook
 
 
-def main(root: Path) -> int:
-    sys.modules["papermill"] = types.SimpleNamespace(execute_notebook=fake_execute(root))  # type: ignore[assignment]
-    print("ready", flush=True)
-    sys.stdin.readline()
-    return reproduce.main(["--root", str(root), "--params", "params/quick", "--no-paper"])
+def fork_driver(root: Path) -> int:
+    """Run the driver on `root` in a forked child, its output discarded; returns the child's pid
+    (its exit status is the driver's)."""
+    import matplotlib.font_manager  # noqa: F401  (what the driver imports: loaded before the fork)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main(Path(sys.argv[1])))
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        sys.modules["papermill"] = types.SimpleNamespace(  # type: ignore[assignment]
+            execute_notebook=fake_execute(root)
+        )
+        code = reproduce.main(["--root", str(root), "--params", "params/quick", "--no-paper"])
+    finally:
+        os._exit(code)  # no atexit handlers or buffers of the test process

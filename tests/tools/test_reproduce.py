@@ -24,12 +24,12 @@ from durable_sim.errors import SidecarMismatchError
 from durable_sim.files import read_pair
 from durable_sim.kernel import KERNEL_DISPLAY_NAME, KERNEL_NAME
 from durable_sim.notebook import NOTEBOOK_PARAMETERS
+from tests.tools.fake_notebooks import fork_driver
 
 REPO = Path(__file__).resolve().parents[2]
 COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
 #: Everything of a copy but the driver's own scratch space and run log.
 IGNORED = (".reproduce", "logs")
-HERE = Path(__file__).resolve().parent
 KILL_TRIALS = 24
 COMMIT_POINT_TRIALS = 2  # the move itself is covered point by point in test_publish
 
@@ -181,46 +181,35 @@ def test_committed_manifest_has_one_writer_per_file() -> None:
     assert generated <= set(files), f"generated files without a writer: {generated - set(files)}"
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def _recover(root: Path) -> None:
     """What the next run does first (in-process: the killed driver's lock died with it)."""
     with reproduce.exclusive(root):
         reproduce.recover(root)
 
 
-def _start_fake(root: Path) -> subprocess.Popen[str]:
-    """The real driver on `root` with papermill stood in for (`fake_notebooks`), imported and
-    waiting for the go."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "tools"), str(HERE)]))
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "fake_notebooks.py"), str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
+def _wait(pid: int, deadline: float, until: Path | None = None) -> int | None:
+    """Wait for the child `pid` until `deadline` (or until the file `until` exists); returns its
+    exit status, or None if it is still running."""
+    while time.perf_counter() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if until is not None and until.exists():
+            return None
+        time.sleep(0.0005 if until is not None else 0.002)
+    return None
 
 
-def _go(proc: subprocess.Popen[str]) -> float:
-    assert proc.stdin is not None
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    return time.perf_counter()
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _pairs_verify(root: Path) -> list[str]:
-    """The CSVs under data/ whose sidecar does not match them (`read_pair` refuses them)."""
+    """The run-row CSVs whose sidecar does not match them (`read_pair` refuses them)."""
     bad = []
-    for csv in sorted((root / "data").rglob("*.csv")):
+    for csv in sorted((root / "data" / "experiments").glob("*.csv")):
         try:
             read_pair(csv)
         except SidecarMismatchError:
@@ -229,24 +218,23 @@ def _pairs_verify(root: Path) -> list[str]:
 
 
 def test_kill_at_random_moments_leaves_the_tree_as_it_was_or_as_finished(tmp_path: Path) -> None:
-    """SIGKILL the driver (and its process group) at random moments of a run: after recovery
-    the tree is byte for byte as it was or as finished, and every CSV matches its sidecar.
+    """SIGKILL the driver at random moments of a run: after recovery the tree is byte for byte
+    as it was or as finished, and every run-row CSV matches its sidecar.
 
-    The notebooks' execution is a stand-in (`fake_notebooks`: it writes every committed output
-    with new bytes, pairs through the real `publish_pair`), so each trial takes about a second;
-    the rest is the real driver, whose own phases (checks, lock, recovery, staging, snapshots,
-    stripping, manifest, run log, publish) are where a kill can tear the tree. A kernel killed
-    mid-notebook writes only into the stage, as the stand-in does. The publish protocol is
-    also tested point by point in test_publish, and the real notebooks' run byte for byte in
-    test_reproducible.
+    The driver runs in a forked child and the notebooks' execution is a stand-in
+    (`fake_notebooks`: it writes every committed output with new bytes, pairs through the real
+    `publish_pair`), so a trial takes well under a second; the rest is the real driver, whose
+    own phases (checks, lock, recovery, staging, snapshots, stripping, manifest, run log,
+    publish) are where a kill can tear the tree. A kernel killed mid-notebook writes only into
+    the stage, as the stand-in does. The publish protocol is also tested point by point in
+    test_publish, and the real notebooks' run byte for byte in test_reproducible.
     """
     pristine = _copy(tmp_path / "pristine")
     before = _tree(pristine)
     finished_root = tmp_path / "finished"
     shutil.copytree(pristine, finished_root)
-    proc = _start_fake(finished_root)
-    start = _go(proc)
-    assert proc.wait(timeout=300) == 0
+    start = time.perf_counter()
+    assert _wait(fork_driver(finished_root), start + 300.0) == 0
     full = time.perf_counter() - start
     finished = _tree(finished_root)
     changed = [rel for rel in finished if finished[rel] != before.get(rel)]
@@ -259,22 +247,18 @@ def test_kill_at_random_moments_leaves_the_tree_as_it_was_or_as_finished(tmp_pat
     for trial, delay in enumerate(delays):
         root = tmp_path / f"trial{trial}"
         shutil.copytree(pristine, root)
-        proc = _start_fake(root)
         record = root / ".reproduce" / "publish.json"
-        deadline = _go(proc) + (delay if delay is not None else 300.0)
-        while time.perf_counter() < deadline and proc.poll() is None:
-            if delay is None and record.exists():
-                break
-            time.sleep(0.0005 if delay is None else 0.005)
-        _kill_group(proc)
+        start = time.perf_counter()
+        pid = fork_driver(root)
+        if delay is None:  # kill as soon as the commit record appears
+            _wait(pid, start + 300.0, until=record)
+        else:
+            _wait(pid, start + delay)
+        _kill(pid)
         _recover(root)
         state = _tree(root)
-        mixed = sorted(
-            rel
-            for rel in {*state, *before, *finished}
-            if state.get(rel) != before.get(rel) and state.get(rel) != finished.get(rel)
-        )
-        assert state in (before, finished), f"trial {trial} (kill at {delay}): mixed {mixed}"
+        moved = sorted(r for r in {*state, *finished} if state.get(r) != before.get(r))
+        assert state in (before, finished), f"trial {trial} (kill at {delay}): torn, {moved=}"
         assert _pairs_verify(root) == [], f"trial {trial}"
         outcomes.append("finished" if state == finished else "as it was")
         shutil.rmtree(root)
