@@ -1,14 +1,19 @@
 """Guards against one-line bugs in the experiment harness (issue 12, item 6).
 
-Bugs caught: counter rows always ``ok=True``; the experiment seed ignored (every spec's runs
+Bugs caught: counter rows always ``ok=True`` (or an oracle that shares a bug with the
+workflows); the experiment seed ignored (every spec's runs
 spawned from ``SeedSequence(0)``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 import pytest
 
+from durable_sim.analysis import PAPER_VALUES
 from durable_sim.experiments import ExperimentSpec, run_experiment, run_seeds
 from durable_sim.workloads import counter
 
@@ -34,16 +39,21 @@ def test_a_baseline_counter_with_a_wrong_final_value_is_not_ok(
 ) -> None:
     right = run_experiment(_spec(runs=2))
     assert list(right["ok"]) == [True, True] and list(right["final_value"]) == [2, 2]
-    monkeypatch.setattr(counter, "apply", lambda value, op, amount: value + amount)  # no minus
+    real = counter.run_baseline_counter
+
+    def off_by_two(*args: Any, **kwargs: Any) -> counter.BaselineCounterResult:
+        result = real(*args, **kwargs)
+        return replace(result, value=result.value + 2)
+
+    monkeypatch.setattr(counter, "run_baseline_counter", off_by_two)
     wrong = run_experiment(_spec(runs=2))
     assert list(wrong["final_value"]) == [4, 4]
     assert list(wrong["ok"]) == [False, False]
 
 
-def test_a_failed_durable_counter_is_not_ok(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(value: int, op: str, amount: int) -> int:
-        raise RuntimeError("counter store unavailable")
-
-    monkeypatch.setattr(counter, "apply", broken)
-    rows = run_experiment(_spec(model="durable", runs=1))
-    assert list(rows["ok"]) == [False]
+def test_the_counters_oracle_is_table_1s_final_value() -> None:
+    """`ok` compares with `expected_value`, which folds the same `apply` the workflows use: pinned
+    to the paper's published final value, a bug in `apply` cannot pass as a right answer."""
+    table1 = {(v.phase, v.model, v.metric): v.value for v in PAPER_VALUES}
+    for model in ("durable", "baseline"):
+        assert counter.expected_value() == table1[("counter", model, "final_value")] == 2

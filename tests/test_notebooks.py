@@ -19,7 +19,8 @@ import papermill as pm
 import pytest
 
 from durable_sim.kernel import install_kernel
-from durable_sim.notebook import NOTEBOOK_PARAMETERS, ROOT_ENV
+from durable_sim.notebook import NOTEBOOK_PARAMETERS
+from durable_sim.project import ROOT_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))
