@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce measure conformance lab docs clean-venv
+.PHONY: env test lint bench reproduce measure conformance mutate lab docs clean-venv
 
 # AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
 # read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m durable_sim.kernel  # the `durable-sim` Jupyter kernel, in this venv
+	$(PY) -c "from durable_sim.kernel import main; main(['--install'])"  # the `durable-sim` kernel, in this venv
 	touch $(STAMP)
 
 $(CONFORMANCE_WHEEL): tests/conformance/wheel-requirements.txt | $(STAMP)
@@ -37,10 +37,11 @@ test: $(STAMP) $(CONFORMANCE_WHEEL) lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-# Runs every notebook in place with papermill (params/paper.yaml, kernel python3 resolved to this
-# venv, cwd notebooks/), strips run-varying metadata, regenerates data, tables, figures and
-# paper/build/paper.pdf. Afterwards `git status --porcelain` prints nothing.
-REPRO_PARAMS ?= params/paper.yaml
+# Runs every notebook with papermill (parameter set params/paper/, the project kernel durable-sim
+# of this venv) into a scratch tree, normalizes the notebooks, builds paper/build/paper.pdf, then
+# moves what changed into the tree in one recoverable step. Afterwards `git status --porcelain`
+# prints nothing. Another set: make reproduce REPRO_PARAMS=params/quick
+REPRO_PARAMS ?= params/paper
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
@@ -50,7 +51,14 @@ reproduce: $(STAMP)
 measure: $(STAMP)
 	mkdir -p data/measured
 	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
-	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
+	$(PY) -m durable_sim.measure --params params/measured --out data/measured
+
+# Mutation testing (mutmut) of durable/, baseline/ and analysis/stats.py against their tests:
+# the score per package and every surviving mutant. One target: make mutate MUTATE=stats
+MUTATE ?= durable baseline stats
+
+mutate: $(STAMP)
+	$(PY) tools/mutate.py $(MUTATE)
 
 # Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
 # paper/generated/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
@@ -62,6 +70,7 @@ conformance: $(STAMP) $(CONFORMANCE_WHEEL)
 # Python) as the default for new notebooks; as root (containers) with --allow-root.
 # Extra JupyterLab options: make lab ARGS="--port 8890 --no-browser"
 ARGS ?=
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
 		--MappingKernelManager.default_kernel_name=$$($(PY) -c \

@@ -10,7 +10,8 @@ import pytest
 
 from durable_sim.cli import main
 from durable_sim.errors import OutputPathError, SidecarMismatchError, SpecError
-from durable_sim.report import ProjectLayout, ReportSpec, find_project_root, rebuild_report
+from durable_sim.project import ProjectPaths
+from durable_sim.report import ReportSpec, rebuild_report
 
 REPO = Path(__file__).resolve().parents[1]
 #: Outputs of notebook 04, made from its own actor runs: the report reads them as committed.
@@ -39,9 +40,9 @@ def test_report_rebuilds_the_committed_outputs_byte_for_byte(
     tmp_path: Path, capsys: object
 ) -> None:
     root = _copy_project(tmp_path)
-    layout = ProjectLayout(root)
+    layout = ProjectPaths(root)
     committed = _snapshot(root)
-    outputs = [layout.paper_pdf, *layout.figures_dir.iterdir(), *layout.tables_dir.iterdir()]
+    outputs = [layout.paper_pdf, *layout.figures.iterdir(), *layout.tables.iterdir()]
     for path in outputs:  # from nothing: no stale file can pass for a rebuilt one
         if not path.name.startswith(NOT_REBUILT):
             path.unlink()
@@ -66,8 +67,8 @@ def test_a_torn_pair_or_a_missing_output_directory_leaves_the_tree_untouched(
     tmp_path: Path,
 ) -> None:
     root = _copy_project(tmp_path)
-    layout = ProjectLayout(root)
-    csv = layout.data_dir / "phase2_failures.csv"
+    layout = ProjectPaths(root)
+    csv = layout.data / "phase2_failures.csv"
     csv.write_bytes(csv.read_bytes() + b"0,extra\n")
     before = _snapshot(root)
     with pytest.raises(
@@ -77,7 +78,7 @@ def test_a_torn_pair_or_a_missing_output_directory_leaves_the_tree_untouched(
     assert _snapshot(root) == before
 
     root = _copy_project(tmp_path / "second")
-    measured = ProjectLayout(root).measured_dir / "phase2_video.csv"
+    measured = ProjectPaths(root).measured / "phase2_video.csv"
     measured.write_bytes(measured.read_bytes().replace(b"\n", b"\n\n", 1))
     before = _snapshot(root)
     with pytest.raises(SidecarMismatchError, match=r"measured/phase2_video\.csv does not match"):
@@ -85,7 +86,7 @@ def test_a_torn_pair_or_a_missing_output_directory_leaves_the_tree_untouched(
     assert _snapshot(root) == before
 
     root = _copy_project(tmp_path / "third")
-    shutil.rmtree(ProjectLayout(root).figures_dir)
+    shutil.rmtree(ProjectPaths(root).figures)
     before = _snapshot(root)
     with pytest.raises(OutputPathError, match=r"output directory .*figures does not exist"):
         rebuild_report(root)
@@ -98,9 +99,3 @@ def test_bad_report_parameters_are_one_line_naming_the_value() -> None:
     with pytest.raises(SpecError, match=r"^bad report parameters: bogus=1: Extra inputs"):
         ReportSpec.parse({"bogus": 1})
     assert ReportSpec.parse({"other_profiles": ["aws-lambda"]}) == ReportSpec()
-
-
-def test_the_project_root_is_found_from_below_or_refused(tmp_path: Path) -> None:
-    assert find_project_root(REPO / "data" / "experiments") == REPO
-    with pytest.raises(SpecError, match="no durable-sim project at or above"):
-        find_project_root(tmp_path)

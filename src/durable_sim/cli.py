@@ -31,7 +31,8 @@ from pydantic.fields import FieldInfo
 from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
 from durable_sim.errors import DurableSimError, SpecError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
-from durable_sim.report import ReportSpec, find_project_root, rebuild_report
+from durable_sim.project import find_project_root
+from durable_sim.report import ReportSpec, rebuild_report
 from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, run_sweep
 from durable_sim.workloads import WORKLOADS
 

@@ -13,10 +13,12 @@ Where each error lives (each layer defines its own, under these roots)::
 
     DurableSimError
     ├── SpecError                   a bad experiment spec or option (here)
+    │   └── notebook                ParameterError (a bad notebook parameter or parameter file)
     ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
     │                               subprocess (here)
     ├── OutputError                 output files (here)
     │   ├── OutputPathError         an unusable output path, found before any work is done
+    │   │   └── project             ProjectRootError (no usable project root)
     │   └── SidecarMismatchError    a data file that does not match its provenance sidecar
     ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
     │                               JournalCorruptError, ExecutionInputMismatchError

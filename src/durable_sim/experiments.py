@@ -458,7 +458,11 @@ def code_digest() -> str:
 
 
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, package versions, code digest."""
+    """What produced a data file: specs, seeds, package versions, code digest, Python x.y.
+
+    The full interpreter version and every installed package are in the reproduce driver's run
+    log (``logs/reproduce.json``, not committed).
+    """
     packages = [
         "durable-sim",
         "aws-durable-execution-sdk-python",
@@ -471,7 +475,9 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     ]
     return {
         "specs": [spec.model_dump() for spec in specs],
-        "python": ".".join(map(str, sys.version_info[:3])),
+        # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
+        # the patch release, so recording it would make committed files differ between them.
+        "python": ".".join(map(str, sys.version_info[:2])),
         "packages": {name: metadata.version(name) for name in packages},
         "code_sha256": code_digest(),
     }

@@ -23,7 +23,6 @@ Layout, relative to the project root (the directory holding ``paper/paper.typ``)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from durable_sim.errors import OutputPathError, SpecError, validation_line
 from durable_sim.files import write_all_atomic, write_bytes_atomic
+from durable_sim.parameters import Int, Names, Seed
+from durable_sim.project import ProjectPaths
 
 if TYPE_CHECKING:
     from durable_sim.analysis.outputs import ReportOutputs
@@ -40,27 +41,29 @@ if TYPE_CHECKING:
 
 
 class ReportSpec(BaseModel):
-    """The report's parameters: notebook 03's, with its canonical values as defaults (those of
-    ``params/paper.yaml``), so that ``durable-sim report`` rebuilds the committed outputs."""
+    """The report's parameters, with the canonical values as defaults (those of
+    ``params/paper/03_figure_and_statistics.yaml``), so that ``durable-sim report`` rebuilds the
+    committed outputs. Notebook 03's parameters are these fields
+    (`durable_sim.notebook.StatisticsParameters` derives from this class), and the command's
+    options are generated from them: one list of fields. Types are checked the way every
+    hand-written parameter is (`durable_sim.parameters`: strict, integral floats as ints)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     profile: str = Field(
         default="paper-local",
         min_length=1,
         description="canonical scenario: its rows make Tables 1-2 and figure1",
     )
-    other_profiles: tuple[str, ...] = Field(
+    other_profiles: Names = Field(
         default=("aws-lambda",),
         description="further latency scenarios whose rows (phase*_<profile>.csv) join the report",
     )
-    stats_seed: int = Field(
+    stats_seed: Seed = Field(
         default=0,
-        ge=0,
-        le=2**32 - 1,
         description="seed of the bootstrap resampling (intervals and Figure 1's error bars)",
     )
-    n_resamples: int = Field(
+    n_resamples: Int = Field(
         default=10_000,
         ge=100,
         le=10_000_000,
@@ -89,61 +92,9 @@ class ReportSpec(BaseModel):
     def parse(cls, values: dict[str, Any]) -> ReportSpec:
         """Validate `values`; a bad one raises `SpecError` with a single clear line."""
         try:
-            return cls(**values)
+            return cls.model_validate(values)
         except ValidationError as exc:
             raise SpecError(f"bad report parameters: {validation_line(exc)}") from None
-
-
-@dataclass(frozen=True)
-class ProjectLayout:
-    """Where the report's inputs and outputs live under a project root."""
-
-    root: Path
-
-    @property
-    def data_dir(self) -> Path:
-        """Committed run rows (CSV + ``.meta.json``)."""
-        return self.root / "data" / "experiments"
-
-    @property
-    def measured_dir(self) -> Path:
-        """The measured data set (``make measure``), if there is one."""
-        return self.root / "data" / "measured"
-
-    @property
-    def tables_dir(self) -> Path:
-        """Generated tables the paper reads."""
-        return self.root / "paper" / "generated"
-
-    @property
-    def figures_dir(self) -> Path:
-        """Generated figures."""
-        return self.root / "figures"
-
-    @property
-    def paper_source(self) -> Path:
-        """The Typst source of the paper."""
-        return self.root / "paper" / "paper.typ"
-
-    @property
-    def paper_pdf(self) -> Path:
-        """The compiled paper."""
-        return self.root / "paper" / "build" / "paper.pdf"
-
-
-def find_project_root(start: str | Path = ".") -> Path:
-    """The nearest directory at or above `start` that holds ``paper/paper.typ``.
-
-    Raises `SpecError` naming `start` if there is none.
-    """
-    here = Path(start).resolve()
-    for candidate in (here, *here.parents):
-        if ProjectLayout(candidate).paper_source.is_file():
-            return candidate
-    raise SpecError(
-        f"no durable-sim project at or above {str(here)!r} "
-        "(accepted: a directory holding paper/paper.typ; pass --root)"
-    )
 
 
 def _check_writable_dirs(directories: list[Path]) -> None:
@@ -164,10 +115,12 @@ def build_paper(root: str | Path) -> Path:
     """
     import typst
 
-    layout = ProjectLayout(Path(root))
-    pdf = typst.compile(str(layout.paper_source), root=str(layout.root), ignore_system_fonts=True)
-    write_bytes_atomic(layout.paper_pdf, pdf)
-    return layout.paper_pdf
+    paths = ProjectPaths(Path(root))
+    pdf = typst.compile(
+        str(paths.paper_source), root=str(paths.root), font_paths=[], ignore_system_fonts=True
+    )
+    write_bytes_atomic(paths.paper_pdf, pdf)
+    return paths.paper_pdf
 
 
 def write_report_outputs(
@@ -212,22 +165,18 @@ def rebuild_report(
     root: str | Path, spec: ReportSpec | None = None, *, paper: bool = True
 ) -> list[Path]:
     """Rebuild the tables and figures under `root` from its committed rows
-    (`write_report_outputs` on the `ProjectLayout`), then, with `paper`, the PDF from them;
+    (`write_report_outputs` on its `ProjectPaths`), then, with `paper`, the PDF from them;
     returns the paths written.
 
     The errors of `write_report_outputs` leave the tree untouched; so does a missing or
     unwritable ``paper/build`` (`OutputPathError`, checked first).
     """
-    layout = ProjectLayout(Path(root))
+    paths = ProjectPaths(Path(root))
     if paper:
-        _check_writable_dirs([layout.paper_pdf.parent])
+        _check_writable_dirs([paths.paper_pdf.parent])
     _, written = write_report_outputs(
-        layout.data_dir,
-        layout.tables_dir,
-        layout.figures_dir,
-        spec,
-        measured_dir=layout.measured_dir,
+        paths.data, paths.tables, paths.figures, spec, measured_dir=paths.measured
     )
     if paper:
-        written.append(build_paper(layout.root))
+        written.append(build_paper(paths.root))
     return written
