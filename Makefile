@@ -61,7 +61,7 @@ mutate: $(STAMP)
 	$(PY) tools/mutate.py $(MUTATE)
 
 # Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
-# paper/generated/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
+# paper/conformance/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
 # checks the committed table is current).
 conformance: $(STAMP) $(CONFORMANCE_WHEEL)
 	$(PY) tools/conformance.py

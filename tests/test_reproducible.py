@@ -25,9 +25,6 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
 GENERATED = ("notebooks", "data/experiments", "paper/generated", "figures", "paper/build")
-#: The conformance table is written by `make conformance` (checked by tests/conformance), not by
-#: the notebooks: an input of the paper here.
-WRITTEN_BY_MAKE_CONFORMANCE = "conformance"
 #: Provenance keys that legitimately differ between checkouts with uncommitted source edits.
 VOLATILE_META_KEYS = ("code_sha256",)
 HOSTILE_RC = "savefig.bbox: tight\nfont.size: 19\naxes.grid: False\nsavefig.facecolor: red\n"
@@ -102,8 +99,7 @@ def test_reproduce_in_a_hostile_environment_is_byte_identical(tmp_path: Path) ->
             shutil.copytree(REPO / name, copy / name)
     for name in GENERATED:  # regenerate from nothing: no stale file can pass for a new one
         for path in (copy / name).rglob("*"):
-            kept = path.name == "paper.typ" or path.name.startswith(WRITTEN_BY_MAKE_CONFORMANCE)
-            if path.is_file() and path.suffix != ".ipynb" and not kept:
+            if path.is_file() and path.suffix != ".ipynb" and path.name != "paper.typ":
                 path.unlink()
     result = subprocess.run(
         [sys.executable, "tools/reproduce.py", "--params", "params/paper", "--root", "."],
