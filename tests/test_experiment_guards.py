@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from durable_sim.analysis import PAPER_VALUES
-from durable_sim.experiments import ExperimentSpec, run_experiment, run_seeds
+from durable_sim.experiments import ExperimentSpec, RunFailedError, run_experiment, run_seeds
 from durable_sim.workloads import counter
 
 
@@ -34,7 +34,7 @@ def test_the_seed_decides_the_runs() -> None:
         assert list(one["time_ms"]) != list(two["time_ms"])  # paper-local latencies are drawn
 
 
-def test_a_baseline_counter_with_a_wrong_final_value_is_not_ok(
+def test_a_baseline_counter_with_a_wrong_final_value_fails_the_experiment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     right = run_experiment(_spec(runs=2))
@@ -46,9 +46,9 @@ def test_a_baseline_counter_with_a_wrong_final_value_is_not_ok(
         return replace(result, value=result.value + 2)
 
     monkeypatch.setattr(counter, "run_baseline_counter", off_by_two)
-    wrong = run_experiment(_spec(runs=2))
-    assert list(wrong["final_value"]) == [4, 4]
-    assert list(wrong["ok"]) == [False, False]
+    # No failure is injected, so a run that is not ok stops the experiment (no row says ok=False).
+    with pytest.raises(RunFailedError, match="final value 4, expected 2"):
+        run_experiment(_spec(runs=2))
 
 
 def test_the_counters_oracle_is_table_1s_final_value() -> None:
