@@ -147,7 +147,7 @@ def test_paths_and_ensure(tmp_path: Path) -> None:
 
 
 def test_notebook_03_parameters_are_the_report_spec() -> None:
-    """One source of truth: notebook 03's model is `ReportSpec`'s fields plus output_root, and
+    """One source of truth: notebook 05's model is `ReportSpec`'s fields plus output_root, and
     its instances are report specs with the same values."""
     assert set(StatisticsParameters.model_fields) == {*ReportSpec.model_fields, "output_root"}
     params = StatisticsParameters.check({"n_resamples": 1e3, "other_profiles": ["aws-lambda"]})

@@ -527,3 +527,19 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
     [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
+
+
+def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):
+    """A durable row labels the poll interval it never uses 0; with grid_values it carries the
+    interval of its grid point, as its baseline twin does."""
+    document = {
+        "base": {"workload": "video", "runs": 2},
+        "grid": {"model": ["durable", "baseline"], "poll_interval_ms": [50, 200]},
+    }
+    run_sweep(parse_sweep(document), tmp_path, progress=False)
+    plain = read_sweep(tmp_path)
+    assert (plain.loc[plain["model"] == "durable", "poll_interval_ms"] == 0).all()
+    rows = read_sweep(tmp_path, grid_values=True)
+    assert rows.drop(columns="poll_interval_ms").equals(plain.drop(columns="poll_interval_ms"))
+    for point, group in rows.groupby("point"):
+        assert set(group["poll_interval_ms"]) == {float(point.split("poll_interval_ms=")[1])}

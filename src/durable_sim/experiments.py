@@ -588,7 +588,9 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     return {
         "specs": [spec.model_dump() for spec in specs],
         # what each price table held: a spec names its table by path, the rows depend on content
-        "prices_sha256": {spec.prices: spec.prices_sha256() for spec in specs},
+        "prices_sha256": {
+            spec.prices: spec.prices_sha256() for spec in specs if isinstance(spec, ExperimentSpec)
+        },
         # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
         # the patch release, so recording it would make committed files differ between them.
         "python": ".".join(map(str, sys.version_info[:2])),
@@ -622,6 +624,15 @@ def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | P
     )
     csv = frame.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
     return publish_pair(path, csv, provenance(specs))
+
+
+def load_specs(path: str | Path) -> list[ExperimentSpec]:
+    """The specs that made the rows saved at `path` (its sidecar's, `save_rows`), validated.
+
+    Raises `SidecarMismatchError` if the pair does not match and `SpecError` if a recorded spec
+    is not valid today."""
+    _, meta = read_pair(path)
+    return [ExperimentSpec.parse(spec) for spec in meta["specs"]]
 
 
 def load_rows(path: str | Path) -> pd.DataFrame:

@@ -50,6 +50,7 @@ import math
 import os
 import socket
 import string
+import tempfile
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -614,9 +615,14 @@ def _close_dask(client: Any) -> None:
         cluster.close()
 
 
-def read_sweep(out: str | Path) -> pd.DataFrame:
+def read_sweep(out: str | Path, *, grid_values: bool = False) -> pd.DataFrame:
     """Every row of a finished sweep in `out`, point by point in grid order, with the point's id
     as the first column ``point`` (join with ``index.csv`` for its grid values).
+
+    With `grid_values`, each row also carries its point's grid values (``index.csv``'s) in the
+    columns named by the grid keys, over the row's own label of that name: the rows of a point
+    then say where in the grid they were run, even where a workload labels a setting that does
+    not apply to a model with a placeholder (a durable video row's ``poll_interval_ms`` is 0).
 
     Raises `SweepError` if `out` has no ``index.csv`` (the sweep has not finished: rerun it to
     resume) or a point's CSV is missing or differs from the sha256 the index records for it.
@@ -643,4 +649,47 @@ def read_sweep(out: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(io.BytesIO(data))
         frame.insert(0, "point", point)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    if grid_values:
+        keys = [c for c in index.columns if c not in ("point", "digest", "file", "rows", "sha256")]
+        values = index.set_index("point")[keys]
+        for key in keys:
+            rows[key] = rows["point"].map(values[key])
+    return rows
+
+
+@dataclass(frozen=True)
+class SweepRows:
+    """A sweep's rows in memory: every point's rows in grid order with the point's id and grid
+    values (`read_sweep` with ``grid_values``), the points' specs in the same order (what
+    `durable_sim.experiments.save_rows` records), and the sweep's index."""
+
+    rows: pd.DataFrame
+    specs: list[ExperimentSpec]
+    index: pd.DataFrame
+
+
+def collect_sweep(
+    sweep: Sweep | str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> SweepRows:
+    """Run every point of `sweep` (`run_sweep`, no progress bar) in a temporary directory and
+    return its rows, nothing left on disk: for a caller that saves the rows where it keeps its
+    own outputs (a notebook). The rows are those `run_sweep` writes, whatever the executor.
+    Raises what `run_sweep` raises."""
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    with tempfile.TemporaryDirectory(prefix="durable-sim-sweep-") as tmp:
+        result = run_sweep(
+            sweep,
+            tmp,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            progress=False,
+        )
+        rows = read_sweep(tmp, grid_values=True)
+    return SweepRows(rows, [point.spec for point in sweep.points], result.index)

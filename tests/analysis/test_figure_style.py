@@ -54,7 +54,7 @@ def test_a_users_rc_and_style_change_nothing(rows: pd.DataFrame, style: str) -> 
 
 
 def _every_figure(rows: pd.DataFrame) -> dict[str, bytes]:
-    """Each figure the report and notebook 04 draw, as SVG."""
+    """Each figure the report and notebooks 03 and 04 draw, as SVG."""
     actors = pd.DataFrame(
         [actor_row(v, c) for v in ("durable", "rmw", "cas", "add") for c in (1, 4)]
     )
