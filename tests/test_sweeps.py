@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from durable_sim.sweeps import (
     LOCK_FILE,
     MAX_POINTS,
     SweepError,
+    collect_sweep,
     load_sweep,
     parse_sweep,
     read_sweep,
@@ -543,3 +545,14 @@ def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):
     assert rows.drop(columns="poll_interval_ms").equals(plain.drop(columns="poll_interval_ms"))
     for point, group in rows.groupby("point"):
         assert set(group["poll_interval_ms"]) == {float(point.split("poll_interval_ms=")[1])}
+
+
+def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(tmp_path: Path):
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    before = set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*"))
+    swept = collect_sweep(parse_sweep(SMALL))
+    assert set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*")) == before
+    assert swept.rows.equals(read_sweep(out, grid_values=True))
+    assert swept.specs == [p.spec for p in parse_sweep(SMALL).points]
+    assert swept.index.equals(pd.read_csv(out / INDEX_FILE))
