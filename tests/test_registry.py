@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import io
 import itertools
 import os
 import re
@@ -554,6 +555,22 @@ def test_import_registers_for_run_and_the_listings(tmp_path: Path, capsys: Any) 
     assert "module user_workload" in mine and "host, 1 core; durable invoke 150 ms" in mine
 
 
+def test_the_installed_command_imports_from_the_current_directory() -> None:
+    """``durable-sim`` (the console script, whose own directory is on its path, not the current
+    one) finds a module beside the user as ``python -m`` would."""
+    command = [str(Path(sys.executable).with_name("durable-sim")), "--import", "user_workload"]
+    done = subprocess.run(
+        [*command, "run", "order", "--model", "baseline", "--runs", "2", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=TESTS,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = pd.read_csv(io.StringIO(done.stdout))
+    assert list(rows.phase) == ["order", "order"] and list(rows.store_ops) == [6, 6]
+
+
 def test_import_and_jobs_share_runs_with_workers(tmp_path: Path, marks: Path) -> None:
     args = ["--import", "shared_workloads", "run", "order-shared", "--model", "durable", "-q"]
     args += ["--profile", "my-lab", "--runs", "8"]
@@ -569,7 +586,8 @@ def test_import_and_jobs_share_runs_with_workers(tmp_path: Path, marks: Path) ->
         (
             ["--import", "no_such_module_here", "workloads"],
             "durable-sim: Invalid value for '--import': cannot import 'no_such_module_here': No "
-            "module named 'no_such_module_here'",
+            "module named 'no_such_module_here' (searched the current directory, then the "
+            "installed packages)",
         ),
         (
             ["--import", "user_workload", "run", "ordr", "--model", "durable"],

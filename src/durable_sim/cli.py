@@ -205,7 +205,9 @@ def cli(imports: tuple[str, ...]) -> None:
             importlib.import_module(module)
         except ImportError as exc:
             raise click.BadParameter(
-                f"cannot import {module!r}: {exc}", param_hint="'--import'"
+                f"cannot import {module!r}: {exc} (searched the current directory, then the "
+                "installed packages)",
+                param_hint="'--import'",
             ) from None
 
 

@@ -164,7 +164,8 @@ class Registry(Mapping[str, T]):
     `kind` names a value in messages (``"workload"``); `group` is the entry-point group read
     for installed packages' values; `check` validates a value's fields beyond its type and name,
     raising `RegistryError`. Iteration yields the registered names and the entry points' names,
-    sorted: listing never imports a package. ``registry[name]``
+    sorted: listing never imports a package. A registered name shadows an entry point of the
+    same name (which is then never loaded). ``registry[name]``
     loads an entry point when needed and raises `UnknownNameError` (a `KeyError` and a
     `RegistryError`) for an unknown name, listing the accepted ones.
     """
