@@ -54,6 +54,7 @@ from durable_sim.registry import (
     UnknownNameError,
     check_name,
 )
+from durable_sim.sweeps import parse_sweep, read_sweep, run_sweep
 from durable_sim.workloads import (
     COUNTER,
     WORKLOADS,
@@ -398,6 +399,34 @@ def test_a_script_registration_reaches_workers(tmp_path: Path, marks: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "module __main__\nTrue\n2\n"
+
+
+def test_a_sweep_runs_registered_workloads_on_its_worker_processes(
+    user: Any, tmp_path: Path
+) -> None:
+    """A process pool runs every point in its workers: they must make the registrations."""
+    base = {"workload": "order", "profile": "my-lab", "runs": 2}
+    sweep = parse_sweep({"base": base, "grid": {"model": ["durable", "baseline"]}})
+    run_sweep(sweep, tmp_path / "pool", workers=2, progress=False)
+    run_sweep(sweep, tmp_path / "here", progress=False)
+    rows = read_sweep(tmp_path / "pool")
+    assert list(rows.phase) == ["order"] * 4 and set(rows.profile) == {"my-lab"}
+    assert _tree(tmp_path / "pool") == _tree(tmp_path / "here")
+
+
+def test_a_sweep_of_a_notebook_cells_workload_refuses_workers_before_writing(
+    user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cell(CELL, monkeypatch)
+    sweep = parse_sweep({"base": {"workload": "order-cell"}, "grid": {"model": ["durable"]}})
+    with pytest.raises(RegistryError, match=r"'order-cell' was registered in a notebook cell"):
+        run_sweep(sweep, tmp_path / "out", workers=2, progress=False)
+    assert not (tmp_path / "out").exists()
+    run_sweep(sweep, tmp_path / "out", progress=False)  # in this process it runs
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.suffix != ".lock"}
 
 
 # -- entry points of installed packages -------------------------------------------------------
