@@ -366,6 +366,8 @@ def test_a_registration_in_a_function_does_not_reach_workers(user: Any) -> None:
 def test_a_worker_that_cannot_make_a_registration_again_says_why() -> None:
     with pytest.raises(RegistryError, match=r"workload 'nope' is not registered in this worker"):
         WORKLOADS.restore("nope", Origin("module", module="json"))
+    with pytest.raises(RegistryError, match=r"cannot import module 'gone_module' in this worker"):
+        WORKLOADS.restore("nope", Origin("module", module="gone_module"))
 
 
 def test_a_script_registration_reaches_workers(tmp_path: Path, marks: Path) -> None:

@@ -8,8 +8,9 @@ A `Registry` maps names to values of one type. Its values come from three places
    `durable_sim.latency.register_profile`), in a module, a script or a notebook cell;
 3. the Python entry points of installed packages, in the registry's entry-point group
    (``durable_sim.workloads``, ``durable_sim.profiles``). Their names are listed without
-   importing anything; an entry point is loaded the first time its name is looked up, at most
-   once, and a broken one raises one `RegistryError` naming its package and the entry point.
+   importing anything; an entry point is loaded the first time its name is looked up (and what
+   it gives is kept), and a broken one raises one `RegistryError` naming its package and the
+   entry point.
 
 Worker processes are spawned, not forked, so a worker starts with the built-ins and the entry
 points only. Every registration therefore records its `Origin`: how another process makes it
@@ -43,6 +44,7 @@ from durable_sim.errors import DurableSimError
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 #: The longest accepted name, in characters.
 MAX_NAME_LENGTH = 40
+#: The naming rule as error messages state it.
 NAME_RULE = (
     "lower-case letters and digits, words joined by single '-' or '_', starting with a letter, "
     f"at most {MAX_NAME_LENGTH} characters"
@@ -314,9 +316,16 @@ class Registry(Mapping[str, T]):
     def restore(self, name: str, origin: Origin) -> T:
         """In a worker process, make the registration of `name` again from its `origin` (from
         `for_workers` in the parent) and return the value: import the module, or load the entry
-        point. Raises `RegistryError` if that does not register `name`."""
+        point. Raises `RegistryError` if the module cannot be imported here, or if that does not
+        register `name`."""
         if origin.kind == "module" and origin.module != "__main__":
-            importlib.import_module(origin.module)
+            try:
+                importlib.import_module(origin.module)
+            except ImportError as exc:
+                raise RegistryError(
+                    f"{self.kind} {name!r}: cannot import module {origin.module!r} in this "
+                    f"worker process ({exc}); every worker needs it on its import path"
+                ) from exc
         with self._lock:
             if name in self:
                 return self[name]
