@@ -1,5 +1,5 @@
-"""The committed full sensitivity sweeps (`make sweeps`, ``data/sweeps/``) are current and agree with
-notebook 04's canonical run, checked without running a single point.
+"""The committed full sensitivity sweeps (`make sweeps`, ``data/sweeps/``) are current and agree
+with notebook 04's canonical run, checked without running a single point.
 
 Current: a rerun of each sweep file would skip every point (each point's CSV matches its sidecar,
 and the sidecar's spec, code digest and price-table digest give the point's digest, computed from
