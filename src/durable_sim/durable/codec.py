@@ -82,6 +82,21 @@ def _unwrap(obj: Any) -> Any:
     raise _NotPlain
 
 
+def _copy(value: Any) -> Any:
+    """What `_unwrap` returns for `_envelope(value)` (of plain data only): a deep copy with the
+    same container types; primitives are immutable and equal to their JSON round trip."""
+    cls = type(value)
+    if cls is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if cls is list:
+        return [_copy(v) for v in value]
+    if cls is tuple:
+        return tuple([_copy(v) for v in value])
+    if cls is BatchResult:
+        return BatchResult.from_dict(_copy(value.to_dict()))
+    return value
+
+
 def describe(ident: OperationIdentifier) -> str:
     """``"step 'fetch' (id 3)"``: an operation as error messages name it."""
     kind = ident.sub_type or ident.operation_type.value
@@ -150,6 +165,30 @@ def decode(
             f"{exc.message}",
             data=exc.data,
         ) from exc
+
+
+def round_trip(
+    value: Any, serdes: SerDes[Any] | None, ident: OperationIdentifier, arn: str, what: str
+) -> tuple[str | None, Any]:
+    """``(encode(value, ...), decode(that payload, ...))``: the payload to checkpoint and the
+    value replay will return, which the first run returns too.
+
+    Plain data under the default serdes is not decoded again: its decoded form is a fresh copy
+    of it (the same types, no object shared with `value`); `test_codec` checks the equality on
+    random values. Raises what `encode` and `decode` raise.
+    """
+    if serdes is None:
+        if type(value) in _PRIMITIVE:
+            return _COMPACT.encode(value), value
+        if not SerDes.is_primitive(value):  # a subclass of one decodes as its base type
+            try:
+                envelope = _envelope(value)
+            except _NotPlain:
+                pass
+            else:
+                return _COMPACT.encode(envelope), _copy(value)
+    payload = encode(value, serdes, ident, arn, what)
+    return payload, decode(payload, serdes, ident, arn)
 
 
 def payload_bytes(payload: str | None) -> int:
