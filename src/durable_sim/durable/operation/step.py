@@ -120,7 +120,7 @@ def operation_logger(ctx: DurableContext, ident: OperationIdentifier, attempt: i
         extra["operationName"] = ident.name
     extra["attempt"] = attempt
     extra["operationId"] = ident.operation_id
-    return Logger(ctx.logger.get_logger(), extra, ctx.is_replaying)
+    return Logger(ctx._underlying_logger(), extra, ctx.is_replaying)
 
 
 class _StepLogger:
