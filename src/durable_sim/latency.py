@@ -15,6 +15,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class _Scratch(threading.local):
         self.bits = np.random.Philox(key=[0, 0])
         self.generator = np.random.Generator(self.bits)
         self.key = np.zeros(2, dtype=np.uint64)
-        self.state = {
+        self.state: Any = {  # numpy's Philox state layout
             "bit_generator": "Philox",
             "state": {"counter": _ZEROS, "key": self.key},
             "buffer": _ZEROS,
