@@ -42,15 +42,25 @@ def _envelope(value: Any) -> dict[str, Any]:
     tag = _TAG.get(cls)
     if tag is not None:
         return {"t": tag, "v": value}
+    # Primitive members are wrapped in place (most payloads are flat): one call per container.
     if cls is dict:
         for key in value:
             if type(key) is not str:
                 raise _NotPlain
-        return {"t": "m", "v": {k: _envelope(v) for k, v in value.items()}}
-    if cls is list:
-        return {"t": "l", "v": [_envelope(v) for v in value]}
-    if cls is tuple:
-        return {"t": "t", "v": [_envelope(v) for v in value]}
+        return {
+            "t": "m",
+            "v": {
+                k: {"t": tag, "v": v} if (tag := _TAG.get(type(v))) else _envelope(v)
+                for k, v in value.items()
+            },
+        }
+    if cls is list or cls is tuple:
+        return {
+            "t": "l" if cls is list else "t",
+            "v": [
+                {"t": tag, "v": v} if (tag := _TAG.get(type(v))) else _envelope(v) for v in value
+            ],
+        }
     if cls is BatchResult:
         return {"t": "br", "v": _envelope(value.to_dict())["v"]}
     raise _NotPlain
@@ -87,11 +97,11 @@ def _copy(value: Any) -> Any:
     same container types; primitives are immutable and equal to their JSON round trip."""
     cls = type(value)
     if cls is dict:
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: v if type(v) in _PRIMITIVE else _copy(v) for k, v in value.items()}
     if cls is list:
-        return [_copy(v) for v in value]
+        return [v if type(v) in _PRIMITIVE else _copy(v) for v in value]
     if cls is tuple:
-        return tuple([_copy(v) for v in value])
+        return tuple([v if type(v) in _PRIMITIVE else _copy(v) for v in value])
     if cls is BatchResult:
         return BatchResult.from_dict(_copy(value.to_dict()))
     return value
