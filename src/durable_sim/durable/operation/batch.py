@@ -292,7 +292,7 @@ class _Batch:
             if branch_clock is None:
                 branch_clock = clocks[index] = TaskClock(clock, started_at)
             branch_clock.catch_up(clock.now_ms(), waited)
-            task = Task(branch_clock, lambda c: self.run_branch(batch_ctx, index, c))
+            task = Task(branch_clock, self.run_branch, batch_ctx, index)
             rank = 0 if self.branch_id(index) in settled else 1
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
