@@ -72,7 +72,7 @@ from aws_durable_execution_sdk_python.types import SummaryGenerator
 from durable_sim.attribution import JOIN
 from durable_sim.clock import Clock
 from durable_sim.durable.operation.child import run_child
-from durable_sim.durable.scheduler import YIELD, Task, TaskClock
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock, collector_paused
 from durable_sim.durable.state import Suspend
 from durable_sim.machine import QUEUEING
 
@@ -225,7 +225,8 @@ class _Batch:
         if not self.branches:
             return BatchResult([], self.policy.reason(0, 0))
         if batch_ctx.clock.virtual:
-            reason = self.run_virtual(batch_ctx)
+            with collector_paused():
+                reason = self.run_virtual(batch_ctx)
         else:
             reason = self.run_threaded(batch_ctx)
         return BatchResult(self.items(), reason)
