@@ -1,5 +1,6 @@
 """The experiment harness: specs, rows, determinism, files."""
 
+import gc
 import json
 
 import pandas as pd
@@ -161,3 +162,22 @@ def test_runs_failing_from_injected_failures_are_rows():
     assert not rows.ok.any()
     base = run_experiment(spec(failure_probability=0.9, runs=2))
     assert not base.ok.any() and (base.failed_steps > 0).all()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_virtual_run_pauses_the_collector_and_restores_it(monkeypatch, enabled):
+    seen = []
+    charge = VirtualClock.charge
+
+    def spying_charge(self, ms):
+        seen.append(gc.isenabled())
+        charge(self, ms)
+
+    monkeypatch.setattr(VirtualClock, "charge", spying_charge)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        rows = run_experiment(spec(runs=2))  # the baseline: no map, no batch of its own
+    finally:
+        found, _ = gc.isenabled(), gc.enable()
+    assert rows.ok.all() and seen and not any(seen)
+    assert found is enabled

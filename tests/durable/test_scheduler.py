@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
-import pytest
-
-from durable_sim import run_durable
 from durable_sim.attribution import Trace
 from durable_sim.clock import (
     VirtualClock,
@@ -16,7 +12,7 @@ from durable_sim.clock import (
     note_charge,
     observe_clocks,
 )
-from durable_sim.durable.scheduler import YIELD, Task, TaskClock, collector_paused
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 
 
 class Recorder(Trace):
@@ -101,49 +97,3 @@ def test_a_task_clock_forks_an_observed_virtual_clock() -> None:
         child = clock.fork()
     assert isinstance(child, VirtualClock) and child.now_ms() == 3.0
     assert trace.seen[-1] == ("forked", clock, child, 3.0)
-
-
-@pytest.fixture
-def collector_state() -> Any:
-    """Restore the collector's state whatever a test leaves it in."""
-    enabled = gc.isenabled()
-    yield
-    if enabled:
-        gc.enable()
-    else:
-        gc.disable()
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_collector_paused_restores_the_state_it_found(enabled: bool, collector_state: Any) -> None:
-    if enabled:
-        gc.enable()
-    else:
-        gc.disable()
-    with collector_paused():
-        assert not gc.isenabled()
-        with collector_paused():  # a nested batch
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled() is enabled
-    with pytest.raises(KeyError), collector_paused():
-        raise KeyError("a branch's error")
-    assert gc.isenabled() is enabled
-
-
-def test_a_virtual_batch_pauses_the_collector_only_while_it_runs(collector_state: Any) -> None:
-    gc.enable()
-    seen: list[bool] = []
-
-    def item(ctx: Any, x: int, i: int, xs: Any) -> int:
-        seen.append(gc.isenabled())
-        return ctx.step(lambda _: x * 2, name="double")
-
-    def handler(event: Any, ctx: Any) -> list[int]:
-        seen.append(gc.isenabled())
-        return ctx.map([1, 2, 3], item).get_results()
-
-    run = run_durable(handler, None)
-    assert (run.status, run.result) == ("SUCCEEDED", [2, 4, 6])
-    assert seen == [True, False, False, False]
-    assert gc.isenabled()

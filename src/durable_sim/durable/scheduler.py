@@ -21,9 +21,7 @@ cores as concurrent work does.
 from __future__ import annotations
 
 import contextvars
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import greenlet
@@ -31,27 +29,6 @@ import greenlet
 from durable_sim.clock import VirtualClock, note_fork
 
 YIELD = object()  # what a task hands its coordinator when its time moves on
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a coordinator runs its tasks.
-
-    A batch of thousands of branches keeps thousands of suspended greenlets (with their frames,
-    contexts and clocks) alive at once, and every full collection walks all of them: in the
-    10,000-chunk run that was a third of the time, with nothing to collect (the engine's objects
-    form no reference cycles and are freed by reference counting). Cycles made by workflow code
-    meanwhile are freed by the first collection after the batch. Re-entrant: a nested batch,
-    or a caller that disabled the collector itself, leaves it as it found it.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class TaskClock(VirtualClock):

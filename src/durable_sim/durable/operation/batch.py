@@ -71,8 +71,9 @@ from aws_durable_execution_sdk_python.types import SummaryGenerator
 
 from durable_sim.attribution import JOIN
 from durable_sim.clock import Clock
+from durable_sim.collector import collector_paused
 from durable_sim.durable.operation.child import run_child
-from durable_sim.durable.scheduler import YIELD, Task, TaskClock, collector_paused
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
 from durable_sim.machine import QUEUEING
 
