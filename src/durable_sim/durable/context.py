@@ -58,6 +58,8 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 _STEP = OperationType.STEP
+_STEP_SUB_TYPE = OperationSubType.STEP.value  # an enum member's value is looked up per access
+_CHILD_SUB_TYPE = OperationSubType.RUN_IN_CHILD_CONTEXT.value
 _DEFAULT_STEP = StepConfig()
 
 
@@ -217,13 +219,14 @@ class DurableContext:
                 or is_virtual
             ):
                 self._mismatch(rec, ident, is_virtual)
-            if rec.terminal:
+            terminal = rec.terminal
+            if terminal:
                 self.state.charge(self.clock, "replay_op", ident.operation_id)
         leave_after = False
         if self._replaying and not branch:
-            if rec is None or (rec.type is _STEP and not rec.terminal):
+            if rec is None or (rec.type is _STEP and not terminal):
                 self._replaying = False
-            elif not rec.terminal:
+            elif not terminal:
                 leave_after = True
         return rec, leave_after
 
@@ -264,7 +267,7 @@ class DurableContext:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
         config = config or _DEFAULT_STEP
         ident = self._identify(
-            _STEP, config.sub_type or OperationSubType.STEP.value, _resolve_name(name, func)
+            _STEP, config.sub_type or _STEP_SUB_TYPE, _resolve_name(name, func)
         )
         return cast(T, step.run_step(self, ident, func, config))
 
@@ -285,7 +288,7 @@ class DurableContext:
         """Run `func` with a child context; its result is checkpointed as one operation."""
         sub_type = (
             config.sub_type if config else None
-        ) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        ) or _CHILD_SUB_TYPE
         ident = self._identify(OperationType.CONTEXT, sub_type, _resolve_name(name, func))
         return cast(T, child.run_in_child(self, ident, func, config or ChildConfig()))
 
