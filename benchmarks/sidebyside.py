@@ -183,7 +183,8 @@ def side_by_side() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"reference": _extract_reference(Path(tmp)), "current": ROOT / "src"}
         for probe, (name, unit, scale, _) in PROBES.items():
-            ratios, times = [], {"reference": [], "current": []}  # type: ignore[var-annotated]
+            ratios: list[float] = []
+            times: dict[str, list[float]] = {"reference": [], "current": []}
             for r in range(ROUNDS):
                 order = ["reference", "current"] if r % 2 == 0 else ["current", "reference"]
                 got = {tree: _measure(trees[tree], probe) for tree in order}
