@@ -266,9 +266,7 @@ class DurableContext:
     ) -> T:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
         config = config or _DEFAULT_STEP
-        ident = self._identify(
-            _STEP, config.sub_type or _STEP_SUB_TYPE, _resolve_name(name, func)
-        )
+        ident = self._identify(_STEP, config.sub_type or _STEP_SUB_TYPE, _resolve_name(name, func))
         return cast(T, step.run_step(self, ident, func, config))
 
     def wait(self, duration: Duration, name: str | None = None) -> None:
@@ -286,9 +284,7 @@ class DurableContext:
         config: ChildConfig | None = None,
     ) -> T:
         """Run `func` with a child context; its result is checkpointed as one operation."""
-        sub_type = (
-            config.sub_type if config else None
-        ) or _CHILD_SUB_TYPE
+        sub_type = (config.sub_type if config else None) or _CHILD_SUB_TYPE
         ident = self._identify(OperationType.CONTEXT, sub_type, _resolve_name(name, func))
         return cast(T, child.run_in_child(self, ident, func, config or ChildConfig()))
 
