@@ -522,3 +522,45 @@ def test_a_put_counts_a_non_ascii_key_in_utf8_bytes(store: KVStore) -> None:
     assert item_size(key, "", item) == 1025
     store.put("t", key, item)
     assert store.counters.write_units == 2
+
+
+def test_bad_purpose_and_backend_messages_name_the_accepted_values(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    from durable_sim.baseline.store.kvstore import check_purpose
+
+    with pytest.raises(ValueError) as purpose:
+        check_purpose("Poll")
+    assert str(purpose.value) == (
+        "bad purpose 'Poll' (accepted: lowercase snake_case, 1-64 characters, "
+        "e.g. 'job_creation', 'chunk_insert', 'poll', 'status_update')"
+    )
+    with pytest.raises(ValueError) as sqlite:
+        open_store("sqlite", clock=clock, sampler=sampler)
+    assert str(sqlite.value) == "the sqlite backend needs a path (accepted: a database file path)"
+    with pytest.raises(ValueError) as unknown:
+        open_store("redis", clock=clock, sampler=sampler)
+    assert str(unknown.value) == (
+        "unknown store backend 'redis' (accepted: 'memory', 'sqlite' with a path, "
+        "or a 'postgresql://' URL)"
+    )
+
+
+def test_the_nth_call_on_a_key_pays_the_draw_keyed_by_its_cost_key_and_n() -> None:
+    """The keying `KVStore` documents, which fixes every committed store latency."""
+    profile = LatencyProfile(name="noisy", kv_write=Dist(5.0, 0.5), kv_query=Dist(7.0, 0.5))
+    clock = VirtualClock()
+    kv = open_store("memory", clock=clock, sampler=Sampler(profile, seed=3))
+    reference = Sampler(profile, seed=3)
+    expected, paid = [], []
+    for n in range(3):
+        for call, draw_key in (
+            (lambda: kv.put("t", ("p", "s"), {}), ("kv_write", "kv", "t", "p", "s", n)),
+            (lambda: kv.query("t", "p"), ("kv_query", "kv", "t", "p", n)),
+        ):
+            start = clock.now_ms()
+            call()
+            paid.append(clock.now_ms() - start)
+            expected.append(reference.draw(*draw_key))
+    assert paid == pytest.approx(expected, rel=1e-12)
+    assert len(set(paid)) == 6
