@@ -303,3 +303,61 @@ def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> 
     back = decode(ours, None, ident, "arn")
     assert back == EXTENDED_TYPES_SERDES.deserialize(ours)
     assert type(back) is type(EXTENDED_TYPES_SERDES.deserialize(ours))
+
+
+class RefusingSerDes(SerDes[Any]):
+    """Writes a long payload, and can read nothing back."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        if value == "refuse":
+            raise ValueError("will not write this")
+        return "0123456789" * 7
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise ValueError("cannot read this")
+
+
+def test_serdes_failures_name_the_operation_the_value_the_payload_and_the_serdes() -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: event, name="s", config=StepConfig(serdes=RefusingSerDes()))
+        except SerDesError as exc:
+            return str(exc)
+        return "no error"
+
+    written = run_durable(handler, "refuse").result
+    assert written.startswith(
+        "Step 's' (id 1): cannot serialize its result of type str with RefusingSerDes: "
+        "Serialization failed for id: 1"
+    )
+    read = run_durable(handler, "anything").result
+    assert read.startswith(
+        "Step 's' (id 1): cannot deserialize its payload "
+        f"{('0123456789' * 6)!r} with RefusingSerDes: Deserialization failed for id: 1, "
+        "error: cannot read this."
+    )
+
+
+def test_a_payload_the_default_serdes_cannot_read_names_the_default_serdes() -> None:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode
+
+    ident = OperationIdentifier(
+        "4", "Step", parent_id="3", name="fetch", operation_type=OperationType.STEP
+    )
+    with pytest.raises(SerDesError) as err:
+        decode("not json", None, ident, "arn")
+    assert str(err.value).startswith(
+        "Step 'fetch' (id 4): cannot deserialize its payload 'not json' with ExtendedTypeSerDes: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "size"), [(None, 0), ("", 0), ("abc", 3), ('"é"', 4), ('"€x"', 6)]
+)
+def test_payload_bytes_are_utf8_bytes(payload: str | None, size: int) -> None:
+    from durable_sim.durable.codec import payload_bytes
+
+    assert payload_bytes(payload) == size
