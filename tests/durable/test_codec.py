@@ -361,3 +361,22 @@ def test_payload_bytes_are_utf8_bytes(payload: str | None, size: int) -> None:
     from durable_sim.durable.codec import payload_bytes
 
     assert payload_bytes(payload) == size
+
+
+class Opaque:
+    """A value no serdes knows."""
+
+
+def test_an_unnamed_operation_and_a_non_builtin_type_in_a_failure() -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: Opaque())
+        except SerDesError as exc:
+            return str(exc)
+        return "no error"
+
+    message = run_durable(handler, None).result
+    assert message.startswith(
+        f"Step (id 1): cannot serialize its result of type {__name__}.Opaque with "
+        "ExtendedTypeSerDes: "
+    )
