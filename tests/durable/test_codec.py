@@ -380,3 +380,35 @@ def test_an_unnamed_operation_and_a_non_builtin_type_in_a_failure() -> None:
         f"Step (id 1): cannot serialize its result of type {__name__}.Opaque with "
         "ExtendedTypeSerDes: "
     )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '["t","v"]',
+        "[1]",
+        '{"t":"l","v":[["t","v"]]}',
+        '{"t":"l","v":[1]}',
+        '{"t":"s"}',
+        '{"v":1}',
+        '{"t":"x","v":1}',
+        '{"t":"s","v":"a","x":1}',
+    ],
+)
+def test_odd_payloads_decode_as_the_sdk_decodes_them(payload: str) -> None:
+    """Payloads our encoder never writes (a journal written by other code): the same value as
+    the SDK's ``deserialize``, or a `SerDesError` where it raises one."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import deserialize
+
+    from durable_sim.durable.codec import decode
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    try:
+        expected = deserialize(None, payload, "1", "arn")
+    except SerDesError:
+        with pytest.raises(SerDesError):
+            decode(payload, None, ident, "arn")
+    else:
+        assert decode(payload, None, ident, "arn") == expected
