@@ -486,11 +486,6 @@ def test_a_query_consumes_read_units_of_the_items_it_returns(
     assert store.counters.read_units == units
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: KVStore.query sizes each returned item without its sort key (item_size(pk, '', "
-    "item)), so a query of sort-keyed items undercounts read units at the 4 KB boundary",
-)
 def test_a_query_counts_the_sort_keys_of_the_items_it_returns(store: KVStore) -> None:
     for sort in ("s1", "s2"):  # 2,048 + 2,049 bytes with their sort keys: 4,097 bytes
         size = 2048 if sort == "s1" else 2049
@@ -511,11 +506,6 @@ def test_a_put_counts_the_sort_key_in_its_write_units(
     assert store.counters.write_units == units
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: KVStore.put sizes the key in characters (len(pk) + len(sk)), not UTF-8 bytes "
-    "as item_size and DynamoDB do, so a non-ASCII key undercounts write units",
-)
 def test_a_put_counts_a_non_ascii_key_in_utf8_bytes(store: KVStore) -> None:
     key = "€" * 10  # 10 characters, 30 bytes
     item = _padded(key, 1025)

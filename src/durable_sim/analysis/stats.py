@@ -153,8 +153,9 @@ def spread_test(a: Sample, b: Sample) -> SignificanceTest:
     nan = float("nan")
     if reason := _too_small(x, y, 2):
         return SignificanceTest(nan, nan, reason=reason)
-    if _constant(x - np.median(x)) and _constant(y - np.median(y)):
-        return SignificanceTest(nan, nan, reason="zero spread in both groups")
+    if _constant(np.abs(x - np.median(x))) and _constant(np.abs(y - np.median(y))):
+        # Brown-Forsythe's W divides by the spread of |x - median| within the groups.
+        return SignificanceTest(nan, nan, reason="equal absolute deviations within each group")
     result = sps.levene(x, y, center="median")
     return SignificanceTest(float(result.statistic), float(result.pvalue))
 

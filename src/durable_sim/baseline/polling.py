@@ -108,7 +108,9 @@ def poll_until(
     timeout = _check_ms("timeout_ms", timeout_ms, positive=False)
     if backoff not in BACKOFFS:
         raise ValueError(f"bad backoff {backoff!r} (accepted: 'fixed', 'exponential')")
-    if not (isinstance(backoff_rate, int | float) and 1 <= backoff_rate <= 100):
+    if isinstance(backoff_rate, bool) or not (
+        isinstance(backoff_rate, int | float) and 1 <= backoff_rate <= 100
+    ):
         raise ValueError(f"bad backoff_rate {backoff_rate!r} (accepted: a number in [1, 100])")
     cap = _check_ms("max_interval_ms", max_interval_ms, positive=True)
     start = clock.now_ms()

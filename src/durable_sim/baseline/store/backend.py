@@ -32,8 +32,8 @@ class Backend(Protocol):
     def delete(self, table: str, pk: str, sk: str) -> None:
         """Remove the item at the key (no error if there is none)."""
 
-    def query(self, table: str, pk: str) -> list[Item]:
-        """Items of the partition `pk`, in sort-key order."""
+    def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
+        """``(sort key, item)`` pairs of the partition `pk`, in sort-key order."""
 
     def close(self) -> None:
         """Release the backend's resources."""

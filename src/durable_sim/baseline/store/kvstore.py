@@ -194,7 +194,7 @@ class KVStore:
         text = encode_item(item)
         self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
         self._shared.backend.put(table, pk, sk, text)
-        self._consume(write=write_units(len(pk) + len(sk) + len(text.encode())))
+        self._consume(write=write_units(len(pk.encode()) + len(sk.encode()) + len(text.encode())))
 
     def update(
         self,
@@ -274,9 +274,9 @@ class KVStore:
         check_table(table)
         pk = check_partition(partition)
         self._account("queries", "kv_query", check_purpose(purpose), (table, pk))
-        items = self._shared.backend.query(table, pk)
-        self._consume(read=read_units(sum(item_size(pk, "", item) for item in items)))
-        return items
+        pairs = self._shared.backend.query(table, pk)
+        self._consume(read=read_units(sum(item_size(pk, sk, item) for sk, item in pairs)))
+        return [item for _, item in pairs]
 
     def close(self) -> None:
         """Close the backend (every view shares it)."""

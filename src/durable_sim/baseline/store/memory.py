@@ -44,10 +44,10 @@ class MemoryBackend(Backend):
         with self._lock:
             self._table(table).pop((pk, sk), None)
 
-    def query(self, table: str, pk: str) -> list[Item]:
+    def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
         with self._lock:
             texts = sorted((sk, text) for (p, sk), text in self._table(table).items() if p == pk)
-        return [decode_item(text) for _, text in texts]
+        return [(sk, decode_item(text)) for sk, text in texts]
 
     def close(self) -> None:
         """Nothing to release; present for the `Backend` protocol."""

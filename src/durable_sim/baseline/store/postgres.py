@@ -64,7 +64,7 @@ _CLAIM = (
 )
 _SET = f"UPDATE {TABLE} SET item = %s WHERE {_KEY}"
 _DELETE = f"DELETE FROM {TABLE} WHERE {_KEY}"
-_QUERY = f"SELECT item FROM {TABLE} WHERE tbl = %s AND pk = %s ORDER BY sk"
+_QUERY = f"SELECT sk, item FROM {TABLE} WHERE tbl = %s AND pk = %s ORDER BY sk"
 
 
 def redact(dsn: str) -> str:
@@ -174,10 +174,10 @@ class PostgresBackend(Backend):
         with self._connection() as conn:
             conn.execute(_DELETE, _key(table, pk, sk))
 
-    def query(self, table: str, pk: str) -> list[Item]:
+    def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
         with self._connection() as conn:
             rows = conn.execute(_QUERY, (table, pk.encode())).fetchall()
-        return [decode_item(text) for (text,) in rows]
+        return [(bytes(sk).decode(), decode_item(text)) for sk, text in rows]
 
     def close(self) -> None:
         """Close the connection; the database keeps the data."""

@@ -90,12 +90,12 @@ class SQLiteBackend(Backend):
         with self._transaction() as cur:
             cur.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk))
 
-    def query(self, table: str, pk: str) -> list[Item]:
+    def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
         with self._transaction() as cur:
             rows = cur.execute(
-                "SELECT item FROM items WHERE tbl = ? AND pk = ? ORDER BY sk", (table, pk)
+                "SELECT sk, item FROM items WHERE tbl = ? AND pk = ? ORDER BY sk", (table, pk)
             ).fetchall()
-        return [decode_item(text) for (text,) in rows]
+        return [(sk, decode_item(text)) for sk, text in rows]
 
     def close(self) -> None:
         """Close the connection; the file keeps the data."""
