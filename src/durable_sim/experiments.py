@@ -29,7 +29,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
@@ -68,7 +76,9 @@ class ExperimentSpec(BaseModel):
     calibrated costs of the profile (`durable_sim.latency.with_calibration`: a cost's median in
     ms, or its spread as ``"<cost>_sigma"``), e.g. with a calibration taken on the machine that
     measured a data set. `warmup_runs` runs are made first and discarded (for wall-clock
-    measurements: warm caches and worker pools).
+    measurements: warm caches and worker pools). `options` are the workload's own parameters
+    (`durable_sim.workloads.Workload.options`), checked by its options model and kept complete:
+    after validation the field holds every option, defaults filled in, as JSON values.
 
     Each field's description gives its unit; its bounds are the accepted range. A field's
     ``applies_to`` (see `applies_to`) names the values other fields must have for it to matter:
@@ -201,6 +211,24 @@ class ExperimentSpec(BaseModel):
         description="real encoder: processes encoding chunks in parallel",
         json_schema_extra={"applies_to": {"workload": ["video"], "encoder": ["real"]}},
     )
+    options: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="the workload's own parameters, by name (its options model says which, "
+        "their units and ranges; an unknown name is an error listing them)",
+    )
+
+    @field_validator("options", mode="after")
+    @classmethod
+    def _complete_options(
+        cls, options: dict[str, Any], info: ValidationInfo
+    ) -> dict[str, bool | int | float | str]:
+        """The workload's options validated by its model, every option filled in (JSON)."""
+        name = info.data.get("workload")
+        if name is None or name not in WORKLOADS:
+            return options  # the workload's own error is reported
+        parsed = WORKLOADS[name].parse_options(options)
+        return {} if parsed is None else parsed.model_dump(mode="json")
 
     @classmethod
     def applies_to(cls, name: str) -> dict[str, list[str]]:
@@ -339,6 +367,13 @@ def _row(
             row[column] = values.get(column, defaults.get(column, 0))
     for component, column in zip(TIME_COMPONENTS, TIME_COLUMNS, strict=True):
         row[column] = times.get(component, math.nan)
+    for column in workload.columns:  # the workload's own results, after the common columns
+        if column in row:
+            raise ValueError(
+                f"workload {workload.name!r} reports column {column!r}, which its labels "
+                "already set; rename one of them"
+            )
+        row[column] = values.get(column)
     return row
 
 
@@ -358,6 +393,7 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
         sampler=Sampler(profile, seed),
         machine=spec.machine().start(),
         session=session,
+        options=workload.parse_options(spec.options),
     )
     load = math.nan if clock.virtual else os.getloadavg()[0]
     with traced(clock) as trace:
