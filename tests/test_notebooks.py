@@ -35,6 +35,7 @@ def test_notebooks_exist() -> None:
         "02_video_pipeline.ipynb",
         "03_figure_and_statistics.ipynb",
         "04_actor_semantics.ipynb",
+        "90_your_own_workload.ipynb",
     ]
 
 

@@ -25,6 +25,7 @@ from durable_sim.errors import SpecError
 from durable_sim.experiments import ExperimentSpec, load_rows, run_experiment
 from durable_sim.faults import FaultPlan, SimulatedCrash
 from durable_sim.latency import PAPER_LOCAL, Sampler
+from durable_sim.notebook import ParameterError, TutorialParameters
 from durable_sim.registry import UnknownNameError
 from durable_sim.workloads import WORKLOADS, Platform
 
@@ -274,3 +275,20 @@ def test_the_durable_handler_runs_unchanged_on_the_official_local_runner(
     )
     assert run.status == "SUCCEEDED"
     assert world.observed(order) == triple(failure_plan.expected())
+
+
+def test_the_tutorial_notebook_accepts_exactly_the_options_the_saga_accepts(saga: Any) -> None:
+    """The notebook's probabilities (`TutorialParameters`) are the saga's options: the same
+    defaults and the same bounds, so the reproduce driver refuses a bad one before running."""
+    for name in ("decline_probability", "reject_probability", "transient_probability"):
+        option = saga.SagaOptions.model_fields[name]
+        assert TutorialParameters.model_fields[name].default == option.default, name
+        low = next(m.ge for m in option.metadata if hasattr(m, "ge"))
+        high = next(m.le for m in option.metadata if hasattr(m, "le"))
+        for inside, outside in ((low, low - 0.01), (high, high + 0.01)):
+            assert getattr(TutorialParameters.check({name: inside}), name) == inside
+            assert getattr(saga.SagaOptions(**{name: inside}), name) == inside
+            with pytest.raises(ParameterError, match=f"bad parameter {name}="):
+                TutorialParameters.check({name: outside})
+            with pytest.raises(ValueError, match=name):
+                saga.SagaOptions(**{name: outside})
