@@ -537,12 +537,51 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def _module_digest(module: str) -> str | None:
+    """sha256 of an imported module's source file; None if it has none (``__main__`` of a
+    notebook or of ``python -c``) or is not imported."""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+
+
+def extension_provenance(specs: Iterable[ExperimentSpec]) -> list[dict[str, Any]]:
+    """The registered workloads and latency profiles `specs` name that are not built in, which
+    `code_digest` (the package's own source) does not cover: one entry per (kind, name), in
+    first-use order, with ``origin`` (`durable_sim.registry.Origin.describe`: the module, or the
+    installed package and its version) and ``source_sha256``, the sha256 of the registering
+    module's source file (None for an entry point, whose package version names it, and for a
+    registration made where no import repeats it: a notebook cell, an interactive session, a
+    function)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for spec in specs:
+        for kind, registry, name in (
+            ("workload", WORKLOADS, spec.workload),
+            ("latency profile", PROFILES, spec.profile),
+        ):
+            origin = registry.origin(name)
+            if origin.kind == "builtin" or (kind, name) in found:
+                continue
+            found[kind, name] = {
+                "kind": kind,
+                "name": name,
+                "origin": origin.describe(),
+                "source_sha256": (
+                    _module_digest(origin.module) if origin.kind == "module" else None
+                ),
+            }
+    return list(found.values())
+
+
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, package versions, code digest, Python x.y.
+    """What produced a data file: specs, seeds, package versions, code digest, Python x.y, and
+    the user code of registered extensions (``extensions``: `extension_provenance`; the key is
+    present only when a spec names one).
 
     The full interpreter version and every installed package are in the reproduce driver's run
     log (``logs/reproduce.json``, not committed).
     """
+    specs = list(specs)
+    extensions = extension_provenance(specs)
     packages = [
         "durable-sim",
         "aws-durable-execution-sdk-python",
@@ -560,6 +599,7 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
         "python": ".".join(map(str, sys.version_info[:2])),
         "packages": {name: metadata.version(name) for name in packages},
         "code_sha256": code_digest(),
+        **({"extensions": extensions} if extensions else {}),
     }
 
 
