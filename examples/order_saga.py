@@ -84,6 +84,7 @@ from durable_sim.workloads import (
     RunValues,
     Workload,
     durable_values,
+    no_labels,
     register_workload,
     run_baseline_workflow,
     run_durable_workflow,
@@ -728,7 +729,7 @@ ORDER_SAGA = register_workload(
         phase="order-saga",
         runners={"durable": durable_runner, "baseline": baseline_runner},
         store_purposes=("order_state", "shipment_answer", "shipment_poll"),
-        labels=lambda spec: dict(spec.options),
+        labels=no_labels,
         check=_check,
         description="an order saga: reserve, charge, cooling-off wait, shipment callback, "
         "compensation in reverse",

@@ -348,6 +348,7 @@ def _row(
         "cores": machine.cores if spec.clock == "virtual" else host_cores(),
         "load_1m": load,
         "seed": seed,
+        **spec.options,
         **workload.labels(spec),
     }
     by_purpose = values.pop("by_purpose", {})

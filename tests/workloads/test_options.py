@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from durable_sim.cli import main
 from durable_sim.errors import SpecError
@@ -55,7 +55,7 @@ def knobs() -> Iterator[Workload]:
             phase="knobs",
             runners={"baseline": _runner},
             store_purposes=(),
-            labels=lambda spec: {"items": spec.options["items"]},
+            labels=lambda spec: {},
             options=Knobs,
             columns=("total", "label_seen", "never_reported"),
         )
@@ -115,7 +115,9 @@ def test_a_workload_without_options_takes_none() -> None:
 def test_each_run_gets_its_options_and_its_rows_carry_the_columns(knobs: Workload) -> None:
     rows = run_experiment(spec(options={"items": 4, "label": "gift"}))
     assert list(rows["total"]) == [10.0, 10.0] and list(rows["final_value"]) == [10.0, 10.0]
-    assert list(rows["label_seen"]) == ["gift", "gift"] and list(rows["items"]) == [4, 4]
+    assert list(rows["label_seen"]) == ["gift", "gift"]
+    options = rows[["items", "price", "label"]]  # every option, defaults too, without labels
+    assert options.to_dict("records") == [{"items": 4, "price": 2.5, "label": "gift"}] * 2
     assert rows["never_reported"].isna().all()
     assert list(rows.columns[-3:]) == ["total", "label_seen", "never_reported"]
 
@@ -151,12 +153,24 @@ class Required(BaseModel):
     items: int
 
 
+def _options(name: str) -> type[BaseModel]:
+    """An options model with one option called `name`."""
+    return create_model("Named", **{name: (int, 1)})
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"options": dict}, "options must be a pydantic BaseModel subclass"),
         ({"options": Knobs()}, "options must be a pydantic BaseModel subclass"),
         ({"options": Required}, r"options field\(s\) \['items'\] have no default"),
+        ({"options": _options("seed")}, r"options field\(s\) \['seed'\] cannot be row columns"),
+        ({"options": _options("store_ops_x")}, r"\['store_ops_x'\] cannot be row columns"),
+        ({"options": _options("Items")}, r"\['Items'\] cannot be row columns"),
+        (
+            {"options": Knobs, "columns": ("items",)},
+            r"\['items'\] cannot be row columns .* nor one of the workload's columns",
+        ),
         ({"columns": ("Total",)}, r"has columns \('Total',\)"),
         ({"columns": ("time_ms",)}, r"has columns \('time_ms',\)"),
         ({"columns": ("store_ops_mine",)}, r"has columns \('store_ops_mine',\)"),

@@ -48,8 +48,10 @@ from durable_sim.workloads.video import VIDEO
 PURPOSE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def _check_options(what: str, options: object) -> None:
-    """`options` must be None or a pydantic model class whose every field has a default."""
+def _check_options(what: str, options: object, columns: tuple[str, ...]) -> None:
+    """`options` must be None or a pydantic model class whose every field has a default and
+    whose field names can be row columns (rows carry each option): new names of the column
+    pattern, none of the workload's own result `columns`."""
     if options is None:
         return
     if not (isinstance(options, type) and issubclass(options, BaseModel)):
@@ -61,6 +63,21 @@ def _check_options(what: str, options: object) -> None:
         raise RegistryError(
             f"{what}: options field(s) {required} have no default (accepted: every option has "
             "a default, so that a spec without options runs)"
+        )
+    own = set(columns) if isinstance(columns, tuple) else set()
+    clash = [
+        n
+        for n in options.model_fields
+        if not PURPOSE_PATTERN.fullmatch(n)
+        or n in REQUIRED_COLUMNS
+        or n.startswith(STORE_OPS_PREFIX)
+        or n in own
+    ]
+    if clash:
+        raise RegistryError(
+            f"{what}: options field(s) {clash} cannot be row columns (accepted: names of "
+            "lower-case letters, digits and '_', starting with a letter, neither a common row "
+            f"column nor one of the workload's columns nor starting with {STORE_OPS_PREFIX!r})"
         )
 
 
@@ -87,7 +104,8 @@ def check_workload(workload: Workload) -> None:
     """Fail with `RegistryError` unless `workload`'s fields can make rows: a valid phase name,
     one callable runner per model it has (models: ``baseline``, ``durable``), unique store-call
     purposes that fit in a column name, callable ``labels``/``session``/``check``, a
-    one-line description, an options model whose fields all have defaults (or none), and
+    one-line description, an options model whose fields all have defaults and can be row
+    columns (or none), and
     result columns of its own (`Workload.columns`) that fit in a column name and are new."""
     what = f"workload {workload.name!r}"
     check_name(workload.phase, f"phase of {what}")
@@ -113,7 +131,7 @@ def check_workload(workload: Workload) -> None:
         )
     if not isinstance(workload.description, str) or "\n" in workload.description:
         raise RegistryError(f"{what}: description must be one line of text")
-    _check_options(what, workload.options)
+    _check_options(what, workload.options, workload.columns)
     _check_columns(what, workload.columns)
 
 

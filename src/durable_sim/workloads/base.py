@@ -9,9 +9,9 @@ run, so each runner only says what is specific to its workload.
 
 A workload may take parameters of its own (`Workload.options`: a pydantic model, e.g. the
 failure probabilities of an order saga) and report result columns of its own
-(`Workload.columns`, e.g. each run's outcome); the harness validates the one through the spec's
-``options`` field and copies the other into the rows, so neither needs a spec field or a row
-column of the package's.
+(`Workload.columns`, e.g. each run's outcome); the harness validates the options through the
+spec's ``options`` field, and the rows carry both (each option a column, after ``seed``), so
+neither needs a spec field or a row column of the package's.
 """
 
 from __future__ import annotations
@@ -103,10 +103,12 @@ class Workload:
 
     `options` is the model of the workload's own parameters: a pydantic model class whose
     every field has a default (its description and bounds are the option's documentation and
-    accepted range). A spec gives them as ``options`` (name -> value; see `parse_options`) and
-    each run gets them as ``env.options``. `columns` names the row columns its runners report
-    beyond the common ones (`durable_sim.rows.REQUIRED_COLUMNS`), in this order, e.g.
-    ``("outcome",)``: each runner's `RunValues` carries them (a value left out is empty).
+    accepted range). A spec gives them as ``options`` (name -> value; see `parse_options`),
+    each run gets them as ``env.options``, and every row carries each option as a column (so
+    an option's name is neither a common column nor one of `columns`). `columns` names the row
+    columns its runners report beyond the common ones (`durable_sim.rows.REQUIRED_COLUMNS`), in
+    this order, e.g. ``("outcome",)``: each runner's `RunValues` carries them (a value left out
+    is empty).
     """
 
     name: str
