@@ -48,6 +48,7 @@ from durable_sim.errors import SpecError
 from durable_sim.experiments import (
     ExperimentSpec,
     Registrations,
+    extension_provenance,
     load_rows,
     run_experiment,
     run_experiments,
@@ -72,6 +73,7 @@ from durable_sim.workloads import (
     no_labels,
     register_workload,
 )
+from durable_sim.workloads.actor import ActorSpec
 
 TESTS = Path(__file__).resolve().parent
 #: Modules of this test's that register on import: forgotten after each test.
@@ -386,6 +388,11 @@ def test_a_data_file_names_the_user_code_that_produced_it(
     built_in = specs[-1:]
     saved = save_rows(run_experiments(built_in), built_in, tmp_path / "built_in.csv")
     assert "extensions" not in json.loads(saved.with_suffix(".meta.json").read_text())
+    actor = ActorSpec.parse({"variant": "durable", "clients": 1, "messages": 1})
+    assert extension_provenance([actor]) == []  # another kind of spec: its own fields only
+    assert extension_provenance([actor.model_copy(update={"profile": "my-lab"})]) == [
+        {"kind": "latency profile", "name": "my-lab", "origin": module, "source_sha256": source}
+    ]
 
 
 #: Workload and profile of each spec: a module's both, again, a notebook cell's, built-ins.

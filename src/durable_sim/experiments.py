@@ -545,8 +545,9 @@ def _module_digest(module: str) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
 
 
-def extension_provenance(specs: Iterable[ExperimentSpec]) -> list[dict[str, Any]]:
-    """The registered workloads and latency profiles `specs` name that are not built in, which
+def extension_provenance(specs: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    """The registered workloads and latency profiles `specs` name (their ``workload`` and
+    ``profile`` fields, where a spec has them) that are not built in, which
     `code_digest` (the package's own source) does not cover: one entry per (kind, name), in
     first-use order, with ``origin`` (`durable_sim.registry.Origin.describe`: the module, or the
     installed package and its version) and ``source_sha256``, the sha256 of the registering
@@ -556,11 +557,13 @@ def extension_provenance(specs: Iterable[ExperimentSpec]) -> list[dict[str, Any]
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for spec in specs:
         for kind, registry, name in (
-            ("workload", WORKLOADS, spec.workload),
-            ("latency profile", PROFILES, spec.profile),
+            ("workload", WORKLOADS, getattr(spec, "workload", None)),
+            ("latency profile", PROFILES, getattr(spec, "profile", None)),
         ):
+            if not isinstance(name, str) or name not in registry or (kind, name) in found:
+                continue
             origin = registry.origin(name)
-            if origin.kind == "builtin" or (kind, name) in found:
+            if origin.kind == "builtin":
                 continue
             found[kind, name] = {
                 "kind": kind,
