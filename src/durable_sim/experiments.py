@@ -10,6 +10,17 @@ profile (registered in `durable_sim.latency.PROFILES`), machine and seed, traces
 clocks to split the run's time by component (`durable_sim.attribution`) and turns the values into
 a row (`durable_sim.rows`). Spawned worker processes make the spec's registrations again
 (`Registrations`) before their first run.
+
+Every row is priced (`durable_sim.cost`) with the spec's price table, Lambda memory size and
+retention period: the row carries its billable usage (`durable_sim.rows.USAGE_COLUMNS`, as the
+runners report it), ``memory_mb`` and its cost in dollars, in total and by component
+(`durable_sim.rows.COST_COLUMNS`). ``billed_ms`` is the runners' invocation durations plus, on
+the virtual clock, the INIT phase of every cold start the run paid (charges of the profile's
+``cold_start`` on any of its clocks), rounded up to a whole ms: Lambda bills INIT like the
+invocation since 1 August 2025 ("AWS Lambda standardizes billing for INIT Phase", AWS Compute
+Blog, https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). A
+wall-clock run has no modelled cold start. A usage an engine cannot observe (``aws-local``
+reports no checkpoint bytes) leaves every cost column of the row empty (NaN).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +52,17 @@ from pydantic import (
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
+from durable_sim.collector import collector_paused
+from durable_sim.cost import (
+    DEFAULT_RETENTION_DAYS,
+    MB_PER_VCPU,
+    MEMORY_RANGE_MB,
+    RETENTION_RANGE_DAYS,
+    PriceTable,
+    lambda_memory_mb,
+    load_prices,
+    run_cost,
+)
 from durable_sim.dispatch import MAX_JOBS, map_chunked
 from durable_sim.errors import DurableSimError, SpecError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
@@ -54,9 +76,23 @@ from durable_sim.latency import (
 )
 from durable_sim.machine import Machine
 from durable_sim.progress import Progress, progress_reporter
+from durable_sim.project import project_root
 from durable_sim.registry import Origin
-from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
+from durable_sim.rows import (
+    COST_COLUMNS,
+    COST_COMPONENTS,
+    PRICED_COLUMNS,
+    REQUIRED_COLUMNS,
+    STORE_OPS_PREFIX,
+    TIME_COLUMNS,
+    TIME_COMPONENTS,
+    USAGE_COLUMNS,
+    cost_column,
+)
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
+
+#: The price table every spec costs its runs with unless it names another (project-relative).
+DEFAULT_PRICES = "data/prices/aws-us-east-1.yaml"
 
 
 class RunFailedError(DurableSimError, RuntimeError):
@@ -69,7 +105,8 @@ class RunFailedError(DurableSimError, RuntimeError):
 
 class ExperimentSpec(BaseModel):
     """What to run: workload, model, engine, clock, scenario (profile and machine), encoder,
-    baseline polling, run count and seed.
+    baseline polling, run count and seed; and what its runs are priced with (price table,
+    Lambda memory size, retention period).
 
     `cores` overrides the profile's machine cores (a host's cores, a Lambda's vCPUs) and
     `concurrency_limit` a Lambda machine's limit on concurrent invocations; `costs` overrides
@@ -230,6 +267,28 @@ class ExperimentSpec(BaseModel):
         parsed = WORKLOADS[name].parse_options(options)
         return {} if parsed is None else parsed.model_dump(mode="json")
 
+    prices: str = Field(
+        DEFAULT_PRICES,
+        min_length=1,
+        description="price table the runs are costed with (durable_sim.cost.load_prices): a "
+        "YAML file, relative to the project root unless absolute",
+    )
+    memory_mb: int | None = Field(
+        None,
+        ge=MEMORY_RANGE_MB[0],
+        le=MEMORY_RANGE_MB[1],
+        description=f"Lambda memory in MB the compute is priced at (default: {MB_PER_VCPU} per "
+        f"vCPU of a Lambda machine's invocation, capped at {MEMORY_RANGE_MB[1]}; {MB_PER_VCPU}, "
+        "one vCPU, on a host); prices only: cores sets the machine's speed",
+    )
+    retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS,
+        ge=RETENTION_RANGE_DAYS[0],
+        le=RETENTION_RANGE_DAYS[1],
+        description="days a closed durable execution's checkpointed data is kept and billed "
+        "(AWS's default: 14)",
+    )
+
     @classmethod
     def applies_to(cls, name: str) -> dict[str, list[str]]:
         """For field `name`, the other fields' values under which it matters ({} if always).
@@ -264,6 +323,7 @@ class ExperimentSpec(BaseModel):
             )
         self.latency_profile()
         self.machine()
+        self.price_table()
         workload.check(self)
         return self
 
@@ -292,6 +352,28 @@ class ExperimentSpec(BaseModel):
         if self.concurrency_limit is not None:
             machine = replace(machine, concurrency_limit=self.concurrency_limit)
         return machine
+
+    def prices_path(self) -> Path:
+        """`prices` as a path: relative to the project root (`durable_sim.project.project_root`)
+        unless absolute."""
+        path = Path(self.prices).expanduser()
+        return path if path.is_absolute() else project_root() / path
+
+    def prices_sha256(self) -> str:
+        """sha256 of the price table's file: its content, which the rows' costs depend on."""
+        return hashlib.sha256(self.prices_path().read_bytes()).hexdigest()
+
+    def price_table(self) -> PriceTable:
+        """The price table at `prices_path` (`CostInputError`, a ValueError, if it is bad)."""
+        return load_prices(self.prices_path())
+
+    def lambda_memory_mb(self) -> int:
+        """The Lambda memory (MB) the runs are priced at: `memory_mb`, else the default the
+        field describes (from the machine's cores on a Lambda machine)."""
+        if self.memory_mb is not None:
+            return self.memory_mb
+        machine = self.machine()
+        return lambda_memory_mb(machine.cores) if machine.kind == "lambda" else MB_PER_VCPU
 
 
 def run_seeds(seed: int, runs: int) -> list[int]:
@@ -335,6 +417,7 @@ def _row(
     values: RunValues,
     times: dict[str, float],
     load: float,
+    prices: PriceTable,
 ) -> dict[str, Any]:
     machine = spec.machine()
     row: dict[str, Any] = {
@@ -368,6 +451,11 @@ def _row(
             row[column] = values.get(column, defaults.get(column, 0))
     for component, column in zip(TIME_COMPONENTS, TIME_COLUMNS, strict=True):
         row[column] = times.get(component, math.nan)
+    row["memory_mb"] = spec.lambda_memory_mb()
+    for column in PRICED_COLUMNS:  # the usage the row does not carry yet: 0 if not reported
+        if column not in row and column not in COST_COLUMNS:
+            row[column] = values.get(column, 0)
+    row.update(_costs(spec, row, prices))
     for column in workload.columns:  # the workload's own results, after the common columns
         if column in row:
             raise ValueError(
@@ -378,8 +466,26 @@ def _row(
     return row
 
 
-def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -> dict[str, Any]:
-    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`).
+def _costs(spec: ExperimentSpec, row: dict[str, Any], prices: PriceTable) -> dict[str, float]:
+    """The row's cost columns: NaN throughout if a usage value is unknown (None)."""
+    if any(row[c] is None for c in USAGE_COLUMNS):
+        return dict.fromkeys(COST_COLUMNS, math.nan)
+    cost = run_cost(row, prices, memory_mb=row["memory_mb"], retention_days=spec.retention_days)
+    return {
+        **{cost_column(c): cost.components[c] for c in COST_COMPONENTS},
+        "cost_usd": cost.total,
+    }
+
+
+def run_one(
+    spec: ExperimentSpec,
+    run_id: int,
+    seed: int,
+    session: Any = None,
+    prices: PriceTable | None = None,
+) -> dict[str, Any]:
+    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
+    `prices`: the spec's price table, read here if not given).
 
     Raises `RunFailedError` if the run failed although the spec injects no failures.
     """
@@ -397,7 +503,9 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
         options=workload.parse_options(spec.options),
     )
     load = math.nan if clock.virtual else os.getloadavg()[0]
-    with traced(clock) as trace:
+    # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
+    # a wall-clock run is measured as the host runs it.
+    with collector_paused() if clock.virtual else nullcontext(), traced(clock) as trace:
         values = workload.run(spec, env)
     error = values.pop("error", None)
     if not values.get("ok", True) and spec.failure_probability == 0:
@@ -410,7 +518,9 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     if trace is not None:
         end = clock.now_ms()
         times = trace.breakdown(clock, end - values["time_ms"], end)
-    return _row(spec, workload, run_id, seed, values, times, load)
+        values["billed_ms"] = values.get("billed_ms", 0) + math.ceil(trace.charged_ms("cold_start"))
+    prices = spec.price_table() if prices is None else prices
+    return _row(spec, workload, run_id, seed, values, times, load, prices)
 
 
 def _warm_up(spec: ExperimentSpec, session: Any) -> None:
@@ -455,21 +565,23 @@ class Registrations:
 @contextmanager
 def _session(
     shared: tuple[ExperimentSpec, str, Registrations | None],
-) -> Iterator[tuple[ExperimentSpec, Any]]:
-    """One process's open workload session, after the spec's registrations are restored (in a
-    worker) and its warm-up runs are made."""
+) -> Iterator[tuple[ExperimentSpec, Any, PriceTable]]:
+    """One process's open workload session and price table, after the spec's registrations are
+    restored (in a worker) and its warm-up runs are made."""
     spec, scratch, registrations = shared
     if registrations is not None:
         registrations.restore()
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
         _warm_up(spec, session)
-        yield spec, session
+        yield spec, session, spec.price_table()
 
 
-def _run_item(state: tuple[ExperimentSpec, Any], item: tuple[int, int]) -> dict[str, Any]:
-    spec, session = state
+def _run_item(
+    state: tuple[ExperimentSpec, Any, PriceTable], item: tuple[int, int]
+) -> dict[str, Any]:
+    spec, session, prices = state
     run_id, seed = item
-    return run_one(spec, run_id, seed, session)
+    return run_one(spec, run_id, seed, session, prices)
 
 
 def run_experiment(
@@ -577,9 +689,9 @@ def extension_provenance(specs: Iterable[BaseModel]) -> list[dict[str, Any]]:
 
 
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, package versions, code digest, Python x.y, and
-    the user code of registered extensions (``extensions``: `extension_provenance`; the key is
-    present only when a spec names one).
+    """What produced a data file: specs, seeds, the sha256 of each price table they name,
+    package versions, code digest, Python x.y, and the user code of registered extensions
+    (``extensions``: `extension_provenance`; the key is present only when a spec names one).
 
     The full interpreter version and every installed package are in the reproduce driver's run
     log (``logs/reproduce.json``, not committed).
@@ -598,6 +710,10 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     ]
     return {
         "specs": [spec.model_dump() for spec in specs],
+        # what each price table held: a spec names its table by path, the rows depend on content
+        "prices_sha256": {
+            spec.prices: spec.prices_sha256() for spec in specs if isinstance(spec, ExperimentSpec)
+        },
         # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
         # the patch release, so recording it would make committed files differ between them.
         "python": ".".join(map(str, sys.version_info[:2])),
@@ -617,15 +733,30 @@ def check_rows_path(path: str | Path) -> Path:
 
 
 def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | Path) -> Path:
-    """Publish `rows` as CSV (floats as ``%.6f``) with its ``.meta.json`` provenance sidecar.
+    """Publish `rows` as CSV with its ``.meta.json`` provenance sidecar: floats as ``%.6f``,
+    except dollars (columns ending ``_usd``), which a run spends in millionths, with six
+    significant digits (``%.6g``).
 
     The pair is published as one (`durable_sim.files.publish_pair`): a reader sees the old pair
     or the new one, and the sidecar records the CSV's sha256 and size. Raises `OutputPathError`
     if `path` fails `check_rows_path`; nothing is written then.
     """
     path = check_rows_path(path)
-    csv = rows.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
+    dollars = [c for c in rows.columns if str(c).endswith("_usd")]
+    frame = rows.assign(
+        **{c: rows[c].map(lambda v: "" if pd.isna(v) else f"{v:.6g}") for c in dollars}
+    )
+    csv = frame.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
     return publish_pair(path, csv, provenance(specs))
+
+
+def load_specs(path: str | Path) -> list[ExperimentSpec]:
+    """The specs that made the rows saved at `path` (its sidecar's, `save_rows`), validated.
+
+    Raises `SidecarMismatchError` if the pair does not match and `SpecError` if a recorded spec
+    is not valid today."""
+    _, meta = read_pair(path)
+    return [ExperimentSpec.parse(spec) for spec in meta["specs"]]
 
 
 def load_rows(path: str | Path) -> pd.DataFrame:

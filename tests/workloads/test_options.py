@@ -173,6 +173,8 @@ def _options(name: str) -> type[BaseModel]:
         ),
         ({"columns": ("Total",)}, r"has columns \('Total',\)"),
         ({"columns": ("time_ms",)}, r"has columns \('time_ms',\)"),
+        ({"columns": ("cost_usd",)}, r"has columns \('cost_usd',\)"),
+        ({"options": _options("memory_mb")}, r"\['memory_mb'\] cannot be row columns"),
         ({"columns": ("store_ops_mine",)}, r"has columns \('store_ops_mine',\)"),
         ({"columns": ("total", "total")}, r"has columns \('total', 'total'\)"),
         ({"columns": "total"}, r"has columns 'total'"),

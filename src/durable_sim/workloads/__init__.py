@@ -27,7 +27,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from durable_sim.registry import Registry, RegistryError, check_name
-from durable_sim.rows import MODELS, REQUIRED_COLUMNS, STORE_OPS_PREFIX
+from durable_sim.rows import MODELS, PRICED_COLUMNS, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 from durable_sim.workloads.base import (
     Platform,
     RunEnv,
@@ -46,6 +46,8 @@ from durable_sim.workloads.video import VIDEO
 #: A store-call purpose becomes the row column ``store_ops_<purpose>``; a workload's own result
 #: column (`Workload.columns`) follows the same rule.
 PURPOSE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+#: The columns the harness writes in every row, which a workload's own may not reuse.
+HARNESS_COLUMNS: frozenset[str] = frozenset((*REQUIRED_COLUMNS, *PRICED_COLUMNS))
 
 
 def _check_options(what: str, options: object, columns: tuple[str, ...]) -> None:
@@ -69,7 +71,7 @@ def _check_options(what: str, options: object, columns: tuple[str, ...]) -> None
         n
         for n in options.model_fields
         if not PURPOSE_PATTERN.fullmatch(n)
-        or n in REQUIRED_COLUMNS
+        or n in HARNESS_COLUMNS
         or n.startswith(STORE_OPS_PREFIX)
         or n in own
     ]
@@ -89,7 +91,7 @@ def _check_columns(what: str, columns: object) -> None:
         for c in names
         if not isinstance(c, str)
         or not PURPOSE_PATTERN.fullmatch(c)
-        or c in REQUIRED_COLUMNS
+        or c in HARNESS_COLUMNS
         or c.startswith(STORE_OPS_PREFIX)
     ]
     if not isinstance(columns, tuple) or bad or len(set(names)) != len(names):
