@@ -27,8 +27,8 @@ $(CONFORMANCE_WHEEL): tests/conformance/wheel-requirements.txt | $(STAMP)
 	touch $@
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks tools
-	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks tools examples
+	$(VENV)/bin/ruff format --check src tests benchmarks tools examples
 	$(VENV)/bin/mypy
 
 test: $(STAMP) $(CONFORMANCE_WHEEL) lint

@@ -36,6 +36,7 @@ def test_notebooks_exist() -> None:
         "03_actor_semantics.ipynb",
         "04_sensitivity.ipynb",
         "05_figure_and_statistics.ipynb",
+        "90_your_own_workload.ipynb",
     ]
 
 

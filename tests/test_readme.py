@@ -13,14 +13,19 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import tomllib
 from pathlib import Path
 
 import nbformat
 
+from durable_sim.experiments import load_rows
 from durable_sim.kernel import install_kernel
+from durable_sim.latency import PROFILES
+from durable_sim.workloads import WORKLOADS
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
+COPIED = ("notebooks", "params", "data", "figures", "paper", "tools", "examples")
 
 
 def _blocks(language: str) -> list[str]:
@@ -79,3 +84,72 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     video = (copy / "scratch" / "data" / "experiments" / "phase2_video.csv").read_text()
     assert video.count("\n") == 1 + 10 + 5  # header, 10 durable runs, -p runs_baseline 5
     assert (copy / "scratch" / "video.csv").is_file()
+    saga = (copy / "scratch" / "saga.csv").read_text()
+    assert saga.count("\n") == 1 + 4  # header, --runs 4 of the order saga
+
+
+def _section(title: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_readme_entry_points_register_an_installed_package(tmp_path: Path) -> None:
+    """The extension section's ``pyproject.toml`` entry points, as an installed package would
+    declare them: its workload and profile are listed and run without ``--import``."""
+    (block,) = re.findall(
+        r"^```toml\n(.*?)^```$", _section("Adding a workload or a latency profile"), re.S | re.M
+    )
+    groups = tomllib.loads(block)["project"]["entry-points"]
+    assert sorted(groups) == sorted([WORKLOADS.group, PROFILES.group])
+    site = tmp_path / "site"
+    info = site / "my_study-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-study\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in names.items())
+            for group, names in groups.items()
+        )
+    )
+    (site / "my_study").mkdir()
+    (site / "my_study" / "__init__.py").write_text("")
+    (site / "my_study" / "saga.py").write_text("from examples.order_saga import ORDER_SAGA\n")
+    (site / "my_study" / "profiles.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import replace
+            from durable_sim.latency import PAPER_LOCAL
+            MY_LAB = replace(PAPER_LOCAL, name="my-lab")
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    cli = [sys.executable, "-m", "durable_sim.cli"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [*cli, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    assert "order-saga" in run("workloads") and "my-lab" in run("profiles")
+    for model in ("durable", "baseline"):
+        out = tmp_path / f"saga_{model}.csv"
+        run(
+            "run",
+            "order-saga",
+            "--model",
+            model,
+            "--profile",
+            "my-lab",
+            "--runs",
+            "2",
+            "-q",
+            "--out",
+            str(out),
+        )
+        rows = load_rows(out)
+        assert list(rows["profile"]) == ["my-lab"] * 2 and rows["ok"].all()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib
 import io
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -43,7 +45,15 @@ from durable_sim.analysis.tables import (
 )
 from durable_sim.cli import main
 from durable_sim.errors import SpecError
-from durable_sim.experiments import ExperimentSpec, Registrations, load_rows, run_experiment
+from durable_sim.experiments import (
+    ExperimentSpec,
+    Registrations,
+    extension_provenance,
+    load_rows,
+    run_experiment,
+    run_experiments,
+    save_rows,
+)
 from durable_sim.kernel import KERNEL_NAME
 from durable_sim.latency import PAPER_LOCAL, PROFILES, get_profile, register_profile
 from durable_sim.registry import (
@@ -63,6 +73,7 @@ from durable_sim.workloads import (
     no_labels,
     register_workload,
 )
+from durable_sim.workloads.actor import ActorSpec
 
 TESTS = Path(__file__).resolve().parent
 #: Modules of this test's that register on import: forgotten after each test.
@@ -355,6 +366,42 @@ def test_a_notebook_cell_registration_runs_here_and_refuses_workers_before_any_r
         ".py file on the import path, or a package with a 'durable_sim.workloads' entry point) "
         "and register it at that module's top level"
     )
+
+
+def test_a_data_file_names_the_user_code_that_produced_it(
+    user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cell(CELL, monkeypatch)
+    specs = [spec(workload=w, profile=p, runs=1) for w, p in CODE_SPECS]
+    saved = save_rows(run_experiments(specs), specs, tmp_path / "rows.csv")
+    meta = json.loads(saved.with_suffix(".meta.json").read_text())
+    source = hashlib.sha256(Path(user.__file__).read_bytes()).hexdigest()
+    module, cell = (
+        "module user_workload",
+        "this process only (a notebook cell or interactive session)",
+    )
+    assert [tuple(e.values()) for e in meta["extensions"]] == [
+        ("workload", "order", module, source),
+        ("latency profile", "my-lab", module, source),
+        ("workload", "order-cell", cell, None),
+    ]
+    built_in = specs[-1:]
+    saved = save_rows(run_experiments(built_in), built_in, tmp_path / "built_in.csv")
+    assert "extensions" not in json.loads(saved.with_suffix(".meta.json").read_text())
+    actor = ActorSpec.parse({"variant": "durable", "clients": 1, "messages": 1})
+    assert extension_provenance([actor]) == []  # another kind of spec: its own fields only
+    assert extension_provenance([actor.model_copy(update={"profile": "my-lab"})]) == [
+        {"kind": "latency profile", "name": "my-lab", "origin": module, "source_sha256": source}
+    ]
+
+
+#: Workload and profile of each spec: a module's both, again, a notebook cell's, built-ins.
+CODE_SPECS = [
+    ("order", "my-lab"),
+    ("order", "my-lab"),
+    ("order-cell", "paper-local"),
+    ("counter", "paper-local"),
+]
 
 
 def test_a_registration_in_a_function_does_not_reach_workers(user: Any) -> None:

@@ -180,6 +180,21 @@ def stage_inputs(root: Path, stage: Path) -> set[str]:
     return copied
 
 
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set the environment variable `name` (the kernels inherit it) and restore it afterwards,
+    so a driver called in-process leaves its caller's environment as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def run_notebooks(
     root: Path, stage: Path, params: dict[str, dict[str, Any]], inputs: set[str]
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
@@ -191,32 +206,32 @@ def run_notebooks(
     seconds: dict[str, float] = {}
     manager = kernel_manager_class()
     (stage / "notebooks").mkdir(parents=True, exist_ok=True)
-    os.environ[ROOT_ENV] = str(stage)
-    for nb in notebooks(root):
-        before = _snapshot(stage)
-        start = time.perf_counter()
-        out = stage / "notebooks" / nb.name
-        pm.execute_notebook(
-            str(nb),
-            str(out),
-            parameters=params[nb.stem],
-            kernel_name=KERNEL_NAME,
-            cwd=str(stage / "notebooks"),
-            progress_bar=False,
-            kernel_manager_class=manager,
-        )
-        strip_file(out)
-        seconds[nb.stem] = round(time.perf_counter() - start, 1)
-        print(f"{nb.name}: {seconds[nb.stem]:.1f} s", file=sys.stderr)
-        after = _snapshot(stage)
-        written = sorted(rel for rel, sig in after.items() if before.get(rel) != sig)
-        for rel in written:
-            if rel in inputs:
-                raise ReproduceError(f"{nb.name} modified the input {rel}")
-            if rel in writers:
-                raise _writer_error(rel, writers[rel], nb.stem)
-            writers[rel] = nb.stem
-        manifest[nb.stem] = written
+    with _environment(ROOT_ENV, str(stage)):
+        for nb in notebooks(root):
+            before = _snapshot(stage)
+            start = time.perf_counter()
+            out = stage / "notebooks" / nb.name
+            pm.execute_notebook(
+                str(nb),
+                str(out),
+                parameters=params[nb.stem],
+                kernel_name=KERNEL_NAME,
+                cwd=str(stage / "notebooks"),
+                progress_bar=False,
+                kernel_manager_class=manager,
+            )
+            strip_file(out)
+            seconds[nb.stem] = round(time.perf_counter() - start, 1)
+            print(f"{nb.name}: {seconds[nb.stem]:.1f} s", file=sys.stderr)
+            after = _snapshot(stage)
+            written = sorted(rel for rel, sig in after.items() if before.get(rel) != sig)
+            for rel in written:
+                if rel in inputs:
+                    raise ReproduceError(f"{nb.name} modified the input {rel}")
+                if rel in writers:
+                    raise _writer_error(rel, writers[rel], nb.stem)
+                writers[rel] = nb.stem
+            manifest[nb.stem] = written
     return manifest, seconds
 
 

@@ -6,6 +6,8 @@
     durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
     durable-sim workloads         # the registered workloads, one a line (and: profiles)
     durable-sim --import my_workloads run order --model durable --profile my-lab
+    durable-sim --import examples.order_saga run order-saga --model baseline \
+        --options decline_probability=0.5
     durable-sim --version
 
 The options of ``run`` are generated from `ExperimentSpec`'s fields (their descriptions, units,
@@ -32,6 +34,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import click
+import yaml
 from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 from pydantic import BaseModel
@@ -80,6 +83,33 @@ class NameValue(click.ParamType):
             return key, float(number)
         except ValueError:
             self.fail(f"{value!r} is not NAME=NUMBER (e.g. encode_per_s=140)", param, ctx)
+
+
+class OptionValue(click.ParamType):
+    """``NAME=VALUE`` (e.g. ``decline_probability=0.3``): a workload option, its value read as
+    a YAML scalar (``0.3`` a number, ``true`` a boolean, ``abc`` text), as papermill's ``-y``
+    reads one; parsed to ``(name, value)``. The workload's options model checks the value."""
+
+    name = "NAME=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        parsed: Any = None
+        if sep and key:
+            try:
+                parsed = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                parsed = None
+        if not isinstance(parsed, bool | int | float | str):
+            self.fail(
+                f"{value!r} is not NAME=VALUE with a number, a boolean or text as the value "
+                "(e.g. decline_probability=0.3)",
+                param,
+                ctx,
+            )
+        return key, parsed
 
 
 class RegisteredName(click.ParamType):
@@ -157,9 +187,10 @@ def spec_options(
         if condition:
             help_text += f" (only with {condition})"
         optional: dict[str, Any] = {}
-        if _is_mapping(field):  # repeated NAME=NUMBER, collected into a dict
+        param_type = (types or {}).get(name) or _param_type(name, field)
+        if _is_mapping(field):  # repeated NAME=NUMBER (or NAME=VALUE), collected into a dict
             optional = {"multiple": True, "callback": lambda _c, _p, pairs: dict(pairs)}
-            help_text += " (NAME=NUMBER, repeatable)"
+            help_text += f" ({param_type.name}, repeatable)"
         elif _is_sequence(field):  # repeated, collected into a tuple; the default is a tuple
             optional = {"multiple": True, "default": field.default, "show_default": True}
             help_text += " (repeatable)"
@@ -168,7 +199,7 @@ def spec_options(
         options.append(
             click.Option(
                 [f"--{name.replace('_', '-')}", name],
-                type=(types or {}).get(name) or _param_type(name, field),
+                type=param_type,
                 required=field.is_required(),
                 help=help_text,
                 **optional,
@@ -221,7 +252,7 @@ def _run_command() -> click.Command:
             ExperimentSpec,
             skip=["workload"],
             applies=applies,
-            types={"profile": RegisteredName(PROFILES)},
+            types={"profile": RegisteredName(PROFILES), "options": OptionValue()},
         ),
         click.Option(
             ["--jobs"],

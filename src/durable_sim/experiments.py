@@ -40,7 +40,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
@@ -105,7 +113,9 @@ class ExperimentSpec(BaseModel):
     calibrated costs of the profile (`durable_sim.latency.with_calibration`: a cost's median in
     ms, or its spread as ``"<cost>_sigma"``), e.g. with a calibration taken on the machine that
     measured a data set. `warmup_runs` runs are made first and discarded (for wall-clock
-    measurements: warm caches and worker pools).
+    measurements: warm caches and worker pools). `options` are the workload's own parameters
+    (`durable_sim.workloads.Workload.options`), checked by its options model and kept complete:
+    after validation the field holds every option, defaults filled in, as JSON values.
 
     Each field's description gives its unit; its bounds are the accepted range. A field's
     ``applies_to`` (see `applies_to`) names the values other fields must have for it to matter:
@@ -238,6 +248,25 @@ class ExperimentSpec(BaseModel):
         description="real encoder: processes encoding chunks in parallel",
         json_schema_extra={"applies_to": {"workload": ["video"], "encoder": ["real"]}},
     )
+    options: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="the workload's own parameters, by name (its options model says which, "
+        "their units and ranges; an unknown name is an error listing them)",
+    )
+
+    @field_validator("options", mode="after")
+    @classmethod
+    def _complete_options(
+        cls, options: dict[str, Any], info: ValidationInfo
+    ) -> dict[str, bool | int | float | str]:
+        """The workload's options validated by its model, every option filled in (JSON)."""
+        name = info.data.get("workload")
+        if name is None or name not in WORKLOADS:
+            return options  # the workload's own error is reported
+        parsed = WORKLOADS[name].parse_options(options)
+        return {} if parsed is None else parsed.model_dump(mode="json")
+
     prices: str = Field(
         DEFAULT_PRICES,
         min_length=1,
@@ -402,6 +431,7 @@ def _row(
         "cores": machine.cores if spec.clock == "virtual" else host_cores(),
         "load_1m": load,
         "seed": seed,
+        **spec.options,
         **workload.labels(spec),
     }
     by_purpose = values.pop("by_purpose", {})
@@ -426,6 +456,13 @@ def _row(
         if column not in row and column not in COST_COLUMNS:
             row[column] = values.get(column, 0)
     row.update(_costs(spec, row, prices))
+    for column in workload.columns:  # the workload's own results, after the common columns
+        if column in row:
+            raise ValueError(
+                f"workload {workload.name!r} reports column {column!r}, which its labels "
+                "already set; rename one of them"
+            )
+        row[column] = values.get(column)
     return row
 
 
@@ -463,6 +500,7 @@ def run_one(
         sampler=Sampler(profile, seed),
         machine=spec.machine().start(),
         session=session,
+        options=workload.parse_options(spec.options),
     )
     load = math.nan if clock.virtual else os.getloadavg()[0]
     # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
@@ -612,13 +650,54 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def _module_digest(module: str) -> str | None:
+    """sha256 of an imported module's source file; None if it has none (``__main__`` of a
+    notebook or of ``python -c``) or is not imported."""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+
+
+def extension_provenance(specs: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    """The registered workloads and latency profiles `specs` name (their ``workload`` and
+    ``profile`` fields, where a spec has them) that are not built in, which
+    `code_digest` (the package's own source) does not cover: one entry per (kind, name), in
+    first-use order, with ``origin`` (`durable_sim.registry.Origin.describe`: the module, or the
+    installed package and its version) and ``source_sha256``, the sha256 of the registering
+    module's source file (None for an entry point, whose package version names it, and for a
+    registration made where no import repeats it: a notebook cell, an interactive session, a
+    function)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for spec in specs:
+        for kind, registry, name in (
+            ("workload", WORKLOADS, getattr(spec, "workload", None)),
+            ("latency profile", PROFILES, getattr(spec, "profile", None)),
+        ):
+            if not isinstance(name, str) or name not in registry or (kind, name) in found:
+                continue
+            origin = registry.origin(name)
+            if origin.kind == "builtin":
+                continue
+            found[kind, name] = {
+                "kind": kind,
+                "name": name,
+                "origin": origin.describe(),
+                "source_sha256": (
+                    _module_digest(origin.module) if origin.kind == "module" else None
+                ),
+            }
+    return list(found.values())
+
+
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     """What produced a data file: specs, seeds, the sha256 of each price table they name,
-    package versions, code digest, Python x.y.
+    package versions, code digest, Python x.y, and the user code of registered extensions
+    (``extensions``: `extension_provenance`; the key is present only when a spec names one).
 
     The full interpreter version and every installed package are in the reproduce driver's run
     log (``logs/reproduce.json``, not committed).
     """
+    specs = list(specs)
+    extensions = extension_provenance(specs)
     packages = [
         "durable-sim",
         "aws-durable-execution-sdk-python",
@@ -629,7 +708,6 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
         "scipy",
         "pydantic",
     ]
-    specs = list(specs)
     return {
         "specs": [spec.model_dump() for spec in specs],
         # what each price table held: a spec names its table by path, the rows depend on content
@@ -641,6 +719,7 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
         "python": ".".join(map(str, sys.version_info[:2])),
         "packages": {name: metadata.version(name) for name in packages},
         "code_sha256": code_digest(),
+        **({"extensions": extensions} if extensions else {}),
     }
 
 

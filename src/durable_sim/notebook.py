@@ -179,6 +179,22 @@ class ActorParameters(NotebookParameters):
         return path if path.is_absolute() else self.paths().root / path
 
 
+class TutorialParameters(NotebookParameters):
+    """`90_your_own_workload`: the tutorial's order saga (``examples/order_saga.py``, a user's
+    workload registered as ``order-saga``) in both models, compared run by run. The
+    probabilities are the saga's options (``SagaOptions``: a card declined and a shipment
+    rejected in [0, 1], one attempt of a service call failing transiently in [0, 0.9])."""
+
+    notebook: ClassVar[str] = "90_your_own_workload"
+
+    saga_runs: Runs = 40
+    profile: str = Field("paper-local", min_length=1)
+    seed: Seed = 0
+    decline_probability: float = Field(0.2, ge=0.0, le=1.0)
+    reject_probability: float = Field(0.2, ge=0.0, le=1.0)
+    transient_probability: float = Field(0.2, ge=0.0, le=0.9)
+
+
 #: A sweep file's path: relative to the project root unless absolute.
 SweepFile = Annotated[str, Field(min_length=1)]
 
@@ -227,6 +243,7 @@ NOTEBOOK_PARAMETERS: dict[str, type[NotebookParameters]] = {
         ActorParameters,
         SensitivityParameters,
         StatisticsParameters,
+        TutorialParameters,
     )
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,8 @@ from durable_sim.analysis.prose import (
     contradictions,
     correlation,
     largest_share,
+    quantifier,
+    share,
     slope_trend,
     trend,
 )
@@ -149,6 +152,42 @@ def test_generated_sentences_never_contradict_their_numbers(
     ]
     for s in sentences:
         assert contradictions(s) == [], s.text
+
+
+def test_a_share_says_all_none_or_how_many_of_the_cases() -> None:
+    holds = "both models ended in the same state"
+    assert (
+        share("k", 20, 20, cases="paired runs", holds=holds).text
+        == "In all 20 paired runs, both models ended in the same state."
+    )
+    assert share("k", 0, 3, cases="runs", holds="x").text == "In none of the 3 runs, x."
+    assert share("k", 18, 20, cases="runs", holds="x").text == "In 18 of the 20 runs, x."
+    assert quantifier(np.int64(2), np.int64(2)) == "all 2"  # counts as pandas gives them
+    for hits, total in [(3, 2), (-1, 2), (0, 0), (True, 1), (1.0, 2)]:
+        with pytest.raises(ValueError, match="bad count"):
+            quantifier(hits, total)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "hits", "total"),
+    [
+        ("In all 20 runs, x.", 19, 20),
+        ("In 19 of the 20 runs, x.", 20, 20),
+        ("In none of the 20 runs, x.", 1, 20),
+    ],
+)
+def test_the_checker_finds_a_quantifier_its_counts_contradict(
+    text: str, hits: int, total: int
+) -> None:
+    problems = contradictions(Sentence("k", text, {"hits": hits, "total": total}))
+    assert any("quantifier words" in p for p in problems), problems
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(total=st.integers(1, 1000), data=st.data())
+def test_shares_never_contradict_their_counts(total: int, data: st.DataObject) -> None:
+    hits = data.draw(st.integers(0, total))
+    assert contradictions(share("k", hits, total, cases="runs", holds="x")) == []
 
 
 @pytest.mark.parametrize(

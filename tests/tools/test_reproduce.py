@@ -154,7 +154,9 @@ def test_a_file_with_two_writers_is_an_error_and_nothing_is_published(
     _tiny_notebook(root / "notebooks" / "02_video_pipeline.ipynb", write.format("from 02"))
     _write_params(root / "params" / "p", **{"01_counter": "", "02_video_pipeline": ""})
     before = _tree(root)
+    environment = os.environ.get("DURABLE_SIM_ROOT")
     assert reproduce.main(["--root", str(root), "--params", "params/p"]) == 2
+    assert os.environ.get("DURABLE_SIM_ROOT") == environment  # the driver restores it
     err = capsys.readouterr().err
     assert (
         "paper/generated/table1_counter.csv is written by both 01_counter and 02_video_pipeline"

@@ -18,6 +18,8 @@ strong / not strong / undefined            ``|rho| >= strong and p < alpha`` / o
 simulated on a virtual clock / measured    the ``clock`` fact (``virtual`` / ``wall``)
 on the wall clock
 largest                                    the named ``largest`` is the maximum of ``shares``
+in all N / in none of the N / in k of the  ``hits`` of ``total`` (= N) cases hold: all /
+N                                          none / some
 falls / rises / shows no clear trend       the slope's bootstrap interval (``low``, ``high``)
                                            lies below zero / above zero / contains zero
 in the durable model's favour / in the     the same interval below / above zero, for a
@@ -34,6 +36,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 Facts = Mapping[str, Any]
@@ -217,6 +220,30 @@ def consistency(
     return Sentence(key, text, {"consistent": consistent})
 
 
+def quantifier(hits: int, total: int) -> str:
+    """How many of `total` cases: ``"all N"``, ``"none of the N"`` or ``"k of the N"``.
+
+    Raises ValueError unless both are integers with ``0 <= hits <= total`` and ``total >= 1``.
+    """
+    counts = (hits, total)
+    if not all(isinstance(c, Integral) and not isinstance(c, bool) for c in counts) or not (
+        0 <= hits <= total >= 1
+    ):
+        raise ValueError(
+            f"bad count {hits!r} of {total!r} (accepted: integers, 0 <= hits <= total, total >= 1)"
+        )
+    hits, total = int(hits), int(total)
+    if hits == total:
+        return f"all {total}"
+    return f"none of the {total}" if hits == 0 else f"{hits} of the {total}"
+
+
+def share(key: str, hits: int, total: int, *, cases: str, holds: str) -> Sentence:
+    """ "In {all N | none of the N | k of the N} {cases}, {holds}." (`quantifier`)."""
+    text = f"In {quantifier(hits, total)} {cases}, {holds}."
+    return Sentence(key, text, {"hits": int(hits), "total": int(total)})
+
+
 #: Trend words by the sign of the slope's interval: below zero, above zero, containing zero.
 TREND_WORDS: tuple[str, str, str] = ("falls", "rises", "shows no clear trend")
 FAVOUR_WORDS: tuple[str, str] = ("in the durable model's favour", "in the baseline's favour")
@@ -358,6 +385,10 @@ def contradictions(s: Sentence) -> list[str]:
             or not _has(text, f"that way is {named}")
         ):
             problems.append(f"'differs most' names {named!r}, differences {gaps}")
+    if "hits" in facts:
+        hits, total = int(facts["hits"]), int(facts["total"])
+        if not _has(text, f"In {quantifier(hits, total)}"):
+            problems.append(f"quantifier words but {hits} of {total} cases hold")
     if _has(text, "largest"):
         shares = facts.get("shares") or {}
         if (

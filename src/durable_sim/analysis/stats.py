@@ -1,4 +1,5 @@
-"""Two-group comparisons of a per-run metric, and the store-ops/time correlation.
+"""Two-group comparisons of a per-run metric (independent or paired runs), and the
+store-ops/time correlation.
 
 Direction: every difference and effect size is ``b - a`` with ``a`` the first group (default
 baseline) and ``b`` the second (default durable); a positive value means the second group is larger.
@@ -315,6 +316,88 @@ def compare_groups(
         hedges_g=hedges_g(x, y),
         cliffs_delta=cliffs_delta(x, y),
         notes=tuple(n for n in (note_a, note_b) if n),
+    )
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """One metric over paired runs (the same `pair_by` value in both groups): the means of the
+    pairs, the mean of the per-pair differences ``b - a`` with its bootstrap interval, and
+    Wilcoxon's signed-rank test of those differences."""
+
+    metric: str
+    pair_by: str
+    group_a: str
+    group_b: str
+    n_pairs: int
+    mean_a: float
+    mean_b: float
+    diff_mean: float
+    ci: Interval
+    wilcoxon: SignificanceTest
+
+
+def wilcoxon_signed_rank(differences: Sample) -> SignificanceTest:
+    """Wilcoxon's signed-rank test that paired differences are centred on zero, two-sided
+    (`scipy.stats.wilcoxon`, its defaults: zero differences dropped, as Wilcoxon did; an exact
+    p for small samples without ties, else the normal approximation). NaN with a reason for no
+    difference, or when every difference is zero."""
+    d = _as_array(differences)
+    nan = float("nan")
+    if d.size == 0:
+        return SignificanceTest(nan, nan, reason="needs n >= 1 pair (n=0)")
+    if not np.any(d != 0.0):
+        return SignificanceTest(nan, nan, reason="every paired difference is zero")
+    result = sps.wilcoxon(d)
+    return SignificanceTest(float(result.statistic), float(result.pvalue))
+
+
+def compare_paired(
+    rows: pd.DataFrame,
+    metric: str = "time_ms",
+    *,
+    pair_by: str = "seed",
+    group_col: str = "model",
+    groups: tuple[str, str] = ("baseline", "durable"),
+    phase: str | None = None,
+    seed: Seed = 0,
+    n_resamples: int = 10_000,
+    level: float = 0.95,
+) -> PairedComparison:
+    """Compare `metric` between two groups over paired runs: the rows of each group with the
+    same `pair_by` value form a pair (the harness gives run i of two specs with one experiment
+    seed the same run seed, so both meet the same draws). Pairs with a non-finite value are
+    dropped. Raises `AnalysisInputError` for a missing column or label, or a `pair_by` value
+    with several rows in one group."""
+    require_columns(rows, [metric, group_col, pair_by])
+    selected = _phase_rows(rows, phase)
+    group_a, group_b = groups
+    sides = []
+    for group in groups:
+        require_label(group, accepted_labels(selected, group_col), column=group_col)
+        side = selected[selected[group_col] == group]
+        repeated = side[pair_by].duplicated()
+        if repeated.any():
+            raise AnalysisInputError(
+                f"{pair_by}={side.loc[repeated, pair_by].iloc[0]} has several rows in "
+                f"{group_col} {group!r}; pair one experiment's rows"
+            )
+        sides.append(numeric_column(side.set_index(pair_by), metric))
+    pairs = pd.concat(sides, axis=1, join="inner").to_numpy(dtype=np.float64)
+    pairs = pairs[np.isfinite(pairs).all(axis=1)]
+    a, b = pairs[:, 0], pairs[:, 1]
+    differences = b - a
+    return PairedComparison(
+        metric=metric,
+        pair_by=pair_by,
+        group_a=group_a,
+        group_b=group_b,
+        n_pairs=int(differences.size),
+        mean_a=_mean(a),
+        mean_b=_mean(b),
+        diff_mean=_mean(differences),
+        ci=bootstrap_mean_ci(differences, seed=seed, n_resamples=n_resamples, level=level),
+        wilcoxon=wilcoxon_signed_rank(differences),
     )
 
 

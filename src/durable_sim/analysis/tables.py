@@ -91,6 +91,9 @@ METRIC_UNITS: dict[str, str] = {
     "final_value": "counter",
     "retries": "retries/run",
     "runs": "runs",
+    "checkpoint_ops": "checkpoints/run",
+    "invocations": "invocations/run",
+    "cost_usd": "USD/run",
 }
 _COUNT_FORMATS = {"model": "s", "runs": "d", "ok_runs": "d"}
 

@@ -6,7 +6,8 @@ The paper's two are built in (`COUNTER`, `VIDEO`); yours joins them in one of th
 - ``register_workload(ORDER)`` with a `Workload` value;
 - ``@register_workload("order", store_purposes=("order",))`` on a class whose static methods
   ``durable`` and/or ``baseline`` are the runners (optional ``labels``, ``session`` and
-  ``check`` as in `Workload`; its docstring's first line is the description);
+  ``check`` as in `Workload`; its docstring's first line is the description; the decorator's
+  ``options`` and ``columns`` are the `Workload` fields of those names);
 - an entry point of an installed package in the group ``durable_sim.workloads``, naming a
   `Workload` (``order = my_package.order:ORDER``) or a module attribute whose import registers
   one.
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
 
 from durable_sim.registry import Registry, RegistryError, check_name
-from durable_sim.rows import MODELS
+from durable_sim.rows import MODELS, PRICED_COLUMNS, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 from durable_sim.workloads.base import (
     Platform,
     RunEnv,
@@ -40,15 +43,72 @@ from durable_sim.workloads.base import (
 from durable_sim.workloads.counter import COUNTER
 from durable_sim.workloads.video import VIDEO
 
-#: A store-call purpose becomes the row column ``store_ops_<purpose>``.
+#: A store-call purpose becomes the row column ``store_ops_<purpose>``; a workload's own result
+#: column (`Workload.columns`) follows the same rule.
 PURPOSE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+#: The columns the harness writes in every row, which a workload's own may not reuse.
+HARNESS_COLUMNS: frozenset[str] = frozenset((*REQUIRED_COLUMNS, *PRICED_COLUMNS))
+
+
+def _check_options(what: str, options: object, columns: tuple[str, ...]) -> None:
+    """`options` must be None or a pydantic model class whose every field has a default and
+    whose field names can be row columns (rows carry each option): new names of the column
+    pattern, none of the workload's own result `columns`."""
+    if options is None:
+        return
+    if not (isinstance(options, type) and issubclass(options, BaseModel)):
+        raise RegistryError(
+            f"{what}: options must be a pydantic BaseModel subclass (or None), got {options!r}"
+        )
+    required = [n for n, f in options.model_fields.items() if f.is_required()]
+    if required:
+        raise RegistryError(
+            f"{what}: options field(s) {required} have no default (accepted: every option has "
+            "a default, so that a spec without options runs)"
+        )
+    own = set(columns) if isinstance(columns, tuple) else set()
+    clash = [
+        n
+        for n in options.model_fields
+        if not PURPOSE_PATTERN.fullmatch(n)
+        or n in HARNESS_COLUMNS
+        or n.startswith(STORE_OPS_PREFIX)
+        or n in own
+    ]
+    if clash:
+        raise RegistryError(
+            f"{what}: options field(s) {clash} cannot be row columns (accepted: names of "
+            "lower-case letters, digits and '_', starting with a letter, neither a common row "
+            f"column nor one of the workload's columns nor starting with {STORE_OPS_PREFIX!r})"
+        )
+
+
+def _check_columns(what: str, columns: object) -> None:
+    """`columns` must be a tuple of distinct new column names."""
+    names = columns if isinstance(columns, tuple) else ()
+    bad = [
+        c
+        for c in names
+        if not isinstance(c, str)
+        or not PURPOSE_PATTERN.fullmatch(c)
+        or c in HARNESS_COLUMNS
+        or c.startswith(STORE_OPS_PREFIX)
+    ]
+    if not isinstance(columns, tuple) or bad or len(set(names)) != len(names):
+        raise RegistryError(
+            f"{what} has columns {columns!r} (accepted: a tuple of distinct names of lower-case "
+            "letters, digits and '_', starting with a letter, neither a common row column nor "
+            f"starting with {STORE_OPS_PREFIX!r})"
+        )
 
 
 def check_workload(workload: Workload) -> None:
     """Fail with `RegistryError` unless `workload`'s fields can make rows: a valid phase name,
     one callable runner per model it has (models: ``baseline``, ``durable``), unique store-call
-    purposes that fit in a column name, callable ``labels``/``session``/``check`` and a
-    one-line description."""
+    purposes that fit in a column name, callable ``labels``/``session``/``check``, a
+    one-line description, an options model whose fields all have defaults and can be row
+    columns (or none), and
+    result columns of its own (`Workload.columns`) that fit in a column name and are new."""
     what = f"workload {workload.name!r}"
     check_name(workload.phase, f"phase of {what}")
     runners = dict(workload.runners)
@@ -73,6 +133,8 @@ def check_workload(workload: Workload) -> None:
         )
     if not isinstance(workload.description, str) or "\n" in workload.description:
         raise RegistryError(f"{what}: description must be one line of text")
+    _check_options(what, workload.options, workload.columns)
+    _check_columns(what, workload.columns)
 
 
 #: Every workload by name: the built-ins, yours, and installed packages' entry points.
@@ -97,6 +159,8 @@ def register_workload(
     phase: str | None = None,
     store_purposes: Sequence[str] = (),
     description: str | None = None,
+    options: type[BaseModel] | None = None,
+    columns: Sequence[str] = (),
     replace: bool = False,
 ) -> Callable[[C], C]: ...
 
@@ -108,6 +172,8 @@ def register_workload(
     phase: str | None = None,
     store_purposes: Sequence[str] = (),
     description: str | None = None,
+    options: type[BaseModel] | None = None,
+    columns: Sequence[str] = (),
     replace: bool = False,
 ) -> Workload | Callable[[C], C]:
     """Register a workload: ``register_workload(workload)`` returns `workload`;
@@ -117,17 +183,23 @@ def register_workload(
     The decorator's class gives the runners as static methods named after the models
     (``durable``, ``baseline``: ``(spec, env) -> RunValues``) and may give ``labels``,
     ``session`` and ``check`` (see `Workload`); `phase` defaults to `name`; `description` to
-    the first line of the class's docstring.
+    the first line of the class's docstring; `options` and `columns` are `Workload`'s.
 
     Raises `RegistryError` (see `durable_sim.registry.Registry.register`) for a bad name, a
     value of the wrong type, bad fields (`check_workload`), or a name registered elsewhere
     unless `replace` (the built-ins never); the decorator's options with a `Workload` value.
     """
     if isinstance(target, Workload):
-        if phase is not None or store_purposes or description is not None:
+        if (
+            phase is not None
+            or store_purposes
+            or description is not None
+            or options is not None
+            or columns
+        ):
             raise RegistryError(
-                "phase, store_purposes and description are options of the decorator form "
-                "(@register_workload(name, ...)); a Workload value carries its own"
+                "phase, store_purposes, description, options and columns are options of the "
+                "decorator form (@register_workload(name, ...)); a Workload value carries its own"
             )
         return WORKLOADS.register(target, replace=replace, stacklevel=2)
     if not isinstance(target, str):
@@ -144,6 +216,7 @@ def register_workload(
                 f"runners; got {type(cls).__name__}"
             )
         doc = (cls.__doc__ or "").strip().splitlines()
+        given_columns: Any = columns if isinstance(columns, str) else tuple(columns)
         workload = Workload(
             name=name,
             phase=name if phase is None else phase,
@@ -153,6 +226,8 @@ def register_workload(
             session=getattr(cls, "session", no_session),
             check=getattr(cls, "check", no_check),
             description=description if description is not None else (doc[0] if doc else ""),
+            options=options,
+            columns=given_columns,  # a str is refused by check_workload
         )
         WORKLOADS.register(workload, replace=replace, stacklevel=2)
         return cls

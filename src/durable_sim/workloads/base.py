@@ -6,6 +6,12 @@ workload's `session` once per experiment (per process), builds a `RunEnv` per ru
 ``workload.run(spec, env)`` and turns the returned `RunValues` into a row. A new workload is a
 new `Workload` value; the two helpers below are the common bodies of a durable and a baseline
 run, so each runner only says what is specific to its workload.
+
+A workload may take parameters of its own (`Workload.options`: a pydantic model, e.g. the
+failure probabilities of an order saga) and report result columns of its own
+(`Workload.columns`, e.g. each run's outcome); the harness validates the options through the
+spec's ``options`` field, and the rows carry both (each option a column, after ``seed``), so
+neither needs a spec field or a row column of the package's.
 """
 
 from __future__ import annotations
@@ -18,20 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ValidationError
+
 from durable_sim.baseline import FunctionRuntime, KVStore, open_store
 from durable_sim.clock import Clock
-from durable_sim.durable import DurableRun
+from durable_sim.durable import DurableRun, Responder
 from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
+from durable_sim.parameters import accepted
 
 #: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
 #: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
-#: final_value, output_digest, ok`` and of the billable usage `durable_sim.cost` prices
+#: final_value, output_digest, ok``, of the billable usage `durable_sim.cost` prices
 #: (``billed_ms, durable_operations, store_read_units, store_write_units, s3_put_requests,
 #: s3_get_requests``; the harness fills the rest with defaults, 0 for usage a run did not
-#: have); a run that is not ``ok`` says why in ``error`` (text for the harness's message, not a
-#: row column).
+#: have) and of the workload's own `Workload.columns`; a run that is not ``ok`` says why in
+#: ``error`` (text for the harness's message, not a row column).
 RunValues = dict[str, Any]
 
 
@@ -51,7 +60,9 @@ class RunEnv:
 
     `clock` is the run's main timeline (its ``time_ms`` is measured on it), `sampler` draws the
     profile's costs with the run's `seed`, `machine` is a fresh start of the scenario's machine,
-    and `session` is what the workload's `Workload.session` opened for the experiment.
+    `session` is what the workload's `Workload.session` opened for the experiment, and
+    `options` the spec's options as an instance of the workload's `Workload.options` model
+    (None for a workload without options).
     """
 
     run_id: int
@@ -61,6 +72,7 @@ class RunEnv:
     sampler: Sampler
     machine: MachineState
     session: Any
+    options: Any = None
 
 
 Runner = Callable[[Any, RunEnv], RunValues]
@@ -92,6 +104,15 @@ class Workload:
     directory, handed to every run as ``env.session``; `check` rejects a spec the workload
     cannot run with `ValueError` naming the value and the accepted range; `description` is
     one line for listings (``durable-sim workloads``).
+
+    `options` is the model of the workload's own parameters: a pydantic model class whose
+    every field has a default (its description and bounds are the option's documentation and
+    accepted range). A spec gives them as ``options`` (name -> value; see `parse_options`),
+    each run gets them as ``env.options``, and every row carries each option as a column (so
+    an option's name is neither a common column nor one of `columns`). `columns` names the row
+    columns its runners report beyond the common ones (`durable_sim.rows.REQUIRED_COLUMNS`), in
+    this order, e.g. ``("outcome",)``: each runner's `RunValues` carries them (a value left out
+    is empty).
     """
 
     name: str
@@ -102,10 +123,46 @@ class Workload:
     session: Callable[[Any, Path], AbstractContextManager[Any]] = no_session
     check: Callable[[Any], None] = no_check
     description: str = ""
+    options: type[BaseModel] | None = None
+    columns: tuple[str, ...] = ()
 
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(self.runners)
+
+    def parse_options(self, values: Mapping[str, Any]) -> BaseModel | None:
+        """`values` (option name -> value) as an instance of `options`, defaults filled in;
+        None for a workload without options (which then accepts no values).
+
+        Raises `ValueError` with one line: an unknown option (with the accepted names and
+        their ranges), or a bad value with the option's accepted range.
+        """
+        if self.options is None:
+            if values:
+                raise ValueError(
+                    f"workload {self.name!r} takes no options, got {sorted(values)} "
+                    "(accepted: none)"
+                )
+            return None
+        fields = self.options.model_fields
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            listing = "; ".join(f"{n}: {accepted(f)}" for n, f in fields.items())
+            raise ValueError(
+                f"workload {self.name!r} has no option {unknown[0]!r} (accepted: {listing})"
+            )
+        try:
+            return self.options.model_validate(dict(values))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else ""
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if name not in fields:  # an error of the whole model (e.g. two options disagree)
+                raise ValueError(f"workload {self.name!r} options: {message}") from None
+            raise ValueError(
+                f"workload {self.name!r} option {name}={err['input']!r}: {message} "
+                f"(accepted: {accepted(fields[name])})"
+            ) from None
 
     def run(self, spec: RunSpec, env: RunEnv) -> RunValues:
         """One run of `spec` in its model; `ValueError` if the workload lacks that model."""
@@ -183,13 +240,26 @@ def durable_values(run: DurableRun) -> RunValues:
 
 
 def run_durable_workflow(
-    handler: Callable[..., Any], event: Any, spec: RunSpec, env: RunEnv
+    handler: Callable[..., Any],
+    event: Any,
+    spec: RunSpec,
+    env: RunEnv,
+    *,
+    responder: Responder | None = None,
 ) -> DurableRun:
     """Run a durable handler on the spec's engine: ours on the run's clock, profile and seed,
-    or the official local runner (``aws-local``, wall clock)."""
+    or the official local runner (``aws-local``, wall clock). `responder` answers the
+    handler's callbacks as the outside world would (see `durable_sim.run_durable`)."""
     if spec.engine == "sim":
-        return run_durable(handler, event, clock=env.clock, profile=env.profile, seed=env.seed)
-    return run_durable(handler, event, engine=spec.engine)
+        return run_durable(
+            handler,
+            event,
+            clock=env.clock,
+            profile=env.profile,
+            seed=env.seed,
+            responder=responder,
+        )
+    return run_durable(handler, event, engine=spec.engine, responder=responder)
 
 
 @dataclass(frozen=True)
