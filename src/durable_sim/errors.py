@@ -96,9 +96,12 @@ class SidecarMismatchError(OutputError):
 
 def validation_line(exc: ValidationError) -> str:
     """The first error of a pydantic `ValidationError` as one line, ``field=value: message``
-    (just the message for an error of the whole model): what a spec's ``parse`` raises."""
+    (just the message for an error of the whole model; ``field: required, missing`` for a
+    missing field): what a spec's ``parse`` raises."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "missing":
+        return f"{where}: required, missing"
     message = str(err["msg"]).removeprefix("Value error, ")
     return f"{where}={err['input']!r}: {message}" if where else message
 

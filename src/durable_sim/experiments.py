@@ -67,6 +67,7 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
+from durable_sim.parameters import check_numbers
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
 from durable_sim.registry import Origin
@@ -95,6 +96,10 @@ class RunFailedError(DurableSimError, RuntimeError):
     """
 
 
+#: The fields whose ``applies_to`` conditions every spec enforces (`ExperimentSpec`).
+RUN_KIND_FIELDS = ("workload", "clock")
+
+
 class ExperimentSpec(BaseModel):
     """What to run: workload, model, engine, clock, scenario (profile and machine), encoder,
     baseline polling, run count and seed; and what its runs are priced with (price table,
@@ -109,8 +114,14 @@ class ExperimentSpec(BaseModel):
 
     Each field's description gives its unit; its bounds are the accepted range. A field's
     ``applies_to`` (see `applies_to`) names the values other fields must have for it to matter:
-    ``chunks`` only changes a ``video`` run, so the command line rejects ``--chunks`` on the
-    counter instead of ignoring it.
+    ``chunks`` only changes a ``video`` run, so a spec refuses a ``chunks`` other than its
+    default on the counter instead of ignoring it (a default value counts as not given, so a
+    spec's `model_dump` parses again). The spec enforces the conditions on its workload and
+    clock (`RUN_KIND_FIELDS`); those on model and encoder are enforced where a value is chosen
+    (the command line refuses a given option, a sweep a grid key that applies to none of its
+    points), because a grid crossing ``model`` with a baseline-only field (the poll interval)
+    legitimately holds durable points as its control. A number field refuses booleans, strings
+    and NaN (`durable_sim.parameters.check_numbers`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -273,6 +284,35 @@ class ExperimentSpec(BaseModel):
             return {}
         return {str(k): [str(v) for v in vs] for k, vs in found.items() if isinstance(vs, list)}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            check_numbers(cls.model_fields, values)
+        return values
+
+    def applies(self, name: str) -> bool:
+        """Whether field `name` matters to this spec (the other fields' values are those its
+        `applies_to` names). Raises `KeyError` for an unknown field."""
+        return all(str(getattr(self, k)) in vs for k, vs in self.applies_to(name).items())
+
+    def _check_applies(self) -> None:
+        """A field set to other than its default must apply to the spec's workload and clock
+        (`RUN_KIND_FIELDS`)."""
+        for name, field in type(self).model_fields.items():
+            applies = self.applies_to(name)
+            value = getattr(self, name)
+            if not applies or field.default_factory is not None or value == field.default:
+                continue
+            for key in RUN_KIND_FIELDS:
+                if key in applies and str(getattr(self, key)) not in applies[key]:
+                    condition = "; ".join(f"{k} {' or '.join(v)}" for k, v in applies.items())
+                    raise ValueError(
+                        f"{name}={value!r} does not apply to {key} {getattr(self, key)!r} "
+                        f"(accepted: only with {condition}; else leave it at its default "
+                        f"{field.default!r})"
+                    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
         workload = WORKLOADS[self.workload]  # UnknownNameError lists the registered names
@@ -282,6 +322,7 @@ class ExperimentSpec(BaseModel):
                 f"(accepted: {list(workload.models)})"
             )
         PROFILES[self.profile]
+        self._check_applies()
         if self.engine == "aws-local" and self.clock != "wall":
             raise ValueError("engine 'aws-local' runs on the wall clock (set clock='wall')")
         unknown = sorted(
@@ -300,7 +341,12 @@ class ExperimentSpec(BaseModel):
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> ExperimentSpec:
-        """Validate `values`; a bad one raises `SpecError` with a single clear line."""
+        """Validate `values` (a mapping of field names to values); a bad one raises `SpecError`
+        with a single clear line."""
+        if not isinstance(values, dict):
+            raise SpecError(
+                f"bad experiment spec: {values!r} is not a mapping of field names to values"
+            )
         try:
             return cls(**values)
         except ValidationError as exc:

@@ -202,7 +202,9 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
     Raises `SweepError` naming the bad key or value and what is accepted: a key other than
     `SWEEP_KEYS`, a base or grid key that is not an `ExperimentSpec` field, a key in both, a
     grid value that is not a non-empty list, more than `MAX_POINTS` points, a point that
-    `ExperimentSpec.parse` rejects (its message, with the point's grid values), or a grid list
+    `ExperimentSpec.parse` rejects (its message, with the point's grid values), a grid key
+    with several values that applies to none of the points (`ExperimentSpec.applies`: its
+    points would repeat one run under different digests), or a grid list
     with two values that validate to the same value. `source` names the sweep in messages.
     """
     if not isinstance(document, Mapping):
@@ -258,6 +260,14 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
         digest = spec_digest(spec, code, tables[spec.prices])
         points.append(SweepPoint(_point_id(values), values, spec, digest))
     for key in keys:
+        if len(grid[key]) > 1 and not any(point.spec.applies(key) for point in points):
+            condition = "; ".join(
+                f"{k} {' or '.join(v)}" for k, v in ExperimentSpec.applies_to(key).items()
+            )
+            raise SweepError(
+                f"bad sweep {source}: grid key {key!r} applies to none of the grid's points "
+                f"(accepted: only with {condition})"
+            )
         seen: dict[str, int] = {}
         for i in range(len(grid[key])):
             text = _format_value(validated[(key, i)])
