@@ -582,3 +582,22 @@ def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(tmp_
     assert swept.rows.equals(read_sweep(out, grid_values=True))
     assert swept.specs == [p.spec for p in parse_sweep(SMALL).points]
     assert swept.index.equals(pd.read_csv(out / INDEX_FILE))
+
+
+def test_a_rerun_removes_the_hidden_leftovers_of_an_interrupted_sweep(tmp_path, small_reference):
+    """The reviewer's SIGTERM'd sweep left ``.<point>.csv.*.tmp`` files no rerun removed. Here
+    a finished sweep is given what a kill at each step of a publish leaves: a temporary data
+    file, a temporary sidecar, and a pending data file past the commit point (the sidecar
+    already names it); the rerun settles them all and its files are the reference's."""
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    names = sorted(name for name in files(out) if name.endswith(".csv") and name != "index.csv")
+    first, second, third = (out / name for name in names[:3])
+    (out / f".{first.name}.k3j2x9.tmp").write_bytes(b"half a csv")
+    (out / f".{second.stem}.meta.json.q8w7e6.tmp").write_bytes(b'{"half": ')
+    data = third.read_bytes()
+    pending = out / f".{third.name}.{hashlib.sha256(data).hexdigest()}.pending"
+    third.rename(pending)  # killed between the sidecar (the commit point) and the rename
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".sweep.lock"]
+    assert files(out) == small_reference
