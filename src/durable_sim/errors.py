@@ -79,6 +79,11 @@ class SpecError(DurableSimError, ValueError):
     accepted range."""
 
 
+class WorkloadError(DurableSimError):
+    """A workload's runner raised, or returned values that make no row; the message names the
+    workload, where it was registered and the error, in one line."""
+
+
 class OutputError(DurableSimError):
     """Base class of the errors about output files."""
 
@@ -114,5 +119,6 @@ __all__ = [
     "OutputPathError",
     "SidecarMismatchError",
     "SpecError",
+    "WorkloadError",
     "validation_line",
 ]

@@ -56,7 +56,7 @@ from durable_sim.cost import (
     run_cost,
 )
 from durable_sim.dispatch import MAX_JOBS, map_chunked
-from durable_sim.errors import DurableSimError, SpecError, validation_line
+from durable_sim.errors import DurableSimError, SpecError, WorkloadError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
@@ -496,7 +496,9 @@ def run_one(
     """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
     `prices`: the spec's price table, read here if not given).
 
-    Raises `RunFailedError` if the run failed although the spec injects no failures.
+    Raises `RunFailedError` if the run failed although the spec injects no failures, and
+    `WorkloadError` if the workload's runner raised (an error not of ours) or returned values
+    that make no row (e.g. a ``time_ms`` that is no number).
     """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
@@ -513,8 +515,42 @@ def run_one(
     load = math.nan if clock.virtual else os.getloadavg()[0]
     # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
     # a wall-clock run is measured as the host runs it.
-    with collector_paused() if clock.virtual else nullcontext(), traced(clock) as trace:
+    with (
+        _blamed_on(spec.workload, "raised"),
+        collector_paused() if clock.virtual else nullcontext(),
+        traced(clock) as trace,
+    ):
         values = workload.run(spec, env)
+    with _blamed_on(spec.workload, "returned values that make no row"):
+        return _row_of(spec, workload, run_id, seed, values, clock, trace, load, prices)
+
+
+@contextmanager
+def _blamed_on(name: str, what: str) -> Iterator[None]:
+    """Turn an error that is not ours (`DurableSimError`) into a `WorkloadError` naming
+    workload `name` and where it was registered."""
+    try:
+        yield
+    except DurableSimError:
+        raise
+    except Exception as exc:
+        origin = WORKLOADS.origin(name).describe()
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise WorkloadError(f"workload {name!r} ({origin}) {what}: {reason}") from exc
+
+
+def _row_of(
+    spec: ExperimentSpec,
+    workload: Workload,
+    run_id: int,
+    seed: int,
+    values: RunValues,
+    clock: Clock,
+    trace: Any,
+    load: float,
+    prices: PriceTable | None,
+) -> dict[str, Any]:
+    """The row of a run's `values` (see `run_one`)."""
     error = values.pop("error", None)
     if not values.get("ok", True) and spec.failure_probability == 0:
         raise RunFailedError(
