@@ -319,6 +319,21 @@ COUNTER = {"workload": "counter", "model": "durable"}
         ({**COUNTER, "clock": "wall", "cores": 4}, r"cores=4 does not apply to clock 'wall'"),
         ({"workload": "counter"}, r"^bad experiment spec: model: required, missing$"),
         (None, r"None is not a mapping of field names to values"),
+        *(
+            (
+                {
+                    "workload": "video",
+                    "model": model,
+                    "encoder": "real",
+                    "video_seconds": 1,
+                    "chunks": 2,
+                },
+                r"chunks=2 does not fit the real encoder's video: its 30 frames form 1 "
+                r"keyframe-aligned segments \(GOPs of 30 frames\), one chunk at least each "
+                r"\(accepted: 1\.\.1 for 1 s\)",
+            )
+            for model in ("durable", "baseline")
+        ),
     ],
 )
 def test_the_reviewers_specs_are_refused_in_one_line(values: Any, message: str) -> None:

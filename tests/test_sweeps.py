@@ -133,6 +133,18 @@ def small_reference(tmp_path_factory) -> dict[str, bytes]:
             {"base": {"workload": "counter", "model": "durable", "runs": True}, "grid": {}},
             "runs=True: a boolean is never a number (accepted: an int in 1..1000000)",
         ),
+        (  # the reviewer's: wrote the first point, then died without an index
+            {
+                "base": {
+                    "workload": "video",
+                    "model": "baseline",
+                    "encoder": "real",
+                    "video_seconds": 1,
+                },
+                "grid": {"chunks": [1, 2]},
+            },
+            "grid point chunks=2: chunks=2 does not fit the real encoder's video",
+        ),
         (
             {"base": {"workload": "counter", "model": "durable"}, "grid": {"seed": [True, False]}},
             "grid point seed=True: seed=True: a boolean is never a number",

@@ -183,7 +183,8 @@ class ExperimentSpec(BaseModel):
         10,
         ge=1,
         le=1_000_000,
-        description="chunks the video is split into (at most one per frame)",
+        description="chunks the video is split into (model encoder: at most one per frame; "
+        "real encoder: at most one per keyframe-aligned segment, one a second)",
         json_schema_extra={"applies_to": {"workload": ["video"]}},
     )
     video_seconds: int = Field(
