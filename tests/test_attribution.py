@@ -123,6 +123,12 @@ def test_a_label_noted_for_another_amount_does_not_label_a_charge() -> None:
     max_concurrency=st.sampled_from([None, 2]),
 )
 def test_components_add_up_to_the_time_of_every_run(**values: object) -> None:
+    workload = str(values["workload"])  # the video's fields are refused on the counter
+    values = {
+        name: value
+        for name, value in values.items()
+        if workload in ExperimentSpec.applies_to(name).get("workload", [workload])
+    }
     spec = ExperimentSpec.parse({**values, "runs": 2, "seed": 3})
     rows = run_experiment(spec)
     assert rows["ok"].all() or spec.failure_probability > 0

@@ -111,6 +111,26 @@ def test_version() -> None:
             "durable-sim: bad experiment spec: chunks=301 exceeds the frames of the video "
             "(accepted: 1..300 for 10 s at 30 fps)",
         ),
+        (  # the reviewer's: failed with rc 1 after 18 s of encoding
+            [
+                "run",
+                "video",
+                "--model",
+                "baseline",
+                "--encoder",
+                "real",
+                "--video-seconds",
+                "1",
+                "--chunks",
+                "2",
+                "--runs",
+                "1",
+                "--out",
+                "rr.csv",
+            ],
+            "durable-sim: bad experiment spec: chunks=2 does not fit the real encoder's video: "
+            "its 30 frames form 1 keyframe-aligned segments (GOPs of 30 frames)",
+        ),
         (
             ["run", "counter", "--model", "durable", "--profile", "nope"],
             "durable-sim run: Invalid value for '--profile': 'nope' is not a registered latency "

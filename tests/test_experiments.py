@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -293,3 +294,61 @@ def test_a_virtual_run_pauses_the_collector_and_restores_it(monkeypatch, enabled
         found, _ = gc.isenabled(), gc.enable()
     assert rows.ok.all() and seen and not any(seen)
     assert found is enabled
+
+
+# -- the reviewer's inputs: numbers, inapplicable fields, shapes ------------------------------
+
+COUNTER = {"workload": "counter", "model": "durable"}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({**COUNTER, "runs": True}, r"runs=True: a boolean is never a number \(accepted: an int"),
+        ({**COUNTER, "seed": True}, r"seed=True: a boolean is never a number"),
+        ({**COUNTER, "seed": False}, r"seed=False: a boolean is never a number"),
+        ({**COUNTER, "costs": {"checkpoint": True}}, r"costs\['checkpoint'\]=True: a boolean"),
+        ({**COUNTER, "runs": "2"}, r"runs='2': text is never a number"),
+        (
+            {"workload": "video", "model": "durable", "failure_probability": math.nan},
+            r"failure_probability=nan: not a number \(accepted: a number in \[0, 1\)\)",
+        ),
+        ({**COUNTER, "chunks": 50}, r"chunks=50 does not apply to workload 'counter'"),
+        ({**COUNTER, "encoder": "real"}, r"encoder='real' does not apply to workload 'counter'"),
+        ({**COUNTER, "workers": 4}, r"workers=4 does not apply to workload 'counter'"),
+        ({**COUNTER, "clock": "wall", "cores": 4}, r"cores=4 does not apply to clock 'wall'"),
+        ({"workload": "counter"}, r"^bad experiment spec: model: required, missing$"),
+        (None, r"None is not a mapping of field names to values"),
+        *(
+            (
+                {
+                    "workload": "video",
+                    "model": model,
+                    "encoder": "real",
+                    "video_seconds": 1,
+                    "chunks": 2,
+                },
+                r"chunks=2 does not fit the real encoder's video: its 30 frames form 1 "
+                r"keyframe-aligned segments \(GOPs of 30 frames\), one chunk at least each "
+                r"\(accepted: 1\.\.1 for 1 s\)",
+            )
+            for model in ("durable", "baseline")
+        ),
+    ],
+)
+def test_the_reviewers_specs_are_refused_in_one_line(values: Any, message: str) -> None:
+    with pytest.raises(SpecError, match=message) as info:
+        ExperimentSpec.parse(values)
+    assert "\n" not in str(info.value)
+
+
+def test_defaults_do_not_count_as_given() -> None:
+    """A dumped spec parses again: a counter spec carries chunks, encoder, workers at their
+    defaults; model-specific fields (poll interval on the durable model) are the CLI's and the
+    sweeps' to refuse, since a grid crossing the models holds them as its control."""
+    for spec in (
+        ExperimentSpec.parse({**COUNTER, "clock": "wall"}),
+        ExperimentSpec.parse({"workload": "video", "model": "durable", "poll_interval_ms": 50}),
+    ):
+        assert ExperimentSpec.parse(spec.model_dump()) == spec
+    assert ExperimentSpec.parse({**COUNTER, "chunks": 10, "runs": 2.0}).runs == 2

@@ -780,3 +780,79 @@ def test_a_workload_defined_in_a_notebook_cell_runs_there_with_one_process() -> 
         "workload 'order-nb' was registered in a notebook cell or interactive session, which "
         "spawned worker processes cannot repeat: run with jobs=1, or move it into a module"
     )
+
+
+BAD_MODULES = {
+    "broken": "def f(:\n    pass\n",
+    "raising": "raise ValueError('boom at import')\n",
+    "bad_runs": (
+        "from durable_sim.workloads import register_workload\n\n\n"
+        "@register_workload('bad-row', phase='bad')\n"
+        "class BadRow:\n"
+        "    durable = staticmethod(lambda spec, env: {'time_ms': 'abc'})\n\n\n"
+        "@register_workload('raises', phase='bad')\n"
+        "class Raises:\n"
+        "    @staticmethod\n"
+        "    def durable(spec, env):\n"
+        "        raise KeyError('no such order')\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "line"),
+    [
+        (
+            ["--import", "broken", "workloads"],
+            2,
+            "durable-sim: Invalid value for '--import': cannot import 'broken': invalid syntax "
+            "(broken.py, line 1) (see 'durable-sim --help')",
+        ),
+        (
+            ["--import", "raising", "workloads"],
+            1,
+            "durable-sim: importing 'raising' raised ValueError: boom at import",
+        ),
+        (
+            ["--import", "bad_runs", "run", "bad-row", "--model", "durable", "--runs", "1", "-q"],
+            1,
+            "durable-sim: WorkloadError: workload 'bad-row' (module bad_runs) returned values "
+            "that make no row: ",
+        ),
+        (
+            ["--import", "bad_runs", "run", "raises", "--model", "durable", "--runs", "1", "-q"],
+            1,
+            "durable-sim: WorkloadError: workload 'raises' (module bad_runs) raised: KeyError: "
+            "'no such order'",
+        ),
+    ],
+)
+def test_a_users_broken_module_or_workload_is_one_line_without_traceback(
+    tmp_path: Path, args: list[str], status: int, line: str
+) -> None:
+    """The reviewer's inputs: a module with a syntax error, one that raises on import, a
+    workload that returns ``{"time_ms": "abc"}`` and one that raises used to dump tracebacks."""
+    for name, source in BAD_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    command = str(Path(sys.executable).with_name("durable-sim"))
+    done = subprocess.run(
+        [command, *args], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == status, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(line), done.stderr
+
+
+def test_a_full_stdout_is_one_line_on_stderr(tmp_path: Path) -> None:
+    """The reviewer's ``durable-sim run counter --model durable --runs 2 -q > /dev/full``."""
+    command = str(Path(sys.executable).with_name("durable-sim"))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [command, "run", "counter", "--model", "durable", "--runs", "2", "-q"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+    assert done.returncode == 1
+    assert done.stderr == "durable-sim: cannot write to stdout: No space left on device\n"

@@ -116,6 +116,39 @@ def small_reference(tmp_path_factory) -> dict[str, bytes]:
             "grid key 'poll_interval_ms' lists 100 and 100.0, which are the same value 100.0 "
             "(accepted: distinct values)",
         ),
+        (  # the reviewer's: two byte-identical CSVs under different digests, before
+            {"base": {"workload": "counter", "model": "durable"}, "grid": {"chunks": [10, 20]}},
+            "grid point chunks=20: chunks=20 does not apply to workload 'counter' (accepted: "
+            "only with workload video; else leave it at its default 10)",
+        ),
+        (
+            {
+                "base": {"workload": "video", "model": "baseline"},
+                "grid": {"fanout": ["map", "sequential"]},
+            },
+            "grid key 'fanout' applies to none of the grid's points (accepted: only with "
+            "workload video; model durable)",
+        ),
+        (
+            {"base": {"workload": "counter", "model": "durable", "runs": True}, "grid": {}},
+            "runs=True: a boolean is never a number (accepted: an int in 1..1000000)",
+        ),
+        (  # the reviewer's: wrote the first point, then died without an index
+            {
+                "base": {
+                    "workload": "video",
+                    "model": "baseline",
+                    "encoder": "real",
+                    "video_seconds": 1,
+                },
+                "grid": {"chunks": [1, 2]},
+            },
+            "grid point chunks=2: chunks=2 does not fit the real encoder's video",
+        ),
+        (
+            {"base": {"workload": "counter", "model": "durable"}, "grid": {"seed": [True, False]}},
+            "grid point seed=True: seed=True: a boolean is never a number",
+        ),
         (
             {
                 "base": {"workload": "video"},
@@ -202,8 +235,13 @@ VALUES = {
 
 @st.composite
 def grids(draw):
+    """Both models first, so that every drawn key applies to some point (a key that applies to
+    none is refused: `test_bad_sweeps_fail_with_one_clear_line`)."""
     keys = draw(st.lists(st.sampled_from(sorted(VALUES)), unique=True, max_size=3))
-    return {key: draw(st.lists(VALUES[key], min_size=1, max_size=3, unique=True)) for key in keys}
+    return {
+        "model": ["durable", "baseline"],
+        **{key: draw(st.lists(VALUES[key], min_size=1, max_size=3, unique=True)) for key in keys},
+    }
 
 
 @settings(
@@ -214,7 +252,7 @@ def grids(draw):
 )
 @given(grid=grids())
 def test_a_grid_expands_to_its_cartesian_product_in_order(grid):
-    base = {"workload": "video", "model": "baseline", "runs": 1}
+    base = {"workload": "video", "runs": 1}
     sweep = parse_sweep({"base": base, "grid": grid})
     keys = list(grid)
     combos = list(itertools.product(*grid.values()))
@@ -556,3 +594,22 @@ def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(tmp_
     assert swept.rows.equals(read_sweep(out, grid_values=True))
     assert swept.specs == [p.spec for p in parse_sweep(SMALL).points]
     assert swept.index.equals(pd.read_csv(out / INDEX_FILE))
+
+
+def test_a_rerun_removes_the_hidden_leftovers_of_an_interrupted_sweep(tmp_path, small_reference):
+    """The reviewer's SIGTERM'd sweep left ``.<point>.csv.*.tmp`` files no rerun removed. Here
+    a finished sweep is given what a kill at each step of a publish leaves: a temporary data
+    file, a temporary sidecar, and a pending data file past the commit point (the sidecar
+    already names it); the rerun settles them all and its files are the reference's."""
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    names = sorted(name for name in files(out) if name.endswith(".csv") and name != "index.csv")
+    first, second, third = (out / name for name in names[:3])
+    (out / f".{first.name}.k3j2x9.tmp").write_bytes(b"half a csv")
+    (out / f".{second.stem}.meta.json.q8w7e6.tmp").write_bytes(b'{"half": ')
+    data = third.read_bytes()
+    pending = out / f".{third.name}.{hashlib.sha256(data).hexdigest()}.pending"
+    third.rename(pending)  # killed between the sidecar (the commit point) and the rename
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".sweep.lock"]
+    assert files(out) == small_reference

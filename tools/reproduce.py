@@ -23,7 +23,6 @@ every installed package and the timings of the last run.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -32,8 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +39,6 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import publish, recover, work_dir
 from strip_notebook import strip_file
 
 from durable_sim.errors import DurableSimError
@@ -50,6 +46,7 @@ from durable_sim.kernel import KERNEL_NAME, apply_kernel_environment, install_ke
 from durable_sim.notebook import NOTEBOOK_PARAMETERS, ParameterError
 from durable_sim.project import ROOT_ENV, ProjectPaths
 from durable_sim.report import build_paper
+from durable_sim.staging import BusyError, exclusive, new_stage, publish, recover, work_dir
 
 REPO = Path(__file__).resolve().parents[1]
 #: Where each kind of output may be written, relative to the root.
@@ -114,19 +111,6 @@ def check_output_dirs(root: Path) -> None:
             raise ReproduceError(f"output path {existing} is not a directory")
         if not os.access(existing, os.W_OK | os.X_OK):
             raise ReproduceError(f"output directory {existing} is not writable")
-
-
-@contextmanager
-def exclusive(root: Path) -> Iterator[None]:
-    """Hold ``.reproduce/lock``: one driver per tree (the lock dies with its process)."""
-    work = work_dir(root)
-    work.mkdir(exist_ok=True)
-    with open(work / "lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ReproduceError(f"another reproduce run holds {work / 'lock'}") from None
-        yield
 
 
 def kernel_manager_class() -> type:
@@ -281,7 +265,7 @@ def reproduce(root: Path, params_dir: Path, *, paper: bool = True) -> list[str]:
         install_kernel()
         prepare_kernel_environment()
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir(root)))
+        stage = new_stage(root)
         inputs = stage_inputs(root, stage)
         manifest, seconds = run_notebooks(root, stage, params, inputs)
         if paper and ProjectPaths(stage).paper_source.is_file():
@@ -344,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"reproduce: {recover(root) or 'nothing to recover'}", file=sys.stderr)
             return 0
         changed = reproduce(root, params_dir, paper=not args.no_paper)
-    except (ReproduceError, ParameterError) as exc:  # bad input: nothing was written
+    except (ReproduceError, ParameterError, BusyError) as exc:  # bad input: nothing was written
         print(f"reproduce: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -18,7 +18,10 @@ given to ``--import`` register (`durable_sim.registry`).
 
 Bad usage (a bad or missing value, an option that does not apply to the chosen workload or
 model, an unusable ``--out``) exits with status 2 and one line on stderr, before any run starts.
-Other errors of ours (`DurableSimError`) exit with status 1 and one line.
+Other errors of ours (`DurableSimError`, e.g. a user workload that raises: `WorkloadError`), a
+module given to ``--import`` that raises, a stdout that cannot be written (a full disk, a
+closed pipe) and any unexpected error exit with status 1 and one line; set
+``DURABLE_SIM_TRACEBACK=1`` for an unexpected error's traceback.
 """
 
 from __future__ import annotations
@@ -51,6 +54,21 @@ from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, run_sweep
 from durable_sim.workloads import WORKLOADS
 
 PROG = "durable-sim"
+#: Set (to anything) to get the traceback of an unexpected error instead of its one line.
+TRACEBACK_ENV = "DURABLE_SIM_TRACEBACK"
+
+
+class StdoutError(DurableSimError):
+    """Standard output takes no more (a full disk, a closed pipe); one line."""
+
+
+def _write_stdout(text: str) -> None:
+    """Write `text` to stdout and flush it; `StdoutError` if stdout cannot take it."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()  # a full or closed stdout fails here, not at the interpreter's exit
+    except OSError as exc:
+        raise StdoutError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _bounds(field: FieldInfo) -> dict[str, Any]:
@@ -240,6 +258,17 @@ def cli(imports: tuple[str, ...]) -> None:
                 "installed packages)",
                 param_hint="'--import'",
             ) from None
+        except SyntaxError as exc:
+            where = f"{Path(exc.filename or '?').name}, line {exc.lineno}"
+            raise click.BadParameter(
+                f"cannot import {module!r}: {exc.msg} ({where})", param_hint="'--import'"
+            ) from None
+        except Exception as exc:
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            raise click.ClickException(
+                f"importing {module!r} raised {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def _run_command() -> click.Command:
@@ -293,7 +322,7 @@ def _run_command() -> click.Command:
             check_rows_path(out)
         rows = run_experiment(spec, jobs=jobs, progress=not quiet)
         if out is None:
-            sys.stdout.write(rows.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+            _write_stdout(rows.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
         else:
             save_rows(rows, [spec], out)
             click.echo(f"{PROG}: wrote {len(rows)} rows to {out}", err=True)
@@ -327,8 +356,7 @@ def _report_command() -> click.Command:
         root = find_project_root(root if root is not None else ".")
         spec = ReportSpec.parse(values)
         written = rebuild_report(root, spec, paper=not no_paper)
-        for path in written:
-            click.echo(path.relative_to(root).as_posix())
+        _write_stdout("".join(f"{path.relative_to(root).as_posix()}\n" for path in written))
         return 0
 
     return click.Command(
@@ -491,8 +519,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         click.echo(f"{PROG}: {exc}", err=True)
         return 2
+    except StdoutError as exc:
+        # Nothing more can reach stdout; point it at /dev/null so that the interpreter's
+        # final flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo(f"{PROG}: {exc}", err=True)
+        return 1
     except DurableSimError as exc:
         click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+        return 1
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        click.echo(
+            f"{PROG}: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+            f"(set {TRACEBACK_ENV}=1 for the traceback)",
+            err=True,
+        )
         return 1
     return result if isinstance(result, int) else 0
 

@@ -79,6 +79,11 @@ class SpecError(DurableSimError, ValueError):
     accepted range."""
 
 
+class WorkloadError(DurableSimError):
+    """A workload's runner raised, or returned values that make no row; the message names the
+    workload, where it was registered and the error, in one line."""
+
+
 class OutputError(DurableSimError):
     """Base class of the errors about output files."""
 
@@ -96,9 +101,12 @@ class SidecarMismatchError(OutputError):
 
 def validation_line(exc: ValidationError) -> str:
     """The first error of a pydantic `ValidationError` as one line, ``field=value: message``
-    (just the message for an error of the whole model): what a spec's ``parse`` raises."""
+    (just the message for an error of the whole model; ``field: required, missing`` for a
+    missing field): what a spec's ``parse`` raises."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "missing":
+        return f"{where}: required, missing"
     message = str(err["msg"]).removeprefix("Value error, ")
     return f"{where}={err['input']!r}: {message}" if where else message
 
@@ -111,5 +119,6 @@ __all__ = [
     "OutputPathError",
     "SidecarMismatchError",
     "SpecError",
+    "WorkloadError",
     "validation_line",
 ]

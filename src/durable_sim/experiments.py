@@ -64,7 +64,7 @@ from durable_sim.cost import (
     run_cost,
 )
 from durable_sim.dispatch import MAX_JOBS, map_chunked
-from durable_sim.errors import DurableSimError, SpecError, validation_line
+from durable_sim.errors import DurableSimError, SpecError, WorkloadError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
@@ -75,6 +75,7 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
+from durable_sim.parameters import check_numbers
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
 from durable_sim.registry import Origin
@@ -103,6 +104,10 @@ class RunFailedError(DurableSimError, RuntimeError):
     """
 
 
+#: The fields whose ``applies_to`` conditions every spec enforces (`ExperimentSpec`).
+RUN_KIND_FIELDS = ("workload", "clock")
+
+
 class ExperimentSpec(BaseModel):
     """What to run: workload, model, engine, clock, scenario (profile and machine), encoder,
     baseline polling, run count and seed; and what its runs are priced with (price table,
@@ -119,8 +124,14 @@ class ExperimentSpec(BaseModel):
 
     Each field's description gives its unit; its bounds are the accepted range. A field's
     ``applies_to`` (see `applies_to`) names the values other fields must have for it to matter:
-    ``chunks`` only changes a ``video`` run, so the command line rejects ``--chunks`` on the
-    counter instead of ignoring it.
+    ``chunks`` only changes a ``video`` run, so a spec refuses a ``chunks`` other than its
+    default on the counter instead of ignoring it (a default value counts as not given, so a
+    spec's `model_dump` parses again). The spec enforces the conditions on its workload and
+    clock (`RUN_KIND_FIELDS`); those on model and encoder are enforced where a value is chosen
+    (the command line refuses a given option, a sweep a grid key that applies to none of its
+    points), because a grid crossing ``model`` with a baseline-only field (the poll interval)
+    legitimately holds durable points as its control. A number field refuses booleans, strings
+    and NaN (`durable_sim.parameters.check_numbers`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -182,7 +193,8 @@ class ExperimentSpec(BaseModel):
         10,
         ge=1,
         le=1_000_000,
-        description="chunks the video is split into (at most one per frame)",
+        description="chunks the video is split into (model encoder: at most one per frame; "
+        "real encoder: at most one per keyframe-aligned segment, one a second)",
         json_schema_extra={"applies_to": {"workload": ["video"]}},
     )
     video_seconds: int = Field(
@@ -302,6 +314,35 @@ class ExperimentSpec(BaseModel):
             return {}
         return {str(k): [str(v) for v in vs] for k, vs in found.items() if isinstance(vs, list)}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            check_numbers(cls.model_fields, values)
+        return values
+
+    def applies(self, name: str) -> bool:
+        """Whether field `name` matters to this spec (the other fields' values are those its
+        `applies_to` names). Raises `KeyError` for an unknown field."""
+        return all(str(getattr(self, k)) in vs for k, vs in self.applies_to(name).items())
+
+    def _check_applies(self) -> None:
+        """A field set to other than its default must apply to the spec's workload and clock
+        (`RUN_KIND_FIELDS`)."""
+        for name, field in type(self).model_fields.items():
+            applies = self.applies_to(name)
+            value = getattr(self, name)
+            if not applies or field.default_factory is not None or value == field.default:
+                continue
+            for key in RUN_KIND_FIELDS:
+                if key in applies and str(getattr(self, key)) not in applies[key]:
+                    condition = "; ".join(f"{k} {' or '.join(v)}" for k, v in applies.items())
+                    raise ValueError(
+                        f"{name}={value!r} does not apply to {key} {getattr(self, key)!r} "
+                        f"(accepted: only with {condition}; else leave it at its default "
+                        f"{field.default!r})"
+                    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
         workload = WORKLOADS[self.workload]  # UnknownNameError lists the registered names
@@ -311,6 +352,7 @@ class ExperimentSpec(BaseModel):
                 f"(accepted: {list(workload.models)})"
             )
         PROFILES[self.profile]
+        self._check_applies()
         if self.engine == "aws-local" and self.clock != "wall":
             raise ValueError("engine 'aws-local' runs on the wall clock (set clock='wall')")
         unknown = sorted(
@@ -329,7 +371,12 @@ class ExperimentSpec(BaseModel):
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> ExperimentSpec:
-        """Validate `values`; a bad one raises `SpecError` with a single clear line."""
+        """Validate `values` (a mapping of field names to values); a bad one raises `SpecError`
+        with a single clear line."""
+        if not isinstance(values, dict):
+            raise SpecError(
+                f"bad experiment spec: {values!r} is not a mapping of field names to values"
+            )
         try:
             return cls(**values)
         except ValidationError as exc:
@@ -487,7 +534,9 @@ def run_one(
     """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
     `prices`: the spec's price table, read here if not given).
 
-    Raises `RunFailedError` if the run failed although the spec injects no failures.
+    Raises `RunFailedError` if the run failed although the spec injects no failures, and
+    `WorkloadError` if the workload's runner raised (an error not of ours) or returned values
+    that make no row (e.g. a ``time_ms`` that is no number).
     """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
@@ -505,8 +554,42 @@ def run_one(
     load = math.nan if clock.virtual else os.getloadavg()[0]
     # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
     # a wall-clock run is measured as the host runs it.
-    with collector_paused() if clock.virtual else nullcontext(), traced(clock) as trace:
+    with (
+        _blamed_on(spec.workload, "raised"),
+        collector_paused() if clock.virtual else nullcontext(),
+        traced(clock) as trace,
+    ):
         values = workload.run(spec, env)
+    with _blamed_on(spec.workload, "returned values that make no row"):
+        return _row_of(spec, workload, run_id, seed, values, clock, trace, load, prices)
+
+
+@contextmanager
+def _blamed_on(name: str, what: str) -> Iterator[None]:
+    """Turn an error that is not ours (`DurableSimError`) into a `WorkloadError` naming
+    workload `name` and where it was registered."""
+    try:
+        yield
+    except DurableSimError:
+        raise
+    except Exception as exc:
+        origin = WORKLOADS.origin(name).describe()
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise WorkloadError(f"workload {name!r} ({origin}) {what}: {reason}") from exc
+
+
+def _row_of(
+    spec: ExperimentSpec,
+    workload: Workload,
+    run_id: int,
+    seed: int,
+    values: RunValues,
+    clock: Clock,
+    trace: Any,
+    load: float,
+    prices: PriceTable | None,
+) -> dict[str, Any]:
+    """The row of a run's `values` (see `run_one`)."""
     error = values.pop("error", None)
     if not values.get("ok", True) and spec.failure_probability == 0:
         raise RunFailedError(

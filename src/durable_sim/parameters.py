@@ -12,11 +12,15 @@ parameters are). Models using them set pydantic's strict mode, so that:
 
 `accepted` renders a field's type and bounds as the one-line text an error message ends with
 ("an int in 1..300", "a number in (0, 1]"), so the range is written once, in the constraint.
+`check_numbers` gives a lax model (`durable_sim.experiments.ExperimentSpec`) the same rule:
+booleans, strings and NaN are never numbers.
 """
 
 from __future__ import annotations
 
+import math
 import types
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
@@ -111,3 +115,44 @@ def accepted(field: FieldInfo) -> str:
     ``"a number in (0, 1]"``, ``"'map' or 'sequential'"``, ``"a non-empty list, each a number
     in (0, 3600000]"``)."""
     return _describe(field.annotation, list(field.metadata))
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether values of `annotation` are numbers (int, float, optionally None; Annotated)."""
+    if get_origin(annotation) is Annotated:
+        return _numeric(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_numeric(a) for a in get_args(annotation) if a is not type(None))
+    return annotation in (int, float)
+
+
+def _not_a_number(value: object) -> str | None:
+    """Why `value` is no number ('' when it is one, or is no scalar at all)."""
+    if isinstance(value, bool):
+        return "a boolean is never a number"
+    if isinstance(value, str | bytes):
+        return "text is never a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a number" if math.isnan(value) else "not a finite number"
+    return None
+
+
+def check_numbers(fields: Mapping[str, FieldInfo], values: Mapping[str, Any]) -> None:
+    """Refuse a boolean, a text or a NaN/infinity given for a number field of `fields` (an int
+    or float, or a mapping of names to numbers) in `values`, before a lax model would coerce it
+    (``True`` to 1, ``'2'`` to 2) or compare it (NaN passes no bound, so it would be refused as
+    out of range). Raises `ValueError`: ``field=value: <why> (accepted: <range>)``."""
+    for name, value in values.items():
+        field = fields.get(name)
+        if field is None:
+            continue
+        annotation = field.annotation
+        if get_origin(annotation) is dict and _numeric(get_args(annotation)[1]):
+            for key, item in value.items() if isinstance(value, Mapping) else ():
+                why = _not_a_number(item)
+                if why:
+                    raise ValueError(f"{name}[{key!r}]={item!r}: {why} (accepted: a number)")
+        elif _numeric(annotation):
+            why = _not_a_number(value)
+            if why:
+                raise ValueError(f"{name}={value!r}: {why} (accepted: {accepted(field)})")

@@ -1,14 +1,17 @@
 """Rebuild the report from committed run rows, without running any experiment.
 
-`write_report_outputs` is the one function that writes what the report reads: notebook
-``05_figure_and_statistics`` calls it with its parameters, and ``durable-sim report``
-(`rebuild_report`) calls it with the project's directories, so the two cannot drift. It reads
-the run rows the notebooks committed (each CSV checked against its ``.meta.json`` sidecar, see
-`durable_sim.analysis.evidence.load_rows`), computes every table, sentence, claim and figure
-(`durable_sim.analysis.outputs.report_outputs`), and only then writes them, each file
-atomically. `rebuild_report` then compiles ``paper/paper.typ`` to ``paper/build/paper.pdf`` with
-Typst. The tables and figures of notebooks 03 (actors) and 04 (sensitivity and cost) come from
-their own runs: the paper reads them as committed, and the claims read the ones they judge
+`compute_report_outputs` is the one function that computes what the report reads: notebook
+``05_figure_and_statistics`` calls it through `write_report_outputs` with its parameters, and
+``durable-sim report`` (`rebuild_report`) with the project's directories, so the two cannot
+drift. It reads the run rows the notebooks committed (each CSV checked against its
+``.meta.json`` sidecar, see `durable_sim.analysis.evidence.load_rows`) and computes every
+table, sentence, claim and figure (`durable_sim.analysis.outputs.report_outputs`) before
+anything is written. `write_report_outputs` then writes them, each file atomically;
+`rebuild_report` writes them, and the PDF compiled from them with Typst, into a scratch tree,
+and publishes the whole set in one recoverable step (`durable_sim.staging`): a ``durable-sim
+report`` killed at any moment leaves the report as it was or as finished. The
+tables and figures of notebooks 03 (actors) and 04 (sensitivity and cost) come from their own
+runs: the paper reads them as committed, and the claims read the ones they judge
 (`durable_sim.analysis.evidence.CLAIM_EVIDENCE`) from the tables directory.
 
 Layout, relative to the project root (the directory holding ``paper/paper.typ``)::
@@ -25,6 +28,7 @@ Layout, relative to the project root (the directory holding ``paper/paper.typ``)
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +38,11 @@ from durable_sim.errors import OutputPathError, SpecError, validation_line
 from durable_sim.files import write_all_atomic, write_bytes_atomic
 from durable_sim.parameters import Int, Names, Seed
 from durable_sim.project import ProjectPaths
+from durable_sim.staging import exclusive, new_stage, publish, recover
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from durable_sim.analysis.outputs import ReportOutputs
 
 # `durable_sim.analysis` (matplotlib, seaborn: over a second to import) is imported inside the
@@ -125,33 +132,64 @@ def build_paper(root: str | Path) -> Path:
     return paths.paper_pdf
 
 
-def write_report_outputs(
+def _phase_profiles(data_dir: Path) -> list[str]:
+    """The profiles with rows beside the canonical ones: ``<phase>_<profile>.csv`` files of
+    either phase, with their sidecars (the model's ``predicted`` twins excluded)."""
+    from durable_sim.analysis.evidence import PHASE_FILES
+
+    found = {
+        path.stem.removeprefix(f"{phase}_")
+        for phase in PHASE_FILES
+        for path in data_dir.glob(f"{phase}_*.csv")
+        if path.with_suffix(".meta.json").is_file()
+    }
+    return sorted(found - {"predicted"})
+
+
+def _check_profiles(spec: ReportSpec, data_dir: Path, rows: pd.DataFrame) -> None:
+    """`SpecError` naming a profile of `spec` that has no rows, and the accepted ones."""
+    from durable_sim.analysis.evidence import ordered_scenarios, with_scenario
+
+    others = _phase_profiles(data_dir)
+    for name in spec.other_profiles:
+        if name not in others:
+            raise SpecError(
+                f"bad report parameters: other_profiles={name!r} has no rows "
+                f"(phase*_{name}.csv) in {data_dir} (accepted: {', '.join(others) or 'none'})"
+            )
+    scenarios = [str(s) for s in ordered_scenarios(with_scenario(rows)["scenario"])]
+    if spec.profile not in scenarios:
+        raise SpecError(
+            f"bad report parameters: profile={spec.profile!r} has no rows in {data_dir} "
+            f"(accepted: {', '.join(scenarios)})"
+        )
+
+
+def compute_report_outputs(
     data_dir: str | Path,
     tables_dir: str | Path,
-    figures_dir: str | Path,
     spec: ReportSpec | None = None,
     *,
     measured_dir: str | Path | None = None,
-) -> tuple[ReportOutputs, list[Path]]:
-    """Compute the report's tables, sentences and figures from the rows in `data_dir` (and the
-    measured data set in `measured_dir`, skipped if absent), then write them into `tables_dir`
-    and `figures_dir`; returns what was computed and the paths written.
-
-    Everything is checked and computed before the first file is written: a missing or
-    unwritable output directory (`OutputPathError`), a CSV that does not match its sidecar
-    (`SidecarMismatchError`) or rows the analysis cannot use (`AnalysisInputError`) leave every
-    file as it was.
-    """
+) -> ReportOutputs:
+    """The report's tables, sentences and figures from the rows in `data_dir` (and the
+    measured data set in `measured_dir`, skipped if absent) and the claims' evidence in
+    `tables_dir`; reads only. Raises `SpecError` if the spec's ``profile`` or one of its
+    ``other_profiles`` has no rows (naming it and the profiles that have), a
+    `SidecarMismatchError` for a CSV that does not match its sidecar and `AnalysisInputError`
+    for rows the analysis cannot use."""
     from durable_sim.analysis.evidence import load_claim_evidence, load_rows
     from durable_sim.analysis.outputs import report_outputs
 
     spec = spec or ReportSpec()
-    _check_writable_dirs([Path(tables_dir), Path(figures_dir)])
     measured = Path(measured_dir) if measured_dir is not None else None
     inputs = load_rows(
         data_dir, measured if measured and measured.is_dir() else None, spec.other_profiles
     )
-    outputs = report_outputs(
+    rows = inputs["rows"]
+    assert rows is not None  # load_rows raises when the canonical rows are missing
+    _check_profiles(spec, Path(data_dir), rows)
+    return report_outputs(
         inputs,
         canonical=spec.profile,
         seed=spec.stats_seed,
@@ -161,25 +199,72 @@ def write_report_outputs(
         tolerance=spec.tolerance,
         evidence=load_claim_evidence(tables_dir),
     )
+
+
+def write_report_outputs(
+    data_dir: str | Path,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    spec: ReportSpec | None = None,
+    *,
+    measured_dir: str | Path | None = None,
+) -> tuple[ReportOutputs, list[Path]]:
+    """Compute the report's tables, sentences and figures (`compute_report_outputs`), then
+    write them into `tables_dir` and `figures_dir`, each file atomically; returns what was
+    computed and the paths written.
+
+    Everything is checked and computed before the first file is written: a missing or
+    unwritable output directory (`OutputPathError`), a profile without rows (`SpecError`), a
+    CSV that does not match its sidecar (`SidecarMismatchError`) or rows the analysis cannot
+    use (`AnalysisInputError`) leave every file as it was.
+    """
+    _check_writable_dirs([Path(tables_dir), Path(figures_dir)])
+    outputs = compute_report_outputs(data_dir, tables_dir, spec, measured_dir=measured_dir)
     return outputs, write_all_atomic(outputs.files(tables_dir, figures_dir))
+
+
+def _stage_paper_inputs(paths: ProjectPaths, stage: Path) -> None:
+    """Copy what ``paper/paper.typ`` reads (``paper/`` but its build, ``figures/``, ``data/``)
+    into `stage`."""
+    for tree in (paths.paper_source.parent, paths.figures, paths.data.parent):
+        for source in sorted(tree.rglob("*")):
+            rel = source.relative_to(paths.root)
+            if source.is_file() and paths.paper_pdf.parent not in source.parents:
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, stage / rel)
 
 
 def rebuild_report(
     root: str | Path, spec: ReportSpec | None = None, *, paper: bool = True
 ) -> list[Path]:
     """Rebuild the tables and figures under `root` from its committed rows
-    (`write_report_outputs` on its `ProjectPaths`), then, with `paper`, the PDF from them;
-    returns the paths written.
+    (`compute_report_outputs` on its `ProjectPaths`), then, with `paper`, the PDF from them;
+    returns the paths of the outputs (those whose bytes changed were replaced).
 
-    The errors of `write_report_outputs` leave the tree untouched; so does a missing or
-    unwritable ``paper/build`` (`OutputPathError`, checked first).
+    Every output is written into a stage under ``<root>/.reproduce/`` and published as one set
+    (`durable_sim.staging.publish`): killed at any moment, the next run (or
+    ``tools/reproduce.py --recover``) finds the tree as it was or as finished. One run per
+    tree at a time (`durable_sim.staging.BusyError`). The errors of `compute_report_outputs`
+    leave the tree untouched; so does a missing or unwritable output directory
+    (`OutputPathError`, checked first).
     """
     paths = ProjectPaths(Path(root))
-    if paper:
-        _check_writable_dirs([paths.paper_pdf.parent])
-    _, written = write_report_outputs(
-        paths.data, paths.tables, paths.figures, spec, measured_dir=paths.measured
+    _check_writable_dirs(
+        [paths.tables, paths.figures, *([paths.paper_pdf.parent] if paper else [])]
     )
-    if paper:
-        written.append(build_paper(paths.root))
-    return written
+    with exclusive(paths.root):
+        recover(paths.root)
+        outputs = compute_report_outputs(
+            paths.data, paths.tables, spec, measured_dir=paths.measured
+        )
+        stage = new_stage(paths.root)
+        staged = ProjectPaths(stage)
+        if paper:
+            _stage_paper_inputs(paths, stage)
+        files = outputs.files(staged.tables, staged.figures)
+        write_all_atomic(files)
+        written = [path.relative_to(stage) for path in files]
+        if paper:
+            written.append(build_paper(stage).relative_to(stage))
+        publish(paths.root, stage, [rel.as_posix() for rel in written])
+    return [paths.root / rel for rel in written]

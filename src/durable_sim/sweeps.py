@@ -54,7 +54,7 @@ import tempfile
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -74,7 +74,7 @@ from durable_sim.experiments import (
     run_seeds,
     save_rows,
 )
-from durable_sim.files import read_pair, write_bytes_atomic
+from durable_sim.files import read_pair, recover_pair, write_bytes_atomic
 
 #: The keys of a sweep file.
 SWEEP_KEYS: tuple[str, ...] = ("base", "grid")
@@ -202,7 +202,9 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
     Raises `SweepError` naming the bad key or value and what is accepted: a key other than
     `SWEEP_KEYS`, a base or grid key that is not an `ExperimentSpec` field, a key in both, a
     grid value that is not a non-empty list, more than `MAX_POINTS` points, a point that
-    `ExperimentSpec.parse` rejects (its message, with the point's grid values), or a grid list
+    `ExperimentSpec.parse` rejects (its message, with the point's grid values), a grid key
+    with several values that applies to none of the points (`ExperimentSpec.applies`: its
+    points would repeat one run under different digests), or a grid list
     with two values that validate to the same value. `source` names the sweep in messages.
     """
     if not isinstance(document, Mapping):
@@ -258,6 +260,14 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
         digest = spec_digest(spec, code, tables[spec.prices])
         points.append(SweepPoint(_point_id(values), values, spec, digest))
     for key in keys:
+        if len(grid[key]) > 1 and not any(point.spec.applies(key) for point in points):
+            condition = "; ".join(
+                f"{k} {' or '.join(v)}" for k, v in ExperimentSpec.applies_to(key).items()
+            )
+            raise SweepError(
+                f"bad sweep {source}: grid key {key!r} applies to none of the grid's points "
+                f"(accepted: only with {condition})"
+            )
         seen: dict[str, int] = {}
         for i in range(len(grid[key])):
             text = _format_value(validated[(key, i)])
@@ -600,6 +610,7 @@ def run_sweep(
             client = _dask_client(scheduler, workers or os.cpu_count() or 1)
             stack.callback(_close_dask, client)
         token = stack.enter_context(_locked(out))
+        _settle_leftovers(out, sweep)
         saved, todo = _survey(out, sweep)
         if todo:
             (out / INDEX_FILE).unlink(missing_ok=True)
@@ -626,6 +637,27 @@ def run_sweep(
         if not index_path.is_file() or index_path.read_bytes() != data:
             write_bytes_atomic(index_path, data)
     return SweepResult(out, index, ran=len(todo), skipped=len(sweep.points) - len(todo))
+
+
+def _settle_leftovers(out: Path, sweep: Sweep) -> None:
+    """Settle the points an interrupted sweep (SIGTERM, SIGKILL) was publishing: each point
+    file with hidden temporary or pending files beside it goes through `recover_pair`, which
+    finishes a publish past its commit point and removes the leftovers. A point whose pair does
+    not verify is left to be run again (its publish removes them). One pass over `out`."""
+    files = {point.file for point in sweep.points}
+    owners = set()
+    for entry in out.iterdir():
+        name = entry.name
+        if not (name.startswith(".") and name.endswith((".tmp", ".pending"))):
+            continue
+        for marker in (".csv.", ".meta.json."):
+            at = name.rfind(marker)
+            if at > 1 and f"{name[1:at]}.csv" in files:
+                owners.add(f"{name[1:at]}.csv")
+    for file in sorted(owners):
+        # A pair that does not verify is run again: `publish_pair` removes its leftovers first.
+        with suppress(SidecarMismatchError):
+            recover_pair(out / file)
 
 
 def _close_dask(client: Any) -> None:

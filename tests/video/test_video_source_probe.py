@@ -20,6 +20,20 @@ def test_source_matches_its_spec(small_spec: SourceSpec, small_video: bytes) -> 
     assert info.frame_count == small_spec.frame_count == 60
     assert info.duration == Fraction(2)
     assert info.keyframes == (0, 15, 30, 45)
+    assert len(info.keyframes) == small_spec.gop_count
+
+
+@pytest.mark.parametrize(
+    ("spec", "gops"),
+    [
+        (SourceSpec(duration_s=1), 1),  # the reviewer's: 30 frames, one GOP
+        (SourceSpec(duration_s=10), 10),
+        (SourceSpec(duration_s=1, gop_frames=20), 2),  # a last, shorter GOP counts
+        (SourceSpec(duration_s=2, fps=10, gop_frames=100), 1),
+    ],
+)
+def test_gop_count_is_the_keyframes_of_the_fixed_gop_layout(spec: SourceSpec, gops: int) -> None:
+    assert spec.gop_count == gops == len(range(0, spec.frame_count, spec.gop_frames))
 
 
 def test_source_bytes_repeat_within_and_across_processes(

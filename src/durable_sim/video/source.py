@@ -40,6 +40,14 @@ class SourceSpec:
         """Number of frames in the video."""
         return self.duration_s * self.fps
 
+    @property
+    def gop_count(self) -> int:
+        """Number of GOPs (keyframe-aligned segments) `make_source_video` gives the video: a
+        keyframe every `gop_frames` frames and no other (x264 ``keyint=min-keyint``,
+        ``scenecut=0``: `durable_sim.video.h264`), so ``ceil(frame_count / gop_frames)``. The
+        most chunks `durable_sim.video.split` can cut it into."""
+        return -(-self.frame_count // self.gop_frames)
+
     def lavfi_graph(self) -> str:
         """The lavfi source description FFmpeg renders the frames from."""
         size = f"{self.width}x{self.height}"

@@ -345,7 +345,7 @@ def _encoder(spec: VideoSpec, env: RunEnv) -> Encoder:
     session: VideoSession = env.session
     return make_encoder(
         spec.encoder,
-        spec=SourceSpec(spec.video_seconds, 30, spec.width, spec.height, 30),
+        spec=_source(spec),
         sampler=env.sampler,
         failure_probability=spec.failure_probability,
         store_root=session.blob_root,
@@ -399,12 +399,25 @@ def _baseline_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
     return run_baseline_workflow(env, body, max_workers=min(spec.chunks, 1024))
 
 
+def _source(spec: VideoSpec) -> SourceSpec:
+    """The source video of `spec`: 30 fps, a keyframe every second (a GOP of 30 frames)."""
+    return SourceSpec(spec.video_seconds, 30, spec.width, spec.height, 30)
+
+
 def _check(spec: VideoSpec) -> None:
-    frames = spec.video_seconds * 30
+    source = _source(spec)
+    frames = source.frame_count
     if spec.chunks > frames:
         raise ValueError(
             f"chunks={spec.chunks} exceeds the frames of the video "
             f"(accepted: 1..{frames} for {spec.video_seconds} s at 30 fps)"
+        )
+    if spec.encoder == "real" and spec.chunks > source.gop_count:
+        raise ValueError(
+            f"chunks={spec.chunks} does not fit the real encoder's video: its {frames} frames "
+            f"form {source.gop_count} keyframe-aligned segments (GOPs of {source.gop_frames} "
+            f"frames), one chunk at least each (accepted: 1..{source.gop_count} for "
+            f"{spec.video_seconds} s)"
         )
 
 

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from publish import publish, recover, work_dir
+
+from durable_sim.staging import publish, recover, work_dir
 
 FILES = ["data/a.csv", "data/a.meta.json", "figures/f.svg", "notebooks/01.ipynb"]
 
@@ -77,7 +78,7 @@ def test_a_crash_before_the_commit_record_leaves_the_tree_as_it_was(
     def no_record(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt("killed before the commit point")
 
-    monkeypatch.setattr("publish._write_record", no_record)
+    monkeypatch.setattr("durable_sim.staging._write_record", no_record)
     with pytest.raises(KeyboardInterrupt):
         publish(tmp_path, stage, FILES)
     assert "the tree is as it was" in recover(tmp_path)

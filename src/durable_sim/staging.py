@@ -1,7 +1,9 @@
 """Move a finished scratch tree into the project all at once, or not at all, even across a kill.
 
-A run builds every output under a stage directory inside ``<root>/.reproduce/`` (same file
-system, so a rename is atomic). `publish` then:
+``tools/reproduce.py`` (every notebook) and ``durable-sim report`` (`durable_sim.report`) both
+publish their outputs this way, one writer at a time (`exclusive`). A run builds every output
+under a stage directory inside ``<root>/.reproduce/`` (same file system, so a rename is atomic).
+`publish` then:
 
 1. writes ``<root>/.reproduce/publish.json`` (the stage's name and the files to move) to a
    temporary file, fsyncs it and renames it into place: the commit point;
@@ -16,11 +18,16 @@ leaves byte-identical are never moved, so a re-run with nothing to change change
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from durable_sim.errors import DurableSimError
 
 WORK_DIR = ".reproduce"
 RECORD = "publish.json"
@@ -29,6 +36,30 @@ RECORD = "publish.json"
 def work_dir(root: Path) -> Path:
     """``<root>/.reproduce``: stages, the publish record and the lock (git-ignored)."""
     return root / WORK_DIR
+
+
+class BusyError(DurableSimError):
+    """Another run holds the tree's lock; one line naming the lock file."""
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """Hold ``<root>/.reproduce/lock``: one publishing run per tree (the lock dies with its
+    process). Raises `BusyError` if another run holds it."""
+    work = work_dir(root)
+    work.mkdir(exist_ok=True)
+    with open(work / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"another run holds {work / 'lock'}; try again when it ends") from None
+        yield
+
+
+def new_stage(root: Path) -> Path:
+    """A new, empty stage directory ``<root>/.reproduce/stage-*`` (call it holding `exclusive`,
+    after `recover`)."""
+    return Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir(root)))
 
 
 def _fsync_dir(path: Path) -> None:
