@@ -118,11 +118,12 @@ def accepted(field: FieldInfo) -> str:
 
 
 def _numeric(annotation: Any) -> bool:
-    """Whether values of `annotation` are numbers (int, float, optionally None; Annotated)."""
+    """Whether values of `annotation` are numbers (int, float, optionally None; Annotated); a
+    union that also admits other types (e.g. a workload option: bool, number or text) is not."""
     if get_origin(annotation) is Annotated:
         return _numeric(get_args(annotation)[0])
     if get_origin(annotation) in (Union, types.UnionType):
-        return any(_numeric(a) for a in get_args(annotation) if a is not type(None))
+        return all(_numeric(a) for a in get_args(annotation) if a is not type(None))
     return annotation in (int, float)
 
 

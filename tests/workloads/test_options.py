@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from durable_sim.cli import main
-from durable_sim.errors import SpecError
+from durable_sim.errors import SpecError, WorkloadError
 from durable_sim.experiments import ExperimentSpec, load_rows, run_experiment
 from durable_sim.registry import RegistryError, UnknownNameError
 from durable_sim.workloads import (
@@ -133,7 +133,7 @@ def test_a_column_its_labels_already_set_is_refused_at_the_first_run(knobs: Work
         columns=("total",),
     )
     register_workload(clash, replace=True)
-    with pytest.raises(ValueError, match="reports column 'total', which its labels already set"):
+    with pytest.raises(WorkloadError, match="reports column 'total', which its labels already set"):
         run_experiment(spec())
 
 
