@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce conformance lab clean-venv
+.PHONY: env test lint bench reproduce conformance measure lab clean-venv
 
 # AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
 # read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
@@ -49,6 +49,13 @@ reproduce: $(STAMP)
 # committed table is current).
 conformance: $(STAMP) $(CONFORMANCE_WHEEL)
 	$(PY) tools/conformance.py
+
+# The measured data set (wall clock, real encoder, official local runner, this machine) and the
+# calibration taken with it, into data/measured/. Takes a few minutes; rerun on a quiet machine.
+measure: $(STAMP)
+	mkdir -p data/measured
+	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
+	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
 
 # JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
 lab: $(STAMP)

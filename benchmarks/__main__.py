@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import engine, workloads  # noqa: F401 - each module registers its benchmarks
+from benchmarks import calibrate, engine, store, workloads  # noqa: F401 - each module registers its benchmarks
 from benchmarks.registry import BENCHMARKS, Row
 
 

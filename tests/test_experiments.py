@@ -33,6 +33,10 @@ def spec(**values):
         ({"chunks": 301}, "chunks=301 exceeds the frames of the video (accepted: 1..300"),
         ({"engine": "aws-local"}, "engine 'aws-local' runs on the wall clock"),
         ({"colour": "red"}, "colour='red': Extra inputs are not permitted"),
+        ({"costs": {"foo": 1.0}}, "costs has unknown cost name(s) ['foo']"),
+        ({"costs": {"encode_per_s_sigma": 5.0}}, "sigma must be in [0, 3], got 5.0"),
+        ({"cores": 0}, "cores=0: Input should be greater than or equal to 1"),
+        ({"poll_read": "scan"}, "poll_read='scan': Input should be 'query' or 'get'"),
     ],
 )
 def test_bad_specs_fail_with_one_clear_line(values, message):
@@ -86,3 +90,51 @@ def test_save_rows_rejects_a_non_csv_path_and_writes_nothing(tmp_path):
     with pytest.raises(SpecError, match=r"accepted: a file name ending in \.csv"):
         save_rows(run_experiment(spec(runs=1)), [spec(runs=1)], tmp_path / "rows.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_workload_is_named_with_the_accepted_ones():
+    with pytest.raises(
+        SpecError, match=r"workload 'actor' is unknown \(accepted: \['counter', 'video'\]\)"
+    ):
+        spec(workload="actor")
+
+
+def test_rows_name_the_machine_and_split_the_time_by_component():
+    rows = run_experiment(spec(runs=2, cores=3))
+    assert (rows.machine == "host").all() and (rows.cores == 3).all()
+    lam = run_experiment(spec(runs=2, profile="aws-lambda"))
+    assert (lam.machine == "lambda").all() and (lam.cores == 1).all()
+    parts = [c for c in rows.columns if c.startswith("time_") and c != "time_ms"]
+    assert len(parts) == 8
+    assert ((rows[parts].sum(axis=1) - rows.time_ms).abs() < 1e-6).all()
+
+
+def test_a_concurrency_limit_for_a_host_is_a_spec_error():
+    with pytest.raises(SpecError, match="bad concurrency_limit 4 for a host"):
+        spec(concurrency_limit=4)
+
+
+def test_get_polling_reads_every_chunk_each_round():
+    query = run_experiment(spec(runs=2))
+    get = run_experiment(spec(runs=2, poll_read="get"))
+    rounds = query.store_ops_poll  # one query per round
+    assert (get.store_ops_poll == 10 * rounds).all()
+    assert (get.poll_read == "get").all()
+
+
+def test_warm_up_runs_are_discarded_and_change_no_row():
+    plain = run_experiment(spec(runs=3))
+    warmed = run_experiment(spec(runs=3, warmup_runs=2))
+    pd.testing.assert_frame_equal(plain, warmed)
+
+
+def test_cores_contend_on_a_host_and_not_between_lambda_invocations():
+    one = run_experiment(spec(runs=3, cores=1)).time_ms.mean()
+    four = run_experiment(spec(runs=3, cores=4)).time_ms.mean()
+    assert one > four
+    # On Lambda each baseline worker has its own vCPU, while a durable map's branches are
+    # threads of one invocation and share its vCPU.
+    base = run_experiment(spec(runs=3, profile="aws-lambda"))
+    durable = run_experiment(spec(runs=3, profile="aws-lambda", model="durable"))
+    assert (base.time_queueing_ms == 0).all()
+    assert (durable.time_queueing_ms > 0).all()

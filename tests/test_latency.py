@@ -64,3 +64,23 @@ def test_get_profile() -> None:
     assert get_profile("zero") is ZERO
     with pytest.raises(ValueError, match=r"unknown latency profile 'nope' \(accepted: .*'zero'"):
         get_profile("nope")
+
+
+def test_scenarios_name_their_machines() -> None:
+    from durable_sim.latency import AWS_LAMBDA, PAPER_LOCAL
+
+    assert (PAPER_LOCAL.machine.kind, PAPER_LOCAL.machine.cores) == ("host", 2)
+    assert (AWS_LAMBDA.machine.kind, AWS_LAMBDA.machine.concurrency_limit) == ("lambda", 1000)
+    assert "machine" not in PAPER_LOCAL.cost_names()
+
+
+def test_a_calibration_replaces_medians_spreads_and_cores() -> None:
+    from durable_sim.latency import PAPER_LOCAL, with_calibration
+
+    tuned = with_calibration(
+        PAPER_LOCAL, {"encode_per_s": 70.0, "encode_per_s_sigma": 0.3, "cores": 4, "load_1m": 9}
+    )
+    assert tuned.encode_per_s == Dist(70.0, 0.3)
+    assert tuned.validate == PAPER_LOCAL.validate and tuned.machine.cores == 4
+    with pytest.raises(ValueError, match=r"bad calibrated validate = -1.0 ms"):
+        with_calibration(PAPER_LOCAL, {"validate": -1.0})

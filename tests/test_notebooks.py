@@ -26,6 +26,7 @@ def test_notebooks_exist() -> None:
         "01_counter.ipynb",
         "02_video_pipeline.ipynb",
         "03_figure_and_statistics.ipynb",
+        "04_actor_semantics.ipynb",
     ]
 
 

@@ -3,6 +3,12 @@
 Both models of an experiment run on the same clock so that their times compare fairly.
 Modeled latencies are *charged* to a clock: the virtual clock advances by them (no real
 time passes); the wall clock ignores them unless asked to emulate them with real sleeps.
+
+Every advance of a virtual clock can be watched (`observe_clocks`): each charge and each sleep
+is reported with what it was for, so a run's time can be attributed to its causes
+(`durable_sim.attribution`). A charge is labelled by the profile cost it pays (`note_charge`,
+called by the sampler that drew it); a sleep by its `label` argument (``None``: a wait whose
+cause the observer infers, such as a join of concurrent branches or a timer).
 """
 
 from __future__ import annotations
@@ -12,6 +18,48 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol
+
+
+class ClockObserver(Protocol):
+    """Watches virtual clocks advance (see `observe_clocks`)."""
+
+    def advanced(
+        self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
+    ) -> None:
+        """`clock` moved from `start_ms` to `end_ms` (> `start_ms`): a charge or a sleep.
+
+        `label` is the cost a charge pays (``None`` if no sampler noted it) or what a sleep
+        waits for (``None`` if its caller did not say).
+        """
+
+    def forked(self, parent: object, child: object, at_ms: float) -> None:
+        """`child` was forked from `parent` at `at_ms` (the time both clocks show)."""
+
+    def note_charge(self, label: str, ms: float) -> None:
+        """The next charge of `ms` is the cost `label` (called by the sampler that drew it)."""
+
+    def take_charge_label(self, ms: float) -> str | None:
+        """The label noted for a charge of `ms`, consumed; ``None`` if none was noted."""
+
+
+_OBSERVER: ContextVar[ClockObserver | None] = ContextVar("durable_sim_clock_observer", default=None)
+
+
+@contextmanager
+def observe_clocks(observer: ClockObserver) -> Iterator[ClockObserver]:
+    """Report every advance and fork of a virtual clock in this context to `observer`."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield observer
+    finally:
+        _OBSERVER.reset(token)
+
+
+def note_charge(label: str, ms: float) -> None:
+    """Tell the active observer, if any, that the next charge of `ms` pays the cost `label`."""
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer.note_charge(label, ms)
 
 
 class Clock(Protocol):
@@ -25,8 +73,11 @@ class Clock(Protocol):
     def charge(self, ms: float) -> None:
         """Account a modeled cost of `ms` milliseconds."""
 
-    def sleep_until(self, t_ms: float) -> None:
-        """Let time pass until `t_ms` (a wait, a retry delay, a polling interval)."""
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Let time pass until `t_ms` (a wait, a retry delay, a polling interval).
+
+        `label` names what the wait is for (e.g. ``"poll_wait"``) for an observer.
+        """
 
     def fork(self) -> Clock:
         """A clock for a branch that runs concurrently with its siblings."""
@@ -46,13 +97,25 @@ class VirtualClock:
     def charge(self, ms: float) -> None:
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
+        observer = _OBSERVER.get()
+        if observer is not None and ms > 0:
+            label = observer.take_charge_label(ms)
+            observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
         self._now += ms
 
-    def sleep_until(self, t_ms: float) -> None:
-        self._now = max(self._now, t_ms)
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        if t_ms > self._now:
+            observer = _OBSERVER.get()
+            if observer is not None:
+                observer.advanced(self, self._now, t_ms, charge=False, label=label)
+            self._now = t_ms
 
     def fork(self) -> VirtualClock:
-        return VirtualClock(self._now)
+        child = VirtualClock(self._now)
+        observer = _OBSERVER.get()
+        if observer is not None:
+            observer.forked(self, child, self._now)
+        return child
 
     def __repr__(self) -> str:
         return f"VirtualClock(now_ms={self._now:.3f})"
@@ -80,7 +143,7 @@ class WallClock:
         if self.emulate_latency and ms > 0:
             time.sleep(ms / 1000.0)
 
-    def sleep_until(self, t_ms: float) -> None:
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         delay = t_ms - self.now_ms()
         if delay > 0:
             time.sleep(delay / 1000.0)

@@ -3,6 +3,9 @@
 A draw is keyed by *what* it is for (e.g. ``("checkpoint", "exec-1", "3.2", 1)``), not by
 *when* it happens: the same key always gives the same value for a seed, so results do not
 depend on the order in which branches, threads or processes happen to run.
+
+A profile is a scenario's costs plus its `Machine` (`durable_sim.machine`): the cores on which
+the CPU-bound part of those costs (validate, split, encode, assemble) contends.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+
+from durable_sim.clock import note_charge
+from durable_sim.machine import Machine
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,16 @@ class Dist:
         return Dist(self.median_ms * factor, self.sigma)
 
 
+#: The machine of a profile that names none: a host with one core.
+ONE_CORE = Machine("host", 1)
+
+
 @dataclass(frozen=True)
 class LatencyProfile:
     """Every cost the models charge. Concrete profiles document each number's source."""
 
     name: str
+    machine: Machine = ONE_CORE
     # Function platform
     invoke: Dist = Dist()  # per function invocation (warm)
     cold_start: Dist = Dist()  # extra on the first invocation of a function
@@ -73,7 +85,8 @@ class LatencyProfile:
     assemble_per_s: Dist = Dist()
 
     def cost_names(self) -> list[str]:
-        return [f.name for f in fields(self) if f.name != "name"]
+        """The names of the profile's costs (every `Dist` field), in declaration order."""
+        return [f.name for f in fields(self) if f.name not in ("name", "machine")]
 
 
 ZERO = LatencyProfile(name="zero")
@@ -140,46 +153,60 @@ class Sampler:
         dist: Dist = getattr(self.profile, cost)
         if scale != 1.0:
             dist = dist.scaled(scale)
-        if dist.is_constant:
-            return dist.median_ms
-        return dist.sample(self._keyed((cost, *key)))
+        ms = dist.median_ms if dist.is_constant else dist.sample(self._keyed((cost, *key)))
+        note_charge(cost, ms)
+        return ms
 
 
 # The paper's setting: one machine, the official local runner for durable functions, an
 # in-process key-value store, functions as local calls. Figures marked "calibrate" are medians
-# measured on this kind of machine (2 cores) by `python -m benchmarks calibrate`, which times
-# the official `DurableFunctionTestRunner` (aws-durable-execution-sdk-python-testing 1.4.0) and
-# our real encoder (PyAV 18.1, libx264 veryfast, threads=1) on the paper's 10 s 640x360 clip.
+# measured on this machine by `python -m benchmarks calibrate` (load average 1-6 from other
+# users: the CPU-work figures are CPU time, which such load barely moves), timing the
+# official `DurableFunctionTestRunner` (aws-durable-execution-sdk-python-testing 1.4.0) and our
+# real encoder (PyAV 18.1, libx264 veryfast, threads=1) on the paper's 10 s 640x360 clip.
 PAPER_LOCAL = LatencyProfile(
     name="paper-local",
-    # A local function call: no network hop; Python call overhead is below 0.01 ms.
-    invoke=Dist(0.0),
-    cold_start=Dist(0.0),
-    # calibrate: 106-110 ms for an execution with no operations -- the runner's scheduling and
-    # checkpoint-polling floor, paid once per invocation. Spread: runs ranged about +-5 %.
-    durable_invoke=Dist(110.0, 0.05),
-    # calibrate: 0.8 ms per extra checkpointed operation (a 10-branch map of no-op steps, 21
-    # operations, over an empty execution). Spread: assumed.
-    checkpoint=Dist(0.8, 0.2),
+    # calibrate: this host has 2 cores (its CPU affinity); every run's CPU work shares them.
+    machine=Machine("host", cores=2),
+    # calibrate: a local function call through the baseline runtime, 0.003-0.014 ms.
+    invoke=Dist(0.01),
+    cold_start=Dist(0.0),  # a local function has no instance to start
+    # calibrate: 104-107 ms for an execution with no operations, of which only 3-5 ms is CPU
+    # time: the rest is the SDK's checkpoint batcher noticing the end of the invocation, which it
+    # polls for every 0.1 s (`_STOP_SIGNAL_POLL_SECONDS` in aws_durable_execution_sdk_python
+    # 3.0.0, state.py). Paid once per invocation; spread +-5 % over repeats.
+    durable_invoke=Dist(106.0, 0.05),
+    # calibrate: 0.3-0.8 ms per extra checkpointed operation (a 10-branch map of no-op steps,
+    # 21 operations, over an empty execution). Spread: assumed.
+    checkpoint=Dist(0.5, 0.2),
     step=Dist(0.0),
     replay_op=Dist(0.05),  # re-reading a journaled result: a dict lookup and a JSON decode
     resume=Dist(0.0),  # skip-time is on in the local runner: timers fire at once
-    # In-process store: a locked dict or a local SQLite file, ~0.05 ms a call. Spread: assumed.
-    kv_read=Dist(0.05, 0.2),
-    kv_write=Dist(0.05, 0.2),
-    kv_query=Dist(0.08, 0.2),
-    # calibrate: validate (probe plus a full decode, to catch corrupt input) 313 ms; split (a
-    # keyframe-aligned remux) 1.4 ms per second of video; encode 131 ms per second of video;
-    # assemble (concatenation plus a verifying decode) 29 ms per second. Spread: assumed 0.1.
-    validate=Dist(310.0, 0.1),
-    split_per_s=Dist(1.4, 0.1),
-    encode_per_s=Dist(130.0, 0.1),
-    assemble_per_s=Dist(29.0, 0.1),
+    # calibrate: in-process memory-store calls: get 0.006-0.016 ms, put 0.02 ms, query of ten
+    # items 0.05-0.06 ms. Spread: assumed.
+    kv_read=Dist(0.01, 0.2),
+    kv_write=Dist(0.02, 0.2),
+    kv_query=Dist(0.05, 0.2),
+    # calibrate, CPU time (medians): validate (probe plus a full decode, to catch corrupt input)
+    # 154-170 ms; split (a keyframe-aligned remux) 0.9-1.1 ms per second of video; encode
+    # 81-97 ms per second of video (every 1 s chunk of the clip, three times); assemble
+    # (concatenation plus a verifying decode) 13-15 ms per second. Spreads: the standard
+    # deviation of ln(CPU time): 0.02 over repeats (validate, assemble), 0.04 (split, and encode
+    # across the clip's chunks).
+    validate=Dist(165.0, 0.02),
+    split_per_s=Dist(1.0, 0.04),
+    encode_per_s=Dist(85.0, 0.04),
+    assemble_per_s=Dist(13.7, 0.02),
 )
 
 # The deployed setting: AWS Lambda with durable functions and DynamoDB.
 AWS_LAMBDA = LatencyProfile(
     name="aws-lambda",
+    # One execution environment per invocation with 1 vCPU (a 1,769 MB function: "at 1,769 MB,
+    # a function has the equivalent of one vCPU", AWS Lambda Developer Guide, "Configure Lambda
+    # function memory"), and the default account limit of 1,000 concurrent executions ("Lambda
+    # function scaling", same guide).
+    machine=Machine("lambda", cores=1, concurrency_limit=1000),
     # Warm invocation overhead of Lambda's Invoke API within a region: ~10-20 ms (published
     # measurements, e.g. Wang et al., "Peeking Behind the Curtains of Serverless Platforms",
     # USENIX ATC 2018); median 15 ms.
@@ -198,8 +225,7 @@ AWS_LAMBDA = LatencyProfile(
     kv_read=Dist(4.0, 0.3),
     kv_write=Dist(6.0, 0.3),
     kv_query=Dist(6.0, 0.3),
-    # Same video work as paper-local: a Lambda with 1,769 MB has one full vCPU, about one core
-    # of this machine.
+    # Same CPU work as paper-local: one vCPU is about one core of this machine.
     validate=PAPER_LOCAL.validate,
     split_per_s=PAPER_LOCAL.split_per_s,
     encode_per_s=PAPER_LOCAL.encode_per_s,
@@ -207,6 +233,46 @@ AWS_LAMBDA = LatencyProfile(
 )
 
 PROFILES: dict[str, LatencyProfile] = {p.name: p for p in (ZERO, PAPER_LOCAL, AWS_LAMBDA)}
+
+
+#: The costs a calibration (`python -m benchmarks.calibrate`) measures, and ``cores``.
+CALIBRATED: tuple[str, ...] = (
+    "cores",
+    "durable_invoke",
+    "checkpoint",
+    "invoke",
+    "kv_read",
+    "kv_write",
+    "kv_query",
+    "validate",
+    "split_per_s",
+    "encode_per_s",
+    "assemble_per_s",
+)
+
+
+def with_calibration(profile: LatencyProfile, figures: Mapping[str, float]) -> LatencyProfile:
+    """`profile` with the calibrated figures applied: the median (ms) of each cost in
+    `CALIBRATED` that `figures` holds, its spread from ``"<cost>_sigma"`` if given, and the
+    machine's cores from ``"cores"``. Other costs, spreads and keys stay as they are (a
+    calibration also reports informational figures).
+
+    Raises `ValueError` for a negative or non-finite median, a sigma outside [0, 3], or a bad
+    core count.
+    """
+    changes: dict[str, object] = {}
+    if "cores" in figures:
+        changes["machine"] = replace(profile.machine, cores=int(figures["cores"]))
+    for cost in CALIBRATED[1:]:
+        sigma_key = f"{cost}_sigma"
+        if cost not in figures and sigma_key not in figures:
+            continue
+        dist: Dist = getattr(profile, cost)
+        median = float(figures.get(cost, dist.median_ms))
+        if not math.isfinite(median) or median < 0:
+            raise ValueError(f"bad calibrated {cost} = {median!r} ms (accepted: finite, >= 0)")
+        changes[cost] = Dist(median, float(figures.get(sigma_key, dist.sigma)))
+    return replace(profile, **changes)  # type: ignore[arg-type]
 
 
 def get_profile(name: str) -> LatencyProfile:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,11 +32,31 @@ def sampler() -> Sampler:
     return Sampler(CONST, seed=7)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+BACKENDS = ["memory", "sqlite", "postgres"]
+SHARED_BACKENDS = ["sqlite", "postgres"]  # several store objects, or processes, on one location
+
+
+def store_location(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> dict[str, Any]:
+    """`open_store` arguments for a fresh, empty store on `backend` (Postgres: a new schema)."""
+    if backend == "sqlite":
+        return {"backend": "sqlite", "path": tmp_path / "store.db"}
+    if backend == "postgres":
+        return {"backend": request.getfixturevalue("postgres_dsn")}
+    return {"backend": backend}
+
+
+@pytest.fixture(params=BACKENDS)
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: VirtualClock, sampler: Sampler
 ) -> Iterator[KVStore]:
-    path = tmp_path / "store.db" if request.param == "sqlite" else None
-    kv = open_store(request.param, clock=clock, sampler=sampler, path=path)
+    kv = open_store(
+        **store_location(request, request.param, tmp_path), clock=clock, sampler=sampler
+    )
     yield kv
     kv.close()
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+def shared_location(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """Where two store objects (or processes) can open the same data."""
+    return store_location(request, request.param, tmp_path)

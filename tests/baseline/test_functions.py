@@ -202,3 +202,44 @@ def test_bad_registrations_and_unknown_functions(clock: VirtualClock) -> None:
     with pytest.raises(ValueError, match=r"unknown function 'g' \(accepted: 'f'\)"):
         rt.invoke_async("g", None)
     assert rt.counters.total == 0
+
+
+def test_invocations_compute_on_the_cores_their_machine_gives_them(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    from durable_sim.machine import Machine
+
+    seen: list[object] = []
+    for machine, shared in ((Machine("host", cores=2), True), (Machine("lambda", cores=1), False)):
+        seen.clear()
+        rt = FunctionRuntime(VirtualClock(), sampler, machine=machine.start())
+        rt.register("f", lambda event, ctx: seen.append(ctx.cpu))
+        rt.invoke("f", None)
+        rt.invoke("f", None)
+        assert (seen[0] is seen[1]) is shared
+
+
+def test_a_concurrency_limit_makes_async_invocations_wait_for_a_slot(sampler: Sampler) -> None:
+    from durable_sim.machine import Machine
+
+    clock = VirtualClock()
+    rt = FunctionRuntime(clock, sampler, machine=Machine("lambda", 1, concurrency_limit=2).start())
+    starts: list[float] = []
+
+    def work(event: int, ctx: InvocationContext) -> None:
+        starts.append(ctx.clock.now_ms())
+        ctx.clock.charge(100.0)
+
+    rt.register("work", work)
+
+    def coordinator(event: None, ctx: InvocationContext) -> list[float]:
+        handles = [rt.invoke_async("work", i, clock=ctx.clock) for i in range(3)]
+        return [h.completed_ms for h in handles]
+
+    rt.register("coordinator", coordinator)
+    ends = rt.invoke("coordinator", None)
+    # The coordinator holds one of the two slots, so the workers run one after another. The
+    # first pays invoke (10 ms) and a cold start (100 ms); the others reuse its warm instance.
+    assert starts == [220.0, 330.0, 440.0]
+    assert ends == [320.0, 430.0, 540.0]
+    assert rt.counters.cold_starts == 2  # the coordinator's and the first worker's

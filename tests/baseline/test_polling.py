@@ -105,3 +105,35 @@ def test_bad_poll_arguments(clock: VirtualClock, kwargs: dict[str, float], messa
     with pytest.raises(ValueError, match=message):
         poll_until(lambda: calls.append(1), clock=clock, **kwargs)
     assert calls == []
+
+
+def test_exponential_polling_follows_the_sdks_wait_formula(clock: VirtualClock) -> None:
+    from durable_sim.baseline.polling import SDK_BACKOFF_RATE, SDK_MAX_INTERVAL_MS, wait_ms
+
+    assert (SDK_BACKOFF_RATE, SDK_MAX_INTERVAL_MS) == (1.5, 300_000.0)  # WaitStrategyConfig
+    checked_at: list[float] = []
+
+    def check() -> bool:
+        checked_at.append(clock.now_ms())
+        return clock.now_ms() >= 800
+
+    result = poll_until(
+        check, clock=clock, interval_ms=100, timeout_ms=10_000, backoff="exponential"
+    )
+    assert checked_at == [0.0, 100.0, 250.0, 475.0, 812.5]
+    assert result.polls == 5
+    assert wait_ms(40, interval_ms=100, backoff="exponential") == 300_000.0  # the cap
+    assert wait_ms(40, interval_ms=100) == 100
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backoff": "linear"}, r"bad backoff 'linear' \(accepted: 'fixed', 'exponential'\)"),
+        ({"backoff_rate": 0.5}, r"bad backoff_rate 0.5 \(accepted: a number in \[1, 100\]\)"),
+        ({"max_interval_ms": 0}, r"bad max_interval_ms 0"),
+    ],
+)
+def test_bad_schedules_are_rejected(clock: VirtualClock, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        poll_until(lambda: True, clock=clock, interval_ms=10, timeout_ms=100, **kwargs)

@@ -1,10 +1,15 @@
-"""Store semantics on both backends, counts by kind and purpose, charged latency, errors."""
+"""Store semantics on every backend, counts by kind and purpose, charged latency, errors."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from durable_sim.baseline import (
@@ -14,10 +19,14 @@ from durable_sim.baseline import (
     StoreCounters,
     open_store,
 )
+from durable_sim.baseline.store.model import item_size
 from durable_sim.clock import VirtualClock
 from durable_sim.latency import Dist, LatencyProfile, Sampler
+from durable_sim.pgcluster import PostgresCluster
 
 from .conftest import CONST
+
+WORKER = Path(__file__).with_name("store_worker.py")
 
 
 def test_get_put_delete_roundtrip(store: KVStore) -> None:
@@ -128,6 +137,8 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         conditional_failures=0,
         queries=4,
         deletes=1,
+        read_units=5,
+        write_units=7,
         by_purpose={
             "job_creation": 1,
             "chunk_insert": 3,
@@ -145,6 +156,8 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         "store_conditional_failures": 0,
         "store_queries": 4,
         "store_deletes": 1,
+        "store_read_units": 5,
+        "store_write_units": 7,
         "store_ops_chunk_insert": 3,
         "store_ops_cleanup": 1,
         "store_ops_job_creation": 1,
@@ -152,6 +165,43 @@ def test_counts_by_kind_and_purpose(store: KVStore) -> None:
         "store_ops_poll": 4,
         "store_ops_status_update": 2,
     }
+
+
+def _padded(pk: str, size: int) -> dict[str, str]:
+    """An item whose `item_size` under key `pk` is exactly `size` bytes."""
+    overhead = item_size(pk, "", {"p": ""})
+    return {"p": "x" * (size - overhead)}
+
+
+@pytest.mark.parametrize(
+    ("size", "units"), [(1, 1), (1024, 1), (1025, 2), (3000, 3), (4096, 4), (4097, 5)]
+)
+def test_write_units_per_started_kilobyte(store: KVStore, size: int, units: int) -> None:
+    store.put("t", "k", _padded("k", size))
+    assert store.counters.write_units == units
+
+
+@pytest.mark.parametrize(("size", "units"), [(10, 1), (4096, 1), (4097, 2), (8193, 3)])
+def test_read_units_per_started_4kb(store: KVStore, size: int, units: int) -> None:
+    store.put("t", "k", _padded("k", size))
+    store.get("t", "k")
+    assert store.counters.read_units == units
+
+
+def test_units_of_missing_items_queries_updates_and_failures(store: KVStore) -> None:
+    store.get("t", "absent")
+    assert store.counters.read_units == 1  # a read of nothing still costs one unit
+    for i in range(3):  # three 2,000-byte items: one query reads 6,000 bytes = 2 units
+        store.put("t", ("p", f"s{i}"), _padded("p", 2000 - len(f"s{i}")))
+    store.query("t", "p")
+    assert store.counters.read_units == 1 + 2
+    before = store.counters.write_units
+    store.put("t", "big", _padded("big", 2048))
+    store.update("t", "big", {"p": "small"})  # the larger of before (2 KB) and after counts
+    assert store.counters.write_units == before + 2 + 2
+    with pytest.raises(ConditionalCheckFailed):
+        store.update("t", "big", {"p": "x"}, condition={"p": "other"})
+    assert store.counters.write_units == before + 2 + 2 + 1  # a failed write still consumes
 
 
 def test_counters_are_snapshots(store: KVStore) -> None:
@@ -205,31 +255,127 @@ def test_random_latency_is_keyed_by_identity() -> None:
     assert len(set(plain)) == 3  # successive calls on one key get fresh draws
 
 
-def test_sqlite_persists_across_store_objects(tmp_path: Path, clock: VirtualClock) -> None:
-    path = tmp_path / "state.db"
-    first = open_store("sqlite", clock=clock, sampler=Sampler(CONST, 1), path=path)
+def test_data_persists_across_store_objects(
+    shared_location: dict[str, Any], clock: VirtualClock
+) -> None:
+    first = open_store(**shared_location, clock=clock, sampler=Sampler(CONST, 1))
     first.put("jobs", ("j", "c1"), {"done": True})
     first.add("counters", "c", "value", 5)
     first.close()
-    second = open_store("sqlite", clock=clock, sampler=Sampler(CONST, 1), path=path)
+    second = open_store(**shared_location, clock=clock, sampler=Sampler(CONST, 1))
     assert second.get("jobs", ("j", "c1")) == {"done": True}
     assert second.add("counters", "c", "value", 1) == 6
-    assert second.counters.total == 2  # counts belong to the store object, not the file
+    assert second.counters.total == 2  # counts belong to the store object, not the data
     second.close()
 
 
-def test_two_sqlite_stores_on_one_file_see_each_others_writes(
-    tmp_path: Path, clock: VirtualClock
+def test_two_stores_on_one_location_see_each_others_writes(
+    shared_location: dict[str, Any], clock: VirtualClock
 ) -> None:
-    path = tmp_path / "shared.db"
-    a = open_store("sqlite", clock=clock, sampler=Sampler(CONST, 1), path=path)
-    b = open_store("sqlite", clock=clock, sampler=Sampler(CONST, 1), path=path)
+    a = open_store(**shared_location, clock=clock, sampler=Sampler(CONST, 1))
+    b = open_store(**shared_location, clock=clock, sampler=Sampler(CONST, 1))
     a.update("t", "k", {"owner": "a"}, condition={"owner": ABSENT})
     with pytest.raises(ConditionalCheckFailed):
         b.update("t", "k", {"owner": "b"}, condition={"owner": ABSENT})
     assert b.get("t", "k") == {"owner": "a"}
+    b.delete("t", "k")
+    assert a.get("t", "k") is None
     a.close()
     b.close()
+
+
+def test_processes_lose_no_update(shared_location: dict[str, Any], clock: VirtualClock) -> None:
+    """4 processes x 30 rounds on one item: every compare-and-swap and atomic add counts once.
+
+    The racy get-then-put control on the same store loses updates, which shows that the
+    workers did overlap (an overlap-free run could not tell a lost update from none).
+    """
+    workers, rounds = 4, 30
+    seed = open_store(**shared_location, clock=clock, sampler=Sampler(CONST, 1))
+    seed.put("counters", "cas", {"n": 0})
+    seed.put("counters", "racy", {"n": 0})
+    location = str(shared_location.get("path", shared_location["backend"]))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), location, str(rounds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        for proc in procs:  # every worker has opened the store ...
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        for proc in procs:  # ... before any starts
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        reports = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert all(proc.returncode == 0 for proc in procs)
+    total = workers * rounds
+    assert seed.get("counters", "cas") == {"n": total}
+    assert seed.get("counters", "add") == {"n": total}
+    failures = sum(r["failures"] for r in reports)
+    # every round writes cas (1 + its failures), add and racy once each
+    assert sum(r["writes"] for r in reports) == 3 * total + failures
+    racy = seed.get("counters", "racy")
+    assert racy is not None and racy["n"] < total, "the workers never overlapped"
+    assert failures > 0
+    seed.close()
+
+
+def test_many_stores_opened_at_once_on_a_new_location(shared_location: dict[str, Any]) -> None:
+    """16 connections creating the store's table at the same moment all succeed (PostgreSQL's
+    CREATE TABLE IF NOT EXISTS alone fails on its catalog's unique index in this race)."""
+    opened: list[KVStore] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(16)
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            kv = open_store(**shared_location, clock=VirtualClock(), sampler=Sampler(CONST, 1))
+            opened.append(kv)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [kv.add("t", "k", "n", 1) for kv in opened] == list(range(1, 17))
+    for kv in opened:
+        kv.close()
+
+
+def test_postgres_store_reconnects_after_the_server_restarts(
+    scratch_cluster: PostgresCluster, clock: VirtualClock, sampler: Sampler
+) -> None:
+    """The call in flight when the connection is lost fails; the next call reconnects."""
+    pg = scratch_cluster
+    kv = open_store(pg.dsn, clock=clock, sampler=sampler)
+    kv.put("t", "k", {"v": 1})
+    pg.restart(mode="fast")
+    with pytest.raises(psycopg.OperationalError):
+        kv.get("t", "k")
+    assert kv.get("t", "k") == {"v": 1}
+    pg.kill()
+    pg.start()
+    with pytest.raises(psycopg.OperationalError):
+        kv.add("t", "k", "v", 1)
+    assert kv.add("t", "k", "v", 1) == 2  # the failed add never reached the server
+    pg.kill()
+    with pytest.raises(psycopg.OperationalError):
+        kv.put("t", "k", {"v": 0})  # the server is down
+    pg.start()
+    assert kv.get("t", "k") == {"v": 2}
+    kv.close()
 
 
 @pytest.mark.parametrize(
@@ -249,7 +395,10 @@ def test_two_sqlite_stores_on_one_file_see_each_others_writes(
         (lambda s: s.add("t", "k", "v", True), r"bad delta True for add"),
         (lambda s: s.add("t", "k", "v", float("inf")), r"bad delta inf for add"),
         (lambda s: s.add("t", "k", "", 1), r"bad attribute name ''"),
+        (lambda s: s.get("t", "\ud800"), r"bad key '\\ud800': the partition must be .*UTF-8"),
+        (lambda s: s.put("t", ("p", "a\udfff"), {}), r"bad key .*: the sort must be .*UTF-8"),
         (lambda s: s.query("t", ("p", "s")), r"bad partition \('p', 's'\)"),
+        (lambda s: s.query("t", "\ud800"), r"bad partition '\\ud800' \(accepted: .*UTF-8"),
         (lambda s: s.get("t", "k", purpose="Poll"), r"bad purpose 'Poll' \(accepted: lowercase"),
         (lambda s: s.get("t", "k", purpose=""), r"bad purpose ''"),
     ],
@@ -270,3 +419,27 @@ def test_open_store_bad_arguments(tmp_path: Path, clock: VirtualClock, sampler: 
         open_store("memory", clock=clock, sampler=sampler, path=tmp_path / "x.db")
     with pytest.raises(ValueError, match=r"directory .*nope' does not exist"):
         open_store("sqlite", clock=clock, sampler=sampler, path=tmp_path / "nope" / "x.db")
+    with pytest.raises(ValueError, match=r"a Postgres URL takes no path, got '.*x.db'"):
+        open_store("postgresql://h/db", clock=clock, sampler=sampler, path=tmp_path / "x.db")
+    with pytest.raises(ValueError, match=r"bad Postgres DSN .*invalid URI query parameter"):
+        open_store("postgresql://h/db?nosuch=1", clock=clock, sampler=sampler)
+    with pytest.raises(ValueError, match=r"bad Postgres DSN .*percent-encoded"):
+        open_store("postgresql://%zz", clock=clock, sampler=sampler)
+
+
+def test_postgres_search_path_without_a_schema_is_a_bad_dsn(
+    postgres_cluster: PostgresCluster, clock: VirtualClock, sampler: Sampler
+) -> None:
+    dsn = postgres_cluster.dsn + "?options=-csearch_path%3Dno_such_schema"
+    with pytest.raises(ValueError, match=r"no schema of its search_path \(no_such_schema\)"):
+        open_store(dsn, clock=clock, sampler=sampler)
+
+
+def test_unreachable_postgres_is_one_clear_error_without_the_password(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    # Nothing listens on port 1 (a privileged port no test server uses): refused at once.
+    with pytest.raises(ConnectionError, match=r"cannot connect to Postgres at .*port=1") as err:
+        open_store("postgresql://u:s3cret@127.0.0.1:1/db", clock=clock, sampler=sampler)
+    assert "s3cret" not in str(err.value)
+    assert "password=***" in str(err.value)

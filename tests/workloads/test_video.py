@@ -8,15 +8,25 @@ from durable_sim.latency import Sampler, get_profile
 from durable_sim.video import SourceSpec, probe
 from durable_sim.video.blobstore import BlobStore
 from durable_sim.workloads.encoders import make_encoder
-from durable_sim.workloads.video import RetrySettings, durable_video_handler, run_baseline_video
+from durable_sim.workloads.video import (
+    PollSettings,
+    RetrySettings,
+    durable_video_handler,
+    run_baseline_video,
+)
 
 PROFILE = get_profile("paper-local")
+
+
+def _cpu(profile=PROFILE):
+    """The cores of a fresh run on the profile's machine."""
+    return profile.machine.start().invocation_cpu()
 
 
 def _both(encoder, chunks, seed, poll_interval_ms=100.0, retry=None):
     source = encoder.source()
     run = run_durable(
-        durable_video_handler(encoder, retry=retry),
+        durable_video_handler(encoder, _cpu(), retry=retry),
         {"source": source, "chunks": chunks},
         profile=PROFILE,
         seed=seed,
@@ -32,7 +42,7 @@ def _both(encoder, chunks, seed, poll_interval_ms=100.0, retry=None):
             job_id="job",
             source=source,
             chunks=chunks,
-            poll_interval_ms=poll_interval_ms,
+            poll=PollSettings(poll_interval_ms),
             seed=seed,
             retry=retry,
         )
@@ -73,9 +83,12 @@ def test_sequential_fanout_gives_the_same_output():
     encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
     source = encoder.source()
     event = {"source": source, "chunks": 10}
-    mapped = run_durable(durable_video_handler(encoder), event, profile=PROFILE, seed=1)
+    mapped = run_durable(durable_video_handler(encoder, _cpu()), event, profile=PROFILE, seed=1)
     looped = run_durable(
-        durable_video_handler(encoder, fanout="sequential"), event, profile=PROFILE, seed=1
+        durable_video_handler(encoder, _cpu(), fanout="sequential"),
+        event,
+        profile=PROFILE,
+        seed=1,
     )
     assert looped.result == mapped.result
     assert looped.metrics.elapsed_ms > mapped.metrics.elapsed_ms
@@ -84,7 +97,7 @@ def test_sequential_fanout_gives_the_same_output():
 def test_unknown_fanout_and_encoder_are_rejected():
     encoder = make_encoder("model", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
     with pytest.raises(ValueError, match="unknown fanout 'tree'"):
-        durable_video_handler(encoder, fanout="tree")
+        durable_video_handler(encoder, _cpu(), fanout="tree")
     with pytest.raises(ValueError, match="unknown encoder 'gpu'"):
         make_encoder("gpu", spec=SourceSpec(), sampler=Sampler(PROFILE, 1))
 
@@ -114,3 +127,77 @@ def test_a_chunk_failing_every_attempt_fails_the_job_in_both_models():
     assert not base.ok and base.output is None
     assert base.failed_chunks >= 1 and base.retries >= base.failed_chunks
     assert store.get("jobs", "job")["status"] == "FAILED"
+
+
+class _FailsFirstAttempts:
+    """A model encoder whose chunk 0 fails its first `failures` attempts; records attempt times."""
+
+    def __init__(self, encoder, failures):
+        self._encoder = encoder
+        self._failures = failures
+        self.attempts = []
+
+    def __getattr__(self, name):
+        return getattr(self._encoder, name)
+
+    def encode(self, chunk, attempt, clock, cpu):
+        from durable_sim.workloads.encoders import TransientEncodeError
+
+        if chunk["index"] == 0:
+            self.attempts.append(clock.now_ms())
+            if attempt <= self._failures:
+                raise TransientEncodeError(f"chunk 0 attempt {attempt}")
+        return self._encoder.encode(chunk, attempt, clock, cpu)
+
+
+def test_both_models_wait_the_sdks_retry_delays():
+    """backoff_rate=1.5 gives the SDK's 1, 2, 3, 4 s in both models (not 1, 1.5, 2.25, 3.4 s)."""
+    from durable_sim.latency import ZERO
+
+    retry = RetrySettings(max_attempts=5, initial_delay_s=1, backoff_rate=1.5)
+    gaps = {}
+    for model in ("durable", "baseline"):
+        encoder = _FailsFirstAttempts(
+            make_encoder("model", spec=SourceSpec(), sampler=Sampler(ZERO, 0)), failures=4
+        )
+        source = encoder.source()
+        if model == "durable":
+            run = run_durable(
+                durable_video_handler(encoder, _cpu(ZERO), retry=retry),
+                {"source": source, "chunks": 2},
+                profile=ZERO,
+            )
+            assert run.status == "SUCCEEDED"
+        else:
+            clock = VirtualClock()
+            sampler = Sampler(ZERO, 0)
+            store = open_store("memory", clock=clock, sampler=sampler)
+            with FunctionRuntime(clock, sampler) as runtime:
+                result = run_baseline_video(
+                    runtime, store, encoder, job_id="j", source=source, chunks=2, retry=retry
+                )
+            assert result.ok
+        gaps[model] = [b - a for a, b in zip(encoder.attempts, encoder.attempts[1:], strict=False)]
+    assert gaps["durable"] == gaps["baseline"] == [1000.0, 2000.0, 3000.0, 4000.0]
+
+
+@pytest.mark.parametrize("read", ["query", "get"])
+@pytest.mark.parametrize("backoff", ["fixed", "exponential"])
+def test_poll_strategies_count_their_reads(read, backoff):
+    clock = VirtualClock()
+    sampler = Sampler(PROFILE, 4)
+    encoder = make_encoder("model", spec=SourceSpec(), sampler=sampler)
+    store = open_store("memory", clock=clock, sampler=sampler)
+    with FunctionRuntime(clock, sampler) as runtime:
+        result = run_baseline_video(
+            runtime,
+            store,
+            encoder,
+            job_id="j",
+            source=encoder.source(),
+            chunks=10,
+            poll=PollSettings(100.0, read, backoff),
+        )
+    per_round = 1 if read == "query" else 10
+    assert store.counters.by_purpose["poll"] == per_round * result.polls
+    assert result.ok

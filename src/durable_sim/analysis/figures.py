@@ -1,4 +1,5 @@
-"""Figure 1: state-store operations vs end-to-end time, one point per run, rendered reproducibly.
+"""Figure 1 (state-store operations vs end-to-end time, one point per run) and the time-breakdown
+figure (each group's mean time stacked by component), rendered reproducibly.
 
 Byte-reproducible output rests on: the Agg canvas (no pyplot, no GUI backend, no global figure
 registry), one rc dictionary applied through `matplotlib.rc_context` both when drawing and when
@@ -21,10 +22,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
-from durable_sim.analysis.schema import MODELS, AnalysisInputError, numeric_column, select_phase
+from durable_sim.analysis.breakdown import COMPONENT_LABELS
+from durable_sim.analysis.schema import (
+    MODELS,
+    PHASES,
+    AnalysisInputError,
+    numeric_column,
+    select_phase,
+)
 from durable_sim.analysis.stats import bootstrap_mean_ci
 from durable_sim.analysis.tables import MODEL_LABELS
 from durable_sim.files import write_all_atomic
+from durable_sim.rows import TIME_COMPONENTS
 
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "svg", "png")
 #: Raster resolution of the PNG (vector formats ignore it).
@@ -122,10 +131,12 @@ def figure1(
     show_means: bool = True,
     seed: int = 0,
     n_resamples: int = 2_000,
+    title: str | None = None,
 ) -> Figure:
-    """Figure 1: store ops (x) vs end-to-end time (y) per run, coloured by model.
+    """Figure 1: store ops (x) vs end-to-end time (y, from zero) per run, coloured by model.
 
-    With `show_means`, each model's mean is drawn with seeded 95% bootstrap error bars.
+    With `show_means`, each model's mean is drawn with seeded 95% bootstrap error bars;
+    `title` names the scenario above the plot.
     """
     points = _points(rows, phase)
     present = [m for m in MODELS if (points["model"] == m).any()]
@@ -150,7 +161,60 @@ def figure1(
             _draw_means(ax, points, seed, n_resamples)
         ax.set_xlabel("State-store operations per run")
         ax.set_ylabel("End-to-end time (ms)")
-        ax.legend(title=None, loc="best", frameon=True)
+        ax.set_ylim(bottom=0)
+        ax.legend(title=None, loc="lower right", frameon=True)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+#: Colour-blind-safe colours, fixed per time component (seaborn's "colorblind" palette).
+COMPONENT_COLORS: dict[str, str] = dict(
+    zip(
+        TIME_COMPONENTS, sns.color_palette("colorblind", len(TIME_COMPONENTS)).as_hex(), strict=True
+    )
+)
+
+
+def breakdown_figure(table: pd.DataFrame) -> Figure:
+    """Stacked horizontal bars of mean time per component, one panel per phase and one bar per
+    scenario and model (the frame of `breakdown.breakdown_table`)."""
+    columns = ["scenario", "phase", "model", *(f"time_{c}_ms" for c in TIME_COMPONENTS)]
+    missing = [c for c in columns if c not in table.columns]
+    if missing or table.empty:
+        raise AnalysisInputError(f"breakdown frame lacks columns {missing} or rows")
+    phases = [p for p in PHASES if (table["phase"] == p).any()]
+    with mpl.rc_context(figure_rc()):
+        fig = Figure(
+            figsize=(7.0, 0.9 + 0.55 * table.groupby("phase").size().max()),
+            dpi=DPI,
+            layout="constrained",
+        )
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(phases), squeeze=False)[0]
+        for ax, phase in zip(axes, phases, strict=True):
+            part = table[table["phase"] == phase].iloc[::-1]
+            labels = [
+                f"{s}\n{MODEL_LABELS[m].split(' (')[0]}"
+                for s, m in zip(part["scenario"], part["model"], strict=True)
+            ]
+            left = np.zeros(len(part))
+            for component in TIME_COMPONENTS:
+                widths = part[f"time_{component}_ms"].to_numpy(dtype=float)
+                ax.barh(
+                    labels,
+                    widths,
+                    left=left,
+                    color=COMPONENT_COLORS[component],
+                    label=COMPONENT_LABELS[component],
+                    height=0.6,
+                )
+                left += widths
+            ax.set_xlim(left=0)
+            ax.set_xlabel("Mean time per run (ms)")
+            ax.set_title(f"{phase}")
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=4, frameon=False)
     return fig
 
 

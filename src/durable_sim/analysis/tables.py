@@ -82,7 +82,16 @@ def _per_model(rows: pd.DataFrame, columns: Mapping[str, tuple[str, str]]) -> pd
     return pd.DataFrame(records)
 
 
-_COUNT_HEADERS = {"model": "Model", "runs": "Runs", "ok_runs": "OK Runs"}
+_COUNT_HEADERS = {"model": "Model", "runs": "Runs", "ok_runs": "OK runs"}
+#: The unit of each metric a comparison can be made on.
+METRIC_UNITS: dict[str, str] = {
+    "time_ms": "ms",
+    "store_ops": "calls/run",
+    "steps": "steps/run",
+    "final_value": "counter",
+    "retries": "retries/run",
+    "runs": "runs",
+}
 _COUNT_FORMATS = {"model": "s", "runs": "d", "ok_runs": "d"}
 
 
@@ -101,12 +110,12 @@ def table1(rows: pd.DataFrame) -> Table:
     )
     headers = {
         **_COUNT_HEADERS,
-        "mean_store_ops": "Store Ops",
-        "mean_steps": "Ops Executed",
-        "mean_final_value": "Final Value",
-        "mean_checkpoint_ops": "Checkpoint Ops",
-        "mean_time_ms": "Mean Time (ms)",
-        "sd_time_ms": "SD Time (ms)",
+        "mean_store_ops": "Store ops (calls/run)",
+        "mean_steps": "Ops executed (steps/run)",
+        "mean_final_value": "Final value (counter)",
+        "mean_checkpoint_ops": "Checkpoints (writes/run)",
+        "mean_time_ms": "Mean time (ms)",
+        "sd_time_ms": "SD time (ms)",
     }
     formats = {**_COUNT_FORMATS, **{c: ".1f" for c in headers if c not in _COUNT_FORMATS}}
     return Table(
@@ -133,11 +142,11 @@ def table2(rows: pd.DataFrame) -> Table:
     )
     headers = {
         **_COUNT_HEADERS,
-        "mean_time_ms": "Mean Time (ms)",
-        "mean_store_ops": "Store Ops",
-        "mean_retries": "Retries",
-        "mean_checkpoint_ops": "Checkpoint Ops",
-        "sd_time_ms": "SD Time (ms)",
+        "mean_time_ms": "Mean time (ms)",
+        "mean_store_ops": "Store ops (calls/run)",
+        "mean_retries": "Retries (per run)",
+        "mean_checkpoint_ops": "Checkpoints (writes/run)",
+        "sd_time_ms": "SD time (ms)",
     }
     formats = {**_COUNT_FORMATS, **{c: ".1f" for c in headers if c not in _COUNT_FORMATS}}
     return Table(
@@ -177,6 +186,7 @@ def statistics_table(
     records = [
         {
             "phase": phase,
+            "unit": METRIC_UNITS.get(metric, ""),
             **comparison_record(
                 compare_groups(
                     rows,
@@ -193,20 +203,22 @@ def statistics_table(
     headers = {
         "phase": "Phase",
         "metric": "Metric",
-        "n_a": "n (baseline)",
-        "n_b": "n (durable)",
-        "diff_mean": "Diff. of means",
-        "ci_low": "CI low",
-        "ci_high": "CI high",
-        "welch_p": "Welch p",
-        "mwu_p": "Mann-Whitney p",
-        "hedges_g": "Hedges g",
-        "cliffs_delta": "Cliff's delta",
+        "unit": "Unit",
+        "n_a": "n (baseline runs)",
+        "n_b": "n (durable runs)",
+        "diff_mean": "Diff. of means (unit)",
+        "ci_low": "CI low (unit)",
+        "ci_high": "CI high (unit)",
+        "welch_p": "Welch p (-)",
+        "mwu_p": "Mann-Whitney p (-)",
+        "hedges_g": "Hedges g (-)",
+        "cliffs_delta": "Cliff's delta (-)",
         "notes": "Notes",
     }
     formats = {
         "phase": "s",
         "metric": "s",
+        "unit": "s",
         "n_a": "d",
         "n_b": "d",
         "diff_mean": ".1f",
@@ -236,9 +248,9 @@ def correlation_table(rows: pd.DataFrame, x: str = "store_ops", y: str = "time_m
     headers = {
         "phase": "Phase",
         "group": "Model",
-        "n": "n",
-        "rho": "Spearman rho",
-        "pvalue": "p",
+        "n": "n (runs)",
+        "rho": "Spearman rho (-)",
+        "pvalue": "p (-)",
         "notes": "Notes",
     }
     formats = {"phase": "s", "group": "s", "n": "d", "rho": ".2f", "pvalue": ".3g", "notes": "s"}
@@ -276,6 +288,7 @@ def paper_comparison_table(rows: pd.DataFrame) -> Table:
                 "phase": v.phase,
                 "model": v.model,
                 "metric": v.metric,
+                "unit": METRIC_UNITS.get(v.metric, ""),
                 "paper": float(v.value),
                 "ours": ours,
                 "abs_diff": diff,
@@ -287,15 +300,17 @@ def paper_comparison_table(rows: pd.DataFrame) -> Table:
         "source": "Source",
         "model": "Model",
         "metric": "Metric",
-        "paper": "Paper",
-        "ours": "Ours",
-        "abs_diff": "Abs. diff.",
-        "rel_diff": "Rel. diff.",
+        "unit": "Unit",
+        "paper": "Paper (unit)",
+        "ours": "Ours (unit)",
+        "abs_diff": "Abs. diff. (unit)",
+        "rel_diff": "Rel. diff. (%)",
     }
     formats = {
         "source": "s",
         "model": "s",
         "metric": "s",
+        "unit": "s",
         "paper": ".1f",
         "ours": ".1f",
         "abs_diff": ".1f",
@@ -314,8 +329,8 @@ def store_ops_table(rows: pd.DataFrame, phase: str = "video") -> Table:
     frame = _per_model(selected, {k: (k, "mean") for k in ["store_ops", *kinds]})
     headers = {
         **_COUNT_HEADERS,
-        "store_ops": "Total",
-        **{k: k.removeprefix("store_ops_").replace("_", " ") for k in kinds},
+        "store_ops": "Total (calls/run)",
+        **{k: k.removeprefix("store_ops_").replace("_", " ") + " (calls/run)" for k in kinds},
     }
     formats = {**_COUNT_FORMATS, **{c: ".1f" for c in headers if c not in _COUNT_FORMATS}}
     caption = f"Mean store operations per {phase} run, by kind."

@@ -17,7 +17,7 @@ from durable_sim.baseline.polling import PollResult, PollTimeout, poll_until
 from durable_sim.baseline.retry import (
     RetriesExhausted,
     RetryCounters,
-    RetryPolicy,
+    RetryStrategy,
     retry_call,
 )
 from durable_sim.baseline.store import (
@@ -29,6 +29,7 @@ from durable_sim.baseline.store import (
     Key,
     KVStore,
     MemoryBackend,
+    PostgresBackend,
     SQLiteBackend,
     StoreCounters,
     check_purpose,
@@ -51,9 +52,10 @@ __all__ = [
     "MemoryBackend",
     "PollResult",
     "PollTimeout",
+    "PostgresBackend",
     "RetriesExhausted",
     "RetryCounters",
-    "RetryPolicy",
+    "RetryStrategy",
     "SQLiteBackend",
     "StoreCounters",
     "check_purpose",

@@ -13,6 +13,11 @@ clock does not move. Its completion time is recorded on its handle, so a coordin
 when the work finished *in virtual time* (`AsyncInvocation.done_by`). On the wall clock
 asynchronous invocations run on a thread pool, really in parallel.
 
+Each invocation computes on the cores the run's machine gives it (`InvocationContext.cpu`,
+see `durable_sim.machine`): on a host every invocation shares the host's cores; on Lambda each
+has its own vCPUs, and an invocation first waits for a concurrency slot if the machine limits
+them, holding it until it ends.
+
 Instance reuse is decided from each instance's latest completion time: an instance is idle at
 time ``t`` if its last invocation ended by ``t``. With eager virtual execution an invocation
 submitted later in real order but earlier in virtual time may therefore see an instance as busy
@@ -22,6 +27,7 @@ missed one.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
@@ -32,6 +38,7 @@ from typing import Any
 
 from durable_sim.clock import Clock
 from durable_sim.latency import Sampler
+from durable_sim.machine import Cpu, MachineState, Slot
 
 _NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
@@ -51,6 +58,8 @@ class InvocationContext:
     cold_start: bool
     runtime: FunctionRuntime
     """The platform, so a function can invoke others (pass ``clock=ctx.clock``)."""
+    cpu: Cpu
+    """The cores this invocation computes on (book CPU work with ``cpu.run(ctx.clock, ms)``)."""
 
 
 Handler = Callable[[Any, InvocationContext], Any]
@@ -111,16 +120,38 @@ class AsyncInvocation:
 
 @dataclass
 class _Instance:
-    """One function instance; busy until `free_at_ms` (infinite while running)."""
+    """One function instance, the `number`-th of its function; busy until `free_at_ms`
+    (infinite while running)."""
 
     free_at_ms: float
+    number: int = 0
 
 
 @dataclass
 class _Function:
+    """A deployed function: its handler, its idle instances and how often it was invoked.
+
+    `idle` is a heap of ``(free_at_ms, n, instance)``: idle instances ordered by when they
+    became free (``n``, the instance's number, breaks ties in creation order); running
+    instances are not in it. `instances` counts every instance ever started.
+    """
+
     handler: Handler
-    instances: list[_Instance]
+    idle: list[tuple[float, int, _Instance]]
+    instances: int = 0
     invocations: int = 0
+
+
+@dataclass
+class _Started:
+    """An invocation admitted to run: its function, instance, sequence number, whether it
+    started cold, and the concurrency slot it holds."""
+
+    fn: _Function
+    instance: _Instance
+    seq: int
+    cold: bool
+    slot: Slot
 
 
 class FunctionRuntime:
@@ -128,7 +159,8 @@ class FunctionRuntime:
 
     On the wall clock `max_workers` threads run asynchronous invocations; a function that
     waits for other asynchronous invocations holds a thread meanwhile, so size the pool for
-    the fan-out (the virtual clock runs everything inline and has no such limit).
+    the fan-out (the virtual clock runs everything inline and has no such limit). `machine` is
+    the run's machine (default: a fresh start of the sampler's profile's machine).
     """
 
     def __init__(
@@ -138,6 +170,7 @@ class FunctionRuntime:
         *,
         warm_instances: int = 0,
         max_workers: int = 16,
+        machine: MachineState | None = None,
     ) -> None:
         if not _is_int(warm_instances) or not 0 <= warm_instances <= 10_000:
             raise ValueError(
@@ -149,6 +182,7 @@ class FunctionRuntime:
         self.sampler = sampler
         self.warm_instances = warm_instances
         self.max_workers = max_workers
+        self.machine = machine if machine is not None else sampler.profile.machine.start()
         self._functions: dict[str, _Function] = {}
         self._counters = InvocationCounters()
         self._lock = threading.Lock()
@@ -176,8 +210,8 @@ class FunctionRuntime:
         with self._lock:
             if name in self._functions:
                 raise ValueError(f"function {name!r} is already registered")
-            warm = [_Instance(-math.inf) for _ in range(self.warm_instances)]
-            self._functions[name] = _Function(handler, warm)
+            warm = [(-math.inf, n, _Instance(-math.inf, n)) for n in range(self.warm_instances)]
+            self._functions[name] = _Function(handler, warm, self.warm_instances)
 
     @property
     def counters(self) -> InvocationCounters:
@@ -185,8 +219,10 @@ class FunctionRuntime:
         with self._lock:
             return InvocationCounters(**vars(self._counters))
 
-    def _start(self, name: str, clock: Clock, mode: str) -> tuple[_Function, _Instance, int, bool]:
-        """Count the invocation, take an idle instance (or start one: a cold start)."""
+    def _start(self, name: str, clock: Clock, mode: str) -> _Started:
+        """Wait for a concurrency slot, count the invocation, take an idle instance (or start
+        one: a cold start) at the time it can run."""
+        slot = self.machine.admit(clock)
         with self._lock:
             fn = self._functions.get(name)
             if fn is None:
@@ -195,38 +231,40 @@ class FunctionRuntime:
             seq = fn.invocations
             fn.invocations += 1
             now = clock.now_ms()
-            idle = [inst for inst in fn.instances if inst.free_at_ms <= now]
-            cold = not idle
-            instance = min(idle, key=lambda inst: inst.free_at_ms) if idle else _Instance(now)
+            # The idle instance free the longest, else a new one (a cold start).
+            cold = not fn.idle or fn.idle[0][0] > now
+            instance = _Instance(now, fn.instances) if cold else heapq.heappop(fn.idle)[2]
             if cold:
-                fn.instances.append(instance)
+                fn.instances += 1
                 self._counters.cold_starts += 1
             instance.free_at_ms = math.inf
             if mode == "sync":
                 self._counters.sync_invocations += 1
             else:
                 self._counters.async_invocations += 1
-        return fn, instance, seq, cold
+        return _Started(fn, instance, seq, cold, slot)
 
-    def _run(
-        self, name: str, event: Any, clock: Clock, started: tuple[_Function, _Instance, int, bool]
-    ) -> Any:
-        """Charge the platform's costs, run the handler on `clock`, free the instance."""
-        fn, instance, seq, cold = started
+    def _run(self, name: str, event: Any, clock: Clock, started: _Started) -> Any:
+        """Charge the platform's costs, run the handler on `clock`, free the slot and the
+        instance."""
+        fn, instance, seq, cold = started.fn, started.instance, started.seq, started.cold
         request_id = f"{name}#{seq}"
         try:
             clock.charge(self.sampler.draw("invoke", "fn", name, seq))
             if cold:
                 clock.charge(self.sampler.draw("cold_start", "fn", name, seq))
-            ctx = InvocationContext(name, request_id, clock, cold, self)
+            cpu = self.machine.invocation_cpu()
+            ctx = InvocationContext(name, request_id, clock, cold, self, cpu)
             return fn.handler(event, ctx)
         except BaseException:
             with self._lock:
                 self._counters.failures += 1
             raise
         finally:
+            started.slot.release(clock.now_ms())
             with self._lock:
                 instance.free_at_ms = clock.now_ms()
+                heapq.heappush(fn.idle, (instance.free_at_ms, instance.number, instance))
 
     def invoke(self, name: str, event: Any, *, clock: Clock | None = None) -> Any:
         """Call `name` and wait for its result (``RequestResponse``), on the caller's clock.
@@ -245,9 +283,10 @@ class FunctionRuntime:
         """
         clock = self.clock if clock is None else clock
         fork = clock.fork()
+        submitted = fork.now_ms()
         started = self._start(name, fork, "async")
         future: Future[Any] = Future()
-        handle = AsyncInvocation(name, f"{name}#{started[2]}", fork.now_ms(), future)
+        handle = AsyncInvocation(name, f"{name}#{started.seq}", submitted, future)
 
         def run() -> None:
             try:

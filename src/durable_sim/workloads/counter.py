@@ -27,6 +27,16 @@ from aws_durable_execution_sdk_python import DurableContext, StepContext, durabl
 from aws_durable_execution_sdk_python.context import durable_step
 
 from durable_sim.baseline import FunctionRuntime, InvocationContext, KVStore
+from durable_sim.workloads.base import (
+    Platform,
+    RunEnv,
+    RunSpec,
+    RunValues,
+    Workload,
+    durable_values,
+    run_baseline_workflow,
+    run_durable_workflow,
+)
 
 DEFAULT_OPS: tuple[tuple[str, int], ...] = (
     ("increment", 1),
@@ -104,3 +114,41 @@ def run_baseline_counter(
     for op, amount in ops:
         value = runtime.invoke("counter-op", {"counter_id": counter_id, "op": op, "amount": amount})
     return BaselineCounterResult(value=value, ops=len(ops))
+
+
+def expected_value(initial: int = 0, ops: tuple[tuple[str, int], ...] = DEFAULT_OPS) -> int:
+    """The value a correct run ends with: `apply` folded over `ops` from `initial`."""
+    value = initial
+    for op, amount in ops:
+        value = apply(value, op, amount)
+    return value
+
+
+def _durable_runner(spec: RunSpec, env: RunEnv) -> RunValues:
+    run = run_durable_workflow(durable_counter, {}, spec, env)
+    values = durable_values(run)
+    value = run.result["value"] if run.result else None
+    values["final_value"] = value
+    values["ok"] = values["ok"] and value == expected_value()
+    return values
+
+
+def _baseline_runner(spec: RunSpec, env: RunEnv) -> RunValues:
+    def body(platform: Platform) -> RunValues:
+        result = run_baseline_counter(
+            platform.runtime, platform.store, counter_id=f"counter-{env.run_id}"
+        )
+        ok = result.value == expected_value()
+        return {"steps": result.ops, "final_value": result.value, "ok": ok}
+
+    return run_baseline_workflow(env, body)
+
+
+#: The counter as the experiment harness runs it (phase 1 of the paper).
+COUNTER = Workload(
+    name="counter",
+    phase="counter",
+    runners={"durable": _durable_runner, "baseline": _baseline_runner},
+    store_purposes=("counter_create", "counter_update", "counter_read"),
+    labels=lambda spec: {},
+)

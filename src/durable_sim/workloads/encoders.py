@@ -1,10 +1,13 @@
 """Encoders for the video pipeline: a cost model and the real PyAV/libx264 codec.
 
 Both expose the same operations, take JSON data and return JSON data, and account the
-profile's modeled cost of each operation on the clock of whoever calls them (a durable step's
-branch clock, a baseline worker's clock). On a virtual clock that cost *is* the time. On a wall
-clock the real encoder's work takes real time and nothing is added, while the model encoder
-sleeps its modeled cost, so modeled work takes time in a measured run too.
+profile's modeled cost of each operation as CPU work on the cores of whoever calls them
+(`durable_sim.machine.Cpu`: the host's cores, or one Lambda invocation's vCPUs), on the
+caller's clock (a durable step's branch clock, a baseline worker's clock). On a virtual clock
+that booked work *is* the time, including any wait for a busy core. On a wall clock the real
+encoder's work takes real time on the real cores and nothing is added, while the model encoder
+books its modeled cost on the cores and sleeps until the booking ends, so modeled work takes
+time (and contends) in a measured run too.
 
 `split` returns a small manifest, not the chunk list, and `chunk(manifest, i)` resolves one
 chunk: a durable checkpoint holds at most 256 KB, and 10,000 chunk references would not fit.
@@ -17,13 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from durable_sim.clock import Clock
 from durable_sim.latency import Sampler
+from durable_sim.machine import Cpu
 from durable_sim.video import BlobStore, ChunkEncoderPool, SourceSpec
 from durable_sim.video import steps as video_steps
 
@@ -37,16 +40,20 @@ class Encoder(Protocol):
 
     def source(self) -> dict[str, Any]: ...
 
-    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]: ...
+    def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]: ...
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]: ...
+    def split(
+        self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu
+    ) -> dict[str, Any]: ...
 
     def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]: ...
 
-    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]: ...
+    def encode(
+        self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu
+    ) -> dict[str, Any]: ...
 
     def assemble(
-        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
     ) -> dict[str, Any]: ...
 
 
@@ -61,19 +68,19 @@ class _Costs:
     sampler: Sampler
     failure_probability: float
 
-    def model_work(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
-        """Modeled work: charged to a virtual clock, slept for real on a wall clock."""
-        ms = self.sampler.draw(cost, "video", *key, scale=seconds)
-        if clock.virtual:
-            clock.charge(ms)
-        else:
-            time.sleep(ms / 1000.0)
+    def model_work(
+        self, clock: Clock, cpu: Cpu, cost: str, *key: object, seconds: float = 1.0
+    ) -> None:
+        """Modeled work: booked on `cpu` from `clock`'s now (slept for real on a wall clock)."""
+        cpu.run(clock, self.sampler.draw(cost, "video", *key, scale=seconds))
 
-    def after_real_work(self, clock: Clock, cost: str, *key: object, seconds: float = 1.0) -> None:
-        """Real work just done: its modeled cost goes to a virtual clock; on a wall clock the
-        work itself took the time, so nothing is added."""
+    def after_real_work(
+        self, clock: Clock, cpu: Cpu, cost: str, *key: object, seconds: float = 1.0
+    ) -> None:
+        """Real work just done: its modeled cost is booked on `cpu` for a virtual clock; on a
+        wall clock the work itself took the time on the real cores, so nothing is added."""
         if clock.virtual:
-            clock.charge(self.sampler.draw(cost, "video", *key, scale=seconds))
+            cpu.run(clock, self.sampler.draw(cost, "video", *key, scale=seconds))
 
     def maybe_fail(self, chunk_index: int, attempt: int) -> None:
         if self.failure_probability <= 0:
@@ -100,16 +107,18 @@ class ModelEncoder:
             "duration_s": float(s.duration_s),
         }
 
-    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
-        self.costs.model_work(clock, "validate", source["key"])
+    def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        self.costs.model_work(clock, cpu, "validate", source["key"])
         s = self.spec
         return {"frame_count": s.frame_count, "fps": s.fps, "width": s.width, "height": s.height}
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]:
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         frames = self.spec.frame_count
         if not 1 <= chunks <= frames:
             raise ValueError(f"chunks={chunks} is outside the accepted range 1..{frames}")
-        self.costs.model_work(clock, "split_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.model_work(
+            clock, cpu, "split_per_s", source["key"], seconds=source["duration_s"]
+        )
         return {"key": _digest("model-manifest", source["key"], chunks), "count": chunks}
 
     def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
@@ -122,16 +131,18 @@ class ModelEncoder:
             "frame_count": end - first,
         }
 
-    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         seconds = chunk["frame_count"] / self.spec.fps
-        self.costs.model_work(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.model_work(clock, cpu, "encode_per_s", chunk["index"], attempt, seconds=seconds)
         self.costs.maybe_fail(chunk["index"], attempt)
         return {"chunk_key": chunk["key"], "key": _digest("model-encoded", chunk["key"])}
 
     def assemble(
-        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
     ) -> dict[str, Any]:
-        self.costs.model_work(clock, "assemble_per_s", source["key"], seconds=source["duration_s"])
+        self.costs.model_work(
+            clock, cpu, "assemble_per_s", source["key"], seconds=source["duration_s"]
+        )
         return {
             "key": _digest("model-output", *(p["key"] for p in parts)),
             "frame_count": source["frame_count"],
@@ -142,22 +153,14 @@ class ModelEncoder:
 
 @dataclass
 class RealEncoder:
-    """Real frames through PyAV: blobs on disk, chunk encodes on a spawn process pool."""
+    """Real frames through PyAV: blobs on disk, chunk encodes in this process or on `pool`
+    (spawned worker processes, started and closed by its owner)."""
 
     spec: SourceSpec
     costs: _Costs
     store_root: Path
-    workers: int = 1
+    pool: ChunkEncoderPool | None = None
     name: str = "real"
-    _pool: ChunkEncoderPool | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.workers > 1:
-            self._pool = ChunkEncoderPool(self.workers)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
 
     def source(self) -> dict[str, Any]:
         s = self.spec
@@ -166,16 +169,16 @@ class RealEncoder:
         )
         return dict(ref)
 
-    def validate(self, source: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]:
         info = video_steps.validate_step(self.store_root, source["key"])
-        self.costs.after_real_work(clock, "validate", source["key"])
+        self.costs.after_real_work(clock, cpu, "validate", source["key"])
         return dict(info)
 
-    def split(self, source: dict[str, Any], chunks: int, clock: Clock) -> dict[str, Any]:
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         refs = video_steps.split_step(self.store_root, source["key"], chunks)
         manifest = json.dumps(refs, separators=(",", ":")).encode()
         self.costs.after_real_work(
-            clock, "split_per_s", source["key"], seconds=source["duration_s"]
+            clock, cpu, "split_per_s", source["key"], seconds=source["duration_s"]
         )
         return {"key": BlobStore(self.store_root).put(manifest), "count": len(refs)}
 
@@ -183,22 +186,24 @@ class RealEncoder:
         refs: list[dict[str, Any]] = json.loads(BlobStore(self.store_root).get(manifest["key"]))
         return refs[index]
 
-    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock) -> dict[str, Any]:
-        if self._pool is not None:
-            (encoded,) = self._pool.encode(self.store_root, [chunk["key"]])
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        if self.pool is not None:
+            (encoded,) = self.pool.encode(self.store_root, [chunk["key"]])
         else:
             encoded = video_steps.encode_step(self.store_root, chunk["key"])
         seconds = chunk["frame_count"] / self.spec.fps
-        self.costs.after_real_work(clock, "encode_per_s", chunk["index"], attempt, seconds=seconds)
+        self.costs.after_real_work(
+            clock, cpu, "encode_per_s", chunk["index"], attempt, seconds=seconds
+        )
         self.costs.maybe_fail(chunk["index"], attempt)
         return dict(encoded)
 
     def assemble(
-        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock
+        self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
     ) -> dict[str, Any]:
         out = video_steps.assemble_step(self.store_root, [p["key"] for p in parts], source["key"])
         self.costs.after_real_work(
-            clock, "assemble_per_s", source["key"], seconds=source["duration_s"]
+            clock, cpu, "assemble_per_s", source["key"], seconds=source["duration_s"]
         )
         return dict(out)
 
@@ -210,14 +215,15 @@ def make_encoder(
     sampler: Sampler,
     failure_probability: float = 0.0,
     store_root: Path | None = None,
-    workers: int = 1,
+    pool: ChunkEncoderPool | None = None,
 ) -> ModelEncoder | RealEncoder:
-    """An encoder by name: ``"model"`` or ``"real"`` (which needs a blob store directory)."""
+    """An encoder by name: ``"model"`` or ``"real"`` (which needs a blob store directory and
+    encodes on `pool` if one is given)."""
     costs = _Costs(sampler, failure_probability)
     if kind == "model":
         return ModelEncoder(spec, costs)
     if kind == "real":
         if store_root is None:
             raise ValueError("the real encoder needs store_root, a directory for its blobs")
-        return RealEncoder(spec, costs, Path(store_root), workers)
+        return RealEncoder(spec, costs, Path(store_root), pool)
     raise ValueError(f"unknown encoder {kind!r} (accepted: 'model', 'real')")

@@ -1,4 +1,4 @@
-"""The baseline's key-value store: DynamoDB-shaped calls, two backends, one accounting layer."""
+"""The baseline's key-value store: DynamoDB-shaped calls, three backends, one accounting layer."""
 
 from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.kvstore import (
@@ -10,6 +10,7 @@ from durable_sim.baseline.store.kvstore import (
 )
 from durable_sim.baseline.store.memory import MemoryBackend
 from durable_sim.baseline.store.model import ABSENT, ConditionalCheckFailed, Item, Key
+from durable_sim.baseline.store.postgres import PostgresBackend
 from durable_sim.baseline.store.sqlite import SQLiteBackend
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "KVStore",
     "Key",
     "MemoryBackend",
+    "PostgresBackend",
     "SQLiteBackend",
     "StoreCounters",
     "check_purpose",

@@ -20,6 +20,20 @@ call          counted as                              cost
 ============  =====================================  ==========
 
 ``total`` is ``reads + writes + deletes + queries``: the paper's "store operations".
+
+Each call also consumes DynamoDB on-demand request units, counted as DynamoDB reports them
+(``ConsumedCapacity``; rules from the DynamoDB Developer Guide, "Read/write capacity mode",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/capacity-mode.html):
+
+* ``read_units``: a ``get`` consumes one unit per started 4 KB of the item read (reads are
+  strongly consistent: this store always returns the latest write); a ``query`` one unit per
+  started 4 KB of all items returned together; at least one unit per call.
+* ``write_units``: a write consumes one unit per started 1 KB of the larger of the item before
+  and after it (``update`` and ``add``; a failed conditional write still consumes them), of the
+  item written (``put``), or of the item removed (``delete``); at least one unit per call.
+
+Item sizes are `item_size` bytes: an approximation of DynamoDB's (attribute names plus values)
+that counts the JSON text, so it errs a few bytes high.
 """
 
 from __future__ import annotations
@@ -46,8 +60,12 @@ from durable_sim.baseline.store.model import (
     check_partition,
     check_table,
     encode_item,
+    item_size,
+    read_units,
     split_key,
+    write_units,
 )
+from durable_sim.baseline.store.postgres import PostgresBackend
 from durable_sim.baseline.store.sqlite import SQLiteBackend
 from durable_sim.clock import Clock
 from durable_sim.latency import Sampler
@@ -65,6 +83,8 @@ class StoreCounters:
     conditional_failures: int = 0
     queries: int = 0
     deletes: int = 0
+    read_units: int = 0
+    write_units: int = 0
     by_purpose: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -81,6 +101,8 @@ class StoreCounters:
             "store_conditional_failures": self.conditional_failures,
             "store_queries": self.queries,
             "store_deletes": self.deletes,
+            "store_read_units": self.read_units,
+            "store_write_units": self.write_units,
         }
         row.update({f"store_ops_{p}": n for p, n in sorted(self.by_purpose.items())})
         return row
@@ -149,12 +171,19 @@ class KVStore:
             shared.draws[(cost, *draw_key)] += 1
         self._clock.charge(shared.sampler.draw(cost, "kv", *draw_key, index))
 
+    def _consume(self, *, read: int = 0, write: int = 0) -> None:
+        with self._shared.lock:
+            self._shared.counters.read_units += read
+            self._shared.counters.write_units += write
+
     def get(self, table: str, key: Key, *, purpose: str = DEFAULT_PURPOSE) -> Item | None:
         """The item at `key`, or None (``GetItem``)."""
         check_table(table)
         pk, sk = split_key(key)
         self._account("reads", "kv_read", check_purpose(purpose), (table, pk, sk))
-        return self._shared.backend.get(table, pk, sk)
+        item = self._shared.backend.get(table, pk, sk)
+        self._consume(read=read_units(0 if item is None else item_size(pk, sk, item)))
+        return item
 
     def put(
         self, table: str, key: Key, item: Mapping[str, object], *, purpose: str = DEFAULT_PURPOSE
@@ -165,6 +194,7 @@ class KVStore:
         text = encode_item(item)
         self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
         self._shared.backend.put(table, pk, sk, text)
+        self._consume(write=write_units(len(pk) + len(sk) + len(text.encode())))
 
     def update(
         self,
@@ -188,14 +218,21 @@ class KVStore:
         expected = check_condition(condition)
         self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
         new = dict(changes)
+        before: list[int] = []
+
+        def change(current: Item | None) -> Item:
+            before.append(0 if current is None else item_size(pk, sk, current))
+            return apply_update(table, key, current, new, expected)
+
         try:
-            return self._shared.backend.modify(
-                table, pk, sk, lambda current: apply_update(table, key, current, new, expected)
-            )
+            item = self._shared.backend.modify(table, pk, sk, change)
         except ConditionalCheckFailed:
             with self._shared.lock:
                 self._shared.counters.conditional_failures += 1
+            self._consume(write=write_units(before[0]))
             raise
+        self._consume(write=write_units(max(before[0], item_size(pk, sk, item))))
+        return item
 
     def add(
         self, table: str, key: Key, attr: str, delta: float, *, purpose: str = DEFAULT_PURPOSE
@@ -209,9 +246,14 @@ class KVStore:
         check_attr(attr)
         check_delta(delta)
         self._account("writes", "kv_write", check_purpose(purpose), (table, pk, sk))
-        item = self._shared.backend.modify(
-            table, pk, sk, lambda current: apply_add(table, key, current, attr, delta)
-        )
+        before: list[int] = []
+
+        def change(current: Item | None) -> Item:
+            before.append(0 if current is None else item_size(pk, sk, current))
+            return apply_add(table, key, current, attr, delta)
+
+        item = self._shared.backend.modify(table, pk, sk, change)
+        self._consume(write=write_units(max(before[0], item_size(pk, sk, item))))
         value: float = item[attr]
         return value
 
@@ -220,7 +262,9 @@ class KVStore:
         check_table(table)
         pk, sk = split_key(key)
         self._account("deletes", "kv_write", check_purpose(purpose), (table, pk, sk))
+        item = self._shared.backend.get(table, pk, sk)
         self._shared.backend.delete(table, pk, sk)
+        self._consume(write=write_units(0 if item is None else item_size(pk, sk, item)))
 
     def query(self, table: str, partition: str, *, purpose: str = DEFAULT_PURPOSE) -> list[Item]:
         """Items whose key's partition is `partition`, in sort-key order (``Query``).
@@ -230,23 +274,47 @@ class KVStore:
         check_table(table)
         pk = check_partition(partition)
         self._account("queries", "kv_query", check_purpose(purpose), (table, pk))
-        return self._shared.backend.query(table, pk)
+        items = self._shared.backend.query(table, pk)
+        self._consume(read=read_units(sum(item_size(pk, "", item) for item in items)))
+        return items
 
     def close(self) -> None:
         """Close the backend (every view shares it)."""
         self._shared.backend.close()
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def open_store(
     backend: str, *, clock: Clock, sampler: Sampler, path: str | Path | None = None
 ) -> KVStore:
-    """A counting store on a backend named ``"memory"`` or ``"sqlite"`` (which needs `path`)."""
+    """A counting store on the backend named by `backend`.
+
+    ``"memory"`` (no `path`); ``"sqlite"`` with `path`, a database file in an existing
+    directory; or a ``postgresql://`` (or ``postgres://``) URL, libpq's URL form of a DSN
+    (no `path`), e.g. ``"postgresql://user@127.0.0.1:5432/db?options=-csearch_path%3Dexp1"``.
+
+    Raises:
+        ValueError: an unknown backend, a missing or extra `path`, a bad SQLite path or DSN.
+        ConnectionError: the Postgres server cannot be reached.
+    """
     if backend == "memory":
-        if path is not None:
-            raise ValueError(f"the memory backend takes no path, got {str(path)!r}")
+        _check_no_path(path, "the memory backend")
         return KVStore(MemoryBackend(), clock=clock, sampler=sampler)
     if backend == "sqlite":
         if path is None:
             raise ValueError("the sqlite backend needs a path (accepted: a database file path)")
         return KVStore(SQLiteBackend(path), clock=clock, sampler=sampler)
-    raise ValueError(f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite')")
+    if isinstance(backend, str) and backend.startswith(POSTGRES_SCHEMES):
+        _check_no_path(path, "a Postgres URL")
+        return KVStore(PostgresBackend(backend), clock=clock, sampler=sampler)
+    raise ValueError(
+        f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite' with a path, "
+        "or a 'postgresql://' URL)"
+    )
+
+
+def _check_no_path(path: str | Path | None, what: str) -> None:
+    if path is not None:
+        raise ValueError(f"{what} takes no path, got {str(path)!r}")

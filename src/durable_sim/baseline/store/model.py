@@ -66,10 +66,20 @@ def check_table(table: object) -> str:
     return table
 
 
+def _is_utf8(value: str) -> bool:
+    """True unless `value` holds a lone surrogate, which has no UTF-8 encoding."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_key_part(value: object, what: str, key: object) -> str:
-    if not isinstance(value, str) or value == "":
+    if not isinstance(value, str) or value == "" or not _is_utf8(value):
         raise ValueError(
-            f"bad key {key!r}: the {what} must be a non-empty string, got {value!r} "
+            f"bad key {key!r}: the {what} must be a non-empty string of Unicode characters "
+            f"(UTF-8, as DynamoDB's strings; no lone surrogates), got {value!r} "
             "(accepted keys: 'partition' or ('partition', 'sort'))"
         )
     return value
@@ -88,8 +98,10 @@ def split_key(key: object) -> tuple[str, str]:
 
 def check_partition(partition: object) -> str:
     """Validate the partition string a query names."""
-    if not isinstance(partition, str) or partition == "":
-        raise ValueError(f"bad partition {partition!r} (accepted: a non-empty string)")
+    if not isinstance(partition, str) or partition == "" or not _is_utf8(partition):
+        raise ValueError(
+            f"bad partition {partition!r} (accepted: a non-empty string, UTF-8 encodable)"
+        )
     return partition
 
 
@@ -103,6 +115,30 @@ def encode_item(item: object) -> str:
         raise ValueError(
             f"bad item {item!r}: {exc} (accepted values: JSON types, finite numbers)"
         ) from None
+
+
+#: DynamoDB's request-unit sizes: a read unit covers 4 KB, a write unit 1 KB (on-demand mode).
+READ_UNIT_BYTES: Final = 4096
+WRITE_UNIT_BYTES: Final = 1024
+
+
+def item_size(pk: str, sk: str, item: Mapping[str, object]) -> int:
+    """Bytes of an item as request units count them: its key parts plus its JSON text.
+
+    DynamoDB sums attribute names and values; the JSON text adds a few bytes of punctuation,
+    so this errs slightly high (it matters only at the 1 KB and 4 KB unit boundaries).
+    """
+    return len(pk.encode()) + len(sk.encode()) + len(encode_item(item).encode())
+
+
+def read_units(size: int) -> int:
+    """Read request units of a strongly consistent read of `size` bytes (at least one)."""
+    return max(1, -(-size // READ_UNIT_BYTES))
+
+
+def write_units(size: int) -> int:
+    """Write request units of a standard write of an item of `size` bytes (at least one)."""
+    return max(1, -(-size // WRITE_UNIT_BYTES))
 
 
 def decode_item(text: str) -> Item:

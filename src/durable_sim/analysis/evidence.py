@@ -1,0 +1,267 @@
+"""Every table the report rests on, built in one place from the run rows.
+
+`evidence_tables` turns the rows of all scenarios (canonical, other latency scenarios, the
+measured data) plus the optional extra experiments (failures, polling strategies, the model's
+predictions of the measurement) into named `Table` objects. The notebook writes them to
+``paper/generated/``; the report's sentences (`report`) and the claims table (`claims`) are
+computed from their frames, so every sentence and verdict follows from a written table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from durable_sim.analysis.breakdown import breakdown_table, has_time_split
+from durable_sim.analysis.polling import fanout_table, poll_sweep_table, polling_design_table
+from durable_sim.analysis.scenarios import ordered_scenarios, scenarios_table, with_scenario
+from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError
+from durable_sim.analysis.stats import spread_test
+from durable_sim.analysis.tables import (
+    MODEL_LABELS,
+    Table,
+    correlation_table,
+    paper_comparison_table,
+    statistics_table,
+    store_ops_table,
+    table1,
+    table2,
+)
+from durable_sim.analysis.validation import TOLERANCE, validation_table
+
+
+def _stacked(tables: list[tuple[str, Table]], name: str, caption: str) -> Table:
+    """Tables of the same shape, one per scenario, stacked with a leading ``scenario`` column."""
+    first = tables[0][1]
+    frame = pd.concat([t.frame.assign(scenario=s) for s, t in tables], ignore_index=True)
+    frame = frame[["scenario", *[c for c in frame.columns if c != "scenario"]]]
+    return Table(
+        name,
+        caption,
+        frame,
+        {"scenario": "Scenario", **first.headers},
+        {"scenario": "s", **first.formats},
+        first.value_labels,
+    )
+
+
+def spread_table(rows: pd.DataFrame) -> Table:
+    """Per scenario and phase: SD of time per model and the Brown-Forsythe test of equal spread.
+
+    ``sd_diff`` is the durable SD minus the baseline SD (ms).
+    """
+    rows = with_scenario(rows)
+    records = []
+    for scenario in ordered_scenarios(rows["scenario"]):
+        for phase in PHASES:
+            part = rows[(rows["scenario"] == scenario) & (rows["phase"] == phase)]
+            groups = [part[part["model"] == m]["time_ms"].to_numpy(float) for m in MODELS]
+            if any(g.size == 0 for g in groups):
+                continue
+            base, durable = groups
+            test = spread_test(base, durable)
+            sd_base = float(base.std(ddof=1)) if base.size > 1 else float("nan")
+            sd_durable = float(durable.std(ddof=1)) if durable.size > 1 else float("nan")
+            records.append(
+                {
+                    "scenario": scenario,
+                    "phase": phase,
+                    "sd_baseline_ms": sd_base,
+                    "sd_durable_ms": sd_durable,
+                    "sd_diff": sd_durable - sd_base,
+                    "bf_statistic": test.statistic,
+                    "bf_p": test.pvalue,
+                    "notes": test.reason,
+                }
+            )
+    headers = {
+        "scenario": "Scenario",
+        "phase": "Phase",
+        "sd_baseline_ms": "SD baseline (ms)",
+        "sd_durable_ms": "SD durable (ms)",
+        "sd_diff": "Durable - baseline (ms)",
+        "bf_p": "Brown-Forsythe p (-)",
+    }
+    formats = {
+        "scenario": "s",
+        "phase": "s",
+        "sd_baseline_ms": ".1f",
+        "sd_durable_ms": ".1f",
+        "sd_diff": ".1f",
+        "bf_p": ".3g",
+    }
+    caption = (
+        "Run-to-run spread of the time per model, and the Brown-Forsythe test of equal spread."
+    )
+    return Table("spread", caption, pd.DataFrame(records), headers, formats)
+
+
+def failures_table(rows: pd.DataFrame) -> Table:
+    """The failure scenario per model: runs, successful runs, retries, store calls, time, and
+    the number of distinct outputs across both models' successful runs."""
+    records = []
+    outputs = rows.loc[rows["ok"].astype(bool), "output_digest"].nunique()
+    for model in MODELS:
+        group = rows[rows["model"] == model]
+        if group.empty:
+            continue
+        records.append(
+            {
+                "model": model,
+                "failure_probability": float(group["failure_probability"].iloc[0]),
+                "runs": len(group),
+                "ok_runs": int(group["ok"].astype(bool).sum()),
+                "mean_retries": float(group["retries"].mean()),
+                "mean_store_ops": float(group["store_ops"].mean()),
+                "mean_time_ms": float(group["time_ms"].mean()),
+                "distinct_outputs": int(outputs),
+            }
+        )
+    headers = {
+        "model": "Model",
+        "runs": "Runs",
+        "ok_runs": "OK runs",
+        "mean_retries": "Retries (per run)",
+        "mean_store_ops": "Store ops (calls/run)",
+        "mean_time_ms": "Mean time (ms)",
+    }
+    formats = {
+        "model": "s",
+        "runs": "d",
+        "ok_runs": "d",
+        "mean_retries": ".2f",
+        "mean_store_ops": ".1f",
+        "mean_time_ms": ".1f",
+    }
+    caption = "Video runs with injected encode failures: both models meet the same failures."
+    return Table("failures", caption, pd.DataFrame(records), headers, formats, MODEL_LABELS)
+
+
+def evidence_tables(
+    rows: pd.DataFrame,
+    *,
+    canonical: str,
+    failures: pd.DataFrame | None = None,
+    polling: pd.DataFrame | None = None,
+    sensitivity: pd.DataFrame | None = None,
+    predicted: pd.DataFrame | None = None,
+    seed: int = 0,
+    n_resamples: int = 10_000,
+    level: float = 0.95,
+    tolerance: float = TOLERANCE,
+) -> dict[str, Table]:
+    """The report's tables, by name.
+
+    `rows`: the counter and video rows of every scenario (see `scenarios.scenario_of`);
+    `canonical`: the scenario of the paper's Tables 1-2; `failures`: the failure scenario's
+    rows; `polling`: baseline video rows of several polling strategies (the measured baseline
+    rows join them as their own scenario); `sensitivity`: baseline
+    video rows over several poll intervals and durable rows of the other fan-out; `predicted`:
+    the model's twins of the measured rows. Optional inputs that are ``None`` leave their
+    tables out. Raises `AnalysisInputError` when `canonical` has no rows.
+    """
+    rows = with_scenario(rows)
+    scenarios = ordered_scenarios(rows["scenario"])
+    if canonical not in scenarios:
+        raise AnalysisInputError(f"no rows of canonical scenario {canonical!r}; have {scenarios}")
+    main = rows[rows["scenario"] == canonical]
+    per_scenario = {s: rows[rows["scenario"] == s] for s in scenarios}
+    tables = {
+        "table1_counter": table1(main),
+        "table2_video": table2(main),
+        "paper_vs_ours": paper_comparison_table(main),
+        "store_ops_video": store_ops_table(main),
+        "scenarios": scenarios_table(rows),
+        "statistics": _stacked(
+            [
+                (s, statistics_table(r, seed=seed, n_resamples=n_resamples, level=level))
+                for s, r in per_scenario.items()
+            ],
+            "statistics",
+            f"Durable minus baseline per scenario, phase and metric: Welch and Mann-Whitney "
+            f"tests, {level:.0%} bootstrap CI ({n_resamples} resamples, seed {seed}), effects.",
+        ),
+        "correlation": _stacked(
+            [(s, correlation_table(r)) for s, r in per_scenario.items()],
+            "correlation",
+            "Spearman rank correlation of store_ops and time_ms across runs, per scenario.",
+        ),
+        "spread": spread_table(rows),
+    }
+    if has_time_split(rows):
+        tables["time_breakdown"] = breakdown_table(rows)
+    if failures is not None:
+        corr = correlation_table(failures)
+        tables["correlation_failures"] = Table(
+            "correlation_failures",
+            "Spearman rank correlation of store_ops and time_ms, video runs with injected "
+            "failures.",
+            corr.frame,
+            corr.headers,
+            corr.formats,
+            corr.value_labels,
+        )
+        tables["failures"] = failures_table(failures)
+    if polling is not None:
+        measured_base = rows[
+            (rows["scenario"] == "measured")
+            & (rows["phase"] == "video")
+            & (rows["model"] == "baseline")
+        ]
+        tables["polling_design"] = polling_design_table(
+            pd.concat([polling, measured_base.drop(columns="scenario")], ignore_index=True),
+            seed=seed,
+            n_resamples=n_resamples,
+            level=level,
+        )
+    if sensitivity is not None:
+        tables["poll_sweep"] = poll_sweep_table(sensitivity)
+        durable = main[(main["phase"] == "video") & (main["model"] == "durable")]
+        tables["fanout"] = fanout_table(pd.concat([durable, sensitivity], ignore_index=True))
+    measured = per_scenario.get("measured")
+    if predicted is not None and measured is not None:
+        tables["model_validation"] = validation_table(measured, predicted, tolerance=tolerance)
+    return tables
+
+
+def load_rows(
+    data_dir: str | Path, measured_dir: str | Path | None, other_profiles: Sequence[str]
+) -> dict[str, pd.DataFrame | None]:
+    """The study's rows from the experiment CSVs, by role (``None`` for an absent file).
+
+    ``rows``: both phases of the canonical run (``phase1_counter.csv``, ``phase2_video.csv``),
+    of each profile in `other_profiles` (``..._<profile>.csv``) and of the measured data set
+    (the same names in `measured_dir`); ``failures``, ``polling``, ``predicted``: the failure
+    scenario, the polling strategies, the poll-interval and fan-out sensitivity runs and the
+    model's twins of the measurement. Raises
+    `AnalysisInputError` if a canonical file is missing.
+    """
+    data = Path(data_dir)
+    phases = ("phase1_counter", "phase2_video")
+
+    def read(path: Path) -> pd.DataFrame | None:
+        return pd.read_csv(path) if path.is_file() else None
+
+    canonical = [read(data / f"{p}.csv") for p in phases]
+    if any(frame is None for frame in canonical):
+        raise AnalysisInputError(
+            f"missing {[f'{p}.csv' for p, f in zip(phases, canonical, strict=True) if f is None]} "
+            f"in {str(data)!r} (run notebooks 01 and 02 first)"
+        )
+    pieces = canonical + [read(data / f"{p}_{prof}.csv") for prof in other_profiles for p in phases]
+    if measured_dir is not None:
+        pieces += [read(Path(measured_dir) / f"{p}.csv") for p in phases]
+    predicted = [read(data / f"{p}_predicted.csv") for p in phases]
+    return {
+        "rows": pd.concat([f for f in pieces if f is not None], ignore_index=True),
+        "failures": read(data / "phase2_failures.csv"),
+        "polling": read(data / "phase2_polling.csv"),
+        "sensitivity": read(data / "phase2_sensitivity.csv"),
+        "predicted": (
+            pd.concat([f for f in predicted if f is not None], ignore_index=True)
+            if any(f is not None for f in predicted)
+            else None
+        ),
+    }

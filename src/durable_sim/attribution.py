@@ -1,0 +1,237 @@
+"""Where a run's time went: its end-to-end time split into components that add up to it.
+
+A `Trace` watches every virtual clock of a run (`durable_sim.clock.observe_clocks`): each charge
+with the profile cost it paid, each sleep with what it waited for, each fork. After the run,
+`Trace.breakdown` walks the run's critical path backwards from its end: along the main timeline,
+and, where that timeline waited for concurrent work, into the branch that finished last.
+
+Components (`durable_sim.rows.TIME_COMPONENTS`, milliseconds per run):
+
+================  ===========================================================================
+invocation        a function or durable invocation's platform cost (invoke, cold start, the
+                  durable runtime's per-invocation floor, the resume after a timer)
+checkpoint        checkpoint writes (and the SDK's per-step overhead) of the durable runtime
+replay            journaled operations returned during a replay
+store             calls to the key-value store (the baseline's explicit state)
+polling_slack     a coordinator's wait between the last worker's end and the poll that saw it
+                  (and polls that found work unfinished after it ended)
+compute           CPU work on a core (validate, split, encode, assemble)
+queueing          waiting for a core, a concurrency slot, or a ``max_concurrency`` slot
+retry_backoff     waiting out a retry delay (the baseline's own, or a durable timer)
+================  ===========================================================================
+
+How waits are resolved: a sleep labelled ``"poll_wait"`` is a coordinator waiting for the
+work it forked: the time back to the end of its latest-ending child is polling slack, and the
+path continues inside that child, back to the fork. An unlabelled sleep that ends exactly when
+a timeline started inside it ends is a join of concurrent branches (a durable ``map``): the path
+continues in that branch. Any other unlabelled sleep is a durable timer, i.e. a retry delay.
+
+Only the virtual clock is traced: a wall-clock run's time is real and not split.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from durable_sim.clock import Clock, observe_clocks
+from durable_sim.machine import COMPUTE, QUEUEING
+from durable_sim.rows import TIME_COMPONENTS
+
+#: The sleep label of a coordinator's wait between polls.
+POLL_WAIT = "poll_wait"
+#: The sleep label of a hand-written retry delay.
+RETRY_BACKOFF = "retry_backoff"
+
+#: The component each profile cost (`durable_sim.latency.LatencyProfile`) and sleep label
+#: counts towards.
+COMPONENT_OF: dict[str, str] = {
+    "invoke": "invocation",
+    "cold_start": "invocation",
+    "durable_invoke": "invocation",
+    "resume": "invocation",
+    "checkpoint": "checkpoint",
+    "step": "checkpoint",
+    "replay_op": "replay",
+    "kv_read": "store",
+    "kv_write": "store",
+    "kv_query": "store",
+    "validate": "compute",
+    "split_per_s": "compute",
+    "encode_per_s": "compute",
+    "assemble_per_s": "compute",
+    COMPUTE: "compute",
+    QUEUEING: "queueing",
+    RETRY_BACKOFF: "retry_backoff",
+}
+
+
+class AttributionError(RuntimeError):
+    """A run's trace cannot be split: an advance without a known cause, or a gap in time."""
+
+
+@dataclass(eq=False)
+class _Timeline:
+    """The advances of one clock, contiguous in time, and the timelines forked from it."""
+
+    clock: object  # held so that its id stays unique while the trace lives
+    order: int
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+    labels: list[str | None] = field(default_factory=list)
+    charges: list[bool] = field(default_factory=list)
+    forked_at: float = 0.0
+    children: list[_Timeline] = field(default_factory=list)
+
+    @property
+    def first(self) -> float:
+        return self.starts[0]
+
+    @property
+    def last(self) -> float:
+        return self.ends[-1]
+
+
+class Trace:
+    """Records the clocks of one run (a `durable_sim.clock.ClockObserver`)."""
+
+    def __init__(self) -> None:
+        self._timelines: dict[int, _Timeline] = {}
+        self._pending: tuple[str, float] | None = None
+
+    def _timeline(self, clock: object) -> _Timeline:
+        tl = self._timelines.get(id(clock))
+        if tl is None:
+            tl = self._timelines[id(clock)] = _Timeline(clock, len(self._timelines))
+        return tl
+
+    # -- ClockObserver ---------------------------------------------------------------------
+
+    def advanced(
+        self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
+    ) -> None:
+        tl = self._timeline(clock)
+        if tl.ends and tl.ends[-1] != start_ms:
+            raise AttributionError(
+                f"clock {clock!r} jumped from {tl.ends[-1]} ms to {start_ms} ms unobserved"
+            )
+        if charge and (label is None or label not in COMPONENT_OF):
+            raise AttributionError(
+                f"a charge of {end_ms - start_ms} ms at {start_ms} ms pays no known cost "
+                f"(label {label!r}; known: {sorted(COMPONENT_OF)})"
+            )
+        tl.starts.append(start_ms)
+        tl.ends.append(end_ms)
+        tl.labels.append(label)
+        tl.charges.append(charge)
+
+    def forked(self, parent: object, child: object, at_ms: float) -> None:
+        p = self._timeline(parent)
+        c = self._timeline(child)
+        c.forked_at = at_ms
+        p.children.append(c)
+
+    def note_charge(self, label: str, ms: float) -> None:
+        self._pending = (label, ms)
+
+    def take_charge_label(self, ms: float) -> str | None:
+        pending, self._pending = self._pending, None
+        return pending[0] if pending is not None and pending[1] == ms else None
+
+    # -- attribution ----------------------------------------------------------------------
+
+    def breakdown(self, clock: object, start_ms: float, end_ms: float) -> dict[str, float]:
+        """`clock`'s time from `start_ms` to `end_ms` split by component (ms; sums to the span).
+
+        Raises `AttributionError` if part of the span cannot be attributed.
+        """
+        totals = dict.fromkeys(TIME_COMPONENTS, 0.0)
+        if end_ms <= start_ms:
+            return totals
+        main = self._timelines.get(id(clock))
+        if main is None or not main.ends:
+            raise AttributionError(f"clock {clock!r} never advanced while traced")
+        by_end: dict[float, list[_Timeline]] = {}
+        for tl in self._timelines.values():
+            if tl.ends and tl is not main:
+                by_end.setdefault(tl.last, []).append(tl)
+        _Walk(totals, by_end).walk(main, end_ms, start_ms)
+        return totals
+
+
+@dataclass
+class _Walk:
+    """One backward walk of the critical path, adding each stretch to its component."""
+
+    totals: dict[str, float]
+    by_end: dict[float, list[_Timeline]]
+    visited: set[int] = field(default_factory=set)
+
+    def add(self, component: str, ms: float) -> None:
+        self.totals[component] += ms
+
+    def walk(self, tl: _Timeline, hi: float, lo: float) -> None:
+        """Attribute `tl`'s time in [lo, hi]."""
+        self.visited.add(id(tl))
+        cursor = hi
+        if cursor > tl.last:
+            raise AttributionError(f"a clock's advances end at {tl.last} ms, before {cursor} ms")
+        i = bisect.bisect_left(tl.ends, cursor)
+        while cursor > lo:
+            if i < 0:
+                raise AttributionError(f"nothing happened on a clock between {lo} and {cursor} ms")
+            begin = max(tl.starts[i], lo)
+            label = tl.labels[i]
+            if tl.charges[i] or (label is not None and label != POLL_WAIT):
+                self.add(COMPONENT_OF[label or ""], cursor - begin)
+                cursor, i = begin, i - 1
+            elif label == POLL_WAIT:
+                cursor = self._through_child(tl, cursor, begin, lo)
+                i = bisect.bisect_left(tl.ends, cursor)
+            else:
+                cursor = self._join_or_timer(tl, cursor, begin)
+                i -= 1
+
+    def _through_child(self, tl: _Timeline, cursor: float, begin: float, lo: float) -> float:
+        """A poll wait: slack back to the latest-ending child, then that child's path."""
+        ended = [
+            c
+            for c in tl.children
+            if c.ends and c.forked_at >= lo and c.last <= cursor and id(c) not in self.visited
+        ]
+        if not ended:
+            self.add("polling_slack", cursor - begin)
+            return begin
+        child = max(ended, key=lambda c: (c.last, -c.order))
+        self.add("polling_slack", cursor - child.last)
+        self.walk(child, child.last, child.first)
+        self.add("queueing", child.first - child.forked_at)
+        return child.forked_at
+
+    def _join_or_timer(self, tl: _Timeline, cursor: float, begin: float) -> float:
+        """An unlabelled sleep: a join of branches that started inside it, or a timer."""
+        branches = [
+            b
+            for b in self.by_end.get(cursor, [])
+            if b is not tl and id(b) not in self.visited and b.first >= begin
+        ]
+        if not branches:
+            self.add("retry_backoff", cursor - begin)
+            return begin
+        branch = min(branches, key=lambda b: b.order)
+        self.walk(branch, cursor, branch.first)
+        self.add("queueing", branch.first - begin)
+        return begin
+
+
+@contextmanager
+def traced(clock: Clock) -> Iterator[Trace | None]:
+    """Trace the clocks of the work in this context if `clock` is virtual (else yield None)."""
+    if not clock.virtual:
+        yield None
+        return
+    trace = Trace()
+    with observe_clocks(trace):
+        yield trace

@@ -1,0 +1,184 @@
+"""PostgreSQL backend (psycopg 3): one table of JSON items, every call atomic across processes.
+
+Opened by a libpq connection string or ``postgresql://`` URL. The items live in table
+``kv_items`` of the connection's current schema (set ``options=-csearch_path=NAME`` in the DSN to
+keep several stores apart in one database); it is created on first use.
+
+Atomicity. Reads, puts and deletes are single autocommitted statements. A read-modify-write
+(`modify`: conditional update, atomic add) runs in one transaction at PostgreSQL's default READ
+COMMITTED isolation and first *claims* the key with ``INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING``: that statement either locks the existing row (waiting for any transaction that holds
+it, then returning its latest committed item) or inserts a placeholder row whose item is NULL and
+which stays invisible until commit, while any other writer of the same key waits on it. The new
+item is computed from what the claim returned and written before the commit; if the rule raises
+(a failed condition), the transaction rolls back and nothing, placeholder included, remains. So
+every write of one key is serialised and no update is lost, whether the item existed or not,
+across connections and processes (PostgreSQL documentation, "INSERT ... ON CONFLICT" and
+"Transaction Isolation": ON CONFLICT DO UPDATE guarantees an atomic insert-or-update outcome).
+A committed item is never NULL.
+
+Keys are stored as their UTF-8 bytes (``bytea``): byte order is code-point order, the order the
+memory backend sorts in and SQLite's BINARY collation uses, whatever the database's collation,
+and NUL characters are kept (``text`` cannot hold them). Items are stored as their JSON text, not
+``jsonb``, so they round-trip exactly as on the other backends.
+
+Failures. A connection that breaks (server restart, network) fails the call in progress with
+`psycopg.OperationalError`, and the call's effect is then unknown, as for a DynamoDB call that
+times out; the next call opens a new connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+import psycopg.errors
+from psycopg import conninfo
+from psycopg.rows import TupleRow
+
+from durable_sim.baseline.store.model import Item, decode_item, encode_item
+
+TABLE = "kv_items"
+_SCHEMA_LOCK = 0x6B765F6974656D73  # pg_advisory_xact_lock key: "kv_items" in ASCII
+_CREATE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    tbl  text  NOT NULL,
+    pk   bytea NOT NULL,
+    sk   bytea NOT NULL,
+    item text,
+    PRIMARY KEY (tbl, pk, sk)
+)
+"""
+_KEY = "tbl = %s AND pk = %s AND sk = %s"
+_GET = f"SELECT item FROM {TABLE} WHERE {_KEY}"
+_PUT = (
+    f"INSERT INTO {TABLE} (tbl, pk, sk, item) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (tbl, pk, sk) DO UPDATE SET item = EXCLUDED.item"
+)
+_CLAIM = (
+    f"INSERT INTO {TABLE} (tbl, pk, sk, item) VALUES (%s, %s, %s, NULL) "
+    f"ON CONFLICT (tbl, pk, sk) DO UPDATE SET item = {TABLE}.item RETURNING item"
+)
+_SET = f"UPDATE {TABLE} SET item = %s WHERE {_KEY}"
+_DELETE = f"DELETE FROM {TABLE} WHERE {_KEY}"
+_QUERY = f"SELECT item FROM {TABLE} WHERE tbl = %s AND pk = %s ORDER BY sk"
+
+
+def redact(dsn: str) -> str:
+    """`dsn` with any password replaced by ``***``, for error messages."""
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable DSN>"
+    if "password" in params:
+        params["password"] = "***"
+    return conninfo.make_conninfo("", **params)
+
+
+def check_dsn(dsn: object) -> str:
+    """Validate a libpq connection string or URL (syntax only; nothing is contacted).
+
+    Raises:
+        ValueError: not a string, or libpq cannot parse it.
+    """
+    if not isinstance(dsn, str):
+        raise ValueError(
+            f"bad Postgres DSN {dsn!r} (accepted: a libpq connection string or postgresql:// URL)"
+        )
+    try:
+        conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(
+            f"bad Postgres DSN {redact(dsn)!r}: {str(exc).strip()} "
+            "(accepted: a libpq connection string or postgresql:// URL)"
+        ) from None
+    return dsn
+
+
+def _key(table: str, pk: str, sk: str) -> tuple[str, bytes, bytes]:
+    return table, pk.encode(), sk.encode()
+
+
+class PostgresBackend:
+    """Raw storage in a PostgreSQL database, shared by every process that opens the same DSN.
+
+    One connection per backend object; a lock serialises its use across threads.
+
+    Raises:
+        ValueError: the DSN does not parse, or its search_path names no existing schema.
+        ConnectionError: the server cannot be reached or refuses the connection (the message
+            names the DSN, password redacted).
+        psycopg.Error: the table cannot be created for another reason (e.g. no privilege).
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = check_dsn(dsn)
+        self._lock = threading.Lock()
+        self._conn = self._connect()
+        try:
+            with self._conn.transaction():
+                # CREATE TABLE IF NOT EXISTS is not safe against itself: two sessions creating
+                # the table at once can fail on the catalog's unique index. One at a time, then.
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                self._conn.execute(_CREATE)
+        except psycopg.errors.InvalidSchemaName:
+            path = self._conn.execute("SHOW search_path").fetchone()
+            self._conn.close()
+            raise ValueError(
+                f"bad Postgres DSN {redact(dsn)!r}: no schema of its search_path "
+                f"({path[0] if path else ''}) exists to hold table {TABLE} (accepted: a "
+                "search_path naming an existing schema)"
+            ) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _connect(self) -> psycopg.Connection[TupleRow]:
+        try:
+            return psycopg.connect(self.dsn, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise ConnectionError(
+                f"cannot connect to Postgres at {redact(self.dsn)!r}: {str(exc).strip()}"
+            ) from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        """The connection, held under the lock; reopened first if an earlier call lost it."""
+        with self._lock:
+            if self._conn.broken:
+                self._conn = self._connect()
+            yield self._conn
+
+    def get(self, table: str, pk: str, sk: str) -> Item | None:
+        with self._connection() as conn:
+            row = conn.execute(_GET, _key(table, pk, sk)).fetchone()
+        return None if row is None else decode_item(row[0])
+
+    def put(self, table: str, pk: str, sk: str, text: str) -> None:
+        with self._connection() as conn:
+            conn.execute(_PUT, (*_key(table, pk, sk), text))
+
+    def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
+        key = _key(table, pk, sk)
+        with self._connection() as conn, conn.transaction():
+            row = conn.execute(_CLAIM, key).fetchone()
+            current = None if row is None or row[0] is None else decode_item(row[0])
+            new = change(current)
+            conn.execute(_SET, (encode_item(new), *key))
+        return new
+
+    def delete(self, table: str, pk: str, sk: str) -> None:
+        with self._connection() as conn:
+            conn.execute(_DELETE, _key(table, pk, sk))
+
+    def query(self, table: str, pk: str) -> list[Item]:
+        with self._connection() as conn:
+            rows = conn.execute(_QUERY, (table, pk.encode())).fetchall()
+        return [decode_item(text) for (text,) in rows]
+
+    def close(self) -> None:
+        """Close the connection; the database keeps the data."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,241 @@
+"""The machine a scenario runs on: cores on which CPU work contends, and invocation slots.
+
+A scenario is a latency profile plus a `Machine` (the profile's ``machine`` field). Two kinds:
+
+``host``
+    One computer with `cores` cores shared by every piece of CPU work of a run, whatever the
+    model or engine that issues it: the coordinator's validate, split and assemble, each
+    worker's or map branch's encode. This is the paper's setting (one machine running the
+    official local runner and in-process functions).
+``lambda``
+    AWS Lambda: every function invocation runs on its own execution environment with `cores`
+    vCPUs, so invocations do not contend with each other. Work inside one invocation shares
+    its vCPUs: the branches of a durable ``context.map`` are threads of the one invocation (the
+    SDK runs them on a ``ThreadPoolExecutor``, aws_durable_execution_sdk_python 3.0.0,
+    ``concurrency/executor.py``), whereas each baseline worker is an invocation of its own. At
+    most `concurrency_limit` invocations run at once; a later one waits for a free slot (the
+    account's concurrency limit: 1,000 by default, "Lambda function scaling", AWS Lambda
+    Developer Guide).
+
+CPU work is booked, not preempted: a burst of ``ms`` milliseconds that is ready at time ``t``
+takes the core that can start it first at or after ``t`` (a free gap of at least ``ms``;
+ties go to the lowest core), and its clock waits until the burst ends. Bookings are made in the
+order the code issues them, which on the virtual clock is the engine's input order; a burst
+issued later may still fill an earlier gap. For equal bursts that are ready together this is
+first-come first-served on ``cores`` servers, which is how a pool of worker processes on a
+``cores``-core host serves a queue of encodes.
+
+Only work that the workloads do is booked here (validate, split, encode, assemble, in both
+models). The durable engine charges its own costs (the local runner's per-invocation and
+per-checkpoint work) straight to its clocks; the runner's CPU share of those costs is a few
+milliseconds per run (see `latency.PAPER_LOCAL`) and is not booked on the cores.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from durable_sim.clock import Clock
+
+MachineKind = Literal["host", "lambda"]
+KINDS: tuple[MachineKind, ...] = ("host", "lambda")
+#: Upper bound on cores (a host) or vCPUs (a Lambda, which offers at most 6).
+MAX_CORES = 1024
+#: Upper bound on a concurrency limit (AWS raises account limits to tens of thousands).
+MAX_CONCURRENCY = 1_000_000
+#: The wait for a core or for a concurrency slot, as a sleep label (see `durable_sim.clock`).
+QUEUEING = "queueing"
+#: CPU work on a core, as a sleep label.
+COMPUTE = "compute"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a run's CPU work runs (see the module docstring).
+
+    `cores`: the host's cores (``host``), or the vCPUs of each invocation (``lambda``); an int
+    in 1..1024. `concurrency_limit`: ``lambda`` only, the most invocations running at once, an
+    int in 1..1,000,000, or ``None`` for no limit. Bad values raise `ValueError`.
+    """
+
+    kind: MachineKind
+    cores: int
+    concurrency_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"bad machine kind {self.kind!r} (accepted: 'host', 'lambda')")
+        if not _is_int(self.cores) or not 1 <= self.cores <= MAX_CORES:
+            raise ValueError(f"bad cores {self.cores!r} (accepted: an int in 1..{MAX_CORES})")
+        limit = self.concurrency_limit
+        if limit is not None:
+            if self.kind == "host":
+                raise ValueError(
+                    f"bad concurrency_limit {limit!r} for a host (accepted: None; only a "
+                    "'lambda' machine limits concurrent invocations)"
+                )
+            if not _is_int(limit) or not 1 <= limit <= MAX_CONCURRENCY:
+                raise ValueError(
+                    f"bad concurrency_limit {limit!r} (accepted: None or an int in "
+                    f"1..{MAX_CONCURRENCY})"
+                )
+
+    def start(self) -> MachineState:
+        """A fresh machine for one run: no core busy, no invocation running."""
+        return MachineState(self)
+
+
+class SlotsExhausted(RuntimeError):
+    """Every slot is held by an invocation that is still running, so no other can start."""
+
+
+class Calendar:
+    """Busy intervals of `servers` identical servers, booked non-preemptively.
+
+    Each server keeps its free gaps as sorted, disjoint ``[start, end)`` intervals, the last
+    one open-ended. Safe to use from several threads.
+    """
+
+    def __init__(self, servers: int) -> None:
+        if not _is_int(servers) or servers < 1:
+            raise ValueError(f"bad servers {servers!r} (accepted: an int >= 1)")
+        self._starts: list[list[float]] = [[-math.inf] for _ in range(servers)]
+        self._ends: list[list[float]] = [[math.inf] for _ in range(servers)]
+        self._lock = threading.Lock()
+
+    @property
+    def servers(self) -> int:
+        return len(self._starts)
+
+    def _earliest(self, server: int, ready: float, duration: float) -> tuple[float, int]:
+        """The earliest start >= `ready` on `server` with `duration` free, and its gap index."""
+        starts, ends = self._starts[server], self._ends[server]
+        i = bisect.bisect_right(ends, ready)  # the first gap that ends after `ready`
+        while True:
+            begin = max(starts[i], ready)
+            if begin + duration <= ends[i]:
+                return begin, i
+            i += 1
+
+    def _carve(self, server: int, gap: int, begin: float, end: float) -> None:
+        starts, ends = self._starts[server], self._ends[server]
+        gap_start, gap_end = starts[gap], ends[gap]
+        pieces = [(s, e) for s, e in ((gap_start, begin), (end, gap_end)) if e > s]
+        starts[gap : gap + 1] = [s for s, _ in pieces]
+        ends[gap : gap + 1] = [e for _, e in pieces]
+
+    def book(self, ready: float, duration: float) -> tuple[float, float]:
+        """Book `duration` ms on the server that can start it first at or after `ready`.
+
+        Returns ``(start, end)``. `duration` must be finite and >= 0 (`ValueError` otherwise).
+        """
+        if not (math.isfinite(duration) and duration >= 0 and math.isfinite(ready)):
+            raise ValueError(
+                f"bad booking ready={ready!r}, duration={duration!r} (accepted: finite, "
+                "duration >= 0)"
+            )
+        if duration == 0:
+            return ready, ready
+        with self._lock:
+            best: tuple[float, int, int] | None = None
+            for server in range(self.servers):
+                begin, gap = self._earliest(server, ready, duration)
+                if best is None or begin < best[0]:
+                    best = (begin, server, gap)
+            assert best is not None  # there is at least one server
+            begin, server, gap = best
+            self._carve(server, gap, begin, begin + duration)
+            return begin, begin + duration
+
+    def acquire(self, ready: float) -> tuple[int, float]:
+        """Hold a server from the first time >= `ready` that it is free for good.
+
+        For work of unknown length (an invocation holding a concurrency slot): only a
+        server's open-ended last gap can take it. Returns ``(server, start)``; give the
+        server back with `release`. Raises `SlotsExhausted` when every server is held.
+        """
+        with self._lock:
+            free = [s for s in range(self.servers) if self._ends[s][-1] == math.inf]
+            if not free:
+                raise SlotsExhausted(
+                    f"all {self.servers} slots are held by work that has not ended; nothing "
+                    "can start until one ends (raise the concurrency limit)"
+                )
+            server = min(free, key=lambda s: (max(self._starts[s][-1], ready), s))
+            begin = max(self._starts[server][-1], ready)
+            self._carve(server, len(self._starts[server]) - 1, begin, math.inf)
+            return server, begin
+
+    def release(self, server: int, end: float) -> None:
+        """End the hold on `server` (taken by `acquire`) at `end`: it is free from then on."""
+        with self._lock:
+            self._starts[server].append(end)
+            self._ends[server].append(math.inf)
+
+
+class Cpu:
+    """The cores a piece of CPU work can run on: one host's, or one invocation's vCPUs."""
+
+    def __init__(self, cores: int) -> None:
+        self.calendar = Calendar(cores)
+
+    @property
+    def cores(self) -> int:
+        return self.calendar.servers
+
+    def run(self, clock: Clock, ms: float) -> None:
+        """Do `ms` ms of CPU work from `clock`'s now: wait for a core, then compute.
+
+        The clock ends at the work's end. On the virtual clock the two waits are labelled
+        `QUEUEING` and `COMPUTE` for time attribution; a wall clock really sleeps them.
+        """
+        start, end = self.calendar.book(clock.now_ms(), ms)
+        clock.sleep_until(start, label=QUEUEING)
+        clock.sleep_until(end, label=COMPUTE)
+
+
+@dataclass
+class Slot:
+    """A concurrency slot an invocation holds while it runs (see `MachineState.admit`)."""
+
+    calendar: Calendar | None
+    server: int
+
+    def release(self, end_ms: float) -> None:
+        """Free the slot at `end_ms` (the invocation's end)."""
+        if self.calendar is not None:
+            self.calendar.release(self.server, end_ms)
+
+
+class MachineState:
+    """One run's use of a `Machine`: the cores booked so far and the invocations running."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self._host_cpu = Cpu(machine.cores) if machine.kind == "host" else None
+        limit = machine.concurrency_limit
+        self._slots = Calendar(limit) if limit is not None else None
+
+    def invocation_cpu(self) -> Cpu:
+        """The cores a new invocation computes on: the host's (shared by all) on a host, a
+        fresh set of `Machine.cores` vCPUs on Lambda."""
+        if self._host_cpu is not None:
+            return self._host_cpu
+        return Cpu(self.machine.cores)
+
+    def admit(self, clock: Clock) -> Slot:
+        """Start an invocation at `clock`'s now: wait for a concurrency slot if the machine
+        limits them (the wait is labelled `QUEUEING`); release the slot at its end."""
+        if self._slots is None:
+            return Slot(None, 0)
+        server, start = self._slots.acquire(clock.now_ms())
+        clock.sleep_until(start, label=QUEUEING)
+        return Slot(self._slots, server)

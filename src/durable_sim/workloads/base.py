@@ -1,0 +1,163 @@
+"""What a workload is to the experiment harness: a name, its phase, and one runner per model.
+
+The harness (`durable_sim.experiments`) runs every workload through this interface and never
+branches on a workload's name: it validates a spec's model against `Workload.models`, opens the
+workload's `session` once per experiment (per process), builds a `RunEnv` per run, calls
+``workload.run(spec, env)`` and turns the returned `RunValues` into a row. A new workload is a
+new `Workload` value; the two helpers below are the common bodies of a durable and a baseline
+run, so each runner only says what is specific to its workload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from durable_sim.baseline import FunctionRuntime, KVStore, open_store
+from durable_sim.clock import Clock
+from durable_sim.durable import DurableRun
+from durable_sim.engines import run_durable
+from durable_sim.latency import LatencyProfile, Sampler
+from durable_sim.machine import MachineState
+
+#: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
+#: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
+#: final_value, output_digest, ok`` (the harness fills the rest with defaults).
+RunValues = dict[str, Any]
+
+
+class RunSpec(Protocol):
+    """What every runner may read from an experiment spec (workloads read their own fields)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def engine(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """Everything one run gets from the harness besides its spec.
+
+    `clock` is the run's main timeline (its ``time_ms`` is measured on it), `sampler` draws the
+    profile's costs with the run's `seed`, `machine` is a fresh start of the scenario's machine,
+    and `session` is what the workload's `Workload.session` opened for the experiment.
+    """
+
+    run_id: int
+    seed: int
+    clock: Clock
+    profile: LatencyProfile
+    sampler: Sampler
+    machine: MachineState
+    session: Any
+
+
+Runner = Callable[[Any, RunEnv], RunValues]
+
+
+def no_session(spec: Any, scratch: Path) -> AbstractContextManager[None]:
+    """The session of a workload that needs no per-experiment resources."""
+    return nullcontext()
+
+
+def no_check(spec: Any) -> None:
+    """The check of a workload that accepts every valid spec."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A workload as the harness sees it.
+
+    `name` is the spec's ``workload`` value; `phase` labels its rows for the analysis (the
+    paper's phase); `runners` maps each model to its runner; `store_purposes` lists the
+    purposes its baseline counts store calls under (one ``store_ops_<purpose>`` column each, in
+    this order); `labels` gives the spec settings its rows carry (column -> value);
+    `session` opens per-experiment resources (e.g. a pool of encoder processes) in a scratch
+    directory, handed to every run as ``env.session``; `check` rejects a spec the workload
+    cannot run with `ValueError` naming the value and the accepted range.
+    """
+
+    name: str
+    phase: str
+    runners: Mapping[str, Runner]
+    store_purposes: tuple[str, ...]
+    labels: Callable[[Any], dict[str, Any]]
+    session: Callable[[Any, Path], AbstractContextManager[Any]] = no_session
+    check: Callable[[Any], None] = no_check
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.runners)
+
+    def run(self, spec: RunSpec, env: RunEnv) -> RunValues:
+        """One run of `spec` in its model; `ValueError` if the workload lacks that model."""
+        runner = self.runners.get(spec.model)
+        if runner is None:
+            raise ValueError(
+                f"workload {self.name!r} has no model {spec.model!r} (accepted: {self.models})"
+            )
+        return runner(spec, env)
+
+
+def durable_values(run: DurableRun) -> RunValues:
+    """The row values every durable run reports, whatever its workload."""
+    m = run.metrics
+    return {
+        "time_ms": m.elapsed_ms,
+        "checkpoint_ops": m.checkpoint_ops,
+        "checkpoint_bytes": m.checkpoint_bytes,
+        "invocations": m.invocations,
+        "replays": m.replays,
+        "steps": sum(op.type == "STEP" for op in run.operations),
+        "retries": m.retries,
+        "failed_steps": m.failed_steps,
+        "ok": run.status == "SUCCEEDED",
+    }
+
+
+def run_durable_workflow(
+    handler: Callable[..., Any], event: Any, spec: RunSpec, env: RunEnv
+) -> DurableRun:
+    """Run a durable handler on the spec's engine: ours on the run's clock, profile and seed,
+    or the official local runner (``aws-local``, wall clock)."""
+    if spec.engine == "sim":
+        return run_durable(handler, event, clock=env.clock, profile=env.profile, seed=env.seed)
+    return run_durable(handler, event, engine=spec.engine)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A baseline run's function platform and key-value store, on the run's clock."""
+
+    runtime: FunctionRuntime
+    store: KVStore
+
+
+def run_baseline_workflow(
+    env: RunEnv, body: Callable[[Platform], RunValues], *, max_workers: int = 16
+) -> RunValues:
+    """Run `body` on a fresh in-memory store and function platform (on the run's machine).
+
+    `body` returns its own values (e.g. ``steps``, ``final_value``, ``ok``); this adds
+    ``time_ms`` (from the first call to the last, on the run's clock), ``by_purpose`` and
+    ``invocations``. `max_workers` sizes the wall-clock thread pool for asynchronous calls.
+    """
+    store = open_store("memory", clock=env.clock, sampler=env.sampler)
+    with FunctionRuntime(
+        env.clock, env.sampler, machine=env.machine, max_workers=max_workers
+    ) as runtime:
+        start = env.clock.now_ms()
+        values = body(Platform(runtime, store))
+        elapsed = env.clock.now_ms() - start
+        invocations = runtime.counters.total
+    return {
+        "time_ms": elapsed,
+        "by_purpose": dict(store.counters.by_purpose),
+        "invocations": invocations,
+        **values,
+    }

@@ -1,0 +1,108 @@
+"""Time attribution: components add up to the run's time and follow its critical path."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_sim.attribution import COMPONENT_OF, AttributionError, Trace
+from durable_sim.clock import VirtualClock, note_charge, observe_clocks
+from durable_sim.experiments import ExperimentSpec, run_experiment
+from durable_sim.latency import PROFILES
+from durable_sim.rows import TIME_COLUMNS
+
+
+def test_every_profile_cost_counts_towards_a_component() -> None:
+    for profile in PROFILES.values():
+        assert set(profile.cost_names()) <= set(COMPONENT_OF)
+
+
+def test_charges_go_to_their_cost_and_sleeps_to_their_label() -> None:
+    clock = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        note_charge("durable_invoke", 100.0)
+        clock.charge(100.0)
+        note_charge("kv_read", 2.0)
+        clock.charge(2.0)
+        clock.sleep_until(1102.0, "retry_backoff")
+    times = trace.breakdown(clock, 0.0, clock.now_ms())
+    assert times["invocation"] == 100.0 and times["store"] == 2.0
+    assert times["retry_backoff"] == 1000.0
+    assert sum(times.values()) == 1102.0
+
+
+def test_a_join_follows_the_branch_that_ended_last() -> None:
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        fast, slow = VirtualClock(0.0), VirtualClock(0.0)  # as the engine makes map branches
+        fast.sleep_until(30.0, "compute")
+        slow.sleep_until(10.0, "queueing")
+        slow.sleep_until(50.0, "compute")
+        main.sleep_until(50.0)  # the join: unlabelled, ends when `slow` ends
+        main.sleep_until(1050.0)  # unlabelled and nothing ends there: a durable timer
+    times = trace.breakdown(main, 0.0, 1050.0)
+    assert (times["queueing"], times["compute"], times["retry_backoff"]) == (10.0, 40.0, 1000.0)
+
+
+def test_a_poll_wait_is_slack_after_the_last_child_ends() -> None:
+    coordinator = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        workers = [coordinator.fork(), coordinator.fork()]
+        workers[0].sleep_until(120.0, "compute")
+        workers[1].sleep_until(80.0, "compute")
+        coordinator.sleep_until(100.0, "poll_wait")
+        coordinator.sleep_until(200.0, "poll_wait")
+        note_charge("kv_query", 1.0)
+        coordinator.charge(1.0)
+    times = trace.breakdown(coordinator, 0.0, 201.0)
+    assert times == {
+        **dict.fromkeys(times, 0.0),
+        "compute": 120.0,
+        "polling_slack": 80.0,
+        "store": 1.0,
+    }
+
+
+def test_a_charge_without_a_known_cost_is_an_error() -> None:
+    clock = VirtualClock()
+    with observe_clocks(Trace()), pytest.raises(AttributionError, match="pays no known cost"):
+        clock.charge(5.0)
+
+
+def test_a_label_noted_for_another_amount_does_not_label_a_charge() -> None:
+    clock = VirtualClock()
+    with observe_clocks(Trace()), pytest.raises(AttributionError, match="label None"):
+        note_charge("checkpoint", 3.0)
+        clock.charge(4.0)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    workload=st.sampled_from(["counter", "video"]),
+    model=st.sampled_from(["durable", "baseline"]),
+    profile=st.sampled_from(["paper-local", "aws-lambda", "zero"]),
+    cores=st.integers(1, 4),
+    chunks=st.integers(1, 12),
+    failure_probability=st.sampled_from([0.0, 0.3]),
+    poll_read=st.sampled_from(["query", "get"]),
+    poll_backoff=st.sampled_from(["fixed", "exponential"]),
+    fanout=st.sampled_from(["map", "sequential"]),
+    max_concurrency=st.sampled_from([None, 2]),
+)
+def test_components_add_up_to_the_time_of_every_run(**values: object) -> None:
+    spec = ExperimentSpec.parse({**values, "runs": 2, "seed": 3})
+    rows = run_experiment(spec)
+    parts = rows[list(TIME_COLUMNS)]
+    assert (parts >= 0).all().all()
+    assert ((parts.sum(axis=1) - rows["time_ms"]).abs() < 1e-6).all()
+
+
+def test_the_paper_local_durable_counter_is_mostly_the_invocation_floor() -> None:
+    rows = run_experiment(ExperimentSpec.parse({"workload": "counter", "model": "durable"}))
+    share = rows["time_invocation_ms"].sum() / rows["time_ms"].sum()
+    assert share > 0.9
+    assert (rows["time_store_ms"] == 0).all()

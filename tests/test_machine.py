@@ -1,0 +1,141 @@
+"""The machine model: cores booked without preemption, concurrency slots, and the two kinds."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_sim.attribution import Trace
+from durable_sim.clock import VirtualClock, WallClock, observe_clocks
+from durable_sim.machine import Calendar, Cpu, Machine, SlotsExhausted
+
+
+def test_equal_bursts_ready_together_are_served_first_come_first_served() -> None:
+    cal = Calendar(2)
+    starts = [cal.book(0.0, 130.0)[0] for _ in range(10)]
+    assert starts == [0, 0, 130, 130, 260, 260, 390, 390, 520, 520]
+
+
+def test_a_later_burst_fills_an_earlier_gap() -> None:
+    cal = Calendar(1)
+    assert cal.book(1000.0, 130.0) == (1000.0, 1130.0)  # a retry, issued first
+    assert cal.book(0.0, 130.0) == (0.0, 130.0)  # fits before it
+    assert cal.book(0.0, 900.0) == (1130.0, 2030.0)  # the 870 ms gap is too short: after it
+
+
+def test_zero_work_takes_no_core() -> None:
+    cal = Calendar(1)
+    cal.book(0.0, 100.0)
+    assert cal.book(50.0, 0.0) == (50.0, 50.0)
+
+
+@pytest.mark.parametrize(
+    ("ready", "duration"), [(0.0, -1.0), (0.0, math.inf), (math.nan, 1.0), (0.0, math.nan)]
+)
+def test_bad_bookings_are_rejected(ready: float, duration: float) -> None:
+    with pytest.raises(ValueError, match="bad booking"):
+        Calendar(1).book(ready, duration)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    servers=st.integers(1, 4),
+    bursts=st.lists(st.tuples(st.integers(0, 500), st.integers(0, 200)), min_size=1, max_size=25),
+)
+def test_bookings_never_overlap_and_start_as_early_as_possible(
+    servers: int, bursts: list[tuple[int, int]]
+) -> None:
+    cal = Calendar(servers)
+    booked: list[list[tuple[float, float]]] = [[] for _ in range(servers)]
+    for ready, duration in bursts:
+        # The earliest feasible start by brute force over every server's busy intervals.
+        def earliest(
+            busy: list[tuple[float, float]], ready: float = ready, d: int = duration
+        ) -> float:
+            candidates = [float(ready)] + [e for _, e in busy if e >= ready]
+            return min(t for t in candidates if all(t + d <= s or t >= e for s, e in busy))
+
+        best = min(earliest(b) for b in booked) if duration else ready  # no work, no core
+        start, end = cal.book(float(ready), float(duration))
+        assert start >= ready and end - start == duration
+        assert start == best
+        if duration:
+            server = next(i for i, b in enumerate(booked) if earliest(b) == start)
+            booked[server].append((start, end))
+    for busy in booked:
+        ordered = sorted(busy)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(ordered))
+
+
+def test_slots_are_held_until_released() -> None:
+    cal = Calendar(2)
+    assert cal.acquire(0.0) == (0, 0.0)
+    assert cal.acquire(5.0) == (1, 5.0)
+    with pytest.raises(SlotsExhausted, match="all 2 slots are held"):
+        cal.acquire(10.0)
+    cal.release(1, 50.0)
+    assert cal.acquire(10.0) == (1, 50.0)  # waits for the slot to come free
+
+
+def test_cpu_work_waits_for_a_core_then_computes_on_the_virtual_clock() -> None:
+    cpu = Cpu(1)
+    first, second = VirtualClock(), VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        cpu.run(first, 100.0)
+        cpu.run(second, 100.0)
+    assert (first.now_ms(), second.now_ms()) == (100.0, 200.0)
+    times = trace.breakdown(second, 0.0, 200.0)
+    assert (times["queueing"], times["compute"]) == (100.0, 100.0)
+
+
+def test_cpu_work_on_the_wall_clock_sleeps_until_its_booking_ends() -> None:
+    cpu, clock = Cpu(1), WallClock()
+    start = clock.now_ms()
+    cpu.run(clock, 5.0)
+    cpu.run(clock, 5.0)
+    assert clock.now_ms() - start >= 10.0
+
+
+def test_a_host_shares_its_cores_and_lambda_gives_each_invocation_its_own() -> None:
+    host = Machine("host", cores=2).start()
+    assert host.invocation_cpu() is host.invocation_cpu()
+    assert host.invocation_cpu().cores == 2
+    aws = Machine("lambda", cores=1, concurrency_limit=2).start()
+    assert aws.invocation_cpu() is not aws.invocation_cpu()
+
+
+def test_lambda_invocations_wait_for_a_concurrency_slot() -> None:
+    state = Machine("lambda", cores=1, concurrency_limit=1).start()
+    a, b = VirtualClock(), VirtualClock()
+    slot = state.admit(a)
+    a.charge(40.0)
+    slot.release(a.now_ms())
+    state.admit(b)
+    assert b.now_ms() == 40.0
+    assert Machine("host", cores=1).start().admit(b).calendar is None  # no limit on a host
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "vm", "cores": 1}, r"bad machine kind 'vm' \(accepted: 'host', 'lambda'\)"),
+        ({"kind": "host", "cores": 0}, r"bad cores 0 \(accepted: an int in 1..1024\)"),
+        ({"kind": "host", "cores": True}, r"bad cores True"),
+        (
+            {"kind": "host", "cores": 2, "concurrency_limit": 5},
+            r"bad concurrency_limit 5 for a host",
+        ),
+        (
+            {"kind": "lambda", "cores": 1, "concurrency_limit": 0},
+            r"bad concurrency_limit 0 \(accepted: None or an int in 1..1000000\)",
+        ),
+    ],
+)
+def test_bad_machines_are_rejected(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Machine(**kwargs)  # type: ignore[arg-type]
