@@ -45,7 +45,7 @@ class TaskClock:
             if not self.free:
                 self._coordinator.switch(YIELD)
 
-    def sleep_until(self, t_ms: float) -> None:
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         if t_ms > self._now:
             self._now = t_ms
             if not self.free:
