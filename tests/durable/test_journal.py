@@ -74,7 +74,7 @@ def test_a_journal_of_the_previous_schema_is_named_as_such(tmp_path: Path) -> No
         db.execute("CREATE TABLE executions (execution_id TEXT PRIMARY KEY)")
         db.execute("CREATE TABLE operations (execution_id TEXT, op_id TEXT, record TEXT)")
         db.execute("PRAGMA user_version=1")
-    with pytest.raises(JournalCorruptError, match="schema version 2 \\(found version 1"):
+    with pytest.raises(JournalCorruptError, match="schema version 3 \\(found version 1"):
         SqliteJournal(path)
 
 

@@ -17,13 +17,14 @@ workflow). A crash loses only what the batcher had not sent yet.
 from __future__ import annotations
 
 import functools
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from aws_durable_execution_sdk_python.exceptions import OrphanedChildException
+from aws_durable_execution_sdk_python.exceptions import OrphanedChildException, ValidationError
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import (
     CallbackTimeoutType,
@@ -32,9 +33,11 @@ from aws_durable_execution_sdk_python.lambda_service import (
 )
 
 from durable_sim.clock import Clock
-from durable_sim.durable.codec import payload_bytes
+from durable_sim.durable.codec import describe, payload_bytes
+from durable_sim.durable.errors import JournalError, OperationClosedError
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
+from durable_sim.durable.lease import LeaseKeeper
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import LatencyProfile, Sampler
@@ -144,6 +147,7 @@ class ExecutionState:
         faults: FaultPlan,
         metrics: RunMetrics,
         responder: Responder | None = None,
+        keeper: LeaseKeeper | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.durable_execution_arn = arn
@@ -153,6 +157,7 @@ class ExecutionState:
         self.faults = faults
         self.metrics = metrics
         self.responder = responder
+        self.keeper = keeper
         self.lock = threading.RLock()
         self.checkpoints_this_process = 0
         self.fatal: BaseException | None = None
@@ -172,6 +177,31 @@ class ExecutionState:
         """Charge the profile's `cost` for the occurrence `key` to `clock`."""
         if cost not in self._free:
             clock.charge(self.sampler.draw(cost, *key))
+
+    # -- the journal, under the lease -----------------------------------------------------
+
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        """Append `entries` to the journal, fenced by this run's lease. A journal error stops
+        the invocation (workflow code cannot catch it away)."""
+        lease = self.keeper.lease if self.keeper is not None else None
+        try:
+            self.journal.append(self.execution_id, entries, lease)
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
+
+    def check_lease(self) -> None:
+        """Before a step body runs: stop if this process may no longer hold the lease."""
+        if self.keeper is not None:
+            try:
+                self.keeper.check()
+            except JournalError as exc:
+                raise self.fail_execution(exc) from None
+
+    def adopt(self, record: OperationRecord) -> None:
+        """Take an operation's record as the journal holds it (an outside party changed it)."""
+        with self.lock:
+            self.operations[record.id] = record
+            self._track(record)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -291,6 +321,9 @@ class ExecutionState:
                 "the map/parallel that ran this branch completed; its checkpoint is dropped",
                 operation_id=op_id,
             )
+        for label, seconds in (("due in", due_in_s), ("heartbeat due in", heartbeat_in_s)):
+            if seconds is not None:
+                check_seconds(seconds, f"{describe(ident)}: {label}")
         at = clock.now_ms()
         if status is SUCCEEDED or status is FAILED:
             fields["end_ms"] = at
@@ -331,7 +364,7 @@ class ExecutionState:
 
     def _write(self, batch: list[HistoryEntry], size: int) -> int:
         """One checkpoint call: append `batch`; returns this process's checkpoint count."""
-        self.journal.append(self.execution_id, batch)
+        self.append(batch)
         self._count_checkpoint(size)
         return self.checkpoints_this_process
 
@@ -431,7 +464,7 @@ class ExecutionState:
         with self.lock:
             self.operations[rec.id] = resolved
             self._track(resolved)
-            self.journal.append(self.execution_id, [HistoryEntry(None, end_ms, resolved)])
+            self.append([HistoryEntry(None, end_ms, resolved)])
 
     def _track(self, rec: OperationRecord) -> None:
         due = rec.due_ms
@@ -491,13 +524,39 @@ class ExecutionState:
                     self.operations[op_id] = entry.operation
                     self._track(entry.operation)
                     entries.append(entry)
-            if entries:
-                self.journal.append(self.execution_id, entries)
-        return any(
+            entries, adopted = self._apply(entries)
+        return adopted or any(
             entry.event_type is not None or entry.operation.type is OperationType.STEP
             for entry in entries
             if entry.operation is not None
         )
+
+    def _apply(self, entries: list[HistoryEntry]) -> tuple[list[HistoryEntry], bool]:
+        """Append the service's transitions `entries` (already taken as the records).
+
+        An outside party may have ended one of these operations meanwhile (a callback answered
+        while its timeout came due): the journal refuses to replace that terminal record, so
+        the journal's record is taken instead and the rest appended. Returns the entries
+        appended, and whether a record was taken from the journal.
+        """
+        adopted = False
+        while entries:
+            try:
+                self.append(entries)
+            except OperationClosedError as closed:
+                with self.lock:  # not the run's failure: the journal's record wins
+                    if self.fatal is closed:
+                        self.fatal = None
+                for op_id in closed.op_ids:
+                    stored = self.journal.get_operation(self.execution_id, op_id)
+                    if stored is not None:
+                        self.adopt(stored)
+                        adopted = True
+                ended = set(closed.op_ids)
+                entries = [e for e in entries if e.operation is None or e.operation.id not in ended]
+                continue
+            break
+        return entries, adopted
 
     def _timer(self, rec: OperationRecord, at: float) -> HistoryEntry | None:
         """The transition a due timer makes, or None if it is not due (a moved heartbeat)."""
@@ -521,6 +580,18 @@ class ExecutionState:
             done = rec.evolve(status=status, end_ms=at, due_ms=None)
             return HistoryEntry(_END_EVENT[(rec.type, status)], at, done)
         return None
+
+
+def check_seconds(seconds: float, what: str) -> float:
+    """`seconds` if it is a finite number >= 0; the SDK's ValidationError naming it otherwise
+    (a Duration of ``inf`` or ``nan`` would end the virtual clock at infinity, or overflow a
+    real sleep)."""
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+        raise ValidationError(
+            f"{what} {seconds!r} s (accepted: a finite number of seconds >= 0, e.g. "
+            "Duration.from_seconds(30))"
+        )
+    return seconds
 
 
 def answer_callback(rec: OperationRecord, at: float, answer: CallbackAnswer) -> HistoryEntry:

@@ -1,24 +1,28 @@
-"""The durable journal: an append-only history of every checkpoint, and each operation's latest
-record (what replay reads).
+"""The durable journal: an append-only history of every checkpoint, each operation's latest
+record (what replay reads), and each execution's lease.
 
 Each checkpoint call appends its entries in one atomic write (`Journal.append` takes a batch, so
 the updates a checkpoint groups together commit together). The history is what
 `durable_sim.durable.history` exports as AWS's execution history; the latest records are a view
-of it kept for fast replay. Two backends: `MemoryJournal` (for fast experiments) and
-`SqliteJournal` (WAL, one durable commit per checkpoint; several processes may share a file, so
-an execution killed at any checkpoint resumes from it).
+of it kept for fast replay. Three backends: `MemoryJournal` (for fast experiments),
+`SqliteJournal` (one file shared by the processes of a machine; WAL, one durable commit per
+checkpoint or per group of concurrent ones) and `PostgresJournal` (a database shared by
+machines). `open_journal` picks one from a string.
 
-Issue #8 builds on this interface: a lease on the execution and fenced appends (the epoch
-checked inside `append`'s transaction), a Postgres backend, and group commit of concurrent
-branches' checkpoints (several `append` batches merged into one transaction).
+Every backend gives an invocation a lease on its execution and fences every write by the
+lease's epoch (`durable_sim.durable.lease` states the guarantees); a terminal record (an
+operation's or the execution's) is never replaced. Executions submitted with a function name
+form a queue that workers (`durable_sim.durable.worker`) take them from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from durable_sim.durable.journal.memory import MemoryJournal
+from durable_sim.durable.journal.postgres import PostgresJournal, is_postgres_dsn
 from durable_sim.durable.journal.records import (
     TERMINAL,
     ExecutionRecord,
@@ -26,19 +30,61 @@ from durable_sim.durable.journal.records import (
     OperationRecord,
 )
 from durable_sim.durable.journal.sqlite import SqliteJournal
+from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease
 
 
 class Journal(Protocol):
-    """Storage of executions: their history entries and their operations' latest records."""
+    """Storage of executions: their leases, history entries and operations' latest records.
+
+    Times of leases and of the queue (`lease_s`, ``ready_at``) are seconds on the journal's
+    clock (Unix time; the server's for Postgres). Writes taken under a lease pass it and are
+    refused with `LeaseLostError` once another owner took the lease over; a write to an
+    execution that ended raises `ExecutionClosedError`, one that would replace a terminal
+    operation record `OperationClosedError`; either way nothing of it is written.
+    """
 
     def open_execution(
-        self, execution_id: str, input_payload: str, started: HistoryEntry
+        self,
+        execution_id: str,
+        input_payload: str,
+        started: HistoryEntry,
+        *,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        function_name: str | None = None,
+        ready: bool = False,
     ) -> ExecutionRecord:
-        """Create the execution, appending `started` (its ExecutionStarted entry), or load an
-        existing one with every operation's latest record."""
+        """Create the execution (appending `started`, its ExecutionStarted entry; queued for
+        workers if `ready`) or find it, and, if it is running and `owner` is given, take its
+        lease, all in one atomic write; return it with every operation's latest record and
+        the lease taken. Raises `ExecutionBusyError` if another owner holds a live lease."""
 
-    def append(self, execution_id: str, entries: Sequence[HistoryEntry]) -> None:
-        """Append `entries` in one atomic write and update the records they carry."""
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        """Extend a held lease to `lease_s` seconds from now (fenced)."""
+
+    def release(
+        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+    ) -> None:
+        """Give the lease up: the execution is ready for a worker at `ready_at` (``None``:
+        when the outside world answers), or at once if any operation in `watch` has ended
+        meanwhile. Releasing a lease taken over already does nothing."""
+
+    def claim(
+        self, owner: str, lease_s: float, function_names: Sequence[str]
+    ) -> ExecutionRecord | None:
+        """Take the lease of one running execution of one of `function_names` that is ready
+        (or whose owner's lease expired, or that `owner` holds), oldest first; ``None`` if
+        there is none."""
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution's status, outcome and counters (without its operations), or None."""
+
+    def append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> None:
+        """Append `entries` in one atomic write and update the records they carry. Without a
+        lease the write is the outside world's (a callback answer): it wakes the execution
+        for workers if it ends an operation."""
 
     def finish_execution(
         self,
@@ -47,14 +93,30 @@ class Journal(Protocol):
         result: str | None,
         error: dict[str, Any] | None,
         entry: HistoryEntry,
+        lease: Lease | None = None,
     ) -> None:
-        """Record the execution's outcome and append its terminal entry, atomically."""
+        """Record the execution's outcome and append its terminal entry, atomically; the
+        lease ends with it."""
 
     def get_operation(self, execution_id: str, op_id: str) -> OperationRecord | None:
         """One operation's latest record, straight from storage."""
 
     def read_history(self, execution_id: str) -> list[HistoryEntry]:
         """Every entry of the execution, in the order it was appended."""
+
+    def close(self) -> None:
+        """Release the journal's connection or file (the data stays)."""
+
+
+def open_journal(where: str | Path, *, group_commit: bool = True) -> Journal:
+    """The journal `where` names: ``"memory"``, a ``postgresql://`` URL or libpq connection
+    string (``host=... dbname=...``), or the path of a SQLite file. Raises the backend's error
+    for a bad path or an unreachable server."""
+    if isinstance(where, str) and where == "memory":
+        return MemoryJournal()
+    if isinstance(where, str) and is_postgres_dsn(where):
+        return PostgresJournal(where, group_commit=group_commit)
+    return SqliteJournal(where, group_commit=group_commit)
 
 
 __all__ = [
@@ -64,5 +126,7 @@ __all__ = [
     "Journal",
     "MemoryJournal",
     "OperationRecord",
+    "PostgresJournal",
     "SqliteJournal",
+    "open_journal",
 ]

@@ -21,7 +21,12 @@ from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import active_clock
 from durable_sim.durable.codec import decode, encode
-from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
+from durable_sim.durable.operation.common import (
+    checked,
+    error_fields,
+    journaled,
+    raise_operation_error,
+)
 from durable_sim.durable.operation.step import operation_logger, seeded_call
 from durable_sim.durable.state import Suspend
 
@@ -42,7 +47,7 @@ def run_wait_for_condition(
         serdes = config.serdes
         if rec is not None:
             if rec.status is OperationStatus.SUCCEEDED:
-                return decode(rec.result, serdes, ident, arn)
+                return journaled(state, rec.result, serdes, ident)
             if rec.status is OperationStatus.FAILED:
                 raise_operation_error(WaitForConditionError, rec.error)
             if rec.status is OperationStatus.PENDING:
@@ -53,12 +58,13 @@ def run_wait_for_condition(
             attempt = rec.attempt
         else:
             state.start(ident, clock, sync=False, attempt=attempt)
+        state.check_lease()
         state.count_step(replayed=False)
         state.charge(clock, "step", ident.operation_id, attempt)
         logger = operation_logger(ctx, ident, attempt)
         try:
             if rec is not None and rec.result is not None:
-                current = decode(rec.result, serdes, ident, arn)
+                current = journaled(state, rec.result, serdes, ident)
             else:
                 current = decode(
                     encode(config.initial_state, serdes, ident, arn, "initial state"),

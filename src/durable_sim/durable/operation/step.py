@@ -28,7 +28,12 @@ from aws_durable_execution_sdk_python.types import StepContext
 from durable_sim.clock import active_clock
 from durable_sim.durable.codec import decode, encode
 from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
+from durable_sim.durable.operation.common import (
+    checked,
+    error_fields,
+    journaled,
+    raise_operation_error,
+)
 from durable_sim.durable.state import Suspend
 from durable_sim.faults import InjectedFault
 
@@ -68,7 +73,7 @@ def _step(
         status = rec.status
         if status is OperationStatus.SUCCEEDED:
             state.count_step(replayed=True)
-            return decode(rec.result, config.serdes, ident, arn)
+            return journaled(state, rec.result, config.serdes, ident)
         if status is OperationStatus.FAILED:
             raise_operation_error(StepError, rec.error)
         if status is OperationStatus.PENDING:  # retry timer not yet fired
@@ -87,6 +92,7 @@ def _step(
     clock = ctx.clock
     if rec is None or rec.status is OperationStatus.READY:
         state.start(ident, clock, sync=at_most_once, attempt=attempt)
+    state.check_lease()
     state.count_step(replayed=False)
     state.charge(clock, "step", ident.operation_id, attempt)
     try:
