@@ -13,7 +13,7 @@ Variants (``VARIANTS``)
              messages one at a time. It waits for each message with ``wait_for_callback``; the
              submitter step publishes the callback id in the key-value store (the "mailbox
              address"), and a client delivers a message by completing that callback
-             (`complete_callback`, AWS's ``SendDurableExecutionCallbackSuccess``). The state is
+             (`send_callback_success`, AWS's ``SendDurableExecutionCallbackSuccess``). The state is
              the handler's local variable, rebuilt on every invocation by replaying the
              journaled messages. A callback that another client completed first is closed:
              the delivery fails (AWS: ``CallbackTimeoutException``, "the callback ... has
@@ -46,8 +46,8 @@ https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/): base
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -61,9 +61,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from durable_sim.baseline import ConditionalCheckFailed, KVStore, open_store
 from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
-from durable_sim.durable import DurableRun, MemoryJournal, complete_callback
+from durable_sim.durable import DurableRun, MemoryJournal, send_callback_success
 from durable_sim.engines import run_durable
-from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
+from durable_sim.latency import PROFILES, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
 #: The model each variant belongs to.
@@ -222,7 +222,7 @@ def actor_handler(store: KVStore, actor_id: str) -> Callable[[dict[str, Any], Du
     def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         value, handled = int(event["initial"]), 0
         while True:
-            message = context.wait_for_callback(publish, name=f"receive-{handled}")
+            message = json.loads(context.wait_for_callback(publish, name=f"receive-{handled}"))
             if message["op"] == "stop":
                 return {"value": value, "handled": handled}
             value += int(message["amount"])
@@ -335,7 +335,7 @@ class _Harness:
         assert item is not None, "the mailbox is published before clients start"
         clock.charge(self.sampler.draw("invoke", "callback-api", *key))
         try:
-            complete_callback(self.journal, item["callback_id"], result=message)
+            send_callback_success(self.journal, item["callback_id"], result=json.dumps(message))
         except ValueError:
             return False
         self.mailbox.delivered(clock, item["callback_id"])
@@ -345,22 +345,23 @@ class _Harness:
 
     def durable_service(self, clock: ProcessClock, ready: Any) -> dict[str, Any]:
         handler = actor_handler(self.store, self.actor_id)
-        warm = dataclasses.replace(self.profile, cold_start=Dist())
         trace: list[InvocationTrace] = []
         runs: list[DurableRun] = []
         replayed = resumption = 0
+        engine_seed = int(self.sampler.rng("engine").integers(2**32))
         while True:
-            # Each call of run_durable is one re-invocation by the service. The engine keys
-            # its invocation draws by the call's own invocation count (restarting at 1), so a
-            # resumption gets its own seed; only the first invocation is cold.
+            # Each call of run_durable is the service resuming the execution once a delivery
+            # woke it (it invokes again by itself while deliveries keep arriving). The engine
+            # keys its invocation draws by the execution's own invocation count, kept in the
+            # journal, and only the execution's first invocation is cold.
             run = run_durable(
                 handler,
                 {"initial": 0},
                 journal=self.journal,
                 clock=clock,
-                profile=self.profile if resumption == 0 else warm,
+                profile=self.profile,
                 execution_id=f"actor-{self.actor_id}",
-                seed=int(self.sampler.rng("resumption", resumption).integers(2**32)),
+                seed=engine_seed,
             )
             runs.append(run)
             trace.append(_trace(run, clock.now_ms(), replayed))
@@ -524,7 +525,8 @@ def actor_rows(specs: Iterable[ActorSpec]) -> pd.DataFrame:
 
 
 def journal_growth(spec: ActorSpec) -> pd.DataFrame:
-    """How the durable actor's journal grows, one row per actor invocation of a run of `spec`.
+    """How the durable actor's journal grows, one row per resumption of the actor's execution
+    in a run of `spec` (a resumption takes every message delivered while it runs).
 
     Columns: ``messages`` (callbacks completed so far, the stop message included), ``operations``
     (journaled), ``journal_bytes`` (checkpointed so far), ``replayed_operations`` (replayed by
