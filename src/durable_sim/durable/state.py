@@ -269,7 +269,7 @@ class ExecutionState:
         self,
         ident: OperationIdentifier,
         clock: Clock,
-        delay_s: int,
+        delay_s: float,
         *,
         error: dict[str, Any] | None = None,
         payload: str | None = None,

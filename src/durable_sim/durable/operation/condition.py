@@ -20,7 +20,7 @@ from aws_durable_execution_sdk_python.types import WaitForConditionCheckContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, encode
+from durable_sim.durable.codec import decode, describe, encode
 from durable_sim.durable.operation.common import (
     checked,
     error_fields,
@@ -28,7 +28,7 @@ from durable_sim.durable.operation.common import (
     raise_operation_error,
 )
 from durable_sim.durable.operation.step import operation_logger, seeded_call
-from durable_sim.durable.state import Suspend
+from durable_sim.durable.state import Suspend, check_seconds
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
@@ -96,7 +96,7 @@ def run_wait_for_condition(
         if not decision.should_continue:
             state.succeed(ident, clock, checked(state, payload, ident))
             return decode(payload, serdes, ident, arn)
-        delay = decision.delay_seconds
+        delay = check_seconds(decision.delay_seconds, f"{describe(ident)}: polling delay")
         rec = state.retry(ident, clock, max(1, delay), payload=checked(state, payload, ident))
         raise Suspend(rec.due_ms)
     finally:

@@ -26,7 +26,7 @@ from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, encode
+from durable_sim.durable.codec import decode, describe, encode
 from durable_sim.durable.journal import OperationRecord
 from durable_sim.durable.operation.common import (
     checked,
@@ -34,7 +34,7 @@ from durable_sim.durable.operation.common import (
     journaled,
     raise_operation_error,
 )
-from durable_sim.durable.state import Suspend
+from durable_sim.durable.state import Suspend, check_seconds
 from durable_sim.faults import InjectedFault
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ def _after_failure(
     )
     fields = error_fields(exc)
     if decision.should_retry:
-        rec = state.retry(ident, ctx.clock, max(1, decision.delay_seconds), error=fields)
+        delay = check_seconds(decision.delay_seconds, f"{describe(ident)}: retry delay")
+        rec = state.retry(ident, ctx.clock, max(1, delay), error=fields)
         state.count("retries")
         raise Suspend(rec.due_ms)
     state.fail(ident, ctx.clock, fields)
