@@ -170,11 +170,20 @@ class PostgresJournal:
             ) from None
 
     def _create_schema(self) -> None:
-        with self._using("open") as conn, conn.transaction():
+        """Create the tables if missing (one process at a time, one transaction) and check the
+        version stamp."""
+        with self._using("open") as conn:
             try:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _CREATE:
-                    conn.execute(statement)
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    for statement in _CREATE:
+                        conn.execute(statement)
+                    stamp = conn.execute("SELECT version FROM durable_journal_version")
+                    versions = [row[0] for row in stamp]
+                    if not versions:
+                        conn.execute(
+                            "INSERT INTO durable_journal_version VALUES (%s)", (SCHEMA_VERSION,)
+                        )
             except psycopg.errors.InvalidSchemaName:
                 path = conn.execute("SHOW search_path").fetchone()
                 raise JournalPathError(
@@ -182,16 +191,11 @@ class PostgresJournal:
                     f"({path[0] if path else ''}) exists to hold the journal's tables "
                     "(accepted: a search_path naming an existing schema)"
                 ) from None
-            stamp = conn.execute("SELECT version FROM durable_journal_version")
-            versions = [row[0] for row in stamp]
-            if not versions:
-                conn.execute("INSERT INTO durable_journal_version VALUES (%s)", (SCHEMA_VERSION,))
-            elif versions != [SCHEMA_VERSION]:
-                raise JournalCorruptError(
-                    f"the database at {redact(self.dsn)!r} holds a durable_sim journal of "
-                    f"schema version {versions} (accepted: {SCHEMA_VERSION}); use another "
-                    "schema or database"
-                )
+        if versions and versions != [SCHEMA_VERSION]:
+            raise JournalCorruptError(
+                f"the database at {redact(self.dsn)!r} holds a durable_sim journal of schema "
+                f"version {versions} (accepted: {SCHEMA_VERSION}); use another schema or database"
+            )
 
     def close(self) -> None:
         with self._lock:
