@@ -5,8 +5,9 @@
 
 A bad spec exits with status 2 and one line on stderr naming the bad value. A worker runs the
 executions submitted to a shared journal (`durable_sim.durable.worker`) until SIGTERM/SIGINT,
-``--max-runs`` or ``--idle-exit-s``; a bad option exits with status 2, an unreachable or
-corrupt journal with status 1, each with one line on stderr.
+``--max-runs`` or ``--idle-exit-s``; it waits for a database that cannot be reached yet. A bad
+option (or journal path or DSN) exits with status 2, a corrupt journal with status 1, each with
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from durable_sim.durable import JournalError, LeaseConfig, open_journal
-    from durable_sim.durable.worker import load_functions, run_worker
+    from durable_sim.durable import JournalError, LeaseConfig
+    from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
 
     try:
         LeaseConfig(duration_s=args.lease_s)
@@ -82,8 +83,11 @@ def _worker(args: argparse.Namespace) -> int:
         signum: signal.signal(signum, lambda *_: stop.set())
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
+    log = None if args.quiet else lambda line: print(line, file=sys.stderr)
     try:
-        journal = open_journal(args.journal)
+        journal = open_when_reachable(args.journal, stop=stop, log=log)
+        if journal is None:
+            return 0
         try:
             stats = run_worker(
                 journal,
@@ -94,7 +98,7 @@ def _worker(args: argparse.Namespace) -> int:
                 stop=stop,
                 max_runs=args.max_runs,
                 idle_exit_s=args.idle_exit_s,
-                log=None if args.quiet else lambda line: print(line, file=sys.stderr),
+                log=log,
             )
         finally:
             journal.close()

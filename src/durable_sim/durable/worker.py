@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from durable_sim.clock import WallClock
-from durable_sim.durable.errors import ExecutionBusyError, JournalError
-from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal
+from durable_sim.durable.errors import ExecutionBusyError, JournalError, JournalUnavailableError
+from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, open_journal
 from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
 from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
 from durable_sim.durable.runtime import check_execution_id, execute
@@ -163,6 +163,30 @@ def run_worker(
         stats.claimed += 1
         _run_one(journal, registry, claimed, config, park_after_ms, profile, seed, stats, log)
     return stats
+
+
+def open_when_reachable(
+    where: str,
+    *,
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] | None = None,
+    first_pause_s: float = 0.2,
+) -> Journal | None:
+    """`open_journal(where)`, retried with back-off (doubling to 5 s) while the database cannot
+    be reached, so a worker started during a server restart waits for it; ``None`` if `stop`
+    is set first. Other errors (a bad path or DSN, a corrupt journal) are raised at once."""
+    pause = first_pause_s
+    while True:
+        try:
+            return open_journal(where)
+        except JournalUnavailableError as exc:
+            _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
+        if stop is not None and stop.is_set():
+            return None
+        _pause(stop, pause)
+        if stop is not None and stop.is_set():
+            return None
+        pause = min(pause * 2, 5.0)
 
 
 def _run_one(
