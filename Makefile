@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce conformance measure lab clean-venv
+.PHONY: env test lint bench reproduce measure conformance mutate lab docs clean-venv
 
 # AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
 # read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
@@ -18,6 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -c "from durable_sim.kernel import main; main(['--install'])"  # the `durable-sim` kernel, in this venv
 	touch $(STAMP)
 
 $(CONFORMANCE_WHEEL): tests/conformance/wheel-requirements.txt | $(STAMP)
@@ -36,30 +37,51 @@ test: $(STAMP) $(CONFORMANCE_WHEEL) lint
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-# Runs every notebook in place with papermill (params/paper.yaml, kernel python3 resolved to this
-# venv, cwd notebooks/), strips run-varying metadata, regenerates data, tables, figures and
-# paper/build/paper.pdf. Afterwards `git status --porcelain` prints nothing.
-REPRO_PARAMS ?= params/paper.yaml
+# Runs every notebook with papermill (parameter set params/paper/, the project kernel durable-sim
+# of this venv) into a scratch tree, normalizes the notebooks, builds paper/build/paper.pdf, then
+# moves what changed into the tree in one recoverable step. Afterwards `git status --porcelain`
+# prints nothing. Another set: make reproduce REPRO_PARAMS=params/quick
+REPRO_PARAMS ?= params/paper
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
-
-# Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
-# paper/generated/conformance{.csv,_differences.csv,.md} (about two minutes; `make test` checks the
-# committed table is current).
-conformance: $(STAMP) $(CONFORMANCE_WHEEL)
-	$(PY) tools/conformance.py
 
 # The measured data set (wall clock, real encoder, official local runner, this machine) and the
 # calibration taken with it, into data/measured/. Takes a few minutes; rerun on a quiet machine.
 measure: $(STAMP)
 	mkdir -p data/measured
 	$(PY) -m benchmarks.calibrate --out data/measured/calibration.csv
-	$(PY) -m durable_sim.measure --params params/measured.yaml --out data/measured
+	$(PY) -m durable_sim.measure --params params/measured --out data/measured
 
-# JupyterLab on notebooks/; its python3 kernel (.venv/share/jupyter/kernels) runs this venv.
+# Mutation testing (mutmut) of durable/, baseline/ and analysis/stats.py against their tests:
+# the score per package and every surviving mutant. One target: make mutate MUTATE=stats
+MUTATE ?= durable baseline stats
+
+mutate: $(STAMP)
+	$(PY) tools/mutate.py $(MUTATE)
+
+# Runs AWS's conformance requirements (tests/conformance) on both engines and writes the pass table
+# paper/conformance/conformance{.csv,.md} and conformance_notes.csv (about two minutes; `make test`
+# checks the committed table is current).
+conformance: $(STAMP) $(CONFORMANCE_WHEEL)
+	$(PY) tools/conformance.py
+
+# JupyterLab on notebooks/, with the project kernel (durable_sim.kernel.KERNEL_NAME, this venv's
+# Python) as the default for new notebooks; as root (containers) with --allow-root.
+# Extra JupyterLab options: make lab ARGS="--port 8890 --no-browser"
+ARGS ?=
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+		--MappingKernelManager.default_kernel_name=$$($(PY) -c \
+			"from durable_sim.kernel import KERNEL_NAME; print(KERNEL_NAME)") \
+		$$(test "$$(id -u)" = 0 && echo --allow-root) $(ARGS)
+
+# The API reference, from the docstrings, into docs/api (any warning fails the build; the same
+# build runs in `make test`, tests/test_docs.py). Elsewhere: make docs DOCS_DIR=/tmp/api
+DOCS_DIR ?= docs/api
+docs: $(STAMP)
+	$(PY) tools/build_docs.py $(DOCS_DIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import calibrate, engine, store, workloads  # noqa: F401 - each module registers its benchmarks
+from benchmarks import (  # noqa: F401 - each module registers its benchmarks
+    calibrate,
+    dispatch,
+    engine,
+    store,
+    sweeps,
+    workloads,
+)
 from benchmarks.registry import BENCHMARKS, Row
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from durable_sim.attribution import COMPONENT_OF, AttributionError, Trace
+from durable_sim.attribution import COMPONENT_OF, JOIN, AttributionError, Trace
 from durable_sim.clock import VirtualClock, note_charge, observe_clocks
 from durable_sim.experiments import ExperimentSpec, run_experiment
 from durable_sim.latency import PROFILES
@@ -33,18 +33,47 @@ def test_charges_go_to_their_cost_and_sleeps_to_their_label() -> None:
     assert sum(times.values()) == 1102.0
 
 
-def test_a_join_follows_the_branch_that_ended_last() -> None:
+def test_a_join_follows_the_branch_whose_end_ended_it() -> None:
     main = VirtualClock()
     trace = Trace()
     with observe_clocks(trace):
-        fast, slow = VirtualClock(0.0), VirtualClock(0.0)  # as the engine makes map branches
+        fast, slow = main.fork(), main.fork()  # as a map's coordinator forks its branches
         fast.sleep_until(30.0, "compute")
+        main.sleep_until(30.0, JOIN)  # the coordinator handles `fast`'s end ...
         slow.sleep_until(10.0, "queueing")
         slow.sleep_until(50.0, "compute")
-        main.sleep_until(50.0)  # the join: unlabelled, ends when `slow` ends
-        main.sleep_until(1050.0)  # unlabelled and nothing ends there: a durable timer
+        main.sleep_until(50.0, JOIN)  # ... and then `slow`'s, which completes the batch
+        main.sleep_until(1050.0)  # unlabelled: a durable timer
     times = trace.breakdown(main, 0.0, 1050.0)
     assert (times["queueing"], times["compute"], times["retry_backoff"]) == (10.0, 40.0, 1000.0)
+    assert sum(times.values()) == 1050.0
+
+
+def test_a_join_follows_its_own_batch_not_an_earlier_batchs_orphan() -> None:
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        orphan, done = main.fork(), main.fork()  # batch 1
+        done.sleep_until(20.0, "compute")
+        main.sleep_until(20.0, JOIN)  # batch 1 completes; `orphan` runs on after it
+        orphan.sleep_until(50.0, "queueing")
+        note_charge("checkpoint", 10.0)
+        main.charge(10.0)
+        branch = main.fork()  # batch 2, at 30 ms
+        branch.sleep_until(50.0, "compute")  # ends when the orphan does
+        main.sleep_until(50.0, JOIN)
+    times = trace.breakdown(main, 0.0, 50.0)
+    assert (times["compute"], times["checkpoint"], times["queueing"]) == (40.0, 10.0, 0.0)
+
+
+def test_a_join_that_no_branch_ends_is_an_error() -> None:
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        main.fork().sleep_until(30.0, "compute")
+        main.sleep_until(40.0, JOIN)
+    with pytest.raises(AttributionError, match=r"a join ends at 40\.0 ms, where none of its"):
+        trace.breakdown(main, 0.0, 40.0)
 
 
 def test_a_poll_wait_is_slack_after_the_last_child_ends() -> None:
@@ -96,6 +125,7 @@ def test_a_label_noted_for_another_amount_does_not_label_a_charge() -> None:
 def test_components_add_up_to_the_time_of_every_run(**values: object) -> None:
     spec = ExperimentSpec.parse({**values, "runs": 2, "seed": 3})
     rows = run_experiment(spec)
+    assert rows["ok"].all() or spec.failure_probability > 0
     parts = rows[list(TIME_COLUMNS)]
     assert (parts >= 0).all().all()
     assert ((parts.sum(axis=1) - rows["time_ms"]).abs() < 1e-6).all()

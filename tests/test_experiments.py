@@ -5,8 +5,11 @@ import json
 import pandas as pd
 import pytest
 
+from durable_sim.clock import VirtualClock
+from durable_sim.durable import scheduler
 from durable_sim.experiments import (
     ExperimentSpec,
+    RunFailedError,
     SpecError,
     run_experiment,
     run_seeds,
@@ -138,3 +141,23 @@ def test_cores_contend_on_a_host_and_not_between_lambda_invocations():
     durable = run_experiment(spec(runs=3, profile="aws-lambda", model="durable"))
     assert (base.time_queueing_ms == 0).all()
     assert (durable.time_queueing_ms > 0).all()
+
+
+def test_a_run_that_fails_without_injected_failures_stops_the_experiment(monkeypatch):
+    # The fault a first merge of the engine and the machine model made silently: the branch
+    # clock did not take the Clock protocol's `label`, so every durable map run failed and the
+    # rows said ok=False. Such a run is a fault of the code, never a result.
+    def old_sleep_until(self, t_ms):  # the signature before the label existed
+        VirtualClock.sleep_until(self, t_ms)
+
+    monkeypatch.setattr(scheduler.TaskClock, "sleep_until", old_sleep_until)
+    failure = r"run 0 .*video/durable.*unexpected keyword argument 'label'"
+    with pytest.raises(RunFailedError, match=failure):
+        run_experiment(spec(model="durable"))
+
+
+def test_runs_failing_from_injected_failures_are_rows():
+    rows = run_experiment(spec(model="durable", failure_probability=0.9, runs=2))
+    assert not rows.ok.any()
+    base = run_experiment(spec(failure_probability=0.9, runs=2))
+    assert not base.ok.any() and (base.failed_steps > 0).all()

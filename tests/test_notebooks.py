@@ -1,18 +1,26 @@
 """The committed notebooks: well-formed, executed, and reproduced cell by cell by nbval (strict).
 
-nbval runs on a temporary copy of notebooks/params/data/figures/paper, so re-executing the
-notebooks never rewrites files in the working tree.
+nbval runs on a temporary copy of notebooks/params/data/figures/paper with ``DURABLE_SIM_ROOT``
+pointing at it, on the project kernel the notebooks name, so re-executing the notebooks never
+rewrites files in the working tree.
 """
 
 from __future__ import annotations
 
+import ast
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import papermill as pm
 import pytest
+
+from durable_sim.kernel import install_kernel
+from durable_sim.notebook import NOTEBOOK_PARAMETERS
+from durable_sim.project import ROOT_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))
@@ -55,11 +63,30 @@ def test_notebook_is_executed_and_clean(path: Path) -> None:
             assert not comments, f"cell {cell.id}: roles belong in tags, not comments"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_matches_the_parameter_model(path: Path) -> None:
+    """The parameters cell and `durable_sim.notebook` declare the same names and defaults."""
+    model = NOTEBOOK_PARAMETERS[path.stem]
+    declared = pm.inspect_notebook(str(path))
+    assert sorted(declared) == sorted(model.model_fields)
+    for name, field in model.model_fields.items():
+        default = ast.literal_eval(declared[name]["default"])
+        checked = getattr(model.check({name: default}), name)
+        assert checked == field.default and type(checked) is type(field.default), name
+        # as written, too (a list for a tuple of names: papermill has no tuple type)
+        written = list if isinstance(field.default, tuple) else type(field.default)
+        assert type(default) is written, name
+        assert declared[name]["help"], f"{name} has no comment in the parameters cell"
+
+
 def test_nbval_strict(tmp_path: Path) -> None:
     for name in COPIED:
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, tmp_path / name)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    install_kernel()  # the kernel the notebooks name, in this environment
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_PATH"}
+    env[ROOT_ENV] = str(tmp_path)
     result = subprocess.run(
         [
             sys.executable,
@@ -73,7 +100,6 @@ def test_nbval_strict(tmp_path: Path) -> None:
             "-c",
             str(tmp_path / "pytest.ini"),
             "--nbval",
-            "--nbval-current-env",
             "--nbval-sanitize-with",
             str(tmp_path / "tools" / "nbval_sanitize.cfg"),
             str(tmp_path / "notebooks"),
@@ -82,5 +108,6 @@ def test_nbval_strict(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

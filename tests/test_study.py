@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from durable_sim.experiments import ExperimentSpec, SpecError
+from durable_sim.notebook import check_parameters
 from durable_sim.study import (
     POLL_STRATEGIES,
     counter_specs,
@@ -22,10 +23,16 @@ from durable_sim.study import (
 PARAMS = Path(__file__).resolve().parents[1] / "params"
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "quick.yaml", "measured.yaml"])
+def _values(parameter_set: str, notebook: str) -> dict[str, object]:
+    """A notebook's validated parameters in a set, as the notebook passes them to the study."""
+    path = PARAMS / parameter_set / f"{notebook}.yaml"
+    return check_parameters(notebook, yaml.safe_load(path.read_text()) or {}).values()
+
+
+@pytest.mark.parametrize("name", ["paper", "quick", "measured"])
 def test_every_parameter_file_builds_valid_specs(name: str) -> None:
-    p = yaml.safe_load((PARAMS / name).read_text())
-    counter, video = counter_specs(p), video_specs(p)
+    p = _values(name, "02_video_pipeline")
+    counter, video = counter_specs(_values(name, "01_counter")), video_specs(p)
     assert [s.model for s in counter + video] == ["durable", "baseline"] * 2
     assert (
         video[1].runs == p["runs_baseline"] and video[1].poll_interval_ms == p["poll_interval_ms"]
@@ -38,8 +45,7 @@ def test_every_parameter_file_builds_valid_specs(name: str) -> None:
 
 
 def test_the_measured_file_runs_the_official_runner_on_the_wall_clock() -> None:
-    p = yaml.safe_load((PARAMS / "measured.yaml").read_text())
-    durable = video_specs(p)[0]
+    durable = video_specs(_values("measured", "02_video_pipeline"))[0]
     assert (durable.clock, durable.engine, durable.encoder) == ("wall", "aws-local", "real")
     assert durable.warmup_runs >= 1
 

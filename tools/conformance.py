@@ -1,6 +1,6 @@
 """Run AWS's conformance requirements on both engines and write the pass table.
 
-    python tools/conformance.py [--out paper/generated] [--workers 2]
+    python tools/conformance.py [--out paper/conformance] [--workers 2]
 
 Runs ``tests/conformance`` with pytest and records each requirement's outcome on each engine: met,
 or a declared known difference (a strict xfail, with its reason); the requirements of a suite left
@@ -61,7 +61,7 @@ class Recorder:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "paper" / "generated"), help="output folder")
+    parser.add_argument("--out", default=str(ROOT / "paper" / "conformance"), help="output folder")
     parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (0: none)")
     args = parser.parse_args(argv)
     recorder = Recorder()

@@ -1,9 +1,16 @@
-"""Strip run-varying metadata from executed notebooks, keeping outputs and execution counts.
+"""Normalize executed notebooks to what is committed: outputs and execution counts, fixed metadata.
 
-Removes papermill's timestamps, durations and paths (notebook and cell metadata), nbclient's
-per-cell execution timings, and gives papermill's injected-parameters cell a fixed id (papermill
-creates it with a random one), and merges consecutive stream outputs, which stdout flushes
-in timing-dependent pieces. Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
+Metadata is cut to an allow-list, so whatever an editor or a run adds (papermill's timestamps
+and paths, nbclient's timings, JupyterLab's ``jupyter.outputs_hidden``, VS Code's ``vscode``,
+widget state, ``collapsed``/``scrolled``) never reaches a commit:
+
+- notebook: ``kernelspec`` (always the project kernel, `durable_sim.kernel`) and
+  ``language_info`` with its version cut to major.minor (every 3.11.x gives the same bytes);
+- cell: ``tags`` only (papermill's ``parameters``, nbval's ``nbval-ignore-output``).
+
+It also gives papermill's injected-parameters cell a fixed id (papermill creates it with a random
+one) and merges consecutive stream outputs, which stdout flushes in timing-dependent pieces.
+Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ from pathlib import Path
 
 import nbformat
 
+from durable_sim.kernel import KERNEL_DISPLAY_NAME, KERNEL_NAME
+
 INJECTED_TAG = "injected-parameters"
+#: The kernelspec every committed notebook names.
+KERNELSPEC = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
 
 
 def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
@@ -33,27 +44,39 @@ def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.Note
     return merged
 
 
+def _language_info(info: dict[str, object]) -> nbformat.NotebookNode:
+    """The kernel's language info with the version cut to major.minor ('3.11.2' -> '3.11')."""
+    info = dict(info)
+    if isinstance(info.get("version"), str):
+        info["version"] = ".".join(str(info["version"]).split(".")[:2])
+    return nbformat.from_dict(info)
+
+
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """`nb` without run-varying metadata (modified in place and returned)."""
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)
+    """`nb` with metadata cut to the allow-list (modified in place and returned)."""
+    language = nb.metadata.get("language_info")
+    nb.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC)})
+    if language:
+        nb.metadata.language_info = _language_info(language)
     for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        cell.metadata.pop("collapsed", None)
-        cell.metadata.pop("scrolled", None)
+        cell.metadata = nbformat.from_dict({"tags": list(cell.metadata.get("tags", []))})
         if cell.cell_type == "code":
             cell.outputs = coalesce_streams(cell.outputs)
-        if INJECTED_TAG in cell.metadata.get("tags", []):
+        if INJECTED_TAG in cell.metadata.tags:
             cell.id = INJECTED_TAG
     return nb
 
 
+def stripped_text(path: str | Path) -> str:
+    """The normalized text of the notebook at `path` (as `strip_file` would write it)."""
+    nb = nbformat.read(Path(path), as_version=4)
+    return nbformat.writes(strip(nb)) + "\n"
+
+
 def strip_file(path: str | Path) -> None:
-    """Strip the notebook at `path` in place (same bytes if already stripped)."""
+    """Normalize the notebook at `path` in place (same bytes if already normalized)."""
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
-    text = nbformat.writes(strip(nb)) + "\n"
+    text = stripped_text(path)
     if path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
 

@@ -22,16 +22,21 @@ from durable_sim.durable import (
     send_callback_success,
 )
 from durable_sim.engines import run_durable
+from durable_sim.errors import DurableSimError, DurableSimInterrupt
 from durable_sim.faults import FaultPlan, InjectedFault, SimulatedCrash
+from durable_sim.kernel import KERNEL_NAME
 from durable_sim.latency import LatencyProfile, get_profile
 
 __all__ = [
+    "KERNEL_NAME",
     "CallbackAnswer",
     "CheckpointTooLargeError",
     "Clock",
     "DurableContext",
     "DurableRun",
     "ExecutionBusyError",
+    "DurableSimError",
+    "DurableSimInterrupt",
     "FaultPlan",
     "FunctionRegistry",
     "InjectedFault",

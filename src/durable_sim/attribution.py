@@ -10,7 +10,8 @@ Components (`durable_sim.rows.TIME_COMPONENTS`, milliseconds per run):
 ================  ===========================================================================
 invocation        a function or durable invocation's platform cost (invoke, cold start, the
                   durable runtime's per-invocation floor, the resume after a timer)
-checkpoint        checkpoint writes (and the SDK's per-step overhead) of the durable runtime
+checkpoint        checkpoint calls (and the SDK's per-step overhead) of the durable runtime,
+                  and a map branch's wait for the call that resumes it in process
 replay            journaled operations returned during a replay
 store             calls to the key-value store (the baseline's explicit state)
 polling_slack     a coordinator's wait between the last worker's end and the poll that saw it
@@ -22,9 +23,12 @@ retry_backoff     waiting out a retry delay (the baseline's own, or a durable ti
 
 How waits are resolved: a sleep labelled ``"poll_wait"`` is a coordinator waiting for the
 work it forked: the time back to the end of its latest-ending child is polling slack, and the
-path continues inside that child, back to the fork. An unlabelled sleep that ends exactly when
-a timeline started inside it ends is a join of concurrent branches (a durable ``map``): the path
-continues in that branch. Any other unlabelled sleep is a durable timer, i.e. a retry delay.
+path continues inside that child, back to the fork. A sleep labelled ``"join"`` is a durable
+``map``/``parallel`` coordinator waiting for its branches (timelines forked from its own when
+the batch started, `durable_sim.durable.scheduler`): it ends when a branch's event ends, and the
+path continues in that branch, back to the batch's start (a branch that had to wait for a
+``max_concurrency`` slot shows that wait as ``queueing`` on its own timeline). An unlabelled
+sleep is a durable timer, i.e. a retry delay.
 
 Only the virtual clock is traced: a wall-clock run's time is real and not split.
 """
@@ -37,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from durable_sim.clock import Clock, observe_clocks
+from durable_sim.errors import DurableSimError
 from durable_sim.machine import COMPUTE, QUEUEING
 from durable_sim.rows import TIME_COMPONENTS
 
@@ -44,6 +49,8 @@ from durable_sim.rows import TIME_COMPONENTS
 POLL_WAIT = "poll_wait"
 #: The sleep label of a hand-written retry delay.
 RETRY_BACKOFF = "retry_backoff"
+#: The sleep label of a durable map/parallel coordinator waiting for its branches.
+JOIN = "join"
 
 #: The component each profile cost (`durable_sim.latency.LatencyProfile`) and sleep label
 #: counts towards.
@@ -68,7 +75,7 @@ COMPONENT_OF: dict[str, str] = {
 }
 
 
-class AttributionError(RuntimeError):
+class AttributionError(DurableSimError, RuntimeError):
     """A run's trace cannot be split: an advance without a known cause, or a gap in time."""
 
 
@@ -112,6 +119,12 @@ class Trace:
     def advanced(
         self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
     ) -> None:
+        """Record that `clock` moved from `start_ms` to `end_ms` (ms): a charge paying the
+        cost `label` (a key of `COMPONENT_OF`), or a sleep waiting for `label`.
+
+        Raises `AttributionError` if the clock moved since its last recorded advance without
+        this trace seeing it, or if a charge pays no cost `COMPONENT_OF` knows.
+        """
         tl = self._timeline(clock)
         if tl.ends and tl.ends[-1] != start_ms:
             raise AttributionError(
@@ -128,15 +141,20 @@ class Trace:
         tl.charges.append(charge)
 
     def forked(self, parent: object, child: object, at_ms: float) -> None:
+        """Record that `child` was forked from `parent` at `at_ms` (ms): the critical path
+        may later continue from `parent` into `child`."""
         p = self._timeline(parent)
         c = self._timeline(child)
         c.forked_at = at_ms
         p.children.append(c)
 
     def note_charge(self, label: str, ms: float) -> None:
+        """Remember that the next charge of `ms` milliseconds pays the cost `label`."""
         self._pending = (label, ms)
 
     def take_charge_label(self, ms: float) -> str | None:
+        """The cost noted for a charge of exactly `ms` milliseconds, forgotten once taken;
+        ``None`` if nothing was noted or the noted amount differs."""
         pending, self._pending = self._pending, None
         return pending[0] if pending is not None and pending[1] == ms else None
 
@@ -153,11 +171,7 @@ class Trace:
         main = self._timelines.get(id(clock))
         if main is None or not main.ends:
             raise AttributionError(f"clock {clock!r} never advanced while traced")
-        by_end: dict[float, list[_Timeline]] = {}
-        for tl in self._timelines.values():
-            if tl.ends and tl is not main:
-                by_end.setdefault(tl.last, []).append(tl)
-        _Walk(totals, by_end).walk(main, end_ms, start_ms)
+        _Walk(totals).walk(main, end_ms, start_ms)
         return totals
 
 
@@ -166,7 +180,6 @@ class _Walk:
     """One backward walk of the critical path, adding each stretch to its component."""
 
     totals: dict[str, float]
-    by_end: dict[float, list[_Timeline]]
     visited: set[int] = field(default_factory=set)
 
     def add(self, component: str, ms: float) -> None:
@@ -184,15 +197,17 @@ class _Walk:
                 raise AttributionError(f"nothing happened on a clock between {lo} and {cursor} ms")
             begin = max(tl.starts[i], lo)
             label = tl.labels[i]
-            if tl.charges[i] or (label is not None and label != POLL_WAIT):
-                self.add(COMPONENT_OF[label or ""], cursor - begin)
-                cursor, i = begin, i - 1
-            elif label == POLL_WAIT:
+            if label == POLL_WAIT:
                 cursor = self._through_child(tl, cursor, begin, lo)
                 i = bisect.bisect_left(tl.ends, cursor)
-            else:
-                cursor = self._join_or_timer(tl, cursor, begin)
-                i -= 1
+            elif label == JOIN:
+                cursor = self._through_branch(tl, cursor)
+                i = bisect.bisect_left(tl.ends, cursor)
+            else:  # a charge, a labelled sleep, or a durable timer (unlabelled)
+                self.add(
+                    COMPONENT_OF[label] if label is not None else "retry_backoff", cursor - begin
+                )
+                cursor, i = begin, i - 1
 
     def _through_child(self, tl: _Timeline, cursor: float, begin: float, lo: float) -> float:
         """A poll wait: slack back to the latest-ending child, then that child's path."""
@@ -210,20 +225,21 @@ class _Walk:
         self.add("queueing", child.first - child.forked_at)
         return child.forked_at
 
-    def _join_or_timer(self, tl: _Timeline, cursor: float, begin: float) -> float:
-        """An unlabelled sleep: a join of branches that started inside it, or a timer."""
-        branches = [
-            b
-            for b in self.by_end.get(cursor, [])
-            if b is not tl and id(b) not in self.visited and b.first >= begin
+    def _through_branch(self, tl: _Timeline, cursor: float) -> float:
+        """A join: the path continues in the branch whose event ended it, back to its fork.
+
+        Of the branches ending then, one of the latest batch (an earlier batch's orphan may end
+        at the same instant), the first forked.
+        """
+        ended = [
+            c for c in tl.children if c.ends and c.last == cursor and id(c) not in self.visited
         ]
-        if not branches:
-            self.add("retry_backoff", cursor - begin)
-            return begin
-        branch = min(branches, key=lambda b: b.order)
+        if not ended:
+            raise AttributionError(f"a join ends at {cursor} ms, where none of its branches ends")
+        branch = min(ended, key=lambda c: (-c.forked_at, c.order))
         self.walk(branch, cursor, branch.first)
-        self.add("queueing", branch.first - begin)
-        return begin
+        self.add("queueing", branch.first - branch.forked_at)
+        return branch.forked_at
 
 
 @contextmanager

@@ -1,144 +1,474 @@
-"""``durable-sim``: run experiments from a terminal, with a progress bar; run durable workers.
+"""``durable-sim``: run experiments and rebuild the report from a terminal.
 
     durable-sim run counter --model baseline --runs 10 --out data/experiments/c.csv
+    durable-sim run video --model durable --chunks 20 --jobs 2 --out video.csv
+    durable-sim report            # tables, figures and the PDF from the committed rows
+    durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
     durable-sim worker --journal postgresql://host/db --functions my.module:FUNCTIONS
+    durable-sim --version
 
-A bad spec exits with status 2 and one line on stderr naming the bad value. A worker runs the
-executions submitted to a shared journal (`durable_sim.durable.worker`) until SIGTERM/SIGINT,
-``--max-runs`` or ``--idle-exit-s``; it waits for a database that cannot be reached yet. A bad
-option (or journal path or DSN) exits with status 2, a corrupt journal with status 1, each with
-one line on stderr.
+The options of ``run`` are generated from `ExperimentSpec`'s fields (their descriptions, units,
+bounds and defaults), and those of ``report`` from `ReportSpec`'s, so the help cannot drift from
+what the spec accepts. Bad usage (a bad or missing value, an option that does not apply to the
+chosen workload or model, an unusable ``--out``) exits with status 2 and one line on stderr,
+before any run starts. Other errors of ours (`DurableSimError`) exit with status 1 and one line.
+A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
+SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, waiting for a database it cannot reach
+yet; a bad ``--journal`` or ``--functions`` is bad usage.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
 
-from tqdm import tqdm
+import annotated_types
+import click
+from click.core import ParameterSource
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
-from durable_sim.experiments import ExperimentSpec, SpecError, run_experiment, save_rows
+from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
+from durable_sim.errors import DurableSimError, SpecError
+from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
+from durable_sim.project import find_project_root
+from durable_sim.report import ReportSpec, rebuild_report
+from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, run_sweep
+from durable_sim.workloads import WORKLOADS
 
-_OPTIONS: tuple[tuple[str, type], ...] = (
-    ("model", str),
-    ("engine", str),
-    ("clock", str),
-    ("profile", str),
-    ("encoder", str),
-    ("runs", int),
-    ("seed", int),
-    ("chunks", int),
-    ("video_seconds", int),
-    ("failure_probability", float),
-    ("poll_interval_ms", float),
-    ("fanout", str),
-    ("max_concurrency", int),
-    ("workers", int),
-)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="durable-sim", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run one experiment and write its rows as CSV")
-    run.add_argument("workload", help="counter or video")
-    for name, kind in _OPTIONS:
-        run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
-    run.add_argument("--jobs", type=int, default=1, help="processes to spread runs over")
-    run.add_argument("--out", default=None, help="CSV path (default: print the rows)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    worker = commands.add_parser("worker", help="run the executions of a shared journal")
-    worker.add_argument("--journal", required=True, help="SQLite path or postgresql:// DSN")
-    worker.add_argument(
-        "--functions", required=True, help="MODULE:NAME or FILE.py:NAME of a FunctionRegistry"
-    )
-    worker.add_argument("--lease-s", type=float, default=30.0, help="lease duration (s)")
-    worker.add_argument("--poll-s", type=float, default=0.2, help="pause between claims (s)")
-    worker.add_argument(
-        "--park-after-ms", type=float, default=1000.0, help="park longer waits (ms)"
-    )
-    worker.add_argument("--max-runs", type=int, default=None, help="stop after this many runs")
-    worker.add_argument(
-        "--idle-exit-s", type=float, default=None, help="stop after this long without work (s)"
-    )
-    worker.add_argument("--quiet", action="store_true", help="no line per run")
-    return parser
+PROG = "durable-sim"
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from durable_sim.durable import JournalError, LeaseConfig
-    from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
+def _bounds(field: FieldInfo) -> dict[str, Any]:
+    """click range arguments from a pydantic field's ``ge``/``gt``/``le``/``lt`` bounds."""
+    bounds: dict[str, Any] = {}
+    for item in field.metadata:
+        if isinstance(item, annotated_types.Ge):
+            bounds["min"] = item.ge
+        elif isinstance(item, annotated_types.Gt):
+            bounds.update(min=item.gt, min_open=True)
+        elif isinstance(item, annotated_types.Le):
+            bounds["max"] = item.le
+        elif isinstance(item, annotated_types.Lt):
+            bounds.update(max=item.lt, max_open=True)
+    return bounds
 
-    try:
-        LeaseConfig(duration_s=args.lease_s)
-        functions = load_functions(args.functions)
-    except ValueError as exc:
-        print(f"durable-sim: {exc}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGTERM, signal.SIGINT)
-    }
-    log = None if args.quiet else lambda line: print(line, file=sys.stderr)
-    try:
-        journal = open_when_reachable(args.journal, stop=stop, log=log)
-        if journal is None:
-            return 0
+
+class NameValue(click.ParamType):
+    """``NAME=NUMBER`` (e.g. ``encode_per_s=140``), parsed to ``(name, float)``."""
+
+    name = "NAME=NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> tuple[str, float]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, number = str(value).partition("=")
         try:
-            stats = run_worker(
-                journal,
-                functions,
-                lease_s=args.lease_s,
-                poll_s=args.poll_s,
-                park_after_ms=args.park_after_ms,
-                stop=stop,
-                max_runs=args.max_runs,
-                idle_exit_s=args.idle_exit_s,
-                log=log,
+            if not sep or not key:
+                raise ValueError
+            return key, float(number)
+        except ValueError:
+            self.fail(f"{value!r} is not NAME=NUMBER (e.g. encode_per_s=140)", param, ctx)
+
+
+def _is_mapping(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is dict
+
+
+def _is_sequence(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is tuple
+
+
+def _param_type(name: str, field: FieldInfo) -> click.ParamType:
+    annotation = field.annotation
+    if _is_mapping(field):
+        return NameValue()
+    if _is_sequence(field):  # tuple[X, ...]: a repeated option of X
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        (annotation,) = (a for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) is Literal:
+        return click.Choice([str(v) for v in get_args(annotation)])
+    if annotation is int:
+        return click.IntRange(**_bounds(field))
+    if annotation is float:
+        return click.FloatRange(**_bounds(field))
+    if annotation is str:
+        return click.STRING
+    raise TypeError(f"spec field {name!r} has a type the command line cannot parse: {annotation}")
+
+
+def _applies_text(applies: Mapping[str, list[str]]) -> str:
+    return "; ".join(f"{key} {' or '.join(values)}" for key, values in applies.items())
+
+
+def spec_options(
+    model: type[BaseModel], *, skip: Sequence[str] = (), applies: Mapping[str, Any] | None = None
+) -> list[click.Option]:
+    """One ``--option`` per field of the pydantic `model` (except `skip`), typed and bounded as
+    the field is, with the field's description, its default and (from `applies`, a function of
+    the field name such as `ExperimentSpec.applies_to`) when it applies, as help."""
+    options = []
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        help_text = field.description or ""
+        condition = _applies_text(applies[name]) if applies and applies[name] else ""
+        if condition:
+            help_text += f" (only with {condition})"
+        optional: dict[str, Any] = {}
+        if _is_mapping(field):  # repeated NAME=NUMBER, collected into a dict
+            optional = {"multiple": True, "callback": lambda _c, _p, pairs: dict(pairs)}
+            help_text += " (NAME=NUMBER, repeatable)"
+        elif _is_sequence(field):  # repeated, collected into a tuple; the default is a tuple
+            optional = {"multiple": True, "default": field.default, "show_default": True}
+            help_text += " (repeatable)"
+        elif not field.is_required():  # a required option gets no default at all
+            optional = {"default": field.default, "show_default": field.default is not None}
+        options.append(
+            click.Option(
+                [f"--{name.replace('_', '-')}", name],
+                type=_param_type(name, field),
+                required=field.is_required(),
+                help=help_text,
+                **optional,
             )
-        finally:
-            journal.close()
-    except ValueError as exc:
-        print(f"durable-sim: {exc}", file=sys.stderr)
-        return 2
-    except JournalError as exc:
-        print(f"durable-sim: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    print(
-        f"worker: {stats.claimed} runs: {stats.succeeded} succeeded, {stats.failed} failed, "
-        f"{stats.pending} pending; {stats.journal_errors} journal errors",
-        file=sys.stderr,
+        )
+    return options
+
+
+def _given(ctx: click.Context, names: Sequence[str]) -> list[str]:
+    """The options the user set (on the command line or through the environment)."""
+    return [n for n in names if ctx.get_parameter_source(n) not in (ParameterSource.DEFAULT, None)]
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Durable execution vs explicit-state serverless workflows: experiments and report.",
+)
+@click.version_option(metadata.version("durable-sim"), prog_name=PROG)
+def cli() -> None:
+    """The command group; ``run`` and ``report`` are its commands (room for more)."""
+
+
+def _run_command() -> click.Command:
+    fields = [n for n in ExperimentSpec.model_fields if n != "workload"]
+    applies = {n: ExperimentSpec.applies_to(n) for n in fields}
+    workload = ExperimentSpec.model_fields["workload"]
+    params: list[click.Parameter] = [
+        click.Argument(["workload"], type=click.Choice(list(WORKLOADS)), metavar="WORKLOAD"),
+        *spec_options(ExperimentSpec, skip=["workload"], applies=applies),
+        click.Option(
+            ["--jobs"],
+            type=click.IntRange(1, MAX_JOBS),
+            default=1,
+            show_default=True,
+            help="processes to share the runs, this one included. This process times the first "
+            f"runs ({PROBE_S * 1000:.0f} ms); if the rest would take less than "
+            f"{SERIAL_BELOW_S:g} s of CPU, it runs them serially, by itself, because a worker "
+            "spends about a second starting (importing the package) and would be slower. "
+            "Otherwise workers start while it works on, and every process takes chunks of runs "
+            "when ready.",
+        ),
+        click.Option(
+            ["--out"],
+            type=click.Path(dir_okay=True, path_type=Path),
+            default=None,
+            help="CSV file for the rows, published with its .meta.json provenance sidecar; "
+            "checked before the first run (a .csv name, in an existing writable directory). "
+            "Default: print the rows to stdout.",
+        ),
+        click.Option(["--quiet", "-q"], is_flag=True, help="no progress bar on stderr"),
+    ]
+
+    def run(workload: str, jobs: int, out: Path | None, quiet: bool, **values: Any) -> int:
+        ctx = click.get_current_context()
+        given = _given(ctx, fields)
+        chosen = {"workload": workload, **values}
+        for name in given:
+            for key, accepted in applies[name].items():
+                if str(chosen[key]) not in accepted:
+                    raise SpecError(
+                        f"--{name.replace('_', '-')} does not apply to {key} "
+                        f"{chosen[key]!r} (accepted: only with {_applies_text(applies[name])})"
+                    )
+        spec = ExperimentSpec.parse({"workload": workload, **{n: values[n] for n in given}})
+        if out is not None:
+            check_rows_path(out)
+        rows = run_experiment(spec, jobs=jobs, progress=not quiet)
+        if out is None:
+            sys.stdout.write(rows.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+        else:
+            save_rows(rows, [spec], out)
+            click.echo(f"{PROG}: wrote {len(rows)} rows to {out}", err=True)
+        return 0
+
+    description = workload.description or ""
+    return click.Command(
+        "run",
+        callback=run,
+        params=params,
+        help=f"Run one experiment: WORKLOAD ({description}) in one model. "
+        "Writes one row per run as CSV.",
+        short_help="run one experiment and write its rows as CSV",
     )
-    return 0
+
+
+def _report_command() -> click.Command:
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--root"],
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="project root (default: the nearest directory at or above the current one "
+            "holding paper/paper.typ)",
+        ),
+        click.Option(["--no-paper"], is_flag=True, help="rebuild tables and figures only"),
+        *spec_options(ReportSpec),
+    ]
+
+    def report(root: Path | None, no_paper: bool, **values: Any) -> int:
+        root = find_project_root(root if root is not None else ".")
+        spec = ReportSpec.parse(values)
+        written = rebuild_report(root, spec, paper=not no_paper)
+        for path in written:
+            click.echo(path.relative_to(root).as_posix())
+        return 0
+
+    return click.Command(
+        "report",
+        callback=report,
+        params=params,
+        help="Rebuild the tables and figures notebook 03 writes, then paper/build/paper.pdf, "
+        "from the committed run rows in data/experiments and data/measured (verified against "
+        "their sidecars), without running any experiment.",
+        short_help="rebuild tables, figures and paper PDF from committed data",
+    )
+
+
+def _sweep_command() -> click.Command:
+    params: list[click.Parameter] = [
+        click.Argument(["file"], type=click.Path(dir_okay=False, path_type=Path)),
+        click.Option(
+            ["--out"],
+            type=click.Path(file_okay=False, path_type=Path),
+            required=True,
+            help="directory for one CSV (+ .meta.json) per grid point and index.csv; points "
+            "already there with the same spec digest are skipped (reruns are incremental)",
+        ),
+        click.Option(
+            ["--executor"],
+            type=click.Choice(list(EXECUTORS)),
+            default="local",
+            show_default=True,
+            help="local (this process, or a process pool with --workers) or dask (a "
+            "distributed.LocalCluster, or the cluster named by --scheduler)",
+        ),
+        click.Option(
+            ["--workers"],
+            type=click.IntRange(1, MAX_WORKERS),
+            default=None,
+            help="processes (local: a pool of this many; dask: LocalCluster workers, default one "
+            "per core)",
+        ),
+        click.Option(
+            ["--scheduler"],
+            default=None,
+            help="address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786); only with "
+            "--executor dask, not with --workers",
+        ),
+        click.Option(["--quiet", "-q"], is_flag=True, help="no progress bar on stderr"),
+    ]
+
+    def sweep(
+        file: Path,
+        out: Path,
+        executor: str,
+        workers: int | None,
+        scheduler: str | None,
+        quiet: bool,
+    ) -> int:
+        result = run_sweep(
+            file, out, executor=executor, workers=workers, scheduler=scheduler, progress=not quiet
+        )
+        click.echo(
+            f"{result.ran} points run, {result.skipped} already present: {result.out}/index.csv"
+        )
+        return 0
+
+    return click.Command(
+        "sweep",
+        callback=sweep,
+        params=params,
+        help="Run a sweep file's grid (params/sweeps/*.yaml: base: an experiment spec, grid: "
+        "parameter -> list of values, their Cartesian product): one CSV per point plus an "
+        "index. Results are byte-identical whatever the executor and the number of workers.",
+        short_help="run a grid of experiments (local pool or Dask)",
+    )
+
+
+def _worker_command() -> click.Command:
+    from durable_sim.durable.lease import DEFAULT_LEASE_S
+    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS
+
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--journal"],
+            required=True,
+            help="the shared journal: a SQLite file path, or a postgresql:// URL or libpq "
+            "connection string",
+        ),
+        click.Option(
+            ["--functions"],
+            required=True,
+            help="the durable handlers this worker may run, by name: MODULE:NAME or "
+            "FILE.py:NAME of a FunctionRegistry (or of a mapping of names to handlers)",
+        ),
+        click.Option(
+            ["--lease-s"],
+            type=click.FloatRange(0, min_open=True),
+            default=DEFAULT_LEASE_S,
+            show_default=True,
+            help="seconds a lease lasts unless renewed (renewed every third of it); a dead "
+            "worker's executions are taken over after it",
+        ),
+        click.Option(
+            ["--poll-s"],
+            type=click.FloatRange(0, min_open=True),
+            default=0.2,
+            show_default=True,
+            help="seconds between claims when the queue is empty",
+        ),
+        click.Option(
+            ["--park-after-ms"],
+            type=click.FloatRange(0),
+            default=DEFAULT_PARK_AFTER_MS,
+            show_default=True,
+            help="a wait longer than this (ms) gives the lease up until the wait is due",
+        ),
+        click.Option(
+            ["--max-runs"], type=click.IntRange(1), default=None, help="stop after this many runs"
+        ),
+        click.Option(
+            ["--idle-exit-s"],
+            type=click.FloatRange(0),
+            default=None,
+            help="stop after this many seconds without work",
+        ),
+        click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
+    ]
+
+    def worker(
+        journal: str,
+        functions: str,
+        lease_s: float,
+        poll_s: float,
+        park_after_ms: float,
+        max_runs: int | None,
+        idle_exit_s: float | None,
+        quiet: bool,
+    ) -> int:
+        from durable_sim.durable import LeaseConfig
+        from durable_sim.durable.errors import JournalPathError
+        from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
+
+        try:
+            LeaseConfig(duration_s=lease_s)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--lease-s") from None
+        try:
+            registry = load_functions(functions)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--functions") from None
+        stop = threading.Event()
+        previous = {
+            signum: signal.signal(signum, lambda *_: stop.set())
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        log = None if quiet else lambda line: click.echo(line, err=True)
+        try:
+            try:
+                opened = open_when_reachable(journal, stop=stop, log=log)
+            except (JournalPathError, ValueError) as exc:
+                raise click.BadParameter(str(exc), param_hint="--journal") from None
+            if opened is None:
+                return 0
+            try:
+                stats = run_worker(
+                    opened,
+                    registry,
+                    lease_s=lease_s,
+                    poll_s=poll_s,
+                    park_after_ms=park_after_ms,
+                    stop=stop,
+                    max_runs=max_runs,
+                    idle_exit_s=idle_exit_s,
+                    log=log,
+                )
+            finally:
+                opened.close()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        click.echo(
+            f"worker: {stats.claimed} runs: {stats.succeeded} succeeded, {stats.failed} failed, "
+            f"{stats.pending} pending; {stats.journal_errors} journal errors",
+            err=True,
+        )
+        return 0
+
+    return click.Command(
+        "worker",
+        callback=worker,
+        params=params,
+        help="Run the executions submitted to a shared journal (SQLite or Postgres), each under "
+        "its lease: claim one, run it, park it while it waits, take up those whose worker died. "
+        "Runs until SIGTERM/SIGINT, --max-runs or --idle-exit-s.",
+        short_help="run durable executions from a shared journal",
+    )
+
+
+cli.add_command(_run_command())
+cli.add_command(_report_command())
+cli.add_command(_sweep_command())
+cli.add_command(_worker_command())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "worker":
-        return _worker(args)
-    values = {"workload": args.workload}
-    values.update(
-        {name: getattr(args, name) for name, _ in _OPTIONS if getattr(args, name) is not None}
-    )
+    """Run the command line with `argv` (default: ``sys.argv[1:]``); returns the exit status:
+    0 done, 1 an error of ours, 2 bad usage."""
     try:
-        spec = ExperimentSpec.parse(values)
-        with tqdm(total=spec.runs, unit="run", disable=args.quiet, file=sys.stderr) as bar:
-            rows = run_experiment(spec, jobs=args.jobs, progress=bar.update)
-        if args.out:
-            save_rows(rows, [spec], args.out)
-        else:
-            sys.stdout.write(rows.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
-    except SpecError as exc:
-        print(f"durable-sim: {exc}", file=sys.stderr)
+        result = cli.main(
+            args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False
+        )
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else PROG
+        hint = f" (see '{command} --help')"
+        click.echo(f"{command}: {_one_line(exc.format_message())}{hint}", err=True)
         return 2
-    return 0
+    except click.ClickException as exc:
+        click.echo(f"{PROG}: {_one_line(exc.format_message())}", err=True)
+        return exc.exit_code
+    except click.Abort:
+        click.echo(f"{PROG}: aborted", err=True)
+        return 1
+    except SpecError as exc:
+        click.echo(f"{PROG}: {exc}", err=True)
+        return 2
+    except DurableSimError as exc:
+        click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ time passes); the wall clock ignores them unless asked to emulate them with real
 Every advance of a virtual clock can be watched (`observe_clocks`): each charge and each sleep
 is reported with what it was for, so a run's time can be attributed to its causes
 (`durable_sim.attribution`). A charge is labelled by the profile cost it pays (`note_charge`,
-called by the sampler that drew it); a sleep by its `label` argument (``None``: a wait whose
-cause the observer infers, such as a join of concurrent branches or a timer).
+called by the sampler that drew it); a sleep by its `label` argument (e.g. ``"join"``, a
+coordinator waiting for its branches; ``None``: a durable timer).
 """
 
 from __future__ import annotations
@@ -62,16 +62,27 @@ def note_charge(label: str, ms: float) -> None:
         observer.note_charge(label, ms)
 
 
+def note_fork(parent: object, child: object, at_ms: float) -> None:
+    """Tell the active observer, if any, that `child` was forked from `parent` at `at_ms`."""
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer.forked(parent, child, at_ms)
+
+
 class Clock(Protocol):
     """What the engine and the baseline need from a clock (milliseconds)."""
 
     @property
-    def virtual(self) -> bool: ...
+    def virtual(self) -> bool:
+        """True for a virtual clock: no real time passes, results are deterministic."""
+        ...
 
-    def now_ms(self) -> float: ...
+    def now_ms(self) -> float:
+        """The current time in ms (since the clock's origin)."""
+        ...
 
     def charge(self, ms: float) -> None:
-        """Account a modeled cost of `ms` milliseconds."""
+        """Account a modeled cost of `ms` milliseconds (>= 0; a negative cost is a ValueError)."""
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Let time pass until `t_ms` (a wait, a retry delay, a polling interval).
@@ -84,7 +95,12 @@ class Clock(Protocol):
 
 
 class VirtualClock:
-    """Deterministic clock: advances only by charged costs and by sleeps."""
+    """Deterministic clock: advances only by charged costs and by sleeps.
+
+    Every advance is reported to the active observer (`observe_clocks`); a subclass that must
+    act after each advance (a coroutine's clock hands control back to its scheduler,
+    `durable_sim.durable.scheduler.TaskClock`) overrides `_moved`.
+    """
 
     virtual = True
 
@@ -92,33 +108,46 @@ class VirtualClock:
         self._now = float(start_ms)
 
     def now_ms(self) -> float:
+        """Virtual ms since the origin (`start_ms`): the sum of everything charged and slept."""
         return self._now
 
     def charge(self, ms: float) -> None:
+        """Advance by `ms` milliseconds (>= 0; a negative cost raises `ValueError`)."""
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
-        observer = _OBSERVER.get()
-        if observer is not None and ms > 0:
-            label = observer.take_charge_label(ms)
-            observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
-        self._now += ms
-
-    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        if t_ms > self._now:
+        if ms > 0:
             observer = _OBSERVER.get()
             if observer is not None:
-                observer.advanced(self, self._now, t_ms, charge=False, label=label)
-            self._now = t_ms
+                label = observer.take_charge_label(ms)
+                observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
+            self._now += ms
+            self._moved()
 
-    def fork(self) -> VirtualClock:
-        child = VirtualClock(self._now)
+    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Jump to `t_ms` (ms) if it is later than now; no real time passes. `label` names the
+        wait for an observer (time attribution)."""
+        if t_ms > self._now:
+            self._pass(t_ms, label)
+            self._moved()
+
+    def _pass(self, t_ms: float, label: str | None) -> None:
+        """Let time pass until `t_ms` (> now), reported as a sleep labelled `label`."""
         observer = _OBSERVER.get()
         if observer is not None:
-            observer.forked(self, child, self._now)
+            observer.advanced(self, self._now, t_ms, charge=False, label=label)
+        self._now = t_ms
+
+    def _moved(self) -> None:
+        """Runs after every advance (nothing to do for a plain virtual clock)."""
+
+    def fork(self) -> VirtualClock:
+        """A new virtual clock starting at this one's now, for a concurrent branch."""
+        child = VirtualClock(self._now)
+        note_fork(self, child, self._now)
         return child
 
     def __repr__(self) -> str:
-        return f"VirtualClock(now_ms={self._now:.3f})"
+        return f"{type(self).__name__}(now_ms={self._now:.3f})"
 
 
 class WallClock:
@@ -138,20 +167,25 @@ class WallClock:
         self._origin_unix_ms = time.time() * 1000.0
 
     def now_ms(self) -> float:
+        """Real ms since the Unix epoch (read at creation, then advanced by `time.perf_counter`)."""
         return self._origin_unix_ms + (time.perf_counter() - self._origin) * 1000.0
 
     def charge(self, ms: float) -> None:
+        """Sleep `ms` milliseconds for real with `emulate_latency`, else nothing (the code's own
+        cost is what the wall clock measures); a negative cost raises `ValueError`."""
         if ms < 0:
             raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
         if self.emulate_latency and ms > 0:
             time.sleep(ms / 1000.0)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+        """Sleep until `t_ms` (ms on this clock), if that is still ahead; `label` is unused."""
         delay = t_ms - self.now_ms()
         if delay > 0:
             time.sleep(delay / 1000.0)
 
     def fork(self) -> WallClock:
+        """This clock itself: concurrent branches share real time."""
         return self
 
     def __repr__(self) -> str:

@@ -14,8 +14,9 @@ column                  meaning (unit)
 ``billed_ms``           summed duration of those invocations (ms), billed per GB-second at
                         the function's memory size
 ``durable_operations``  operations in the durable execution's journal (0 for the baseline)
-``checkpoint_bytes``    bytes the durable runtime checkpointed: "data written", and retained
-                        for the run's duration plus the retention period
+``checkpoint_bytes``    payload bytes the durable runtime checkpointed (results, errors):
+                        "data written", and retained for the run's duration plus the
+                        retention period
 ``store_read_units``    DynamoDB read request units (``StoreCounters.read_units``)
 ``store_write_units``   DynamoDB write request units (``StoreCounters.write_units``)
 ``s3_put_requests``     S3 PUT requests (chunks and results written)
@@ -40,6 +41,8 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
+
+from durable_sim.errors import DurableSimError
 
 STATUSES: tuple[str, ...] = ("confirmed", "assumed")
 #: Prices the cost model uses; a price table must define each of them.
@@ -88,7 +91,7 @@ RETENTION_RANGE_DAYS = (1, 90)
 DEFAULT_RETENTION_DAYS = 14
 
 
-class CostInputError(ValueError):
+class CostInputError(DurableSimError, ValueError):
     """A bad price table, memory size, retention or row; the message names the bad value."""
 
 
@@ -363,8 +366,11 @@ def usage_from_phase_rows(rows: pd.DataFrame) -> pd.DataFrame:
       overstates the bill (its time includes the runtime's own orchestration); for a baseline
       video run it understates it (the workers' encode time is not in the row; it is the same
       work as in the durable run, which bills it).
-    * ``durable_operations`` = ``checkpoint_ops``: an upper bound (a child context writes a
-      start and an end).
+    * ``durable_operations`` = ``checkpoint_ops``: an upper bound. ``checkpoint_ops`` counts
+      checkpoint calls, and every journaled operation here makes at least one synchronous call
+      of its own (a step's or a child context's end, a wait's start), while asynchronous
+      starts ride along with it (`durable_sim.durable.state`); the runtime's flushes and
+      in-process refreshes add calls.
     * Store request units: one per store call, true for these runs: every item and every poll
       result is under 1 KB (writes) and 4 KB (reads). A counter ``get`` and a video ``poll``
       read; every other purpose writes.

@@ -55,6 +55,7 @@ class ProcessClock:
         self._to_kernel: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
 
     def now_ms(self) -> float:
+        """This process's virtual time in ms: the kernel's, plus what it ran ahead."""
         return float(self._kernel.env.now) + self._ahead
 
     def charge(self, ms: float) -> None:
@@ -70,6 +71,8 @@ class ProcessClock:
             self._advance_to(t_ms)
 
     def fork(self) -> ProcessClock:
+        """Not supported: always raises `NotImplementedError` (concurrent work on this
+        kernel is a process of its own, started with `Kernel.spawn`)."""
         raise NotImplementedError(
             f"process {self.name!r}: a process clock cannot fork; spawn concurrent work as "
             "its own process with Kernel.spawn"

@@ -13,16 +13,15 @@ machine and seed, traces the virtual clocks to split the run's time by component
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from importlib import metadata
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
-from durable_sim.files import write_all_atomic
+from durable_sim.dispatch import MAX_JOBS, map_chunked
+from durable_sim.errors import DurableSimError, SpecError, validation_line
+from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
     PROFILES,
@@ -42,12 +43,17 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
+from durable_sim.progress import Progress, progress_reporter
 from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
 
 
-class SpecError(ValueError):
-    """A bad experiment spec; the message is one line naming the value and the accepted range."""
+class RunFailedError(DurableSimError, RuntimeError):
+    """A run failed although its spec injects no failure (``failure_probability`` 0).
+
+    Such a run is a fault of the code under test (an engine, a workload, the harness), never a
+    result: the experiment stops instead of writing a row that says ``ok=False``.
+    """
 
 
 class ExperimentSpec(BaseModel):
@@ -60,33 +66,148 @@ class ExperimentSpec(BaseModel):
     ms, or its spread as ``"<cost>_sigma"``), e.g. with a calibration taken on the machine that
     measured a data set. `warmup_runs` runs are made first and discarded (for wall-clock
     measurements: warm caches and worker pools).
+
+    Each field's description gives its unit; its bounds are the accepted range. A field's
+    ``applies_to`` (see `applies_to`) names the values other fields must have for it to matter:
+    ``chunks`` only changes a ``video`` run, so the command line rejects ``--chunks`` on the
+    counter instead of ignoring it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    workload: str
-    model: Literal["durable", "baseline"]
-    engine: Literal["sim", "aws-local"] = "sim"
-    clock: Literal["virtual", "wall"] = "virtual"
-    profile: str = "paper-local"
-    cores: int | None = Field(None, ge=1, le=1024)
-    concurrency_limit: int | None = Field(None, ge=1, le=1_000_000)
-    costs: dict[str, float] = Field(default_factory=dict)
-    encoder: Literal["model", "real"] = "model"
-    runs: int = Field(10, ge=1, le=1_000_000)
-    warmup_runs: int = Field(0, ge=0, le=100)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    chunks: int = Field(10, ge=1, le=1_000_000)
-    video_seconds: int = Field(10, ge=1, le=3600)
-    width: int = Field(640, ge=16, le=3840)
-    height: int = Field(360, ge=16, le=2160)
-    failure_probability: float = Field(0.0, ge=0.0, lt=1.0)
-    poll_interval_ms: float = Field(100.0, gt=0.0, le=3_600_000.0)
-    poll_read: Literal["query", "get"] = "query"
-    poll_backoff: Literal["fixed", "exponential"] = "fixed"
-    fanout: Literal["map", "sequential"] = "map"
-    max_concurrency: int | None = Field(None, ge=1)
-    workers: int = Field(1, ge=1, le=64)
+    workload: str = Field(
+        description="a registered workload: counter (Phase 1) or video (Phase 2) built in"
+    )
+    model: Literal["durable", "baseline"] = Field(
+        description="durable (checkpoint and replay) or baseline (explicit state in a store)"
+    )
+    engine: Literal["sim", "aws-local"] = Field(
+        "sim",
+        description="durable engine: sim (ours) or aws-local (AWS's local test runner; "
+        "wall clock only)",
+        json_schema_extra={"applies_to": {"model": ["durable"]}},
+    )
+    clock: Literal["virtual", "wall"] = Field(
+        "virtual", description="virtual (deterministic, modelled ms) or wall (measured ms)"
+    )
+    profile: str = Field(
+        "paper-local", description="latency profile: a name in durable_sim.latency.PROFILES"
+    )
+    cores: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="cores of the simulated machine (a host's cores, a Lambda's vCPUs; "
+        "default: the profile's)",
+        json_schema_extra={"applies_to": {"clock": ["virtual"]}},
+    )
+    concurrency_limit: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="most concurrent invocations on a Lambda machine (default: the profile's)",
+        json_schema_extra={"applies_to": {"clock": ["virtual"]}},
+    )
+    costs: dict[str, float] = Field(
+        default_factory=dict,
+        description="calibrated costs overriding the profile's: a cost's median in ms, or its "
+        "spread as '<cost>_sigma'",
+    )
+    encoder: Literal["model", "real"] = Field(
+        "model",
+        description="chunk encoder: model (the profile's costs) or real (PyAV and libx264)",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    runs: int = Field(10, ge=1, le=1_000_000, description="runs, each with its own seed")
+    warmup_runs: int = Field(
+        0, ge=0, le=100, description="runs made first and discarded (warm caches and pools)"
+    )
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="experiment seed; each run's seed is spawned from it"
+    )
+    chunks: int = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="chunks the video is split into (at most one per frame)",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    video_seconds: int = Field(
+        10,
+        ge=1,
+        le=3600,
+        description="length of the source video in s (30 frames per s)",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    width: int = Field(
+        640,
+        ge=16,
+        le=3840,
+        description="frame width of the source video in pixels",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    height: int = Field(
+        360,
+        ge=16,
+        le=2160,
+        description="frame height of the source video in pixels",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    failure_probability: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="chance that one chunk-encode attempt fails and is retried",
+        json_schema_extra={"applies_to": {"workload": ["video"]}},
+    )
+    poll_interval_ms: float = Field(
+        100.0,
+        gt=0.0,
+        le=3_600_000.0,
+        description="first interval between the coordinator's completion polls in ms",
+        json_schema_extra={"applies_to": {"workload": ["video"], "model": ["baseline"]}},
+    )
+    poll_read: Literal["query", "get"] = Field(
+        "query",
+        description="a poll round's read: one query of the job's chunks, or one get per chunk",
+        json_schema_extra={"applies_to": {"workload": ["video"], "model": ["baseline"]}},
+    )
+    poll_backoff: Literal["fixed", "exponential"] = Field(
+        "fixed",
+        description="poll interval: fixed, or growing by the SDK's polling formula (x1.5)",
+        json_schema_extra={"applies_to": {"workload": ["video"], "model": ["baseline"]}},
+    )
+    fanout: Literal["map", "sequential"] = Field(
+        "map",
+        description="durable fan-out: map (context.map) or sequential (a loop of steps)",
+        json_schema_extra={"applies_to": {"workload": ["video"], "model": ["durable"]}},
+    )
+    max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="durable map: most chunks encoded at once (default: no limit)",
+        json_schema_extra={"applies_to": {"workload": ["video"], "model": ["durable"]}},
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="real encoder: processes encoding chunks in parallel",
+        json_schema_extra={"applies_to": {"workload": ["video"], "encoder": ["real"]}},
+    )
+
+    @classmethod
+    def applies_to(cls, name: str) -> dict[str, list[str]]:
+        """For field `name`, the other fields' values under which it matters ({} if always).
+
+        E.g. ``applies_to("chunks") == {"workload": ["video"]}``. Raises `KeyError` for an
+        unknown field.
+        """
+        extra = cls.model_fields[name].json_schema_extra
+        found = extra.get("applies_to") if isinstance(extra, dict) else None
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): [str(v) for v in vs] for k, vs in found.items() if isinstance(vs, list)}
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
@@ -123,12 +244,7 @@ class ExperimentSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if where:
-                message = f"{where}={err['input']!r}: {message}"
-            raise SpecError(f"bad experiment spec: {message}") from None
+            raise SpecError(f"bad experiment spec: {validation_line(exc)}") from None
 
     @property
     def row_engine(self) -> str:
@@ -226,7 +342,10 @@ def _row(
 
 
 def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -> dict[str, Any]:
-    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`)."""
+    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`).
+
+    Raises `RunFailedError` if the run failed although the spec injects no failures.
+    """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
     profile = spec.latency_profile()
@@ -242,6 +361,13 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     load = math.nan if clock.virtual else os.getloadavg()[0]
     with traced(clock) as trace:
         values = workload.run(spec, env)
+    error = values.pop("error", None)
+    if not values.get("ok", True) and spec.failure_probability == 0:
+        raise RunFailedError(
+            f"run {run_id} (seed {seed}) of {spec.workload}/{spec.model} on engine "
+            f"{spec.row_engine!r} failed although the spec injects no failures "
+            f"(failure_probability=0): {error or 'no reason reported'}"
+        )
     times: dict[str, float] = {}
     if trace is not None:
         end = clock.now_ms()
@@ -256,57 +382,62 @@ def _warm_up(spec: ExperimentSpec, session: Any) -> None:
         run_one(spec, -1 - index, seed, session)
 
 
-def _run_batch(args: tuple[ExperimentSpec, list[tuple[int, int]], str]) -> list[dict[str, Any]]:
-    """Rows of some runs of `spec`, in one session, after the spec's warm-up runs."""
-    spec, items, scratch = args
+@contextmanager
+def _session(shared: tuple[ExperimentSpec, str]) -> Iterator[tuple[ExperimentSpec, Any]]:
+    """One process's open workload session, after the spec's warm-up runs."""
+    spec, scratch = shared
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
         _warm_up(spec, session)
-        return [run_one(spec, run_id, seed, session) for run_id, seed in items]
+        yield spec, session
+
+
+def _run_item(state: tuple[ExperimentSpec, Any], item: tuple[int, int]) -> dict[str, Any]:
+    spec, session = state
+    run_id, seed = item
+    return run_one(spec, run_id, seed, session)
 
 
 def run_experiment(
     spec: ExperimentSpec,
     *,
     jobs: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = None,
     blob_root: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run every run of `spec`; one row per run, ordered by run id.
 
-    `jobs` > 1 spreads runs over spawned processes; rows do not depend on it. `progress` is
-    called with the number of runs just finished. `blob_root` is the workload's scratch
-    directory (a temporary one by default).
+    `jobs` (1..256) is the most processes to use, this one included
+    (`durable_sim.dispatch.map_chunked`): an experiment shorter than a few worker start-ups
+    runs here alone, a longer one goes to spawned workers in chunks as each becomes ready, each
+    process with its own workload session and warm-up runs; rows do not depend on `jobs`.
+    `progress`: None/False (default) shows nothing, True a `tqdm.auto` bar, a callable is called
+    with the number of runs just finished. `blob_root` is the workload's scratch directory (a
+    temporary one by default). Raises `SpecError` for a bad `jobs`; a run that fails although
+    the spec injects no failures stops the experiment with `RunFailedError`.
     """
-    if not isinstance(jobs, int) or not 1 <= jobs <= 256:
-        raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..256)")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")
     items = list(enumerate(run_seeds(spec.seed, spec.runs)))
-    with tempfile.TemporaryDirectory(prefix="durable-sim-blobs-") as tmp:
-        root = str(blob_root or tmp)
-        rows: list[dict[str, Any]] = []
-        if jobs == 1:
-            with WORKLOADS[spec.workload].session(spec, Path(root)) as session:
-                _warm_up(spec, session)
-                for run_id, seed in items:
-                    rows.append(run_one(spec, run_id, seed, session))
-                    if progress:
-                        progress(1)
-        else:
-            batches = [(spec, items[i::jobs], root) for i in range(jobs)]
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                for batch_rows in pool.map(_run_batch, batches):
-                    rows.extend(batch_rows)
-                    if progress:
-                        progress(len(batch_rows))
+    description = f"{spec.workload}/{spec.model}"
+    with (
+        tempfile.TemporaryDirectory(prefix="durable-sim-blobs-") as tmp,
+        progress_reporter(progress, total=spec.runs, description=description) as report,
+    ):
+        shared = (spec, str(blob_root or tmp))
+        rows = map_chunked(_run_item, shared, items, jobs=jobs, progress=report, context=_session)
     frame = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
     return frame
 
 
-def run_experiments(specs: Iterable[ExperimentSpec], *, jobs: int = 1) -> pd.DataFrame:
-    """Several specs' rows stacked, with run ids renumbered to stay unique."""
+def run_experiments(
+    specs: Iterable[ExperimentSpec], *, jobs: int = 1, progress: Progress = None
+) -> pd.DataFrame:
+    """Several specs' rows stacked, with run ids renumbered to stay unique (one progress bar per
+    spec with ``progress=True``)."""
     frames = []
     offset = 0
     for spec in specs:
-        frame = run_experiment(spec, jobs=jobs)
+        frame = run_experiment(spec, jobs=jobs, progress=progress)
         frame["run_id"] += offset
         offset += len(frame)
         frames.append(frame)
@@ -327,7 +458,11 @@ def code_digest() -> str:
 
 
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, package versions, code digest."""
+    """What produced a data file: specs, seeds, package versions, code digest, Python x.y.
+
+    The full interpreter version and every installed package are in the reproduce driver's run
+    log (``logs/reproduce.json``, not committed).
+    """
     packages = [
         "durable-sim",
         "aws-durable-execution-sdk-python",
@@ -340,18 +475,39 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     ]
     return {
         "specs": [spec.model_dump() for spec in specs],
-        "python": ".".join(map(str, sys.version_info[:3])),
+        # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
+        # the patch release, so recording it would make committed files differ between them.
+        "python": ".".join(map(str, sys.version_info[:2])),
         "packages": {name: metadata.version(name) for name in packages},
         "code_sha256": code_digest(),
     }
 
 
+def check_rows_path(path: str | Path) -> Path:
+    """Check that run rows can be saved at `path`, before any run: a ``.csv`` name in an existing,
+    writable directory, with neither it nor its ``.meta.json`` sidecar a directory.
+
+    Raises `OutputPathError` (a `SpecError`: one line naming the path and what is accepted).
+    """
+    return check_output_file(path, ".csv")
+
+
 def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | Path) -> Path:
-    """Write `rows` as CSV (stable float format) and a ``.meta.json`` sidecar, atomically."""
-    path = Path(path)
-    if path.suffix != ".csv":
-        raise SpecError(f"bad output path {str(path)!r} (accepted: a file name ending in .csv)")
+    """Publish `rows` as CSV (floats as ``%.6f``) with its ``.meta.json`` provenance sidecar.
+
+    The pair is published as one (`durable_sim.files.publish_pair`): a reader sees the old pair
+    or the new one, and the sidecar records the CSV's sha256 and size. Raises `OutputPathError`
+    if `path` fails `check_rows_path`; nothing is written then.
+    """
+    path = check_rows_path(path)
     csv = rows.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
-    meta = json.dumps(provenance(specs), indent=2, sort_keys=True).encode() + b"\n"
-    write_all_atomic({path: csv, path.with_suffix(".meta.json"): meta})
-    return path
+    return publish_pair(path, csv, provenance(specs))
+
+
+def load_rows(path: str | Path) -> pd.DataFrame:
+    """Rows saved by `save_rows`, after checking the CSV against its sidecar's sha256 and size.
+
+    Raises `SidecarMismatchError` if the pair does not match (see `durable_sim.files.read_pair`).
+    """
+    data, _ = read_pair(path)
+    return pd.read_csv(io.BytesIO(data))

@@ -1,27 +1,121 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a torn one."""
+"""Output files that are never half-written: atomic single files, and data files published as a
+verifiable pair with their ``.meta.json`` provenance sidecar.
+
+Single files (`write_bytes_atomic`): the bytes go to a temporary file beside the target, are
+fsynced, and are renamed over the target; a reader sees the old file or the complete new one.
+
+Pairs (`publish_pair`): a data file (e.g. ``rows.csv``) and its sidecar (``rows.meta.json``) cannot
+be replaced by one rename, so they are published in an order that a reader can check:
+
+1. the data goes to ``.rows.csv.<sha256>.pending`` (temp file, fsync, rename);
+2. the sidecar, which records the data's name, sha256 and size, replaces the old sidecar:
+   this rename is the commit point;
+3. the pending data file is renamed over ``rows.csv``.
+
+Killed before step 2, the visible pair is the old one (plus hidden temporary files); killed
+between steps 2 and 3, the sidecar names data that is complete in the pending file, so
+`read_pair` returns it and `recover_pair` finishes the rename. A pair whose data matches
+neither is reported as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair`
+(which `publish_pair` calls first) removes the pair's leftover temporary files.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
+
+from durable_sim.errors import OutputPathError, SidecarMismatchError
+
+#: The provenance sidecar of ``name.csv`` is ``name.meta.json``.
+SIDECAR_SUFFIX = ".meta.json"
+#: The sidecar key under which the data file's name, sha256 and size are recorded.
+DATA_FILE_KEY = "data_file"
+
+_TEMP_SUFFIX = ".tmp"
+_PENDING_SUFFIX = ".pending"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def sidecar_path(path: str | Path) -> Path:
+    """The sidecar of a data file: ``dir/name.csv`` -> ``dir/name.meta.json``."""
+    return Path(path).with_suffix(SIDECAR_SUFFIX)
+
+
+def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
+    """Check, before any work is done, that `path` can be written as an output file.
+
+    Accepted: a name ending in `suffix` (e.g. ``".csv"``; any name if None) whose parent
+    directory exists and is writable, and neither the file nor its sidecar is a directory.
+    Returns `path` as a `Path`; raises `OutputPathError` (one line naming the path and what is
+    accepted) otherwise. Nothing is created.
+    """
+    path = Path(path)
+    accepted = (
+        f"accepted: a {suffix + ' ' if suffix else ''}file in an existing, writable directory"
+    )
+    if path.is_dir():
+        raise OutputPathError(f"bad output path {str(path)!r}: it is a directory ({accepted})")
+    if suffix is not None and path.suffix != suffix:
+        raise OutputPathError(
+            f"bad output path {str(path)!r} (accepted: a file name ending in {suffix})"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise OutputPathError(f"bad output path {str(path)!r}: {parent} {what} ({accepted})")
+    if sidecar_path(path).is_dir():
+        raise OutputPathError(
+            f"bad output path {str(path)!r}: its sidecar {sidecar_path(path)} is a directory"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(
+            f"bad output path {str(path)!r}: directory {parent} is not writable ({accepted})"
+        )
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(directory: Path, name: str, data: bytes) -> str:
+    """Write `data` to a new fsynced temporary file ``.<name>.*.tmp`` in `directory`."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: temp file beside it, fsync, rename, fsync the directory.
+
+    Creates missing parent directories. On any error the temporary file is removed and `path`
+    is unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path.parent, path.name, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
 
 
 def write_all_atomic(files: Mapping[Path, bytes]) -> list[Path]:
@@ -29,3 +123,147 @@ def write_all_atomic(files: Mapping[Path, bytes]) -> list[Path]:
     for path, data in files.items():
         write_bytes_atomic(path, data)
     return list(files)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pending_path(path: Path, sha256: str) -> Path:
+    return path.with_name(f".{path.name}.{sha256}{_PENDING_SUFFIX}")
+
+
+def publish_pair(path: str | Path, data: bytes, meta: Mapping[str, Any]) -> Path:
+    """Publish `data` at `path` with its sidecar (`meta` plus the data's name, sha256, size).
+
+    The sidecar is JSON (sorted keys, 2-space indent, final newline); `meta` must not use the
+    key `DATA_FILE_KEY`. See the module docstring for the order of the renames. Raises
+    `OutputPathError` if `path` cannot be written (checked first: nothing is written then).
+    Returns `path`.
+    """
+    path = check_output_file(path)
+    if DATA_FILE_KEY in meta:
+        raise ValueError(f"meta must not contain the key {DATA_FILE_KEY!r}; it is recorded here")
+    try:
+        recover_pair(path)
+    except SidecarMismatchError:  # an old pair that cannot be verified is replaced all the same
+        _remove_leftovers(path)
+    sha256 = _digest(data)
+    record = {"name": path.name, "sha256": sha256, "size_bytes": len(data)}
+    sidecar = json.dumps({**meta, DATA_FILE_KEY: record}, indent=2, sort_keys=True) + "\n"
+    directory = path.parent
+    pending = _pending_path(path, sha256)
+    tmp = _write_temp(directory, path.name, data)
+    try:
+        os.replace(tmp, pending)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(directory)
+    write_bytes_atomic(sidecar_path(path), sidecar.encode())  # the commit point
+    os.replace(pending, path)
+    _fsync_directory(directory)
+    return path
+
+
+def _recorded(path: Path) -> dict[str, Any]:
+    """The data-file record of `path`'s sidecar; `SidecarMismatchError` if there is none."""
+    sidecar = sidecar_path(path)
+    try:
+        meta = json.loads(sidecar.read_bytes())
+    except FileNotFoundError:
+        raise SidecarMismatchError(f"{path}: its sidecar {sidecar.name} is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SidecarMismatchError(
+            f"{path}: its sidecar {sidecar.name} is not JSON: {exc}"
+        ) from None
+    record = meta.get(DATA_FILE_KEY) if isinstance(meta, dict) else None
+    if (
+        not isinstance(record, dict)
+        or record.get("name") != path.name
+        or not isinstance(record.get("sha256"), str)
+        or not isinstance(record.get("size_bytes"), int)
+    ):
+        raise SidecarMismatchError(
+            f"{path}: its sidecar {sidecar.name} records no {DATA_FILE_KEY!r} "
+            f"{{name: {path.name!r}, sha256, size_bytes}}"
+        )
+    return meta
+
+
+def _matches(data: bytes | None, record: Mapping[str, Any]) -> bool:
+    return (
+        data is not None and len(data) == record["size_bytes"] and _digest(data) == record["sha256"]
+    )
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def read_pair(path: str | Path) -> tuple[bytes, dict[str, Any]]:
+    """The verified bytes of a published data file and its sidecar's contents.
+
+    Returns the data whose sha256 and size the sidecar records: the file at `path`, or, if a
+    publish was interrupted after its commit point, the complete pending file beside it. Never
+    writes. Raises `SidecarMismatchError` if the sidecar is missing, unreadable or records
+    other data than either file holds.
+    """
+    path = Path(path)
+    meta = _recorded(path)
+    record = meta[DATA_FILE_KEY]
+    for candidate in (path, _pending_path(path, record["sha256"])):
+        data = _read_or_none(candidate)
+        if data is not None and _matches(data, record):
+            return data, meta
+    raise _mismatch(path, record)
+
+
+def _mismatch(path: Path, record: Mapping[str, Any]) -> SidecarMismatchError:
+    found = _read_or_none(path)
+    got = "no file" if found is None else f"sha256 {_digest(found)}, {len(found)} bytes"
+    return SidecarMismatchError(
+        f"{path} does not match its sidecar: expected sha256 {record['sha256']}, "
+        f"{record['size_bytes']} bytes; found {got}"
+    )
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove this pair's temporary and pending files left by interrupted writers."""
+    prefixes = (f".{path.name}.", f".{sidecar_path(path).name}.")
+    for leftover in path.parent.iterdir():
+        if leftover.name.startswith(prefixes) and leftover.name.endswith(
+            (_TEMP_SUFFIX, _PENDING_SUFFIX)
+        ):
+            leftover.unlink(missing_ok=True)
+
+
+def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
+    """Settle a pair after an interrupted `publish_pair`: the visible pair afterwards is either
+    the one before that publish or the one it was writing, with no temporary files left.
+
+    Returns ``"absent"`` (no sidecar: nothing was published), ``"intact"`` (the data matched
+    its sidecar) or ``"completed"`` (the publish had committed; its data file was renamed into
+    place). Raises `SidecarMismatchError` if the sidecar names data found nowhere. Assumes no
+    other process is publishing the same pair at the same time.
+    """
+    path = Path(path)
+    if not sidecar_path(path).exists():
+        _remove_leftovers(path)
+        return "absent"
+    record = _recorded(path)[DATA_FILE_KEY]
+    pending = _pending_path(path, record["sha256"])
+    status: Literal["intact", "completed"]
+    if _matches(_read_or_none(path), record):
+        status = "intact"
+    elif _matches(_read_or_none(pending), record):
+        os.replace(pending, path)
+        _fsync_directory(path.parent)
+        status = "completed"
+    else:
+        raise _mismatch(path, record)
+    _remove_leftovers(path)
+    return status

@@ -44,6 +44,11 @@ class Dist:
         return self.sigma == 0 or self.median_ms == 0
 
     def sample(self, rng: np.random.Generator | None) -> float:
+        """One draw in ms: ``median_ms * exp(sigma * z)``, `z` a standard normal from `rng`.
+
+        A constant distribution returns `median_ms` and draws nothing (`rng` may be None);
+        a random one raises `ValueError` without a generator.
+        """
         if self.is_constant:
             return self.median_ms
         if rng is None:

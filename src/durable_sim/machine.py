@@ -20,10 +20,12 @@ A scenario is a latency profile plus a `Machine` (the profile's ``machine`` fiel
 CPU work is booked, not preempted: a burst of ``ms`` milliseconds that is ready at time ``t``
 takes the core that can start it first at or after ``t`` (a free gap of at least ``ms``;
 ties go to the lowest core), and its clock waits until the burst ends. Bookings are made in the
-order the code issues them, which on the virtual clock is the engine's input order; a burst
-issued later may still fill an earlier gap. For equal bursts that are ready together this is
-first-come first-served on ``cores`` servers, which is how a pool of worker processes on a
-``cores``-core host serves a queue of encodes.
+order the code issues them: the branches of a durable ``map``/``parallel`` issue theirs in the
+order of virtual time (they are coroutines on the virtual timeline,
+`durable_sim.durable.scheduler`), the baseline's asynchronous workers, which run eagerly on
+forked clocks, in input order; a burst issued later may still fill an earlier gap. For equal
+bursts that are ready together this is first-come first-served on ``cores`` servers, which is
+how a pool of worker processes on a ``cores``-core host serves a queue of encodes.
 
 Only work that the workloads do is booked here (validate, split, encode, assemble, in both
 models). The durable engine charges its own costs (the local runner's per-invocation and
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 
 MachineKind = Literal["host", "lambda"]
 KINDS: tuple[MachineKind, ...] = ("host", "lambda")
@@ -93,7 +96,7 @@ class Machine:
         return MachineState(self)
 
 
-class SlotsExhausted(RuntimeError):
+class SlotsExhausted(DurableSimError, RuntimeError):
     """Every slot is held by an invocation that is still running, so no other can start."""
 
 

@@ -1,6 +1,6 @@
 """The measured data set: both workloads in both models, timed for real on this machine.
 
-    python -m durable_sim.measure [--params params/measured.yaml] [--out data/measured]
+    python -m durable_sim.measure [--params params/measured] [--out data/measured]
 
 Runs the counter and the video pipeline, each in the durable model on the official local runner
 (``engine="aws-local"``) and in the baseline, on the wall clock with the real encoder (PyAV on
@@ -10,11 +10,12 @@ provenance sidecars into the output directory. Every row records the host's core
 the machine was. Each spec first makes ``warmup_runs`` discarded runs (the encoder processes
 start, caches fill).
 
-The parameter file is flat YAML, read by `durable_sim.study.counter_specs` and `video_specs`
-exactly as the notebooks read theirs (``params/measured.yaml``: wall clock, ``aws-local``, the
-real encoder; other keys are for the notebooks). `make measure` runs this after the calibration
-(`python -m benchmarks.calibrate`), so the data set and the constants the model is checked with
-come from the same machine at the same time.
+The parameters are a parameter set's files of notebooks 01 and 02 (``params/measured/``:
+``01_counter.yaml`` and ``02_video_pipeline.yaml``; wall clock, ``aws-local``, the real
+encoder), checked by the notebooks' own models (`durable_sim.notebook`) and turned into specs by
+`durable_sim.study.counter_specs` and `video_specs` exactly as the notebooks do. `make measure`
+runs this after the calibration (`python -m benchmarks.calibrate`), so the data set and the
+constants the model is checked with come from the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -32,24 +33,49 @@ import yaml
 
 from durable_sim.experiments import ExperimentSpec, SpecError, run_experiments, save_rows
 from durable_sim.latency import CALIBRATED
+from durable_sim.notebook import check_parameters
 from durable_sim.study import counter_specs, video_specs
 
-#: Output file -> the specs it holds, from the parameter file.
-FILES: dict[str, Callable[[Mapping[str, Any]], list[ExperimentSpec]]] = {
-    "phase1_counter.csv": counter_specs,
-    "phase2_video.csv": video_specs,
+#: Output file -> (the notebook whose parameters it reads, the specs it holds).
+FILES: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[ExperimentSpec]]]] = {
+    "phase1_counter.csv": ("01_counter", counter_specs),
+    "phase2_video.csv": ("02_video_pipeline", video_specs),
 }
 
 
-def measure(params: Mapping[str, Any], out: Path) -> list[Path]:
+def load_parameter_set(directory: str | Path) -> dict[str, dict[str, Any]]:
+    """The measured files' notebook parameters from a parameter set `directory`, by notebook
+    (``01_counter``, ``02_video_pipeline``), each checked by its notebook's model.
+
+    Raises `SpecError` (a `durable_sim.notebook.ParameterError` for a bad key or value) naming
+    the file; a missing file is an error, not a run with defaults.
+    """
+    found = {}
+    for stem, _ in FILES.values():
+        path = Path(directory) / f"{stem}.yaml"
+        if not path.is_file():
+            raise SpecError(
+                f"no parameter file {str(path)!r} (accepted: a parameter set "
+                f"directory with {', '.join(s + '.yaml' for s, _ in FILES.values())})"
+            )
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(values, dict):
+            raise SpecError(f"{path}: expected a mapping of parameter names to values")
+        found[stem] = check_parameters(stem, values).values()
+    return found
+
+
+def measure(params: Mapping[str, Mapping[str, Any]], out: Path) -> list[Path]:
     """Run every measured spec and write one CSV (+ sidecar) per workload into `out`.
 
+    `params` maps each notebook of `FILES` to its parameter values (`load_parameter_set`).
     All specs are validated before the first run; nothing is written until a file's runs are
-    all done, and each file is written atomically.
+    all done, and each file is published with its sidecar as a pair (`save_rows`). Raises
+    `SpecError` for a missing `out` directory or a parameter the specs reject.
     """
     if not out.is_dir():
         raise SpecError(f"bad output directory {str(out)!r} (accepted: an existing directory)")
-    specs = {name: build(params) for name, build in FILES.items()}
+    specs = {name: build(params[stem]) for name, (stem, build) in FILES.items()}
     written = []
     for name, file_specs in specs.items():
         start = time.perf_counter()
@@ -81,15 +107,17 @@ def load_calibration(path: str | Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line above, with `argv` (default: ``sys.argv[1:]``); returns 0 when the data
+    set is written. A missing or bad parameter file, a bad spec or a missing output directory
+    exits with status 2 and one line (argparse's usage error)."""
     parser = argparse.ArgumentParser(prog="python -m durable_sim.measure", description=__doc__)
-    parser.add_argument("--params", default="params/measured.yaml", help="flat YAML parameters")
+    parser.add_argument(
+        "--params", default="params/measured", help="parameter set directory (notebooks 01, 02)"
+    )
     parser.add_argument("--out", default="data/measured", help="output directory (must exist)")
     args = parser.parse_args(argv)
-    params = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
-    if not isinstance(params, dict):
-        parser.error(f"{args.params}: expected a mapping of parameter names to values")
     try:
-        measure(params, Path(args.out))
+        measure(load_parameter_set(args.params), Path(args.out))
     except SpecError as exc:
         parser.error(str(exc))
     return 0

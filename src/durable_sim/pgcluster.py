@@ -50,6 +50,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from durable_sim.errors import DurableSimError
+
 BINDIR_ENV = "DURABLE_SIM_PG_BINDIR"
 USER_ENV = "DURABLE_SIM_PG_USER"
 INSTALL_HINT = "apt install postgresql-15"
@@ -66,11 +68,11 @@ _SERVER_PROGRAMS = ("initdb", "postgres")
 _PORT_ATTEMPTS = 5
 
 
-class PostgresNotFound(RuntimeError):
+class PostgresNotFound(DurableSimError, RuntimeError):
     """The PostgreSQL server programs (``initdb``, ``postgres``) are not installed or not found."""
 
 
-class ClusterError(RuntimeError):
+class ClusterError(DurableSimError, RuntimeError):
     """The cluster could not be created, started or stopped; the message quotes its log."""
 
 

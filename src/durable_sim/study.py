@@ -1,7 +1,8 @@
 """The study's experiments: which specs each part of the report runs, from flat parameters.
 
-Every function takes the flat parameter mapping of ``params/*.yaml`` (or a notebook's parameter
-values as a dict) and returns validated specs, so the notebooks, `durable_sim.measure` and the
+Every function takes a notebook's parameter values as a flat mapping (a
+``params/<set>/<notebook>.yaml`` checked by `durable_sim.notebook`, whose ``values()`` the
+notebooks pass) and returns validated specs, so the notebooks, `durable_sim.measure` and the
 tests build exactly the same experiments. Keys a function reads are listed in its docstring; a
 missing key raises `SpecError` naming it, a bad value `SpecError` naming the value and its range.
 """

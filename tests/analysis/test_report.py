@@ -14,7 +14,7 @@ from durable_sim.analysis.evidence import evidence_tables
 from durable_sim.analysis.prose import contradictions
 from durable_sim.analysis.report import report_sentences
 from durable_sim.experiments import run_experiments
-from durable_sim.measure import load_calibration, load_specs
+from durable_sim.measure import load_calibration, load_parameter_set, load_specs
 from durable_sim.study import (
     counter_specs,
     failure_specs,
@@ -44,12 +44,18 @@ def _render(rows: pd.DataFrame, canonical: str, **extra: pd.DataFrame | None) ->
     return sentences, claims
 
 
-@pytest.mark.parametrize("params_file", ["paper.yaml", "quick.yaml"])
-def test_the_report_from_a_parameter_file_and_the_measured_data(params_file: str) -> None:
-    p = yaml.safe_load((REPO / "params" / params_file).read_text())
+@pytest.mark.parametrize("parameter_set", ["paper", "quick"])
+def test_the_report_from_a_parameter_set_and_the_measured_data(parameter_set: str) -> None:
+    both = load_parameter_set(REPO / "params" / parameter_set)
+    c, p = both["01_counter"], both["02_video_pipeline"]
+    report = yaml.safe_load(
+        (REPO / "params" / parameter_set / "03_figure_and_statistics.yaml").read_text()
+    )
+    assert report["profile"] == c["profile"] == p["profile"]
+    assert report["other_profiles"] == list(c["other_profiles"]) == list(p["other_profiles"])
     scenarios = [p["profile"], *p["other_profiles"]]
     rows = [
-        run_experiments(counter_specs(p, profile=s) + video_specs(p, profile=s)) for s in scenarios
+        run_experiments(counter_specs(c, profile=s) + video_specs(p, profile=s)) for s in scenarios
     ]
     measured_specs = [s for name in PHASES for s in load_specs(MEASURED / name)]
     predicted = run_experiments(

@@ -58,7 +58,7 @@ CASES: dict[str, Mapping[str, Case]] = {
     "parallel": test_parallel.CASES,
     "map": test_map.CASES,
 }
-ROOT_GENERATED = ROOT / "paper" / "generated"
+ROOT_GENERATED = ROOT / "paper" / "conformance"
 TABLE = "conformance.csv"
 NOTES = "conformance_notes.csv"
 REPORT = "conformance.md"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from durable_sim.faults import dedicated_crash_env
+
 HELPER = Path(__file__).with_name("crash_workflow.py")
 
 
@@ -19,6 +21,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
+        env=dedicated_crash_env(),
     )
 
 

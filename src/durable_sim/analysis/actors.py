@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from durable_sim.analysis.figures import DPI, figure_rc
+from durable_sim.analysis.figures import DPI, figure_style
 from durable_sim.analysis.schema import AnalysisInputError, require_columns
 from durable_sim.analysis.tables import Table
 
@@ -373,7 +372,7 @@ def mapping_table(rows: pd.DataFrame, growth: pd.DataFrame) -> Table:
 def actor_figure(rows: pd.DataFrame) -> Figure:
     """Two panels against the number of clients: lost updates per message, p99 latency."""
     frame = per_message(rows)
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig = Figure(figsize=(7.0, 2.6), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         lost_ax, lat_ax = fig.subplots(1, 2)
@@ -453,7 +452,8 @@ def actor_findings(rows: pd.DataFrame, limits: Table, growth: pd.DataFrame) -> T
     first = frame[frame["first"]].iloc[0]
     below = frame.loc[frame["limit"] == "execution_duration", "messages_per_day_below"].iloc[0]
     texts["limit"] = (
-        f"The actor's journal grows by {ops:.1f} operations and {written:.0f} bytes per message; "
+        f"The actor's journal grows by {ops:.1f} operations and {written:.0f} bytes of "
+        f"checkpointed payload per message; "
         f"the first AWS limit it meets is '{str(first['label']).lower()}', after about "
         f"{float(first['messages_to_limit']):,.0f} messages"
         + (

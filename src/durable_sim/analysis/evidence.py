@@ -2,13 +2,15 @@
 
 `evidence_tables` turns the rows of all scenarios (canonical, other latency scenarios, the
 measured data) plus the optional extra experiments (failures, polling strategies, the model's
-predictions of the measurement) into named `Table` objects. The notebook writes them to
-``paper/generated/``; the report's sentences (`report`) and the claims table (`claims`) are
-computed from their frames, so every sentence and verdict follows from a written table.
+predictions of the measurement) into named `Table` objects; `load_rows` reads those rows from
+the committed CSVs, each verified against its sidecar. The report's sentences (`report`) and the
+claims table (`claims`) are computed from the tables' frames (`outputs.report_outputs`), so every
+sentence and verdict follows from a written table.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from durable_sim.analysis.tables import (
     table2,
 )
 from durable_sim.analysis.validation import TOLERANCE, validation_table
+from durable_sim.files import read_pair, sidecar_path
 
 
 def _stacked(tables: list[tuple[str, Table]], name: str, caption: str) -> Table:
@@ -226,39 +229,59 @@ def evidence_tables(
     return tables
 
 
+#: The row files (``<name>.csv`` with their sidecars) of the two phases of one scenario.
+PHASE_FILES: tuple[str, ...] = ("phase1_counter", "phase2_video")
+#: The row files of the extra experiments, by role (see `evidence_tables`).
+EXTRA_FILES: dict[str, str] = {
+    "failures": "phase2_failures",
+    "polling": "phase2_polling",
+    "sensitivity": "phase2_sensitivity",
+}
+
+
+def read_rows(path: str | Path) -> pd.DataFrame | None:
+    """The rows of a published CSV pair (`durable_sim.files.publish_pair`), verified against
+    its sidecar's sha256 and size; ``None`` if neither the CSV nor its sidecar exists.
+
+    Raises `SidecarMismatchError` if one exists without the other or they do not match.
+    """
+    path = Path(path)
+    if not path.exists() and not sidecar_path(path).exists():
+        return None
+    data, _ = read_pair(path)
+    return pd.read_csv(io.BytesIO(data))
+
+
 def load_rows(
     data_dir: str | Path, measured_dir: str | Path | None, other_profiles: Sequence[str]
 ) -> dict[str, pd.DataFrame | None]:
-    """The study's rows from the experiment CSVs, by role (``None`` for an absent file).
+    """The study's rows from the experiment CSVs, by role (``None`` for an absent file), each
+    verified against its sidecar (`read_rows`).
 
-    ``rows``: both phases of the canonical run (``phase1_counter.csv``, ``phase2_video.csv``),
-    of each profile in `other_profiles` (``..._<profile>.csv``) and of the measured data set
-    (the same names in `measured_dir`); ``failures``, ``polling``, ``predicted``: the failure
-    scenario, the polling strategies, the poll-interval and fan-out sensitivity runs and the
-    model's twins of the measurement. Raises
-    `AnalysisInputError` if a canonical file is missing.
+    ``rows``: both phases (`PHASE_FILES`) of the canonical run, of each profile in
+    `other_profiles` (``<phase>_<profile>.csv``) and of the measured data set (the same names in
+    `measured_dir`); ``failures``, ``polling``, ``sensitivity`` (`EXTRA_FILES`): the failure
+    scenario, the polling strategies, the poll-interval and fan-out sensitivity runs;
+    ``predicted``: the model's twins of the measurement (``<phase>_predicted.csv``). Raises
+    `AnalysisInputError` if a canonical file is missing and `SidecarMismatchError` if a file
+    does not match its sidecar.
     """
     data = Path(data_dir)
-    phases = ("phase1_counter", "phase2_video")
-
-    def read(path: Path) -> pd.DataFrame | None:
-        return pd.read_csv(path) if path.is_file() else None
-
-    canonical = [read(data / f"{p}.csv") for p in phases]
+    canonical = [read_rows(data / f"{p}.csv") for p in PHASE_FILES]
     if any(frame is None for frame in canonical):
+        missing = [f"{p}.csv" for p, f in zip(PHASE_FILES, canonical, strict=True) if f is None]
         raise AnalysisInputError(
-            f"missing {[f'{p}.csv' for p, f in zip(phases, canonical, strict=True) if f is None]} "
-            f"in {str(data)!r} (run notebooks 01 and 02 first)"
+            f"missing {missing} in {str(data)!r} (run notebooks 01 and 02 first)"
         )
-    pieces = canonical + [read(data / f"{p}_{prof}.csv") for prof in other_profiles for p in phases]
+    pieces = canonical + [
+        read_rows(data / f"{p}_{prof}.csv") for prof in other_profiles for p in PHASE_FILES
+    ]
     if measured_dir is not None:
-        pieces += [read(Path(measured_dir) / f"{p}.csv") for p in phases]
-    predicted = [read(data / f"{p}_predicted.csv") for p in phases]
+        pieces += [read_rows(Path(measured_dir) / f"{p}.csv") for p in PHASE_FILES]
+    predicted = [read_rows(data / f"{p}_predicted.csv") for p in PHASE_FILES]
     return {
         "rows": pd.concat([f for f in pieces if f is not None], ignore_index=True),
-        "failures": read(data / "phase2_failures.csv"),
-        "polling": read(data / "phase2_polling.csv"),
-        "sensitivity": read(data / "phase2_sensitivity.csv"),
+        **{role: read_rows(data / f"{name}.csv") for role, name in EXTRA_FILES.items()},
         "predicted": (
             pd.concat([f for f in predicted if f is not None], ignore_index=True)
             if any(f is not None for f in predicted)

@@ -2,19 +2,23 @@
 figure (each group's mean time stacked by component), rendered reproducibly.
 
 Byte-reproducible output rests on: the Agg canvas (no pyplot, no GUI backend, no global figure
-registry), one rc dictionary applied through `matplotlib.rc_context` both when drawing and when
-saving (so nothing leaks into the caller's `rcParams`), DejaVu fonts shipped with matplotlib,
+registry), one style (`figure_style`) applied both when drawing and when saving: Matplotlib's own
+defaults, never the user's ``matplotlibrc`` or an earlier ``style.use``, then `figure_rc` (so the
+result depends on the code and the pinned packages only, and nothing leaks into the caller's
+`rcParams`), DejaVu fonts shipped with matplotlib,
 a fixed SVG hash salt, fixed dpi, metadata without dates, and seeded bootstrap error bars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import matplotlib.style
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -66,6 +70,13 @@ def figure_rc() -> dict[RcKeyType, Any]:
         "figure.dpi": DPI,
         "path.simplify": True,
     }
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Matplotlib's built-in defaults (whatever the user's matplotlibrc says), then `figure_rc`."""
+    with matplotlib.style.context("default"), mpl.rc_context(figure_rc()):
+        yield
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -140,7 +151,7 @@ def figure1(
     """
     points = _points(rows, phase)
     present = [m for m in MODELS if (points["model"] == m).any()]
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -184,7 +195,7 @@ def breakdown_figure(table: pd.DataFrame) -> Figure:
     if missing or table.empty:
         raise AnalysisInputError(f"breakdown frame lacks columns {missing} or rows")
     phases = [p for p in PHASES if (table["phase"] == p).any()]
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig = Figure(
             figsize=(7.0, 0.9 + 0.55 * table.groupby("phase").size().max()),
             dpi=DPI,
@@ -222,16 +233,23 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     """`fig` encoded as `fmt` ('pdf', 'svg' or 'png') with fixed metadata, same bytes every time."""
     _check_formats([fmt])
     buffer = BytesIO()
-    with mpl.rc_context(figure_rc()):
+    with figure_style():
         fig.savefig(buffer, format=fmt, dpi=DPI, metadata=METADATA[fmt])
     return buffer.getvalue()
+
+
+def render_figure(
+    fig: Figure, stem: str | Path, formats: Sequence[str] = FIGURE_FORMATS
+) -> dict[Path, bytes]:
+    """`fig` rendered as the bytes of `<stem>.<fmt>` for each format, in the order given (see
+    `figure_bytes`). Raises `AnalysisInputError` for a format not in `FIGURE_FORMATS`."""
+    _check_formats(formats)
+    stem = Path(stem)
+    return {stem.with_name(f"{stem.name}.{fmt}"): figure_bytes(fig, fmt) for fmt in formats}
 
 
 def save_figure(
     fig: Figure, stem: str | Path, formats: Sequence[str] = FIGURE_FORMATS
 ) -> list[Path]:
     """Write `fig` as `<stem>.<fmt>` for each format; all are rendered before any is written."""
-    _check_formats(formats)
-    stem = Path(stem)
-    rendered = {stem.with_name(f"{stem.name}.{fmt}"): figure_bytes(fig, fmt) for fmt in formats}
-    return write_all_atomic(rendered)
+    return write_all_atomic(render_figure(fig, stem, formats))

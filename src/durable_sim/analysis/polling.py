@@ -38,7 +38,12 @@ PAPER_PRECISION = 0.05
 def mean_interval(
     values: np.ndarray, *, n: int, seed: int, n_resamples: int, level: float
 ) -> tuple[float, float]:
-    """The central `level` interval of the mean of `n` runs resampled from `values`."""
+    """The central `level` interval of the mean of `n` runs resampled from `values`.
+
+    `values`: a non-empty 1-D array (one value per run); `n` >= 1 runs per resampled mean,
+    drawn with replacement, `n_resamples` means from a generator seeded with `seed`; `level`
+    in (0, 1). Returns ``(low, high)`` in the unit of `values`.
+    """
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, values.size, size=(n_resamples, n))].mean(axis=1)
     tail = (1 - level) / 2
@@ -131,7 +136,10 @@ def polling_design_table(
 
 
 def poll_sweep_table(rows: pd.DataFrame) -> Table:
-    """Baseline video runs per poll interval: runs, store calls, polls and time (means)."""
+    """Baseline video runs per poll interval: runs, store calls, polls and time (means).
+
+    Raises `AnalysisInputError` for a missing column or no baseline video rows.
+    """
     require_columns(rows, ["phase", "model", "poll_interval_ms", "store_ops", "store_ops_poll"])
     base = rows[(rows["phase"] == "video") & (rows["model"] == "baseline")]
     if base.empty:
@@ -168,7 +176,10 @@ def poll_sweep_table(rows: pd.DataFrame) -> Table:
 
 
 def fanout_table(rows: pd.DataFrame) -> Table:
-    """Durable video runs per fan-out (``map``, ``sequential``): runs, time, checkpoints."""
+    """Durable video runs per fan-out (``map``, ``sequential``): runs, time, checkpoints.
+
+    Raises `AnalysisInputError` for a missing column or no durable video rows.
+    """
     require_columns(rows, ["phase", "model", "fanout", "time_ms", "checkpoint_ops"])
     durable = rows[(rows["phase"] == "video") & (rows["model"] == "durable")]
     if durable.empty:

@@ -112,13 +112,12 @@ def to_markdown(table: Table) -> str:
 _RENDERERS = {"csv": to_csv, "tex": to_latex, "md": to_markdown}
 
 
-def write_tables(
+def render_tables(
     tables: Sequence[Table], directory: str | Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Write each table as `<directory>/<name>.<fmt>` for each format, atomically.
+) -> dict[Path, bytes]:
+    """Each table rendered as the bytes of `<directory>/<name>.<fmt>`, for each format (UTF-8).
 
-    Everything is rendered before the first file is written, so a bad table, a duplicate name
-    or an unknown format leaves the directory untouched.
+    Raises `AnalysisInputError` for an unknown format or two tables of the same name.
     """
     unknown = [f for f in formats if f not in _RENDERERS]
     if unknown:
@@ -128,12 +127,22 @@ def write_tables(
     if duplicates:
         raise AnalysisInputError(f"table names must be unique; repeated: {duplicates}")
     directory = Path(directory)
-    rendered = {
+    return {
         directory / f"{t.name}.{fmt}": _RENDERERS[fmt](t).encode("utf-8")
         for t in tables
         for fmt in formats
     }
-    return write_all_atomic(rendered)
+
+
+def write_tables(
+    tables: Sequence[Table], directory: str | Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Write each table as `<directory>/<name>.<fmt>` for each format, atomically.
+
+    Everything is rendered (`render_tables`) before the first file is written, so a bad table,
+    a duplicate name or an unknown format leaves the directory untouched.
+    """
+    return write_all_atomic(render_tables(tables, directory, formats))
 
 
 def write_table(

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from durable_sim.errors import DurableSimError
 from durable_sim.rows import ENGINES, MODELS, PHASES, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 
 #: Known vocabularies of the label columns; other columns accept whatever labels they hold.
 LABELS: dict[str, tuple[str, ...]] = {"model": MODELS, "phase": PHASES, "engine": ENGINES}
 
 
-class AnalysisInputError(ValueError):
+class AnalysisInputError(DurableSimError, ValueError):
     """Rows or arguments the analysis cannot use; the message says what is wrong and what fits."""
 
 

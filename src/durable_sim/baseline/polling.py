@@ -32,6 +32,7 @@ from aws_durable_execution_sdk_python.waits import WaitStrategyConfig
 
 from durable_sim.attribution import POLL_WAIT
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 
 T = TypeVar("T")
 Backoff = Literal["fixed", "exponential"]
@@ -43,7 +44,7 @@ SDK_BACKOFF_RATE = float(_SDK_WAITS.backoff_rate)
 SDK_MAX_INTERVAL_MS = _SDK_WAITS.max_delay_seconds * 1000.0
 
 
-class PollTimeout(TimeoutError):
+class PollTimeout(DurableSimError, TimeoutError):
     """The condition did not hold at any poll within the timeout."""
 
     def __init__(self, *, polls: int, elapsed_ms: float, interval_ms: float, timeout_ms: float):

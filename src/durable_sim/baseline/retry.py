@@ -26,6 +26,7 @@ from aws_durable_execution_sdk_python.retries import RetryDecision
 
 from durable_sim.attribution import RETRY_BACKOFF
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 from durable_sim.latency import stable_key_hash
 
 T = TypeVar("T")
@@ -36,7 +37,7 @@ RetryStrategy = Callable[[Exception, int], RetryDecision]
 _RANDOM_LOCK = threading.Lock()
 
 
-class RetriesExhausted(Exception):
+class RetriesExhausted(DurableSimError):
     """The strategy declined another attempt; the last error is the ``__cause__``."""
 
     def __init__(self, attempts: int, last_error: BaseException) -> None:

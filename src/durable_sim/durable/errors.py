@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
+from durable_sim.errors import DurableSimError
+
 # AWS Lambda durable functions accept a checkpoint payload of at most 256 KiB, measured in UTF-8
 # bytes of the serialized payload (the service's message: "less than or equal to 262144 bytes").
 CHECKPOINT_LIMIT_BYTES = 256 * 1024
@@ -12,7 +14,7 @@ CHECKPOINT_LIMIT_BYTES = 256 * 1024
 CHAINED_INVOKE_LIMIT_BYTES = 1024 * 1024
 
 
-class NonDeterminismError(NonDeterministicExecutionError):
+class NonDeterminismError(NonDeterministicExecutionError, DurableSimError):
     """Replay met an operation that differs from the one journaled at the same position."""
 
     def __init__(self, op_id: str, journaled: str, new: str) -> None:
@@ -30,7 +32,7 @@ class NonDeterminismError(NonDeterministicExecutionError):
         self.new = new
 
 
-class CheckpointTooLargeError(Exception):
+class CheckpointTooLargeError(DurableSimError):
     """A checkpoint payload exceeds its limit: a terminal error, as on AWS.
 
     `size` and `limit` are UTF-8 bytes of the serialized payload; a payload of exactly `limit`
@@ -50,7 +52,7 @@ class CheckpointTooLargeError(Exception):
         self.limit = limit
 
 
-class JournalError(Exception):
+class JournalError(DurableSimError):
     """The journal itself failed, not the workflow: the invocation stops where it is and nothing
     is recorded as the execution's outcome, so the execution can be resumed once the cause is
     repaired. Workflow code cannot catch it away (the engine re-raises it to the caller)."""
@@ -76,7 +78,7 @@ class LeaseLostError(JournalError):
     moved on), so this invocation must stop without writing anything more."""
 
 
-class ExecutionBusyError(RuntimeError):
+class ExecutionBusyError(DurableSimError, RuntimeError):
     """Another owner holds a live lease on the execution; nothing was run.
 
     `owner` is the holder, `epoch` its lease epoch and `expires_in_s` the seconds until its
@@ -116,9 +118,9 @@ class ExecutionClosedError(JournalError):
     replaced)."""
 
 
-class ExecutionInputMismatchError(ValueError):
+class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""
 
 
-class UnknownFunctionError(LookupError):
+class UnknownFunctionError(DurableSimError, LookupError):
     """``context.invoke`` named a function that is not in the run's function registry."""

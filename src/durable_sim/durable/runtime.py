@@ -47,6 +47,7 @@ from durable_sim.durable.registry import (
 )
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.state import ExecutionState, Responder, Suspend
+from durable_sim.errors import DurableSimError
 from durable_sim.faults import FaultPlan, SimulatedCrash
 from durable_sim.latency import Sampler, stable_key_hash
 
@@ -68,7 +69,7 @@ _SERVICE_EVENTS = frozenset(
 )
 
 
-class TooManyInvocationsError(RuntimeError):
+class TooManyInvocationsError(DurableSimError, RuntimeError):
     """The execution kept suspending; most likely a workflow that never finishes."""
 
 

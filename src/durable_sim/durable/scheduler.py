@@ -7,64 +7,66 @@ map or parallel therefore interleave exactly as concurrent branches would on the
 timeline: a discrete-event simulation, deterministic, with no real time passing. A coordinator
 that itself runs inside a task advances its own clock before resuming a child task, so nested
 batches interleave with their parent's siblings too.
+
+A `TaskClock` is a full `durable_sim.clock.Clock`: its charges and labelled sleeps are reported
+to the clock observer that time attribution installs (`durable_sim.attribution`), it is
+reported as forked from its coordinator's clock, and a task runs in a copy of its
+coordinator's context variables (greenlets otherwise start with empty ones), so the observer,
+the sampler's charge labels and the machine model's core bookings (`durable_sim.machine.Cpu`,
+which sleeps the caller's clock until its booked burst ends) all work inside a branch. CPU work
+of concurrent branches is therefore booked in the order of virtual time and contends for the
+cores as concurrent work does.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
 import greenlet
 
-from durable_sim.clock import VirtualClock
+from durable_sim.clock import VirtualClock, note_fork
 
 YIELD = object()  # what a task hands its coordinator when its time moves on
 
 
-class TaskClock:
-    """The virtual clock of one task: advancing it yields to the coordinator.
+class TaskClock(VirtualClock):
+    """The virtual clock of one branch: every advance yields to the coordinator.
 
-    Once `free` (an orphaned branch after its batch completed), it advances without yielding.
+    Created by the coordinator (the greenlet running when it is made) and reported to the clock
+    observer as forked from the coordinator's clock `parent` at `start_ms`. Once `free` (an
+    orphaned branch after its batch completed), it advances without yielding.
     """
 
-    virtual = True
-
-    def __init__(self, start_ms: float, coordinator: greenlet.greenlet) -> None:
-        self._now = float(start_ms)
-        self._coordinator = coordinator
+    def __init__(self, parent: object, start_ms: float) -> None:
+        super().__init__(start_ms)
+        self._coordinator = greenlet.getcurrent()
         self.free = False
+        note_fork(parent, self, start_ms)
 
-    def now_ms(self) -> float:
-        return self._now
+    def _moved(self) -> None:
+        if not self.free:
+            self._coordinator.switch(YIELD)
 
-    def charge(self, ms: float) -> None:
-        if ms < 0:
-            raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
-        if ms > 0:
-            self._now += ms
-            if not self.free:
-                self._coordinator.switch(YIELD)
-
-    def sleep_until(self, t_ms: float, label: str | None = None) -> None:
+    def catch_up(self, t_ms: float, label: str | None) -> None:
+        """Advance to `t_ms` without yielding: the coordinator moves the clock of a branch it is
+        about to (re)start to the start time, the wait labelled `label` (a no-op if the clock is
+        there already)."""
         if t_ms > self._now:
-            self._now = t_ms
-            if not self.free:
-                self._coordinator.switch(YIELD)
-
-    def fork(self) -> VirtualClock:
-        return VirtualClock(self._now)
-
-    def __repr__(self) -> str:
-        return f"TaskClock(now_ms={self._now:.3f}, free={self.free})"
+            self._pass(t_ms, label)
 
 
 class Task:
-    """`func(clock)` run as a coroutine that yields whenever `clock` advances."""
+    """`func(clock)` run as a coroutine that yields whenever `clock` advances.
 
-    def __init__(self, start_ms: float, func: Callable[[TaskClock], Any]) -> None:
-        coordinator = greenlet.getcurrent()
-        self.clock = TaskClock(start_ms, coordinator)
-        self._greenlet = greenlet.greenlet(lambda: func(self.clock), parent=coordinator)
+    The coroutine runs in a copy of the creating coordinator's context variables.
+    """
+
+    def __init__(self, clock: TaskClock, func: Callable[[TaskClock], Any]) -> None:
+        self.clock = clock
+        self._greenlet = greenlet.greenlet(lambda: func(clock), parent=greenlet.getcurrent())
+        self._greenlet.gr_context = contextvars.copy_context()
 
     @property
     def now_ms(self) -> float:

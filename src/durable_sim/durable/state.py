@@ -120,7 +120,7 @@ class CallbackAnswer:
             raise ValueError(f"callback answer after_s={self.after_s} (accepted: >= 0 seconds)")
 
 
-Responder = Callable[[str, OperationRecord], "list[CallbackAnswer]"]
+Responder = Callable[[str, OperationRecord], list[CallbackAnswer]]
 
 
 @functools.cache

@@ -1,9 +1,10 @@
 """Content-addressed blob store on a local directory, standing in for S3.
 
 Video bytes travel between pipeline steps by reference (a sha256 key) so that step results stay
-small enough for durable checkpoints. Writes are atomic (temp file, fsync, rename): a reader
-never sees a half-written blob and a failed write leaves no file behind. (A process killed
-mid-write can leave a `.tmp-*` file, which is never read as a blob.)
+small enough for durable checkpoints. Writes go through the package's one atomic writer
+(`durable_sim.files.write_bytes_atomic`): a reader never sees a half-written blob and a failed
+write leaves no file behind. (A process killed mid-write can leave a hidden ``.<key>.*.tmp``
+file, which is never read as a blob.)
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from durable_sim.files import write_bytes_atomic
 from durable_sim.video.errors import BlobNotFoundError
 
 _KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
-_TEMP_PREFIX = ".tmp-"
 
 
 def blob_key(data: bytes) -> str:
@@ -52,16 +52,7 @@ class BlobStore:
         target = self.path(key)
         if target.exists():
             return key
-        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(target, data)
         return key
 
     def get(self, key: str) -> bytes:

@@ -6,8 +6,10 @@ way, so a durable step should surface it instead of retrying.
 
 from __future__ import annotations
 
+from durable_sim.errors import DurableSimError
 
-class VideoError(Exception):
+
+class VideoError(DurableSimError):
     """Base class of all video-layer errors."""
 
 

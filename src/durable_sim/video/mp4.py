@@ -36,7 +36,7 @@ def first_video_stream(container: InputContainer) -> VideoStream:
     return container.streams.video[0]
 
 
-def read_packets(container: InputContainer, stream: VideoStream) -> list[av.Packet[VideoStream]]:
+def read_packets(container: InputContainer, stream: VideoStream) -> list[av.Packet]:
     """The packets of `stream` in decode order, without the demuxer's empty flush packet."""
     try:
         packets = [packet for packet in container.demux(stream) if packet.size]
@@ -47,20 +47,20 @@ def read_packets(container: InputContainer, stream: VideoStream) -> list[av.Pack
     return packets
 
 
-def _timing(packet: av.Packet[VideoStream]) -> tuple[int, int, int]:
+def _timing(packet: av.Packet) -> tuple[int, int, int]:
     """A packet's (pts, dts, duration); a packet missing any of them is invalid."""
     if packet.pts is None or packet.dts is None or packet.duration is None:
         raise InvalidVideoError("unsupported video: a packet has no timestamps or duration")
     return packet.pts, packet.dts, packet.duration
 
 
-def presentation_span(packets: Sequence[av.Packet[VideoStream]]) -> tuple[int, int]:
+def presentation_span(packets: Sequence[av.Packet]) -> tuple[int, int]:
     """First presentation timestamp and the end of the last frame, in stream time base."""
     timings = [_timing(packet) for packet in packets]
     return min(pts for pts, _, _ in timings), max(pts + duration for pts, _, duration in timings)
 
 
-def shift_timestamps(packets: Iterable[av.Packet[VideoStream]], delta: int) -> None:
+def shift_timestamps(packets: Iterable[av.Packet], delta: int) -> None:
     """Move every packet `delta` ticks later (earlier if negative) on the timeline."""
     for packet in packets:
         pts, dts, _ = _timing(packet)
@@ -68,7 +68,7 @@ def shift_timestamps(packets: Iterable[av.Packet[VideoStream]], delta: int) -> N
         packet.dts = dts + delta
 
 
-def mux_packets(template: VideoStream, packets: Iterable[av.Packet[VideoStream]]) -> bytes:
+def mux_packets(template: VideoStream, packets: Iterable[av.Packet]) -> bytes:
     """Write `packets` (already re-timed) into a new MP4 whose stream copies `template`."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=MP4_FORMAT, options=BITEXACT) as output:

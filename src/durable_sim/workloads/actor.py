@@ -13,7 +13,8 @@ Variants (``VARIANTS``)
              messages one at a time. It waits for each message with ``wait_for_callback``; the
              submitter step publishes the callback id in the key-value store (the "mailbox
              address"), and a client delivers a message by completing that callback
-             (`send_callback_success`, AWS's ``SendDurableExecutionCallbackSuccess``). The state is
+             (`send_callback_success`, AWS's ``SendDurableExecutionCallbackSuccess``, with the
+             message as JSON text, parsed by the SDK's ``JsonSerDes``). The state is
              the handler's local variable, rebuilt on every invocation by replaying the
              journaled messages. A callback that another client completed first is closed:
              the delivery fails (AWS: ``CallbackTimeoutException``, "the callback ... has
@@ -55,6 +56,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import WaitForCallbackConfig
+from aws_durable_execution_sdk_python.serdes import JsonSerDes
 from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -63,6 +66,7 @@ from durable_sim.clock import VirtualClock, current_clock
 from durable_sim.des import Kernel, ProcessClock
 from durable_sim.durable import DurableRun, MemoryJournal, send_callback_success
 from durable_sim.engines import run_durable
+from durable_sim.errors import DurableSimError, validation_line
 from durable_sim.latency import PROFILES, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
@@ -80,7 +84,7 @@ STOP = {"op": "stop"}
 JOURNAL_KINDS: tuple[str, ...] = ("CALLBACK", "STEP", "CONTEXT")
 
 
-class ActorSpecError(ValueError):
+class ActorSpecError(DurableSimError, ValueError):
     """A bad actor experiment spec; the message names the value and the accepted range."""
 
 
@@ -116,12 +120,7 @@ class ActorSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if where:
-                message = f"{where}={err['input']!r}: {message}"
-            raise ActorSpecError(f"bad actor spec: {message}") from None
+            raise ActorSpecError(f"bad actor spec: {validation_line(exc)}") from None
 
     @property
     def model(self) -> str:
@@ -145,7 +144,7 @@ class _Retry(Exception):
     """A message attempt that must be retried (a lost race, a closed callback)."""
 
 
-class ActorFailedError(RuntimeError):
+class ActorFailedError(DurableSimError, RuntimeError):
     """The durable actor's execution failed (it never should: the failure is a finding)."""
 
 
@@ -207,6 +206,11 @@ class _Mailbox:
         clock.wait(event)
 
 
+#: A message travels as JSON text: a callback's result comes back as the raw payload unless a
+#: serdes parses it (the SDK's rule), so the actor reads it with the SDK's `JsonSerDes`.
+_MESSAGE = WaitForCallbackConfig(serdes=JsonSerDes())
+
+
 def actor_handler(store: KVStore, actor_id: str) -> Callable[[dict[str, Any], DurableContext], Any]:
     """The durable actor: receive a message per callback, fold it into the local state.
 
@@ -222,7 +226,7 @@ def actor_handler(store: KVStore, actor_id: str) -> Callable[[dict[str, Any], Du
     def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         value, handled = int(event["initial"]), 0
         while True:
-            message = json.loads(context.wait_for_callback(publish, name=f"receive-{handled}"))
+            message = context.wait_for_callback(publish, name=f"receive-{handled}", config=_MESSAGE)
             if message["op"] == "stop":
                 return {"value": value, "handled": handled}
             value += int(message["amount"])
@@ -335,7 +339,7 @@ class _Harness:
         assert item is not None, "the mailbox is published before clients start"
         clock.charge(self.sampler.draw("invoke", "callback-api", *key))
         try:
-            send_callback_success(self.journal, item["callback_id"], result=json.dumps(message))
+            send_callback_success(self.journal, item["callback_id"], json.dumps(message))
         except ValueError:
             return False
         self.mailbox.delivered(clock, item["callback_id"])
@@ -529,9 +533,10 @@ def journal_growth(spec: ActorSpec) -> pd.DataFrame:
     in a run of `spec` (a resumption takes every message delivered while it runs).
 
     Columns: ``messages`` (callbacks completed so far, the stop message included), ``operations``
-    (journaled), ``journal_bytes`` (checkpointed so far), ``replayed_operations`` (replayed by
-    that invocation), ``largest_payload_bytes`` (largest journaled result), ``invocation_ms``
-    and ``time_ms`` (virtual time at its end). Raises `ActorSpecError` for a baseline variant.
+    (journaled), ``journal_bytes`` (payload bytes checkpointed so far, as `RunMetrics` counts
+    them), ``replayed_operations`` (replayed by that invocation), ``largest_payload_bytes``
+    (largest journaled result), ``invocation_ms`` and ``time_ms`` (virtual time at its end).
+    Raises `ActorSpecError` for a baseline variant.
     """
     if spec.model != "durable":
         raise ActorSpecError(

@@ -25,7 +25,8 @@ from durable_sim.machine import MachineState
 
 #: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
 #: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
-#: final_value, output_digest, ok`` (the harness fills the rest with defaults).
+#: final_value, output_digest, ok`` (the harness fills the rest with defaults); a run that is not
+#: ``ok`` says why in ``error`` (text for the harness's message, not a row column).
 RunValues = dict[str, Any]
 
 
@@ -117,6 +118,7 @@ def durable_values(run: DurableRun) -> RunValues:
         "retries": m.retries,
         "failed_steps": m.failed_steps,
         "ok": run.status == "SUCCEEDED",
+        "error": None if run.status == "SUCCEEDED" else f"{run.status}: {run.error!r}",
     }
 
 

@@ -76,6 +76,9 @@ def durable_counter(event: dict[str, Any], context: DurableContext) -> dict[str,
 
 @dataclass(frozen=True)
 class BaselineCounterResult:
+    """What the baseline counter returns: the counter's final `value` (as the last operation
+    read or wrote it in the store) and the number of operations applied, `ops`."""
+
     value: int
     ops: int
 
@@ -129,7 +132,9 @@ def _durable_runner(spec: RunSpec, env: RunEnv) -> RunValues:
     values = durable_values(run)
     value = run.result["value"] if run.result else None
     values["final_value"] = value
-    values["ok"] = values["ok"] and value == expected_value()
+    if values["ok"] and value != expected_value():
+        values["ok"] = False
+        values["error"] = f"final value {value}, expected {expected_value()}"
     return values
 
 
@@ -139,7 +144,8 @@ def _baseline_runner(spec: RunSpec, env: RunEnv) -> RunValues:
             platform.runtime, platform.store, counter_id=f"counter-{env.run_id}"
         )
         ok = result.value == expected_value()
-        return {"steps": result.ops, "final_value": result.value, "ok": ok}
+        error = None if ok else f"final value {result.value}, expected {expected_value()}"
+        return {"steps": result.ops, "final_value": result.value, "ok": ok, "error": error}
 
     return run_baseline_workflow(env, body)
 

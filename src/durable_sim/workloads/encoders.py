@@ -25,36 +25,65 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from durable_sim.clock import Clock
+from durable_sim.errors import DurableSimError
 from durable_sim.latency import Sampler
 from durable_sim.machine import Cpu
 from durable_sim.video import BlobStore, ChunkEncoderPool, SourceSpec
 from durable_sim.video import steps as video_steps
 
 
-class TransientEncodeError(RuntimeError):
+class TransientEncodeError(DurableSimError, RuntimeError):
     """An injected, retryable failure of one chunk encode attempt."""
 
 
 class Encoder(Protocol):
+    """The video pipeline's operations on JSON data, as a durable step or a baseline worker
+    calls them. `name` is ``"model"`` or ``"real"``.
+
+    Each operation that works books the profile's cost of that work on `cpu` from `clock`'s now
+    (see the module docstring): ``validate`` (ms), ``split_per_s`` and ``assemble_per_s`` (ms
+    per second of source video), ``encode_per_s`` (ms per second of the chunk); the numbers and
+    their sources are the profile's (`durable_sim.latency`). Results are a few hundred bytes.
+    """
+
     name: str
 
-    def source(self) -> dict[str, Any]: ...
+    def source(self) -> dict[str, Any]:
+        """The input video: ``{"key", "frame_count", "duration_s"}`` (the real encoder also
+        gives ``size_bytes``); the real encoder renders and stores it, at no modeled cost."""
+        ...
 
-    def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]: ...
+    def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        """Check the `source` video; its metadata ``{"frame_count", "fps", "width", "height"}``
+        (the real encoder's probe adds more). Books the ``validate`` cost; the real encoder
+        raises `durable_sim.video.InvalidVideoError` for a video it cannot decode."""
+        ...
 
-    def split(
-        self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu
-    ) -> dict[str, Any]: ...
+    def split(self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        """Split `source` into `chunks` (1..frames) chunks; a manifest ``{"key", "count"}`` that
+        `chunk` resolves. Books ``split_per_s`` for the video's length. A `chunks` out of range
+        raises `ValueError` (the model encoder) or `durable_sim.video.ChunkCountError` (real)."""
+        ...
 
-    def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]: ...
+    def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
+        """Chunk `index` (0..count-1) of a `split` manifest: ``{"index", "key", "first_frame",
+        "frame_count"}`` (frames of the source; the real encoder adds ``size_bytes``); no cost."""
+        ...
 
-    def encode(
-        self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu
-    ) -> dict[str, Any]: ...
+    def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        """Encode `chunk` (`attempt`: 1 for the first try); ``{"chunk_key", "key"}`` of the
+        encoded part (the real encoder adds ``size_bytes``). Books ``encode_per_s`` for the
+        chunk's length, then raises `TransientEncodeError` if the seeded failure draw for
+        (chunk, attempt) says so."""
+        ...
 
     def assemble(
         self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
-    ) -> dict[str, Any]: ...
+    ) -> dict[str, Any]:
+        """Join the encoded `parts` in chunk order into the output: ``{"key", "frame_count",
+        "duration_s", "parts"}`` (`key` identifies the output's content). Books
+        ``assemble_per_s`` for the video's length."""
+        ...
 
 
 def _digest(*parts: object) -> str:
@@ -92,7 +121,7 @@ class _Costs:
 
 
 @dataclass
-class ModelEncoder:
+class ModelEncoder(Encoder):
     """No real frames: chunk and output identities are digests, time is the profile's cost."""
 
     spec: SourceSpec
@@ -152,7 +181,7 @@ class ModelEncoder:
 
 
 @dataclass
-class RealEncoder:
+class RealEncoder(Encoder):
     """Real frames through PyAV: blobs on disk, chunk encodes in this process or on `pool`
     (spawned worker processes, started and closed by its owner)."""
 

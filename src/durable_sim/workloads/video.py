@@ -80,6 +80,8 @@ class RetrySettings:
 
     `strategy` is the SDK's retry strategy object built from these settings; the durable
     runtime and the baseline's hand-written loop both call it, so their delays are identical.
+    The defaults are this project's choice, not the SDK's (`RetryStrategyConfig`: 3 attempts,
+    5 s, x2, full jitter): no jitter, so that both models wait the same delays without drawing.
     """
 
     max_attempts: int = 5
@@ -87,6 +89,10 @@ class RetrySettings:
     backoff_rate: float = 2.0
 
     def strategy(self) -> RetryStrategy:
+        """The SDK's strategy (`create_retry_strategy`) for these settings: only
+        `TransientEncodeError` is retried, at most `max_attempts` attempts in all; after failed
+        attempt n it waits ``initial_delay_s * backoff_rate ** (n - 1)`` s (rounded up to
+        whole seconds and at least 1 s, as the SDK does; at most its default 5 min)."""
         return create_retry_strategy(
             RetryStrategyConfig(
                 max_attempts=self.max_attempts,
@@ -324,6 +330,9 @@ class VideoSession:
 
 @contextmanager
 def video_session(spec: VideoSpec, scratch: Path) -> Iterator[VideoSession]:
+    """The `VideoSession` of one process's runs of `spec`, blobs under the existing directory
+    `scratch`; a pool of `spec.workers` encoder processes for the real encoder with more than
+    one worker, closed when the context exits (the `Workload.session` of the video)."""
     pool = ChunkEncoderPool(spec.workers) if spec.encoder == "real" and spec.workers > 1 else None
     try:
         yield VideoSession(scratch, pool)
@@ -378,6 +387,7 @@ def _baseline_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
             "failed_steps": result.failed_chunks,
             "output_digest": result.output["key"] if result.output else None,
             "ok": result.ok,
+            "error": None if result.ok else f"{result.failed_chunks} chunk(s) failed every retry",
         }
 
     return run_baseline_workflow(env, body, max_workers=min(spec.chunks, 1024))

@@ -22,12 +22,22 @@ from aws_durable_execution_sdk_python.config import (
     NestingType,
     ParallelBranch,
     ParallelConfig,
+    StepConfig,
     complete_batch,
     continue_batch,
 )
 from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.retries import (
+    JitterStrategy,
+    RetryStrategyConfig,
+    create_retry_strategy,
+)
 
 from durable_sim import WallClock, run_durable
+from durable_sim.attribution import Trace
+from durable_sim.clock import VirtualClock, current_clock, observe_clocks
+from durable_sim.latency import ZERO, Dist, LatencyProfile
+from durable_sim.machine import Cpu
 
 from ..conftest import STEP_MS, STEP_ONLY
 
@@ -461,3 +471,115 @@ def test_wall_clock_branches_run_on_threads_within_max_concurrency() -> None:
         "first": True,
     }
     assert peak == 3
+
+
+# -- time: branches' CPU work on the machine's cores, and where a branch's time goes ----------
+
+CHECKPOINT_MS = 5.0
+CHECKPOINT_ONLY = LatencyProfile(name="test-checkpoint-only", checkpoint=Dist(CHECKPOINT_MS))
+
+
+def cpu_step(c: DurableContext, cpu: Cpu, ms: float, name: str) -> float:
+    """A step doing `ms` of CPU work on `cpu`; returns the time it ended."""
+
+    def work(_: Any) -> float:
+        cpu.run(current_clock(), ms)
+        return current_clock().now_ms()
+
+    return c.step(work, name=name)
+
+
+def traced_run(handler: Any, profile: LatencyProfile = ZERO) -> tuple[Any, dict[str, float]]:
+    """Run `handler` on a traced virtual clock; the run and its time split by component."""
+    clock, trace = VirtualClock(), Trace()
+    with observe_clocks(trace):
+        run = run_durable(handler, None, clock=clock, profile=profile)
+    end = clock.now_ms()
+    times = trace.breakdown(clock, end - run.metrics.elapsed_ms, end)
+    assert sum(times.values()) == pytest.approx(run.metrics.elapsed_ms, abs=1e-9)
+    return run, times
+
+
+@pytest.mark.parametrize(
+    ("cores", "ends", "queueing"),
+    [(1, [100, 200, 300, 400], 300), (2, [100, 100, 200, 200], 100), (4, [100] * 4, 0)],
+)
+def test_cpu_work_of_concurrent_branches_contends_for_the_cores(
+    cores: int, ends: list[float], queueing: float
+) -> None:
+    cpu = Cpu(cores)
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        items = [0, 1, 2, 3]
+        return ctx.map(items, lambda c, x, i, xs: cpu_step(c, cpu, 100.0, f"w{x}")).get_results()
+
+    run, times = traced_run(handler)
+    assert run.result == ends  # first come, first served on the cores, in index order
+    assert run.metrics.elapsed_ms == max(ends)
+    assert (times["compute"], times["queueing"]) == (100.0, queueing)
+
+
+def test_a_branch_waiting_for_a_max_concurrency_slot_is_queueing() -> None:
+    cpu = Cpu(4)
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        config = MapConfig(max_concurrency=1)
+        body = lambda c, x, i, xs: cpu_step(c, cpu, 100.0, f"w{x}")  # noqa: E731
+        return ctx.map([0, 1, 2], body, config=config).get_results()
+
+    run, times = traced_run(handler)
+    assert run.result == [100.0, 200.0, 300.0]
+    assert (times["compute"], times["queueing"]) == (100.0, 200.0)
+
+
+def test_a_branch_retried_in_process_waits_its_timer_then_the_refresh_call() -> None:
+    cpu = Cpu(2)
+    retry = create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=2,
+            initial_delay=Duration.from_seconds(1),
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+
+    def flaky(sc: Any) -> float:
+        cpu.run(current_clock(), 100.0 if sc.attempt == 1 else 2000.0)
+        if sc.attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return current_clock().now_ms()
+
+    def handler(event: Any, ctx: DurableContext) -> list[float]:
+        def item(c: DurableContext, x: int, i: int, xs: Any) -> float:
+            if x == 0:
+                return c.step(flaky, name="flaky", config=StepConfig(retry_strategy=retry))
+            return cpu_step(c, cpu, 1500.0, "steady")  # still running when the retry is due
+
+        return ctx.map([0, 1], item).get_results()
+
+    run, times = traced_run(handler, CHECKPOINT_ONLY)
+    assert run.metrics.invocations == 1 and run.metrics.retries == 1  # resumed in process
+    # Item 0's path: 100 ms of work, its RETRY checkpoint, the 1 s timer, the refresh call
+    # that resumed it, 2,000 ms of work, its step's and its branch's SUCCEED; then the map's.
+    assert (times["compute"], times["retry_backoff"]) == (2100.0, 1000.0)
+    assert times["checkpoint"] == 5 * CHECKPOINT_MS
+    assert times["queueing"] == 0.0
+    assert run.metrics.elapsed_ms == 3100.0 + 5 * CHECKPOINT_MS
+
+
+def test_nested_batches_book_the_cores_in_virtual_time_order() -> None:
+    cpu = Cpu(2)
+
+    def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        def inner(c: DurableContext) -> list[float]:
+            body = lambda c2, x, i, xs: cpu_step(c2, cpu, 100.0, f"w{x}")  # noqa: E731
+            return c.map([0, 1], body).get_results()
+
+        def single(c: DurableContext) -> float:
+            return cpu_step(c, cpu, 150.0, "single")
+
+        return ctx.parallel([inner, single]).get_results()
+
+    run, times = traced_run(handler)
+    # The inner map's two items take both cores at 0; the sibling waits for one until 100.
+    assert run.result == [[100.0, 100.0], 250.0]
+    assert (times["compute"], times["queueing"]) == (150.0, 100.0)

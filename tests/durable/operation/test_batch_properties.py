@@ -8,7 +8,9 @@ it ends (waits included), the completion check runs after every branch end, and 
 completes at that moment with that moment's reason; branches ending at the same instant keep
 their outcome, later ones are STARTED, unstarted ones are left out. Only steps cost time (1 s a
 unit) and every other cost is zero, so a wait that ends an invocation and one that resumes in
-process take the same time, and the reference needs no notion of invocations.
+process take the same time, and the reference needs no notion of invocations. The run's time
+also splits into components along its critical path (`durable_sim.attribution`), through the
+branches' own clocks.
 
 The completion checks are monotone in the counts (as min-successful and the tolerances are), so
 re-running completed branches on replay cannot fire them early; a non-monotone custom check can
@@ -37,6 +39,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_sim import export_history, run_durable
+from durable_sim.attribution import Trace
+from durable_sim.clock import VirtualClock, observe_clocks
 from durable_sim.latency import Dist, LatencyProfile
 
 UNIT_MS = 1000.0
@@ -221,11 +225,19 @@ def peak_concurrency(events: list[dict[str, Any]], sub_type: str, end_s: float) 
 @PROPERTY
 @given(specs())
 def test_batches_follow_the_sdks_coordinator(spec: Spec) -> None:
-    run = run_durable(workflow(spec), None, profile=PROFILE, execution_id="p")
+    clock, trace = VirtualClock(), Trace()
+    with observe_clocks(trace):
+        run = run_durable(workflow(spec), None, clock=clock, profile=PROFILE, execution_id="p")
     assert run.status == "SUCCEEDED", run.error
     want = expected(spec)
     assert run.result == {k: want[k] for k in ("reason", "statuses", "results")}
     assert run.metrics.elapsed_ms == want["elapsed_ms"]
+    # The time splits along the critical path: steps (checkpoint overhead), waits (durable
+    # timers) and waits for a max_concurrency slot, and nothing else.
+    times = trace.breakdown(clock, 0.0, clock.now_ms())
+    assert sum(times.values()) == want["elapsed_ms"]
+    others = set(times) - {"checkpoint", "retry_backoff", "queueing"}
+    assert all(times[name] == 0 for name in others) and min(times.values()) >= 0
 
     events = export_history(run)
     again = export_history(run_durable(workflow(spec), None, profile=PROFILE, execution_id="p"))

@@ -9,10 +9,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
 
 
-class MemoryBackend:
+class MemoryBackend(Backend):
     """Raw storage in process memory (lost when the object is dropped)."""
 
     def __init__(self) -> None:

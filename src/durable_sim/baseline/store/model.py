@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final
 
+from durable_sim.errors import DurableSimError
+
 Key = str | tuple[str, str]
 Item = dict[str, Any]
 
@@ -40,7 +42,7 @@ ABSENT: Final = _Absent.ABSENT
 """Expected value in a condition: "the attribute must not exist" (``attribute_not_exists``)."""
 
 
-class ConditionalCheckFailed(Exception):
+class ConditionalCheckFailed(DurableSimError):
     """A conditional update found values other than the expected ones (nothing was written)."""
 
     def __init__(self, table: str, key: Key, mismatches: dict[str, tuple[object, object]]) -> None:

@@ -37,6 +37,7 @@ import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
 
+from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
 from durable_sim.dsn import check_dsn, redact
 
@@ -70,7 +71,7 @@ def _key(table: str, pk: str, sk: str) -> tuple[str, bytes, bytes]:
     return table, pk.encode(), sk.encode()
 
 
-class PostgresBackend:
+class PostgresBackend(Backend):
     """Raw storage in a PostgreSQL database, shared by every process that opens the same DSN.
 
     One connection per backend object; a lock serialises its use across threads.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
 
 _SCHEMA = """
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS items (
 """
 
 
-class SQLiteBackend:
+class SQLiteBackend(Backend):
     """Raw storage in a SQLite database file (created if missing)."""
 
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:

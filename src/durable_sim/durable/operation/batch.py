@@ -19,7 +19,13 @@ The rules are the SDK's own (``concurrency/executor.py``), with its `CompletionP
 
 On a virtual clock the branches are coroutines on the virtual timeline
 (`durable_sim.durable.scheduler`): each event happens at its virtual time, deterministically.
-On the wall clock they run on a thread pool, as the SDK's do.
+Each branch has one clock for the batch's run in an invocation, forked from the coordinator's
+when the batch starts, so a branch's time is attributed as any timeline's
+(`durable_sim.attribution`): a branch started later waits for a ``max_concurrency`` slot
+(``queueing``); a branch resumed in-process waited for its timer (unlabelled: a durable timer)
+and then for the refresh call (``checkpoint``); the coordinator's own waits (``join``) each end
+when a branch's event ends them. On the wall clock they run on a thread pool, as the
+SDK's do.
 """
 
 from __future__ import annotations
@@ -63,10 +69,12 @@ from aws_durable_execution_sdk_python.lambda_service import (
 from aws_durable_execution_sdk_python.serdes import SerDes
 from aws_durable_execution_sdk_python.types import SummaryGenerator
 
+from durable_sim.attribution import JOIN
 from durable_sim.clock import Clock
 from durable_sim.durable.operation.child import run_child
-from durable_sim.durable.scheduler import YIELD, Task
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
+from durable_sim.machine import QUEUEING
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
@@ -80,6 +88,10 @@ class Branch:
     name: str | None
     func: Callable[[DurableContext], Any]
 
+
+#: What a branch resumed in-process waits for after its timer: the coordinator's refresh call
+#: (a sleep label; the profile's checkpoint cost, `durable_sim.attribution.COMPONENT_OF`).
+REFRESH = "checkpoint"
 
 # Branch states, as the SDK's coordinator tracks them.
 _PENDING, _RUNNING, _SUSPENDED, _DONE, _FAILED = "pending", "running", "suspended", "done", "failed"
@@ -261,6 +273,8 @@ class _Batch:
     def run_virtual(self, batch_ctx: DurableContext) -> CompletionReason:
         """The SDK's coordinator loop as a discrete-event simulation on the virtual clock."""
         clock = batch_ctx.clock
+        started_at = clock.now_ms()
+        clocks: dict[int, TaskClock] = {}  # each branch's timeline, from `started_at`
         pending = deque(range(len(self.branches)))
         # (time, rank, index, tiebreak, task): at equal times a branch that already ended in an
         # earlier invocation (rank 0: it only replays, with no call to the service) reports
@@ -271,9 +285,14 @@ class _Batch:
         in_flight = running = 0
         settled = self.state.settled
 
-        def launch(index: int) -> None:
+        def launch(index: int, waited: str | None) -> None:
+            """Start branch `index` now; its clock waited for this since it last moved."""
             self.status[index] = _RUNNING
-            task = Task(clock.now_ms(), lambda c: self.run_branch(batch_ctx, index, c))
+            branch_clock = clocks.get(index)
+            if branch_clock is None:
+                branch_clock = clocks[index] = TaskClock(clock, started_at)
+            branch_clock.catch_up(clock.now_ms(), waited)
+            task = Task(branch_clock, lambda c: self.run_branch(batch_ctx, index, c))
             rank = 0 if self.branch_id(index) in settled else 1
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
@@ -290,7 +309,7 @@ class _Batch:
                     and in_flight < self.max_in_flight
                     and self.policy.should_continue(self.failed)
                 ):
-                    launch(pending.popleft())
+                    launch(pending.popleft(), QUEUEING)  # a max_concurrency slot
                     in_flight += 1
                     running += 1
                     changed = True
@@ -298,15 +317,16 @@ class _Batch:
                     raise Suspend(min(waves) if waves else None)
                 wave_at = min(waves) if waves else None
                 if wave_at is not None and wave_at <= ready[0][0]:
-                    clock.sleep_until(wave_at)
+                    clock.sleep_until(wave_at, JOIN)
                     self.state.refresh(clock, (self.ident.operation_id, wave_at))
                     self.state.fire_due(clock.now_ms())
                     for index in sorted(waves.pop(wave_at)):
-                        launch(index)
+                        clocks[index].catch_up(wave_at, None)  # its timer
+                        launch(index, REFRESH)
                         running += 1
                     continue
                 at, rank, index, _, task = heapq.heappop(ready)
-                clock.sleep_until(at)
+                clock.sleep_until(at, JOIN)
                 result = task.resume()
                 if result is YIELD:
                     heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))

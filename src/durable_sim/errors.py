@@ -1,0 +1,113 @@
+"""The package's error hierarchy: one root for every error of ours, one for interrupts.
+
+``except DurableSimError`` catches every error this package raises on its own account, whatever
+layer it comes from; the concrete classes also keep the built-in base a caller would expect
+(`SpecError` is a `ValueError`, `NonDeterminismError` is the AWS SDK's
+`NonDeterministicExecutionError`), so existing ``except ValueError`` code keeps working.
+
+Simulated crashes are not errors: they derive from `DurableSimInterrupt`, a `BaseException`,
+so that workflow code's ``except Exception`` cannot swallow them (the same split as DBOS
+Transact's exception and base-exception roots).
+
+Where each error lives (each layer defines its own, under these roots)::
+
+    DurableSimError
+    ├── SpecError                   a bad experiment spec or option (here)
+    │   └── notebook                ParameterError (a bad notebook parameter or parameter file)
+    ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
+    │                               subprocess (here)
+    ├── OutputError                 output files (here)
+    │   ├── OutputPathError         an unusable output path, found before any work is done
+    │   │   └── project             ProjectRootError (no usable project root)
+    │   └── SidecarMismatchError    a data file that does not match its provenance sidecar
+    ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
+    │                               JournalCorruptError, ExecutionInputMismatchError
+    ├── durable.runtime             TooManyInvocationsError
+    ├── baseline                    ConditionalCheckFailed (store), RetriesExhausted (retry),
+    │                               PollTimeout (polling; also a TimeoutError)
+    ├── dispatch                    WorkerError (a worker process died holding runs)
+    ├── faults                      InjectedFault (an injected step failure)
+    ├── machine                     SlotsExhausted (every slot held by a running invocation)
+    ├── attribution                 AttributionError (a run's time cannot be split)
+    ├── workloads                   ActorSpecError, ActorFailedError (actor),
+    │                               TransientEncodeError (encoders; an injected failure)
+    ├── video.errors                VideoError and its kinds
+    ├── cost                        CostInputError (a bad price table, memory size or row)
+    ├── pgcluster                   PostgresNotFound, ClusterError (a throwaway PostgreSQL)
+    └── analysis.schema             AnalysisInputError (rows the analysis cannot use)
+    DurableSimInterrupt (BaseException)
+    └── faults.SimulatedCrash
+
+Control-flow signals are not errors and stay outside both roots: the engine's ``Suspend``,
+the discrete-event kernel's cancellation and the actor's private retry signals.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+class DurableSimError(Exception):
+    """Base class of every error durable-sim raises on its own account.
+
+    It adds no state, so subclasses can also derive from the SDK's or the built-in exception
+    types (cooperative ``__init__``). Messages are one line naming the bad value and, where
+    there is one, the accepted range.
+    """
+
+
+class DurableSimInterrupt(BaseException):
+    """Base class of the package's interrupts: signals that must unwind through user code.
+
+    A `BaseException` (like `KeyboardInterrupt`) so that ``except Exception`` in workflow code
+    cannot catch it by accident.
+    """
+
+
+class FaultPlanError(DurableSimError, ValueError):
+    """A bad fault plan: a value out of range, or a real SIGKILL asked for in a process that
+    is not a dedicated subprocess."""
+
+
+class SpecError(DurableSimError, ValueError):
+    """A bad experiment spec or option; the message is one line naming the value and the
+    accepted range."""
+
+
+class OutputError(DurableSimError):
+    """Base class of the errors about output files."""
+
+
+class OutputPathError(OutputError, SpecError):
+    """An output path that cannot be written: wrong suffix, missing parent directory, a
+    directory in its place, or no write permission. Raised before any work is done; a bad
+    option like any `SpecError` (the command line exits with status 2)."""
+
+
+class SidecarMismatchError(OutputError):
+    """A data file whose bytes do not match the sha256 and size its ``.meta.json`` sidecar
+    records (or a sidecar that is missing or unreadable): the pair was edited or torn."""
+
+
+def validation_line(exc: ValidationError) -> str:
+    """The first error of a pydantic `ValidationError` as one line, ``field=value: message``
+    (just the message for an error of the whole model): what a spec's ``parse`` raises."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}={err['input']!r}: {message}" if where else message
+
+
+__all__ = [
+    "DurableSimError",
+    "DurableSimInterrupt",
+    "FaultPlanError",
+    "OutputError",
+    "OutputPathError",
+    "SidecarMismatchError",
+    "SpecError",
+    "validation_line",
+]

@@ -1,0 +1,182 @@
+"""Rebuild the report from committed run rows, without running any experiment.
+
+`write_report_outputs` is the one function that writes what the report reads: notebook
+``03_figure_and_statistics`` calls it with its parameters, and ``durable-sim report``
+(`rebuild_report`) calls it with the project's directories, so the two cannot drift. It reads
+the run rows the notebooks committed (each CSV checked against its ``.meta.json`` sidecar, see
+`durable_sim.analysis.evidence.load_rows`), computes every table, sentence, claim and figure
+(`durable_sim.analysis.outputs.report_outputs`), and only then writes them, each file
+atomically. `rebuild_report` then compiles ``paper/paper.typ`` to ``paper/build/paper.pdf`` with
+Typst. The tables and figure of notebook 04 (actors and cost) come from its own runs and are read
+by the paper as committed.
+
+Layout, relative to the project root (the directory holding ``paper/paper.typ``)::
+
+    data/experiments/phase{1_counter,2_video}[_<profile>|_predicted].csv  read
+    data/experiments/phase2_{failures,polling,sensitivity}.csv            read
+    data/measured/phase{1_counter,2_video}.csv                            read (if present)
+    paper/generated/*.{csv,tex,md}                                        written
+    figures/{figure1,figure1_<scenario>,time_breakdown}.{pdf,svg,png}     written
+    paper/build/paper.pdf                                                 written
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from durable_sim.errors import OutputPathError, SpecError, validation_line
+from durable_sim.files import write_all_atomic, write_bytes_atomic
+from durable_sim.parameters import Int, Names, Seed
+from durable_sim.project import ProjectPaths
+
+if TYPE_CHECKING:
+    from durable_sim.analysis.outputs import ReportOutputs
+
+# `durable_sim.analysis` (matplotlib, seaborn: over a second to import) is imported inside the
+# functions that use it, so that the command line, which imports this module, starts fast.
+
+
+class ReportSpec(BaseModel):
+    """The report's parameters, with the canonical values as defaults (those of
+    ``params/paper/03_figure_and_statistics.yaml``), so that ``durable-sim report`` rebuilds the
+    committed outputs. Notebook 03's parameters are these fields
+    (`durable_sim.notebook.StatisticsParameters` derives from this class), and the command's
+    options are generated from them: one list of fields. Types are checked the way every
+    hand-written parameter is (`durable_sim.parameters`: strict, integral floats as ints)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    profile: str = Field(
+        default="paper-local",
+        min_length=1,
+        description="canonical scenario: its rows make Tables 1-2 and figure1",
+    )
+    other_profiles: Names = Field(
+        default=("aws-lambda",),
+        description="further latency scenarios whose rows (phase*_<profile>.csv) join the report",
+    )
+    stats_seed: Seed = Field(
+        default=0,
+        description="seed of the bootstrap resampling (intervals and Figure 1's error bars)",
+    )
+    n_resamples: Int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="bootstrap resamples per confidence interval",
+    )
+    level: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="confidence level of the intervals; 1 - level is the significance level",
+    )
+    strong_rho: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="|Spearman rho| from which a correlation counts as strong",
+    )
+    tolerance: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="relative difference within which two values match",
+    )
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> ReportSpec:
+        """Validate `values`; a bad one raises `SpecError` with a single clear line."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SpecError(f"bad report parameters: {validation_line(exc)}") from None
+
+
+def _check_writable_dirs(directories: list[Path]) -> None:
+    for directory in directories:
+        if not directory.is_dir():
+            raise OutputPathError(
+                f"output directory {directory} does not exist (accepted: an existing directory)"
+            )
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise OutputPathError(f"output directory {directory} is not writable")
+
+
+def build_paper(root: str | Path) -> Path:
+    """Compile ``paper/paper.typ`` under `root` to ``paper/build/paper.pdf`` with Typst.
+
+    Fonts are Typst's embedded ones only (system fonts ignored) and no date is set, so the
+    same sources give the same bytes. The PDF is written atomically; returns its path.
+    """
+    import typst
+
+    paths = ProjectPaths(Path(root))
+    pdf = typst.compile(
+        str(paths.paper_source), root=str(paths.root), font_paths=[], ignore_system_fonts=True
+    )
+    write_bytes_atomic(paths.paper_pdf, pdf)
+    return paths.paper_pdf
+
+
+def write_report_outputs(
+    data_dir: str | Path,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    spec: ReportSpec | None = None,
+    *,
+    measured_dir: str | Path | None = None,
+) -> tuple[ReportOutputs, list[Path]]:
+    """Compute the report's tables, sentences and figures from the rows in `data_dir` (and the
+    measured data set in `measured_dir`, skipped if absent), then write them into `tables_dir`
+    and `figures_dir`; returns what was computed and the paths written.
+
+    Everything is checked and computed before the first file is written: a missing or
+    unwritable output directory (`OutputPathError`), a CSV that does not match its sidecar
+    (`SidecarMismatchError`) or rows the analysis cannot use (`AnalysisInputError`) leave every
+    file as it was.
+    """
+    from durable_sim.analysis.evidence import load_rows
+    from durable_sim.analysis.outputs import report_outputs
+
+    spec = spec or ReportSpec()
+    _check_writable_dirs([Path(tables_dir), Path(figures_dir)])
+    measured = Path(measured_dir) if measured_dir is not None else None
+    inputs = load_rows(
+        data_dir, measured if measured and measured.is_dir() else None, spec.other_profiles
+    )
+    outputs = report_outputs(
+        inputs,
+        canonical=spec.profile,
+        seed=spec.stats_seed,
+        n_resamples=spec.n_resamples,
+        level=spec.level,
+        strong_rho=spec.strong_rho,
+        tolerance=spec.tolerance,
+    )
+    return outputs, write_all_atomic(outputs.files(tables_dir, figures_dir))
+
+
+def rebuild_report(
+    root: str | Path, spec: ReportSpec | None = None, *, paper: bool = True
+) -> list[Path]:
+    """Rebuild the tables and figures under `root` from its committed rows
+    (`write_report_outputs` on its `ProjectPaths`), then, with `paper`, the PDF from them;
+    returns the paths written.
+
+    The errors of `write_report_outputs` leave the tree untouched; so does a missing or
+    unwritable ``paper/build`` (`OutputPathError`, checked first).
+    """
+    paths = ProjectPaths(Path(root))
+    if paper:
+        _check_writable_dirs([paths.paper_pdf.parent])
+    _, written = write_report_outputs(
+        paths.data, paths.tables, paths.figures, spec, measured_dir=paths.measured
+    )
+    if paper:
+        written.append(build_paper(paths.root))
+    return written

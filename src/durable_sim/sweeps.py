@@ -1,0 +1,632 @@
+"""Sweeps: a grid of experiment specs, one CSV per grid point plus an index, on one machine or on
+a Dask cluster, with byte-identical results and incremental reruns.
+
+A sweep file (``params/sweeps/*.yaml``) has two keys::
+
+    base:            # an experiment spec: the keys `ExperimentSpec` accepts
+      workload: video
+      runs: 3
+    grid:            # spec key -> list of values; the sweep runs their Cartesian product
+      model: [durable, baseline]
+      chunks: [1, 10, 100]
+
+Each grid point is ``base`` with the point's grid values, validated as an `ExperimentSpec`. Its
+id names its files and is made from its validated grid values in grid order
+(``model=durable__chunks=10``), so extending a list adds points without renaming the others.
+Its digest is the sha256 of the canonical JSON of the full validated spec together with the
+package's code digest (`durable_sim.experiments.code_digest`): the same digest means the same
+rows, byte for byte, because rows depend only on the spec and the code.
+
+A rerun skips a point whose CSV and ``.meta.json`` sidecar are present, whose sidecar's spec and
+code give the point's digest, and whose CSV has the rows that spec makes (run ids, workload,
+model, per-run seeds: the sidecar records no checksum of the CSV). Every other point is run
+again, and its old files are deleted before any point runs. `save_rows` writes the CSV before
+the sidecar, so a sidecar on disk always belongs to the CSV beside it: an interrupted sweep
+leaves complete points and no half-written ones, and a rerun resumes it. ``index.csv`` (point,
+digest, the grid values, file, rows, the CSV's sha256) is written last, once every point is
+present; `read_sweep` reads the rows back, each CSV checked against it.
+
+Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
+``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes, or on
+the running cluster whose scheduler address is given. Workers run and save points themselves,
+so the output directory must be on a filesystem every worker shares (each task checks it
+before its points run). Points are sent in batches, which keeps the scheduler's per-task cost
+off each point. One sweep at a time may write an output directory (an advisory lock on
+``.sweep.lock``).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import io
+import itertools
+import json
+import logging
+import math
+import os
+import socket
+import string
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from durable_sim.errors import SidecarMismatchError
+from durable_sim.experiments import (
+    ExperimentSpec,
+    SpecError,
+    code_digest,
+    run_experiment,
+    run_seeds,
+    save_rows,
+)
+from durable_sim.files import read_pair, write_bytes_atomic
+
+#: The keys of a sweep file.
+SWEEP_KEYS: tuple[str, ...] = ("base", "grid")
+#: The executors `run_sweep` accepts.
+EXECUTORS: tuple[str, ...] = ("local", "dask")
+#: The index of a finished sweep, in its output directory.
+INDEX_FILE = "index.csv"
+#: The advisory lock of an output directory (it holds the running sweep's token, else nothing).
+LOCK_FILE = ".sweep.lock"
+#: At most this many points in one sweep (a typo in a grid should not start a billion runs).
+MAX_POINTS = 1_000_000
+#: At most this many workers (processes) for an executor this package starts.
+MAX_WORKERS = 256
+#: Without a `batch_size`, each task takes 1/GUIDED_SHARE of the points left per worker (guided
+#: self-scheduling, Polychronopoulos & Kuck, IEEE Trans. Computers 36(12), 1987): large first
+#: tasks spread the scheduler's per-task cost over many points, and small last ones let the
+#: workers finish together.
+GUIDED_SHARE = 4
+
+_SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
+_MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
+
+
+class SweepError(SpecError):
+    """A bad sweep file or argument, or a sweep that cannot run as asked; one line naming the
+    bad value and what is accepted. Raised before any point runs, except for a worker that
+    cannot see the output directory or runs other code (raised by that worker's first batch)."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point: its id (file stem), validated grid values (grid order), spec, digest."""
+
+    point_id: str
+    values: Mapping[str, Any]
+    spec: ExperimentSpec
+    digest: str
+
+    @property
+    def file(self) -> str:
+        """The point's CSV file name in the output directory (its sidecar: ``.meta.json``)."""
+        return f"{self.point_id}.csv"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: where it came from, its grid keys, its points in grid order, and the
+    code digest its point digests were computed with."""
+
+    source: str
+    grid_keys: tuple[str, ...]
+    points: tuple[SweepPoint, ...]
+    code_sha256: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What `run_sweep` did: the output directory, the index it wrote (one row per point, in
+    grid order), and how many points ran and how many were already present."""
+
+    out: Path
+    index: pd.DataFrame
+    ran: int
+    skipped: int
+
+
+def spec_digest(spec: ExperimentSpec, code_sha256: str) -> str:
+    """sha256 (64 hex digits) of the canonical JSON (sorted keys, no spaces, ASCII) of the full
+    validated `spec` and the code digest `code_sha256`: which rows a point has."""
+    document = {"code_sha256": code_sha256, "spec": spec.model_dump(mode="json")}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format_value(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float | str):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _encode(text: str) -> str:
+    """`text` with every character but letters, digits, '.', '+', '-' percent-encoded (UTF-8):
+    safe in a file name, and different texts stay different."""
+    return "".join(
+        char if char in _SAFE_CHARS else "".join(f"%{byte:02X}" for byte in char.encode())
+        for char in text
+    )
+
+
+def _point_id(values: Mapping[str, Any]) -> str:
+    if not values:
+        return "base"
+    # Keys are field names; an encoded value has no '=' and no "__": the id reads back one way.
+    point_id = "__".join(f"{key}={_encode(_format_value(v))}" for key, v in values.items())
+    if len(point_id) > _MAX_ID_CHARS:  # '~' never appears in an encoded id
+        point_id = f"{point_id[:120]}~{hashlib.sha256(point_id.encode()).hexdigest()[:16]}"
+    return point_id
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in values.items()) or "(the base alone)"
+
+
+def _check_keys(where: str, keys: Sequence[Any], source: str) -> None:
+    fields = sorted(ExperimentSpec.model_fields)
+    for key in keys:
+        if key not in fields:
+            raise SweepError(
+                f"bad sweep {source}: {where} key {key!r} is not an experiment spec field "
+                f"(accepted: {fields})"
+            )
+
+
+def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
+    """Validate a sweep document (``{"base": {...}, "grid": {key: [values]}}``) and expand its
+    grid into points, in grid order (the last key varies fastest).
+
+    Raises `SweepError` naming the bad key or value and what is accepted: a key other than
+    `SWEEP_KEYS`, a base or grid key that is not an `ExperimentSpec` field, a key in both, a
+    grid value that is not a non-empty list, more than `MAX_POINTS` points, a point that
+    `ExperimentSpec.parse` rejects (its message, with the point's grid values), or a grid list
+    with two values that validate to the same value. `source` names the sweep in messages.
+    """
+    if not isinstance(document, Mapping):
+        raise SweepError(
+            f"bad sweep {source}: expected a mapping with keys {list(SWEEP_KEYS)}, "
+            f"got {type(document).__name__}"
+        )
+    unknown = [key for key in document if key not in SWEEP_KEYS]
+    if unknown or any(key not in document for key in SWEEP_KEYS):
+        bad = f"unknown key {unknown[0]!r}" if unknown else "missing key"
+        raise SweepError(f"bad sweep {source}: {bad} (accepted: exactly {list(SWEEP_KEYS)})")
+    base, grid = document["base"], document["grid"]
+    for name, part in (("base", base), ("grid", grid)):
+        if not isinstance(part, Mapping):
+            raise SweepError(
+                f"bad sweep {source}: {name} must be a mapping, got {part!r} "
+                f"(accepted: {name}: {{key: {'value' if name == 'base' else '[values]'}}})"
+            )
+    _check_keys("base", list(base), source)
+    _check_keys("grid", list(grid), source)
+    for key, values in grid.items():
+        if key in base:
+            raise SweepError(
+                f"bad sweep {source}: key {key!r} is in both base and grid (accepted: one of them)"
+            )
+        if not isinstance(values, list) or not values:
+            raise SweepError(
+                f"bad sweep {source}: grid key {key!r} has {values!r} "
+                "(accepted: a non-empty list of values)"
+            )
+    count = math.prod(len(values) for values in grid.values())
+    if count > MAX_POINTS:
+        raise SweepError(
+            f"bad sweep {source}: the grid has {count:,} points (accepted: at most {MAX_POINTS:,})"
+        )
+    code = code_digest()
+    keys = tuple(grid)
+    points = []
+    validated: dict[tuple[str, int], Any] = {}  # (key, list position) -> the validated value
+    for positions in itertools.product(*(range(len(grid[key])) for key in keys)):
+        raw = {key: grid[key][i] for key, i in zip(keys, positions, strict=True)}
+        try:
+            spec = ExperimentSpec.parse({**base, **raw})
+        except SpecError as exc:
+            reason = str(exc).removeprefix("bad experiment spec: ")
+            raise SweepError(f"bad sweep {source}: grid point {_describe(raw)}: {reason}") from None
+        values = {key: getattr(spec, key) for key in keys}
+        for key, i in zip(keys, positions, strict=True):
+            validated.setdefault((key, i), values[key])
+        points.append(SweepPoint(_point_id(values), values, spec, spec_digest(spec, code)))
+    for key in keys:
+        seen: dict[str, int] = {}
+        for i in range(len(grid[key])):
+            text = _format_value(validated[(key, i)])
+            if text in seen:
+                first = grid[key][seen[text]]
+                raise SweepError(
+                    f"bad sweep {source}: grid key {key!r} lists {first!r} and {grid[key][i]!r}, "
+                    f"which are the same value {validated[(key, i)]!r} "
+                    "(accepted: distinct values)"
+                )
+            seen[text] = i
+    return Sweep(source, keys, tuple(points), code)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file (YAML; see `parse_sweep`). Raises `SweepError` if the
+    file cannot be read, is not valid YAML, or fails `parse_sweep`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SweepError(
+            f"bad sweep file {str(path)!r}: {reason} (accepted: a readable YAML file)"
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise SweepError(f"bad sweep file {str(path)!r}: {problem}{where}") from None
+    return parse_sweep(document, source=str(path))
+
+
+class _Saved(NamedTuple):
+    """A point's CSV as saved: the point's position in the grid, its rows, the CSV's sha256."""
+
+    position: int
+    rows: int
+    sha256: str
+
+
+def _saved(position: int, rows: int, data: bytes) -> _Saved:
+    return _Saved(position, rows, hashlib.sha256(data).hexdigest())
+
+
+def _present(out: Path, position: int, point: SweepPoint) -> _Saved | None:
+    """`point`'s CSV in `out` if it is there, matches its sidecar (sha256 and size,
+    `durable_sim.files.read_pair`), and the sidecar's spec and code give the point's digest, and
+    it holds the rows that spec makes (run ids, workload, model, per-run seeds); else None."""
+    csv_path = out / point.file
+    try:
+        data, meta = read_pair(csv_path)
+        if csv_path.read_bytes() != data:  # an interrupted publish: run the point again
+            return None
+        (recorded,) = meta["specs"]
+        if spec_digest(ExperimentSpec.parse(recorded), meta["code_sha256"]) != point.digest:
+            return None
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    except (OSError, ValueError, KeyError, TypeError, SidecarMismatchError):
+        return None
+    spec = point.spec
+    expected = [
+        (str(i), spec.workload, spec.model, str(seed))
+        for i, seed in enumerate(run_seeds(spec.seed, spec.runs))
+    ]
+    found = [(r.get("run_id"), r.get("phase"), r.get("model"), r.get("seed")) for r in rows]
+    return _saved(position, len(rows), data) if found == expected else None
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[str]:
+    """Hold `out`'s sweep lock; yields the token written into the lock file while it is held."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = (out / LOCK_FILE).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise SweepError(
+            f"bad output directory {str(out)!r}: {exc.strerror or exc} "
+            "(accepted: a directory this process can create and write)"
+        ) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(
+                f"output directory {str(out)!r} is in use by another sweep "
+                "(accepted: one sweep per directory at a time)"
+            ) from None
+        token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        handle.truncate(0)
+        handle.write(token)
+        handle.flush()
+        os.fsync(handle.fileno())
+        try:
+            yield token
+        finally:
+            handle.truncate(0)
+            handle.flush()
+
+
+# A point to run: (its position in the grid, its spec, its CSV file name).
+_Item = tuple[int, ExperimentSpec, str]
+# What a batch returns: each of its points as saved.
+_Done = list[_Saved]
+# One task: (output directory, lock token, code digest, the points to run).
+_Task = tuple[str, str, str, list[_Item]]
+
+
+def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
+    """Run and save each point."""
+    done = []
+    for position, spec, file in items:
+        rows = run_experiment(spec)
+        path = save_rows(rows, [spec], out / file)
+        done.append(_saved(position, len(rows), path.read_bytes()))
+    return done
+
+
+def _run_batch(task: _Task) -> _Done:
+    """A worker's task: check it writes where the client reads and runs the client's code, then
+    run and save its points."""
+    out, token, code, items = task
+    try:
+        seen = Path(out, LOCK_FILE).read_text(encoding="utf-8")
+    except OSError:
+        seen = ""
+    if seen != token:
+        raise SweepError(
+            f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
+            "(accepted: a directory on a filesystem every worker shares)"
+        )
+    if code_digest() != code:
+        raise SweepError(
+            f"a worker on host {socket.gethostname()!r} runs durable-sim code "
+            f"{code_digest()[:12]}, the client {code[:12]} "
+            "(accepted: the same code on the client and every worker)"
+        )
+    return _run_points(Path(out), items)
+
+
+def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
+    for item in todo:
+        yield _run_points(out, [item])
+
+
+def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    try:
+        futures = [pool.submit(_run_batch, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_client(scheduler: str | None, workers: int) -> Any:
+    """A connected `distributed.Client`: on a new LocalCluster of `workers` single-threaded
+    worker processes, or on the running cluster at `scheduler`."""
+    # Imported here: dask is needed only by this executor and costs a second to import.
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",  # None still binds :8787 (and warns if it is taken)
+            silence_logs=logging.ERROR,
+        )
+        return Client(cluster, set_as_default=False)
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        get_backend(parse_address(scheduler)[0])  # an unknown scheme fails here, not in Client
+        client = Client(scheduler, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(
+            f"cannot reach the Dask scheduler at {scheduler!r}: {exc} "
+            "(accepted: the address of a running scheduler, e.g. tcp://host:8786)"
+        ) from None
+    return client
+
+
+def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
+    from distributed import as_completed as dask_as_completed
+
+    futures = [client.submit(_run_batch, task, pure=False) for task in tasks]
+    try:
+        for future in dask_as_completed(futures, loop=client.loop):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
+def _survey(out: Path, sweep: Sweep) -> tuple[dict[int, _Saved], list[_Item]]:
+    """The points present in `out` (by position) and the points to run."""
+    saved: dict[int, _Saved] = {}
+    todo: list[_Item] = []
+    for position, point in enumerate(sweep.points):
+        present = _present(out, position, point)
+        if present is None:
+            todo.append((position, point.spec, point.file))
+        else:
+            saved[position] = present
+    return saved, todo
+
+
+def _batches(
+    work: _Task, client: Any, workers: int | None, batch_size: int | None
+) -> Generator[_Done]:
+    """The results of `work`'s points, batch by batch as they finish: in this process, on a pool
+    of `workers` processes, or on the Dask `client`'s workers."""
+    out, token, code, todo = work
+    if not todo or (client is None and (workers or 1) == 1):
+        return _serial(Path(out), todo)
+    count = (workers or 1) if client is None else len(client.scheduler_info()["workers"]) or 1
+    tasks = [(out, token, code, batch) for batch in _split(todo, count, batch_size)]
+    return _process_pool(tasks, count) if client is None else _dask(tasks, client)
+
+
+def _split(todo: list[_Item], workers: int, batch_size: int | None) -> list[list[_Item]]:
+    """`todo` in order, cut into batches of `batch_size` points, or guided (`GUIDED_SHARE`)."""
+    batches = []
+    start = 0
+    while start < len(todo):
+        size = batch_size or math.ceil((len(todo) - start) / (GUIDED_SHARE * workers))
+        batches.append(todo[start : start + size])
+        start += size
+    return batches
+
+
+def _check_arguments(
+    executor: str, workers: int | None, scheduler: str | None, batch_size: int | None
+) -> None:
+    if executor not in EXECUTORS:
+        raise SweepError(f"bad executor {executor!r} (accepted: one of {list(EXECUTORS)})")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS
+    ):
+        raise SweepError(f"bad workers={workers!r} (accepted: an int in 1..{MAX_WORKERS})")
+    if scheduler is not None:
+        if executor != "dask":
+            raise SweepError(
+                f"scheduler={scheduler!r} needs executor 'dask' (accepted: no scheduler with "
+                f"executor {executor!r})"
+            )
+        if workers is not None:
+            raise SweepError(
+                f"workers={workers!r} with scheduler={scheduler!r}: a running cluster has its own "
+                "workers (accepted: workers or scheduler, not both)"
+            )
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise SweepError(
+                f"bad scheduler={scheduler!r} (accepted: a scheduler address, e.g. tcp://host:8786)"
+            )
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_POINTS
+    ):
+        raise SweepError(f"bad batch_size={batch_size!r} (accepted: an int in 1..{MAX_POINTS:,})")
+
+
+def _index(sweep: Sweep, saved: Mapping[int, _Saved]) -> pd.DataFrame:
+    records = []
+    for position, point in enumerate(sweep.points):
+        record: dict[str, Any] = {"point": point.point_id, "digest": point.digest}
+        for key, value in point.values.items():
+            plain = value is None or isinstance(value, int | float | str)
+            record[key] = value if plain else _format_value(value)
+        record.update(file=point.file, rows=saved[position].rows, sha256=saved[position].sha256)
+        records.append(record)
+    return pd.DataFrame(
+        records, columns=["point", "digest", *sweep.grid_keys, "file", "rows", "sha256"]
+    ).astype({"rows": "int64"})
+
+
+def run_sweep(
+    sweep: Sweep | str | Path,
+    out: str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Run every point of `sweep` (a `Sweep`, or a sweep file's path) not already present in
+    `out`, writing ``<point>.csv`` and ``<point>.meta.json`` (`save_rows`) per point and then
+    ``index.csv`` (`INDEX_FILE`: point, digest, the grid values, file, rows, and the CSV's
+    sha256; one row per point in grid order).
+
+    `executor` is ``"local"`` (`workers` processes; 1, the default, runs in this process) or
+    ``"dask"`` (a new LocalCluster of `workers` single-threaded processes, default one per core,
+    or the running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
+    points per task sent to a worker (default: guided, see `GUIDED_SHARE`). `progress` shows a
+    tqdm.auto bar (on stderr in a terminal) counting points. Files do not depend on the
+    executor, the workers or the batch size.
+
+    Raises `SweepError` for a bad sweep or argument, an output directory that cannot be written
+    or is in use by another sweep, an unreachable scheduler, or a worker that cannot see `out`
+    or runs other code; every point saved before an error stays valid for the next run. Any
+    error of a run itself (e.g. `SpecError`) propagates likewise.
+    """
+    _check_arguments(executor, workers, scheduler, batch_size)
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"bad output directory {str(out)!r}: it is a file (accepted: a directory)")
+    with ExitStack() as stack:
+        client = None
+        if executor == "dask" and (not out.is_dir() or _survey(out, sweep)[1]):
+            # Before `out` is touched: an unreachable scheduler leaves nothing behind.
+            client = _dask_client(scheduler, workers or os.cpu_count() or 1)
+            stack.callback(_close_dask, client)
+        token = stack.enter_context(_locked(out))
+        saved, todo = _survey(out, sweep)
+        if todo:
+            (out / INDEX_FILE).unlink(missing_ok=True)
+            for _, _, file in todo:  # stale files go first: a sidecar on disk is never stale
+                (out / file).with_suffix(".meta.json").unlink(missing_ok=True)
+                (out / file).unlink(missing_ok=True)
+        bar = stack.enter_context(
+            tqdm(
+                total=len(sweep.points),
+                initial=len(saved),
+                unit="point",
+                desc="sweep",
+                disable=not progress,
+            )
+        )
+        work = (str(out), token, sweep.code_sha256, todo)
+        for done in stack.enter_context(closing(_batches(work, client, workers, batch_size))):
+            saved.update((s.position, s) for s in done)
+            bar.update(len(done))
+        bar.close()
+        index = _index(sweep, saved)
+        data = index.to_csv(index=False, lineterminator="\n").encode()
+        index_path = out / INDEX_FILE
+        if not index_path.is_file() or index_path.read_bytes() != data:
+            write_bytes_atomic(index_path, data)
+    return SweepResult(out, index, ran=len(todo), skipped=len(sweep.points) - len(todo))
+
+
+def _close_dask(client: Any) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def read_sweep(out: str | Path) -> pd.DataFrame:
+    """Every row of a finished sweep in `out`, point by point in grid order, with the point's id
+    as the first column ``point`` (join with ``index.csv`` for its grid values).
+
+    Raises `SweepError` if `out` has no ``index.csv`` (the sweep has not finished: rerun it to
+    resume) or a point's CSV is missing or differs from the sha256 the index records for it.
+    """
+    out = Path(out)
+    try:
+        index = pd.read_csv(out / INDEX_FILE)
+    except OSError:
+        raise SweepError(
+            f"no {INDEX_FILE} in {str(out)!r}: the sweep has not finished "
+            "(accepted: the output directory of a finished sweep; rerun the sweep to resume)"
+        ) from None
+    frames = []
+    for point, file, sha256 in zip(index["point"], index["file"], index["sha256"], strict=True):
+        try:
+            data = (out / file).read_bytes()
+        except OSError:
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != sha256:
+            raise SweepError(
+                f"sweep {str(out)!r}: point {point!r} has {'no' if data is None else 'another'} "
+                f"CSV than the index records (accepted: a finished sweep; rerun it to repair)"
+            )
+        frame = pd.read_csv(io.BytesIO(data))
+        frame.insert(0, "point", point)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,46 @@
+"""Notebook normalization: metadata cut to the allow-list, whatever an editor or run added."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from strip_notebook import KERNELSPEC, strip_file, stripped_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _edited(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` as JupyterLab, VS Code and papermill leave it after a run on Python 3.11.2."""
+    nb.metadata.kernelspec = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata.language_info.version = "3.11.2"
+    nb.metadata.vscode = {"interpreter": {"hash": "abc"}}
+    nb.metadata.papermill = {"duration": 1.5, "start_time": "2026-01-01"}
+    nb.metadata.widgets = {"state": {}}
+    for cell in nb.cells:
+        cell.metadata.jupyter = {"outputs_hidden": True, "source_hidden": False}
+        cell.metadata.vscode = {"languageId": "python"}
+        cell.metadata.collapsed = True
+        cell.metadata.execution = {"iopub.status.busy": "2026-01-01T00:00:00"}
+        cell.metadata.papermill = {"status": "completed"}
+    return nb
+
+
+def test_editor_and_run_metadata_are_removed(tmp_path: Path) -> None:
+    source = REPO / "notebooks" / "01_counter.ipynb"
+    committed = source.read_text(encoding="utf-8")
+    path = tmp_path / source.name
+    nbformat.write(_edited(nbformat.read(source, as_version=4)), path)
+    assert path.read_text(encoding="utf-8") != committed
+    strip_file(path)
+    assert path.read_text(encoding="utf-8") == committed
+
+
+def test_committed_notebooks_are_normalized() -> None:
+    for path in sorted((REPO / "notebooks").glob("[0-9]*.ipynb")):
+        assert stripped_text(path) == path.read_text(encoding="utf-8"), path.name
+        nb = nbformat.read(path, as_version=4)
+        assert set(nb.metadata) == {"kernelspec", "language_info"}
+        assert dict(nb.metadata.kernelspec) == KERNELSPEC
+        assert nb.metadata.language_info.version == "3.11"
+        assert all(set(cell.metadata) == {"tags"} for cell in nb.cells)
