@@ -357,3 +357,41 @@ def test_a_result_that_does_not_decode_stops_the_run_and_leaves_the_execution(
     send_callback_success(journal, pending.pending_callbacks[0], "yes")
     done = run_durable(_waits_for_a_callback, None, journal=journal, execution_id="c")
     assert (done.status, done.result) == ("SUCCEEDED", [{"n": 1}, "yes"])
+
+
+def _fanned_out_retries(event: Any, ctx: DurableContext) -> list[int]:
+    from aws_durable_execution_sdk_python.config import MapConfig
+
+    return ctx.map(
+        list(range(10)),
+        lambda c, x, i, xs: c.step(lambda _: x * 2, name="work"),
+        config=MapConfig(max_concurrency=10),
+    ).get_results()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_concurrent_branches_checkpoints_reach_the_journal_in_order(
+    backend: JournalBackend, seed: int
+) -> None:
+    """A branch's pending START was once written after another branch's step completion had
+    overtaken it (taken before a checkpoint's latency, written after), leaving the journal
+    with a STARTED record for a completed step: after a crash it would have run again."""
+    from durable_sim import FaultPlan
+    from durable_sim.latency import Dist, LatencyProfile
+
+    # checkpoint calls of very different lengths: a long one is overtaken by short ones
+    uneven = LatencyProfile(name="uneven", checkpoint=Dist(20.0, 1.5), step=Dist(5.0, 1.0))
+    journal = backend.open()
+    run = run_durable(
+        _fanned_out_retries,
+        None,
+        journal=journal,
+        profile=uneven,
+        faults=FaultPlan(seed=seed, failure_probability=0.2),
+        seed=seed,
+        execution_id=f"fan-{seed}",
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", [x * 2 for x in range(10)])
+    for view in run.operations:
+        stored = journal.get_operation(f"fan-{seed}", view.id)
+        assert stored is not None and stored.status.value == view.status == "SUCCEEDED", view.id

@@ -181,11 +181,12 @@ class ExecutionState:
     # -- the journal, under the lease -----------------------------------------------------
 
     def append(self, entries: Sequence[HistoryEntry]) -> None:
-        """Append `entries` to the journal, fenced by this run's lease. A journal error stops
-        the invocation (workflow code cannot catch it away)."""
-        lease = self.keeper.lease if self.keeper is not None else None
+        """Append `entries` to the journal (the service's own records, not a checkpoint call),
+        fenced by this run's lease. A journal error stops the invocation (workflow code cannot
+        catch it away)."""
+        waiter, _ = self._send(list(entries), 0)
         try:
-            self.journal.append(self.execution_id, entries, lease)
+            waiter()
         except JournalError as exc:
             raise self.fail_execution(exc) from None
 
@@ -310,10 +311,8 @@ class ExecutionState:
         prev = self.operations.get(op_id)
         if sync:
             with self.lock:
-                sent = self._settle(clock.now_ms())
-                taken, self._pending = self._pending, []
-                taken_bytes, self._pending_bytes = self._pending_bytes, 0
-            self._after_write(sent)
+                due = self._due(clock.now_ms())
+            self._finish(due)
             attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
             self.charge(clock, "checkpoint", op_id, status.value, attempt)
         if self.orphaned and self._is_orphan(op_id):
@@ -350,26 +349,47 @@ class ExecutionState:
         if record.error is not None and status is not STARTED:
             size += payload_bytes(encode_json(record.error))
         entry = HistoryEntry(event, at, record, details)
-        with self.lock:
+        with self.lock:  # taken and queued at one moment: the journal keeps the calls' order
             self.operations[op_id] = record
             self._track(record)
             if not sync:
-                sent = self._settle(at)
+                sent = self._due(at)
                 self._pending.append(entry)
                 self._pending_bytes += size
             else:
-                sent = self._write([*taken, entry], taken_bytes + size)
-        self._after_write(sent)
+                taken, self._pending = self._pending, []
+                taken_bytes, self._pending_bytes = self._pending_bytes, 0
+                sent = self._send([*taken, entry], taken_bytes + size)
+        self._finish(sent)
         return record
 
-    def _write(self, batch: list[HistoryEntry], size: int) -> int:
-        """One checkpoint call: append `batch`; returns this process's checkpoint count."""
-        self.append(batch)
-        self._count_checkpoint(size)
-        return self.checkpoints_this_process
+    def _send(self, batch: list[HistoryEntry], size: int) -> tuple[Callable[[], None], int]:
+        """Queue one checkpoint call's append behind the earlier ones (under the lock, so the
+        journal gets them in the order they were made; concurrent ones may share a durable
+        commit); returns its waiter and payload bytes."""
+        lease = self.keeper.lease if self.keeper is not None else None
+        try:
+            return self.journal.begin_append(self.execution_id, batch, lease), size
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
 
-    def _settle(self, now_ms: float) -> int | None:
-        """Send the waiting batch if the SDK's batcher would have sent it by `now_ms`."""
+    def _finish(self, sent: tuple[Callable[[], None], int] | None) -> None:
+        """Wait until a queued checkpoint call is durable, count it, and let the fault plan
+        crash after it."""
+        if sent is None:
+            return
+        waiter, size = sent
+        try:
+            waiter()
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
+        with self.lock:
+            self._count_checkpoint(size)
+            count = self.checkpoints_this_process
+        self.faults.after_checkpoint(count)
+
+    def _due(self, now_ms: float) -> tuple[Callable[[], None], int] | None:
+        """Queue the waiting batch if the SDK's batcher would have sent it by `now_ms`."""
         if not self._pending:
             return None
         first, last = self._pending[0].at_ms, self._pending[-1].at_ms
@@ -377,17 +397,13 @@ class ExecutionState:
             return None
         batch, self._pending = self._pending, []
         size, self._pending_bytes = self._pending_bytes, 0
-        return self._write(batch, size)
-
-    def _after_write(self, count: int | None) -> None:
-        if count is not None:
-            self.faults.after_checkpoint(count)
+        return self._send(batch, size)
 
     def settle(self, now_ms: float) -> None:
         """Write what the batcher would have sent by `now_ms` (before a crash takes the rest)."""
         with self.lock:
-            sent = self._settle(now_ms)
-        self._after_write(sent)
+            sent = self._due(now_ms)
+        self._finish(sent)
 
     def _count_checkpoint(self, size: int) -> None:
         self.metrics.checkpoint_ops += 1  # type: ignore[operator]
@@ -403,8 +419,8 @@ class ExecutionState:
         with self.lock:
             batch, self._pending = self._pending, []
             size, self._pending_bytes = self._pending_bytes, 0
-            sent = self._write(batch, size)
-        self._after_write(sent)
+            sent = self._send(batch, size) if batch else None
+        self._finish(sent)
 
     def refresh(self, clock: Clock, key: object) -> None:
         """An empty checkpoint call that fetches the service's state (the SDK's in-process

@@ -22,6 +22,7 @@ from durable_sim.durable.journal.group import (
     Append,
     GroupCommit,
 )
+from durable_sim.faults import dedicated_crash_env
 from tests.durable.conftest import JournalBackend
 
 HELPER = Path(__file__).with_name("group_crash_workflow.py")
@@ -136,6 +137,7 @@ def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env=dedicated_crash_env(),
     )
 
 

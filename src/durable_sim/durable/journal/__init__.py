@@ -17,7 +17,7 @@ form a queue that workers (`durable_sim.durable.worker`) take them from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,6 +85,13 @@ class Journal(Protocol):
         """Append `entries` in one atomic write and update the records they carry. Without a
         lease the write is the outside world's (a callback answer): it wakes the execution
         for workers if it ends an operation."""
+
+    def begin_append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> Callable[[], None]:
+        """`append`, queued behind every append begun before it on this object (they are
+        written in that order); the returned function waits until it is durable and raises
+        its error. Appends queued by several threads meanwhile may share one commit."""
 
     def finish_execution(
         self,

@@ -111,8 +111,18 @@ class GroupCommit:
     def submit(self, append: Append) -> None:
         """Commit `append` (alone or with others); return once it is durable, or raise its
         error."""
+        self.enqueue(append)
+        self.wait(append)
+
+    def enqueue(self, append: Append) -> None:
+        """Queue `append` behind every append queued before it (appends commit in this order)."""
         with self._cv:
             self._queue.append(append)
+
+    def wait(self, append: Append) -> None:
+        """Return once the queued `append` is durable (committing it, and those queued with it,
+        if no commit is in flight); raise its error if it failed."""
+        with self._cv:
             while not append.done:
                 if self._busy:
                     self._cv.wait()

@@ -22,9 +22,10 @@ next invocation reads from the journal what was written.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -393,6 +394,13 @@ class PostgresJournal:
         self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
     ) -> None:
         self._group.submit(Append.of(execution_id, entries, lease))
+
+    def begin_append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> Callable[[], None]:
+        append = Append.of(execution_id, entries, lease)
+        self._group.enqueue(append)
+        return functools.partial(self._group.wait, append)
 
     def _commit(self, batch: list[Append]) -> None:
         """Write `batch` in one transaction (a lone append: one autocommitted call)."""

@@ -12,12 +12,13 @@ either no journal or the whole one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -366,6 +367,13 @@ class SqliteJournal:
         self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
     ) -> None:
         self._group.submit(Append.of(execution_id, entries, lease))
+
+    def begin_append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> Callable[[], None]:
+        append = Append.of(execution_id, entries, lease)
+        self._group.enqueue(append)
+        return functools.partial(self._group.wait, append)
 
     def _commit(self, batch: list[Append]) -> None:
         """Write `batch` in one transaction; an append that fails its checks writes nothing."""
