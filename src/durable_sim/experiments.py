@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import metadata
@@ -45,6 +45,7 @@ from durable_sim.latency import (
 from durable_sim.machine import Machine
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
+from durable_sim.storage import IN_MEMORY, Storage, check_database, open_storages
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
 
 
@@ -195,6 +196,12 @@ class ExperimentSpec(BaseModel):
         description="real encoder: processes encoding chunks in parallel",
         json_schema_extra={"applies_to": {"workload": ["video"], "encoder": ["real"]}},
     )
+    database: str = Field(
+        "memory",
+        description="where runs keep their state, the durable journal and the baseline's "
+        "store alike: memory, sqlite, postgres (a server this project starts) or a "
+        "postgresql:// URL",
+    )
 
     @classmethod
     def applies_to(cls, name: str) -> dict[str, list[str]]:
@@ -232,6 +239,12 @@ class ExperimentSpec(BaseModel):
             raise ValueError(
                 f"costs has unknown cost name(s) {unknown or ['cores']} (accepted: "
                 f"{list(CALIBRATED[1:])} and their '_sigma' spreads; cores is its own field)"
+            )
+        check_database(self.database)
+        if self.database != "memory" and self.model == "durable" and self.engine != "sim":
+            raise ValueError(
+                f"database {self.database!r} holds our engine's journal (accepted with engine "
+                f"'sim'; engine {self.engine!r} keeps its own in memory)"
             )
         self.latency_profile()
         self.machine()
@@ -285,6 +298,7 @@ def model_twin(
             "cores": cores,
             "costs": costs or {},
             "warmup_runs": 0,
+            "database": "memory",
         }
     )
 
@@ -341,26 +355,35 @@ def _row(
     return row
 
 
-def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -> dict[str, Any]:
-    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`).
+def run_one(
+    spec: ExperimentSpec,
+    run_id: int,
+    seed: int,
+    session: Any = None,
+    storage: Storage = IN_MEMORY,
+) -> dict[str, Any]:
+    """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
+    `storage`: the experiment's, see `durable_sim.storage`).
 
     Raises `RunFailedError` if the run failed although the spec injects no failures.
     """
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
     profile = spec.latency_profile()
-    env = RunEnv(
-        run_id=run_id,
-        seed=seed,
-        clock=clock,
-        profile=profile,
-        sampler=Sampler(profile, seed),
-        machine=spec.machine().start(),
-        session=session,
-    )
-    load = math.nan if clock.virtual else os.getloadavg()[0]
-    with traced(clock) as trace:
-        values = workload.run(spec, env)
+    with storage.for_run() as run_storage:
+        env = RunEnv(
+            run_id=run_id,
+            seed=seed,
+            clock=clock,
+            profile=profile,
+            sampler=Sampler(profile, seed),
+            machine=spec.machine().start(),
+            session=session,
+            storage=run_storage,
+        )
+        load = math.nan if clock.virtual else os.getloadavg()[0]
+        with traced(clock) as trace:
+            values = workload.run(spec, env)
     error = values.pop("error", None)
     if not values.get("ok", True) and spec.failure_probability == 0:
         raise RunFailedError(
@@ -375,26 +398,30 @@ def run_one(spec: ExperimentSpec, run_id: int, seed: int, session: Any = None) -
     return _row(spec, workload, run_id, seed, values, times, load)
 
 
-def _warm_up(spec: ExperimentSpec, session: Any) -> None:
+def _warm_up(spec: ExperimentSpec, session: Any, storage: Storage) -> None:
     """Make the spec's warm-up runs (seeds after the runs' own) and discard their rows."""
     seeds = run_seeds(spec.seed, spec.runs + spec.warmup_runs)[spec.runs :]
     for index, seed in enumerate(seeds):
-        run_one(spec, -1 - index, seed, session)
+        run_one(spec, -1 - index, seed, session, storage)
+
+
+_Shared = tuple[ExperimentSpec, str, Storage]
+_State = tuple[ExperimentSpec, Any, Storage]
 
 
 @contextmanager
-def _session(shared: tuple[ExperimentSpec, str]) -> Iterator[tuple[ExperimentSpec, Any]]:
+def _session(shared: _Shared) -> Iterator[_State]:
     """One process's open workload session, after the spec's warm-up runs."""
-    spec, scratch = shared
+    spec, scratch, storage = shared
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
-        _warm_up(spec, session)
-        yield spec, session
+        _warm_up(spec, session, storage)
+        yield spec, session, storage
 
 
-def _run_item(state: tuple[ExperimentSpec, Any], item: tuple[int, int]) -> dict[str, Any]:
-    spec, session = state
+def _run_item(state: _State, item: tuple[int, int]) -> dict[str, Any]:
+    spec, session, storage = state
     run_id, seed = item
-    return run_one(spec, run_id, seed, session)
+    return run_one(spec, run_id, seed, session, storage)
 
 
 def run_experiment(
@@ -403,6 +430,7 @@ def run_experiment(
     jobs: int = 1,
     progress: Progress = None,
     blob_root: str | Path | None = None,
+    storage: Storage | None = None,
 ) -> pd.DataFrame:
     """Run every run of `spec`; one row per run, ordered by run id.
 
@@ -412,8 +440,11 @@ def run_experiment(
     process with its own workload session and warm-up runs; rows do not depend on `jobs`.
     `progress`: None/False (default) shows nothing, True a `tqdm.auto` bar, a callable is called
     with the number of runs just finished. `blob_root` is the workload's scratch directory (a
-    temporary one by default). Raises `SpecError` for a bad `jobs`; a run that fails although
-    the spec injects no failures stops the experiment with `RunFailedError`.
+    temporary one by default). `storage` is where the runs keep their state, opened for
+    ``spec.database`` (`durable_sim.storage.open_storages`; by default opened here, e.g. a
+    Postgres server started for this experiment). Raises `SpecError` for a bad `jobs`; a run
+    that fails although the spec injects no failures stops the experiment with
+    `RunFailedError`.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")
@@ -421,26 +452,38 @@ def run_experiment(
     description = f"{spec.workload}/{spec.model}"
     with (
         tempfile.TemporaryDirectory(prefix="durable-sim-blobs-") as tmp,
+        open_storages([] if storage else [spec.database], Path(tmp)) as opened,
         progress_reporter(progress, total=spec.runs, description=description) as report,
     ):
-        shared = (spec, str(blob_root or tmp))
+        shared = (spec, str(blob_root or tmp), storage or opened[spec.database])
         rows = map_chunked(_run_item, shared, items, jobs=jobs, progress=report, context=_session)
     frame = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
     return frame
 
 
 def run_experiments(
-    specs: Iterable[ExperimentSpec], *, jobs: int = 1, progress: Progress = None
+    specs: Iterable[ExperimentSpec],
+    *,
+    jobs: int = 1,
+    progress: Progress = None,
+    storages: Mapping[str, Storage] | None = None,
 ) -> pd.DataFrame:
     """Several specs' rows stacked, with run ids renumbered to stay unique (one progress bar per
-    spec with ``progress=True``)."""
+    spec with ``progress=True``). Specs that name one database share its storage (`storages`
+    by database name, else opened here for all of them: one Postgres server for the lot)."""
+    specs = list(specs)
     frames = []
     offset = 0
-    for spec in specs:
-        frame = run_experiment(spec, jobs=jobs, progress=progress)
-        frame["run_id"] += offset
-        offset += len(frame)
-        frames.append(frame)
+    with (
+        tempfile.TemporaryDirectory(prefix="durable-sim-storage-") as tmp,
+        open_storages([] if storages else [s.database for s in specs], Path(tmp)) as opened,
+    ):
+        for spec in specs:
+            storage = (storages or opened)[spec.database]
+            frame = run_experiment(spec, jobs=jobs, progress=progress, storage=storage)
+            frame["run_id"] += offset
+            offset += len(frame)
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_sim.baseline import FunctionRuntime, KVStore, open_store
 from durable_sim.clock import Clock
@@ -22,6 +22,9 @@ from durable_sim.durable import DurableRun
 from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
+
+if TYPE_CHECKING:
+    from durable_sim.storage import RunStorage
 
 #: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
 #: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
@@ -46,7 +49,9 @@ class RunEnv:
 
     `clock` is the run's main timeline (its ``time_ms`` is measured on it), `sampler` draws the
     profile's costs with the run's `seed`, `machine` is a fresh start of the scenario's machine,
-    and `session` is what the workload's `Workload.session` opened for the experiment.
+    `session` is what the workload's `Workload.session` opened for the experiment, and
+    `storage` the run's own journal and store location (`durable_sim.storage`; ``None``: in
+    memory).
     """
 
     run_id: int
@@ -56,6 +61,7 @@ class RunEnv:
     sampler: Sampler
     machine: MachineState
     session: Any
+    storage: RunStorage | None = None
 
 
 Runner = Callable[[Any, RunEnv], RunValues]
@@ -125,10 +131,13 @@ def durable_values(run: DurableRun) -> RunValues:
 def run_durable_workflow(
     handler: Callable[..., Any], event: Any, spec: RunSpec, env: RunEnv
 ) -> DurableRun:
-    """Run a durable handler on the spec's engine: ours on the run's clock, profile and seed,
-    or the official local runner (``aws-local``, wall clock)."""
+    """Run a durable handler on the spec's engine: ours on the run's clock, profile, seed and
+    journal, or the official local runner (``aws-local``, wall clock)."""
     if spec.engine == "sim":
-        return run_durable(handler, event, clock=env.clock, profile=env.profile, seed=env.seed)
+        journal = env.storage.journal if env.storage is not None else None
+        return run_durable(
+            handler, event, clock=env.clock, profile=env.profile, seed=env.seed, journal=journal
+        )
     return run_durable(handler, event, engine=spec.engine)
 
 
@@ -143,13 +152,18 @@ class Platform:
 def run_baseline_workflow(
     env: RunEnv, body: Callable[[Platform], RunValues], *, max_workers: int = 16
 ) -> RunValues:
-    """Run `body` on a fresh in-memory store and function platform (on the run's machine).
+    """Run `body` on the run's fresh store (in memory unless the run has storage of its own)
+    and function platform (on the run's machine).
 
     `body` returns its own values (e.g. ``steps``, ``final_value``, ``ok``); this adds
     ``time_ms`` (from the first call to the last, on the run's clock), ``by_purpose`` and
     ``invocations``. `max_workers` sizes the wall-clock thread pool for asynchronous calls.
     """
-    store = open_store("memory", clock=env.clock, sampler=env.sampler)
+    store = (
+        env.storage.open_store(env.clock, env.sampler)
+        if env.storage is not None
+        else open_store("memory", clock=env.clock, sampler=env.sampler)
+    )
     with FunctionRuntime(
         env.clock, env.sampler, machine=env.machine, max_workers=max_workers
     ) as runtime:
@@ -157,6 +171,8 @@ def run_baseline_workflow(
         values = body(Platform(runtime, store))
         elapsed = env.clock.now_ms() - start
         invocations = runtime.counters.total
+    if env.storage is not None:
+        store.close()
     return {
         "time_ms": elapsed,
         "by_purpose": dict(store.counters.by_purpose),
