@@ -12,6 +12,14 @@ update arriving meanwhile takes it along in one checkpoint call (one journal app
 of the profile's checkpoint latency); otherwise the batch goes by itself once no update has
 arrived for 100 ms or 1 s after it opened, in the background (no latency charged to the
 workflow). A crash loses only what the batcher had not sent yet.
+
+Checkpoint calls reach the journal in the order they are made: a call takes the waiting batch
+and queues its append in one step under the state's lock (after its latency is charged), so a
+branch's completion never overtakes an earlier call carrying that branch's START. Calls that
+concurrent branches queue while a commit is in flight share the next durable commit (the
+journal's group commit); each returns once its own append is durable. Every write is fenced by
+the run's lease (`durable_sim.durable.lease`), and a journal error stops the invocation
+without recording an outcome.
 """
 
 from __future__ import annotations
