@@ -95,6 +95,25 @@ def test_a_callback_answered_during_the_invocation_is_seen_before_it_ends(
     assert run.metrics.invocations == 2
 
 
+def test_an_answer_seen_before_the_end_does_not_wait_for_a_later_timer(
+    backend: JournalBackend,
+) -> None:
+    """An invocation answered while it ran is invoked again at once: it does not first sleep
+    until its next timer (here the callback's own one-hour timeout)."""
+    journal = backend.open()
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        callback = ctx.create_callback(
+            name="reply", config=CallbackConfig(timeout=Duration.from_seconds(3600))
+        )
+        ctx.step(lambda _: send_callback_success(journal, callback.callback_id, "hi"), "send")
+        return callback.result()
+
+    run = run_durable(handler, None, journal=journal, execution_id="w")
+    assert (run.status, run.result, run.metrics.invocations) == ("SUCCEEDED", "hi", 2)
+    assert run.metrics.elapsed_ms < 3_600_000
+
+
 def test_an_answer_racing_a_timeout_keeps_the_journals_record(backend: JournalBackend) -> None:
     """The outside world answers while the callback's timeout comes due: the answer that
     reached the journal first stands (a terminal record is never replaced)."""

@@ -214,10 +214,15 @@ def _invoke(
             if state.fatal is not None:
                 return runner.fail(state.fatal, start)
             runner.run_invokes()
+            # The service looks at the journal before it lets the invocation end: a callback
+            # answered meanwhile means another invocation, at once.
+            if runner.reload_callbacks():
+                clock.charge(sampler.draw("resume", invocation))
+                continue
             if runner.park(park_after_ms):
                 metrics.elapsed_ms = clock.now_ms() - start
                 return runner.pending(park=True)
-            if runner.wait_for_change() or runner.reload_callbacks():
+            if runner.wait_for_change():
                 clock.charge(sampler.draw("resume", invocation))
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
