@@ -15,6 +15,7 @@ from durable_sim.durable.errors import (
     LeaseLostError,
     OperationClosedError,
 )
+from durable_sim.durable.journal.base import Journal
 from durable_sim.durable.journal.records import (
     ExecutionRecord,
     HistoryEntry,
@@ -36,7 +37,7 @@ class _Execution:
     ready_at: float | None = None
 
 
-class MemoryJournal:
+class MemoryJournal(Journal):
     """A journal in memory; see `durable_sim.durable.journal.Journal` for the contract."""
 
     def __init__(self) -> None:

@@ -43,6 +43,7 @@ from durable_sim.durable.errors import (
     LeaseLostError,
     OperationClosedError,
 )
+from durable_sim.durable.journal.base import Journal
 from durable_sim.durable.journal.group import Append, GroupCommit
 from durable_sim.durable.journal.records import (
     EXECUTION_STATUSES,
@@ -129,7 +130,7 @@ _EXECUTION = (
 )
 
 
-class PostgresJournal:
+class PostgresJournal(Journal):
     """A journal in a PostgreSQL database; see `durable_sim.durable.journal.Journal`.
 
     One connection per journal object, used by one thread at a time (a lock); `group_commit`

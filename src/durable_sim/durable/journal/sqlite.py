@@ -32,6 +32,7 @@ from durable_sim.durable.errors import (
     LeaseLostError,
     OperationClosedError,
 )
+from durable_sim.durable.journal.base import Journal
 from durable_sim.durable.journal.group import Append, GroupCommit
 from durable_sim.durable.journal.records import (
     EXECUTION_STATUSES,
@@ -81,7 +82,7 @@ _EXECUTION = (
 _IN_CHUNK = 500  # op ids per IN (...) list, well under SQLite's bound on parameters
 
 
-class SqliteJournal:
+class SqliteJournal(Journal):
     """A journal in a SQLite file; see `durable_sim.durable.journal.Journal` for the contract.
 
     `group_commit` (default on) merges appends made concurrently through this object into one
