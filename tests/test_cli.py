@@ -113,7 +113,8 @@ def test_version() -> None:
         ),
         (
             ["run", "counter", "--model", "durable", "--profile", "nope"],
-            "durable-sim: bad experiment spec: profile 'nope' is unknown",
+            "durable-sim run: Invalid value for '--profile': 'nope' is not a registered latency "
+            "profile (accepted: aws-lambda, paper-local, zero)",
         ),
         (
             ["run", "counter", "--model", "durable", "--jobs", "0"],

@@ -62,7 +62,9 @@ def test_stable_key_hash_is_fixed() -> None:
 
 def test_get_profile() -> None:
     assert get_profile("zero") is ZERO
-    with pytest.raises(ValueError, match=r"unknown latency profile 'nope' \(accepted: .*'zero'"):
+    with pytest.raises(
+        ValueError, match=r"latency profile 'nope' is unknown \(accepted: \[.*'zero'\]\)"
+    ):
         get_profile("nope")
 
 

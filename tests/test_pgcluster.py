@@ -181,9 +181,10 @@ def test_the_fixture_fails_rather_than_skips_without_a_server() -> None:
     # Plugins are not needed to run one test, and loading them all takes seconds.
     env = {**os.environ, pgcluster.BINDIR_ENV: "/nonexistent/bin"}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["COLUMNS"] = "400"  # the short summary repeats the message at any width; -rN drops it
     test = "tests/baseline/test_store.py::test_atomic_add[postgres]"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", test],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN", test],
         cwd=ROOT,
         env=env,
         capture_output=True,

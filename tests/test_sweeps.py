@@ -497,9 +497,9 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
     point = parse_sweep(SMALL).points[0]
     item = [(0, point.spec, point.file)]
     with pytest.raises(SweepError, match="cannot see the output directory"):
-        sweeps._run_batch((str(out), "another-token", code_digest(), item))
+        sweeps._run_batch((str(out), "another-token", code_digest(), (), item))
     with pytest.raises(SweepError, match=r"runs durable-sim code \w{12}, the client 000000000000"):
-        sweeps._run_batch((str(out), "client-token", "0" * 64, item))
-    [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), item))
+        sweeps._run_batch((str(out), "client-token", "0" * 64, (), item))
+    [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())

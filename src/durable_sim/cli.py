@@ -5,13 +5,19 @@
     durable-sim report            # tables, figures and the PDF from the committed rows
     durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
     durable-sim worker --journal postgresql://host/db --functions my.module:FUNCTIONS
+    durable-sim workloads         # the registered workloads, one a line (and: profiles)
+    durable-sim --import my_workloads run order --model durable --profile my-lab
     durable-sim --version
 
 The options of ``run`` are generated from `ExperimentSpec`'s fields (their descriptions, units,
 bounds and defaults), and those of ``report`` from `ReportSpec`'s, so the help cannot drift from
-what the spec accepts. Bad usage (a bad or missing value, an option that does not apply to the
-chosen workload or model, an unusable ``--out``) exits with status 2 and one line on stderr,
-before any run starts. Other errors of ours (`DurableSimError`) exit with status 1 and one line.
+what the spec accepts. ``WORKLOAD`` and ``--profile`` accept the names registered when the
+command line is parsed: the built-ins, installed packages' entry points, and what the modules
+given to ``--import`` register (`durable_sim.registry`).
+
+Bad usage (a bad or missing value, an option that does not apply to the chosen workload or
+model, an unusable ``--out``) exits with status 2 and one line on stderr, before any run starts.
+Other errors of ours (`DurableSimError`) exit with status 1 and one line.
 A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
 SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, waiting for a database it cannot reach
 yet; a bad ``--journal`` or ``--functions`` is bad usage.
@@ -19,6 +25,8 @@ yet; a bad ``--journal`` or ``--functions`` is bad usage.
 
 from __future__ import annotations
 
+import importlib
+import os
 import signal
 import sys
 import threading
@@ -31,13 +39,16 @@ from typing import Any, Literal, Union, get_args, get_origin
 import annotated_types
 import click
 from click.core import ParameterSource
+from click.shell_completion import CompletionItem
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
 from durable_sim.errors import DurableSimError, SpecError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
+from durable_sim.latency import PROFILES, LatencyProfile
 from durable_sim.project import find_project_root
+from durable_sim.registry import Registry
 from durable_sim.report import ReportSpec, rebuild_report
 from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, run_sweep
 from durable_sim.workloads import WORKLOADS
@@ -77,6 +88,30 @@ class NameValue(click.ParamType):
             self.fail(f"{value!r} is not NAME=NUMBER (e.g. encode_per_s=140)", param, ctx)
 
 
+class RegisteredName(click.ParamType):
+    """A name in a `Registry`, read when the command line is parsed: names registered after the
+    command was built (by ``--import``, or by a program that calls `main`) are accepted, and
+    shell completion offers them."""
+
+    def __init__(self, registry: Registry[Any]) -> None:
+        self.registry = registry
+        self.name = registry.kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> str:
+        if isinstance(value, str) and value in self.registry:
+            return value
+        accepted = ", ".join(self.registry)
+        self.fail(f"{value!r} is not a registered {self.name} (accepted: {accepted})", param, ctx)
+
+    def get_missing_message(self, param: click.Parameter, ctx: click.Context | None) -> str:
+        return f"Choose from: {', '.join(self.registry)}"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return [CompletionItem(n) for n in self.registry if n.startswith(incomplete)]
+
+
 def _is_mapping(field: FieldInfo) -> bool:
     return get_origin(field.annotation) is dict
 
@@ -109,11 +144,16 @@ def _applies_text(applies: Mapping[str, list[str]]) -> str:
 
 
 def spec_options(
-    model: type[BaseModel], *, skip: Sequence[str] = (), applies: Mapping[str, Any] | None = None
+    model: type[BaseModel],
+    *,
+    skip: Sequence[str] = (),
+    applies: Mapping[str, Any] | None = None,
+    types: Mapping[str, click.ParamType] | None = None,
 ) -> list[click.Option]:
     """One ``--option`` per field of the pydantic `model` (except `skip`), typed and bounded as
-    the field is, with the field's description, its default and (from `applies`, a function of
-    the field name such as `ExperimentSpec.applies_to`) when it applies, as help."""
+    the field is (or as `types` says for a field it names), with the field's description, its
+    default and (from `applies`, a function of the field name such as
+    `ExperimentSpec.applies_to`) when it applies, as help."""
     options = []
     for name, field in model.model_fields.items():
         if name in skip:
@@ -134,7 +174,7 @@ def spec_options(
         options.append(
             click.Option(
                 [f"--{name.replace('_', '-')}", name],
-                type=_param_type(name, field),
+                type=(types or {}).get(name) or _param_type(name, field),
                 required=field.is_required(),
                 help=help_text,
                 **optional,
@@ -153,8 +193,28 @@ def _given(ctx: click.Context, names: Sequence[str]) -> list[str]:
     help="Durable execution vs explicit-state serverless workflows: experiments and report.",
 )
 @click.version_option(metadata.version("durable-sim"), prog_name=PROG)
-def cli() -> None:
-    """The command group; ``run`` and ``report`` are its commands (room for more)."""
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="import MODULE before the command (repeatable): a module that registers workloads or "
+    "latency profiles at its top level. The current directory is searched first, as by "
+    "'python -m'; the registrations also reach the --jobs worker processes.",
+)
+def cli(imports: tuple[str, ...]) -> None:
+    """The command group: ``run``, ``sweep``, ``report``, ``workloads``, ``profiles``."""
+    if imports and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise click.BadParameter(
+                f"cannot import {module!r}: {exc} (searched the current directory, then the "
+                "installed packages)",
+                param_hint="'--import'",
+            ) from None
 
 
 def _run_command() -> click.Command:
@@ -162,8 +222,13 @@ def _run_command() -> click.Command:
     applies = {n: ExperimentSpec.applies_to(n) for n in fields}
     workload = ExperimentSpec.model_fields["workload"]
     params: list[click.Parameter] = [
-        click.Argument(["workload"], type=click.Choice(list(WORKLOADS)), metavar="WORKLOAD"),
-        *spec_options(ExperimentSpec, skip=["workload"], applies=applies),
+        click.Argument(["workload"], type=RegisteredName(WORKLOADS), metavar="WORKLOAD"),
+        *spec_options(
+            ExperimentSpec,
+            skip=["workload"],
+            applies=applies,
+            types={"profile": RegisteredName(PROFILES)},
+        ),
         click.Option(
             ["--jobs"],
             type=click.IntRange(1, MAX_JOBS),
@@ -214,8 +279,8 @@ def _run_command() -> click.Command:
         "run",
         callback=run,
         params=params,
-        help=f"Run one experiment: WORKLOAD ({description}) in one model. "
-        "Writes one row per run as CSV.",
+        help=f"Run one experiment: WORKLOAD ({description}; see 'durable-sim workloads') in "
+        "one model. Writes one row per run as CSV.",
         short_help="run one experiment and write its rows as CSV",
     )
 
@@ -431,6 +496,64 @@ def _worker_command() -> click.Command:
         "its lease: claim one, run it, park it while it waits, take up those whose worker died. "
         "Runs until SIGTERM/SIGINT, --max-runs or --idle-exit-s.",
         short_help="run durable executions from a shared journal",
+    )
+
+
+def _columns(lines: list[tuple[str, ...]]) -> None:
+    """Echo `lines` as left-aligned columns two spaces apart (the last one unpadded)."""
+    widths = (
+        [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)] if lines else []
+    )
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*cells, line[-1]]).rstrip())
+
+
+@cli.command("workloads", short_help="list the registered workloads, one a line")
+def workloads_command() -> None:
+    """List the registered workloads, one a line: name, phase, models, where it comes from
+    (built in, a module, an installed package) and description."""
+    _columns(
+        [
+            (
+                name,
+                f"phase {w.phase}",
+                "+".join(sorted(w.models)),
+                WORKLOADS.origin(name).describe(),
+                w.description,
+            )
+            for name, w in WORKLOADS.items()
+        ]
+    )
+
+
+def describe_profile(profile: LatencyProfile) -> str:
+    """A profile's machine and its main costs' medians in one line, e.g. ``host, 2 cores;
+    durable invoke 106 ms, checkpoint 0.5 ms, invoke 0.01 ms, kv write 0.02 ms``."""
+    m = profile.machine
+    plural = "s" * (m.cores > 1)
+    if m.kind == "host":
+        machine = f"host, {m.cores} core{plural}"
+    else:
+        machine = f"{m.kind}, {m.cores} vCPU{plural} per invocation"
+    if m.concurrency_limit is not None:
+        machine += f", at most {m.concurrency_limit} at once"
+    costs = ("durable_invoke", "checkpoint", "invoke", "cold_start", "kv_write")
+    medians = ", ".join(
+        f"{c.replace('_', ' ')} {getattr(profile, c).median_ms:g} ms" for c in costs
+    )
+    return f"{machine}; {medians}"
+
+
+@cli.command("profiles", short_help="list the registered latency profiles, one a line")
+def profiles_command() -> None:
+    """List the registered latency profiles, one a line: name, where it comes from, machine
+    and main costs (medians)."""
+    _columns(
+        [
+            (name, PROFILES.origin(name).describe(), describe_profile(p))
+            for name, p in PROFILES.items()
+        ]
     )
 
 

@@ -31,6 +31,8 @@ Where each error lives (each layer defines its own, under these roots)::
     ├── baseline                    ConditionalCheckFailed (store), RetriesExhausted (retry),
     │                               PollTimeout (polling; also a TimeoutError)
     ├── dispatch                    WorkerError (a worker process died holding runs)
+    ├── registry                    RegistryError (a bad registration, a broken entry point, a
+    │                               registration workers cannot repeat), UnknownNameError
     ├── faults                      InjectedFault (an injected step failure)
     ├── machine                     SlotsExhausted (every slot held by a running invocation)
     ├── attribution                 AttributionError (a run's time cannot be split)

@@ -4,10 +4,12 @@ Each run gets its own seed spawned from the spec's seed, so a run's row depends 
 spec and its index: the same spec gives the same rows whether runs go one by one or are spread
 over processes. On the virtual clock the CSV is byte-identical from one execution to the next.
 
-The harness is generic: a workload (`durable_sim.workloads.WORKLOADS`) brings its runners, its
-store-call purposes and its row labels; the harness builds each run's clock, latency profile,
-machine and seed, traces the virtual clocks to split the run's time by component
-(`durable_sim.attribution`) and turns the values into a row (`durable_sim.rows`).
+The harness is generic: a workload (registered in `durable_sim.workloads.WORKLOADS`) brings its
+runners, its store-call purposes and its row labels; the harness builds each run's clock, latency
+profile (registered in `durable_sim.latency.PROFILES`), machine and seed, traces the virtual
+clocks to split the run's time by component (`durable_sim.attribution`) and turns the values into
+a row (`durable_sim.rows`). Spawned worker processes make the spec's registrations again
+(`Registrations`) before their first run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +46,7 @@ from durable_sim.latency import (
 )
 from durable_sim.machine import Machine
 from durable_sim.progress import Progress, progress_reporter
+from durable_sim.registry import Origin
 from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
 from durable_sim.storage import IN_MEMORY, Storage, check_database, open_storages
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
@@ -77,7 +80,8 @@ class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     workload: str = Field(
-        description="a registered workload: counter (Phase 1) or video (Phase 2) built in"
+        description="a registered workload: counter (Phase 1) or video (Phase 2) built in, "
+        "or yours (durable_sim.workloads.register_workload)"
     )
     model: Literal["durable", "baseline"] = Field(
         description="durable (checkpoint and replay) or baseline (explicit state in a store)"
@@ -92,7 +96,9 @@ class ExperimentSpec(BaseModel):
         "virtual", description="virtual (deterministic, modelled ms) or wall (measured ms)"
     )
     profile: str = Field(
-        "paper-local", description="latency profile: a name in durable_sim.latency.PROFILES"
+        "paper-local",
+        description="a registered latency profile (scenario costs and machine): paper-local, "
+        "aws-lambda or zero built in, or yours (durable_sim.latency.register_profile)",
     )
     cores: int | None = Field(
         None,
@@ -218,18 +224,13 @@ class ExperimentSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
-        if self.workload not in WORKLOADS:
-            raise ValueError(
-                f"workload {self.workload!r} is unknown (accepted: {sorted(WORKLOADS)})"
-            )
-        workload = WORKLOADS[self.workload]
+        workload = WORKLOADS[self.workload]  # UnknownNameError lists the registered names
         if self.model not in workload.models:
             raise ValueError(
                 f"workload {self.workload!r} has no model {self.model!r} "
                 f"(accepted: {list(workload.models)})"
             )
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile {self.profile!r} is unknown (accepted: {sorted(PROFILES)})")
+        PROFILES[self.profile]
         if self.engine == "aws-local" and self.clock != "wall":
             raise ValueError("engine 'aws-local' runs on the wall clock (set clock='wall')")
         unknown = sorted(
@@ -405,14 +406,49 @@ def _warm_up(spec: ExperimentSpec, session: Any, storage: Storage) -> None:
         run_one(spec, -1 - index, seed, session, storage)
 
 
-_Shared = tuple[ExperimentSpec, str, Storage]
+@dataclass(frozen=True)
+class Registrations:
+    """How a spawned worker process makes the registrations a spec names: its workload's and
+    its latency profile's (`durable_sim.registry.Origin`; picklable).
+
+    The parent takes them with `of` before any run; each worker calls `restore` before its
+    first run (re-importing the registering modules, loading entry points).
+    """
+
+    workload: str
+    workload_origin: Origin
+    profile: str
+    profile_origin: Origin
+
+    @classmethod
+    def of(cls, spec: ExperimentSpec) -> Registrations:
+        """`spec`'s registrations; `durable_sim.registry.RegistryError` (saying what to do) if
+        either was made where no worker can repeat it (a notebook cell, a function body)."""
+        return cls(
+            spec.workload,
+            WORKLOADS.for_workers(spec.workload),
+            spec.profile,
+            PROFILES.for_workers(spec.profile),
+        )
+
+    def restore(self) -> None:
+        """Make both registrations in this process (nothing to do where they exist);
+        `durable_sim.registry.RegistryError` if that does not register them."""
+        WORKLOADS.restore(self.workload, self.workload_origin)
+        PROFILES.restore(self.profile, self.profile_origin)
+
+
+_Shared = tuple[ExperimentSpec, str, Storage, Registrations | None]
 _State = tuple[ExperimentSpec, Any, Storage]
 
 
 @contextmanager
 def _session(shared: _Shared) -> Iterator[_State]:
-    """One process's open workload session, after the spec's warm-up runs."""
-    spec, scratch, storage = shared
+    """One process's open workload session, after the spec's registrations are restored (in a
+    worker) and its warm-up runs are made."""
+    spec, scratch, storage, registrations = shared
+    if registrations is not None:
+        registrations.restore()
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
         _warm_up(spec, session, storage)
         yield spec, session, storage
@@ -442,12 +478,17 @@ def run_experiment(
     with the number of runs just finished. `blob_root` is the workload's scratch directory (a
     temporary one by default). `storage` is where the runs keep their state, opened for
     ``spec.database`` (`durable_sim.storage.open_storages`; by default opened here, e.g. a
-    Postgres server started for this experiment). Raises `SpecError` for a bad `jobs`; a run
-    that fails although the spec injects no failures stops the experiment with
-    `RunFailedError`.
+    Postgres server started for this experiment).
+
+    Raises `SpecError` for a bad `jobs`; a run that fails although the spec injects no failures
+    stops the experiment with `RunFailedError`; with ``jobs > 1``, before any run,
+    `durable_sim.registry.RegistryError` if the spec's workload or profile was registered where
+    worker processes cannot make it again (`Registrations.of`; e.g. in a notebook cell: run with
+    ``jobs=1``, or register it in a module).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise SpecError(f"bad jobs={jobs!r} (accepted: an int in 1..{MAX_JOBS})")
+    registrations = Registrations.of(spec) if jobs > 1 else None
     items = list(enumerate(run_seeds(spec.seed, spec.runs)))
     description = f"{spec.workload}/{spec.model}"
     with (
@@ -455,7 +496,7 @@ def run_experiment(
         open_storages([] if storage else [spec.database], Path(tmp)) as opened,
         progress_reporter(progress, total=spec.runs, description=description) as report,
     ):
-        shared = (spec, str(blob_root or tmp), storage or opened[spec.database])
+        shared = (spec, str(blob_root or tmp), storage or opened[spec.database], registrations)
         rows = map_chunked(_run_item, shared, items, jobs=jobs, progress=report, context=_session)
     frame = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
     return frame

@@ -5,7 +5,9 @@ A draw is keyed by *what* it is for (e.g. ``("checkpoint", "exec-1", "3.2", 1)``
 depend on the order in which branches, threads or processes happen to run.
 
 A profile is a scenario's costs plus its `Machine` (`durable_sim.machine`): the cores on which
-the CPU-bound part of those costs (validate, split, encode, assemble) contends.
+the CPU-bound part of those costs (validate, split, encode, assemble) contends. Profiles are
+looked up by name in `PROFILES`, where `register_profile` (or an installed package's entry
+point) adds new ones beside the built-ins.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from durable_sim.clock import note_charge
 from durable_sim.machine import Machine
+from durable_sim.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,28 @@ AWS_LAMBDA = LatencyProfile(
     assemble_per_s=PAPER_LOCAL.assemble_per_s,
 )
 
-PROFILES: dict[str, LatencyProfile] = {p.name: p for p in (ZERO, PAPER_LOCAL, AWS_LAMBDA)}
+#: Every latency profile by name: the built-ins (`ZERO`, `PAPER_LOCAL`, `AWS_LAMBDA`), yours
+#: (`register_profile`), and installed packages' entry points in the group
+#: ``durable_sim.profiles`` (each naming a `LatencyProfile`, e.g.
+#: ``my-lab = my_package.profiles:MY_LAB``). See `durable_sim.registry`.
+PROFILES: Registry[LatencyProfile] = Registry(
+    "latency profile", LatencyProfile, group="durable_sim.profiles"
+)
+PROFILES.register(ZERO, builtin=True)
+PROFILES.register(PAPER_LOCAL, builtin=True)
+PROFILES.register(AWS_LAMBDA, builtin=True)
+
+
+def register_profile(profile: LatencyProfile, *, replace: bool = False) -> LatencyProfile:
+    """Register `profile` (its costs and its `Machine`) under its name and return it; then a
+    spec's ``profile`` and ``durable-sim run --profile`` accept the name. Registered at the top
+    level of an importable module, it reaches spawned worker processes (``jobs > 1``); in a
+    notebook cell, it runs with ``jobs=1`` (see `durable_sim.registry`).
+
+    Raises `durable_sim.registry.RegistryError` for a value that is not a `LatencyProfile`, a
+    bad name, or a name registered elsewhere unless `replace` (the built-ins never).
+    """
+    return PROFILES.register(profile, replace=replace, stacklevel=2)
 
 
 #: The costs a calibration (`python -m benchmarks.calibrate`) measures, and ``cores``.
@@ -281,9 +305,6 @@ def with_calibration(profile: LatencyProfile, figures: Mapping[str, float]) -> L
 
 
 def get_profile(name: str) -> LatencyProfile:
-    """A registered profile by name."""
-    try:
-        return PROFILES[name]
-    except KeyError:
-        accepted = ", ".join(repr(n) for n in sorted(PROFILES))
-        raise ValueError(f"unknown latency profile {name!r} (accepted: {accepted})") from None
+    """The profile registered as `name` (an installed entry point is loaded on first use).
+    Raises `durable_sim.registry.UnknownNameError` (a `ValueError`) listing the accepted names."""
+    return PROFILES[name]

@@ -4,6 +4,8 @@ It lives below both so that each can name the columns without importing the othe
 """
 
 MODELS: tuple[str, ...] = ("baseline", "durable")
+#: The paper's phases (its Phase 1 and Phase 2), in its order. A row's ``phase`` is its
+#: workload's (`durable_sim.workloads.Workload.phase`): a registered workload brings its own.
 PHASES: tuple[str, ...] = ("counter", "video")
 ENGINES: tuple[str, ...] = ("sim", "aws-local", "baseline")
 STORE_OPS_PREFIX = "store_ops_"

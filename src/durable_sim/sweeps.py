@@ -49,7 +49,7 @@ import os
 import socket
 import string
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -64,6 +64,7 @@ from tqdm.auto import tqdm
 from durable_sim.errors import SidecarMismatchError
 from durable_sim.experiments import (
     ExperimentSpec,
+    Registrations,
     SpecError,
     code_digest,
     run_experiment,
@@ -351,8 +352,11 @@ def _locked(out: Path) -> Iterator[str]:
 _Item = tuple[int, ExperimentSpec, str]
 # What a batch returns: each of its points as saved.
 _Done = list[_Saved]
-# One task: (output directory, lock token, code digest, the points to run).
-_Task = tuple[str, str, str, list[_Item]]
+# One task: (output directory, lock token, code digest, the registrations its points name, the
+# points to run).
+_Task = tuple[str, str, str, tuple[Registrations, ...], list[_Item]]
+# The work of a sweep: (output directory, lock token, code digest, the points to run).
+_Work = tuple[str, str, str, list[_Item]]
 
 
 def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
@@ -366,9 +370,9 @@ def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
 
 
 def _run_batch(task: _Task) -> _Done:
-    """A worker's task: check it writes where the client reads and runs the client's code, then
-    run and save its points."""
-    out, token, code, items = task
+    """A worker's task: check it writes where the client reads and runs the client's code, make
+    the registrations its points name (workloads, profiles), then run and save its points."""
+    out, token, code, registrations, items = task
     try:
         seen = Path(out, LOCK_FILE).read_text(encoding="utf-8")
     except OSError:
@@ -384,7 +388,15 @@ def _run_batch(task: _Task) -> _Done:
             f"{code_digest()[:12]}, the client {code[:12]} "
             "(accepted: the same code on the client and every worker)"
         )
+    for registration in registrations:
+        registration.restore()
     return _run_points(Path(out), items)
+
+
+def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]:
+    """The distinct registrations `specs` name (`Registrations.of`: a `RegistryError` for one
+    that workers cannot make again)."""
+    return tuple(dict.fromkeys(Registrations.of(spec) for spec in specs))
 
 
 def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
@@ -456,7 +468,7 @@ def _survey(out: Path, sweep: Sweep) -> tuple[dict[int, _Saved], list[_Item]]:
 
 
 def _batches(
-    work: _Task, client: Any, workers: int | None, batch_size: int | None
+    work: _Work, client: Any, workers: int | None, batch_size: int | None
 ) -> Generator[_Done]:
     """The results of `work`'s points, batch by batch as they finish: in this process, on a pool
     of `workers` processes, or on the Dask `client`'s workers."""
@@ -464,7 +476,10 @@ def _batches(
     if not todo or (client is None and (workers or 1) == 1):
         return _serial(Path(out), todo)
     count = (workers or 1) if client is None else len(client.scheduler_info()["workers"]) or 1
-    tasks = [(out, token, code, batch) for batch in _split(todo, count, batch_size)]
+    batches = _split(todo, count, batch_size)
+    tasks = [
+        (out, token, code, _registrations(spec for _, spec, _ in batch), batch) for batch in batches
+    ]
     return _process_pool(tasks, count) if client is None else _dask(tasks, client)
 
 
@@ -549,12 +564,17 @@ def run_sweep(
 
     Raises `SweepError` for a bad sweep or argument, an output directory that cannot be written
     or is in use by another sweep, an unreachable scheduler, or a worker that cannot see `out`
-    or runs other code; every point saved before an error stays valid for the next run. Any
-    error of a run itself (e.g. `SpecError`) propagates likewise.
+    or runs other code; every point saved before an error stays valid for the next run. With
+    worker processes (dask, or `workers` > 1), before anything is written,
+    `durable_sim.registry.RegistryError` for a workload or profile registered where workers
+    cannot make it again (e.g. in a notebook cell; see `Registrations.of`). Any error of a run
+    itself (e.g. `SpecError`) propagates likewise.
     """
     _check_arguments(executor, workers, scheduler, batch_size)
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
+    if executor == "dask" or (workers or 1) > 1:
+        _registrations(point.spec for point in sweep.points)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SweepError(f"bad output directory {str(out)!r}: it is a file (accepted: a directory)")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from durable_sim.analysis.scenarios import ordered_scenarios, with_scenario
-from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError, require_columns
+from durable_sim.analysis.schema import MODELS, AnalysisInputError, ordered_phases, require_columns
 from durable_sim.analysis.tables import MODEL_LABELS, Table
 from durable_sim.rows import TIME_COLUMNS, TIME_COMPONENTS
 
@@ -38,7 +38,8 @@ def has_time_split(rows: pd.DataFrame) -> bool:
 
 
 def breakdown_table(rows: pd.DataFrame) -> Table:
-    """Mean ms per component for each scenario, phase and model with a time split.
+    """Mean ms per component for each scenario, phase (any workload's; the paper's first) and
+    model with a time split.
 
     Columns: ``scenario, phase, model, runs, time_ms`` and one column per component (named as
     in the rows), plus ``largest`` (the component with the largest mean). Raises
@@ -51,7 +52,7 @@ def breakdown_table(rows: pd.DataFrame) -> Table:
         raise AnalysisInputError("no row carries a time split (only virtual-clock runs do)")
     records = []
     for scenario in ordered_scenarios(split["scenario"]):
-        for phase in PHASES:
+        for phase in ordered_phases(split["phase"]):
             for model in MODELS:
                 group = split[
                     (split["scenario"] == scenario)

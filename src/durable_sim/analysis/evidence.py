@@ -19,7 +19,7 @@ import pandas as pd
 from durable_sim.analysis.breakdown import breakdown_table, has_time_split
 from durable_sim.analysis.polling import fanout_table, poll_sweep_table, polling_design_table
 from durable_sim.analysis.scenarios import ordered_scenarios, scenarios_table, with_scenario
-from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError
+from durable_sim.analysis.schema import MODELS, AnalysisInputError, ordered_phases
 from durable_sim.analysis.stats import spread_test
 from durable_sim.analysis.tables import (
     MODEL_LABELS,
@@ -51,14 +51,15 @@ def _stacked(tables: list[tuple[str, Table]], name: str, caption: str) -> Table:
 
 
 def spread_table(rows: pd.DataFrame) -> Table:
-    """Per scenario and phase: SD of time per model and the Brown-Forsythe test of equal spread.
+    """Per scenario and phase (any workload's; the paper's first): SD of time per model and the
+    Brown-Forsythe test of equal spread.
 
     ``sd_diff`` is the durable SD minus the baseline SD (ms).
     """
     rows = with_scenario(rows)
     records = []
     for scenario in ordered_scenarios(rows["scenario"]):
-        for phase in PHASES:
+        for phase in ordered_phases(rows["phase"]):
             part = rows[(rows["scenario"] == scenario) & (rows["phase"] == phase)]
             groups = [part[part["model"] == m]["time_ms"].to_numpy(float) for m in MODELS]
             if any(g.size == 0 for g in groups):

@@ -29,9 +29,9 @@ from matplotlib.typing import RcKeyType
 from durable_sim.analysis.breakdown import COMPONENT_LABELS
 from durable_sim.analysis.schema import (
     MODELS,
-    PHASES,
     AnalysisInputError,
     numeric_column,
+    ordered_phases,
     select_phase,
 )
 from durable_sim.analysis.stats import bootstrap_mean_ci
@@ -194,7 +194,7 @@ def breakdown_figure(table: pd.DataFrame) -> Figure:
     missing = [c for c in columns if c not in table.columns]
     if missing or table.empty:
         raise AnalysisInputError(f"breakdown frame lacks columns {missing} or rows")
-    phases = [p for p in PHASES if (table["phase"] == p).any()]
+    phases = ordered_phases(table["phase"])
     with figure_style():
         fig = Figure(
             figsize=(7.0, 0.9 + 0.55 * table.groupby("phase").size().max()),

@@ -9,7 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from durable_sim.analysis.paper_values import PAPER_VALUES
-from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError, require_columns
+from durable_sim.analysis.schema import (
+    MODELS,
+    PHASES,
+    AnalysisInputError,
+    ordered_phases,
+    require_columns,
+)
 from durable_sim.analysis.tables import MODEL_LABELS, Table
 
 #: Scenarios in report order; others (e.g. ``zero``) follow alphabetically.
@@ -40,9 +46,10 @@ def ordered_scenarios(names: list[str] | pd.Series) -> list[str]:
 def scenarios_table(rows: pd.DataFrame) -> Table:
     """Per scenario, phase and model: the machine (kind, cores: a host's cores or a Lambda's
     vCPUs), runs, mean and SD of time, store calls, checkpoints; the paper's published means
-    first (scenario ``paper``; machine, SD and checkpoints not published).
+    first (scenario ``paper``, for the paper's phases; machine, SD and checkpoints not
+    published). Every phase present is tabulated, the paper's first.
 
-    Raises `AnalysisInputError` if `rows` lack a needed column or hold no known phase.
+    Raises `AnalysisInputError` if `rows` lack a needed column or hold no row to tabulate.
     """
     require_columns(
         rows,
@@ -79,7 +86,7 @@ def scenarios_table(rows: pd.DataFrame) -> Table:
                     }
                 )
     for scenario in ordered_scenarios(rows["scenario"]):
-        for phase in PHASES:
+        for phase in ordered_phases(rows["phase"]):
             for model in MODELS:
                 group = rows[
                     (rows["scenario"] == scenario)
@@ -105,7 +112,7 @@ def scenarios_table(rows: pd.DataFrame) -> Table:
                     }
                 )
     if not any(r["scenario"] != PAPER for r in records):
-        raise AnalysisInputError(f"no rows of a known phase; accepted phases: {list(PHASES)}")
+        raise AnalysisInputError("no rows to tabulate (no row has a phase and a known model)")
     headers = {
         "scenario": "Scenario",
         "cores": "Cores (per machine)",

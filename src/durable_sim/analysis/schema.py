@@ -2,7 +2,9 @@
 
 One row is one run of one workload in one model. Checks raise `AnalysisInputError` naming the bad
 value and the accepted ones, so a typo in a label or a missing column fails with one clear message
-before any statistic is computed or any file is written.
+before any statistic is computed or any file is written. ``model`` and ``engine`` have fixed
+vocabularies; ``phase`` is open (a registered workload brings its own), and per-phase tables list
+the paper's phases first (`ordered_phases`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pandas as pd
 from durable_sim.errors import DurableSimError
 from durable_sim.rows import ENGINES, MODELS, PHASES, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 
-#: Known vocabularies of the label columns; other columns accept whatever labels they hold.
-LABELS: dict[str, tuple[str, ...]] = {"model": MODELS, "phase": PHASES, "engine": ENGINES}
+#: Known vocabularies of the label columns; other columns (``phase`` too) accept whatever labels
+#: they hold.
+LABELS: dict[str, tuple[str, ...]] = {"model": MODELS, "engine": ENGINES}
 
 
 class AnalysisInputError(DurableSimError, ValueError):
@@ -59,14 +62,21 @@ def require_known_labels(rows: pd.DataFrame, column: str) -> None:
         require_label(str(label), accepted, column=column)
 
 
+def ordered_phases(phases: Iterable[object]) -> list[str]:
+    """The distinct phases in `phases` in report order: the paper's (`PHASES`, in its order)
+    first, then any others (registered workloads') sorted; missing values are skipped."""
+    present = {str(p) for p in phases if not pd.isna(p)}
+    return [p for p in PHASES if p in present] + sorted(present - set(PHASES))
+
+
 def select_phase(rows: pd.DataFrame, phase: str) -> pd.DataFrame:
-    """Rows of one phase; fails on an unknown phase or when none of the rows belong to it."""
+    """Rows of one phase (any workload's); fails when none of the rows belong to it, naming the
+    phases present."""
     require_columns(rows, ["phase", "model"])
-    require_label(phase, PHASES, column="phase")
     require_known_labels(rows, "model")
     selected = rows[rows["phase"] == phase]
     if selected.empty:
-        present = sorted(str(p) for p in rows["phase"].dropna().unique())
+        present = ordered_phases(rows["phase"])
         raise AnalysisInputError(f"no rows with phase {phase!r}; phases present: {present}")
     return selected
 

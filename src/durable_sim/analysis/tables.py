@@ -16,9 +16,9 @@ import pandas as pd
 from durable_sim.analysis.paper_values import PAPER_VALUES
 from durable_sim.analysis.schema import (
     MODELS,
-    PHASES,
     AnalysisInputError,
     numeric_column,
+    ordered_phases,
     require_columns,
     require_known_labels,
     select_phase,
@@ -96,7 +96,9 @@ _COUNT_FORMATS = {"model": "s", "runs": "d", "ok_runs": "d"}
 
 
 def table1(rows: pd.DataFrame) -> Table:
-    """Table 1 (counter): store ops, ops executed, final value; plus checkpoint ops and time."""
+    """Table 1 (counter): store ops, ops executed, final value; plus checkpoint ops and time.
+
+    The paper's table: it reads the ``counter`` phase only (other phases are ignored)."""
     frame = _per_model(
         select_phase(rows, "counter"),
         {
@@ -129,7 +131,9 @@ def table1(rows: pd.DataFrame) -> Table:
 
 
 def table2(rows: pd.DataFrame) -> Table:
-    """Table 2 (video): mean time, store ops and retries; plus checkpoint ops and time spread."""
+    """Table 2 (video): mean time, store ops and retries; plus checkpoint ops and time spread.
+
+    The paper's table: it reads the ``video`` phase only (other phases are ignored)."""
     frame = _per_model(
         select_phase(rows, "video"),
         {
@@ -160,12 +164,12 @@ def table2(rows: pd.DataFrame) -> Table:
 
 
 def _phases_present(rows: pd.DataFrame) -> list[str]:
+    """Every phase with rows (the paper's first, see `ordered_phases`); fails on no rows."""
     require_columns(rows, ["phase", "model"])
-    require_known_labels(rows, "phase")
     require_known_labels(rows, "model")
-    present = [p for p in PHASES if (rows["phase"] == p).any()]
+    present = ordered_phases(rows["phase"])
     if not present:
-        raise AnalysisInputError(f"no rows to analyse; accepted phases: {list(PHASES)}")
+        raise AnalysisInputError("no rows to analyse (no row has a phase)")
     return present
 
 
@@ -177,7 +181,8 @@ def statistics_table(
     n_resamples: int = 10_000,
     level: float = 0.95,
 ) -> Table:
-    """Baseline vs durable for each phase present and each metric (see `stats.compare_groups`).
+    """Baseline vs durable for each phase present (any workload's; the paper's first) and each
+    metric (see `stats.compare_groups`).
 
     Each comparison draws from its own child of `SeedSequence(seed)`, in table order.
     """
@@ -238,7 +243,8 @@ def statistics_table(
 
 
 def correlation_table(rows: pd.DataFrame, x: str = "store_ops", y: str = "time_ms") -> Table:
-    """Spearman correlation of `x` and `y` within each model of each phase present."""
+    """Spearman correlation of `x` and `y` within each model of each phase present (any
+    workload's; the paper's first)."""
     pieces = []
     for phase in _phases_present(rows):
         present = [m for m in MODELS if ((rows["phase"] == phase) & (rows["model"] == m)).any()]
@@ -268,7 +274,8 @@ def _our_value(rows: pd.DataFrame, phase: str, model: str, metric: str) -> float
 
 
 def paper_comparison_table(rows: pd.DataFrame) -> Table:
-    """Each number the paper publishes beside ours, with their differences.
+    """Each number the paper publishes beside ours, with their differences: only the paper's
+    phases (rows of other phases are ignored).
 
     `abs_diff` is ours minus the paper's, in the metric's units; `rel_diff` divides it by the
     paper's magnitude and is NaN (with a note) where the paper reports 0.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from durable_sim.analysis.schema import MODELS, PHASES, AnalysisInputError, require_columns
+from durable_sim.analysis.schema import MODELS, AnalysisInputError, ordered_phases, require_columns
 from durable_sim.analysis.tables import MODEL_LABELS, Table
 
 #: The target of the model: every validated mean within 15 % of the measurement.
@@ -50,7 +50,7 @@ def validation_table(
     require_columns(measured, [*needed, "cores", "load_1m"])
     require_columns(predicted, needed)
     records = []
-    for phase in PHASES:
+    for phase in ordered_phases(measured["phase"]):
         for model in MODELS:
             m = measured[(measured["phase"] == phase) & (measured["model"] == model)]
             p = predicted[(predicted["phase"] == phase) & (predicted["model"] == model)]

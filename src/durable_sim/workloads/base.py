@@ -76,6 +76,11 @@ def no_check(spec: Any) -> None:
     """The check of a workload that accepts every valid spec."""
 
 
+def no_labels(spec: Any) -> dict[str, Any]:
+    """The labels of a workload whose rows carry no spec settings of their own."""
+    return {}
+
+
 @dataclass(frozen=True)
 class Workload:
     """A workload as the harness sees it.
@@ -86,7 +91,8 @@ class Workload:
     this order); `labels` gives the spec settings its rows carry (column -> value);
     `session` opens per-experiment resources (e.g. a pool of encoder processes) in a scratch
     directory, handed to every run as ``env.session``; `check` rejects a spec the workload
-    cannot run with `ValueError` naming the value and the accepted range.
+    cannot run with `ValueError` naming the value and the accepted range; `description` is
+    one line for listings (``durable-sim workloads``).
     """
 
     name: str
@@ -96,6 +102,7 @@ class Workload:
     labels: Callable[[Any], dict[str, Any]]
     session: Callable[[Any, Path], AbstractContextManager[Any]] = no_session
     check: Callable[[Any], None] = no_check
+    description: str = ""
 
     @property
     def models(self) -> tuple[str, ...]:

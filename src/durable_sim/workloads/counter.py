@@ -157,4 +157,5 @@ COUNTER = Workload(
     runners={"durable": _durable_runner, "baseline": _baseline_runner},
     store_purposes=("counter_create", "counter_update", "counter_read"),
     labels=lambda spec: {},
+    description="the paper's phase 1: a stateful counter, four operations (+1, +2, read, -1)",
 )

@@ -424,4 +424,5 @@ VIDEO = Workload(
     labels=_labels,
     session=video_session,
     check=_check,
+    description="the paper's phase 2: validate, split, encode chunks in parallel, assemble",
 )
