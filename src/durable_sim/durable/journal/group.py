@@ -11,8 +11,9 @@ than one commit.
 
 A batch stays within the limits AWS puts on one checkpoint call, as the SDK's batcher does
 (``CheckpointBatcherConfig``: at most 250 operation updates and 750 KB per call; an append is
-never split, so a single larger append is committed alone); AWS's third limit, 1 s of
-collecting, holds since a batch only collects while the previous commit runs.
+never split, so a single larger append is committed alone). AWS's third limit, 1 s of
+collecting, is not a timer here: a batch collects only while the previous commit runs, which
+stays under 1 s as long as one commit does (a database that stalls longer stalls the batch).
 
 What a crash can lose is therefore what it loses without group commit: the appends whose callers
 have not returned yet. An at-most-once step's START is an append its caller waits for before it
