@@ -68,6 +68,9 @@ class Append:
 
     @classmethod
     def of(cls, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None) -> Append:
+        """The append of `entries` (one checkpoint's, in order) to `execution_id`, under `lease`
+        (``None``: the outside world's write), encoded for one ``INSERT`` of the history row
+        and one upsert per operation record."""
         records = {
             op_id: (encode_json(rec.to_dict()), rec.terminal)
             for op_id, rec in latest_records(entries).items()
