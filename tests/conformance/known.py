@@ -41,11 +41,3 @@ RUNNER_NO_STATE_ON_POLL = Known(
     "no Result (AWS's carries the polled state)",
     r"StepSucceededDetails\.Result\.Payload: key missing",
 )
-SIM_CRASH_BEFORE_FIRST_CHECKPOINT = Known(
-    "our engine loses a crash that comes before any checkpoint of the invocation reached the "
-    "journal: a step's asynchronous START (and its child context's) waits in the checkpoint "
-    "batcher for up to 100 ms of virtual time and dies with the process, and on resume the "
-    "journal holds no operation, so no InvocationCompleted{Error: Runtime.ExitError} is "
-    "recorded; AWS's history has both STARTs and the failed invocation",
-    r"EventType: expected 'InvocationCompleted', got 'StepSucceeded'",
-)

@@ -26,13 +26,13 @@ from aws_durable_execution_sdk_python.retries import (
 )
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
+from durable_sim.clock import current_clock
 from durable_sim.faults import SimulatedCrash
 
 from .harness import Case, assert_conforms, parameters
 from .known import (
     RUNNER_DROPS_CRASHED_INVOCATION,
     RUNNER_NO_RETRY_DETAILS_ON_SUCCESS,
-    SIM_CRASH_BEFORE_FIRST_CHECKPOINT,
 )
 
 LARGE_BYTES = 300 * 1024  # over AWS's 256 KiB checkpoint limit
@@ -157,6 +157,10 @@ def child_interrupted() -> Callable[[str, DurableContext], str]:
             def crash_once(_: StepContext) -> str:
                 if not crashed:
                     crashed.append(True)
+                    # The requirement's crash comes after both STARTs are checkpointed: let the
+                    # step run longer than the checkpoint batcher holds an asynchronous START.
+                    clock = current_clock()
+                    clock.sleep_until(clock.now_ms() + 1_000.0)
                     raise SimulatedCrash("the Lambda process exits inside the step")
                 return event
 
@@ -242,10 +246,7 @@ CASES: dict[str, Case] = {
     "3-12": Case(
         child_interrupted,
         per_run=True,
-        known={
-            "sim": SIM_CRASH_BEFORE_FIRST_CHECKPOINT,
-            "aws-local": RUNNER_DROPS_CRASHED_INVOCATION,
-        },
+        known={"aws-local": RUNNER_DROPS_CRASHED_INVOCATION},
     ),
     "3-13": Case(child_only_wait_then_step),
     "3-14": Case(child_custom_serdes),
