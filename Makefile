@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint bench reproduce measure conformance mutate lab docs clean-venv
+.PHONY: env test lint bench reproduce sweeps measure conformance mutate lab docs clean-venv
 
 # AWS's conformance requirements ship in a wheel that installs only on Python >= 3.14; the tests
 # read it as a file, so it is downloaded (pinned by sha256), never installed, and never committed.
@@ -45,6 +45,21 @@ REPRO_PARAMS ?= params/paper
 
 reproduce: $(STAMP)
 	$(PY) tools/reproduce.py --params $(REPRO_PARAMS)
+
+# The full sensitivity grids (params/sweeps/sensitivity_<name>.yaml) into data/sweeps/<name>/: one
+# CSV (+ .meta.json) per grid point and index.csv, incremental (points already there with the same
+# digest are skipped). Notebook 04 runs their coarse versions (params/sweeps/coarse/); `make test`
+# checks the committed sweeps are current (their digests name this code and these files) and that
+# the notebook's rows are their first runs: rerun after any change to src/ and commit data/sweeps.
+# A few minutes on 2 cores; in parallel: make sweeps SWEEP_WORKERS=2
+SWEEPS := chunks failures polling cores
+SWEEP_WORKERS ?= 1
+
+sweeps: $(STAMP)
+	for name in $(SWEEPS); do \
+		$(VENV)/bin/durable-sim sweep params/sweeps/sensitivity_$$name.yaml \
+			--out data/sweeps/sensitivity_$$name --workers $(SWEEP_WORKERS) || exit 1; \
+	done
 
 # The measured data set (wall clock, real encoder, official local runner, this machine) and the
 # calibration taken with it, into data/measured/. Takes a few minutes; rerun on a quiet machine.

@@ -136,3 +136,22 @@ def test_the_paper_local_durable_counter_is_mostly_the_invocation_floor() -> Non
     share = rows["time_invocation_ms"].sum() / rows["time_ms"].sum()
     assert share > 0.9
     assert (rows["time_store_ms"] == 0).all()
+
+
+def test_charged_ms_sums_a_cost_on_every_clock_on_the_path_or_not() -> None:
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        note_charge("cold_start", 250.0)
+        main.charge(250.0)
+        worker = main.fork()  # a worker whose cold start is off the critical path
+        note_charge("cold_start", 180.5)
+        worker.charge(180.5)
+        note_charge("invoke", 15.0)
+        main.charge(15.0)
+        main.sleep_until(300.0)  # a sleep is no charge, whatever it waits for
+    assert trace.charged_ms("cold_start") == 430.5
+    assert trace.charged_ms("invoke") == 15.0
+    assert trace.charged_ms("kv_read") == 0.0
+    with pytest.raises(AttributionError, match=r"unknown cost 'coldstart' \(accepted: \["):
+        trace.charged_ms("coldstart")

@@ -8,41 +8,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from durable_sim.baseline import FunctionRuntime, open_store
-from durable_sim.clock import VirtualClock
 from durable_sim.cost import (
     COMPONENTS,
+    MB_PER_VCPU,
     PRICE_NAMES,
     CostInputError,
     PriceTable,
+    lambda_memory_mb,
     load_prices,
     price_sensitivity,
     run_cost,
-    usage_from_phase_rows,
     with_costs,
 )
-from durable_sim.latency import ZERO, Sampler
-from durable_sim.video import SourceSpec
-from durable_sim.workloads import counter, video
-from durable_sim.workloads.encoders import make_encoder
+from durable_sim.rows import COST_COMPONENTS, USAGE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 PRICES = REPO / "data" / "prices" / "aws-us-east-1.yaml"
-ZERO_ROW = dict.fromkeys(
-    (
-        "invocations",
-        "billed_ms",
-        "durable_operations",
-        "checkpoint_bytes",
-        "store_read_units",
-        "store_write_units",
-        "s3_put_requests",
-        "s3_get_requests",
-        "time_ms",
-    ),
-    0,
-)
+ZERO_ROW = dict.fromkeys(USAGE_COLUMNS, 0)
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +109,71 @@ def test_sensitivity_is_linear_in_each_assumed_price(prices: PriceTable) -> None
             {**ZERO_ROW, "group": "b", "durable_operations": 7, "checkpoint_bytes": 4000},
         ]
     )
-    frame = price_sensitivity(rows, prices, by=["group"], memory_mb=1024)
+    costed = with_costs(rows, prices, memory_mb=1024)
+    frame = price_sensitivity(costed, prices, by=["group"])
     assert set(frame["price"]) == set(prices.assumed())
-    costed = with_costs(rows, prices, memory_mb=1024).set_index("group")
+    by_group = costed.set_index("group")
     writes = frame[(frame["group"] == "a") & (frame["price"] == "dynamodb_write_request_unit")]
-    share = costed.loc["a", "cost_dynamodb_writes_usd"] / costed.loc["a", "cost_usd"]
+    share = by_group.loc["a", "cost_dynamodb_writes_usd"] / by_group.loc["a", "cost_usd"]
     for _, r in writes.iterrows():
         assert r["share"] == pytest.approx(share)
         assert r["change"] == pytest.approx(share * (r["factor"] - 1))
     untouched = frame[(frame["group"] == "a") & (frame["price"] == "durable_data_written")]
     assert (untouched["change"] == 0).all()
+
+
+usage_values = st.fixed_dictionaries(
+    {column: st.integers(0, 10**6) | st.floats(0, 1e7, allow_nan=False) for column in USAGE_COLUMNS}
+)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    rows=st.lists(usage_values, min_size=1, max_size=4),
+    name=st.sampled_from(PRICE_NAMES),
+    factor=st.floats(0.01, 100),
+    memory=st.integers(128, 10_240),
+)
+def test_sensitivity_equals_pricing_again_with_the_scaled_price(
+    rows: list[dict[str, float]], name: str, factor: float, memory: int
+) -> None:
+    """Scaling one price in the cost columns (no re-pricing) gives what re-pricing gives."""
+    prices = load_prices(PRICES)
+    frame = pd.DataFrame(rows).assign(group="g")
+    costed = with_costs(frame, prices, memory_mb=memory)
+    (result,) = price_sensitivity(
+        costed, prices, by=["group"], names=[name], factors=[factor]
+    ).itertuples()
+    again = with_costs(frame, prices.scaled(name, factor), memory_mb=memory)["cost_usd"].mean()
+    assert result.scaled_cost_usd == pytest.approx(again, rel=1e-9, abs=1e-15)
+    assert result.cost_usd == pytest.approx(costed["cost_usd"].mean(), rel=1e-12, abs=1e-18)
+
+
+def test_sensitivity_needs_priced_rows_and_known_prices(prices: PriceTable) -> None:
+    rows = pd.DataFrame([{**ZERO_ROW, "group": "a"}])
+    with pytest.raises(CostInputError, match=r"rows lack \['cost_usd'"):
+        price_sensitivity(rows, prices, by=["group"])
+    costed = with_costs(rows, prices, memory_mb=1024)
+    with pytest.raises(CostInputError, match=r"unknown prices \['lambda_gb_hour'\]"):
+        price_sensitivity(costed, prices, by=["group"], names=["lambda_gb_hour"])
+    with pytest.raises(CostInputError, match=r"bad factors \[0\]"):
+        price_sensitivity(costed, prices, by=["group"], factors=[0])
+
+
+def test_components_are_the_row_schema_s(prices: PriceTable) -> None:
+    assert tuple(COMPONENTS) == COST_COMPONENTS
+    assert sorted(COMPONENTS.values()) == sorted(PRICE_NAMES)
+
+
+@pytest.mark.parametrize(("vcpus", "memory"), [(1, 1769), (2, 3538), (5, 8845), (6, 10_240)])
+def test_lambda_memory_gives_the_vcpus(vcpus: int, memory: int) -> None:
+    assert lambda_memory_mb(vcpus) == memory == min(MB_PER_VCPU * vcpus, 10_240)
+
+
+@pytest.mark.parametrize("vcpus", [0, -1, 1.5, True])
+def test_lambda_memory_refuses_bad_vcpus(vcpus: object) -> None:
+    with pytest.raises(CostInputError, match=rf"bad vcpus={vcpus!r} \(accepted: an int >= 1\)"):
+        lambda_memory_mb(vcpus)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -191,50 +231,3 @@ def test_bad_price_tables_are_refused(
 ) -> None:
     with pytest.raises(CostInputError, match=message):
         load_prices(_table_with(tmp_path, name, **changes))
-
-
-def test_committed_phase_rows_get_their_usage(prices: PriceTable) -> None:
-    rows = pd.concat(
-        [
-            pd.read_csv(REPO / "data" / "experiments" / name)
-            for name in ("phase1_counter.csv", "phase2_video.csv")
-        ],
-        ignore_index=True,
-    )
-    used = usage_from_phase_rows(rows)
-    counter_b = used[(used["phase"] == "counter") & (used["model"] == "baseline")].iloc[0]
-    assert (counter_b["store_read_units"], counter_b["store_write_units"]) == (1, 4)
-    video_d = used[(used["phase"] == "video") & (used["model"] == "durable")].iloc[0]
-    assert video_d["s3_put_requests"] == 2 * 10 + 1 and video_d["s3_get_requests"] == 2 * 10 + 2
-    assert (with_costs(used, prices, memory_mb=1769)["cost_usd"] > 0).all()
-    with pytest.raises(CostInputError, match=r"phases \['actor'\]"):
-        usage_from_phase_rows(rows.assign(phase="actor"))
-
-
-def test_one_request_unit_per_store_call_holds_for_counter_and_video(tmp_path: Path) -> None:
-    """`usage_from_phase_rows` counts one unit per call: true for these workloads' items."""
-    sampler = Sampler(ZERO, 0)
-    clock = VirtualClock()
-    store = open_store("memory", clock=clock, sampler=sampler)
-    with FunctionRuntime(clock, sampler) as runtime:
-        counter.run_baseline_counter(runtime, store, counter_id="c")
-    with FunctionRuntime(clock, sampler, max_workers=16) as runtime:
-        encoder = make_encoder(
-            "model",
-            spec=SourceSpec(10, 30, 640, 360, 30),
-            sampler=sampler,
-            failure_probability=0.0,
-            store_root=tmp_path,
-        )
-        video.run_baseline_video(
-            runtime,
-            store,
-            encoder,
-            job_id="j",
-            source=encoder.source(),
-            chunks=10,
-            seed=0,
-        )
-    c = store.counters
-    assert c.read_units == c.reads + c.queries
-    assert c.write_units == c.writes + c.deletes

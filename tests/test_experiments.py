@@ -1,13 +1,19 @@
 """The experiment harness: specs, rows, determinism, files."""
 
+import hashlib
 import json
+import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from durable_sim.clock import VirtualClock
+from durable_sim.cost import load_prices, run_cost
 from durable_sim.durable import scheduler
+from durable_sim.engines import run_durable
 from durable_sim.experiments import (
+    DEFAULT_PRICES,
     ExperimentSpec,
     RunFailedError,
     SpecError,
@@ -15,6 +21,12 @@ from durable_sim.experiments import (
     run_seeds,
     save_rows,
 )
+from durable_sim.latency import Sampler
+from durable_sim.rows import PRICED_COLUMNS, cost_column
+from durable_sim.workloads.base import invocation_durations_ms
+from durable_sim.workloads.counter import durable_counter
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def spec(**values):
@@ -161,3 +173,103 @@ def test_runs_failing_from_injected_failures_are_rows():
     assert not rows.ok.any()
     base = run_experiment(spec(failure_probability=0.9, runs=2))
     assert not base.ok.any() and (base.failed_steps > 0).all()
+
+
+@pytest.mark.parametrize("workload", ["counter", "video"])
+@pytest.mark.parametrize("model", ["durable", "baseline"])
+def test_every_row_is_priced_from_its_own_usage(workload, model):
+    """Rows carry their usage and dollars; the dollars are the cost model's for that usage at
+    the spec's memory and retention, component by component."""
+    spec = ExperimentSpec.parse(
+        {"workload": workload, "model": model, "runs": 2, "profile": "aws-lambda"}
+    )
+    rows = run_experiment(spec)
+    assert set(PRICED_COLUMNS) <= set(rows.columns)
+    prices = load_prices(REPO / DEFAULT_PRICES)
+    for row in rows.to_dict("records"):
+        cost = run_cost(row, prices, memory_mb=1769, retention_days=14)
+        assert row["memory_mb"] == 1769
+        for component, usd in cost.components.items():
+            assert row[cost_column(component)] == usd
+        assert row["cost_usd"] == cost.total > 0
+
+
+def test_billed_time_adds_the_init_of_every_cold_start():
+    """A durable run on aws-lambda is billed its invocations' durations (from its history) plus
+    its one cold start's INIT phase (Lambda bills INIT since August 2025)."""
+    spec = ExperimentSpec.parse(
+        {"workload": "counter", "model": "durable", "runs": 1, "profile": "aws-lambda"}
+    )
+    (row,) = run_experiment(spec).to_dict("records")
+    profile = spec.latency_profile()
+    run = run_durable(durable_counter, {}, clock=VirtualClock(), profile=profile, seed=row["seed"])
+    invoke = sum(math.ceil(ms) for ms in invocation_durations_ms(run))
+    init = math.ceil(Sampler(profile, row["seed"]).draw("cold_start", 1))
+    assert init > 0
+    assert row["billed_ms"] == invoke + init
+    local = ExperimentSpec.parse({"workload": "counter", "model": "durable", "runs": 1})
+    (row,) = run_experiment(local).to_dict("records")  # paper-local: no cold start
+    run = run_durable(
+        durable_counter, {}, clock=VirtualClock(), profile=local.latency_profile(), seed=row["seed"]
+    )
+    assert row["billed_ms"] == sum(math.ceil(ms) for ms in invocation_durations_ms(run))
+
+
+@pytest.mark.parametrize(
+    ("values", "memory"),
+    [
+        ({}, 1769),
+        ({"profile": "aws-lambda"}, 1769),
+        ({"profile": "aws-lambda", "cores": 2}, 3538),
+        ({"profile": "aws-lambda", "cores": 8}, 10_240),
+        ({"cores": 8}, 1769),  # a host: each invocation priced as a one-vCPU Lambda
+        ({"profile": "aws-lambda", "cores": 2, "memory_mb": 512}, 512),
+    ],
+)
+def test_memory_defaults_to_the_vcpus_of_a_lambda_invocation(values, memory):
+    assert spec(**values).lambda_memory_mb() == memory
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"memory_mb": 64}, "memory_mb=64: Input should be greater than or equal to 128"),
+        ({"retention_days": 91}, "retention_days=91: Input should be less than or equal to 90"),
+        ({"prices": "data/prices/nowhere.yaml"}, "bad price table '"),
+    ],
+)
+def test_bad_pricing_fields_fail_with_one_clear_line(values, message):
+    with pytest.raises(SpecError) as info:
+        spec(**values)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_dollars_are_saved_with_six_significant_digits(tmp_path):
+    """A run costs millionths of a dollar: %.6f would keep one digit of them."""
+    s = ExperimentSpec.parse({"workload": "counter", "model": "baseline", "runs": 2})
+    rows = run_experiment(s)
+    rows.loc[1, "cost_usd"] = float("nan")
+    path = save_rows(rows, [s], tmp_path / "rows.csv")
+    back = pd.read_csv(path)
+    first = rows.loc[0, "cost_usd"]
+    assert 1e-7 < first < 1e-4
+    assert back.loc[0, "cost_usd"] == pytest.approx(first, rel=1e-5)
+    assert math.isnan(back.loc[1, "cost_usd"])
+    text = path.read_text()
+    assert f"{first:.6g}" in text and f"{rows.loc[0, 'time_ms']:.6f}" in text
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    table = (REPO / DEFAULT_PRICES).read_bytes()
+    assert meta["prices_sha256"] == {DEFAULT_PRICES: hashlib.sha256(table).hexdigest()}
+
+
+def test_a_run_whose_engine_hides_its_checkpoint_bytes_has_no_cost():
+    """The official runner does not report checkpoint bytes: its rows' costs are unknown (NaN),
+    never priced as if nothing had been written."""
+    s = ExperimentSpec.parse(
+        {"workload": "counter", "model": "durable", "engine": "aws-local", "clock": "wall"}
+        | {"runs": 1}
+    )
+    (row,) = run_experiment(s).to_dict("records")
+    assert row["checkpoint_bytes"] is None or math.isnan(row["checkpoint_bytes"])
+    assert row["durable_operations"] == 4 and row["billed_ms"] > 0
+    assert all(math.isnan(row[c]) for c in PRICED_COLUMNS if c.endswith("_usd"))

@@ -15,6 +15,7 @@ from durable_sim.notebook import (
     ActorParameters,
     CounterParameters,
     ParameterError,
+    SensitivityParameters,
     StatisticsParameters,
     VideoParameters,
     check_parameters,
@@ -146,8 +147,8 @@ def test_paths_and_ensure(tmp_path: Path) -> None:
         CounterParameters(output_root=str(tmp_path / "blocked")).paths().ensure()
 
 
-def test_notebook_03_parameters_are_the_report_spec() -> None:
-    """One source of truth: notebook 03's model is `ReportSpec`'s fields plus output_root, and
+def test_notebook_05_parameters_are_the_report_spec() -> None:
+    """One source of truth: notebook 05's model is `ReportSpec`'s fields plus output_root, and
     its instances are report specs with the same values."""
     assert set(StatisticsParameters.model_fields) == {*ReportSpec.model_fields, "output_root"}
     params = StatisticsParameters.check({"n_resamples": 1e3, "other_profiles": ["aws-lambda"]})
@@ -160,7 +161,7 @@ def test_notebook_03_parameters_are_the_report_spec() -> None:
             ReportSpec.parse(bad)  # the CLI's spec refuses what the notebook refuses
 
 
-def test_notebook_04_parameters() -> None:
+def test_notebook_03_parameters() -> None:
     params = ActorParameters.check({"actor_clients": [1.0, 4], "memory_mb": 3008.0})
     assert params.actor_clients == [1, 4] and type(params.actor_clients[0]) is int
     with pytest.raises(ParameterError, match=r"actor_clients\.1=2000: .*\(accepted: a non-empty"):
@@ -173,3 +174,22 @@ def test_notebook_04_parameters() -> None:
     assert ActorParameters(output_root=str(root)).prices_path() == (
         root / "data" / "prices" / "aws-us-east-1.yaml"
     )
+
+
+def test_notebook_04_parameters() -> None:
+    params = SensitivityParameters.check({"n_resamples": 1e3, "sweep_workers": 2.0})
+    assert (params.n_resamples, params.sweep_workers) == (1000, 2)
+    with pytest.raises(ParameterError, match=r"n_resamples=50: .*\(accepted: an int in 100\.\."):
+        SensitivityParameters.check({"n_resamples": 50})
+    with pytest.raises(ParameterError, match=r"chunks_sweep='': .*\(accepted: "):
+        SensitivityParameters.check({"chunks_sweep": ""})
+    root = Path("/srv/project")
+    paths = SensitivityParameters(
+        output_root=str(root), cores_sweep="/elsewhere/cores.yaml"
+    ).sweep_paths()
+    assert paths == {
+        "chunks": root / "params/sweeps/coarse/sensitivity_chunks.yaml",
+        "failures": root / "params/sweeps/coarse/sensitivity_failures.yaml",
+        "polling": root / "params/sweeps/coarse/sensitivity_polling.yaml",
+        "cores": Path("/elsewhere/cores.yaml"),
+    }

@@ -33,8 +33,9 @@ def test_notebooks_exist() -> None:
     assert names == [
         "01_counter.ipynb",
         "02_video_pipeline.ipynb",
-        "03_figure_and_statistics.ipynb",
-        "04_actor_semantics.ipynb",
+        "03_actor_semantics.ipynb",
+        "04_sensitivity.ipynb",
+        "05_figure_and_statistics.ipynb",
     ]
 
 

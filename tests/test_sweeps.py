@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from durable_sim.sweeps import (
     LOCK_FILE,
     MAX_POINTS,
     SweepError,
+    collect_sweep,
     load_sweep,
     parse_sweep,
     read_sweep,
@@ -222,7 +224,7 @@ def test_a_grid_expands_to_its_cartesian_product_in_order(grid):
         expected = ExperimentSpec.parse({**base, **dict(zip(keys, combo, strict=True))})
         assert point.spec == expected
         assert list(point.values) == keys
-        assert point.digest == spec_digest(expected, code)
+        assert point.digest == spec_digest(expected, code, expected.prices_sha256())
         assert re.fullmatch(r"[A-Za-z0-9.+%=_~-]{1,150}", point.point_id)
         assert point.file == f"{point.point_id}.csv"
     assert len({p.point_id for p in sweep.points}) == len(combos)
@@ -251,17 +253,41 @@ def test_point_ids_read_as_the_grid_values_and_survive_odd_characters():
     )
 
 
-def test_spec_digest_is_sha256_of_the_canonical_spec_and_code():
+def test_spec_digest_is_sha256_of_the_canonical_spec_code_and_prices():
     spec = ExperimentSpec.parse({"workload": "counter", "model": "durable"})
     canonical = json.dumps(
-        {"code_sha256": "c0de", "spec": spec.model_dump(mode="json")},
+        {"code_sha256": "c0de", "prices_sha256": "face", "spec": spec.model_dump(mode="json")},
         sort_keys=True,
         separators=(",", ":"),
     )
-    assert spec_digest(spec, "c0de") == hashlib.sha256(canonical.encode()).hexdigest()
-    assert spec_digest(spec, "c0df") != spec_digest(spec, "c0de")
+    assert spec_digest(spec, "c0de", "face") == hashlib.sha256(canonical.encode()).hexdigest()
+    assert spec_digest(spec, "c0df", "face") != spec_digest(spec, "c0de", "face")
+    assert spec_digest(spec, "c0de", "fade") != spec_digest(spec, "c0de", "face")
     other = ExperimentSpec.parse({"workload": "counter", "model": "durable", "seed": 1})
-    assert spec_digest(other, "c0de") != spec_digest(spec, "c0de")
+    assert spec_digest(other, "c0de", "face") != spec_digest(spec, "c0de", "face")
+
+
+def test_a_changed_price_table_reruns_its_points_and_reprices_them(tmp_path: Path):
+    """The rows' costs depend on the price table's content, not on its name: editing the
+    table makes every point that names it stale."""
+    table = tmp_path / "prices.yaml"
+    table.write_bytes((ROOT / "data" / "prices" / "aws-us-east-1.yaml").read_bytes())
+    document = {**SMALL, "base": {**SMALL["base"], "prices": str(table)}}
+    out = tmp_path / "out"
+    first = run_sweep(parse_sweep(document), out, progress=False)
+    assert (first.ran, first.skipped) == (6, 0)
+    before = read_sweep(out)
+    again = run_sweep(parse_sweep(document), out, progress=False)
+    assert (again.ran, again.skipped) == (0, 6)
+    doc = yaml.safe_load(table.read_text())
+    doc["prices"]["lambda_request"]["usd"] = 0.4  # twice the price of a request
+    table.write_text(yaml.safe_dump(doc))
+    third = run_sweep(parse_sweep(document), out, progress=False)
+    assert (third.ran, third.skipped) == (6, 0)
+    after = read_sweep(out)
+    doubled = 2 * before["cost_lambda_requests_usd"]
+    assert after["cost_lambda_requests_usd"].to_numpy() == pytest.approx(doubled.to_numpy())
+    assert (after["time_ms"] == before["time_ms"]).all()
 
 
 # --- running: the example, executors, files -------------------------------------------------------
@@ -503,3 +529,30 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
     [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
+
+
+def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):
+    """A durable row labels the poll interval it never uses 0; with grid_values it carries the
+    interval of its grid point, as its baseline twin does."""
+    document = {
+        "base": {"workload": "video", "runs": 2},
+        "grid": {"model": ["durable", "baseline"], "poll_interval_ms": [50, 200]},
+    }
+    run_sweep(parse_sweep(document), tmp_path, progress=False)
+    plain = read_sweep(tmp_path)
+    assert (plain.loc[plain["model"] == "durable", "poll_interval_ms"] == 0).all()
+    rows = read_sweep(tmp_path, grid_values=True)
+    assert rows.drop(columns="poll_interval_ms").equals(plain.drop(columns="poll_interval_ms"))
+    for point, group in rows.groupby("point"):
+        assert set(group["poll_interval_ms"]) == {float(point.split("poll_interval_ms=")[1])}
+
+
+def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(tmp_path: Path):
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    before = set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*"))
+    swept = collect_sweep(parse_sweep(SMALL))
+    assert set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*")) == before
+    assert swept.rows.equals(read_sweep(out, grid_values=True))
+    assert swept.specs == [p.spec for p in parse_sweep(SMALL).points]
+    assert swept.index.equals(pd.read_csv(out / INDEX_FILE))

@@ -55,8 +55,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: Where each kind of output may be written, relative to the root.
 OUTPUT_DIRS = ("notebooks", *ProjectPaths.OUTPUT_DIRS, "paper/build")
 #: Trees the notebooks and the paper read from; every file in them outside `OUTPUT_DIRS` is an
-#: input (the paper's source, the measured data set, price tables), copied into the stage.
-INPUT_TREES = ("paper", "data")
+#: input (the paper's source, the measured data set, price tables, committed sweeps, sweep
+#: files), copied into the stage.
+INPUT_TREES = ("paper", "data", "params/sweeps")
 MANIFEST = "notebooks/manifest.json"
 PAPER_PDF = ProjectPaths(Path()).paper_pdf.as_posix()
 RUN_LOG = "logs/reproduce.json"

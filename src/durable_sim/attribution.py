@@ -160,6 +160,24 @@ class Trace:
 
     # -- attribution ----------------------------------------------------------------------
 
+    def charged_ms(self, cost: str) -> float:
+        """Milliseconds charged to the profile cost `cost` (e.g. ``"cold_start"``) on every
+        clock of the run, on its critical path or not: how much of that cost the run paid in
+        all (e.g. the INIT time of all its cold starts). Raises `AttributionError` for a name
+        `COMPONENT_OF` does not know."""
+        if cost not in COMPONENT_OF:
+            raise AttributionError(f"unknown cost {cost!r} (accepted: {sorted(COMPONENT_OF)})")
+        return float(
+            sum(
+                end - start
+                for tl in self._timelines.values()
+                for start, end, label, charge in zip(
+                    tl.starts, tl.ends, tl.labels, tl.charges, strict=True
+                )
+                if charge and label == cost
+            )
+        )
+
     def breakdown(self, clock: object, start_ms: float, end_ms: float) -> dict[str, float]:
         """`clock`'s time from `start_ms` to `end_ms` split by component (ms; sums to the span).
 

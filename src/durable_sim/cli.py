@@ -310,7 +310,7 @@ def _report_command() -> click.Command:
         "report",
         callback=report,
         params=params,
-        help="Rebuild the tables and figures notebook 03 writes, then paper/build/paper.pdf, "
+        help="Rebuild the tables and figures notebook 05 writes, then paper/build/paper.pdf, "
         "from the committed run rows in data/experiments and data/measured (verified against "
         "their sidecars), without running any experiment.",
         short_help="rebuild tables, figures and paper PDF from committed data",

@@ -25,26 +25,31 @@ column                  meaning (unit)
                         the retention period starts
 ======================  ====================================================================
 
-`usage_from_phase_rows` derives these columns for the counter and video rows written before
-the rows carried them (stating each approximation).
+The experiment harness prices every run it makes (`durable_sim.experiments`): the rows carry
+these columns and the cost columns (`durable_sim.rows.COST_COLUMNS`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pandas as pd
 import yaml
 
 from durable_sim.errors import DurableSimError
+from durable_sim.rows import COST_COMPONENTS, USAGE_COLUMNS, cost_column
 
 STATUSES: tuple[str, ...] = ("confirmed", "assumed")
+# libyaml's safe loader where PyYAML was built with it (20x faster), else PyYAML's own.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Prices the cost model uses; a price table must define each of them.
 PRICE_NAMES: tuple[str, ...] = (
     "lambda_request",
@@ -56,17 +61,6 @@ PRICE_NAMES: tuple[str, ...] = (
     "dynamodb_write_request_unit",
     "s3_put_request",
     "s3_get_request",
-)
-USAGE_COLUMNS: tuple[str, ...] = (
-    "invocations",
-    "billed_ms",
-    "durable_operations",
-    "checkpoint_bytes",
-    "store_read_units",
-    "store_write_units",
-    "s3_put_requests",
-    "s3_get_requests",
-    "time_ms",
 )
 #: The cost components, each the product of one usage quantity and one price.
 COMPONENTS: dict[str, str] = {
@@ -85,10 +79,26 @@ GB = 1024**3
 HOURS_PER_MONTH = 730.0
 #: Lambda memory sizes, MB (AWS Lambda quotas: 128 MB to 10,240 MB in 1 MB steps).
 MEMORY_RANGE_MB = (128, 10_240)
+#: Memory that gives a function one vCPU: "At 1,769 MB, a function has the equivalent of one
+#: vCPU" (AWS Lambda Developer Guide, "Configure Lambda function memory",
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+MB_PER_VCPU = 1769
 #: Retention of a closed durable execution, days (DurableConfig RetentionPeriodInDays: 1-90,
 #: default 14; https://docs.aws.amazon.com/lambda/latest/api/API_DurableConfig.html).
 RETENTION_RANGE_DAYS = (1, 90)
 DEFAULT_RETENTION_DAYS = 14
+
+
+if tuple(COMPONENTS) != COST_COMPONENTS:  # one list of components, in the row schema's order
+    raise AssertionError(f"COMPONENTS {tuple(COMPONENTS)} != rows.COST_COMPONENTS")
+
+
+def lambda_memory_mb(vcpus: int) -> int:
+    """The Lambda memory size that gives `vcpus` vCPUs (`MB_PER_VCPU` each), capped at the
+    largest size (10,240 MB, about six vCPUs). Raises `CostInputError` for `vcpus` < 1."""
+    if isinstance(vcpus, bool) or not isinstance(vcpus, int) or vcpus < 1:
+        raise CostInputError(f"bad vcpus={vcpus!r} (accepted: an int >= 1)")
+    return min(MB_PER_VCPU * vcpus, MEMORY_RANGE_MB[1])
 
 
 class CostInputError(DurableSimError, ValueError):
@@ -201,12 +211,23 @@ def load_prices(path: str | Path) -> PriceTable:
     """Read a price table (YAML: ``region``, ``currency``, ``prices``; see data/prices/).
 
     Raises `CostInputError` naming the file and the bad entry: a missing or unknown price, a
-    negative or non-numeric amount, an unknown status, a source that is not an https URL.
+    negative or non-numeric amount, an unknown status, a source that is not an https URL. The
+    parsed table is remembered by the file's content (the harness reads it for every spec).
     """
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _bad(path, f"cannot read it ({exc})") from None
+    return _parse_prices(str(path), data)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_prices(name: str, data: bytes) -> PriceTable:
+    path = Path(name)
+    try:
+        doc = yaml.load(data.decode("utf-8"), Loader=_LOADER)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise _bad(path, f"cannot read it ({exc})") from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("prices"), Mapping):
         raise _bad(path, "expected a mapping with 'region', 'currency' and 'prices'")
@@ -217,7 +238,7 @@ def load_prices(path: str | Path) -> PriceTable:
     unknown = [n for n in prices if n not in PRICE_NAMES]
     if missing or unknown:
         raise _bad(path, f"missing prices {missing}, unknown prices {unknown}")
-    return PriceTable(str(doc.get("region", "")), "USD", prices)
+    return PriceTable(str(doc.get("region", "")), "USD", MappingProxyType(prices))
 
 
 def _check_options(memory_mb: object, retention_days: object) -> None:
@@ -306,7 +327,7 @@ def with_costs(
     ]
     out = rows.copy()
     for component in COMPONENTS:
-        out[f"cost_{component}_usd"] = [c.components[component] for c in costs]
+        out[cost_column(component)] = [c.components[component] for c in costs]
     out["cost_usd"] = [c.total for c in costs]
     return out
 
@@ -316,84 +337,49 @@ def price_sensitivity(
     prices: PriceTable,
     *,
     by: Sequence[str],
-    memory_mb: int,
-    retention_days: int = DEFAULT_RETENTION_DAYS,
     names: Sequence[str] | None = None,
     factors: Sequence[float] = (0.5, 2.0),
 ) -> pd.DataFrame:
-    """Mean cost per run of each group of `rows` (columns `by`) with each price scaled.
+    """Mean cost per run of each group of priced `rows` (columns `by`) with each price scaled.
 
-    One row per group, price (default: the ``assumed`` ones) and factor: ``cost_usd`` at the
-    table's prices, ``scaled_cost_usd`` with that price times the factor, ``change`` (relative)
-    and ``share`` (the price's part of the cost; the cost is linear in each price, so the
-    relative change is ``share x (factor - 1)``).
+    `rows` carry the cost columns (`with_costs`, or the experiment harness's rows). A run's cost
+    is linear in every price, so scaling price p by f changes it by ``(f - 1)`` times p's
+    component: no run is priced again. One row per group, price (`names`, default the table's
+    ``assumed`` ones) and factor (> 0): ``cost_usd`` at the table's prices, ``scaled_cost_usd``,
+    ``change`` (relative) and ``share`` (the price's part of the cost, so ``change = share x
+    (factor - 1)``). Raises `CostInputError` for a missing column, an unknown price or a bad
+    factor.
     """
     names = list(prices.assumed() if names is None else names)
-    base = with_costs(rows, prices, memory_mb=memory_mb, retention_days=retention_days)
-    base_mean = base.groupby(list(by), sort=True)["cost_usd"].mean()
+    of_price = {price: component for component, price in COMPONENTS.items()}
+    unknown = [n for n in names if n not in of_price]
+    if unknown:
+        raise CostInputError(f"unknown prices {unknown} (accepted: {list(of_price)})")
+    bad = [f for f in factors if not (isinstance(f, int | float) and math.isfinite(f) and f > 0)]
+    if bad:
+        raise CostInputError(f"bad factors {bad} (accepted: finite numbers > 0)")
+    columns = ["cost_usd", *(cost_column(of_price[n]) for n in names)]
+    missing = [c for c in [*by, *columns] if c not in rows]
+    if missing:
+        raise CostInputError(f"rows lack {missing} (price them first: with_costs)")
+    means = rows.groupby(list(by), sort=True)[columns].mean()
     records = []
     for name in names:
+        part = cost_column(of_price[name])
         for factor in factors:
-            scaled = with_costs(
-                rows,
-                prices.scaled(name, factor),
-                memory_mb=memory_mb,
-                retention_days=retention_days,
-            )
-            scaled_mean = scaled.groupby(list(by), sort=True)["cost_usd"].mean()
-            for key, cost in base_mean.items():
+            for key, group in means.iterrows():
                 keys = key if isinstance(key, tuple) else (key,)
-                new = float(scaled_mean[key])
-                change = (new - cost) / cost if cost > 0 else float("nan")
+                cost, component = float(group["cost_usd"]), float(group[part])
+                share = component / cost if cost > 0 else float("nan")
                 records.append(
                     {
                         **dict(zip(by, keys, strict=True)),
                         "price": name,
                         "factor": float(factor),
-                        "cost_usd": float(cost),
-                        "scaled_cost_usd": new,
-                        "change": change + 0.0,
-                        "share": change / (factor - 1.0) + 0.0 if factor != 1 else float("nan"),
+                        "cost_usd": cost,
+                        "scaled_cost_usd": cost + (factor - 1.0) * component,
+                        "change": share * (factor - 1.0) + 0.0,
+                        "share": share + 0.0,
                     }
                 )
     return pd.DataFrame(records)
-
-
-def usage_from_phase_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """`USAGE_COLUMNS` for counter and video rows that predate them (approximations stated).
-
-    * ``billed_ms`` = ``time_ms``: one function busy for the whole run. For a durable run that
-      overstates the bill (its time includes the runtime's own orchestration); for a baseline
-      video run it understates it (the workers' encode time is not in the row; it is the same
-      work as in the durable run, which bills it).
-    * ``durable_operations`` = ``checkpoint_ops``: an upper bound. ``checkpoint_ops`` counts
-      checkpoint calls, and every journaled operation here makes at least one synchronous call
-      of its own (a step's or a child context's end, a wait's start), while asynchronous
-      starts ride along with it (`durable_sim.durable.state`); the runtime's flushes and
-      in-process refreshes add calls.
-    * Store request units: one per store call, true for these runs: every item and every poll
-      result is under 1 KB (writes) and 4 KB (reads). A counter ``get`` and a video ``poll``
-      read; every other purpose writes.
-    * S3 requests (video): the source is read twice (validate, split), each chunk written by
-      the split, read and written by its encode, read by the assembly, and the output written:
-      ``2 x chunks + 1`` PUTs and ``2 x chunks + 2`` GETs. The counter uses no S3.
-    """
-    missing = [c for c in ("phase", "time_ms", "checkpoint_ops", "store_ops") if c not in rows]
-    if missing:
-        raise CostInputError(f"rows lack {missing}")
-    phases = sorted(set(rows["phase"]) - {"counter", "video"})
-    if phases:
-        raise CostInputError(f"rows of phases {phases} (accepted: 'counter', 'video')")
-    reads = sum(
-        rows[c].fillna(0) if c in rows else 0 for c in ("store_ops_counter_read", "store_ops_poll")
-    )
-    video = rows["phase"] == "video"
-    chunks = rows["chunks"].where(video, 0)
-    return rows.assign(
-        billed_ms=rows["time_ms"],
-        durable_operations=rows["checkpoint_ops"],
-        store_read_units=reads,
-        store_write_units=rows["store_ops"] - reads,
-        s3_put_requests=(2 * chunks + 1).where(video, 0),
-        s3_get_requests=(2 * chunks + 2).where(video, 0),
-    )

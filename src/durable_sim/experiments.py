@@ -10,6 +10,17 @@ profile (registered in `durable_sim.latency.PROFILES`), machine and seed, traces
 clocks to split the run's time by component (`durable_sim.attribution`) and turns the values into
 a row (`durable_sim.rows`). Spawned worker processes make the spec's registrations again
 (`Registrations`) before their first run.
+
+Every row is priced (`durable_sim.cost`) with the spec's price table, Lambda memory size and
+retention period: the row carries its billable usage (`durable_sim.rows.USAGE_COLUMNS`, as the
+runners report it), ``memory_mb`` and its cost in dollars, in total and by component
+(`durable_sim.rows.COST_COLUMNS`). ``billed_ms`` is the runners' invocation durations plus, on
+the virtual clock, the INIT phase of every cold start the run paid (charges of the profile's
+``cold_start`` on any of its clocks), rounded up to a whole ms: Lambda bills INIT like the
+invocation since 1 August 2025 ("AWS Lambda standardizes billing for INIT Phase", AWS Compute
+Blog, https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). A
+wall-clock run has no modelled cold start. A usage an engine cannot observe (``aws-local``
+reports no checkpoint bytes) leaves every cost column of the row empty (NaN).
 """
 
 from __future__ import annotations
@@ -33,6 +44,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
+from durable_sim.cost import (
+    DEFAULT_RETENTION_DAYS,
+    MB_PER_VCPU,
+    MEMORY_RANGE_MB,
+    RETENTION_RANGE_DAYS,
+    PriceTable,
+    lambda_memory_mb,
+    load_prices,
+    run_cost,
+)
 from durable_sim.dispatch import MAX_JOBS, map_chunked
 from durable_sim.errors import DurableSimError, SpecError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
@@ -46,10 +67,24 @@ from durable_sim.latency import (
 )
 from durable_sim.machine import Machine
 from durable_sim.progress import Progress, progress_reporter
+from durable_sim.project import project_root
 from durable_sim.registry import Origin
-from durable_sim.rows import REQUIRED_COLUMNS, STORE_OPS_PREFIX, TIME_COLUMNS, TIME_COMPONENTS
+from durable_sim.rows import (
+    COST_COLUMNS,
+    COST_COMPONENTS,
+    PRICED_COLUMNS,
+    REQUIRED_COLUMNS,
+    STORE_OPS_PREFIX,
+    TIME_COLUMNS,
+    TIME_COMPONENTS,
+    USAGE_COLUMNS,
+    cost_column,
+)
 from durable_sim.storage import IN_MEMORY, Storage, check_database, open_storages
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
+
+#: The price table every spec costs its runs with unless it names another (project-relative).
+DEFAULT_PRICES = "data/prices/aws-us-east-1.yaml"
 
 
 class RunFailedError(DurableSimError, RuntimeError):
@@ -62,7 +97,8 @@ class RunFailedError(DurableSimError, RuntimeError):
 
 class ExperimentSpec(BaseModel):
     """What to run: workload, model, engine, clock, scenario (profile and machine), encoder,
-    baseline polling, run count and seed.
+    baseline polling, run count and seed; and what its runs are priced with (price table,
+    Lambda memory size, retention period).
 
     `cores` overrides the profile's machine cores (a host's cores, a Lambda's vCPUs) and
     `concurrency_limit` a Lambda machine's limit on concurrent invocations; `costs` overrides
@@ -208,6 +244,27 @@ class ExperimentSpec(BaseModel):
         "store alike: memory, sqlite, postgres (a server this project starts) or a "
         "postgresql:// URL",
     )
+    prices: str = Field(
+        DEFAULT_PRICES,
+        min_length=1,
+        description="price table the runs are costed with (durable_sim.cost.load_prices): a "
+        "YAML file, relative to the project root unless absolute",
+    )
+    memory_mb: int | None = Field(
+        None,
+        ge=MEMORY_RANGE_MB[0],
+        le=MEMORY_RANGE_MB[1],
+        description=f"Lambda memory in MB the compute is priced at (default: {MB_PER_VCPU} per "
+        f"vCPU of a Lambda machine's invocation, capped at {MEMORY_RANGE_MB[1]}; {MB_PER_VCPU}, "
+        "one vCPU, on a host); prices only: cores sets the machine's speed",
+    )
+    retention_days: int = Field(
+        DEFAULT_RETENTION_DAYS,
+        ge=RETENTION_RANGE_DAYS[0],
+        le=RETENTION_RANGE_DAYS[1],
+        description="days a closed durable execution's checkpointed data is kept and billed "
+        "(AWS's default: 14)",
+    )
 
     @classmethod
     def applies_to(cls, name: str) -> dict[str, list[str]]:
@@ -249,6 +306,7 @@ class ExperimentSpec(BaseModel):
             )
         self.latency_profile()
         self.machine()
+        self.price_table()
         workload.check(self)
         return self
 
@@ -277,6 +335,28 @@ class ExperimentSpec(BaseModel):
         if self.concurrency_limit is not None:
             machine = replace(machine, concurrency_limit=self.concurrency_limit)
         return machine
+
+    def prices_path(self) -> Path:
+        """`prices` as a path: relative to the project root (`durable_sim.project.project_root`)
+        unless absolute."""
+        path = Path(self.prices).expanduser()
+        return path if path.is_absolute() else project_root() / path
+
+    def prices_sha256(self) -> str:
+        """sha256 of the price table's file: its content, which the rows' costs depend on."""
+        return hashlib.sha256(self.prices_path().read_bytes()).hexdigest()
+
+    def price_table(self) -> PriceTable:
+        """The price table at `prices_path` (`CostInputError`, a ValueError, if it is bad)."""
+        return load_prices(self.prices_path())
+
+    def lambda_memory_mb(self) -> int:
+        """The Lambda memory (MB) the runs are priced at: `memory_mb`, else the default the
+        field describes (from the machine's cores on a Lambda machine)."""
+        if self.memory_mb is not None:
+            return self.memory_mb
+        machine = self.machine()
+        return lambda_memory_mb(machine.cores) if machine.kind == "lambda" else MB_PER_VCPU
 
 
 def run_seeds(seed: int, runs: int) -> list[int]:
@@ -321,6 +401,7 @@ def _row(
     values: RunValues,
     times: dict[str, float],
     load: float,
+    prices: PriceTable,
 ) -> dict[str, Any]:
     machine = spec.machine()
     row: dict[str, Any] = {
@@ -353,7 +434,23 @@ def _row(
             row[column] = values.get(column, defaults.get(column, 0))
     for component, column in zip(TIME_COMPONENTS, TIME_COLUMNS, strict=True):
         row[column] = times.get(component, math.nan)
+    row["memory_mb"] = spec.lambda_memory_mb()
+    for column in PRICED_COLUMNS:  # the usage the row does not carry yet: 0 if not reported
+        if column not in row and column not in COST_COLUMNS:
+            row[column] = values.get(column, 0)
+    row.update(_costs(spec, row, prices))
     return row
+
+
+def _costs(spec: ExperimentSpec, row: dict[str, Any], prices: PriceTable) -> dict[str, float]:
+    """The row's cost columns: NaN throughout if a usage value is unknown (None)."""
+    if any(row[c] is None for c in USAGE_COLUMNS):
+        return dict.fromkeys(COST_COLUMNS, math.nan)
+    cost = run_cost(row, prices, memory_mb=row["memory_mb"], retention_days=spec.retention_days)
+    return {
+        **{cost_column(c): cost.components[c] for c in COST_COMPONENTS},
+        "cost_usd": cost.total,
+    }
 
 
 def run_one(
@@ -361,10 +458,12 @@ def run_one(
     run_id: int,
     seed: int,
     session: Any = None,
+    prices: PriceTable | None = None,
     storage: Storage = IN_MEMORY,
 ) -> dict[str, Any]:
     """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
-    `storage`: the experiment's, see `durable_sim.storage`).
+    `prices`: the spec's price table, read here if not given; `storage`: the experiment's, see
+    `durable_sim.storage`).
 
     Raises `RunFailedError` if the run failed although the spec injects no failures.
     """
@@ -396,14 +495,16 @@ def run_one(
     if trace is not None:
         end = clock.now_ms()
         times = trace.breakdown(clock, end - values["time_ms"], end)
-    return _row(spec, workload, run_id, seed, values, times, load)
+        values["billed_ms"] = values.get("billed_ms", 0) + math.ceil(trace.charged_ms("cold_start"))
+    prices = spec.price_table() if prices is None else prices
+    return _row(spec, workload, run_id, seed, values, times, load, prices)
 
 
 def _warm_up(spec: ExperimentSpec, session: Any, storage: Storage) -> None:
     """Make the spec's warm-up runs (seeds after the runs' own) and discard their rows."""
     seeds = run_seeds(spec.seed, spec.runs + spec.warmup_runs)[spec.runs :]
     for index, seed in enumerate(seeds):
-        run_one(spec, -1 - index, seed, session, storage)
+        run_one(spec, -1 - index, seed, session, storage=storage)
 
 
 @dataclass(frozen=True)
@@ -439,25 +540,25 @@ class Registrations:
 
 
 _Shared = tuple[ExperimentSpec, str, Storage, Registrations | None]
-_State = tuple[ExperimentSpec, Any, Storage]
+_State = tuple[ExperimentSpec, Any, PriceTable, Storage]
 
 
 @contextmanager
 def _session(shared: _Shared) -> Iterator[_State]:
-    """One process's open workload session, after the spec's registrations are restored (in a
-    worker) and its warm-up runs are made."""
+    """One process's open workload session and price table, after the spec's registrations are
+    restored (in a worker) and its warm-up runs are made."""
     spec, scratch, storage, registrations = shared
     if registrations is not None:
         registrations.restore()
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
         _warm_up(spec, session, storage)
-        yield spec, session, storage
+        yield spec, session, spec.price_table(), storage
 
 
 def _run_item(state: _State, item: tuple[int, int]) -> dict[str, Any]:
-    spec, session, storage = state
+    spec, session, prices, storage = state
     run_id, seed = item
-    return run_one(spec, run_id, seed, session, storage)
+    return run_one(spec, run_id, seed, session, prices, storage)
 
 
 def run_experiment(
@@ -542,7 +643,8 @@ def code_digest() -> str:
 
 
 def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, package versions, code digest, Python x.y.
+    """What produced a data file: specs, seeds, the sha256 of each price table they name,
+    package versions, code digest, Python x.y.
 
     The full interpreter version and every installed package are in the reproduce driver's run
     log (``logs/reproduce.json``, not committed).
@@ -557,8 +659,13 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
         "scipy",
         "pydantic",
     ]
+    specs = list(specs)
     return {
         "specs": [spec.model_dump() for spec in specs],
+        # what each price table held: a spec names its table by path, the rows depend on content
+        "prices_sha256": {
+            spec.prices: spec.prices_sha256() for spec in specs if isinstance(spec, ExperimentSpec)
+        },
         # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
         # the patch release, so recording it would make committed files differ between them.
         "python": ".".join(map(str, sys.version_info[:2])),
@@ -577,15 +684,30 @@ def check_rows_path(path: str | Path) -> Path:
 
 
 def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | Path) -> Path:
-    """Publish `rows` as CSV (floats as ``%.6f``) with its ``.meta.json`` provenance sidecar.
+    """Publish `rows` as CSV with its ``.meta.json`` provenance sidecar: floats as ``%.6f``,
+    except dollars (columns ending ``_usd``), which a run spends in millionths, with six
+    significant digits (``%.6g``).
 
     The pair is published as one (`durable_sim.files.publish_pair`): a reader sees the old pair
     or the new one, and the sidecar records the CSV's sha256 and size. Raises `OutputPathError`
     if `path` fails `check_rows_path`; nothing is written then.
     """
     path = check_rows_path(path)
-    csv = rows.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
+    dollars = [c for c in rows.columns if str(c).endswith("_usd")]
+    frame = rows.assign(
+        **{c: rows[c].map(lambda v: "" if pd.isna(v) else f"{v:.6g}") for c in dollars}
+    )
+    csv = frame.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
     return publish_pair(path, csv, provenance(specs))
+
+
+def load_specs(path: str | Path) -> list[ExperimentSpec]:
+    """The specs that made the rows saved at `path` (its sidecar's, `save_rows`), validated.
+
+    Raises `SidecarMismatchError` if the pair does not match and `SpecError` if a recorded spec
+    is not valid today."""
+    _, meta = read_pair(path)
+    return [ExperimentSpec.parse(spec) for spec in meta["specs"]]
 
 
 def load_rows(path: str | Path) -> pd.DataFrame:

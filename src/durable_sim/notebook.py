@@ -5,7 +5,7 @@ papermill injects into and ``papermill --help-notebook`` lists) and here, as a p
 that types and bounds them. A test keeps the two in step (same names, same defaults). The
 reproduce driver checks each file of a parameter set (``params/<set>/<notebook>.yaml``) against
 the same model before it runs anything, so a typo is an error naming the key and the notebook,
-never a value silently dropped. Notebook 03's parameters are the report's
+never a value silently dropped. Notebook 05's parameters are the report's
 (`durable_sim.report.ReportSpec`), so that notebook and ``durable-sim report`` cannot drift.
 
 Types follow `durable_sim.parameters` (strict; an int parameter takes an integral float and
@@ -153,17 +153,17 @@ class VideoParameters(NotebookParameters):
 
 
 class StatisticsParameters(NotebookParameters, ReportSpec):
-    """`03_figure_and_statistics`: the report's parameters (`ReportSpec`'s fields, and an
+    """`05_figure_and_statistics`: the report's parameters (`ReportSpec`'s fields, and an
     instance is a `ReportSpec`), plus ``output_root``."""
 
-    notebook: ClassVar[str] = "03_figure_and_statistics"
+    notebook: ClassVar[str] = "05_figure_and_statistics"
 
 
 class ActorParameters(NotebookParameters):
-    """`04_actor_semantics`: one counter actor under concurrent clients in both models
+    """`03_actor_semantics`: one counter actor under concurrent clients in both models
     (`durable_sim.workloads.actor`), its journal growth, and the cost model."""
 
-    notebook: ClassVar[str] = "04_actor_semantics"
+    notebook: ClassVar[str] = "03_actor_semantics"
 
     actor_clients: list[Clients] = Field([1, 2, 4, 8, 16, 64], min_length=1)
     actor_messages: Messages = 5
@@ -184,10 +184,55 @@ class ActorParameters(NotebookParameters):
         return path if path.is_absolute() else self.paths().root / path
 
 
+#: A sweep file's path: relative to the project root unless absolute.
+SweepFile = Annotated[str, Field(min_length=1)]
+
+
+class SensitivityParameters(NotebookParameters):
+    """`04_sensitivity`: sweeps over chunks, failure probability, poll interval and cores, both
+    models and both latency scenarios, run through `durable_sim.sweeps` (the files say what
+    runs: the canonical ones are the coarse grids in ``params/sweeps/coarse/``, the full ones
+    ``params/sweeps/sensitivity_*.yaml``); their trend tests (`durable_sim.analysis.
+    sensitivity`); and the cost of the canonical counter and video runs of one scenario."""
+
+    notebook: ClassVar[str] = "04_sensitivity"
+
+    chunks_sweep: SweepFile = "params/sweeps/coarse/sensitivity_chunks.yaml"
+    failures_sweep: SweepFile = "params/sweeps/coarse/sensitivity_failures.yaml"
+    polling_sweep: SweepFile = "params/sweeps/coarse/sensitivity_polling.yaml"
+    cores_sweep: SweepFile = "params/sweeps/coarse/sensitivity_cores.yaml"
+    sweep_workers: Int = Field(1, ge=1, le=64)
+    stats_seed: Seed = 0
+    n_resamples: Int = Field(2000, ge=100, le=10_000_000)
+    level: float = Field(0.95, gt=0.0, lt=1.0)
+    cost_profile: str = Field("aws-lambda", min_length=1)
+
+    def sweep_paths(self) -> dict[str, Path]:
+        """The sweep files by sweep name (``chunks``, ``failures``, ``polling``, ``cores``),
+        relative paths taken from the project root."""
+        root = self.paths().root
+        files = {
+            "chunks": self.chunks_sweep,
+            "failures": self.failures_sweep,
+            "polling": self.polling_sweep,
+            "cores": self.cores_sweep,
+        }
+        return {
+            name: path if path.is_absolute() else root / path
+            for name, path in ((n, Path(f).expanduser()) for n, f in files.items())
+        }
+
+
 #: Every parameterized notebook's model, by notebook file stem.
 NOTEBOOK_PARAMETERS: dict[str, type[NotebookParameters]] = {
     cls.notebook: cls
-    for cls in (CounterParameters, VideoParameters, StatisticsParameters, ActorParameters)
+    for cls in (
+        CounterParameters,
+        VideoParameters,
+        ActorParameters,
+        SensitivityParameters,
+        StatisticsParameters,
+    )
 }
 
 

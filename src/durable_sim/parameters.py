@@ -1,7 +1,7 @@
 """Parameter types checked one way, and the accepted-range text of a parameter.
 
 Shared by every set of parameters a person writes by hand: the notebooks' parameters
-(`durable_sim.notebook`) and the report's (`durable_sim.report.ReportSpec`, which notebook 03's
+(`durable_sim.notebook`) and the report's (`durable_sim.report.ReportSpec`, which notebook 05's
 parameters are). Models using them set pydantic's strict mode, so that:
 
 - an int parameter (`Int`) takes an int or an integral float (``2.0``, or ``1e4`` as

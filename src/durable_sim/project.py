@@ -12,9 +12,9 @@ one of two rules:
 
 Layout under a root::
 
-    data/experiments/*.csv (+ .meta.json)   run rows, written by notebooks 01, 02 and 04
+    data/experiments/*.csv (+ .meta.json)   run rows, written by notebooks 01 to 04
     data/measured/                          the measured data set (`make measure`), read
-    data/prices/*.yaml                      price tables (notebook 04), read
+    data/prices/*.yaml                      price tables (the experiments), read
     figures/*.{pdf,svg,png}                 figures
     paper/generated/*.{csv,tex,md}          tables and sentences the paper reads
     paper/paper.typ -> paper/build/paper.pdf

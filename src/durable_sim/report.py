@@ -1,20 +1,22 @@
 """Rebuild the report from committed run rows, without running any experiment.
 
 `write_report_outputs` is the one function that writes what the report reads: notebook
-``03_figure_and_statistics`` calls it with its parameters, and ``durable-sim report``
+``05_figure_and_statistics`` calls it with its parameters, and ``durable-sim report``
 (`rebuild_report`) calls it with the project's directories, so the two cannot drift. It reads
 the run rows the notebooks committed (each CSV checked against its ``.meta.json`` sidecar, see
 `durable_sim.analysis.evidence.load_rows`), computes every table, sentence, claim and figure
 (`durable_sim.analysis.outputs.report_outputs`), and only then writes them, each file
 atomically. `rebuild_report` then compiles ``paper/paper.typ`` to ``paper/build/paper.pdf`` with
-Typst. The tables and figure of notebook 04 (actors and cost) come from its own runs and are read
-by the paper as committed.
+Typst. The tables and figures of notebooks 03 (actors) and 04 (sensitivity and cost) come from
+their own runs: the paper reads them as committed, and the claims read the ones they judge
+(`durable_sim.analysis.evidence.CLAIM_EVIDENCE`) from the tables directory.
 
 Layout, relative to the project root (the directory holding ``paper/paper.typ``)::
 
     data/experiments/phase{1_counter,2_video}[_<profile>|_predicted].csv  read
     data/experiments/phase2_{failures,polling,sensitivity}.csv            read
     data/measured/phase{1_counter,2_video}.csv                            read (if present)
+    paper/generated/{actor,sensitivity}_*.csv                             read (claims)
     paper/generated/*.{csv,tex,md}                                        written
     figures/{figure1,figure1_<scenario>,time_breakdown}.{pdf,svg,png}     written
     paper/build/paper.pdf                                                 written
@@ -42,8 +44,8 @@ if TYPE_CHECKING:
 
 class ReportSpec(BaseModel):
     """The report's parameters, with the canonical values as defaults (those of
-    ``params/paper/03_figure_and_statistics.yaml``), so that ``durable-sim report`` rebuilds the
-    committed outputs. Notebook 03's parameters are these fields
+    ``params/paper/05_figure_and_statistics.yaml``), so that ``durable-sim report`` rebuilds the
+    committed outputs. Notebook 05's parameters are these fields
     (`durable_sim.notebook.StatisticsParameters` derives from this class), and the command's
     options are generated from them: one list of fields. Types are checked the way every
     hand-written parameter is (`durable_sim.parameters`: strict, integral floats as ints)."""
@@ -140,7 +142,7 @@ def write_report_outputs(
     (`SidecarMismatchError`) or rows the analysis cannot use (`AnalysisInputError`) leave every
     file as it was.
     """
-    from durable_sim.analysis.evidence import load_rows
+    from durable_sim.analysis.evidence import load_claim_evidence, load_rows
     from durable_sim.analysis.outputs import report_outputs
 
     spec = spec or ReportSpec()
@@ -157,6 +159,7 @@ def write_report_outputs(
         level=spec.level,
         strong_rho=spec.strong_rho,
         tolerance=spec.tolerance,
+        evidence=load_claim_evidence(tables_dir),
     )
     return outputs, write_all_atomic(outputs.files(tables_dir, figures_dir))
 

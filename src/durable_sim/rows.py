@@ -34,6 +34,60 @@ def time_column(component: str) -> str:
 #: and are empty (NaN) for wall-clock runs, whose time is not traced.
 TIME_COLUMNS: tuple[str, ...] = tuple(time_column(c) for c in TIME_COMPONENTS)
 
+#: A run's billable usage, which `durable_sim.cost` prices (units and sources there); a durable
+#: run has no store request units, a baseline run no durable operations.
+USAGE_COLUMNS: tuple[str, ...] = (
+    "invocations",
+    "billed_ms",
+    "durable_operations",
+    "checkpoint_bytes",
+    "store_read_units",
+    "store_write_units",
+    "s3_put_requests",
+    "s3_get_requests",
+    "time_ms",
+)
+
+#: The parts a run's cost is split into, each one usage quantity times one price
+#: (`durable_sim.cost.COMPONENTS` names the price of each).
+COST_COMPONENTS: tuple[str, ...] = (
+    "lambda_requests",
+    "lambda_compute",
+    "durable_operations",
+    "durable_written",
+    "durable_retained",
+    "dynamodb_reads",
+    "dynamodb_writes",
+    "s3_puts",
+    "s3_gets",
+)
+
+
+def cost_column(component: str) -> str:
+    """The row column holding `component`'s dollars per run, e.g. ``cost_s3_puts_usd``."""
+    if component not in COST_COMPONENTS:
+        raise ValueError(f"unknown cost component {component!r} (accepted: {COST_COMPONENTS})")
+    return f"cost_{component}_usd"
+
+
+#: The cost columns, in component order, then the total ``cost_usd`` (US dollars per run).
+COST_COLUMNS: tuple[str, ...] = (*(cost_column(c) for c in COST_COMPONENTS), "cost_usd")
+
+#: Columns every row the experiment harness writes carries besides `REQUIRED_COLUMNS`: the
+#: Lambda memory the run was priced at, the rest of its usage, and its cost. Rows saved before
+#: the harness priced runs (e.g. a measured data set) lack them, so the analysis requires them
+#: only where it reads costs.
+PRICED_COLUMNS: tuple[str, ...] = (
+    "memory_mb",
+    "billed_ms",
+    "durable_operations",
+    "store_read_units",
+    "store_write_units",
+    "s3_put_requests",
+    "s3_get_requests",
+    *COST_COLUMNS,
+)
+
 #: Columns every run row carries (the `store_ops_*` split by kind is open-ended).
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -61,12 +115,17 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 
 __all__ = [
+    "COST_COLUMNS",
+    "COST_COMPONENTS",
     "ENGINES",
     "MODELS",
     "PHASES",
+    "PRICED_COLUMNS",
     "REQUIRED_COLUMNS",
     "STORE_OPS_PREFIX",
     "TIME_COLUMNS",
     "TIME_COMPONENTS",
+    "USAGE_COLUMNS",
+    "cost_column",
     "time_column",
 ]

@@ -14,17 +14,19 @@ Each grid point is ``base`` with the point's grid values, validated as an `Exper
 id names its files and is made from its validated grid values in grid order
 (``model=durable__chunks=10``), so extending a list adds points without renaming the others.
 Its digest is the sha256 of the canonical JSON of the full validated spec together with the
-package's code digest (`durable_sim.experiments.code_digest`): the same digest means the same
-rows, byte for byte, because rows depend only on the spec and the code.
+package's code digest (`durable_sim.experiments.code_digest`) and the sha256 of the price table
+the spec names (`ExperimentSpec.prices_sha256`): the same digest means the same rows, byte for
+byte, because rows depend only on the spec, the code and the prices.
 
-A rerun skips a point whose CSV and ``.meta.json`` sidecar are present, whose sidecar's spec and
-code give the point's digest, and whose CSV has the rows that spec makes (run ids, workload,
-model, per-run seeds: the sidecar records no checksum of the CSV). Every other point is run
-again, and its old files are deleted before any point runs. `save_rows` writes the CSV before
-the sidecar, so a sidecar on disk always belongs to the CSV beside it: an interrupted sweep
-leaves complete points and no half-written ones, and a rerun resumes it. ``index.csv`` (point,
-digest, the grid values, file, rows, the CSV's sha256) is written last, once every point is
-present; `read_sweep` reads the rows back, each CSV checked against it.
+A rerun skips a point whose CSV and ``.meta.json`` sidecar are present, whose sidecar's spec,
+code and price-table digests give the point's digest, and whose CSV has the rows that spec
+makes (run ids, workload, model, per-run seeds: the sidecar records no checksum of the CSV).
+Every other point is run again, and its old files are deleted before any point runs.
+`save_rows` writes the CSV before the sidecar, so a sidecar on disk always belongs to the CSV
+beside it: an interrupted sweep leaves complete points and no half-written ones, and a rerun
+resumes it. ``index.csv`` (point, digest, the grid values, file, rows, the CSV's sha256) is
+written last, once every point is present; `read_sweep` reads the rows back, each CSV checked
+against it.
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes, or on
@@ -48,6 +50,7 @@ import math
 import os
 import socket
 import string
+import tempfile
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -138,10 +141,15 @@ class SweepResult:
     skipped: int
 
 
-def spec_digest(spec: ExperimentSpec, code_sha256: str) -> str:
+def spec_digest(spec: ExperimentSpec, code_sha256: str, prices_sha256: str) -> str:
     """sha256 (64 hex digits) of the canonical JSON (sorted keys, no spaces, ASCII) of the full
-    validated `spec` and the code digest `code_sha256`: which rows a point has."""
-    document = {"code_sha256": code_sha256, "spec": spec.model_dump(mode="json")}
+    validated `spec`, the code digest `code_sha256` and the digest of the price table's content
+    `prices_sha256`: which rows a point has."""
+    document = {
+        "code_sha256": code_sha256,
+        "prices_sha256": prices_sha256,
+        "spec": spec.model_dump(mode="json"),
+    }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -233,6 +241,7 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
     code = code_digest()
     keys = tuple(grid)
     points = []
+    tables: dict[str, str] = {}  # price table path -> sha256 of its content
     validated: dict[tuple[str, int], Any] = {}  # (key, list position) -> the validated value
     for positions in itertools.product(*(range(len(grid[key])) for key in keys)):
         raw = {key: grid[key][i] for key, i in zip(keys, positions, strict=True)}
@@ -244,7 +253,10 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
         values = {key: getattr(spec, key) for key in keys}
         for key, i in zip(keys, positions, strict=True):
             validated.setdefault((key, i), values[key])
-        points.append(SweepPoint(_point_id(values), values, spec, spec_digest(spec, code)))
+        if spec.prices not in tables:
+            tables[spec.prices] = spec.prices_sha256()
+        digest = spec_digest(spec, code, tables[spec.prices])
+        points.append(SweepPoint(_point_id(values), values, spec, digest))
     for key in keys:
         seen: dict[str, int] = {}
         for i in range(len(grid[key])):
@@ -295,15 +307,18 @@ def _saved(position: int, rows: int, data: bytes) -> _Saved:
 
 def _present(out: Path, position: int, point: SweepPoint) -> _Saved | None:
     """`point`'s CSV in `out` if it is there, matches its sidecar (sha256 and size,
-    `durable_sim.files.read_pair`), and the sidecar's spec and code give the point's digest, and
-    it holds the rows that spec makes (run ids, workload, model, per-run seeds); else None."""
+    `durable_sim.files.read_pair`), the sidecar's spec, code and price-table digests give the
+    point's digest, and it holds the rows that spec makes (run ids, workload, model, per-run
+    seeds); else None."""
     csv_path = out / point.file
     try:
         data, meta = read_pair(csv_path)
         if csv_path.read_bytes() != data:  # an interrupted publish: run the point again
             return None
         (recorded,) = meta["specs"]
-        if spec_digest(ExperimentSpec.parse(recorded), meta["code_sha256"]) != point.digest:
+        spec = ExperimentSpec.parse(recorded)
+        prices = meta["prices_sha256"][spec.prices]
+        if spec_digest(spec, meta["code_sha256"], prices) != point.digest:
             return None
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
     except (OSError, ValueError, KeyError, TypeError, SidecarMismatchError):
@@ -620,9 +635,14 @@ def _close_dask(client: Any) -> None:
         cluster.close()
 
 
-def read_sweep(out: str | Path) -> pd.DataFrame:
+def read_sweep(out: str | Path, *, grid_values: bool = False) -> pd.DataFrame:
     """Every row of a finished sweep in `out`, point by point in grid order, with the point's id
     as the first column ``point`` (join with ``index.csv`` for its grid values).
+
+    With `grid_values`, each row also carries its point's grid values (``index.csv``'s) in the
+    columns named by the grid keys, over the row's own label of that name: the rows of a point
+    then say where in the grid they were run, even where a workload labels a setting that does
+    not apply to a model with a placeholder (a durable video row's ``poll_interval_ms`` is 0).
 
     Raises `SweepError` if `out` has no ``index.csv`` (the sweep has not finished: rerun it to
     resume) or a point's CSV is missing or differs from the sha256 the index records for it.
@@ -649,4 +669,47 @@ def read_sweep(out: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(io.BytesIO(data))
         frame.insert(0, "point", point)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    if grid_values:
+        keys = [c for c in index.columns if c not in ("point", "digest", "file", "rows", "sha256")]
+        values = index.set_index("point")[keys]
+        for key in keys:
+            rows[key] = rows["point"].map(values[key])
+    return rows
+
+
+@dataclass(frozen=True)
+class SweepRows:
+    """A sweep's rows in memory: every point's rows in grid order with the point's id and grid
+    values (`read_sweep` with ``grid_values``), the points' specs in the same order (what
+    `durable_sim.experiments.save_rows` records), and the sweep's index."""
+
+    rows: pd.DataFrame
+    specs: list[ExperimentSpec]
+    index: pd.DataFrame
+
+
+def collect_sweep(
+    sweep: Sweep | str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> SweepRows:
+    """Run every point of `sweep` (`run_sweep`, no progress bar) in a temporary directory and
+    return its rows, nothing left on disk: for a caller that saves the rows where it keeps its
+    own outputs (a notebook). The rows are those `run_sweep` writes, whatever the executor.
+    Raises what `run_sweep` raises."""
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    with tempfile.TemporaryDirectory(prefix="durable-sim-sweep-") as tmp:
+        result = run_sweep(
+            sweep,
+            tmp,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            progress=False,
+        )
+        rows = read_sweep(tmp, grid_values=True)
+    return SweepRows(rows, [point.spec for point in sweep.points], result.index)

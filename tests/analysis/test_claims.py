@@ -100,7 +100,8 @@ def test_the_overhead_claim_names_the_component_that_makes_the_gap() -> None:
 def test_claims_without_their_evidence_or_judge_are_not_testable_here() -> None:
     table = judge_claims({}, SETTINGS).set_index("id")
     assert (table["verdict"] == "not testable here").all()
-    assert "notebook 04" in table.loc["actor_semantics", "evidence"]
+    evidence = table.loc["actor_semantics", "evidence"]
+    assert evidence == "needs the actor_mapping, actor_results table(s), not produced here"
     later = Claim("x", "A later claim.", "4", ("actor_semantics",))
     frames = {"actor_semantics": pd.DataFrame({"ok": [True]})}
     assert judge_claims(frames, SETTINGS, (later,))["verdict"].tolist() == ["not testable here"]
@@ -119,3 +120,101 @@ def test_the_issues_claims_are_all_listed() -> None:
         "actor_semantics",
         "advantages_grow",
     } <= ids
+
+
+def _mapping(*verdicts: str) -> pd.DataFrame:
+    return pd.DataFrame([{"actor_model": f"row {i}", "verdict": v} for i, v in enumerate(verdicts)])
+
+
+def _actor_results(*lost: int) -> pd.DataFrame:
+    rows = [{"variant": "durable", "clients": 2**i, "lost_updates": n} for i, n in enumerate(lost)]
+    return pd.DataFrame([*rows, {"variant": "rmw", "clients": 64, "lost_updates": 225}])
+
+
+def test_the_actor_claim_follows_the_mapping_rows_and_lost_updates() -> None:
+    """Notebook 03's numbers: 3 rows hold, 1 partly, 2 do not, no update lost: partly."""
+    frames = {
+        "actor_mapping": _mapping(
+            "partly", "holds", "holds", "does not hold", "does not hold", "holds"
+        ),
+        "actor_results": _actor_results(0, 0, 0),
+    }
+    verdict, evidence = _verdict(frames, "actor_semantics")
+    assert verdict == "partly supported"
+    assert "3 hold (row 1, row 2, row 5), 1 partly (row 0) and 2 do not (row 3, row 4)" in evidence
+    assert "lost 0 acknowledged update(s) with 1 to 4 concurrent clients" in evidence
+    every = {"actor_mapping": _mapping("holds", "holds"), "actor_results": _actor_results(0)}
+    assert _verdict(every, "actor_semantics")[0] == "supported"
+    lossy = {"actor_mapping": _mapping("holds"), "actor_results": _actor_results(0, 2)}
+    assert _verdict(lossy, "actor_semantics")[0] == "partly supported"
+    none = {"actor_mapping": _mapping("does not hold"), "actor_results": _actor_results(1)}
+    assert _verdict(none, "actor_semantics")[0] == "contradicted"
+
+
+def _trend(dimension: str, profile: str, metric: str, favours: str) -> dict[str, object]:
+    slope = {"durable": -5.0, "baseline": 5.0, "neither": 0.5}[favours]
+    trend = {"durable": "falls", "baseline": "rises", "neither": "shows no clear trend"}[favours]
+    return {
+        "dimension": dimension,
+        "profile": profile,
+        "metric": metric,
+        "slope": slope,
+        "ci_low": slope - 1.0 if favours != "neither" else -1.0,
+        "ci_high": slope + 1.0 if favours != "neither" else 2.0,
+        "per": "per step",
+        "level": 0.95,
+        "trend": trend,
+        "favours": favours,
+    }
+
+
+def _trends(store_ops: dict[tuple[str, str], str]) -> pd.DataFrame:
+    rows = [_trend(d, p, "store_ops", f) for (d, p), f in store_ops.items()]
+    rows += [_trend(d, p, m, "baseline") for (d, p) in store_ops for m in ("time_ms", "cost_usd")]
+    rows += [_trend("chunks", "aws-lambda", "state_cost_usd", "baseline")]
+    return pd.DataFrame(rows)
+
+
+def test_growth_is_judged_on_the_store_calls_the_durable_model_avoids() -> None:
+    keys = [(d, p) for d in ("chunks", "failure_probability") for p in ("paper-local", "x")]
+    grows = _trends(dict.fromkeys(keys, "durable"))
+    verdict, evidence = _verdict({"sensitivity_trends": grows}, "advantages_grow")
+    assert verdict == "supported"
+    assert "chunks, paper-local: -5.0 calls per step (95 % CI -6.0 to -4.0)" in evidence
+    assert "The time difference meanwhile chunks, paper-local: rises" in evidence
+    mixed = _trends({**dict.fromkeys(keys, "durable"), keys[0]: "neither"})
+    assert _verdict({"sensitivity_trends": mixed}, "advantages_grow")[0] == "partly supported"
+    shrinks = _trends(dict.fromkeys(keys, "baseline"))
+    assert _verdict({"sensitivity_trends": shrinks}, "advantages_grow")[0] == "contradicted"
+    other = pd.DataFrame([_trend("cores", "x", "store_ops", "durable")])
+    assert _verdict({"sensitivity_trends": other}, "advantages_grow")[0] == "not testable here"
+
+
+def _summary(pairs: list[tuple[float, float]]) -> pd.DataFrame:
+    rows = []
+    for i, (durable, baseline) in enumerate(pairs):
+        for model, cost in (("durable", durable), ("baseline", baseline)):
+            rows.append(
+                {
+                    "dimension": "chunks" if i % 2 else "failure_probability",
+                    "profile": "aws-lambda",
+                    "value": float(i),
+                    "model": model,
+                    "state_cost_usd": cost,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_the_storage_cost_claim_compares_the_state_charges_point_by_point() -> None:
+    trends = _trends({("chunks", "aws-lambda"): "durable"})
+    dearer = {"sensitivity_summary": _summary([(2e-4, 2e-5), (4e-4, 1e-4)])}
+    verdict, evidence = _verdict({**dearer, "sensitivity_trends": trends}, "less_storage_cost")
+    assert verdict == "contradicted"
+    assert "below the baseline's DynamoDB charges at 0 of 2 grid points" in evidence
+    assert "4.0 to 10.0 times the baseline's" in evidence
+    assert "aws-lambda: rises, 5.0 µUSD per step" in evidence
+    cheaper = {"sensitivity_summary": _summary([(1e-5, 2e-5), (4e-4, 1e-4)])}
+    assert _verdict({**cheaper, "sensitivity_trends": trends}, "less_storage_cost")[0] == (
+        "partly supported"
+    )

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from durable_sim.analysis import to_markdown
-from durable_sim.analysis.costs import cost_table, prices_table, sensitivity_table
+from durable_sim.analysis.costs import (
+    cost_sentences,
+    cost_table,
+    prices_table,
+    sensitivity_table,
+)
+from durable_sim.analysis.prose import contradictions
 from durable_sim.cost import COMPONENTS, load_prices, price_sensitivity, with_costs
 
 PRICES = Path(__file__).resolve().parents[2] / "data" / "prices" / "aws-us-east-1.yaml"
@@ -50,6 +56,26 @@ def test_price_and_sensitivity_tables_render() -> None:
     prices = load_prices(PRICES)
     text = to_markdown(prices_table(prices.frame()))
     assert "assumed" in text and "https://aws.amazon.com/lambda/pricing/" in text
-    sens = price_sensitivity(_rows(), prices, by=["model"], memory_mb=1024)
+    sens = price_sensitivity(with_costs(_rows(), prices, memory_mb=1024), prices, by=["model"])
     rendered = to_markdown(sensitivity_table(sens, by=("model",)))
     assert "dynamodb_write_request_unit" in rendered and "%" in rendered
+
+
+def test_cost_sentences_say_which_model_costs_more_and_its_biggest_item() -> None:
+    """The durable counter row: 4 durable operations at 8 µUSD and one request (0.2 µUSD), 32.2
+    µUSD; the baseline: 6 requests and 4 writes, 1.2 + 2.5 = 3.7 µUSD."""
+    prices = load_prices(PRICES)
+    rows = with_costs(_rows(), prices, memory_mb=1024).assign(profile="aws-lambda", phase="video")
+    (sentence,) = cost_sentences(cost_table(rows, by=("profile", "phase", "model")).frame)
+    assert sentence.key == "cost_aws-lambda_video"
+    assert sentence.text.startswith(
+        "In the aws-lambda scenario a durable video run costs 32.20 µUSD, more than a baseline "
+        "run's 3.70 µUSD; the durable run's biggest item is durable operations (99 %), the "
+        "baseline run's DynamoDB writes (68 %)."
+    )
+    assert not contradictions(sentence)
+    cheaper = rows.assign(cost_usd=rows["cost_usd"].where(rows["model"] == "baseline", 1e-6))
+    (flipped,) = cost_sentences(cost_table(cheaper, by=("profile", "phase", "model")).frame)
+    assert "less than a baseline run's" in flipped.text and not contradictions(flipped)
+    unknown = rows.assign(cost_usd=rows["cost_usd"].where(rows["model"] == "baseline"))
+    assert cost_sentences(cost_table(unknown, by=("profile", "phase", "model")).frame) == []

@@ -16,7 +16,9 @@ from durable_sim.analysis import FIGURE_FORMATS, figure1, figure_bytes
 from durable_sim.analysis.actors import actor_figure
 from durable_sim.analysis.breakdown import breakdown_table
 from durable_sim.analysis.figures import breakdown_figure
+from durable_sim.analysis.sensitivity import sensitivity_figure, summary_frame
 from tests.analysis.test_actors import _row as actor_row
+from tests.analysis.test_sensitivity import sensitivity_grids
 
 #: What a user's matplotlibrc might say (the issue's `savefig.bbox: tight` among them).
 HOSTILE_RC = {
@@ -54,7 +56,7 @@ def test_a_users_rc_and_style_change_nothing(rows: pd.DataFrame, style: str) -> 
 
 
 def _every_figure(rows: pd.DataFrame) -> dict[str, bytes]:
-    """Each figure the report and notebook 04 draw, as SVG."""
+    """Each figure the report and notebooks 03 and 04 draw, as SVG."""
     actors = pd.DataFrame(
         [actor_row(v, c) for v in ("durable", "rmw", "cas", "add") for c in (1, 4)]
     )
@@ -62,6 +64,7 @@ def _every_figure(rows: pd.DataFrame) -> dict[str, bytes]:
         "figure1": figure1(rows[rows["phase"] == "video"], seed=3, n_resamples=200),
         "time_breakdown": breakdown_figure(breakdown_table(rows).frame),
         "actor_semantics": actor_figure(actors),
+        "sensitivity": sensitivity_figure(summary_frame(sensitivity_grids())),
     }
     return {name: figure_bytes(fig, "svg") for name, fig in figures.items()}
 

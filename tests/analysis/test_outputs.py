@@ -8,7 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from durable_sim.analysis.evidence import load_rows, read_rows
+from durable_sim.analysis.evidence import (
+    CLAIM_EVIDENCE,
+    load_claim_evidence,
+    load_rows,
+    read_rows,
+    scenario_files,
+)
 from durable_sim.analysis.figures import FIGURE_FORMATS
 from durable_sim.analysis.outputs import report_outputs
 from durable_sim.analysis.render import FORMATS
@@ -81,3 +87,40 @@ def test_a_missing_canonical_file_names_what_to_run(rows: pd.DataFrame, tmp_path
     publish_pair(tmp_path / "phase1_counter.csv", rows.to_csv(index=False).encode(), {})
     with pytest.raises(AnalysisInputError, match=r"missing \['phase2_video.csv'\].*notebooks 01"):
         load_rows(tmp_path, None, ["aws-lambda"])
+
+
+def test_claims_read_the_evidence_other_notebooks_wrote(rows: pd.DataFrame, tmp_path: Path) -> None:
+    assert load_claim_evidence(tmp_path) == {}
+    mapping = pd.DataFrame([{"actor_model": "Actor state", "verdict": "holds"}])
+    results = pd.DataFrame([{"variant": "durable", "clients": 4, "lost_updates": 0}])
+    mapping.to_csv(tmp_path / "actor_mapping.csv", index=False)
+    results.to_csv(tmp_path / "actor_results.csv", index=False)
+    evidence = load_claim_evidence(tmp_path)
+    assert set(evidence) == {"actor_mapping", "actor_results"} <= set(CLAIM_EVIDENCE)
+    claims = (
+        report_outputs({"rows": rows}, canonical="paper-local", n_resamples=200, evidence=evidence)
+        .tables["claims"]
+        .frame.set_index("id")
+    )
+    assert claims.loc["actor_semantics", "verdict"] == "supported"
+    assert claims.loc["advantages_grow", "verdict"] == "not testable here"
+
+
+def test_scenario_files_name_a_further_scenario_or_the_canonical_one(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    for name in ("phase1_counter", "phase2_video"):
+        publish_pair(tmp_path / f"{name}.csv", rows.to_csv(index=False).encode(), {})
+    assert [p.name for p in scenario_files(tmp_path, "paper-local")] == [
+        "phase1_counter.csv",
+        "phase2_video.csv",
+    ]
+    with pytest.raises(AnalysisInputError, match=r"no rows of scenario 'aws-lambda'.*notebooks 01"):
+        scenario_files(tmp_path, "aws-lambda")
+    for name in ("phase1_counter", "phase2_video"):
+        other = rows.assign(profile="aws-lambda").to_csv(index=False).encode()
+        publish_pair(tmp_path / f"{name}_aws-lambda.csv", other, {})
+    assert [p.name for p in scenario_files(tmp_path, "aws-lambda")] == [
+        "phase1_counter_aws-lambda.csv",
+        "phase2_video_aws-lambda.csv",
+    ]

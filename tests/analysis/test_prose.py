@@ -18,6 +18,7 @@ from durable_sim.analysis.prose import (
     contradictions,
     correlation,
     largest_share,
+    slope_trend,
     trend,
 )
 
@@ -148,3 +149,28 @@ def test_generated_sentences_never_contradict_their_numbers(
     ]
     for s in sentences:
         assert contradictions(s) == [], s.text
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "word", "favour"),
+    [
+        (-3.0, -1.0, "falls", "in the durable model's favour"),
+        (1.0, 3.0, "rises", "in the baseline's favour"),
+        (-1.0, 3.0, "shows no clear trend", None),
+        (0.0, 0.0, "shows no clear trend", None),
+        (math.nan, math.nan, "shows no clear trend", None),
+    ],
+)
+def test_slope_trend_words_follow_the_interval(low, high, word, favour) -> None:
+    s = slope_trend(
+        "k", "Store calls", (low + high) / 2, low, high, first=1.0, last=2.0, unit="calls",
+        per="per step", level=0.95,
+    )  # fmt: skip
+    assert f"difference {word} (1.0 to 2.0 calls; slope" in s.text
+    assert (favour in s.text) if favour else "favour" not in s.text
+    assert not contradictions(s)
+    for other in ("falls", "rises", "shows no clear trend"):
+        if other != word:
+            wrong = Sentence("k", s.text.replace(word, other), s.facts)
+            assert contradictions(wrong), other
+    assert contradictions(Sentence("k", "It falls.", {}))  # a trend word with no interval

@@ -49,7 +49,7 @@ def test_the_report_from_a_parameter_set_and_the_measured_data(parameter_set: st
     both = load_parameter_set(REPO / "params" / parameter_set)
     c, p = both["01_counter"], both["02_video_pipeline"]
     report = yaml.safe_load(
-        (REPO / "params" / parameter_set / "03_figure_and_statistics.yaml").read_text()
+        (REPO / "params" / parameter_set / "05_figure_and_statistics.yaml").read_text()
     )
     assert report["profile"] == c["profile"] == p["profile"]
     assert report["other_profiles"] == list(c["other_profiles"]) == list(p["other_profiles"])

@@ -243,3 +243,27 @@ def test_a_concurrency_limit_makes_async_invocations_wait_for_a_slot(sampler: Sa
     assert starts == [220.0, 330.0, 440.0]
     assert ends == [320.0, 430.0, 540.0]
     assert rt.counters.cold_starts == 2  # the coordinator's and the first worker's
+
+
+def test_billed_duration_is_each_handler_s_time_rounded_up_to_the_ms(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    """Lambda bills an invocation from its handler's start, rounded up to a whole ms: the
+    invoke latency (10 ms) and the cold start's INIT (100 ms, added by the harness) are not
+    in `billed_ms`; a handler that raises is billed too."""
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("f", work(2.2))
+    rt.register("g", work(3.0))
+
+    def fails(event: Any, ctx: InvocationContext) -> None:
+        ctx.clock.charge(0.5)
+        raise RuntimeError("boom")
+
+    rt.register("h", fails)
+    rt.invoke("f", 1)  # 2.2 -> 3
+    rt.invoke("f", 2)  # warm: 2.2 -> 3
+    rt.invoke_async("g", 3)  # 3.0 -> 3, on a fork
+    with pytest.raises(RuntimeError, match="boom"):
+        rt.invoke("h", 4)  # 0.5 -> 1
+    assert rt.billed_ms == 3 + 3 + 3 + 1
+    assert clock.now_ms() == pytest.approx(10 + 100 + 2.2 + 10 + 2.2 + 10 + 100 + 0.5)

@@ -74,7 +74,7 @@ def test_parameter_sets_are_checked_before_anything_runs(
         ),
         "bool": (dict(good, **{"01_counter": "seed: true\n"}), "bad parameter seed=True"),
         "range": (
-            dict(good, **{"03_figure_and_statistics": "level: 1.5\n"}),
+            dict(good, **{"05_figure_and_statistics": "level: 1.5\n"}),
             "bad parameter level=1.5",
         ),
         "stray": (dict(good, **{"04_nope": ""}), "04_nope.yaml names no notebook"),

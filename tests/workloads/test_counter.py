@@ -4,6 +4,7 @@ import pytest
 
 from durable_sim import VirtualClock, run_durable
 from durable_sim.baseline import FunctionRuntime, open_store
+from durable_sim.experiments import ExperimentSpec, run_experiment
 from durable_sim.latency import ZERO, Sampler
 from durable_sim.workloads.counter import apply, durable_counter, run_baseline_counter
 
@@ -45,3 +46,20 @@ def test_baseline_counter_makes_exactly_five_store_calls():
     assert counts.by_purpose == {"counter_create": 1, "counter_update": 3, "counter_read": 1}
     assert (counts.reads, counts.writes) == (1, 4)
     assert invocations == 5
+
+
+def test_counter_rows_report_their_usage():
+    """The baseline's five calls are one read (the get) and four writes, one unit each; the
+    durable counter journals four steps, its four billed operations; neither touches S3."""
+
+    def rows(model):
+        return run_experiment(ExperimentSpec.parse({"workload": "counter", "model": model}))
+
+    base, durable = rows("baseline"), rows("durable")
+    assert (base["store_read_units"] == 1).all() and (base["store_write_units"] == 4).all()
+    assert (base["invocations"] == 5).all() and (base["durable_operations"] == 0).all()
+    assert (durable["durable_operations"] == 4).all()
+    assert (durable[["store_read_units", "store_write_units"]] == 0).all().all()
+    for frame in (base, durable):
+        assert (frame[["s3_put_requests", "s3_get_requests"]] == 0).all().all()
+        assert (frame["billed_ms"] > 0).all()

@@ -4,6 +4,7 @@ import pytest
 
 from durable_sim import VirtualClock, run_durable
 from durable_sim.baseline import FunctionRuntime, open_store
+from durable_sim.experiments import ExperimentSpec, run_experiment
 from durable_sim.latency import Sampler, get_profile
 from durable_sim.video import SourceSpec, probe
 from durable_sim.video.blobstore import BlobStore
@@ -201,3 +202,42 @@ def test_poll_strategies_count_their_reads(read, backoff):
     per_round = 1 if read == "query" else 10
     assert store.counters.by_purpose["poll"] == per_round * result.polls
     assert result.ok
+
+
+def _rows(model, **values):
+    spec = {"workload": "video", "model": model, "runs": 4, "chunks": 7, "seed": 5, **values}
+    return run_experiment(ExperimentSpec.parse(spec))
+
+
+@pytest.mark.parametrize("failure_probability", [0.0, 0.3])
+def test_runs_report_the_usage_aws_bills(failure_probability):
+    """Durable operations are the journal's operations (2 per chunk: a map branch and its step;
+    plus validate, split, the map and assemble), however often a step was retried, and differ
+    from the checkpoint calls; S3 requests are 2n + 2 GETs and 2n + 1 PUTs plus one of each per
+    retried attempt, in both models, which meet the same failures."""
+    durable = _rows("durable", failure_probability=failure_probability)
+    base = _rows("baseline", failure_probability=failure_probability)
+    n = 7
+    assert (durable["durable_operations"] == 2 * n + 4).all()
+    assert (durable["durable_operations"] != durable["checkpoint_ops"]).all()
+    assert (base["durable_operations"] == 0).all()
+    for rows in (durable, base):
+        ok = rows[rows["ok"]]
+        assert (ok["s3_get_requests"] == 2 * n + 2 + ok["retries"]).all()
+        assert (ok["s3_put_requests"] == 2 * n + 1 + ok["retries"]).all()
+    assert durable["retries"].tolist() == base["retries"].tolist()
+    if failure_probability:
+        assert durable["retries"].sum() > 0
+    # store request units: every baseline item is under 1 KB and a query of 7 chunk records
+    # under 4 KB, so each call is one unit; durable runs make no store calls
+    assert (base["store_write_units"] == base["store_ops"] - base["store_ops_poll"]).all()
+    assert (base["store_read_units"] == base["store_ops_poll"]).all()
+    assert (durable[["store_read_units", "store_write_units"]] == 0).all().all()
+
+
+def test_a_query_of_many_chunk_records_reads_a_unit_per_4_kb():
+    """A poll of 300 chunk records returns tens of KB: DynamoDB bills a read unit per started
+    4 KB of what one query returns, not one per call (`durable_sim.baseline.store.kvstore`)."""
+    base = _rows("baseline", chunks=300, runs=1)
+    (row,) = base.itertuples()
+    assert row.store_read_units > 5 * row.store_ops_poll

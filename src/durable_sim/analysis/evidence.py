@@ -240,6 +240,27 @@ EXTRA_FILES: dict[str, str] = {
 }
 
 
+#: Tables written to ``paper/generated/`` by the notebooks before the report's, whose frames the
+#: claims read (`claims.CLAIMS`): notebook 03's actor tables, notebook 04's sensitivity tables.
+CLAIM_EVIDENCE: tuple[str, ...] = (
+    "actor_mapping",
+    "actor_results",
+    "sensitivity_summary",
+    "sensitivity_trends",
+)
+
+
+def load_claim_evidence(tables_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The `CLAIM_EVIDENCE` tables present in `tables_dir` (``<name>.csv``), by name; an absent
+    one leaves the claims that need it ``not testable here``."""
+    tables = Path(tables_dir)
+    return {
+        name: pd.read_csv(tables / f"{name}.csv")
+        for name in CLAIM_EVIDENCE
+        if (tables / f"{name}.csv").is_file()
+    }
+
+
 def read_rows(path: str | Path) -> pd.DataFrame | None:
     """The rows of a published CSV pair (`durable_sim.files.publish_pair`), verified against
     its sidecar's sha256 and size; ``None`` if neither the CSV nor its sidecar exists.
@@ -251,6 +272,26 @@ def read_rows(path: str | Path) -> pd.DataFrame | None:
         return None
     data, _ = read_pair(path)
     return pd.read_csv(io.BytesIO(data))
+
+
+def scenario_files(data_dir: str | Path, profile: str) -> list[Path]:
+    """The row files of both phases (`PHASE_FILES`) of latency scenario `profile` in `data_dir`:
+    ``<phase>_<profile>.csv`` (as notebooks 01 and 02 name a further scenario's), else the
+    canonical ``<phase>.csv`` when its rows are that scenario's. Raises `AnalysisInputError`
+    naming the files looked for when neither is there."""
+    data = Path(data_dir)
+    named = [data / f"{p}_{profile}.csv" for p in PHASE_FILES]
+    if all(path.is_file() for path in named):
+        return named
+    canonical = [data / f"{p}.csv" for p in PHASE_FILES]
+    frames = [read_rows(path) for path in canonical]
+    if all(f is not None and set(f["profile"]) == {profile} for f in frames):
+        return canonical
+    raise AnalysisInputError(
+        f"no rows of scenario {profile!r} in {str(data)!r} (looked for "
+        f"{[p.name for p in named]}, or {[p.name for p in canonical]} of that profile; "
+        "run notebooks 01 and 02 with it among their profiles)"
+    )
 
 
 def load_rows(

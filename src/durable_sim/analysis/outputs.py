@@ -1,14 +1,15 @@
 """Every table and figure the report reads, computed from the run rows in one call.
 
 `report_outputs` is the one place that turns the rows of `evidence.load_rows` into the report's
-outputs; notebook 03 and ``durable-sim report`` both reach it through
+outputs; notebook 05 and ``durable-sim report`` both reach it through
 `durable_sim.report.write_report_outputs`, so what they write cannot differ. In order:
 
 1. the evidence tables (`evidence.evidence_tables`);
 2. the report's sentences (`report.report_sentences`), each checked against its own numbers
    (`prose.contradictions`), and their table ``sentences``;
 3. the paper's claims judged at significance ``1 - level`` (`claims.claims_table`), table
-   ``claims``;
+   ``claims``, from the evidence tables and those other notebooks wrote
+   (`evidence.CLAIM_EVIDENCE`);
 4. Figure 1 per scenario (stem ``figure1`` for the canonical scenario, ``figure1_<scenario>``
    for the others) and, when the rows carry the time split, ``time_breakdown``.
 
@@ -74,10 +75,13 @@ def report_outputs(
     level: float = 0.95,
     strong_rho: float = 0.7,
     tolerance: float = TOLERANCE,
+    evidence: Mapping[str, pd.DataFrame] | None = None,
 ) -> ReportOutputs:
     """The report's tables, sentences and figures from `inputs` (the roles of
     `evidence.load_rows`: ``rows`` required; ``failures``, ``polling``, ``sensitivity``,
-    ``predicted`` optional, ``None`` or absent to leave their tables out).
+    ``predicted`` optional, ``None`` or absent to leave their tables out) and, for the claims,
+    the frames of tables other notebooks wrote (`evidence`, by table name: see
+    `evidence.load_claim_evidence`; the report's own tables win a name they share).
 
     `canonical`: the scenario of the paper's Tables 1-2 and of ``figure1``; `seed` and
     `n_resamples` (>= 100): the bootstrap's (intervals, Figure 1's error bars); `level` in
@@ -114,7 +118,8 @@ def report_outputs(
     if wrong:
         raise AssertionError(f"sentences contradict their numbers: {wrong}")
     tables["sentences"] = sentences_table(sentences, level=level)
-    tables["claims"] = claims_table(frames, Settings(1 - level, strong_rho, tolerance))
+    judged = {**(evidence or {}), **frames}
+    tables["claims"] = claims_table(judged, Settings(1 - level, strong_rho, tolerance))
     figures = {
         ("figure1" if scenario == canonical else f"figure1_{scenario}"): figure1(
             rows[rows["scenario"] == scenario], seed=seed, title=scenario

@@ -8,6 +8,7 @@ words                                      chosen when
 =========================================  ==================================================
 slower / faster / as fast as               ``diff`` (subject minus other) > 0 / < 0 / rounds to 0
 more / fewer / as many                     the same, for counts
+more than / less than / as much as         the same, for dollars
 wider / narrower / as wide as              the same, for spreads
 grows / shrinks / stays                    the same, for a value followed along a sweep
 significant / not significant              ``p`` < ``alpha`` / otherwise (or no test possible)
@@ -17,6 +18,10 @@ strong / not strong / undefined            ``|rho| >= strong and p < alpha`` / o
 simulated on a virtual clock / measured    the ``clock`` fact (``virtual`` / ``wall``)
 on the wall clock
 largest                                    the named ``largest`` is the maximum of ``shares``
+falls / rises / shows no clear trend       the slope's bootstrap interval (``low``, ``high``)
+                                           lies below zero / above zero / contains zero
+in the durable model's favour / in the     the same interval below / above zero, for a
+baseline's favour                          durable-minus-baseline difference of a cost
 =========================================  ==================================================
 
 `contradictions` checks a sentence against its facts by these rules, independently of the
@@ -74,6 +79,7 @@ DIRECTIONS: dict[str, tuple[str, str, str]] = {
     "count": ("more", "fewer", "as many"),
     "spread": ("wider than", "narrower than", "as wide as"),
     "trend": ("grows", "shrinks", "stays"),
+    "cost": ("more than", "less than", "as much as"),
 }
 
 
@@ -211,6 +217,50 @@ def consistency(
     return Sentence(key, text, {"consistent": consistent})
 
 
+#: Trend words by the sign of the slope's interval: below zero, above zero, containing zero.
+TREND_WORDS: tuple[str, str, str] = ("falls", "rises", "shows no clear trend")
+FAVOUR_WORDS: tuple[str, str] = ("in the durable model's favour", "in the baseline's favour")
+
+
+def _interval_side(low: float, high: float) -> int:
+    """-1 if the interval lies below zero, 1 if above, 0 if it contains zero or is undefined."""
+    if math.isfinite(high) and high < 0:
+        return -1
+    if math.isfinite(low) and low > 0:
+        return 1
+    return 0
+
+
+def slope_trend(
+    key: str,
+    subject: str,
+    slope: float,
+    low: float,
+    high: float,
+    *,
+    first: float,
+    last: float,
+    unit: str,
+    per: str,
+    level: float,
+) -> Sentence:
+    """ "{subject}: the durable-minus-baseline difference {falls | rises | shows no clear trend}
+    (F to L unit; slope S unit {per}, P % CI a to b){, in the durable model's favour | in the
+    baseline's favour}." The words follow the slope's interval (`low`, `high`); the difference
+    is of something the lower the better (time, calls, dollars), so a falling one favours the
+    durable model. `first` and `last` are the differences at the first and last grid values."""
+    side = _interval_side(low, high)
+    word = {-1: TREND_WORDS[0], 1: TREND_WORDS[1], 0: TREND_WORDS[2]}[side]
+    favour = {-1: f", {FAVOUR_WORDS[0]}", 1: f", {FAVOUR_WORDS[1]}", 0: ""}[side]
+    unit = f" {unit}" if unit else ""
+    text = (
+        f"{subject}: the durable-minus-baseline difference {word} ({number(first)} to "
+        f"{number(last)}{unit}; slope {number(slope, 2)}{unit} {per}, {percent(level)} CI "
+        f"{number(low, 2)} to {number(high, 2)}){favour}."
+    )
+    return Sentence(key, text, {"low": low, "high": high})
+
+
 def clock_sentence(key: str, what: str, clock: str) -> Sentence:
     """ "{what} were {simulated on a virtual clock | measured on the wall clock}."."""
     return Sentence(key, f"{what} were {clock_phrase(clock)}.", {"clock": clock})
@@ -240,9 +290,27 @@ def _direction_problems(s: Sentence) -> list[str]:
     return problems
 
 
+def _trend_problems(s: Sentence) -> list[str]:
+    found = [w for w in (*TREND_WORDS, *FAVOUR_WORDS) if _has(s.text, w)]
+    if not found:
+        return []
+    if "low" not in s.facts or "high" not in s.facts:
+        return [f"{found[0]!r} without the slope's interval to choose it"]
+    side = _interval_side(float(s.facts["low"]), float(s.facts["high"]))
+    expected = {TREND_WORDS[{-1: 0, 1: 1, 0: 2}[side]]}
+    if side:
+        expected.add(FAVOUR_WORDS[0 if side < 0 else 1])
+    wrong = [w for w in found if w not in expected]
+    missing = [w for w in expected if w not in found]
+    if wrong or missing:
+        low, high = float(s.facts["low"]), float(s.facts["high"])
+        return [f"trend words {found} but the interval is {low:g} to {high:g}"]
+    return []
+
+
 def contradictions(s: Sentence) -> list[str]:
     """Every word of `s` that its facts contradict (or that has no fact to check it)."""
-    problems = _direction_problems(s)
+    problems = _direction_problems(s) + _trend_problems(s)
     text, facts = s.text, s.facts
     if _has(text, "significant"):
         if "p" not in facts or "alpha" not in facts:

@@ -185,6 +185,7 @@ class FunctionRuntime:
         self.machine = machine if machine is not None else sampler.profile.machine.start()
         self._functions: dict[str, _Function] = {}
         self._counters = InvocationCounters()
+        self._billed_ms = 0
         self._lock = threading.Lock()
         self._pool = None if clock.virtual else ThreadPoolExecutor(max_workers)
 
@@ -219,6 +220,17 @@ class FunctionRuntime:
         with self._lock:
             return InvocationCounters(**vars(self._counters))
 
+    @property
+    def billed_ms(self) -> int:
+        """Billed duration of the invocations so far, ms: each one's INVOKE phase, from its
+        handler's start to its end (on its own clock), rounded up to a whole ms as Lambda
+        bills it ("duration ... rounded up to the nearest 1 ms", AWS Lambda pricing,
+        https://aws.amazon.com/lambda/pricing/). The ``invoke`` latency before the handler
+        starts is the platform's, not billed; a cold start's INIT phase is not included (the
+        experiment harness adds every cold start it traced, `durable_sim.experiments`)."""
+        with self._lock:
+            return self._billed_ms
+
     def _start(self, name: str, clock: Clock, mode: str) -> _Started:
         """Wait for a concurrency slot, count the invocation, take an idle instance (or start
         one: a cold start) at the time it can run."""
@@ -249,10 +261,12 @@ class FunctionRuntime:
         instance."""
         fn, instance, seq, cold = started.fn, started.instance, started.seq, started.cold
         request_id = f"{name}#{seq}"
+        began: float | None = None  # the handler's start: the billed INVOKE phase begins
         try:
             clock.charge(self.sampler.draw("invoke", "fn", name, seq))
             if cold:
                 clock.charge(self.sampler.draw("cold_start", "fn", name, seq))
+            began = clock.now_ms()
             cpu = self.machine.invocation_cpu()
             ctx = InvocationContext(name, request_id, clock, cold, self, cpu)
             return fn.handler(event, ctx)
@@ -263,6 +277,8 @@ class FunctionRuntime:
         finally:
             started.slot.release(clock.now_ms())
             with self._lock:
+                if began is not None:
+                    self._billed_ms += math.ceil(clock.now_ms() - began)
                 instance.free_at_ms = clock.now_ms()
                 heapq.heappush(fn.idle, (instance.free_at_ms, instance.number, instance))
 

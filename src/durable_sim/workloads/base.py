@@ -10,6 +10,8 @@ run, so each runner only says what is specific to its workload.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -28,8 +30,11 @@ if TYPE_CHECKING:
 
 #: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
 #: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
-#: final_value, output_digest, ok`` (the harness fills the rest with defaults); a run that is not
-#: ``ok`` says why in ``error`` (text for the harness's message, not a row column).
+#: final_value, output_digest, ok`` and of the billable usage `durable_sim.cost` prices
+#: (``billed_ms, durable_operations, store_read_units, store_write_units, s3_put_requests,
+#: s3_get_requests``; the harness fills the rest with defaults, 0 for usage a run did not
+#: have); a run that is not ``ok`` says why in ``error`` (text for the harness's message, not a
+#: row column).
 RunValues = dict[str, Any]
 
 
@@ -118,14 +123,62 @@ class Workload:
         return runner(spec, env)
 
 
+def invocation_durations_ms(run: DurableRun) -> list[float]:
+    """How long each invocation of `run` ran (ms), as its execution history reports them: one
+    ``InvocationCompleted`` event per invocation, from ``StartTimestamp`` to ``EndTimestamp``
+    (AWS's ``GetDurableExecutionHistory``; ms on our journal, ISO-8601 text from the official
+    runner). Raises ValueError for a run that carries no history (`export_history`'s error)."""
+    if run.events is not None:
+        return [
+            _span_ms(d["StartTimestamp"], d["EndTimestamp"])
+            for d in (
+                e["InvocationCompletedDetails"]
+                for e in run.events
+                if e["EventType"] == "InvocationCompleted"
+            )
+        ]
+    if run.journal is None:
+        raise ValueError(
+            f"run {run.execution_id!r} carries no history (neither events nor a journal)"
+        )
+    return [
+        float(e.details["EndTimestamp"]) - float(e.details["StartTimestamp"])
+        for e in run.journal.read_history(run.execution_id)
+        if e.event_type == "InvocationCompleted" and e.details is not None
+    ]
+
+
+def _span_ms(start: float | str, end: float | str) -> float:
+    """Milliseconds between two history timestamps: numbers (s), or ISO-8601 text (the official
+    runner's), subtracted as datetimes so that no precision is lost to epoch seconds."""
+    if isinstance(start, str) and isinstance(end, str):
+        delta = dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
+        return delta / dt.timedelta(milliseconds=1)
+    return (float(end) - float(start)) * 1000.0
+
+
 def durable_values(run: DurableRun) -> RunValues:
-    """The row values every durable run reports, whatever its workload."""
+    """The row values every durable run reports, whatever its workload.
+
+    Its billable usage (`durable_sim.cost`): ``billed_ms``, the invocations' durations from the
+    execution history (`invocation_durations_ms`), each rounded up to a whole ms as Lambda
+    bills them (a cold start's INIT phase is added by the harness); and ``durable_operations``,
+    the operations in the execution's journal (``len(run.operations)``: each step, wait,
+    callback, child context, and a map or parallel with each of its branches), which is what
+    AWS bills per durable operation, once each, however often it was retried or replayed (the
+    price table's note). Not ``checkpoint_ops``: that counts the runtime's checkpoint *calls*;
+    the SDK's batcher sends several operations' updates in one call, and a step's start and end
+    may go in two (`durable_sim.durable.state`), so calls and operations differ (the paper's
+    10-chunk video run: 35 calls for 24 operations).
+    """
     m = run.metrics
     return {
         "time_ms": m.elapsed_ms,
         "checkpoint_ops": m.checkpoint_ops,
         "checkpoint_bytes": m.checkpoint_bytes,
         "invocations": m.invocations,
+        "billed_ms": sum(math.ceil(ms) for ms in invocation_durations_ms(run)),
+        "durable_operations": len(run.operations),
         "replays": m.replays,
         "steps": sum(op.type == "STEP" for op in run.operations),
         "retries": m.retries,
@@ -163,8 +216,10 @@ def run_baseline_workflow(
     and function platform (on the run's machine).
 
     `body` returns its own values (e.g. ``steps``, ``final_value``, ``ok``); this adds
-    ``time_ms`` (from the first call to the last, on the run's clock), ``by_purpose`` and
-    ``invocations``. `max_workers` sizes the wall-clock thread pool for asynchronous calls.
+    ``time_ms`` (from the first call to the last, on the run's clock), ``by_purpose``,
+    ``invocations``, their ``billed_ms`` (`FunctionRuntime.billed_ms`) and the store's DynamoDB
+    request units (``store_read_units``, ``store_write_units``: `StoreCounters`). `max_workers`
+    sizes the wall-clock thread pool for asynchronous calls.
     """
     store = (
         env.storage.open_store(env.clock, env.sampler)
@@ -178,11 +233,16 @@ def run_baseline_workflow(
         values = body(Platform(runtime, store))
         elapsed = env.clock.now_ms() - start
         invocations = runtime.counters.total
+        billed = runtime.billed_ms
+    counters = store.counters
     if env.storage is not None:
         store.close()
     return {
         "time_ms": elapsed,
-        "by_purpose": dict(store.counters.by_purpose),
+        "by_purpose": dict(counters.by_purpose),
         "invocations": invocations,
+        "billed_ms": billed,
+        "store_read_units": counters.read_units,
+        "store_write_units": counters.write_units,
         **values,
     }

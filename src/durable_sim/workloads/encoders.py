@@ -14,13 +14,32 @@ chunk: a durable checkpoint holds at most 256 KB, and 10,000 chunk references wo
 
 Failures are injected by the encoder itself, drawn per (chunk, attempt) from the seed, so the
 durable and the baseline models meet exactly the same failures.
+
+Every encoder counts the S3 requests its operations make in the deployed pipeline
+(`S3Requests`, the encoder's ``s3``), the same for both encoders and both models, since the
+video travels through S3 in both:
+
+==========  ==============================================  ============  ==================
+operation   reads and writes                                GET requests  PUT requests
+==========  ==============================================  ============  ==================
+validate    reads the source video                          1             0
+split       reads the source, writes each chunk             1             chunks
+encode      each attempt reads its chunk, writes its part   1             1
+assemble    reads every part, writes the output             parts         1
+==========  ==============================================  ============  ==================
+
+A chunk's key is derived from the split's manifest and its index, so resolving it (`chunk`) makes
+no request; an attempt that fails after its work has read and written as one that succeeds (the
+real encoder writes the part before the injected failure). Without failures a run of ``n``
+chunks makes ``2n + 2`` GETs and ``2n + 1`` PUTs; each retried attempt adds one of each.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,9 +55,25 @@ class TransientEncodeError(DurableSimError, RuntimeError):
     """An injected, retryable failure of one chunk encode attempt."""
 
 
+@dataclass
+class S3Requests:
+    """S3 requests one run's encoder made (see the module docstring), safe across threads."""
+
+    gets: int = 0
+    puts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, *, gets: int = 0, puts: int = 0) -> None:
+        """Add `gets` GET and `puts` PUT requests."""
+        with self._lock:
+            self.gets += gets
+            self.puts += puts
+
+
 class Encoder(Protocol):
     """The video pipeline's operations on JSON data, as a durable step or a baseline worker
-    calls them. `name` is ``"model"`` or ``"real"``.
+    calls them. `name` is ``"model"`` or ``"real"``; `s3` counts the S3 requests the
+    operations made (the module docstring's table).
 
     Each operation that works books the profile's cost of that work on `cpu` from `clock`'s now
     (see the module docstring): ``validate`` (ms), ``split_per_s`` and ``assemble_per_s`` (ms
@@ -47,6 +82,7 @@ class Encoder(Protocol):
     """
 
     name: str
+    s3: S3Requests
 
     def source(self) -> dict[str, Any]:
         """The input video: ``{"key", "frame_count", "duration_s"}`` (the real encoder also
@@ -127,6 +163,7 @@ class ModelEncoder(Encoder):
     spec: SourceSpec
     costs: _Costs
     name: str = "model"
+    s3: S3Requests = field(default_factory=S3Requests)
 
     def source(self) -> dict[str, Any]:
         s = self.spec
@@ -137,6 +174,7 @@ class ModelEncoder(Encoder):
         }
 
     def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]:
+        self.s3.count(gets=1)
         self.costs.model_work(clock, cpu, "validate", source["key"])
         s = self.spec
         return {"frame_count": s.frame_count, "fps": s.fps, "width": s.width, "height": s.height}
@@ -145,9 +183,11 @@ class ModelEncoder(Encoder):
         frames = self.spec.frame_count
         if not 1 <= chunks <= frames:
             raise ValueError(f"chunks={chunks} is outside the accepted range 1..{frames}")
+        self.s3.count(gets=1)
         self.costs.model_work(
             clock, cpu, "split_per_s", source["key"], seconds=source["duration_s"]
         )
+        self.s3.count(puts=chunks)
         return {"key": _digest("model-manifest", source["key"], chunks), "count": chunks}
 
     def chunk(self, manifest: dict[str, Any], index: int) -> dict[str, Any]:
@@ -162,6 +202,7 @@ class ModelEncoder(Encoder):
 
     def encode(self, chunk: dict[str, Any], attempt: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         seconds = chunk["frame_count"] / self.spec.fps
+        self.s3.count(gets=1, puts=1)
         self.costs.model_work(clock, cpu, "encode_per_s", chunk["index"], attempt, seconds=seconds)
         self.costs.maybe_fail(chunk["index"], attempt)
         return {"chunk_key": chunk["key"], "key": _digest("model-encoded", chunk["key"])}
@@ -169,6 +210,7 @@ class ModelEncoder(Encoder):
     def assemble(
         self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
     ) -> dict[str, Any]:
+        self.s3.count(gets=len(parts), puts=1)
         self.costs.model_work(
             clock, cpu, "assemble_per_s", source["key"], seconds=source["duration_s"]
         )
@@ -190,6 +232,7 @@ class RealEncoder(Encoder):
     store_root: Path
     pool: ChunkEncoderPool | None = None
     name: str = "real"
+    s3: S3Requests = field(default_factory=S3Requests)
 
     def source(self) -> dict[str, Any]:
         s = self.spec
@@ -200,11 +243,13 @@ class RealEncoder(Encoder):
 
     def validate(self, source: dict[str, Any], clock: Clock, cpu: Cpu) -> dict[str, Any]:
         info = video_steps.validate_step(self.store_root, source["key"])
+        self.s3.count(gets=1)
         self.costs.after_real_work(clock, cpu, "validate", source["key"])
         return dict(info)
 
     def split(self, source: dict[str, Any], chunks: int, clock: Clock, cpu: Cpu) -> dict[str, Any]:
         refs = video_steps.split_step(self.store_root, source["key"], chunks)
+        self.s3.count(gets=1, puts=len(refs))
         manifest = json.dumps(refs, separators=(",", ":")).encode()
         self.costs.after_real_work(
             clock, cpu, "split_per_s", source["key"], seconds=source["duration_s"]
@@ -220,6 +265,7 @@ class RealEncoder(Encoder):
             (encoded,) = self.pool.encode(self.store_root, [chunk["key"]])
         else:
             encoded = video_steps.encode_step(self.store_root, chunk["key"])
+        self.s3.count(gets=1, puts=1)
         seconds = chunk["frame_count"] / self.spec.fps
         self.costs.after_real_work(
             clock, cpu, "encode_per_s", chunk["index"], attempt, seconds=seconds
@@ -231,6 +277,7 @@ class RealEncoder(Encoder):
         self, parts: list[dict[str, Any]], source: dict[str, Any], clock: Clock, cpu: Cpu
     ) -> dict[str, Any]:
         out = video_steps.assemble_step(self.store_root, [p["key"] for p in parts], source["key"])
+        self.s3.count(gets=len(parts), puts=1)
         self.costs.after_real_work(
             clock, cpu, "assemble_per_s", source["key"], seconds=source["duration_s"]
         )

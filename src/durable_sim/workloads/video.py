@@ -362,7 +362,12 @@ def _durable_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
     run = run_durable_workflow(handler, event, spec, env)
     values = durable_values(run)
     values["output_digest"] = run.result["key"] if run.result else None
-    return values
+    return {**values, **_s3_usage(encoder)}
+
+
+def _s3_usage(encoder: Encoder) -> RunValues:
+    """The S3 requests the run's encoder made (`durable_sim.workloads.encoders.S3Requests`)."""
+    return {"s3_get_requests": encoder.s3.gets, "s3_put_requests": encoder.s3.puts}
 
 
 def _baseline_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
@@ -388,6 +393,7 @@ def _baseline_runner(spec: VideoSpec, env: RunEnv) -> RunValues:
             "output_digest": result.output["key"] if result.output else None,
             "ok": result.ok,
             "error": None if result.ok else f"{result.failed_chunks} chunk(s) failed every retry",
+            **_s3_usage(encoder),
         }
 
     return run_baseline_workflow(env, body, max_workers=min(spec.chunks, 1024))
