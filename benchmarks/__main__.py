@@ -10,6 +10,7 @@ from benchmarks import (  # noqa: F401 - each module registers its benchmarks
     dispatch,
     engine,
     journal,
+    sidebyside,
     store,
     sweeps,
     workloads,

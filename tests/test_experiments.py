@@ -1,5 +1,6 @@
 """The experiment harness: specs, rows, determinism, files."""
 
+import gc
 import hashlib
 import json
 import math
@@ -273,3 +274,22 @@ def test_a_run_whose_engine_hides_its_checkpoint_bytes_has_no_cost():
     assert row["checkpoint_bytes"] is None or math.isnan(row["checkpoint_bytes"])
     assert row["durable_operations"] == 4 and row["billed_ms"] > 0
     assert all(math.isnan(row[c]) for c in PRICED_COLUMNS if c.endswith("_usd"))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_virtual_run_pauses_the_collector_and_restores_it(monkeypatch, enabled):
+    seen = []
+    charge = VirtualClock.charge
+
+    def spying_charge(self, ms):
+        seen.append(gc.isenabled())
+        charge(self, ms)
+
+    monkeypatch.setattr(VirtualClock, "charge", spying_charge)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        rows = run_experiment(spec(runs=2))  # the baseline: no map, no batch of its own
+    finally:
+        found, _ = gc.isenabled(), gc.enable()
+    assert rows.ok.all() and seen and not any(seen)
+    assert found is enabled

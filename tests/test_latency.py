@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,31 @@ def test_keyed_sampler_is_independent_of_call_order() -> None:
     assert len(set(a.values())) == len(keys)  # distinct keys, distinct draws
     other_seed = Sampler(PROFILE, seed=12)
     assert other_seed.draw("checkpoint", *keys[0]) != a[keys[0]]
+
+
+def test_every_draw_is_its_keys_own_stream_whatever_sampler_drew_before() -> None:
+    """Samplers of one thread share one re-keyed generator: a draw equals the first normal of
+    a fresh Philox keyed by (seed, key), whatever was drawn before, by any sampler."""
+    samplers = [Sampler(PROFILE, seed) for seed in (0, 7, 2**63 + 5)]
+    for i in range(30):
+        sampler = samplers[i % 3]
+        key = ("exec", str(i), i % 2)
+        fresh = float(sampler.rng("checkpoint", *key).standard_normal())
+        assert sampler.draw("checkpoint", *key) == 10.0 * math.exp(0.5 * fresh)
+        assert sampler.uniform(*key) == float(sampler.rng(*key).random())
+
+
+def test_a_scaled_draw_is_the_draw_of_the_scaled_distribution() -> None:
+    sampler = Sampler(PROFILE, seed=3)
+    for scale in (0.5, 2.0, 3.3):
+        z = float(sampler.rng("checkpoint", "k").standard_normal())
+        expected = PROFILE.checkpoint.scaled(scale).median_ms * math.exp(0.5 * z)
+        assert sampler.draw("checkpoint", "k", scale=scale) == expected
+    assert sampler.draw("checkpoint", "k", scale=0.0) == 0.0
+    with pytest.raises(ValueError, match=r"median_ms must be >= 0, got -10\.0"):
+        sampler.draw("checkpoint", "k", scale=-1.0)
+    with pytest.raises(ValueError, match="median_ms must be >= 0, got nan"):
+        sampler.draw("step", "k", scale=float("nan"))
 
 
 def test_sampler_draws_follow_the_distribution() -> None:

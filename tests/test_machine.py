@@ -81,6 +81,15 @@ def test_slots_are_held_until_released() -> None:
     assert cal.acquire(10.0) == (1, 50.0)  # waits for the slot to come free
 
 
+def test_a_burst_cannot_be_booked_on_slots_held_for_good() -> None:
+    cal = Calendar(1)
+    assert cal.acquire(0.0) == (0, 0.0)
+    with pytest.raises(SlotsExhausted, match="all 1 servers are held"):
+        cal.book(0.0, 5.0)
+    cal.release(0, 10.0)
+    assert cal.book(0.0, 5.0) == (10.0, 15.0)
+
+
 def test_cpu_work_waits_for_a_core_then_computes_on_the_virtual_clock() -> None:
     cpu = Cpu(1)
     first, second = VirtualClock(), VirtualClock()
@@ -139,3 +148,49 @@ def test_lambda_invocations_wait_for_a_concurrency_slot() -> None:
 def test_bad_machines_are_rejected(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Machine(**kwargs)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    st.integers(1, 9),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["acquire", "release", "book"]),
+            st.integers(0, 50),
+            st.integers(0, 20),
+        ),
+        max_size=60,
+    ),
+)
+def test_acquire_takes_the_free_slot_that_starts_first_lowest_on_a_tie(
+    servers: int, actions: list[tuple[str, int, int]]
+) -> None:
+    """Against the definition, by a scan of every slot: among the slots free for good, the one
+    whose start ``max(free since, ready)`` is earliest, the lowest-numbered on a tie."""
+    calendar = Calendar(servers)
+    free_since: dict[int, float] = dict.fromkeys(range(servers), -math.inf)
+    held: dict[int, float] = {}
+    for action, ready, length in actions:
+        if action == "book":
+            try:
+                begin, end = calendar.book(float(ready), float(length))
+            except SlotsExhausted:  # only when no slot is free for good and no gap fits
+                assert not free_since
+                continue
+            assert end - begin == length
+        elif action == "acquire":
+            open_since = {s: calendar._starts[s][-1] for s in free_since}
+            if not free_since:
+                with pytest.raises(SlotsExhausted):
+                    calendar.acquire(float(ready))
+                continue
+            expected = min(open_since, key=lambda s: (max(open_since[s], ready), s))
+            server, begin = calendar.acquire(float(ready))
+            assert (server, begin) == (expected, max(open_since[expected], ready))
+            del free_since[server]
+            held[server] = begin
+        elif held:
+            server = min(held)
+            end = held.pop(server) + length
+            calendar.release(server, end)
+            free_since[server] = end

@@ -1,39 +1,148 @@
-"""Mutation testing with mutmut: the score per package and every surviving mutant.
+"""Mutation testing with mutmut: the score per target, the equivalent mutants, every survivor.
 
-    python tools/mutate.py [durable] [baseline] [stats]     (default: all three)
+    python tools/mutate.py [TARGET ...] [--max-children N] [--json FILE]
 
-Each target runs in its own temporary copy of ``src/``, ``tests/`` and ``pyproject.toml`` (mutmut
-writes its ``mutants/`` tree and its cache beside the code it mutates, so the working tree is
-never touched), against the tests that mirror it, with pytest-xdist off (mutmut runs each
-mutant's covering tests itself, in forked children). The score is the share of mutants the tests
-detect (killed, timed out or crashed) over those plus the survivors, the suspicious ones and the
-mutants no test reaches; each missed mutant is printed with its diff. Mutants mutmut skips are
-counted apart.
+A TARGET is ``durable``, ``baseline`` or ``stats`` (default: all three), or one module or
+subpackage of a package target, to keep a run short: ``durable/codec.py``, ``durable/journal``,
+``baseline/store/kvstore.py``. Each runs in its own temporary copy of ``src/``, ``tests/`` and
+``pyproject.toml`` (mutmut writes its ``mutants/`` tree and its cache beside the code it
+mutates, so the working tree is never touched), against the tests that mirror it, with
+pytest-xdist off (mutmut runs each mutant's covering tests itself, in forked children).
+Subprocesses the tests start import the mutated code too (``PYTHONPATH``), so a test that
+crashes a worker process tests the mutant, not the original.
+
+Every mutant ends up in one of four classes:
+
+- killed: a test failed, timed out or crashed (mutmut's ``killed``, ``timeout``, ``segfault``);
+- equivalent: it survived, and ``tools/equivalent_mutants.toml`` explains why no test can tell
+  it from the original (matched by function and changed lines, not by mutmut's numbering, so
+  an entry outlives edits elsewhere in the function);
+- survived: every other mutant the tests missed (mutmut's ``survived``, ``suspicious``, and
+  ``no tests``: no selected test reaches its function);
+- skipped: mutmut did not run it.
+
+The mutation score is killed / (killed + survived): equivalent mutants are not faults, so they
+count on neither side. Entries of the equivalent list that match no survivor of the run are
+printed as stale (the mutant is killed now, or the code changed): delete or update them.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import tomllib
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: target -> (the files to mutate, a glob; the tests that mirror it), relative to the root.
+PACKAGE = "src/durable_sim"
+#: package target -> (its path under src/durable_sim/, the tests that mirror it), from the root.
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "durable": ("src/durable_sim/durable/*", ("tests/durable/", "tests/engines/")),
-    "baseline": ("src/durable_sim/baseline/*", ("tests/baseline/",)),
-    "stats": ("src/durable_sim/analysis/stats.py", ("tests/analysis/",)),
+    "durable": ("durable", ("tests/durable/", "tests/engines/")),
+    "baseline": ("baseline", ("tests/baseline/",)),
+    "stats": (
+        "analysis/stats.py",
+        ("tests/analysis/test_stats.py", "tests/analysis/test_stats_guards.py"),
+    ),
 }
-#: mutmut's summary counts (``export-cicd-stats``) that mean the tests noticed the mutant...
-DETECTED = ("killed", "timeout", "segfault")
-#: ...and those that mean they did not (suspicious: passed, but unusually slowly).
-MISSED = ("survived", "no_tests", "suspicious")
-#: How `mutmut results` labels the missed ones.
-MISSED_LABELS = (": survived", ": no tests", ": suspicious")
+EQUIVALENT_FILE = REPO / "tools" / "equivalent_mutants.toml"
+#: mutmut's status -> our class.
+CLASS_OF_STATUS = {
+    "killed": "killed",
+    "timeout": "killed",
+    "segfault": "killed",
+    "survived": "survived",
+    "suspicious": "survived",
+    "no tests": "survived",
+    "not checked": "survived",
+    "check was interrupted by user": "survived",
+    "skipped": "skipped",
+}
+#: The missed statuses an equivalent-list entry may explain (a function no test reaches is
+#: untested, never equivalent).
+EQUIVALENT_STATUSES = ("survived", "suspicious")
+_MUTANT_NAME = re.compile(
+    r"^(?P<module>.+)\.x(?:ǁ(?P<cls>[^ǁ]+)ǁ|_)(?P<function>.+)__mutmut_(?P<n>\d+)$"
+)
+
+
+class MutateError(Exception):
+    """A target or an equivalent-list entry that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutant: mutmut's name and status, the function it lives in, the lines it changes."""
+
+    name: str
+    status: str
+    function: str  #: dotted: ``module.function`` or ``module.Class.method``
+    old: str  #: the changed lines of the original, stripped, joined by newlines
+    new: str  #: the same lines in the mutant
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """An entry of the equivalent list: a mutant no test can tell apart, and why."""
+
+    function: str
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The classes of one run's mutants; `score` is killed / (killed + survived)."""
+
+    killed: int
+    equivalent: int
+    survived: list[Mutant]
+    skipped: int
+    stale: list[Equivalent]
+
+    @property
+    def score(self) -> float:
+        detected, missed = self.killed, len(self.survived)
+        return detected / (detected + missed) if detected + missed else float("nan")
+
+
+def resolve_target(spec: str) -> tuple[str, str, tuple[str, ...]]:
+    """`spec` -> (its name, the glob of files to mutate relative to the root, its tests).
+
+    ``durable`` mutates the whole package; ``durable/codec.py`` one module and
+    ``durable/journal`` one subpackage, against the package's tests. Raises `MutateError`
+    naming the spec and the accepted ones when it matches no source file.
+    """
+    package, _, rest = spec.partition("/")
+    accepted = ", ".join(TARGETS)
+    if package not in TARGETS or (rest and package == "stats"):
+        raise MutateError(
+            f"unknown mutation target {spec!r}; accepted: {accepted}, or a module or "
+            "subpackage of durable or baseline (e.g. durable/codec.py, durable/journal)"
+        )
+    path, tests = TARGETS[package]
+    if not rest:
+        code = f"{PACKAGE}/{path}" + ("" if path.endswith(".py") else "/*")
+    else:
+        rest = rest.rstrip("/")
+        code = f"{PACKAGE}/{path}/{rest}" + ("" if rest.endswith(".py") else "/*")
+    if not any(fnmatch.fnmatch(p, code) for p in _sources()):
+        raise MutateError(f"mutation target {spec!r} matches no file under {PACKAGE}/{path}")
+    return spec, code, tests
+
+
+def _sources() -> list[str]:
+    return [p.relative_to(REPO).as_posix() for p in (REPO / "src").rglob("*.py")]
 
 
 def _config(code: str, tests: tuple[str, ...]) -> str:
@@ -47,71 +156,218 @@ def _config(code: str, tests: tuple[str, ...]) -> str:
     )
 
 
-def run_target(name: str, workdir: Path, max_children: int) -> dict[str, object]:
-    """Run mutmut on one target in a fresh copy; returns its counts and survivors."""
-    code, tests = TARGETS[name]
-    copy = workdir / name
+def function_of(name: str) -> str:
+    """mutmut's mutant name -> the dotted function it mutates.
+
+    ``pkg.mod.x_f__mutmut_3`` -> ``pkg.mod.f``; ``pkg.mod.xǁCǁm__mutmut_1`` -> ``pkg.mod.C.m``.
+    Raises `MutateError` for a name of another shape.
+    """
+    match = _MUTANT_NAME.match(name)
+    if match is None:
+        raise MutateError(f"not a mutmut mutant name: {name!r}")
+    parts = [match["module"], match["cls"], match["function"]]
+    return ".".join(p for p in parts if p)
+
+
+def changed_lines(diff: str) -> tuple[str, str]:
+    """A unified diff -> (removed lines, added lines), each stripped and joined by newlines."""
+    old, new = [], []
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            old.append(line[1:].strip())
+        elif line.startswith("+"):
+            new.append(line[1:].strip())
+    return "\n".join(old), "\n".join(new)
+
+
+def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
+    """The equivalent list: ``[[equivalent]]`` tables with function, old, new and reason.
+
+    Raises `MutateError` naming the entry when a field is missing or empty, or an entry repeats.
+    """
+    if not path.exists():
+        return []
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    entries, seen = [], set()
+    for i, table in enumerate(data.get("equivalent", []), start=1):
+        fields = {k: table.get(k) for k in ("function", "old", "new", "reason")}
+        bad = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
+        if bad or set(table) - set(fields):
+            unknown = sorted(set(table) - set(fields))
+            raise MutateError(
+                f"{path.name}: entry {i} ({table.get('function')!r}): "
+                f"missing or empty {bad}, unknown keys {unknown}; each entry needs exactly "
+                "function, old, new and reason"
+            )
+        entry = Equivalent(**{k: v.strip() for k, v in fields.items()})  # type: ignore[union-attr]
+        key = (entry.function, entry.old, entry.new)
+        if key in seen:
+            raise MutateError(f"{path.name}: entry {i} repeats {entry.function}: {entry.old!r}")
+        seen.add(key)
+        entries.append(entry)
+    return entries
+
+
+def module_file(function: str) -> str | None:
+    """The source file (relative to the root) that defines dotted `function`, if any."""
+    parts = function.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        base = "src/" + "/".join(parts[:cut])
+        for candidate in (f"{base}.py", f"{base}/__init__.py"):
+            if (REPO / candidate).is_file():
+                return candidate
+    return None
+
+
+def tally(mutants: list[Mutant], equivalents: list[Equivalent], code: str) -> Tally:
+    """Sort `mutants` into killed, equivalent, survived and skipped (module docstring).
+
+    Each entry explains at most one mutant; entries for files under `code` that explain none
+    are returned as stale.
+    """
+    unused = Counter((e.function, e.old, e.new) for e in equivalents)
+    killed = skipped = equivalent = 0
+    survived = []
+    for m in mutants:
+        cls = CLASS_OF_STATUS.get(m.status, "survived")
+        key = (m.function, m.old, m.new)
+        if cls == "killed":
+            killed += 1
+        elif cls == "skipped":
+            skipped += 1
+        elif m.status in EQUIVALENT_STATUSES and unused[key] > 0:
+            unused[key] -= 1
+            equivalent += 1
+        else:
+            survived.append(m)
+    stale = []
+    for e in equivalents:
+        key = (e.function, e.old, e.new)
+        path = module_file(e.function)
+        if unused[key] > 0 and path is not None and fnmatch.fnmatch(path, code):
+            unused[key] -= 1
+            stale.append(e)
+    return Tally(killed, equivalent, survived, skipped, stale)
+
+
+def dump_results() -> None:
+    """Print every mutant of the mutmut run in the working directory as JSON (one list).
+
+    Runs inside the target's copy, in a fresh interpreter: mutmut reads its configuration from
+    the working directory once per process.
+    """
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    out = []
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        for name, exit_code in data.exit_code_by_key.items():
+            status = status_by_exit_code[exit_code]
+            diff = "" if status == "killed" else get_diff_for_mutant(name, path=path)
+            out.append({"name": name, "status": status, "diff": diff})
+    json.dump(out, sys.stdout)
+
+
+def run_target(spec: str, workdir: Path, max_children: int) -> tuple[list[Mutant], float]:
+    """Run mutmut on one target in a fresh copy; returns its mutants and the seconds it took."""
+    name, code, tests = resolve_target(spec)
+    copy = workdir / name.replace("/", "_")
     copy.mkdir()
     for part in ("src", "tests"):
         shutil.copytree(REPO / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     (copy / "pyproject.toml").write_text(pyproject + _config(code, tests), encoding="utf-8")
-    mutmut = [sys.executable, "-m", "mutmut"]
+    # Created now, not by mutmut: a sys.path entry missing at start-up is cached as unusable.
+    (copy / "mutants" / "src").mkdir(parents=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(copy / "mutants" / "src"), env.get("PYTHONPATH")) if p
+    )
+    started = time.monotonic()
     run = subprocess.run(
-        [*mutmut, "run", "--max-children", str(max_children)],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
         cwd=copy,
+        env=env,
         capture_output=True,
         text=True,
     )
-    if not (copy / "mutants").is_dir():
-        raise SystemExit(f"mutmut run failed for {name}:\n{run.stderr[-3000:]}")
-    subprocess.run([*mutmut, "export-cicd-stats"], cwd=copy, check=True, capture_output=True)
-    stats = json.loads((copy / "mutants" / "mutmut-cicd-stats.json").read_text())
-    listing = subprocess.run(
-        [*mutmut, "results"], cwd=copy, check=True, capture_output=True, text=True
-    ).stdout
-    survivors = []
-    for line in listing.splitlines():
-        if line.rstrip().endswith(MISSED_LABELS):
-            mutant = line.strip().rsplit(":", 1)[0]
-            diff = subprocess.run(
-                [*mutmut, "show", mutant], cwd=copy, check=True, capture_output=True, text=True
-            ).stdout.splitlines()
-            changed = [
-                d.strip() for d in diff if d[:1] in ("+", "-") and d[:3] not in ("+++", "---")
-            ]
-            survivors.append(f"{line.strip()}  " + "  =>  ".join(changed))
-    detected = sum(int(stats.get(key, 0)) for key in DETECTED)
-    missed = sum(int(stats.get(key, 0)) for key in MISSED)
-    return {
-        "target": name,
-        "detected": detected,
-        "missed": missed,
-        "skipped": int(stats.get("skipped", 0)),
-        "score": detected / (detected + missed) if detected + missed else float("nan"),
-        "survivors": survivors,
-        "stats": stats,
-    }
+    seconds = time.monotonic() - started
+    if run.returncode != 0 or not (copy / "mutants").is_dir():
+        tail = (run.stdout[-3000:] + run.stderr[-3000:]).strip()
+        raise MutateError(f"mutmut run failed for {name} (exit {run.returncode}):\n{tail}")
+    dumped = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(REPO / 'tools')!r}); "
+            "import mutate; mutate.dump_results()",
+        ],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    mutants = []
+    for item in json.loads(dumped.stdout):
+        old, new = changed_lines(item["diff"])
+        mutants.append(Mutant(item["name"], item["status"], function_of(item["name"]), old, new))
+    return mutants, seconds
+
+
+def _one_line(text: str) -> str:
+    return " / ".join(text.splitlines())
+
+
+def report(name: str, result: Tally, seconds: float) -> list[str]:
+    """The printed lines for one target: the score line, the survivors, the stale entries."""
+    minutes, secs = divmod(round(seconds), 60)
+    lines = [
+        f"{name}: mutation score {result.score:.1%} ({result.killed} killed, "
+        f"{result.equivalent} equivalent, {len(result.survived)} survived, "
+        f"{result.skipped} skipped; {minutes}m{secs:02d}s)"
+    ]
+    for m in result.survived:
+        lines.append(f"  {m.status}: {m.name}  {_one_line(m.old)}  =>  {_one_line(m.new)}")
+    for e in result.stale:
+        lines.append(
+            f"  stale equivalent entry (no survivor matches; delete or update it): "
+            f"{e.function}  {_one_line(e.old)}  =>  {_one_line(e.new)}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", choices=list(TARGETS), help="default: all")
+    parser.add_argument(
+        "targets", nargs="*", help=f"{', '.join(TARGETS)}, or e.g. durable/codec.py (default: all)"
+    )
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant runs")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    try:
+        specs = [resolve_target(t)[0] for t in args.targets or list(TARGETS)]
+        equivalents = load_equivalents()
+    except MutateError as exc:
+        parser.error(str(exc))
     results = []
     with tempfile.TemporaryDirectory(prefix="durable-sim-mutate-") as tmp:
-        for name in args.targets or list(TARGETS):
-            result = run_target(name, Path(tmp), args.max_children)
-            results.append(result)
-            print(
-                f"{name}: mutation score {result['score']:.1%} "
-                f"({result['detected']} detected, {result['missed']} missed, "
-                f"{result['skipped']} skipped)"
+        for spec in specs:
+            try:
+                mutants, seconds = run_target(spec, Path(tmp), args.max_children)
+            except MutateError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            result = tally(mutants, equivalents, resolve_target(spec)[1])
+            print("\n".join(report(spec, result, seconds)), flush=True)
+            results.append(
+                {"target": spec, "score": result.score, "seconds": seconds, **asdict(result)}
             )
-            for line in result["survivors"]:  # type: ignore[attr-defined]
-                print(f"  {line}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     return 0

@@ -36,6 +36,7 @@ Only the virtual clock is traced: a wall-clock run's time is real and not split.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,18 +80,25 @@ class AttributionError(DurableSimError, RuntimeError):
     """A run's trace cannot be split: an advance without a known cause, or a gap in time."""
 
 
-@dataclass(eq=False)
 class _Timeline:
-    """The advances of one clock, contiguous in time, and the timelines forked from it."""
+    """The advances of one clock, contiguous in time, and the timelines forked from it.
 
-    clock: object  # held so that its id stays unique while the trace lives
-    order: int
-    starts: list[float] = field(default_factory=list)
-    ends: list[float] = field(default_factory=list)
-    labels: list[str | None] = field(default_factory=list)
-    charges: list[bool] = field(default_factory=list)
-    forked_at: float = 0.0
-    children: list[_Timeline] = field(default_factory=list)
+    Advance `i` runs from ``starts[i]`` to ``ends[i]`` (ms, float arrays: a trace of thousands of
+    branch timelines holds no per-advance objects for the garbage collector to walk) and pays
+    or waits for ``labels[i]``; ``charges[i]`` is 1 for a charge (a modelled cost), 0 for a sleep.
+    """
+
+    __slots__ = ("charges", "children", "clock", "ends", "forked_at", "labels", "order", "starts")
+
+    def __init__(self, clock: object, order: int) -> None:
+        self.clock = clock  # held so that its id stays unique while the trace lives
+        self.order = order
+        self.starts = array("d")
+        self.ends = array("d")
+        self.labels: list[str | None] = []
+        self.charges = bytearray()
+        self.forked_at = 0.0
+        self.children: list[_Timeline] = []
 
     @property
     def first(self) -> float:
@@ -125,18 +133,19 @@ class Trace:
         Raises `AttributionError` if the clock moved since its last recorded advance without
         this trace seeing it, or if a charge pays no cost `COMPONENT_OF` knows.
         """
-        tl = self._timeline(clock)
-        if tl.ends and tl.ends[-1] != start_ms:
+        tl = self._timelines.get(id(clock)) or self._timeline(clock)
+        ends = tl.ends
+        if ends and ends[-1] != start_ms:
             raise AttributionError(
-                f"clock {clock!r} jumped from {tl.ends[-1]} ms to {start_ms} ms unobserved"
+                f"clock {clock!r} jumped from {ends[-1]} ms to {start_ms} ms unobserved"
             )
-        if charge and (label is None or label not in COMPONENT_OF):
+        if charge and label not in COMPONENT_OF:
             raise AttributionError(
                 f"a charge of {end_ms - start_ms} ms at {start_ms} ms pays no known cost "
                 f"(label {label!r}; known: {sorted(COMPONENT_OF)})"
             )
         tl.starts.append(start_ms)
-        tl.ends.append(end_ms)
+        ends.append(end_ms)
         tl.labels.append(label)
         tl.charges.append(charge)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -113,8 +113,6 @@ class VirtualClock:
 
     def charge(self, ms: float) -> None:
         """Advance by `ms` milliseconds (>= 0; a negative cost raises `ValueError`)."""
-        if ms < 0:
-            raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
         if ms > 0:
             observer = _OBSERVER.get()
             if observer is not None:
@@ -122,16 +120,22 @@ class VirtualClock:
                 observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
             self._now += ms
             self._moved()
+        elif ms < 0:
+            raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Jump to `t_ms` (ms) if it is later than now; no real time passes. `label` names the
         wait for an observer (time attribution)."""
         if t_ms > self._now:
-            self._pass(t_ms, label)
+            observer = _OBSERVER.get()
+            if observer is not None:
+                observer.advanced(self, self._now, t_ms, charge=False, label=label)
+            self._now = t_ms
             self._moved()
 
     def _pass(self, t_ms: float, label: str | None) -> None:
-        """Let time pass until `t_ms` (> now), reported as a sleep labelled `label`."""
+        """Let time pass until `t_ms` (> now), reported as a sleep labelled `label` (as
+        `sleep_until` does, without `_moved`)."""
         observer = _OBSERVER.get()
         if observer is not None:
             observer.advanced(self, self._now, t_ms, charge=False, label=label)
@@ -204,18 +208,29 @@ def make_clock(kind: str) -> Clock:
 _ACTIVE: ContextVar[Clock | None] = ContextVar("durable_sim_active_clock", default=None)
 
 
-@contextmanager
-def active_clock(clock: Clock) -> Iterator[Clock]:
+class _Active:
+    """The context manager `active_clock` returns (one small object per step body)."""
+
+    __slots__ = ("_clock", "_token")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def __enter__(self) -> Clock:
+        self._token = _ACTIVE.set(self._clock)
+        return self._clock
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.reset(self._token)
+
+
+def active_clock(clock: Clock) -> AbstractContextManager[Clock]:
     """Make `clock` the one that work done in this context (e.g. a step body) is charged to.
 
     Step bodies receive only the SDK's `StepContext`, so the engine names the branch's clock
     here for modeled work to find (`current_clock`).
     """
-    token = _ACTIVE.set(clock)
-    try:
-        yield clock
-    finally:
-        _ACTIVE.reset(token)
+    return _Active(clock)
 
 
 def current_clock() -> Clock:

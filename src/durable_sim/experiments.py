@@ -32,7 +32,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from durable_sim.attribution import traced
 from durable_sim.clock import Clock, VirtualClock, WallClock
+from durable_sim.collector import collector_paused
 from durable_sim.cost import (
     DEFAULT_RETENTION_DAYS,
     MB_PER_VCPU,
@@ -482,7 +483,9 @@ def run_one(
             storage=run_storage,
         )
         load = math.nan if clock.virtual else os.getloadavg()[0]
-        with traced(clock) as trace:
+        # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
+        # a wall-clock run is measured as the host runs it.
+        with collector_paused() if clock.virtual else nullcontext(), traced(clock) as trace:
             values = workload.run(spec, env)
     error = values.pop("error", None)
     if not values.get("ok", True) and spec.failure_probability == 0:

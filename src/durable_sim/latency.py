@@ -17,6 +17,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -46,17 +47,24 @@ class Dist:
     def is_constant(self) -> bool:
         return self.sigma == 0 or self.median_ms == 0
 
-    def sample(self, rng: np.random.Generator | None) -> float:
-        """One draw in ms: ``median_ms * exp(sigma * z)``, `z` a standard normal from `rng`.
+    def sample(self, rng: np.random.Generator | None, scale: float = 1.0) -> float:
+        """One draw in ms of this distribution `scaled` by `scale` (>= 0; e.g. the seconds of
+        video a per-second cost is paid for): ``median_ms * scale * exp(sigma * z)``, `z` a
+        standard normal from `rng`.
 
-        A constant distribution returns `median_ms` and draws nothing (`rng` may be None);
-        a random one raises `ValueError` without a generator.
+        A constant result draws nothing (`rng` may be None); a random one raises `ValueError`
+        without a generator, and so does a scale that makes the median negative.
         """
-        if self.is_constant:
-            return self.median_ms
+        median = self.median_ms
+        if scale != 1.0:
+            median *= scale
+            if not median >= 0:
+                raise ValueError(f"median_ms must be >= 0, got {median}")
+        if self.sigma == 0 or median == 0:
+            return median
         if rng is None:
             raise ValueError("a random Dist needs a generator")
-        return self.median_ms * math.exp(self.sigma * float(rng.standard_normal()))
+        return median * math.exp(self.sigma * float(rng.standard_normal()))
 
     def scaled(self, factor: float) -> Dist:
         """The same shape with the median multiplied by `factor` (e.g. per second of video)."""
@@ -102,11 +110,36 @@ ZERO = LatencyProfile(name="zero")
 
 def stable_key_hash(key: tuple[object, ...]) -> int:
     """A 64-bit hash of a key that is the same in every process and Python version."""
-    text = "\x1f".join(str(part) for part in key).encode()
+    text = "\x1f".join(map(str, key)).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
 
 _ZEROS = np.zeros(4, dtype=np.uint64)
+
+
+class _Scratch(threading.local):
+    """One re-keyable Philox generator per thread, shared by every `Sampler` of the thread.
+
+    `Sampler._keyed` sets its whole state (key, counter 0, empty buffer) before each draw, so
+    nothing carries from one draw to the next. Sharing it saves every new sampler (one per run)
+    the construction of a Philox, which gathers OS entropy for a seed sequence it never uses.
+    """
+
+    def __init__(self) -> None:
+        self.bits = np.random.Philox(key=[0, 0])
+        self.generator = np.random.Generator(self.bits)
+        self.key = np.zeros(2, dtype=np.uint64)
+        self.state: Any = {  # numpy's Philox state layout
+            "bit_generator": "Philox",
+            "state": {"counter": _ZEROS, "key": self.key},
+            "buffer": _ZEROS,
+            "buffer_pos": 4,
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+
+
+_SCRATCH = _Scratch()
 
 
 class Sampler:
@@ -119,7 +152,6 @@ class Sampler:
     def __init__(self, profile: LatencyProfile, seed: int) -> None:
         self.profile = profile
         self.seed = int(seed)
-        self._local = threading.local()  # one re-keyable generator per thread
 
     def rng(self, *key: object) -> np.random.Generator:
         """A new generator for `key`, for callers that keep it."""
@@ -130,26 +162,14 @@ class Sampler:
         return np.array([self.seed, stable_key_hash(key)], dtype=np.uint64)
 
     def _keyed(self, key: tuple[object, ...]) -> np.random.Generator:
-        """This thread's generator, re-keyed to `key`: the stream of `rng(*key)`, 4x cheaper.
-
-        For one immediate draw only: the next call re-keys it.
+        """This thread's scratch generator, re-keyed to `key`: the stream of `rng(*key)`, at a
+        fraction of the cost. For one immediate draw only: the next call re-keys it.
         """
-        local = self._local
-        if not hasattr(local, "generator"):
-            local.bits = np.random.Philox(key=[self.seed, 0])
-            local.generator = np.random.Generator(local.bits)
-        local.bits.state = {
-            "bit_generator": "Philox",
-            "state": {
-                "counter": _ZEROS,
-                "key": np.array([self.seed, stable_key_hash(key)], np.uint64),
-            },
-            "buffer": _ZEROS,
-            "buffer_pos": 4,
-            "has_uint32": 0,
-            "uinteger": 0,
-        }
-        generator: np.random.Generator = local.generator
+        scratch = _SCRATCH
+        scratch.key[0] = self.seed  # the state setter copies the values (no aliasing)
+        scratch.key[1] = stable_key_hash(key)
+        scratch.bits.state = scratch.state
+        generator: np.random.Generator = scratch.generator
         return generator
 
     def uniform(self, *key: object) -> float:
@@ -157,11 +177,11 @@ class Sampler:
         return float(self._keyed(key).random())
 
     def draw(self, cost: str, *key: object, scale: float = 1.0) -> float:
-        """Cost `cost` of the profile for the occurrence named by `key`, in ms."""
+        """Cost `cost` of the profile for the occurrence named by `key`, in ms, `scaled` by
+        `scale` (see `Dist.sample`)."""
         dist: Dist = getattr(self.profile, cost)
-        if scale != 1.0:
-            dist = dist.scaled(scale)
-        ms = dist.median_ms if dist.is_constant else dist.sample(self._keyed((cost, *key)))
+        constant = dist.sigma == 0 or dist.median_ms * scale == 0
+        ms = dist.sample(None if constant else self._keyed((cost, *key)), scale)
         note_charge(cost, ms)
         return ms
 

@@ -140,3 +140,108 @@ def test_exponential_polling_follows_the_sdks_wait_formula(clock: VirtualClock) 
 def test_bad_schedules_are_rejected(clock: VirtualClock, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         poll_until(lambda: True, clock=clock, interval_ms=10, timeout_ms=100, **kwargs)
+
+
+def test_elapsed_time_counts_from_the_first_poll_not_from_the_clock_origin() -> None:
+    clock = VirtualClock(start_ms=5000.0)
+    result = poll_until(
+        lambda: clock.now_ms() >= 5250, clock=clock, interval_ms=100, timeout_ms=1e4
+    )
+    # polls at 5000, 5100, 5200 see "not yet"; the poll at 5300 sees it
+    assert (result.polls, result.elapsed_ms) == (4, 300.0)
+    with pytest.raises(PollTimeout) as err:
+        poll_until(lambda: False, clock=clock, interval_ms=100, timeout_ms=200)
+    assert (err.value.polls, err.value.elapsed_ms) == (3, 200.0)
+
+
+@pytest.mark.parametrize("rate", [1, 1.0, 100, 100.0])
+def test_backoff_rates_at_the_ends_of_the_accepted_range_poll(
+    clock: VirtualClock, rate: float
+) -> None:
+    checked_at: list[float] = []
+
+    def check() -> bool:
+        checked_at.append(clock.now_ms())
+        return len(checked_at) == 3
+
+    poll_until(
+        check,
+        clock=clock,
+        interval_ms=10,
+        timeout_ms=10_000,
+        backoff="exponential",
+        backoff_rate=rate,
+    )
+    # waits interval * rate ** (k - 1): 10, then 10 * rate
+    assert checked_at == [0.0, 10.0, 10.0 + 10.0 * rate]
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [
+        0.99,
+        100.5,
+        101,
+        float("nan"),
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True, reason="bug: poll_until accepts backoff_rate=True as the number 1"
+            ),
+        ),
+    ],
+)
+def test_backoff_rates_outside_the_range_are_rejected(clock: VirtualClock, rate: float) -> None:
+    with pytest.raises(ValueError, match=rf"bad backoff_rate {rate!r} \(accepted: a number in"):
+        poll_until(lambda: True, clock=clock, interval_ms=10, timeout_ms=100, backoff_rate=rate)
+
+
+def test_exponential_polling_uses_the_given_rate_and_cap(clock: VirtualClock) -> None:
+    checked_at: list[float] = []
+
+    def check() -> bool:
+        checked_at.append(clock.now_ms())
+        return len(checked_at) == 5
+
+    poll_until(
+        check,
+        clock=clock,
+        interval_ms=100,
+        timeout_ms=10_000,
+        backoff="exponential",
+        backoff_rate=3.0,
+        max_interval_ms=500,
+    )
+    # waits 100, 300, then capped at 500 (not 900, 2700)
+    assert checked_at == [0.0, 100.0, 400.0, 900.0, 1400.0]
+
+
+class _Sleeps:
+    """A clock observer that records each sleep's label."""
+
+    def __init__(self) -> None:
+        self.labels: list[str | None] = []
+
+    def advanced(
+        self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
+    ) -> None:
+        if not charge:
+            self.labels.append(label)
+
+    def forked(self, parent: object, child: object, at_ms: float) -> None:
+        pass
+
+    def note_charge(self, label: str, ms: float) -> None:
+        pass
+
+    def take_charge_label(self, ms: float) -> str | None:
+        return None
+
+
+def test_waits_between_polls_are_labelled_poll_wait_for_attribution(clock: VirtualClock) -> None:
+    from durable_sim.clock import observe_clocks
+
+    sleeps = _Sleeps()
+    with observe_clocks(sleeps):
+        poll_until(lambda: clock.now_ms() >= 200, clock=clock, interval_ms=100, timeout_ms=1000)
+    assert sleeps.labels == ["poll_wait", "poll_wait"]

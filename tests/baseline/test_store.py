@@ -443,3 +443,124 @@ def test_unreachable_postgres_is_one_clear_error_without_the_password(
         open_store("postgresql://u:s3cret@127.0.0.1:1/db", clock=clock, sampler=sampler)
     assert "s3cret" not in str(err.value)
     assert "password=***" in str(err.value)
+
+
+def test_a_failed_condition_names_the_table_and_the_key(store: KVStore) -> None:
+    store.put("jobs", ("j", "c1"), {"status": "done"})
+    with pytest.raises(ConditionalCheckFailed) as err:
+        store.update("jobs", ("j", "c1"), {"status": "x"}, condition={"status": "new"})
+    assert (err.value.table, err.value.key) == ("jobs", ("j", "c1"))
+    assert err.value.mismatches == {"status": ("new", "done")}
+    assert str(err.value) == (
+        "conditional check failed on jobs[('j', 'c1')]: status: expected 'new', found 'done'"
+    )
+
+
+def test_an_add_that_shrinks_the_item_consumes_units_of_the_larger_before(
+    store: KVStore,
+) -> None:
+    padding = _padded("k", 1025)["p"]
+    item = {"p": padding[: -len(', "v": 100')], "v": 100}
+    assert item_size("k", "", item) == 1025
+    store.put("t", "k", item)
+    before = store.counters.write_units
+    assert store.add("t", "k", "v", -99) == 1  # the item is now 1,023 bytes
+    assert store.counters.write_units == before + 2  # 1,025 bytes before: two 1 KB units
+
+
+def test_a_delete_consumes_units_of_the_item_it_removes(store: KVStore) -> None:
+    store.put("t", "big", _padded("big", 2049))
+    before = store.counters.write_units
+    store.delete("t", "big")
+    assert store.counters.write_units == before + 3  # 2,049 bytes: three 1 KB units
+    store.delete("t", "big")
+    assert store.counters.write_units == before + 3 + 1  # nothing to remove: still one unit
+
+
+@pytest.mark.parametrize(("size", "units"), [(4096, 1), (4097, 2)])
+def test_a_query_consumes_read_units_of_the_items_it_returns(
+    store: KVStore, size: int, units: int
+) -> None:
+    store.put("t", "p", _padded("p", size))  # the plain partition key: no sort key
+    assert len(store.query("t", "p")) == 1
+    assert store.counters.read_units == units
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: KVStore.query sizes each returned item without its sort key (item_size(pk, '', "
+    "item)), so a query of sort-keyed items undercounts read units at the 4 KB boundary",
+)
+def test_a_query_counts_the_sort_keys_of_the_items_it_returns(store: KVStore) -> None:
+    for sort in ("s1", "s2"):  # 2,048 + 2,049 bytes with their sort keys: 4,097 bytes
+        size = 2048 if sort == "s1" else 2049
+        store.put("t", ("p", sort), _padded("p", size - len(sort)))
+        assert item_size("p", sort, store.get("t", ("p", sort)) or {}) == size
+    before = store.counters.read_units
+    store.query("t", "p")
+    assert store.counters.read_units == before + 2  # DynamoDB: per started 4 KB of all items
+
+
+@pytest.mark.parametrize(("size", "units"), [(1024, 1), (1025, 2)])
+def test_a_put_counts_the_sort_key_in_its_write_units(
+    store: KVStore, size: int, units: int
+) -> None:
+    item = _padded("p", size - len("sort"))
+    assert item_size("p", "sort", item) == size
+    store.put("t", ("p", "sort"), item)
+    assert store.counters.write_units == units
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: KVStore.put sizes the key in characters (len(pk) + len(sk)), not UTF-8 bytes "
+    "as item_size and DynamoDB do, so a non-ASCII key undercounts write units",
+)
+def test_a_put_counts_a_non_ascii_key_in_utf8_bytes(store: KVStore) -> None:
+    key = "€" * 10  # 10 characters, 30 bytes
+    item = _padded(key, 1025)
+    assert item_size(key, "", item) == 1025
+    store.put("t", key, item)
+    assert store.counters.write_units == 2
+
+
+def test_bad_purpose_and_backend_messages_name_the_accepted_values(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    from durable_sim.baseline.store.kvstore import check_purpose
+
+    with pytest.raises(ValueError) as purpose:
+        check_purpose("Poll")
+    assert str(purpose.value) == (
+        "bad purpose 'Poll' (accepted: lowercase snake_case, 1-64 characters, "
+        "e.g. 'job_creation', 'chunk_insert', 'poll', 'status_update')"
+    )
+    with pytest.raises(ValueError) as sqlite:
+        open_store("sqlite", clock=clock, sampler=sampler)
+    assert str(sqlite.value) == "the sqlite backend needs a path (accepted: a database file path)"
+    with pytest.raises(ValueError) as unknown:
+        open_store("redis", clock=clock, sampler=sampler)
+    assert str(unknown.value) == (
+        "unknown store backend 'redis' (accepted: 'memory', 'sqlite' with a path, "
+        "or a 'postgresql://' URL)"
+    )
+
+
+def test_the_nth_call_on_a_key_pays_the_draw_keyed_by_its_cost_key_and_n() -> None:
+    """The keying `KVStore` documents, which fixes every committed store latency."""
+    profile = LatencyProfile(name="noisy", kv_write=Dist(5.0, 0.5), kv_query=Dist(7.0, 0.5))
+    clock = VirtualClock()
+    kv = open_store("memory", clock=clock, sampler=Sampler(profile, seed=3))
+    reference = Sampler(profile, seed=3)
+    expected, paid = [], []
+    for n in range(3):
+        for call, draw_key in (
+            (lambda: kv.put("t", ("p", "s"), {}), ("kv_write", "kv", "t", "p", "s", n)),
+            (lambda: kv.query("t", "p"), ("kv_query", "kv", "t", "p", n)),
+        ):
+            start = clock.now_ms()
+            call()
+            paid.append(clock.now_ms() - start)
+            expected.append(reference.draw(*draw_key))
+    assert paid == pytest.approx(expected, rel=1e-12)
+    assert len(set(paid)) == 6

@@ -303,3 +303,177 @@ def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> 
     back = decode(ours, None, ident, "arn")
     assert back == EXTENDED_TYPES_SERDES.deserialize(ours)
     assert type(back) is type(EXTENDED_TYPES_SERDES.deserialize(ours))
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    """Equal, with the same type at every level (a tuple is not a list)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_shape(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same_shape(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _containers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [id(value), *(i for v in value.values() for i in _containers(v))]
+    if isinstance(value, list):
+        return [id(value), *(i for v in value for i in _containers(v))]
+    if isinstance(value, tuple):
+        return [i for v in value for i in _containers(v)]
+    return []
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
+def test_a_round_trip_returns_the_payload_and_what_replay_decodes(value: Any) -> None:
+    """The first run returns what replay decodes (types included), as a copy of the value."""
+    from aws_durable_execution_sdk_python.concurrency.models import BatchResult
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode, encode, round_trip
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    payload, back = round_trip(value, None, ident, "arn", "result")
+    assert payload == encode(value, None, ident, "arn", "result")
+    replayed = decode(payload, None, ident, "arn")
+    if isinstance(value, BatchResult):
+        assert type(back) is BatchResult and _same_shape(back.to_dict(), replayed.to_dict())
+        assert not set(_containers(back.to_dict())) & set(_containers(value.to_dict()))
+    else:
+        assert _same_shape(back, replayed)
+        assert not set(_containers(back)) & set(_containers(value))  # nothing shared
+
+
+def test_a_round_trip_of_other_values_decodes_the_payload() -> None:
+    """Values beyond plain data (extended types, subclasses, a custom serdes) are decoded from
+    their payload, as replay does."""
+    import enum
+
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import round_trip
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    day = datetime.date(2025, 1, 2)
+    assert round_trip({"d": day}, None, ident, "arn", "result")[1] == {"d": day}
+    level = round_trip(Level.HIGH, None, ident, "arn", "result")[1]
+    assert level == 3 and type(level) is int  # the SDK's plain JSON: the base type comes back
+    assert type(round_trip([True, Level.HIGH], None, ident, "arn", "result")[1][1]) is int
+    assert round_trip("abc", UpperSerDes(), ident, "arn", "result") == ("abc", "ABC")
+
+
+class RefusingSerDes(SerDes[Any]):
+    """Writes a long payload, and can read nothing back."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        if value == "refuse":
+            raise ValueError("will not write this")
+        return "0123456789" * 7
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise ValueError("cannot read this")
+
+
+def test_serdes_failures_name_the_operation_the_value_the_payload_and_the_serdes() -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: event, name="s", config=StepConfig(serdes=RefusingSerDes()))
+        except SerDesError as exc:
+            return str(exc)
+        return "no error"
+
+    written = run_durable(handler, "refuse").result
+    assert written.startswith(
+        "Step 's' (id 1): cannot serialize its result of type str with RefusingSerDes: "
+        "Serialization failed for id: 1"
+    )
+    read = run_durable(handler, "anything").result
+    assert read.startswith(
+        "Step 's' (id 1): cannot deserialize its payload "
+        f"{('0123456789' * 6)!r} with RefusingSerDes: Deserialization failed for id: 1, "
+        "error: cannot read this."
+    )
+
+
+def test_a_payload_the_default_serdes_cannot_read_names_the_default_serdes() -> None:
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode
+
+    ident = OperationIdentifier(
+        "4", "Step", parent_id="3", name="fetch", operation_type=OperationType.STEP
+    )
+    with pytest.raises(SerDesError) as err:
+        decode("not json", None, ident, "arn")
+    assert str(err.value).startswith(
+        "Step 'fetch' (id 4): cannot deserialize its payload 'not json' with ExtendedTypeSerDes: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "size"), [(None, 0), ("", 0), ("abc", 3), ('"é"', 4), ('"€x"', 6)]
+)
+def test_payload_bytes_are_utf8_bytes(payload: str | None, size: int) -> None:
+    from durable_sim.durable.codec import payload_bytes
+
+    assert payload_bytes(payload) == size
+
+
+class Opaque:
+    """A value no serdes knows."""
+
+
+def test_an_unnamed_operation_and_a_non_builtin_type_in_a_failure() -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.step(lambda _: Opaque())
+        except SerDesError as exc:
+            return str(exc)
+        return "no error"
+
+    message = run_durable(handler, None).result
+    assert message.startswith(
+        f"Step (id 1): cannot serialize its result of type {__name__}.Opaque with "
+        "ExtendedTypeSerDes: "
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '["t","v"]',
+        "[1]",
+        '{"t":"l","v":[["t","v"]]}',
+        '{"t":"l","v":[1]}',
+        '{"t":"s"}',
+        '{"v":1}',
+        '{"t":"x","v":1}',
+        '{"t":"s","v":"a","x":1}',
+    ],
+)
+def test_odd_payloads_decode_as_the_sdk_decodes_them(payload: str) -> None:
+    """Payloads our encoder never writes (a journal written by other code): the same value as
+    the SDK's ``deserialize``, or a `SerDesError` where it raises one."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import deserialize
+
+    from durable_sim.durable.codec import decode
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    try:
+        expected = deserialize(None, payload, "1", "arn")
+    except SerDesError:
+        with pytest.raises(SerDesError):
+            decode(payload, None, ident, "arn")
+    else:
+        assert decode(payload, None, ident, "arn") == expected

@@ -182,3 +182,40 @@ def test_execution_context_child_contexts_and_virtual_contexts() -> None:
     assert (ops["9.1"].parent_id, ops["8.1"].parent_id) == ("9", None)
     assert "1" not in ops  # a virtual child context journals no record of its own
     assert (ops["1.1"].name, ops["1.1"].parent_id) == ("flat", None)
+
+
+def test_a_run_leaves_no_reference_cycles_behind(caplog: pytest.LogCaptureFixture) -> None:
+    """Contexts, their loggers, branches and the journal are freed by reference counting when a
+    run ends: nothing is left for the cyclic garbage collector, whose passes over thousands of
+    live branches would otherwise dominate a large fan-out."""
+    import gc
+
+    from aws_durable_execution_sdk_python.config import MapConfig
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.logger.info("start")
+
+        def item(c: DurableContext, x: int, i: int, xs: Any) -> int:
+            c.logger.info("item %s", x)
+            if x == 1:
+                c.wait(Duration.from_seconds(2))
+            return c.step(lambda s: s.logger.info("step") or x * 2, name="double")
+
+        total = sum(ctx.map([1, 2, 3], item, config=MapConfig(max_concurrency=2)).get_results())
+        kept: list[Any] = []
+        ctx.run_in_child_context(lambda c: kept.append(c.logger), name="keep")
+        kept[0].info("a logger kept beyond its context still logs")
+        return total + ctx.parallel([lambda c: c.step(lambda _: 1)]).get_results()[0]
+
+    gc.collect()
+    gc.disable()
+    try:
+        with caplog.at_level(logging.INFO):
+            run = run_durable(handler, None)
+        assert (run.status, run.result) == ("SUCCEEDED", 13)
+        del run
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0
+    assert "a logger kept beyond its context still logs" in caplog.messages

@@ -1,26 +1,176 @@
-"""`make mutate`'s configuration: each target names existing code and tests, in valid TOML."""
+"""`make mutate`: targets, the mutant classes and score, and the equivalent-mutant list."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
+import re
 import tomllib
 from pathlib import Path
 
 import mutate
+import pytest
+from mutate import Equivalent, Mutant, MutateError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_targets_name_existing_code_and_tests() -> None:
     sources = [p.relative_to(REPO).as_posix() for p in (REPO / "src").rglob("*.py")]
-    for name, (code, tests) in mutate.TARGETS.items():
+    for name in mutate.TARGETS:
+        _, code, tests = mutate.resolve_target(name)
         assert any(fnmatch.fnmatch(path, code) for path in sources), name
-        assert all((REPO / t).is_dir() for t in tests), name
+        assert all((REPO / t).exists() for t in tests), name
+
+
+@pytest.mark.parametrize(
+    ("spec", "code"),
+    [
+        ("durable", "src/durable_sim/durable/*"),
+        ("durable/codec.py", "src/durable_sim/durable/codec.py"),
+        ("durable/journal", "src/durable_sim/durable/journal/*"),
+        ("durable/journal/", "src/durable_sim/durable/journal/*"),
+        ("baseline/store/kvstore.py", "src/durable_sim/baseline/store/kvstore.py"),
+        ("stats", "src/durable_sim/analysis/stats.py"),
+    ],
+)
+def test_a_target_is_a_package_or_a_module_of_one(spec: str, code: str) -> None:
+    name, glob, tests = mutate.resolve_target(spec)
+    assert (name, glob) == (spec, code)
+    assert tests == mutate.TARGETS[spec.split("/")[0]][1]
+
+
+@pytest.mark.parametrize("spec", ["analysis", "durable/nope.py", "stats/x.py", "Durable", ""])
+def test_a_bad_target_is_one_error_naming_it(spec: str) -> None:
+    with pytest.raises(MutateError, match=re.escape(repr(spec))):
+        mutate.resolve_target(spec)
 
 
 def test_generated_config_is_valid_toml() -> None:
-    code, tests = mutate.TARGETS["durable"]
+    _, code, tests = mutate.resolve_target("durable/codec.py")
     config = tomllib.loads(mutate._config(code, tests))["tool"]["mutmut"]
     assert config["only_mutate"] == [code]
     assert config["pytest_add_cli_args_test_selection"] == list(tests)
     assert "no:xdist" in config["pytest_add_cli_args"]
+
+
+def test_function_of_a_mutant_name() -> None:
+    assert mutate.function_of("a.b.x__var__mutmut_12") == "a.b._var"
+    assert mutate.function_of("a.b.x_welch_test__mutmut_3") == "a.b.welch_test"
+    assert mutate.function_of("a.b.xǁJournalǁappend__mutmut_1") == "a.b.Journal.append"
+    assert mutate.function_of("a.b.xǁJǁ__init____mutmut_2") == "a.b.J.__init__"
+    with pytest.raises(MutateError, match=r"'a\.b\.f'"):
+        mutate.function_of("a.b.f")
+
+
+def test_changed_lines_of_a_diff() -> None:
+    diff = "\n".join(
+        [
+            "--- src/m.py",
+            "+++ src/m.py",
+            "@@ -1,3 +1,3 @@",
+            " def f(x):",
+            "-    return x - 1",
+            "+    return x + 1",
+            "-    # -- not a header",
+            "+    # ++ not a header",
+        ]
+    )
+    assert mutate.changed_lines(diff) == (
+        "return x - 1\n# -- not a header",
+        "return x + 1\n# ++ not a header",
+    )
+
+
+def _m(status: str, function: str = "p.m.f", old: str = "a", new: str = "b") -> Mutant:
+    return Mutant(f"p.m.x_f__mutmut_{len(status)}", status, function, old, new)
+
+
+def test_tally_sorts_mutants_into_four_classes() -> None:
+    mutants = [
+        _m("killed"),
+        _m("timeout"),
+        _m("segfault"),
+        _m("survived"),  # equivalent
+        _m("survived"),  # a second, identical one: the entry explains only one
+        _m("no tests"),  # untested, never equivalent
+        _m("suspicious", new="c"),
+        _m("skipped"),
+    ]
+    equivalents = [
+        Equivalent("p.m.f", "a", "b", "why"),
+        Equivalent("p.m.f", "a", "z", "killed now"),
+        Equivalent("q.m.f", "a", "b", "another module"),
+    ]
+    result = mutate.tally(mutants, equivalents, "src/p/m.py")
+    assert (result.killed, result.equivalent, result.skipped) == (3, 1, 1)
+    assert [m.status for m in result.survived] == ["survived", "no tests", "suspicious"]
+    assert result.score == pytest.approx(3 / 6)
+    assert [e.reason for e in result.stale] == []  # p/m.py is not a file of this checkout
+
+
+def test_score_line_counts_killed_equivalent_and_survived() -> None:
+    result = mutate.Tally(
+        killed=90, equivalent=4, survived=[_m("survived")] * 10, skipped=1, stale=[]
+    )
+    line = mutate.report("stats", result, 125.4)[0]
+    assert line == (
+        "stats: mutation score 90.0% (90 killed, 4 equivalent, 10 survived, 1 skipped; 2m05s)"
+    )
+
+
+def test_an_entry_that_explains_no_survivor_is_stale() -> None:
+    entry = Equivalent("durable_sim.analysis.stats._var", "x", "y", "killed since")
+    result = mutate.tally([], [entry], "src/durable_sim/analysis/stats.py")
+    assert result.stale == [entry]
+    assert mutate.tally([], [entry], "src/durable_sim/durable/*").stale == []
+
+
+def test_a_bad_equivalent_list_is_one_error_naming_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "eq.toml"
+    entry = '[[equivalent]]\nfunction = "m.f"\nold = "a"\nnew = "b"\nreason = "r"\n'
+    path.write_text(entry + entry.replace('reason = "r"', 'reason = " "'), encoding="utf-8")
+    with pytest.raises(MutateError, match=r"entry 2 \('m.f'\): missing or empty \['reason'\]"):
+        mutate.load_equivalents(path)
+    path.write_text(entry + entry, encoding="utf-8")
+    with pytest.raises(MutateError, match=r"entry 2 repeats m\.f"):
+        mutate.load_equivalents(path)
+    path.write_text(entry.replace("reason", "because"), encoding="utf-8")
+    with pytest.raises(MutateError, match=r"unknown keys \['because'\]"):
+        mutate.load_equivalents(path)
+
+
+def _function_lines(path: Path, dotted: str) -> set[str]:
+    """The stripped source lines of a top-level function or a method of a top-level class."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = dotted.split(".")
+    nodes: list[ast.stmt] = tree.body
+    for i, name in enumerate(names):
+        found = [
+            n
+            for n in nodes
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and n.name == name
+        ]
+        if not found:
+            return set()
+        if i < len(names) - 1:
+            nodes = found[0].body
+    segment = ast.get_source_segment(path.read_text(encoding="utf-8"), found[0]) or ""
+    return {line.strip() for line in segment.splitlines()}
+
+
+def test_every_equivalent_entry_names_code_that_still_exists() -> None:
+    entries = mutate.load_equivalents()
+    assert entries, "the list is read from tools/equivalent_mutants.toml"
+    globs = [mutate.resolve_target(name)[1] for name in mutate.TARGETS]
+    for entry in entries:
+        path = mutate.module_file(entry.function)
+        assert path is not None, entry.function
+        assert any(fnmatch.fnmatch(path, g) for g in globs), f"{entry.function}: not a target"
+        module = path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+        module = module.removesuffix(".__init__")
+        lines = _function_lines(REPO / path, entry.function.removeprefix(module + "."))
+        missing = [line for line in entry.old.splitlines() if line not in lines]
+        assert not missing, f"{entry.function}: {missing} no longer in its source; update the entry"
+        assert entry.old != entry.new and "\n" not in entry.reason, entry.function

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -58,6 +59,8 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 _STEP = OperationType.STEP
+_STEP_SUB_TYPE = OperationSubType.STEP.value  # an enum member's value is looked up per access
+_CHILD_SUB_TYPE = OperationSubType.RUN_IN_CHILD_CONTEXT.value
 _DEFAULT_STEP = StepConfig()
 
 
@@ -69,6 +72,21 @@ def _describe(op_type: str, sub_type: str | None, name: str | None) -> str:
 def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     """The SDK's rule: an explicit name, else the name `@durable_step` and friends attach."""
     return name or getattr(func, "_original_name", None)
+
+
+class _ReplayingOf:
+    """A context's `DurableContext.is_replaying` for its logger, held weakly: a context and its
+    logger form no reference cycle, so both go when the context goes (no garbage collection).
+    A logger kept beyond its context logs (the SDK's default for a logger without one)."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: DurableContext) -> None:
+        self._context = weakref.ref(context)
+
+    def __call__(self) -> bool:
+        context = self._context()
+        return context is not None and context._replaying
 
 
 class DurableContext:
@@ -96,13 +114,33 @@ class DurableContext:
         self._is_virtual = self._parent_id != self._prefix
         self._position = 0
         self._replaying = replaying
-        self._log_info = LogInfo(execution_state=cast(Any, state), parent_id=parent_id)
-        if logger is not None:
-            self.logger = logger.with_is_replaying(self.is_replaying)
-        else:
-            self.logger = Logger.from_log_info(
-                logging.getLogger(), self._log_info, is_replaying=self.is_replaying
+        # The logger is built on first use (most branch contexts never log), from the
+        # underlying logger it wraps: the root logger, or the one `set_logger` installed.
+        self._logger_base: LoggerInterface = (
+            logger.get_logger() if logger is not None else logging.getLogger()
+        )
+        self._logger: Logger | None = (
+            logger.with_is_replaying(_ReplayingOf(self)) if logger is not None else None
+        )
+
+    @property
+    def logger(self) -> Logger:
+        """The SDK's `Logger` with this context's fields (execution ARN, parent id), silent
+        while this context replays."""
+        if self._logger is None:
+            info = LogInfo(execution_state=cast(Any, self.state), parent_id=self._parent_id)
+            self._logger = Logger.from_log_info(
+                self._logger_base, info, is_replaying=_ReplayingOf(self)
             )
+        return self._logger
+
+    @logger.setter
+    def logger(self, value: Logger) -> None:
+        self._logger = value
+
+    def _underlying_logger(self) -> LoggerInterface:
+        """The logger this context's `logger` wraps (a step's logger wraps it too)."""
+        return self._logger.get_logger() if self._logger is not None else self._logger_base
 
     # -- identity, replay and children -------------------------------------------------------
 
@@ -119,9 +157,8 @@ class DurableContext:
 
     def set_logger(self, new_logger: LoggerInterface) -> None:
         """Log through `new_logger`, still silent while this context replays (the SDK's API)."""
-        self.logger = Logger.from_log_info(
-            new_logger, self._log_info, is_replaying=self.is_replaying
-        )
+        self._logger_base = new_logger
+        self._logger = None
 
     def create_child_context(
         self, operation_id: str, *, is_virtual: bool = False
@@ -145,11 +182,9 @@ class DurableContext:
             parent_id=parent_id,
             step_id_prefix=operation_id,
             replaying=self._replaying and not new,
-            logger=self.logger.with_log_info(
-                LogInfo(execution_state=cast(Any, self.state), parent_id=parent_id)
-            ),
             execution_context=self.execution_context,
         )
+        child._logger_base = self._underlying_logger()
         child.lambda_context = self.lambda_context
         return child
 
@@ -185,13 +220,14 @@ class DurableContext:
                 or is_virtual
             ):
                 self._mismatch(rec, ident, is_virtual)
-            if rec.terminal:
+            terminal = rec.terminal
+            if terminal:
                 self.state.charge(self.clock, "replay_op", ident.operation_id)
         leave_after = False
         if self._replaying and not branch:
-            if rec is None or (rec.type is _STEP and not rec.terminal):
+            if rec is None or (rec.type is _STEP and not terminal):
                 self._replaying = False
-            elif not rec.terminal:
+            elif not terminal:
                 leave_after = True
         return rec, leave_after
 
@@ -231,9 +267,7 @@ class DurableContext:
     ) -> T:
         """Run `func` once and checkpoint its result; on replay return the journaled result."""
         config = config or _DEFAULT_STEP
-        ident = self._identify(
-            _STEP, config.sub_type or OperationSubType.STEP.value, _resolve_name(name, func)
-        )
+        ident = self._identify(_STEP, config.sub_type or _STEP_SUB_TYPE, _resolve_name(name, func))
         return cast(T, step.run_step(self, ident, func, config))
 
     def wait(self, duration: Duration, name: str | None = None) -> None:
@@ -254,9 +288,7 @@ class DurableContext:
         config: ChildConfig | None = None,
     ) -> T:
         """Run `func` with a child context; its result is checkpointed as one operation."""
-        sub_type = (
-            config.sub_type if config else None
-        ) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        sub_type = (config.sub_type if config else None) or _CHILD_SUB_TYPE
         ident = self._identify(OperationType.CONTEXT, sub_type, _resolve_name(name, func))
         return cast(T, child.run_in_child(self, ident, func, config or ChildConfig()))
 

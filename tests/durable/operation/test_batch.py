@@ -3,6 +3,7 @@ order, completion decided at the moment it fires, FLAT nesting, large results.""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -583,3 +584,21 @@ def test_nested_batches_book_the_cores_in_virtual_time_order() -> None:
     # The inner map's two items take both cores at 0; the sibling waits for one until 100.
     assert run.result == [[100.0, 100.0], 250.0]
     assert (times["compute"], times["queueing"]) == (150.0, 100.0)
+
+
+def test_a_virtual_batch_pauses_the_collector_only_while_it_runs() -> None:
+    seen: list[bool] = []
+
+    def item(ctx: Any, x: int, i: int, xs: Any) -> int:
+        seen.append(gc.isenabled())
+        return ctx.step(lambda _: x * 2, name="double")
+
+    def handler(event: Any, ctx: Any) -> list[int]:
+        seen.append(gc.isenabled())
+        return ctx.map([1, 2, 3], item).get_results()
+
+    assert gc.isenabled()
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", [2, 4, 6])
+    assert seen == [True, False, False, False]
+    assert gc.isenabled()

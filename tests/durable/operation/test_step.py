@@ -236,3 +236,37 @@ def test_at_most_once_writes_a_start_checkpoint() -> None:
 
     run = run_durable(handler, None)
     assert run.metrics.checkpoint_ops == 3  # a: SUCCEEDED; b: STARTED + SUCCEEDED
+
+
+def test_a_step_logger_carries_the_sdks_log_fields(caplog: pytest.LogCaptureFixture) -> None:
+    """The fields of the SDK's ``Logger.from_log_info``: the execution's ARN always; the parent
+    id and the name only when the operation has them; the attempt and the operation id."""
+    import logging
+
+    arns: list[str] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        arns.append(ctx.execution_context.durable_execution_arn)
+        ctx.step(lambda s: s.logger.info("root, unnamed"))
+        ctx.run_in_child_context(
+            lambda c: c.step(lambda s: s.logger.info("child, named"), name="inner"), name="c"
+        )
+
+    with caplog.at_level(logging.INFO):
+        assert run_durable(handler, None, execution_id="log-1").status == "SUCCEEDED"
+    fields = ("executionArn", "parentId", "operationName", "attempt", "operationId")
+    seen = {
+        r.getMessage(): {f: getattr(r, f) for f in fields if hasattr(r, f)}
+        for r in caplog.records
+        if r.getMessage() in {"root, unnamed", "child, named"}
+    }
+    assert seen == {
+        "root, unnamed": {"executionArn": arns[0], "attempt": 1, "operationId": "1"},
+        "child, named": {
+            "executionArn": arns[0],
+            "parentId": "2",
+            "operationName": "inner",
+            "attempt": 1,
+            "operationId": "2.1",
+        },
+    }

@@ -71,6 +71,7 @@ from aws_durable_execution_sdk_python.types import SummaryGenerator
 
 from durable_sim.attribution import JOIN
 from durable_sim.clock import Clock
+from durable_sim.collector import collector_paused
 from durable_sim.durable.operation.child import run_child
 from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
@@ -225,7 +226,8 @@ class _Batch:
         if not self.branches:
             return BatchResult([], self.policy.reason(0, 0))
         if batch_ctx.clock.virtual:
-            reason = self.run_virtual(batch_ctx)
+            with collector_paused():
+                reason = self.run_virtual(batch_ctx)
         else:
             reason = self.run_threaded(batch_ctx)
         return BatchResult(self.items(), reason)
@@ -292,7 +294,7 @@ class _Batch:
             if branch_clock is None:
                 branch_clock = clocks[index] = TaskClock(clock, started_at)
             branch_clock.catch_up(clock.now_ms(), waited)
-            task = Task(branch_clock, lambda c: self.run_branch(batch_ctx, index, c))
+            task = Task(branch_clock, self.run_branch, batch_ctx, index)
             rank = 0 if self.branch_id(index) in settled else 1
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 

@@ -21,7 +21,7 @@ from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 from aws_durable_execution_sdk_python.serdes import SerDes
 
 from durable_sim.clock import Clock
-from durable_sim.durable.codec import decode, encode, payload_bytes
+from durable_sim.durable.codec import payload_bytes, round_trip
 from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES
 from durable_sim.durable.operation.common import (
     checked,
@@ -87,8 +87,7 @@ def run_child(
         )
         try:
             value = func(child)
-            payload = encode(value, serdes, ident, arn, "result")
-            result = decode(payload, serdes, ident, arn)
+            payload, result = round_trip(value, serdes, ident, arn, "result")
         except RetryableSerDesError:
             raise
         except Exception as exc:

@@ -20,7 +20,7 @@ from aws_durable_execution_sdk_python.types import WaitForConditionCheckContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, describe, encode
+from durable_sim.durable.codec import decode, describe, round_trip
 from durable_sim.durable.operation.common import (
     checked,
     error_fields,
@@ -66,18 +66,12 @@ def run_wait_for_condition(
             if rec is not None and rec.result is not None:
                 current = journaled(state, rec.result, serdes, ident)
             else:
-                current = decode(
-                    encode(config.initial_state, serdes, ident, arn, "initial state"),
-                    serdes,
-                    ident,
-                    arn,
-                )
+                _, current = round_trip(config.initial_state, serdes, ident, arn, "initial state")
             with active_clock(clock):
                 new_state = check(
                     current, WaitForConditionCheckContext(logger=logger, attempt=attempt)
                 )
-            payload = encode(new_state, serdes, ident, arn, "state")
-            polled = decode(payload, serdes, ident, arn)
+            payload, polled = round_trip(new_state, serdes, ident, arn, "state")
             decision = seeded_call(
                 ctx,
                 "wait",

@@ -26,7 +26,7 @@ from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, describe, encode
+from durable_sim.durable.codec import describe, round_trip
 from durable_sim.durable.journal import OperationRecord
 from durable_sim.durable.operation.common import (
     checked,
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
 T = TypeVar("T")
-
-_PLAIN = frozenset({int, str, bool, type(None)})  # the default serdes round-trips these as is
 
 
 def run_step(
@@ -102,9 +100,7 @@ def _step(
             )
         with active_clock(clock):
             value = func(StepContext(logger=_StepLogger(ctx, ident, attempt), attempt=attempt))
-        payload = encode(value, config.serdes, ident, arn, "result")
-        if config.serdes is not None or type(value) not in _PLAIN:
-            value = decode(payload, config.serdes, ident, arn)
+        payload, value = round_trip(value, config.serdes, ident, arn, "result")
     except RetryableSerDesError:
         raise
     except SerDesError as exc:  # permanent: the step fails without its retry strategy
@@ -130,7 +126,7 @@ def operation_logger(ctx: DurableContext, ident: OperationIdentifier, attempt: i
         extra["operationName"] = ident.name
     extra["attempt"] = attempt
     extra["operationId"] = ident.operation_id
-    return Logger(ctx.logger.get_logger(), extra, ctx.is_replaying)
+    return Logger(ctx._underlying_logger(), extra, ctx.is_replaying)
 
 
 class _StepLogger:
