@@ -18,24 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: at the time of writing (durable/ and engines/: the engine branch). Fill them there, then
 #: delete the entries here.
 KNOWN_GAPS: dict[str, set[str]] = {
-    "durable_sim.durable.journal.memory": {
-        "MemoryJournal.append",
-        "MemoryJournal.finish_execution",
-        "MemoryJournal.get_operation",
-        "MemoryJournal.open_execution",
-        "MemoryJournal.read_history",
-    },
     "durable_sim.durable.journal.records": {
         "HistoryEntry.to_json",
         "OperationRecord.evolve",
-    },
-    "durable_sim.durable.journal.sqlite": {
-        "SqliteJournal.append",
-        "SqliteJournal.close",
-        "SqliteJournal.finish_execution",
-        "SqliteJournal.get_operation",
-        "SqliteJournal.open_execution",
-        "SqliteJournal.read_history",
     },
     "durable_sim.durable.operation.callback": {
         "SimCallback.result",

@@ -4,6 +4,7 @@
     durable-sim run video --model durable --chunks 20 --jobs 2 --out video.csv
     durable-sim report            # tables, figures and the PDF from the committed rows
     durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
+    durable-sim worker --journal postgresql://host/db --functions my.module:FUNCTIONS
     durable-sim workloads         # the registered workloads, one a line (and: profiles)
     durable-sim --import my_workloads run order --model durable --profile my-lab
     durable-sim --import examples.order_saga run order-saga --model baseline \
@@ -22,13 +23,18 @@ Other errors of ours (`DurableSimError`, e.g. a user workload that raises: `Work
 module given to ``--import`` that raises, a stdout that cannot be written (a full disk, a
 closed pipe) and any unexpected error exit with status 1 and one line; set
 ``DURABLE_SIM_TRACEBACK=1`` for an unexpected error's traceback.
+A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
+SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, waiting for a database it cannot reach
+yet; a bad ``--journal`` or ``--functions`` is bad usage.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 import types
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -431,6 +437,127 @@ def _sweep_command() -> click.Command:
     )
 
 
+def _worker_command() -> click.Command:
+    from durable_sim.durable.lease import DEFAULT_LEASE_S
+    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS
+
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--journal"],
+            required=True,
+            help="the shared journal: a SQLite file path, or a postgresql:// URL or libpq "
+            "connection string",
+        ),
+        click.Option(
+            ["--functions"],
+            required=True,
+            help="the durable handlers this worker may run, by name: MODULE:NAME or "
+            "FILE.py:NAME of a FunctionRegistry (or of a mapping of names to handlers)",
+        ),
+        click.Option(
+            ["--lease-s"],
+            type=click.FloatRange(0, min_open=True),
+            default=DEFAULT_LEASE_S,
+            show_default=True,
+            help="seconds a lease lasts unless renewed (renewed every third of it); a dead "
+            "worker's executions are taken over after it",
+        ),
+        click.Option(
+            ["--poll-s"],
+            type=click.FloatRange(0, min_open=True),
+            default=0.2,
+            show_default=True,
+            help="seconds between claims when the queue is empty",
+        ),
+        click.Option(
+            ["--park-after-ms"],
+            type=click.FloatRange(0),
+            default=DEFAULT_PARK_AFTER_MS,
+            show_default=True,
+            help="a wait longer than this (ms) gives the lease up until the wait is due",
+        ),
+        click.Option(
+            ["--max-runs"], type=click.IntRange(1), default=None, help="stop after this many runs"
+        ),
+        click.Option(
+            ["--idle-exit-s"],
+            type=click.FloatRange(0),
+            default=None,
+            help="stop after this many seconds without work",
+        ),
+        click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
+    ]
+
+    def worker(
+        journal: str,
+        functions: str,
+        lease_s: float,
+        poll_s: float,
+        park_after_ms: float,
+        max_runs: int | None,
+        idle_exit_s: float | None,
+        quiet: bool,
+    ) -> int:
+        from durable_sim.durable import LeaseConfig
+        from durable_sim.durable.errors import JournalPathError
+        from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
+
+        try:
+            LeaseConfig(duration_s=lease_s)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--lease-s") from None
+        try:
+            registry = load_functions(functions)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--functions") from None
+        stop = threading.Event()
+        previous = {
+            signum: signal.signal(signum, lambda *_: stop.set())
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        log = None if quiet else lambda line: click.echo(line, err=True)
+        try:
+            try:
+                opened = open_when_reachable(journal, stop=stop, log=log)
+            except (JournalPathError, ValueError) as exc:
+                raise click.BadParameter(str(exc), param_hint="--journal") from None
+            if opened is None:
+                return 0
+            try:
+                stats = run_worker(
+                    opened,
+                    registry,
+                    lease_s=lease_s,
+                    poll_s=poll_s,
+                    park_after_ms=park_after_ms,
+                    stop=stop,
+                    max_runs=max_runs,
+                    idle_exit_s=idle_exit_s,
+                    log=log,
+                )
+            finally:
+                opened.close()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        click.echo(
+            f"worker: {stats.claimed} runs: {stats.succeeded} succeeded, {stats.failed} failed, "
+            f"{stats.pending} pending; {stats.journal_errors} journal errors",
+            err=True,
+        )
+        return 0
+
+    return click.Command(
+        "worker",
+        callback=worker,
+        params=params,
+        help="Run the executions submitted to a shared journal (SQLite or Postgres), each under "
+        "its lease: claim one, run it, park it while it waits, take up those whose worker died. "
+        "Runs until SIGTERM/SIGINT, --max-runs or --idle-exit-s.",
+        short_help="run durable executions from a shared journal",
+    )
+
+
 def _columns(lines: list[tuple[str, ...]]) -> None:
     """Echo `lines` as left-aligned columns two spaces apart (the last one unpadded)."""
     widths = (
@@ -492,6 +619,7 @@ def profiles_command() -> None:
 cli.add_command(_run_command())
 cli.add_command(_report_command())
 cli.add_command(_sweep_command())
+cli.add_command(_worker_command())
 
 
 def _one_line(text: str) -> str:

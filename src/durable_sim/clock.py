@@ -155,7 +155,9 @@ class VirtualClock:
 
 
 class WallClock:
-    """Real time from `time.perf_counter`.
+    """Real time: milliseconds since the Unix epoch, read once when the clock is made and then
+    advanced by `time.perf_counter` (so it never goes back). Times that processes write to a
+    shared journal thus lie on one time line (across machines, as far as their clocks agree).
 
     With `emulate_latency=True` a charged cost is slept for real, so a wall-clock run can
     include modeled network latencies; by default only the code's own cost is measured.
@@ -166,10 +168,11 @@ class WallClock:
     def __init__(self, *, emulate_latency: bool = False) -> None:
         self.emulate_latency = emulate_latency
         self._origin = time.perf_counter()
+        self._origin_unix_ms = time.time() * 1000.0
 
     def now_ms(self) -> float:
-        """Real ms since this clock was created (`time.perf_counter`)."""
-        return (time.perf_counter() - self._origin) * 1000.0
+        """Real ms since the Unix epoch (read at creation, then advanced by `time.perf_counter`)."""
+        return self._origin_unix_ms + (time.perf_counter() - self._origin) * 1000.0
 
     def charge(self, ms: float) -> None:
         """Sleep `ms` milliseconds for real with `emulate_latency`, else nothing (the code's own

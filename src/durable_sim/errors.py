@@ -21,7 +21,12 @@ Where each error lives (each layer defines its own, under these roots)::
     │   │   └── project             ProjectRootError (no usable project root)
     │   └── SidecarMismatchError    a data file that does not match its provenance sidecar
     ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
-    │                               JournalCorruptError, ExecutionInputMismatchError
+    │                               ExecutionInputMismatchError, ExecutionBusyError (a live
+    │                               lease: nothing ran), JournalError (the journal failed: the
+    │                               invocation stops, no outcome recorded) and its kinds
+    │                               JournalCorruptError, JournalPathError,
+    │                               JournalUnavailableError, LeaseLostError,
+    │                               OperationClosedError, ExecutionClosedError
     ├── durable.runtime             TooManyInvocationsError
     ├── baseline                    ConditionalCheckFailed (store), RetriesExhausted (retry),
     │                               PollTimeout (polling; also a TimeoutError)

@@ -31,7 +31,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -90,6 +90,7 @@ from durable_sim.rows import (
     USAGE_COLUMNS,
     cost_column,
 )
+from durable_sim.storage import IN_MEMORY, Storage, check_database, open_storages
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
 
 #: The price table every spec costs its runs with unless it names another (project-relative).
@@ -279,6 +280,12 @@ class ExperimentSpec(BaseModel):
         parsed = WORKLOADS[name].parse_options(options)
         return {} if parsed is None else parsed.model_dump(mode="json")
 
+    database: str = Field(
+        "memory",
+        description="where runs keep their state, the durable journal and the baseline's "
+        "store alike: memory, sqlite, postgres (a server this project starts) or a "
+        "postgresql:// URL",
+    )
     prices: str = Field(
         DEFAULT_PRICES,
         min_length=1,
@@ -363,6 +370,12 @@ class ExperimentSpec(BaseModel):
                 f"costs has unknown cost name(s) {unknown or ['cores']} (accepted: "
                 f"{list(CALIBRATED[1:])} and their '_sigma' spreads; cores is its own field)"
             )
+        check_database(self.database)
+        if self.database != "memory" and self.model == "durable" and self.engine != "sim":
+            raise ValueError(
+                f"database {self.database!r} holds our engine's journal (accepted with engine "
+                f"'sim'; engine {self.engine!r} keeps its own in memory)"
+            )
         self.latency_profile()
         self.machine()
         self.price_table()
@@ -443,6 +456,7 @@ def model_twin(
             "cores": cores,
             "costs": costs or {},
             "warmup_runs": 0,
+            "database": "memory",
         }
     )
 
@@ -530,9 +544,11 @@ def run_one(
     seed: int,
     session: Any = None,
     prices: PriceTable | None = None,
+    storage: Storage = IN_MEMORY,
 ) -> dict[str, Any]:
     """One run of `spec` as a row (`session`: the workload's open session, see `Workload`;
-    `prices`: the spec's price table, read here if not given).
+    `prices`: the spec's price table, read here if not given; `storage`: the experiment's, see
+    `durable_sim.storage`).
 
     Raises `RunFailedError` if the run failed although the spec injects no failures, and
     `WorkloadError` if the workload's runner raised (an error not of ours) or returned values
@@ -541,25 +557,27 @@ def run_one(
     workload = WORKLOADS[spec.workload]
     clock = _make_clock(spec)
     profile = spec.latency_profile()
-    env = RunEnv(
-        run_id=run_id,
-        seed=seed,
-        clock=clock,
-        profile=profile,
-        sampler=Sampler(profile, seed),
-        machine=spec.machine().start(),
-        session=session,
-        options=workload.parse_options(spec.options),
-    )
-    load = math.nan if clock.virtual else os.getloadavg()[0]
-    # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
-    # a wall-clock run is measured as the host runs it.
-    with (
-        _blamed_on(spec.workload, "raised"),
-        collector_paused() if clock.virtual else nullcontext(),
-        traced(clock) as trace,
-    ):
-        values = workload.run(spec, env)
+    with storage.for_run() as run_storage:
+        env = RunEnv(
+            run_id=run_id,
+            seed=seed,
+            clock=clock,
+            profile=profile,
+            sampler=Sampler(profile, seed),
+            machine=spec.machine().start(),
+            session=session,
+            options=workload.parse_options(spec.options),
+            storage=run_storage,
+        )
+        load = math.nan if clock.virtual else os.getloadavg()[0]
+        # A virtual-clock run's objects die with it, by reference counting (`collector_paused`);
+        # a wall-clock run is measured as the host runs it.
+        with (
+            _blamed_on(spec.workload, "raised"),
+            collector_paused() if clock.virtual else nullcontext(),
+            traced(clock) as trace,
+        ):
+            values = workload.run(spec, env)
     with _blamed_on(spec.workload, "returned values that make no row"):
         return _row_of(spec, workload, run_id, seed, values, clock, trace, load, prices)
 
@@ -606,11 +624,11 @@ def _row_of(
     return _row(spec, workload, run_id, seed, values, times, load, prices)
 
 
-def _warm_up(spec: ExperimentSpec, session: Any) -> None:
+def _warm_up(spec: ExperimentSpec, session: Any, storage: Storage) -> None:
     """Make the spec's warm-up runs (seeds after the runs' own) and discard their rows."""
     seeds = run_seeds(spec.seed, spec.runs + spec.warmup_runs)[spec.runs :]
     for index, seed in enumerate(seeds):
-        run_one(spec, -1 - index, seed, session)
+        run_one(spec, -1 - index, seed, session, storage=storage)
 
 
 @dataclass(frozen=True)
@@ -645,26 +663,26 @@ class Registrations:
         PROFILES.restore(self.profile, self.profile_origin)
 
 
+_Shared = tuple[ExperimentSpec, str, Storage, Registrations | None]
+_State = tuple[ExperimentSpec, Any, PriceTable, Storage]
+
+
 @contextmanager
-def _session(
-    shared: tuple[ExperimentSpec, str, Registrations | None],
-) -> Iterator[tuple[ExperimentSpec, Any, PriceTable]]:
+def _session(shared: _Shared) -> Iterator[_State]:
     """One process's open workload session and price table, after the spec's registrations are
     restored (in a worker) and its warm-up runs are made."""
-    spec, scratch, registrations = shared
+    spec, scratch, storage, registrations = shared
     if registrations is not None:
         registrations.restore()
     with WORKLOADS[spec.workload].session(spec, Path(scratch)) as session:
-        _warm_up(spec, session)
-        yield spec, session, spec.price_table()
+        _warm_up(spec, session, storage)
+        yield spec, session, spec.price_table(), storage
 
 
-def _run_item(
-    state: tuple[ExperimentSpec, Any, PriceTable], item: tuple[int, int]
-) -> dict[str, Any]:
-    spec, session, prices = state
+def _run_item(state: _State, item: tuple[int, int]) -> dict[str, Any]:
+    spec, session, prices, storage = state
     run_id, seed = item
-    return run_one(spec, run_id, seed, session, prices)
+    return run_one(spec, run_id, seed, session, prices, storage)
 
 
 def run_experiment(
@@ -673,6 +691,7 @@ def run_experiment(
     jobs: int = 1,
     progress: Progress = None,
     blob_root: str | Path | None = None,
+    storage: Storage | None = None,
 ) -> pd.DataFrame:
     """Run every run of `spec`; one row per run, ordered by run id.
 
@@ -682,7 +701,9 @@ def run_experiment(
     process with its own workload session and warm-up runs; rows do not depend on `jobs`.
     `progress`: None/False (default) shows nothing, True a `tqdm.auto` bar, a callable is called
     with the number of runs just finished. `blob_root` is the workload's scratch directory (a
-    temporary one by default).
+    temporary one by default). `storage` is where the runs keep their state, opened for
+    ``spec.database`` (`durable_sim.storage.open_storages`; by default opened here, e.g. a
+    Postgres server started for this experiment).
 
     Raises `SpecError` for a bad `jobs`; a run that fails although the spec injects no failures
     stops the experiment with `RunFailedError`; with ``jobs > 1``, before any run,
@@ -697,26 +718,38 @@ def run_experiment(
     description = f"{spec.workload}/{spec.model}"
     with (
         tempfile.TemporaryDirectory(prefix="durable-sim-blobs-") as tmp,
+        open_storages([] if storage else [spec.database], Path(tmp)) as opened,
         progress_reporter(progress, total=spec.runs, description=description) as report,
     ):
-        shared = (spec, str(blob_root or tmp), registrations)
+        shared = (spec, str(blob_root or tmp), storage or opened[spec.database], registrations)
         rows = map_chunked(_run_item, shared, items, jobs=jobs, progress=report, context=_session)
     frame = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
     return frame
 
 
 def run_experiments(
-    specs: Iterable[ExperimentSpec], *, jobs: int = 1, progress: Progress = None
+    specs: Iterable[ExperimentSpec],
+    *,
+    jobs: int = 1,
+    progress: Progress = None,
+    storages: Mapping[str, Storage] | None = None,
 ) -> pd.DataFrame:
     """Several specs' rows stacked, with run ids renumbered to stay unique (one progress bar per
-    spec with ``progress=True``)."""
+    spec with ``progress=True``). Specs that name one database share its storage (`storages`
+    by database name, else opened here for all of them: one Postgres server for the lot)."""
+    specs = list(specs)
     frames = []
     offset = 0
-    for spec in specs:
-        frame = run_experiment(spec, jobs=jobs, progress=progress)
-        frame["run_id"] += offset
-        offset += len(frame)
-        frames.append(frame)
+    with (
+        tempfile.TemporaryDirectory(prefix="durable-sim-storage-") as tmp,
+        open_storages([] if storages else [s.database for s in specs], Path(tmp)) as opened,
+    ):
+        for spec in specs:
+            storage = (storages or opened)[spec.database]
+            frame = run_experiment(spec, jobs=jobs, progress=progress, storage=storage)
+            frame["run_id"] += offset
+            offset += len(frame)
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -16,6 +16,10 @@ encoder), checked by the notebooks' own models (`durable_sim.notebook`) and turn
 `durable_sim.study.counter_specs` and `video_specs` exactly as the notebooks do. `make measure`
 runs this after the calibration (`python -m benchmarks.calibrate`), so the data set and the
 constants the model is checked with come from the same machine at the same time.
+
+Another parameter set measures other conditions the same way: ``params/postgres/`` runs both
+models with our engine on one PostgreSQL server that this command starts (``database:
+postgres``: the journal and the store on the same database, see `durable_sim.storage`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +39,7 @@ import yaml
 from durable_sim.experiments import ExperimentSpec, SpecError, run_experiments, save_rows
 from durable_sim.latency import CALIBRATED
 from durable_sim.notebook import check_parameters
+from durable_sim.storage import open_storages
 from durable_sim.study import counter_specs, video_specs
 
 #: Output file -> (the notebook whose parameters it reads, the specs it holds).
@@ -76,12 +82,18 @@ def measure(params: Mapping[str, Mapping[str, Any]], out: Path) -> list[Path]:
     if not out.is_dir():
         raise SpecError(f"bad output directory {str(out)!r} (accepted: an existing directory)")
     specs = {name: build(params[stem]) for name, (stem, build) in FILES.items()}
+    databases = [s.database for file_specs in specs.values() for s in file_specs]
     written = []
-    for name, file_specs in specs.items():
-        start = time.perf_counter()
-        rows = run_experiments(file_specs)
-        written.append(save_rows(rows, file_specs, out / name))
-        print(f"{name}: {len(rows)} runs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    with (
+        tempfile.TemporaryDirectory(prefix="durable-sim-measure-") as tmp,
+        open_storages(databases, Path(tmp)) as storages,  # one Postgres server for all files
+    ):
+        for name, file_specs in specs.items():
+            start = time.perf_counter()
+            rows = run_experiments(file_specs, storages=storages)
+            written.append(save_rows(rows, file_specs, out / name))
+            took = time.perf_counter() - start
+            print(f"{name}: {len(rows)} runs in {took:.0f} s", file=sys.stderr)
     return written
 
 

@@ -24,13 +24,14 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from durable_sim.cost import DEFAULT_RETENTION_DAYS, MEMORY_RANGE_MB, RETENTION_RANGE_DAYS
 from durable_sim.errors import SpecError
 from durable_sim.parameters import Int, Names, PollInterval, Probability, Runs, Seed, accepted
 from durable_sim.project import ProjectPaths, project_root
 from durable_sim.report import ReportSpec
+from durable_sim.storage import check_database
 
 
 class ParameterError(SpecError):
@@ -45,6 +46,8 @@ ThinkMs = Annotated[float, Field(ge=0.0, le=3_600_000.0)]
 Messages = Annotated[Int, Field(ge=1, le=100_000)]
 #: Discarded warm-up runs before each spec: 0..100 (`ExperimentSpec.warmup_runs`).
 WarmupRuns = Annotated[Int, Field(ge=0, le=100)]
+#: Where runs keep their state (`ExperimentSpec.database`, `durable_sim.storage`).
+Database = Annotated[str, AfterValidator(check_database)]
 
 
 class NotebookParameters(BaseModel):
@@ -118,6 +121,7 @@ class CounterParameters(NotebookParameters):
     engine: Literal["sim", "aws-local"] = "sim"
     seed: Seed = 0
     warmup_runs: WarmupRuns = 0
+    database: Database = "memory"
 
 
 class VideoParameters(NotebookParameters):
@@ -145,6 +149,7 @@ class VideoParameters(NotebookParameters):
     failure_sweep: Probability = 0.1
     failure_runs: Runs = 20
     warmup_runs: WarmupRuns = 0
+    database: Database = "memory"
 
 
 class StatisticsParameters(NotebookParameters, ReportSpec):

@@ -36,12 +36,13 @@ def _common(p: Params, profile: str | None) -> dict[str, Any]:
     if profile is not None:
         values["profile"] = profile
     values["warmup_runs"] = p.get("warmup_runs", 0)
+    values["database"] = p.get("database", "memory")
     return values
 
 
 def counter_specs(p: Params, *, profile: str | None = None) -> list[ExperimentSpec]:
     """Phase 1: the counter, durable then baseline (keys: counter_runs, profile, clock, engine,
-    seed; optional warmup_runs). `profile` overrides the file's."""
+    seed; optional warmup_runs, database). `profile` overrides the file's."""
     common = {**_common(p, profile), **_get(p, "counter_runs")}
     runs = common.pop("counter_runs")
     return [
@@ -70,7 +71,7 @@ def _video_common(p: Params, profile: str | None) -> dict[str, Any]:
 def video_specs(p: Params, *, profile: str | None = None) -> list[ExperimentSpec]:
     """Phase 2: the video pipeline, durable then baseline (keys: runs_durable, runs_baseline,
     chunks, encoder, failure_probability, fanout, poll_interval_ms and the common ones;
-    optional workers, warmup_runs)."""
+    optional workers, warmup_runs, database)."""
     common = _video_common(p, profile)
     sizes = _get(p, "runs_durable", "runs_baseline", "fanout", "poll_interval_ms")
     engine = common.pop("engine")

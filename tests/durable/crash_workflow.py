@@ -12,10 +12,12 @@ from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext
 
-from durable_sim import FaultPlan, SqliteJournal, run_durable
+from durable_sim import FaultPlan, LeaseConfig, SqliteJournal, run_durable
 
 STEPS = 12
 EXECUTION_ID = "crash-recovery"
+# The killed process's lease blocks the next one until it expires: a short one, waited for.
+LEASE = LeaseConfig(duration_s=0.3, on_busy="wait")
 
 
 def main() -> None:
@@ -37,7 +39,12 @@ def main() -> None:
     faults = FaultPlan(crash_after_checkpoint=crash_at, crash_mode="kill") if crash_at else None
     with SqliteJournal(journal_path) as journal:
         run = run_durable(
-            handler, {"start": 7}, journal=journal, execution_id=EXECUTION_ID, faults=faults
+            handler,
+            {"start": 7},
+            journal=journal,
+            execution_id=EXECUTION_ID,
+            faults=faults,
+            lease=LEASE,
         )
     print(json.dumps({"status": run.status, "result": run.result}))
 

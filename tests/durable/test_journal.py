@@ -1,17 +1,34 @@
-"""Journals: SQLite round trip, and corrupt or truncated files named in the error."""
+"""Journals: the contract on every backend (memory, SQLite, Postgres): round trips, leases and
+fenced writes, terminal records, the queue; and SQLite's own faults (corrupt, truncated, foreign
+or misplaced files, many processes creating one file at once)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
 
-from durable_sim import JournalCorruptError, SqliteJournal, run_durable
+from durable_sim import JournalCorruptError, SqliteJournal, run_durable, send_callback_success
+from durable_sim.durable import (
+    ExecutionBusyError,
+    ExecutionClosedError,
+    HistoryEntry,
+    Journal,
+    JournalPathError,
+    LeaseLostError,
+    OperationClosedError,
+    OperationRecord,
+)
+from durable_sim.durable.journal.records import encode_json
+from tests.durable.conftest import JournalBackend
 
 
 def _workflow(event: Any, ctx: DurableContext) -> int:
@@ -22,14 +39,12 @@ def _workflow(event: Any, ctx: DurableContext) -> int:
     return total
 
 
-def test_sqlite_journal_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    with SqliteJournal(path) as journal:
-        run = run_durable(_workflow, {"n": 5}, journal=journal, execution_id="e")
+def test_a_journal_survives_reopen(backend: JournalBackend) -> None:
+    run = run_durable(_workflow, {"n": 5}, journal=backend.open(), execution_id="e")
     assert (run.status, run.result) == ("SUCCEEDED", 10)
-    with SqliteJournal(path) as journal:
-        again = run_durable(_workflow, {"n": 5}, journal=journal, execution_id="e")
-        record = journal.get_operation("e", "3")
+    journal = backend.open()
+    again = run_durable(_workflow, {"n": 5}, journal=journal, execution_id="e")
+    record = journal.get_operation("e", "3")
     assert (again.status, again.result, again.metrics.invocations) == ("SUCCEEDED", 10, 0)
     assert [op.name for op in again.operations][:2] == ["s0", "s1"]
     assert record is not None and record.name == "s2" and record.status.value == "SUCCEEDED"
@@ -74,7 +89,7 @@ def test_a_journal_of_the_previous_schema_is_named_as_such(tmp_path: Path) -> No
         db.execute("CREATE TABLE executions (execution_id TEXT PRIMARY KEY)")
         db.execute("CREATE TABLE operations (execution_id TEXT, op_id TEXT, record TEXT)")
         db.execute("PRAGMA user_version=1")
-    with pytest.raises(JournalCorruptError, match="schema version 2 \\(found version 1"):
+    with pytest.raises(JournalCorruptError, match="schema version 3 \\(found version 1"):
         SqliteJournal(path)
 
 
@@ -107,3 +122,276 @@ def test_a_record_evolves_into_a_copy_with_every_field() -> None:
         getattr(record, f.name) for f in fields(OperationRecord) if f.name != "name"
     ]
     assert (copy.name, record.name, copy is record) == ("renamed", "value-4", False)
+
+
+# -- the contract on every backend: leases, fenced writes, terminal records, the queue ---------
+
+STEP = OperationType.STEP
+
+
+def _started() -> HistoryEntry:
+    return HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "{}"})
+
+
+def _op(op_id: str, status: OperationStatus, result: str | None = None) -> HistoryEntry:
+    record = OperationRecord(op_id, None, STEP, "Step", f"s{op_id}", status, 1, result)
+    event = "StepSucceeded" if status is OperationStatus.SUCCEEDED else "StepStarted"
+    return HistoryEntry(event, 1.0, record)
+
+
+def _open(journal: Journal, owner: str | None, lease_s: float = 30.0, **kw: Any) -> Any:
+    return journal.open_execution("x", "{}", _started(), owner=owner, lease_s=lease_s, **kw)
+
+
+def test_a_live_lease_makes_a_second_owner_busy(backend: JournalBackend) -> None:
+    a, b = backend.open(), backend.open()
+    first = _open(a, "owner-a")
+    assert first.lease is not None and (first.lease.owner, first.lease.epoch) == ("owner-a", 1)
+    with pytest.raises(ExecutionBusyError, match=r"'x' is being run by owner-a \(lease epoch 1"):
+        _open(b, "owner-b")
+    again = _open(a, "owner-a")  # the holder itself may take a new epoch
+    assert again.lease is not None and again.lease.epoch == 2
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_owner_is_fenced(
+    backend: JournalBackend,
+) -> None:
+    a, b = backend.open(), backend.open()
+    old = _open(a, "owner-a", lease_s=0.2).lease
+    a.append("x", [_op("1", OperationStatus.STARTED)], old)
+    time.sleep(0.3)  # owner-a stopped renewing: it crashed
+    taken = _open(b, "owner-b")
+    assert taken.lease is not None and taken.lease.epoch == 2
+    assert taken.operations["1"].status is OperationStatus.STARTED  # the journal at takeover
+    before = len(b.read_history("x"))
+    with pytest.raises(LeaseLostError, match="epoch 1 of owner-a was taken over"):
+        a.append("x", [_op("1", OperationStatus.SUCCEEDED, "1")], old)
+    with pytest.raises(LeaseLostError):
+        a.renew(old, 30.0)
+    with pytest.raises(LeaseLostError):
+        a.finish_execution("x", "SUCCEEDED", "1", None, _op("9", OperationStatus.STARTED), old)
+    a.release(old)  # giving up a lease taken over already does nothing
+    assert len(b.read_history("x")) == before
+    record = b.get_execution("x")
+    assert record is not None and record.status == "RUNNING"
+    b.append("x", [_op("1", OperationStatus.SUCCEEDED, "1")], taken.lease)
+    assert b.get_operation("x", "1").status is OperationStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_renewed_lease_stays_and_a_released_one_is_free(backend: JournalBackend) -> None:
+    a, b = backend.open(), backend.open()
+    lease = _open(a, "owner-a", lease_s=0.3).lease
+    for _ in range(3):
+        time.sleep(0.15)
+        lease = a.renew(lease, 0.3)
+        with pytest.raises(ExecutionBusyError):
+            _open(b, "owner-b")
+    a.release(lease)
+    assert _open(b, "owner-b").lease.epoch == 2
+
+
+def test_a_terminal_record_is_never_replaced(backend: JournalBackend) -> None:
+    journal = backend.open()
+    lease = _open(journal, "owner").lease
+    journal.append("x", [_op("1", OperationStatus.SUCCEEDED, "1")], lease)
+    before = journal.read_history("x")
+    with pytest.raises(OperationClosedError, match=r"operation\(s\) \['1'\] already ended"):
+        journal.append(
+            "x", [_op("2", OperationStatus.STARTED), _op("1", OperationStatus.STARTED)], lease
+        )
+    assert journal.read_history("x") == before  # nothing of the refused append was written
+    assert journal.get_operation("x", "2") is None
+    assert journal.get_operation("x", "1").result == "1"  # type: ignore[union-attr]
+    journal.finish_execution("x", "SUCCEEDED", "1", None, _op("9", OperationStatus.STARTED), lease)
+    with pytest.raises(ExecutionClosedError, match="already ended"):
+        journal.finish_execution("x", "FAILED", None, {}, _op("9", OperationStatus.STARTED))
+    with pytest.raises(ExecutionClosedError):
+        journal.append("x", [_op("3", OperationStatus.STARTED)])
+    finished = _open(journal, "late")
+    assert (finished.status, finished.result, finished.lease) == ("SUCCEEDED", "1", None)
+
+
+def test_the_invocation_count_is_kept_with_the_execution(backend: JournalBackend) -> None:
+    journal = backend.open()
+    lease = _open(journal, "owner").lease
+    done = HistoryEntry("InvocationCompleted", 2.0, None, {})
+    journal.append("x", [done], lease)
+    journal.append("x", [_op("1", OperationStatus.STARTED), done], lease)
+    assert _open(backend.open(), "owner").invocations == 2
+
+
+def test_the_queue_hands_each_ready_execution_to_one_worker(backend: JournalBackend) -> None:
+    a, b = backend.open(), backend.open()
+    for name in ("first", "second"):
+        a.open_execution(name, "{}", _started(), function_name="fn", ready=True)
+    a.open_execution("other", "{}", _started(), function_name="elsewhere", ready=True)
+    one = a.claim("worker-a", 30.0, ["fn"])
+    two = b.claim("worker-b", 30.0, ["fn"])
+    assert {one.execution_id, two.execution_id} == {"first", "second"}  # type: ignore[union-attr]
+    assert b.claim("worker-c", 30.0, ["fn"]) is None  # both are leased
+    assert b.claim("worker-c", 30.0, []) is None
+    # A worker takes back what it holds itself (after a journal error stopped its run).
+    assert b.claim("worker-b", 30.0, ["fn"]).execution_id == two.execution_id  # type: ignore[union-attr]
+    # Released to wait for a timer: ready when it is due, not before.
+    a.release(one.lease, ready_at=time.time() + 0.4)  # type: ignore[union-attr]
+    assert b.claim("worker-c", 30.0, ["fn"]) is None
+    time.sleep(0.5)
+    assert b.claim("worker-c", 30.0, ["fn"]).execution_id == one.execution_id  # type: ignore[union-attr]
+
+
+def test_a_callback_answer_wakes_a_parked_execution(backend: JournalBackend) -> None:
+    journal = backend.open()
+    journal.open_execution("x", "{}", _started(), function_name="fn", ready=True)
+    lease = journal.claim("worker", 30.0, ["fn"]).lease  # type: ignore[union-attr]
+    journal.append("x", [_op("1", OperationStatus.STARTED)], lease)
+    journal.release(lease, ready_at=None, watch=["1"])
+    assert journal.claim("worker", 30.0, ["fn"]) is None  # waits for the outside world
+    journal.append("x", [_op("1", OperationStatus.SUCCEEDED, "answer")])  # no lease: outside
+    assert journal.claim("worker", 30.0, ["fn"]).execution_id == "x"  # type: ignore[union-attr]
+
+
+def test_an_answer_before_the_release_is_not_lost(backend: JournalBackend) -> None:
+    """The answer lands between the owner's last look and its release: ready at once."""
+    journal = backend.open()
+    journal.open_execution("x", "{}", _started(), function_name="fn", ready=True)
+    lease = journal.claim("worker", 30.0, ["fn"]).lease  # type: ignore[union-attr]
+    journal.append("x", [_op("1", OperationStatus.STARTED)], lease)
+    journal.append("x", [_op("1", OperationStatus.SUCCEEDED, "answer")])
+    journal.release(lease, ready_at=None, watch=["1"])
+    assert journal.claim("worker", 30.0, ["fn"]) is not None
+
+
+def test_a_dead_workers_execution_is_claimed_once_its_lease_expires(
+    backend: JournalBackend,
+) -> None:
+    journal = backend.open()
+    journal.open_execution("x", "{}", _started(), function_name="fn", ready=True)
+    assert journal.claim("dead", 0.2, ["fn"]) is not None
+    assert journal.claim("alive", 30.0, ["fn"]) is None
+    time.sleep(0.3)
+    claimed = journal.claim("alive", 30.0, ["fn"])
+    assert claimed is not None and claimed.lease.epoch == 2  # type: ignore[union-attr]
+
+
+# -- SQLite: many creators, misplaced paths ------------------------------------------------------
+
+
+def _create_and_run(path: str, index: int, start_at: float) -> str:
+    time.sleep(max(0.0, start_at - time.time()))  # all processes open the new file at once
+    with SqliteJournal(path) as journal:
+        run = run_durable(_workflow, {"n": 2}, journal=journal, execution_id=f"p{index}")
+    return f"{run.status} {run.result}"
+
+
+def test_sixteen_processes_create_one_new_journal_at_once(tmp_path: Path) -> None:
+    """The schema and its version stamp are one transaction: no process sees a half-made
+    journal (formerly a false 'schema version 0' JournalCorruptError)."""
+    path = str(tmp_path / "new.sqlite")
+    start_at = time.time() + 1.0
+    with multiprocessing.get_context("fork").Pool(16) as pool:
+        outcomes = pool.starmap(_create_and_run, [(path, i, start_at) for i in range(16)])
+    assert outcomes == ["SUCCEEDED 1"] * 16
+    with SqliteJournal(path) as journal:
+        assert all(journal.get_execution(f"p{i}") is not None for i in range(16))
+
+
+def test_a_directory_is_not_a_journal_file(tmp_path: Path) -> None:
+    with pytest.raises(JournalPathError, match=f"journal path {tmp_path} is a directory") as info:
+        SqliteJournal(tmp_path)
+    assert not isinstance(info.value, JournalCorruptError)
+    assert "accepted: a file path in an existing directory" in str(info.value)
+
+
+def test_a_journal_in_a_missing_directory_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "j.sqlite"
+    with pytest.raises(JournalPathError, match=f"directory {tmp_path / 'missing'} does not exist"):
+        SqliteJournal(path)
+    assert not (tmp_path / "missing").exists()  # nothing half-made
+    inside_a_file = tmp_path / "file"
+    inside_a_file.write_text("x")
+    with pytest.raises(JournalPathError, match="is not a directory"):
+        SqliteJournal(inside_a_file / "j.sqlite")
+
+
+# -- a journaled result that no longer decodes -------------------------------------------------
+
+
+def _waits_for_a_callback(event: Any, ctx: DurableContext) -> Any:
+    first = ctx.step(lambda _: {"n": 1}, name="first")
+    answer = ctx.create_callback(name="answer").result()
+    return [first, answer]
+
+
+def _set_record(backend: JournalBackend, op_id: str, record: str) -> None:
+    """Overwrite one stored operation record, as a disk fault or a careless hand would."""
+    if backend.name == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(backend.location) as db:
+            db.execute("UPDATE operations SET record=? WHERE op_id=?", (record, op_id))
+        return
+    import psycopg
+
+    with psycopg.connect(backend.location, autocommit=True) as conn:
+        conn.execute("UPDATE durable_operations SET record=%s WHERE op_id=%s", (record, op_id))
+
+
+def test_a_result_that_does_not_decode_stops_the_run_and_leaves_the_execution(
+    shared_backend: JournalBackend,
+) -> None:
+    journal = shared_backend.open()
+    first = run_durable(_waits_for_a_callback, None, journal=journal, execution_id="c")
+    assert first.status == "PENDING"
+    good = journal.get_operation("c", "1")
+    assert good is not None and good.result is not None
+    history = journal.read_history("c")
+    broken = good.evolve(result='{"t":"m","v":{"n":{"t":"zz","v":1}}}')  # unknown type tag
+    _set_record(shared_backend, "1", encode_json(broken.to_dict()))
+    with pytest.raises(JournalCorruptError, match=r"Step 'first' \(id 1\) cannot be decoded"):
+        run_durable(_waits_for_a_callback, None, journal=journal, execution_id="c")
+    record = journal.get_execution("c")
+    assert record is not None and record.status == "RUNNING"  # no FAILED outcome stored
+    assert journal.read_history("c") == history  # nothing appended
+    _set_record(shared_backend, "1", encode_json(good.to_dict()))  # repaired
+    pending = run_durable(_waits_for_a_callback, None, journal=journal, execution_id="c")
+    send_callback_success(journal, pending.pending_callbacks[0], "yes")
+    done = run_durable(_waits_for_a_callback, None, journal=journal, execution_id="c")
+    assert (done.status, done.result) == ("SUCCEEDED", [{"n": 1}, "yes"])
+
+
+def _fanned_out_retries(event: Any, ctx: DurableContext) -> list[int]:
+    from aws_durable_execution_sdk_python.config import MapConfig
+
+    return ctx.map(
+        list(range(10)),
+        lambda c, x, i, xs: c.step(lambda _: x * 2, name="work"),
+        config=MapConfig(max_concurrency=10),
+    ).get_results()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_concurrent_branches_checkpoints_reach_the_journal_in_order(
+    backend: JournalBackend, seed: int
+) -> None:
+    """A branch's pending START was once written after another branch's step completion had
+    overtaken it (taken before a checkpoint's latency, written after), leaving the journal
+    with a STARTED record for a completed step: after a crash it would have run again."""
+    from durable_sim import FaultPlan
+    from durable_sim.latency import Dist, LatencyProfile
+
+    # checkpoint calls of very different lengths: a long one is overtaken by short ones
+    uneven = LatencyProfile(name="uneven", checkpoint=Dist(20.0, 1.5), step=Dist(5.0, 1.0))
+    journal = backend.open()
+    run = run_durable(
+        _fanned_out_retries,
+        None,
+        journal=journal,
+        profile=uneven,
+        faults=FaultPlan(seed=seed, failure_probability=0.2),
+        seed=seed,
+        execution_id=f"fan-{seed}",
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", [x * 2 for x in range(10)])
+    for view in run.operations:
+        stored = journal.get_operation(f"fan-{seed}", view.id)
+        assert stored is not None and stored.status.value == view.status == "SUCCEEDED", view.id

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -32,6 +33,16 @@ COPIED = ("notebooks", "params", "data", "figures", "paper", "tools")
 IGNORED = (".reproduce", "logs")
 KILL_TRIALS = 24
 COMMIT_POINT_TRIALS = 2  # the move itself is covered point by point in test_publish
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """The driver's `main` sets its process's environment for the kernels it starts (the
+    project root among it); called in-process here, it must not leak into later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def _copy(target: Path) -> Path:

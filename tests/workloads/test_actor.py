@@ -98,8 +98,11 @@ def test_durable_actor_journals_three_operations_per_message() -> None:
 
 def test_journal_growth_is_three_operations_per_message() -> None:
     growth = journal_growth(_spec(clients=1, messages=20, think_ms=1000.0))
-    assert list(growth["messages"]) == list(range(0, 22))
     ops, messages = list(growth["operations"]), list(growth["messages"])
+    # A message delivered while the actor runs is taken in the same resumption (the service
+    # re-checks its callbacks before ending an invocation PENDING), so a row may take two.
+    assert messages[0] == 0 and messages[-1] == 21
+    assert messages == sorted(set(messages))  # strictly increasing
     assert ops[:-1] == [3 * (m + 1) for m in messages[:-1]]  # done so far + the open receive
     assert ops[-1] == 3 * messages[-1]  # the stop message closed the last receive
     assert (growth["journal_bytes"].diff().dropna() > 0).all()

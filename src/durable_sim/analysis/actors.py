@@ -1,8 +1,8 @@
 """Paper §4 judged from actor rows: the results table, AWS limits, the mapping table, a figure.
 
 Reads the rows of `durable_sim.workloads.actor` (one per run) and the durable actor's journal
-growth (one row per invocation); never the engine or the baseline. Every verdict and sentence
-is chosen by the numbers in those frames.
+growth (one row per resumption of its execution); never the engine or the baseline. Every
+verdict and sentence is chosen by the numbers in those frames.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ position) where the SDK hashes the same parent-and-position pair; both are deter
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
@@ -272,8 +273,11 @@ class DurableContext:
     def wait(self, duration: Duration, name: str | None = None) -> None:
         """Suspend the execution for `duration` (at least 1 s); no compute is held meanwhile."""
         seconds = duration.to_seconds()
-        if seconds < 1:
-            raise ValidationError(f"wait duration must be at least 1 second, got {seconds} s")
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 1):
+            raise ValidationError(
+                f"wait duration must be a finite number of seconds, at least 1 second, got "
+                f"{seconds!r} s"
+            )
         ident = self._identify(OperationType.WAIT, OperationSubType.WAIT.value, name)
         wait.run_wait(self, ident, seconds)
 

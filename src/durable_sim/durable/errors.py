@@ -52,8 +52,70 @@ class CheckpointTooLargeError(DurableSimError):
         self.limit = limit
 
 
-class JournalCorruptError(DurableSimError):
-    """A journal file or record cannot be read back."""
+class JournalError(DurableSimError):
+    """The journal itself failed, not the workflow: the invocation stops where it is and nothing
+    is recorded as the execution's outcome, so the execution can be resumed once the cause is
+    repaired. Workflow code cannot catch it away (the engine re-raises it to the caller)."""
+
+
+class JournalCorruptError(JournalError):
+    """A journal file or record cannot be read back (the message names the file or operation)."""
+
+
+class JournalPathError(JournalError, ValueError):
+    """A journal path that cannot hold a journal file: a directory, or a file in a missing or
+    unwritable directory."""
+
+
+class JournalUnavailableError(JournalError):
+    """The journal's database cannot be reached (a server restart, a lost connection, a lock
+    held too long). A write in flight may or may not have committed; a later invocation reads
+    which from the journal."""
+
+
+class LeaseLostError(JournalError):
+    """A fenced write was refused: another owner took the execution's lease over (its epoch
+    moved on), so this invocation must stop without writing anything more."""
+
+
+class ExecutionBusyError(DurableSimError, RuntimeError):
+    """Another owner holds a live lease on the execution; nothing was run.
+
+    `owner` is the holder, `epoch` its lease epoch and `expires_in_s` the seconds until its
+    lease lapses unless renewed.
+    """
+
+    def __init__(self, execution_id: str, owner: str, epoch: int, expires_in_s: float) -> None:
+        super().__init__(
+            f"execution {execution_id!r} is being run by {owner} (lease epoch {epoch}, "
+            f"{max(expires_in_s, 0.0):.1f} s left unless renewed); no step was run. Wait for "
+            "it (LeaseConfig(on_busy='wait')) or try again after the lease ends"
+        )
+        self.execution_id = execution_id
+        self.owner = owner
+        self.epoch = epoch
+        self.expires_in_s = expires_in_s
+
+
+class OperationClosedError(JournalError):
+    """An append would replace the terminal record of an operation (e.g. a callback answered
+    twice): terminal records are never replaced, and nothing of the append was written.
+
+    `op_ids` lists the operations that are already terminal in the journal.
+    """
+
+    def __init__(self, execution_id: str, op_ids: list[str]) -> None:
+        super().__init__(
+            f"execution {execution_id!r}: operation(s) {op_ids} already ended in the journal; "
+            "a terminal record is never replaced, and nothing of this append was written"
+        )
+        self.execution_id = execution_id
+        self.op_ids = op_ids
+
+
+class ExecutionClosedError(JournalError):
+    """An outcome was written for an execution that already has one (terminal records are never
+    replaced)."""
 
 
 class ExecutionInputMismatchError(DurableSimError, ValueError):

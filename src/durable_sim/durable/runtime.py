@@ -14,17 +14,30 @@ with time skipping; on the wall clock the run returns PENDING rather than sleep 
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python.exceptions import DurableOperationError
+from aws_durable_execution_sdk_python.lambda_service import (
+    ErrorObject,
+    OperationStatus,
+    OperationType,
+)
 from aws_durable_execution_sdk_python_testing.model import LambdaContext
 
 from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
-from durable_sim.durable.errors import ExecutionInputMismatchError
+from durable_sim.durable.errors import (
+    ExecutionInputMismatchError,
+    JournalError,
+    LeaseLostError,
+)
 from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, OperationRecord
+from durable_sim.durable.lease import Lease, LeaseConfig, LeaseKeeper, open_leased
 from durable_sim.durable.operation.common import error_fields
 from durable_sim.durable.registry import (
     FunctionRegistry,
@@ -35,16 +48,39 @@ from durable_sim.durable.registry import (
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.state import ExecutionState, Responder, Suspend
 from durable_sim.errors import DurableSimError
-from durable_sim.faults import FaultPlan
+from durable_sim.faults import FaultPlan, SimulatedCrash
 from durable_sim.latency import Sampler, stable_key_hash
 
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+# History events the service or the outside world appends between invocations (timers firing,
+# callback answers and heartbeats, chained invokes ending), not the work of an invocation.
+_SERVICE_EVENTS = frozenset(
+    {
+        "WaitSucceeded",
+        "CallbackSucceeded",
+        "CallbackFailed",
+        "CallbackTimedOut",
+        "ChainedInvokeSucceeded",
+        "ChainedInvokeFailed",
+        None,
+    }
+)
 
 
 class TooManyInvocationsError(DurableSimError, RuntimeError):
     """The execution kept suspending; most likely a workflow that never finishes."""
+
+
+def check_execution_id(execution_id: object) -> str:
+    """`execution_id` if it is a non-empty string; ValueError naming it otherwise."""
+    if not isinstance(execution_id, str) or not execution_id:
+        raise ValueError(
+            f"bad execution_id {execution_id!r} (accepted: a non-empty string; to start a new "
+            "execution with a random id, pass None to run_durable)"
+        )
+    return execution_id
 
 
 def execute(
@@ -59,27 +95,42 @@ def execute(
     functions: FunctionRegistry | None = None,
     responder: Responder | None = None,
     function_name: str = "handler",
+    lease: LeaseConfig | None = None,
+    park_after_ms: float | None = None,
 ) -> DurableRun:
     """Run one execution to completion, failure, or a wait on the outside world (PENDING).
 
     `input_payload` is the JSON text of the input event. Starting an execution id again
-    resumes it (or returns its outcome if it has one); a different input for an existing id is
-    an `ExecutionInputMismatchError`. `functions` are the targets of ``context.invoke``;
-    `responder` answers callbacks at virtual times (see `durable_sim.run_durable`).
+    resumes it (or returns its outcome if it has one: its result, or its error rebuilt with its
+    original type); a different input for an existing id is an `ExecutionInputMismatchError`.
+    `functions` are the targets of ``context.invoke``; `responder` answers callbacks at
+    virtual times (see `durable_sim.run_durable`).
+
+    The run holds the execution's lease (`lease`; see `durable_sim.durable.lease`) from the
+    start to its end: another owner's live lease raises `ExecutionBusyError` (or is waited
+    for) before anything runs. With `park_after_ms`, an execution whose next timer is further
+    away than that (or that waits on a callback) returns PENDING and leaves itself ready in the
+    journal's queue for that time, instead of sleeping with its lease held (for workers).
+
+    Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
+    lease, unreachable database) that stops the invocation without recording an outcome.
     """
+    check_execution_id(execution_id)
+    config = lease or LeaseConfig()
     started = HistoryEntry("ExecutionStarted", clock.now_ms(), None, {"Input": input_payload})
-    execution = journal.open_execution(execution_id, input_payload, started)
+    execution = open_leased(
+        journal, execution_id, input_payload, started, config, function_name=function_name
+    )
     if execution.input != input_payload:
+        if execution.lease is not None:
+            journal.release(execution.lease)
         raise ExecutionInputMismatchError(
             f"execution {execution_id!r} exists with input {execution.input[:80]!r}, "
             f"not {input_payload[:80]!r}; use a new execution id for a new input"
         )
-    metrics = RunMetrics()
-    if execution.status != "RUNNING":
-        return _finished_run(execution, metrics, journal)
-    if clock.virtual and execution.operations:  # resuming: time continues from the journal
-        clock.sleep_until(_last_time(execution.operations))
-    start = clock.now_ms()
+    if execution.status != "RUNNING" or execution.lease is None:
+        return _finished_run(execution, RunMetrics(), journal)
+    keeper = LeaseKeeper(journal, execution.lease, config.duration_s)
     state = ExecutionState(
         execution_id=execution_id,
         arn=execution_arn(function_name, execution_id),
@@ -87,30 +138,68 @@ def execute(
         operations=execution.operations,
         sampler=sampler,
         faults=faults,
-        metrics=metrics,
+        metrics=RunMetrics(),
         responder=responder,
+        keeper=keeper,
     )
-    runner = _Runner(state, clock, functions or FunctionRegistry(), faults)
+    runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config)
+    try:
+        run = _invoke(runner, handler, input_payload, execution, function_name, park_after_ms)
+    except JournalError as exc:
+        runner.abandon(release=not isinstance(exc, LeaseLostError))
+        raise
+    except SimulatedCrash:
+        # An in-process stand-in for a dead process: its lease lapses at once, as if its
+        # duration had passed (a real crash leaves it to expire).
+        with contextlib.suppress(JournalError):
+            journal.renew(keeper.stop(), 0.0)
+        raise
+    except BaseException:  # an interrupt: nothing runs on after it, so the lease is given up
+        runner.abandon(release=True)
+        raise
+    return run
+
+
+def _invoke(
+    runner: _Runner,
+    handler: Handler,
+    input_payload: str,
+    execution: ExecutionRecord,
+    function_name: str,
+    park_after_ms: float | None,
+) -> DurableRun:
+    """Invoke the handler until the execution ends or waits on something (the service's loop)."""
+    state, clock, sampler = runner.state, runner.clock, runner.state.sampler
+    metrics, execution_id = state.metrics, state.execution_id
+    if clock.virtual and execution.operations:  # resuming: time continues from the journal
+        clock.sleep_until(_last_time(execution.operations))
+    start = clock.now_ms()
     event = json.loads(input_payload) if input_payload else None
-    if execution.operations:
-        runner.record_crashed_invocation()
+    # The execution's own invocation count: draws and request ids are keyed by it, so every
+    # resumption has draws of its own; the first invocation and the first after a crash start
+    # a new Lambda runtime (a cold start).
+    invocation = execution.invocations
+    cold = invocation == 0
+    if execution.operations and runner.record_crashed_invocation():
+        invocation += 1
+        cold = True
     state.fire_due(clock.now_ms())
-    invocation = 0
     while True:
         invocation += 1
-        metrics.invocations = invocation
-        if invocation > MAX_INVOCATIONS:
-            error = TooManyInvocationsError(
+        metrics.invocations += 1  # type: ignore[operator]
+        if metrics.invocations > MAX_INVOCATIONS:
+            too_many = TooManyInvocationsError(
                 f"execution {execution_id!r} suspended {MAX_INVOCATIONS} times without finishing"
             )
-            return runner.fail(error, start)
+            return runner.fail(too_many, start)
         replaying = state.has_prior_operations()
         if replaying:
             state.count("replays")
         clock.charge(sampler.draw("invoke", invocation))
         clock.charge(sampler.draw("durable_invoke", invocation))
-        if invocation == 1:
+        if cold:
             clock.charge(sampler.draw("cold_start", invocation))
+            cold = False
         began = clock.now_ms()
         state.waiting_callbacks.clear()
         request_id = deterministic_uuid(execution_id, invocation)
@@ -125,19 +214,30 @@ def execute(
             if state.fatal is not None:
                 return runner.fail(state.fatal, start)
             runner.run_invokes()
+            # The service looks at the journal before it lets the invocation end: a callback
+            # answered meanwhile means another invocation, at once.
+            if runner.reload_callbacks():
+                clock.charge(sampler.draw("resume", invocation))
+                continue
+            if runner.park(park_after_ms):
+                metrics.elapsed_ms = clock.now_ms() - start
+                return runner.pending(park=True)
             if runner.wait_for_change():
                 clock.charge(sampler.draw("resume", invocation))
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
-            return runner.result(
-                "PENDING", pending=sorted(state.waiting_callbacks | runner.child_callbacks)
-            )
+            return runner.pending(park=False)
         except Exception as exc:
+            error = state.fatal or exc
+            if isinstance(error, JournalError):
+                raise error from None
             runner.end_invocation(began, request_id)
-            return runner.fail(state.fatal or exc, start)
+            return runner.fail(error, start)
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
             raise
+        if isinstance(state.fatal, JournalError):
+            raise state.fatal
         runner.end_invocation(began, request_id)
         if state.fatal is not None:
             return runner.fail(state.fatal, start)
@@ -149,12 +249,13 @@ def execute(
                 f"({exc}); an execution's result is JSON, as on AWS: return JSON data"
             )
             return runner.fail(unencodable, start)
-        journal.finish_execution(
+        state.journal.finish_execution(
             execution_id,
             "SUCCEEDED",
             payload,
             None,
             HistoryEntry("ExecutionSucceeded", clock.now_ms(), None, {"Result": payload}),
+            runner.lease(),
         )
         metrics.elapsed_ms = clock.now_ms() - start
         return runner.result("SUCCEEDED", result=json.loads(payload))
@@ -164,13 +265,32 @@ class _Runner:
     """The service's work between invocations, and the run's outcome."""
 
     def __init__(
-        self, state: ExecutionState, clock: Clock, functions: FunctionRegistry, faults: FaultPlan
+        self,
+        state: ExecutionState,
+        clock: Clock,
+        functions: FunctionRegistry,
+        faults: FaultPlan,
+        config: LeaseConfig,
     ) -> None:
         self.state = state
         self.clock = clock
         self.functions = functions
         self.faults = faults
+        self.config = config
         self.child_callbacks: set[str] = set()
+        self._ready_ms: float | None = None
+
+    def lease(self) -> Lease:
+        """The lease this run holds (as last renewed)."""
+        keeper = self.state.keeper
+        assert keeper is not None, "a run that writes holds a lease"
+        return keeper.lease
+
+    def _join_branches(self) -> None:
+        state = self.state
+        for pool in state.pools:
+            pool.shutdown(wait=True)
+        state.pools.clear()
 
     def lambda_context(self, request_id: str, function_name: str) -> LambdaContext:
         """The Lambda context of one invocation (the AWS fields a handler may read)."""
@@ -184,15 +304,10 @@ class _Runner:
 
     def end_invocation(self, began: float, request_id: str) -> None:
         """Join branch threads left running, and record the invocation in the history."""
-        state = self.state
-        for pool in state.pools:
-            pool.shutdown(wait=True)
-        state.pools.clear()
+        self._join_branches()
         now = self.clock.now_ms()
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
-        state.journal.append(
-            state.execution_id, [HistoryEntry("InvocationCompleted", now, None, details)]
-        )
+        self.state.append([HistoryEntry("InvocationCompleted", now, None, details)])
 
     def wait_for_change(self) -> bool:
         """Let time pass until the service has something the handler can observe (a wait
@@ -210,14 +325,75 @@ class _Runner:
             if state.fire_due(clock.now_ms()):
                 return True
 
-    def record_crashed_invocation(self) -> None:
+    def reload_callbacks(self) -> bool:
+        """Re-read the started callbacks from the journal, as the service does before it lets
+        an invocation end PENDING: True if the outside world answered one meanwhile (the
+        service then invokes the function again)."""
+        state = self.state
+        answered = False
+        for op_id, rec in list(state.operations.items()):
+            if rec.type is OperationType.CALLBACK and not rec.terminal:
+                stored = state.journal.get_operation(state.execution_id, op_id)
+                if stored is not None and stored != rec:
+                    state.adopt(stored)
+                    answered = answered or stored.terminal
+        return answered
+
+    def park(self, park_after_ms: float | None) -> bool:
+        """Whether to end the run here and leave the execution in the journal's queue: with
+        `park_after_ms`, when nothing is due within that many ms (the run then records when
+        the execution is next ready)."""
+        if park_after_ms is None:
+            return False
+        wake = self.state.next_due(callbacks=True)
+        if wake is not None and wake - self.clock.now_ms() <= park_after_ms:
+            return False
+        self._ready_ms = wake
+        return True
+
+    def pending(self, *, park: bool) -> DurableRun:
+        """End the run PENDING: give the lease up, ready again when the next timer is due (a
+        parked run on a real clock) or when the outside world answers a callback."""
+        state = self.state
+        lease = self.lease()
+        state.keeper.stop()  # type: ignore[union-attr]
+        ready = self._ready_ms if park and not self.clock.virtual else None
+        watch = [
+            op_id
+            for op_id, rec in state.operations.items()
+            if rec.type is OperationType.CALLBACK and not rec.terminal
+        ]
+        state.journal.release(
+            lease, ready_at=None if ready is None else ready / 1000.0, watch=watch
+        )
+        return self.result(
+            "PENDING", pending=sorted(state.waiting_callbacks | self.child_callbacks)
+        )
+
+    def abandon(self, *, release: bool) -> None:
+        """Stop after a journal error: join branch threads, stop renewing the lease and, unless
+        it was lost, give it up (if the journal can still be reached)."""
+        self._join_branches()
+        keeper = self.state.keeper
+        assert keeper is not None
+        lease = keeper.stop()
+        if release:
+            with contextlib.suppress(JournalError):  # else the lease expires by itself
+                self.state.journal.release(lease)
+
+    def record_crashed_invocation(self) -> bool:
         """If the last invocation ended without completing (its process crashed), record it
-        as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``."""
+        as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
+
+        What the service and the outside world appended since (timers, answers) is not the
+        invocation's work and does not count.
+        """
         state = self.state
         history = state.journal.read_history(state.execution_id)
-        last = history[-1]
+        work = [entry for entry in history if entry.event_type not in _SERVICE_EVENTS]
+        last = work[-1] if work else history[-1]
         if last.event_type == "InvocationCompleted":
-            return
+            return False
         began = next(
             entry.at_ms
             for entry in reversed(history)
@@ -232,9 +408,8 @@ class _Runner:
                 "ErrorMessage": "the runtime exited before the invocation completed (a crash)",
             },
         }
-        state.journal.append(
-            state.execution_id, [HistoryEntry("InvocationCompleted", last.at_ms, None, details)]
-        )
+        state.append([HistoryEntry("InvocationCompleted", last.at_ms, None, details)])
+        return True
 
     def run_invokes(self) -> None:
         """Run the executions of chained invokes that have not ended yet."""
@@ -277,6 +452,7 @@ class _Runner:
             functions=self.functions,
             responder=state.responder,
             function_name=rec.function_name,
+            lease=LeaseConfig(self.config.duration_s, self.config.on_busy),
         )
         end = clock.now_ms()
         if run.status == "PENDING":
@@ -287,6 +463,10 @@ class _Runner:
             state.resolve_invoke(rec, end, None, error_fields(run.error or RuntimeError("failed")))
 
     def fail(self, error: BaseException, start: float) -> DurableRun:
+        """Record the execution's failure with `error` (a journal error is raised instead:
+        the execution is left as it was)."""
+        if isinstance(error, JournalError):
+            raise error
         state = self.state
         fields = error_fields(error)
         state.journal.finish_execution(
@@ -295,6 +475,7 @@ class _Runner:
             None,
             fields,
             HistoryEntry("ExecutionFailed", self.clock.now_ms(), None, {"Error": fields}),
+            self.lease(),
         )
         state.metrics.elapsed_ms = self.clock.now_ms() - start
         return self.result("FAILED", error=error)
@@ -308,6 +489,8 @@ class _Runner:
         pending: list[str] | None = None,
     ) -> DurableRun:
         state = self.state
+        if state.keeper is not None:
+            state.keeper.stop()
         return DurableRun(
             execution_id=state.execution_id,
             engine="sim",
@@ -327,9 +510,7 @@ def _last_time(operations: dict[str, OperationRecord]) -> float:
 
 def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Journal) -> DurableRun:
     """An execution that already finished: return its outcome, run nothing (idempotent start)."""
-    error = None
-    if execution.error:
-        error = RuntimeError(execution.error.get("ErrorMessage") or "execution failed")
+    error = rebuild_error(execution.error) if execution.error else None
     return DurableRun(
         execution_id=execution.execution_id,
         engine="sim",
@@ -340,6 +521,42 @@ def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Jour
         metrics=metrics,
         journal=journal,
     )
+
+
+def rebuild_error(fields: dict[str, Any]) -> BaseException:
+    """The error an execution failed with, rebuilt from its journaled ``ErrorObject`` fields
+    with its original type: a builtin exception, one of the SDK's operation errors, or a class
+    of a module this process has imported (the workflow's own); with its message as its only
+    argument. A type that cannot be found comes back as the SDK's `DurableOperationError`
+    carrying the original ``error_type``, as the SDK itself rebuilds unknown errors."""
+    error = ErrorObject.from_dict(fields)
+    kind = _exception_class(error.type or "")
+    message = error.message or ""
+    if kind is None:
+        return DurableOperationError(message, error.type, error.data, error.stack_trace)
+    rebuilt = kind.__new__(kind, message)  # its own __init__ may want other arguments
+    BaseException.__init__(rebuilt, message)
+    if isinstance(rebuilt, DurableOperationError):
+        rebuilt.message, rebuilt.error_type = message, error.type or ""
+        rebuilt.data, rebuilt.stack_trace = error.data, error.stack_trace
+    return rebuilt
+
+
+def _exception_class(error_type: str) -> type[BaseException] | None:
+    """The exception class a wire ErrorType names (``ValueError``, ``pkg.mod.Outer.Error``),
+    looked up in builtins and in modules already imported; None if not found."""
+    parts = error_type.split(".")
+    found: object = None
+    if len(parts) == 1:
+        found = getattr(builtins, error_type, None)
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is not None:
+            found = module
+            for name in parts[cut:]:
+                found = getattr(found, name, None)
+            break
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 
 def _order(op_id: str) -> tuple[int, ...]:

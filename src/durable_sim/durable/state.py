@@ -12,18 +12,27 @@ update arriving meanwhile takes it along in one checkpoint call (one journal app
 of the profile's checkpoint latency); otherwise the batch goes by itself once no update has
 arrived for 100 ms or 1 s after it opened, in the background (no latency charged to the
 workflow). A crash loses only what the batcher had not sent yet.
+
+Checkpoint calls reach the journal in the order they are made: a call takes the waiting batch
+and queues its append in one step under the state's lock (after its latency is charged), so a
+branch's completion never overtakes an earlier call carrying that branch's START. Calls that
+concurrent branches queue while a commit is in flight share the next durable commit (the
+journal's group commit); each returns once its own append is durable. Every write is fenced by
+the run's lease (`durable_sim.durable.lease`), and a journal error stops the invocation
+without recording an outcome.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from aws_durable_execution_sdk_python.exceptions import OrphanedChildException
+from aws_durable_execution_sdk_python.exceptions import OrphanedChildException, ValidationError
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import (
     CallbackTimeoutType,
@@ -32,9 +41,11 @@ from aws_durable_execution_sdk_python.lambda_service import (
 )
 
 from durable_sim.clock import Clock
-from durable_sim.durable.codec import payload_bytes
+from durable_sim.durable.codec import describe, payload_bytes
+from durable_sim.durable.errors import JournalError, OperationClosedError
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
+from durable_sim.durable.lease import LeaseKeeper
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import LatencyProfile, Sampler
@@ -144,6 +155,7 @@ class ExecutionState:
         faults: FaultPlan,
         metrics: RunMetrics,
         responder: Responder | None = None,
+        keeper: LeaseKeeper | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.durable_execution_arn = arn
@@ -153,6 +165,7 @@ class ExecutionState:
         self.faults = faults
         self.metrics = metrics
         self.responder = responder
+        self.keeper = keeper
         self.lock = threading.RLock()
         self.checkpoints_this_process = 0
         self.fatal: BaseException | None = None
@@ -172,6 +185,32 @@ class ExecutionState:
         """Charge the profile's `cost` for the occurrence `key` to `clock`."""
         if cost not in self._free:
             clock.charge(self.sampler.draw(cost, *key))
+
+    # -- the journal, under the lease -----------------------------------------------------
+
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        """Append `entries` to the journal (the service's own records, not a checkpoint call),
+        fenced by this run's lease. A journal error stops the invocation (workflow code cannot
+        catch it away)."""
+        waiter, _ = self._send(list(entries), 0)
+        try:
+            waiter()
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
+
+    def check_lease(self) -> None:
+        """Before a step body runs: stop if this process may no longer hold the lease."""
+        if self.keeper is not None:
+            try:
+                self.keeper.check()
+            except JournalError as exc:
+                raise self.fail_execution(exc) from None
+
+    def adopt(self, record: OperationRecord) -> None:
+        """Take an operation's record as the journal holds it (an outside party changed it)."""
+        with self.lock:
+            self.operations[record.id] = record
+            self._track(record)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -239,7 +278,7 @@ class ExecutionState:
         self,
         ident: OperationIdentifier,
         clock: Clock,
-        delay_s: int,
+        delay_s: float,
         *,
         error: dict[str, Any] | None = None,
         payload: str | None = None,
@@ -280,10 +319,8 @@ class ExecutionState:
         prev = self.operations.get(op_id)
         if sync:
             with self.lock:
-                sent = self._settle(clock.now_ms())
-                taken, self._pending = self._pending, []
-                taken_bytes, self._pending_bytes = self._pending_bytes, 0
-            self._after_write(sent)
+                due = self._due(clock.now_ms())
+            self._finish(due)
             attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
             self.charge(clock, "checkpoint", op_id, status.value, attempt)
         if self.orphaned and self._is_orphan(op_id):
@@ -291,6 +328,9 @@ class ExecutionState:
                 "the map/parallel that ran this branch completed; its checkpoint is dropped",
                 operation_id=op_id,
             )
+        for label, seconds in (("due in", due_in_s), ("heartbeat due in", heartbeat_in_s)):
+            if seconds is not None:
+                check_seconds(seconds, f"{describe(ident)}: {label}")
         at = clock.now_ms()
         if status is SUCCEEDED or status is FAILED:
             fields["end_ms"] = at
@@ -317,26 +357,47 @@ class ExecutionState:
         if record.error is not None and status is not STARTED:
             size += payload_bytes(encode_json(record.error))
         entry = HistoryEntry(event, at, record, details)
-        with self.lock:
+        with self.lock:  # taken and queued at one moment: the journal keeps the calls' order
             self.operations[op_id] = record
             self._track(record)
             if not sync:
-                sent = self._settle(at)
+                sent = self._due(at)
                 self._pending.append(entry)
                 self._pending_bytes += size
             else:
-                sent = self._write([*taken, entry], taken_bytes + size)
-        self._after_write(sent)
+                taken, self._pending = self._pending, []
+                taken_bytes, self._pending_bytes = self._pending_bytes, 0
+                sent = self._send([*taken, entry], taken_bytes + size)
+        self._finish(sent)
         return record
 
-    def _write(self, batch: list[HistoryEntry], size: int) -> int:
-        """One checkpoint call: append `batch`; returns this process's checkpoint count."""
-        self.journal.append(self.execution_id, batch)
-        self._count_checkpoint(size)
-        return self.checkpoints_this_process
+    def _send(self, batch: list[HistoryEntry], size: int) -> tuple[Callable[[], None], int]:
+        """Queue one checkpoint call's append behind the earlier ones (under the lock, so the
+        journal gets them in the order they were made; concurrent ones may share a durable
+        commit); returns its waiter and payload bytes."""
+        lease = self.keeper.lease if self.keeper is not None else None
+        try:
+            return self.journal.begin_append(self.execution_id, batch, lease), size
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
 
-    def _settle(self, now_ms: float) -> int | None:
-        """Send the waiting batch if the SDK's batcher would have sent it by `now_ms`."""
+    def _finish(self, sent: tuple[Callable[[], None], int] | None) -> None:
+        """Wait until a queued checkpoint call is durable, count it, and let the fault plan
+        crash after it."""
+        if sent is None:
+            return
+        waiter, size = sent
+        try:
+            waiter()
+        except JournalError as exc:
+            raise self.fail_execution(exc) from None
+        with self.lock:
+            self._count_checkpoint(size)
+            count = self.checkpoints_this_process
+        self.faults.after_checkpoint(count)
+
+    def _due(self, now_ms: float) -> tuple[Callable[[], None], int] | None:
+        """Queue the waiting batch if the SDK's batcher would have sent it by `now_ms`."""
         if not self._pending:
             return None
         first, last = self._pending[0].at_ms, self._pending[-1].at_ms
@@ -344,17 +405,13 @@ class ExecutionState:
             return None
         batch, self._pending = self._pending, []
         size, self._pending_bytes = self._pending_bytes, 0
-        return self._write(batch, size)
-
-    def _after_write(self, count: int | None) -> None:
-        if count is not None:
-            self.faults.after_checkpoint(count)
+        return self._send(batch, size)
 
     def settle(self, now_ms: float) -> None:
         """Write what the batcher would have sent by `now_ms` (before a crash takes the rest)."""
         with self.lock:
-            sent = self._settle(now_ms)
-        self._after_write(sent)
+            sent = self._due(now_ms)
+        self._finish(sent)
 
     def _count_checkpoint(self, size: int) -> None:
         self.metrics.checkpoint_ops += 1  # type: ignore[operator]
@@ -370,8 +427,8 @@ class ExecutionState:
         with self.lock:
             batch, self._pending = self._pending, []
             size, self._pending_bytes = self._pending_bytes, 0
-            sent = self._write(batch, size)
-        self._after_write(sent)
+            sent = self._send(batch, size) if batch else None
+        self._finish(sent)
 
     def refresh(self, clock: Clock, key: object) -> None:
         """An empty checkpoint call that fetches the service's state (the SDK's in-process
@@ -431,7 +488,7 @@ class ExecutionState:
         with self.lock:
             self.operations[rec.id] = resolved
             self._track(resolved)
-            self.journal.append(self.execution_id, [HistoryEntry(None, end_ms, resolved)])
+            self.append([HistoryEntry(None, end_ms, resolved)])
 
     def _track(self, rec: OperationRecord) -> None:
         due = rec.due_ms
@@ -491,13 +548,39 @@ class ExecutionState:
                     self.operations[op_id] = entry.operation
                     self._track(entry.operation)
                     entries.append(entry)
-            if entries:
-                self.journal.append(self.execution_id, entries)
-        return any(
+            entries, adopted = self._apply(entries)
+        return adopted or any(
             entry.event_type is not None or entry.operation.type is OperationType.STEP
             for entry in entries
             if entry.operation is not None
         )
+
+    def _apply(self, entries: list[HistoryEntry]) -> tuple[list[HistoryEntry], bool]:
+        """Append the service's transitions `entries` (already taken as the records).
+
+        An outside party may have ended one of these operations meanwhile (a callback answered
+        while its timeout came due): the journal refuses to replace that terminal record, so
+        the journal's record is taken instead and the rest appended. Returns the entries
+        appended, and whether a record was taken from the journal.
+        """
+        adopted = False
+        while entries:
+            try:
+                self.append(entries)
+            except OperationClosedError as closed:
+                with self.lock:  # not the run's failure: the journal's record wins
+                    if self.fatal is closed:
+                        self.fatal = None
+                for op_id in closed.op_ids:
+                    stored = self.journal.get_operation(self.execution_id, op_id)
+                    if stored is not None:
+                        self.adopt(stored)
+                        adopted = True
+                ended = set(closed.op_ids)
+                entries = [e for e in entries if e.operation is None or e.operation.id not in ended]
+                continue
+            break
+        return entries, adopted
 
     def _timer(self, rec: OperationRecord, at: float) -> HistoryEntry | None:
         """The transition a due timer makes, or None if it is not due (a moved heartbeat)."""
@@ -521,6 +604,18 @@ class ExecutionState:
             done = rec.evolve(status=status, end_ms=at, due_ms=None)
             return HistoryEntry(_END_EVENT[(rec.type, status)], at, done)
         return None
+
+
+def check_seconds(seconds: float, what: str) -> float:
+    """`seconds` if it is a finite number >= 0; the SDK's ValidationError naming it otherwise
+    (a Duration of ``inf`` or ``nan`` would end the virtual clock at infinity, or overflow a
+    real sleep)."""
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+        raise ValidationError(
+            f"{what} {seconds!r} s (accepted: a finite number of seconds >= 0, e.g. "
+            "Duration.from_seconds(30))"
+        )
+    return seconds
 
 
 def answer_callback(rec: OperationRecord, at: float, answer: CallbackAnswer) -> HistoryEntry:

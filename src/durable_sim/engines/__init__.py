@@ -12,6 +12,7 @@ from durable_sim.durable import (
     DurableRun,
     FunctionRegistry,
     Journal,
+    LeaseConfig,
     MemoryJournal,
     Responder,
     execute,
@@ -38,6 +39,7 @@ def run_durable(
     seed: int = 0,
     functions: Mapping[str, Callable[..., Any]] | None = None,
     responder: Responder | None = None,
+    lease: LeaseConfig | None = None,
 ) -> DurableRun:
     """Run a durable handler to its end (or to a wait on the outside world) and report it.
 
@@ -49,12 +51,17 @@ def run_durable(
     `CallbackAnswer` list with which the outside world answers each new callback (success,
     failure, heartbeat, each ``after_s`` seconds after the callback was created). On the
     virtual clock a callback nobody answers times out at its timeout; without a timeout the run
-    returns PENDING with its id in ``pending_callbacks``.
+    returns PENDING with its id in ``pending_callbacks``. `execution_id` names the execution to
+    start or resume (a non-empty string; ``None`` starts a new one with a random id); the run
+    holds its lease as `lease` says (`durable_sim.durable.lease`: another process running it
+    raises `ExecutionBusyError`, or is waited for).
 
     ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`
     (`durable_sim.engines.aws_local`); it takes `functions` and `responder` (whose answers it
     sends in ``after_s`` order, since the runner skips time) and none of the sim-only options.
-    Raises ValueError for an unknown engine or an option the engine does not take.
+    Raises ValueError for an unknown engine, an option the engine does not take, or a bad
+    `execution_id`; a `JournalError` when the journal fails (nothing is recorded as the
+    execution's outcome then).
     """
     if engine == "sim":
         registry = (
@@ -65,13 +72,16 @@ def run_durable(
             user_function,
             json.dumps(event),
             journal=journal if journal is not None else MemoryJournal(),
-            execution_id=execution_id or f"execution-{uuid.uuid4().hex[:12]}",
+            execution_id=(
+                f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
+            ),
             clock=clock if clock is not None else VirtualClock(),
             sampler=Sampler(profile or ZERO, seed),
             faults=faults or NO_FAULTS,
             functions=registry,
             responder=responder,
             function_name=getattr(user_function, "__name__", "handler"),
+            lease=lease,
         )
     if engine == "aws-local":
         given = {
@@ -80,6 +90,7 @@ def run_durable(
             "profile": profile,
             "faults": faults,
             "execution_id": execution_id,
+            "lease": lease,
         }
         unsupported = sorted(k for k, v in given.items() if v is not None)
         if unsupported:

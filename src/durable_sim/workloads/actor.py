@@ -47,7 +47,6 @@ https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/): base
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Iterable
@@ -68,7 +67,7 @@ from durable_sim.des import Kernel, ProcessClock
 from durable_sim.durable import DurableRun, MemoryJournal, send_callback_success
 from durable_sim.engines import run_durable
 from durable_sim.errors import DurableSimError, validation_line
-from durable_sim.latency import PROFILES, Dist, Sampler, get_profile, stable_key_hash
+from durable_sim.latency import PROFILES, Sampler, get_profile, stable_key_hash
 
 VARIANTS: tuple[str, ...] = ("durable", "rmw", "cas", "add")
 #: The model each variant belongs to.
@@ -350,22 +349,23 @@ class _Harness:
 
     def durable_service(self, clock: ProcessClock, ready: Any) -> dict[str, Any]:
         handler = actor_handler(self.store, self.actor_id)
-        warm = dataclasses.replace(self.profile, cold_start=Dist())
         trace: list[InvocationTrace] = []
         runs: list[DurableRun] = []
         replayed = resumption = 0
+        engine_seed = int(self.sampler.rng("engine").integers(2**32))
         while True:
-            # Each call of run_durable is one re-invocation by the service. The engine keys
-            # its invocation draws by the call's own invocation count (restarting at 1), so a
-            # resumption gets its own seed; only the first invocation is cold.
+            # Each call of run_durable is the service resuming the execution once a delivery
+            # woke it (it invokes again by itself while deliveries keep arriving). The engine
+            # keys its invocation draws by the execution's own invocation count, kept in the
+            # journal, and only the execution's first invocation is cold.
             run = run_durable(
                 handler,
                 {"initial": 0},
                 journal=self.journal,
                 clock=clock,
-                profile=self.profile if resumption == 0 else warm,
+                profile=self.profile,
                 execution_id=f"actor-{self.actor_id}",
-                seed=int(self.sampler.rng("resumption", resumption).integers(2**32)),
+                seed=engine_seed,
             )
             runs.append(run)
             trace.append(_trace(run, clock.now_ms(), replayed))
@@ -529,7 +529,8 @@ def actor_rows(specs: Iterable[ActorSpec]) -> pd.DataFrame:
 
 
 def journal_growth(spec: ActorSpec) -> pd.DataFrame:
-    """How the durable actor's journal grows, one row per actor invocation of a run of `spec`.
+    """How the durable actor's journal grows, one row per resumption of the actor's execution
+    in a run of `spec` (a resumption takes every message delivered while it runs).
 
     Columns: ``messages`` (callbacks completed so far, the stop message included), ``operations``
     (journaled), ``journal_bytes`` (payload bytes checkpointed so far, as `RunMetrics` counts

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,9 @@ from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
 from durable_sim.parameters import accepted
+
+if TYPE_CHECKING:
+    from durable_sim.storage import RunStorage
 
 #: The values a run reports: ``time_ms`` (ms), ``by_purpose`` (store calls by purpose), and any
 #: of ``invocations, replays, steps, retries, failed_steps, checkpoint_ops, checkpoint_bytes,
@@ -62,7 +65,8 @@ class RunEnv:
     profile's costs with the run's `seed`, `machine` is a fresh start of the scenario's machine,
     `session` is what the workload's `Workload.session` opened for the experiment, and
     `options` the spec's options as an instance of the workload's `Workload.options` model
-    (None for a workload without options).
+    (None for a workload without options), and `storage` the run's own journal and store
+    location (`durable_sim.storage`; ``None``: in memory).
     """
 
     run_id: int
@@ -73,6 +77,7 @@ class RunEnv:
     machine: MachineState
     session: Any
     options: Any = None
+    storage: RunStorage | None = None
 
 
 Runner = Callable[[Any, RunEnv], RunValues]
@@ -247,16 +252,18 @@ def run_durable_workflow(
     *,
     responder: Responder | None = None,
 ) -> DurableRun:
-    """Run a durable handler on the spec's engine: ours on the run's clock, profile and seed,
-    or the official local runner (``aws-local``, wall clock). `responder` answers the
+    """Run a durable handler on the spec's engine: ours on the run's clock, profile, seed and
+    journal, or the official local runner (``aws-local``, wall clock). `responder` answers the
     handler's callbacks as the outside world would (see `durable_sim.run_durable`)."""
     if spec.engine == "sim":
+        journal = env.storage.journal if env.storage is not None else None
         return run_durable(
             handler,
             event,
             clock=env.clock,
             profile=env.profile,
             seed=env.seed,
+            journal=journal,
             responder=responder,
         )
     return run_durable(handler, event, engine=spec.engine, responder=responder)
@@ -273,7 +280,8 @@ class Platform:
 def run_baseline_workflow(
     env: RunEnv, body: Callable[[Platform], RunValues], *, max_workers: int = 16
 ) -> RunValues:
-    """Run `body` on a fresh in-memory store and function platform (on the run's machine).
+    """Run `body` on the run's fresh store (in memory unless the run has storage of its own)
+    and function platform (on the run's machine).
 
     `body` returns its own values (e.g. ``steps``, ``final_value``, ``ok``); this adds
     ``time_ms`` (from the first call to the last, on the run's clock), ``by_purpose``,
@@ -281,7 +289,11 @@ def run_baseline_workflow(
     request units (``store_read_units``, ``store_write_units``: `StoreCounters`). `max_workers`
     sizes the wall-clock thread pool for asynchronous calls.
     """
-    store = open_store("memory", clock=env.clock, sampler=env.sampler)
+    store = (
+        env.storage.open_store(env.clock, env.sampler)
+        if env.storage is not None
+        else open_store("memory", clock=env.clock, sampler=env.sampler)
+    )
     with FunctionRuntime(
         env.clock, env.sampler, machine=env.machine, max_workers=max_workers
     ) as runtime:
@@ -291,6 +303,8 @@ def run_baseline_workflow(
         invocations = runtime.counters.total
         billed = runtime.billed_ms
     counters = store.counters
+    if env.storage is not None:
+        store.close()
     return {
         "time_ms": elapsed,
         "by_purpose": dict(counters.by_purpose),

@@ -35,11 +35,11 @@ from contextlib import contextmanager
 
 import psycopg
 import psycopg.errors
-from psycopg import conninfo
 from psycopg.rows import TupleRow
 
 from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
+from durable_sim.dsn import check_dsn, redact
 
 TABLE = "kv_items"
 _SCHEMA_LOCK = 0x6B765F6974656D73  # pg_advisory_xact_lock key: "kv_items" in ASCII
@@ -65,37 +65,6 @@ _CLAIM = (
 _SET = f"UPDATE {TABLE} SET item = %s WHERE {_KEY}"
 _DELETE = f"DELETE FROM {TABLE} WHERE {_KEY}"
 _QUERY = f"SELECT sk, item FROM {TABLE} WHERE tbl = %s AND pk = %s ORDER BY sk"
-
-
-def redact(dsn: str) -> str:
-    """`dsn` with any password replaced by ``***``, for error messages."""
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "<unparsable DSN>"
-    if "password" in params:
-        params["password"] = "***"
-    return conninfo.make_conninfo("", **params)
-
-
-def check_dsn(dsn: object) -> str:
-    """Validate a libpq connection string or URL (syntax only; nothing is contacted).
-
-    Raises:
-        ValueError: not a string, or libpq cannot parse it.
-    """
-    if not isinstance(dsn, str):
-        raise ValueError(
-            f"bad Postgres DSN {dsn!r} (accepted: a libpq connection string or postgresql:// URL)"
-        )
-    try:
-        conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        raise ValueError(
-            f"bad Postgres DSN {redact(dsn)!r}: {str(exc).strip()} "
-            "(accepted: a libpq connection string or postgresql:// URL)"
-        ) from None
-    return dsn
 
 
 def _key(table: str, pk: str, sk: str) -> tuple[str, bytes, bytes]:

@@ -1,24 +1,27 @@
-"""The durable journal: an append-only history of every checkpoint, and each operation's latest
-record (what replay reads).
+"""The durable journal: an append-only history of every checkpoint, each operation's latest
+record (what replay reads), and each execution's lease.
 
 Each checkpoint call appends its entries in one atomic write (`Journal.append` takes a batch, so
 the updates a checkpoint groups together commit together). The history is what
 `durable_sim.durable.history` exports as AWS's execution history; the latest records are a view
-of it kept for fast replay. Two backends: `MemoryJournal` (for fast experiments) and
-`SqliteJournal` (WAL, one durable commit per checkpoint; several processes may share a file, so
-an execution killed at any checkpoint resumes from it).
+of it kept for fast replay. Three backends: `MemoryJournal` (for fast experiments),
+`SqliteJournal` (one file shared by the processes of a machine; WAL, one durable commit per
+checkpoint or per group of concurrent ones) and `PostgresJournal` (a database shared by
+machines). `open_journal` picks one from a string.
 
-Issue #8 builds on this interface: a lease on the execution and fenced appends (the epoch
-checked inside `append`'s transaction), a Postgres backend, and group commit of concurrent
-branches' checkpoints (several `append` batches merged into one transaction).
+Every backend gives an invocation a lease on its execution and fences every write by the
+lease's epoch (`durable_sim.durable.lease` states the guarantees); a terminal record (an
+operation's or the execution's) is never replaced. Executions submitted with a function name
+form a queue that workers (`durable_sim.durable.worker`) take them from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from pathlib import Path
 
+from durable_sim.durable.journal.base import Journal
 from durable_sim.durable.journal.memory import MemoryJournal
+from durable_sim.durable.journal.postgres import PostgresJournal, is_postgres_dsn
 from durable_sim.durable.journal.records import (
     TERMINAL,
     ExecutionRecord,
@@ -28,33 +31,15 @@ from durable_sim.durable.journal.records import (
 from durable_sim.durable.journal.sqlite import SqliteJournal
 
 
-class Journal(Protocol):
-    """Storage of executions: their history entries and their operations' latest records."""
-
-    def open_execution(
-        self, execution_id: str, input_payload: str, started: HistoryEntry
-    ) -> ExecutionRecord:
-        """Create the execution, appending `started` (its ExecutionStarted entry), or load an
-        existing one with every operation's latest record."""
-
-    def append(self, execution_id: str, entries: Sequence[HistoryEntry]) -> None:
-        """Append `entries` in one atomic write and update the records they carry."""
-
-    def finish_execution(
-        self,
-        execution_id: str,
-        status: str,
-        result: str | None,
-        error: dict[str, Any] | None,
-        entry: HistoryEntry,
-    ) -> None:
-        """Record the execution's outcome and append its terminal entry, atomically."""
-
-    def get_operation(self, execution_id: str, op_id: str) -> OperationRecord | None:
-        """One operation's latest record, straight from storage."""
-
-    def read_history(self, execution_id: str) -> list[HistoryEntry]:
-        """Every entry of the execution, in the order it was appended."""
+def open_journal(where: str | Path, *, group_commit: bool = True) -> Journal:
+    """The journal `where` names: ``"memory"``, a ``postgresql://`` URL or libpq connection
+    string (``host=... dbname=...``), or the path of a SQLite file. Raises the backend's error
+    for a bad path or an unreachable server."""
+    if isinstance(where, str) and where == "memory":
+        return MemoryJournal()
+    if isinstance(where, str) and is_postgres_dsn(where):
+        return PostgresJournal(where, group_commit=group_commit)
+    return SqliteJournal(where, group_commit=group_commit)
 
 
 __all__ = [
@@ -64,5 +49,7 @@ __all__ = [
     "Journal",
     "MemoryJournal",
     "OperationRecord",
+    "PostgresJournal",
     "SqliteJournal",
+    "open_journal",
 ]

@@ -13,10 +13,14 @@ and the SDK's ``Operation`` name the same things the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+
+if TYPE_CHECKING:
+    from durable_sim.durable.lease import Lease
 
 TERMINAL = frozenset(
     {
@@ -173,7 +177,10 @@ class ExecutionRecord:
     """An execution: its input, its outcome once it has one, and its operations' latest state.
 
     ``input`` is the serialized input payload; ``result`` the serialized result; ``status`` is
-    ``RUNNING``, ``SUCCEEDED`` or ``FAILED``.
+    ``RUNNING``, ``SUCCEEDED`` or ``FAILED``; ``function_name`` the registered function a
+    worker runs it with (``None`` if it was started without one); ``invocations`` how many
+    invocations it has had so far (each InvocationCompleted entry counts one); ``lease`` the
+    lease the caller took when opening it (``None`` if it took none or the execution ended).
     """
 
     execution_id: str
@@ -182,8 +189,30 @@ class ExecutionRecord:
     result: str | None = None
     error: dict[str, Any] | None = None
     operations: dict[str, OperationRecord] = field(default_factory=dict)
+    function_name: str | None = None
+    invocations: int = 0
+    lease: Lease | None = None
 
 
 def encode_json(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is (the journal's own fields, not workflow payloads)."""
     return _COMPACT.encode(value)
+
+
+INVOCATION_COMPLETED = "InvocationCompleted"
+
+
+def invocations_in(entries: Sequence[HistoryEntry]) -> int:
+    """How many invocations `entries` complete (the execution's invocation counter moves by it)."""
+    return sum(entry.event_type == INVOCATION_COMPLETED for entry in entries)
+
+
+def latest_records(entries: Sequence[HistoryEntry]) -> dict[str, OperationRecord]:
+    """Each operation's last record in `entries` (what a journal keeps after appending them)."""
+    return {e.operation.id: e.operation for e in entries if e.operation is not None}
+
+
+def wakes(entries: Sequence[HistoryEntry]) -> bool:
+    """Whether an outside party's `entries` end an operation (an answered callback): the
+    execution then has something new for its next invocation."""
+    return any(e.operation is not None and e.operation.terminal for e in entries)

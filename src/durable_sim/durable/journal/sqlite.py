@@ -1,19 +1,39 @@
-"""`SqliteJournal`: executions, their append-only history and each operation's latest record in
-one SQLite file (WAL mode, ``synchronous=FULL``, one commit per checkpoint).
+"""`SqliteJournal`: executions, their leases, their append-only history and each operation's
+latest record in one SQLite file (WAL mode, ``synchronous=FULL``), shared by every process that
+opens it.
 
 A history row holds one append: the entries of one checkpoint call, as a JSON list, in order.
+Every write is one transaction taken with ``BEGIN IMMEDIATE`` (SQLite's single writer), so the
+lease checks and the writes they guard are atomic across processes; concurrent appends of one
+journal object are group-committed (`durable_sim.durable.journal.group`). The schema, with its
+version stamp, is created in one transaction, so processes that open a new file at once see
+either no journal or the whole one.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from durable_sim.durable.errors import JournalCorruptError
+from durable_sim.durable.errors import (
+    ExecutionBusyError,
+    ExecutionClosedError,
+    JournalCorruptError,
+    JournalPathError,
+    JournalUnavailableError,
+    LeaseLostError,
+    OperationClosedError,
+)
+from durable_sim.durable.journal.base import Journal
+from durable_sim.durable.journal.group import Append, GroupCommit
 from durable_sim.durable.journal.records import (
     EXECUTION_STATUSES,
     ExecutionRecord,
@@ -21,16 +41,24 @@ from durable_sim.durable.journal.records import (
     OperationRecord,
     encode_json,
 )
+from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
 
-SCHEMA_VERSION = 2  # 1: latest records only (no history)
-_SCHEMA = """
+SCHEMA_VERSION = 3  # 1: latest records only; 2: + history; 3: + leases, queue, terminal flags
+_SCHEMA = f"""
 CREATE TABLE executions (
     execution_id TEXT PRIMARY KEY,
     input TEXT NOT NULL,
     status TEXT NOT NULL,
     result TEXT,
-    error TEXT
+    error TEXT,
+    function_name TEXT,
+    owner TEXT,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    lease_expires REAL,
+    ready_at REAL,
+    invocations INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX executions_queue ON executions (status, function_name);
 CREATE TABLE history (
     seq INTEGER PRIMARY KEY,
     execution_id TEXT NOT NULL,
@@ -41,45 +69,83 @@ CREATE TABLE operations (
     execution_id TEXT NOT NULL,
     op_id TEXT NOT NULL,
     record TEXT NOT NULL,
+    terminal INTEGER NOT NULL,
     PRIMARY KEY (execution_id, op_id)
 );
+PRAGMA user_version={SCHEMA_VERSION};
 """
 _TABLES = {"executions", "history", "operations"}
+_EXECUTION = (
+    "SELECT input, status, result, error, function_name, invocations, owner, epoch, "
+    "lease_expires FROM executions WHERE execution_id=?"
+)
+_IN_CHUNK = 500  # op ids per IN (...) list, well under SQLite's bound on parameters
 
 
-class SqliteJournal:
+class SqliteJournal(Journal):
     """A journal in a SQLite file; see `durable_sim.durable.journal.Journal` for the contract.
 
-    Raises `JournalCorruptError` (naming the path) for a file that is not a journal of this
-    schema version, or whose pages or rows cannot be read back.
+    `group_commit` (default on) merges appends made concurrently through this object into one
+    transaction each; off, every append is its own commit. `busy_timeout_s` is how long a
+    write waits for another process's transaction before `JournalUnavailableError`.
+
+    Raises `JournalPathError` for a path that is a directory or whose directory is missing or
+    not writable, and `JournalCorruptError` (naming the path) for a file that is not a journal
+    of this schema version, or whose pages or rows cannot be read back.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, group_commit: bool = True, busy_timeout_s: float = 30.0
+    ) -> None:
         self.path = Path(path)
+        _check_path(self.path)
         self._lock = threading.Lock()
+        self._group = GroupCommit(self._commit, enabled=group_commit)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        try:
+            self._open_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open_schema(self) -> None:
+        try:
+            self._check_schema()  # read-only: a foreign file is refused before any change
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                row[0]
-                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if not tables:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION or not tables >= _TABLES:
-                raise JournalCorruptError(
-                    f"{self.path} is a SQLite file but not a durable_sim journal of schema "
-                    f"version {SCHEMA_VERSION} (found version {version}, tables {sorted(tables)}); "
-                    "use a new file or the journal that belongs to this execution"
-                )
-        except sqlite3.DatabaseError as exc:
+            with self._transaction():
+                if not self._tables():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+            self._check_schema()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+
+    def _tables(self) -> set[str]:
+        return {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+
+    def _check_schema(self) -> None:
+        tables = self._tables()
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if tables and (version != SCHEMA_VERSION or not tables >= _TABLES):
             raise JournalCorruptError(
-                f"cannot open journal {self.path}: {exc} (the file is corrupt or truncated; "
-                "restore it or start the execution with a new journal)"
-            ) from exc
+                f"{self.path} is a SQLite file but not a durable_sim journal of schema "
+                f"version {SCHEMA_VERSION} (found version {version}, tables {sorted(tables)}); "
+                "use a new file or the journal that belongs to this execution"
+            )
+
+    @property
+    def commits(self) -> int:
+        """Durable commits of appends made through this object (a batch counts once)."""
+        return self._group.commits
 
     def close(self) -> None:
         with self._lock:
@@ -91,87 +157,279 @@ class SqliteJournal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        try:
-            return self._db.execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise JournalCorruptError(f"cannot read journal {self.path}: {exc}") from exc
+    # -- plumbing ----------------------------------------------------------------------------
 
-    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Run `statements` in one transaction: one durable commit."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    self._db.execute(sql, params)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise JournalCorruptError(f"cannot write journal {self.path}: {exc}") from exc
-
-    @staticmethod
-    def _entry_statements(
-        execution_id: str, entries: Sequence[HistoryEntry]
-    ) -> list[tuple[str, tuple[Any, ...]]]:
-        batch = "[" + ",".join(entry.to_json() for entry in entries) + "]"
-        statements: list[tuple[str, tuple[Any, ...]]] = [
-            ("INSERT INTO history (execution_id, entries) VALUES (?, ?)", (execution_id, batch))
-        ]
-        latest = {e.operation.id: e.operation for e in entries if e.operation is not None}
-        statements += [  # one row per operation: its last record in this batch
-            (
-                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)",
-                (execution_id, op_id, encode_json(record.to_dict())),
+    def _error(self, exc: sqlite3.Error, doing: str) -> Exception:
+        """The journal error an SQLite error stands for."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in text or "busy" in text or "disk I/O" in text
+        ):
+            return JournalUnavailableError(f"cannot {doing} journal {self.path}: {text}")
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "unable to open" in text or "readonly" in text
+        ):
+            return JournalPathError(
+                f"cannot {doing} journal {self.path}: {text} (accepted: a file path in an "
+                "existing directory that this process may write)"
             )
-            for op_id, record in latest.items()
-        ]
-        return statements
+        if doing == "open":
+            return JournalCorruptError(
+                f"cannot open journal {self.path}: {text} (the file is corrupt or truncated; "
+                "restore it or start the execution with a new journal)"
+            )
+        return JournalCorruptError(f"cannot {doing} journal {self.path}: {text}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (SQLite's single writer): one durable commit."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._transaction() as db:
+                    yield db
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc
+
+    # -- executions and leases -------------------------------------------------------------
 
     def open_execution(
-        self, execution_id: str, input_payload: str, started: HistoryEntry
+        self,
+        execution_id: str,
+        input_payload: str,
+        started: HistoryEntry,
+        *,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        function_name: str | None = None,
+        ready: bool = False,
     ) -> ExecutionRecord:
-        with self._lock:
-            rows = self._query(
-                "SELECT input, status, result, error FROM executions WHERE execution_id=?",
-                (execution_id,),
+        now = time.time()
+        with self._writing("write") as db:
+            row = db.execute(_EXECUTION, (execution_id,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO executions (execution_id, input, status, function_name, "
+                    "ready_at) VALUES (?, ?, 'RUNNING', ?, ?)",
+                    (execution_id, input_payload, function_name, now if ready else None),
+                )
+                db.execute(
+                    "INSERT INTO history (execution_id, entries) VALUES (?, ?)",
+                    (execution_id, "[" + started.to_json() + "]"),
+                )
+                row = db.execute(_EXECUTION, (execution_id,)).fetchone()
+            return self._open(db, execution_id, row, owner, lease_s, now)
+
+    def _open(
+        self,
+        db: sqlite3.Connection,
+        execution_id: str,
+        row: tuple[Any, ...],
+        owner: str | None,
+        lease_s: float,
+        now: float,
+    ) -> ExecutionRecord:
+        """The execution of `row`, with a lease for `owner` if it runs (inside a write)."""
+        stored_input, status, result, error, function_name, invocations, holder, epoch, expires = (
+            row
+        )
+        if status not in EXECUTION_STATUSES:
+            raise JournalCorruptError(
+                f"journal {self.path}: execution {execution_id!r} has unknown status "
+                f"{status!r} (accepted: {sorted(EXECUTION_STATUSES)})"
             )
-            if not rows:
-                self._write(
-                    [
-                        (
-                            "INSERT INTO executions VALUES (?, ?, 'RUNNING', NULL, NULL)",
-                            (execution_id, input_payload),
-                        ),
-                        *self._entry_statements(execution_id, [started]),
-                    ]
-                )
-                return ExecutionRecord(execution_id, input_payload)
-            stored_input, status, result, error = rows[0]
-            if status not in EXECUTION_STATUSES:
-                raise JournalCorruptError(
-                    f"journal {self.path}: execution {execution_id!r} has unknown status "
-                    f"{status!r} (accepted: {sorted(EXECUTION_STATUSES)})"
-                )
-            ops = {
-                op_id: self._decode_record(op_id, text)
-                for op_id, text in self._query(
-                    "SELECT op_id, record FROM operations WHERE execution_id=?", (execution_id,)
-                )
-            }
-            return ExecutionRecord(
-                execution_id,
-                stored_input,
-                status,
-                result,
-                self._decode_json(error) if error else None,
-                ops,
+        lease = None
+        if owner is not None and status == "RUNNING":
+            if not lease_is_free(holder, expires, owner, now):
+                raise ExecutionBusyError(execution_id, holder, epoch, expires - now)
+            lease = Lease(execution_id, owner, epoch + 1, now + lease_s)
+            db.execute(
+                "UPDATE executions SET owner=?, epoch=?, lease_expires=?, ready_at=NULL "
+                "WHERE execution_id=?",
+                (owner, lease.epoch, lease.expires_at, execution_id),
+            )
+        ops = {
+            op_id: self._decode_record(op_id, text)
+            for op_id, text in db.execute(
+                "SELECT op_id, record FROM operations WHERE execution_id=?", (execution_id,)
+            )
+        }
+        return ExecutionRecord(
+            execution_id,
+            stored_input,
+            status,
+            result,
+            self._decode_json(error) if error else None,
+            ops,
+            function_name,
+            invocations,
+            lease,
+        )
+
+    def _fence(self, db: sqlite3.Connection, execution_id: str, lease: Lease | None) -> None:
+        row = db.execute(
+            "SELECT epoch, status FROM executions WHERE execution_id=?", (execution_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no execution {execution_id!r} in journal {self.path}")
+        epoch, status = row
+        if lease is not None and epoch != lease.epoch:
+            raise LeaseLostError(
+                f"journal {self.path}: execution {execution_id!r}: lease epoch {lease.epoch} of "
+                f"{lease.owner} was taken over (epoch now {epoch}); this write was refused"
+            )
+        if status != "RUNNING":
+            raise ExecutionClosedError(
+                f"journal {self.path}: execution {execution_id!r} already ended ({status}); "
+                "nothing more is written to it"
             )
 
-    def append(self, execution_id: str, entries: Sequence[HistoryEntry]) -> None:
-        with self._lock:
-            self._write(self._entry_statements(execution_id, entries))
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        now = time.time()
+        with self._writing("write") as db:
+            self._fence(db, lease.execution_id, lease)
+            db.execute(
+                "UPDATE executions SET lease_expires=? WHERE execution_id=?",
+                (now + lease_s, lease.execution_id),
+            )
+        return Lease(lease.execution_id, lease.owner, lease.epoch, now + lease_s)
+
+    def release(
+        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+    ) -> None:
+        now = time.time()
+        with self._writing("write") as db:
+            db.execute(
+                "UPDATE executions SET owner=NULL, lease_expires=NULL, ready_at=? "
+                "WHERE execution_id=? AND epoch=?",
+                (
+                    now if self._any_terminal(db, lease.execution_id, watch) else ready_at,
+                    lease.execution_id,
+                    lease.epoch,
+                ),
+            )
+
+    def claim(
+        self, owner: str, lease_s: float, function_names: Sequence[str]
+    ) -> ExecutionRecord | None:
+        if not function_names:
+            return None
+        now = time.time()
+        marks = ",".join("?" * len(function_names))
+        with self._writing("write") as db:
+            found = db.execute(
+                "SELECT execution_id FROM executions WHERE status='RUNNING' "
+                f"AND function_name IN ({marks}) AND ("
+                "(owner IS NULL AND ready_at <= ?) OR (owner IS NOT NULL AND "
+                "(owner = ? OR lease_expires IS NULL OR lease_expires <= ?))) "
+                "ORDER BY COALESCE(ready_at, lease_expires), execution_id LIMIT 1",
+                (*function_names, now, owner, now),
+            ).fetchone()
+            if found is None:
+                return None
+            row = db.execute(_EXECUTION, found).fetchone()
+            return self._open(db, found[0], row, owner, lease_s, now)
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        rows = self._query(_EXECUTION, (execution_id,))
+        if not rows:
+            return None
+        stored_input, status, result, error, function_name, invocations, *_ = rows[0]
+        return ExecutionRecord(
+            execution_id,
+            stored_input,
+            status,
+            result,
+            self._decode_json(error) if error else None,
+            {},
+            function_name,
+            invocations,
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> None:
+        self._group.submit(Append.of(execution_id, entries, lease))
+
+    def begin_append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> Callable[[], None]:
+        append = Append.of(execution_id, entries, lease)
+        self._group.enqueue(append)
+        return functools.partial(self._group.wait, append)
+
+    def _commit(self, batch: list[Append]) -> None:
+        """Write `batch` in one transaction; an append that fails its checks writes nothing."""
+        with self._writing("write") as db:
+            for append in batch:
+                try:
+                    self._fence(db, append.execution_id, append.lease)
+                    ended = self._terminal(db, append.execution_id, list(append.records))
+                    if ended:
+                        raise OperationClosedError(append.execution_id, ended)
+                except (KeyError, LeaseLostError, ExecutionClosedError, OperationClosedError) as e:
+                    append.error = e
+                    continue
+                self._write(db, append)
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, append: Append) -> None:
+        execution_id = append.execution_id
+        db.execute(
+            "INSERT INTO history (execution_id, entries) VALUES (?, ?)",
+            (execution_id, append.entries_json),
+        )
+        db.executemany(  # one row per operation: its last record in this append
+            "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?)",
+            [(execution_id, op_id, text, end) for op_id, (text, end) in append.records.items()],
+        )
+        if append.invocations:
+            db.execute(
+                "UPDATE executions SET invocations = invocations + ? WHERE execution_id=?",
+                (append.invocations, execution_id),
+            )
+        if append.wake:
+            db.execute(
+                "UPDATE executions SET ready_at=? WHERE execution_id=?", (time.time(), execution_id)
+            )
+
+    @staticmethod
+    def _terminal(db: sqlite3.Connection, execution_id: str, op_ids: list[str]) -> list[str]:
+        ended: list[str] = []
+        for start in range(0, len(op_ids), _IN_CHUNK):
+            chunk = op_ids[start : start + _IN_CHUNK]
+            ended += [
+                row[0]
+                for row in db.execute(
+                    "SELECT op_id FROM operations WHERE execution_id=? AND terminal=1 "
+                    f"AND op_id IN ({','.join('?' * len(chunk))})",
+                    (execution_id, *chunk),
+                )
+            ]
+        return sorted(ended)
+
+    def _any_terminal(
+        self, db: sqlite3.Connection, execution_id: str, op_ids: Sequence[str]
+    ) -> bool:
+        return bool(op_ids) and bool(self._terminal(db, execution_id, list(op_ids)))
 
     def finish_execution(
         self,
@@ -180,32 +438,34 @@ class SqliteJournal:
         result: str | None,
         error: dict[str, Any] | None,
         entry: HistoryEntry,
+        lease: Lease | None = None,
     ) -> None:
-        with self._lock:
-            self._write(
-                [
-                    (
-                        "UPDATE executions SET status=?, result=?, error=? WHERE execution_id=?",
-                        (status, result, encode_json(error) if error else None, execution_id),
-                    ),
-                    *self._entry_statements(execution_id, [entry]),
-                ]
+        with self._writing("write") as db:
+            self._fence(db, execution_id, lease)
+            db.execute(
+                "UPDATE executions SET status=?, result=?, error=?, owner=NULL, "
+                "lease_expires=NULL, ready_at=NULL WHERE execution_id=?",
+                (status, result, encode_json(error) if error else None, execution_id),
+            )
+            db.execute(
+                "INSERT INTO history (execution_id, entries) VALUES (?, ?)",
+                (execution_id, "[" + entry.to_json() + "]"),
             )
 
+    # -- reading -----------------------------------------------------------------------------
+
     def get_operation(self, execution_id: str, op_id: str) -> OperationRecord | None:
-        with self._lock:
-            rows = self._query(
-                "SELECT record FROM operations WHERE execution_id=? AND op_id=?",
-                (execution_id, op_id),
-            )
+        rows = self._query(
+            "SELECT record FROM operations WHERE execution_id=? AND op_id=?",
+            (execution_id, op_id),
+        )
         return self._decode_record(op_id, rows[0][0]) if rows else None
 
     def read_history(self, execution_id: str) -> list[HistoryEntry]:
-        with self._lock:
-            rows = self._query(
-                "SELECT seq, entries FROM history WHERE execution_id=? ORDER BY seq",
-                (execution_id,),
-            )
+        rows = self._query(
+            "SELECT seq, entries FROM history WHERE execution_id=? ORDER BY seq",
+            (execution_id,),
+        )
         if not rows:
             raise KeyError(f"no execution {execution_id!r} in journal {self.path}")
         entries = []
@@ -242,3 +502,18 @@ class SqliteJournal:
                 f"journal {self.path}: the row of operation {op_id} holds operation {record.id}"
             )
         return record
+
+
+def _check_path(path: Path) -> None:
+    """Refuse a path that cannot hold a journal file, before SQLite reports it as corrupt."""
+    accepted = "(accepted: a file path in an existing directory; the file is created if missing)"
+    if path.is_dir():
+        raise JournalPathError(f"journal path {path} is a directory {accepted}")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise JournalPathError(f"journal path {path}: its directory {parent} {what} {accepted}")
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise JournalPathError(
+            f"journal path {path}: this process may not create files in {parent} {accepted}"
+        )

@@ -37,6 +37,7 @@ from aws_durable_execution_sdk_python.serdes import PassThroughSerDes, SerDes
 from aws_durable_execution_sdk_python.types import StepContext, WaitForCallbackContext
 
 from durable_sim.durable.codec import decode
+from durable_sim.durable.errors import ExecutionClosedError, OperationClosedError
 from durable_sim.durable.journal import Journal
 from durable_sim.durable.operation.child import run_child
 from durable_sim.durable.operation.common import error_fields
@@ -178,10 +179,15 @@ def _started_callback(journal: Journal, callback_id: str) -> tuple[str, Any]:
 
 
 def _answer(journal: Journal, callback_id: str, answer: CallbackAnswer) -> None:
+    """Append the outside world's `answer` (not fenced: no lease; it wakes the execution). A
+    callback that ended meanwhile, or whose execution ended, is refused with ValueError."""
     execution_id, rec = _started_callback(journal, callback_id)
     history = journal.read_history(execution_id)
     at = max(entry.at_ms for entry in history)  # the time the execution stopped at
-    journal.append(execution_id, [answer_callback(rec, at, answer)])
+    try:
+        journal.append(execution_id, [answer_callback(rec, at, answer)])
+    except (OperationClosedError, ExecutionClosedError) as exc:
+        raise ValueError(f"callback {callback_id!r} is closed already: {exc}") from None
 
 
 def send_callback_success(

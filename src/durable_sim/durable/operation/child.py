@@ -21,9 +21,14 @@ from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 from aws_durable_execution_sdk_python.serdes import SerDes
 
 from durable_sim.clock import Clock
-from durable_sim.durable.codec import decode, payload_bytes, round_trip
+from durable_sim.durable.codec import payload_bytes, round_trip
 from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES
-from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
+from durable_sim.durable.operation.common import (
+    checked,
+    error_fields,
+    journaled,
+    raise_operation_error,
+)
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
@@ -71,7 +76,7 @@ def run_child(
         arn = state.durable_execution_arn
         if rec is not None:
             if rec.status is OperationStatus.SUCCEEDED and not rec.replay_children:
-                return decode(rec.result, serdes, ident, arn)
+                return journaled(state, rec.result, serdes, ident)
             if rec.status is OperationStatus.FAILED:
                 raise_operation_error(ChildContextError, rec.error)
         clock = clock or ctx.clock

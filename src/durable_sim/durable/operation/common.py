@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from aws_durable_execution_sdk_python.exceptions import DurableOperationError
+from aws_durable_execution_sdk_python.exceptions import (
+    DurableOperationError,
+    RetryableSerDesError,
+)
 from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+from aws_durable_execution_sdk_python.serdes import SerDes
 
-from durable_sim.durable.codec import check_size
-from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
+from durable_sim.durable.codec import check_size, decode, describe
+from durable_sim.durable.errors import (
+    CHECKPOINT_LIMIT_BYTES,
+    CheckpointTooLargeError,
+    JournalCorruptError,
+)
 
 if TYPE_CHECKING:
     from aws_durable_execution_sdk_python.identifier import OperationIdentifier
@@ -28,6 +36,29 @@ def raise_operation_error(
     through the SDK's own reconstruction: the first run and replay raise the identical error (a
     serdes failure surfaces as the SDK's SerDesError)."""
     ErrorObject.from_dict(fields or {}).raise_as_operation_error(kind)
+
+
+def journaled(
+    state: ExecutionState,
+    payload: str | None,
+    serdes: SerDes[Any] | None,
+    ident: OperationIdentifier,
+) -> Any:
+    """Decode a payload the engine encoded and decoded back before journaling it (a step's or
+    child context's result, a condition's state). If it no longer decodes, the journal's record
+    changed under it (or the serdes did): `JournalCorruptError` naming the operation stops the
+    invocation and leaves the execution as it was, to be resumed once the record is repaired."""
+    try:
+        return decode(payload, serdes, ident, state.durable_execution_arn)
+    except RetryableSerDesError:
+        raise
+    except Exception as exc:
+        error = JournalCorruptError(
+            f"execution {state.execution_id!r}: the journaled result of {describe(ident)} "
+            f"cannot be decoded ({exc}); the execution is left as it was: repair the record "
+            "(or restore the serdes that wrote it) and resume"
+        )
+        raise state.fail_execution(error) from exc
 
 
 def checked(

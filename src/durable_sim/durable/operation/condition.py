@@ -20,10 +20,15 @@ from aws_durable_execution_sdk_python.types import WaitForConditionCheckContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, round_trip
-from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
+from durable_sim.durable.codec import decode, describe, round_trip
+from durable_sim.durable.operation.common import (
+    checked,
+    error_fields,
+    journaled,
+    raise_operation_error,
+)
 from durable_sim.durable.operation.step import operation_logger, seeded_call
-from durable_sim.durable.state import Suspend
+from durable_sim.durable.state import Suspend, check_seconds
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
@@ -42,7 +47,7 @@ def run_wait_for_condition(
         serdes = config.serdes
         if rec is not None:
             if rec.status is OperationStatus.SUCCEEDED:
-                return decode(rec.result, serdes, ident, arn)
+                return journaled(state, rec.result, serdes, ident)
             if rec.status is OperationStatus.FAILED:
                 raise_operation_error(WaitForConditionError, rec.error)
             if rec.status is OperationStatus.PENDING:
@@ -53,12 +58,13 @@ def run_wait_for_condition(
             attempt = rec.attempt
         else:
             state.start(ident, clock, sync=False, attempt=attempt)
+        state.check_lease()
         state.count_step(replayed=False)
         state.charge(clock, "step", ident.operation_id, attempt)
         logger = operation_logger(ctx, ident, attempt)
         try:
             if rec is not None and rec.result is not None:
-                current = decode(rec.result, serdes, ident, arn)
+                current = journaled(state, rec.result, serdes, ident)
             else:
                 _, current = round_trip(config.initial_state, serdes, ident, arn, "initial state")
             with active_clock(clock):
@@ -84,7 +90,7 @@ def run_wait_for_condition(
         if not decision.should_continue:
             state.succeed(ident, clock, checked(state, payload, ident))
             return decode(payload, serdes, ident, arn)
-        delay = decision.delay_seconds
+        delay = check_seconds(decision.delay_seconds, f"{describe(ident)}: polling delay")
         rec = state.retry(ident, clock, max(1, delay), payload=checked(state, payload, ident))
         raise Suspend(rec.due_ms)
     finally:

@@ -26,10 +26,15 @@ from aws_durable_execution_sdk_python.retries import RetryPresets
 from aws_durable_execution_sdk_python.types import StepContext
 
 from durable_sim.clock import active_clock
-from durable_sim.durable.codec import decode, round_trip
+from durable_sim.durable.codec import describe, round_trip
 from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.operation.common import checked, error_fields, raise_operation_error
-from durable_sim.durable.state import Suspend
+from durable_sim.durable.operation.common import (
+    checked,
+    error_fields,
+    journaled,
+    raise_operation_error,
+)
+from durable_sim.durable.state import Suspend, check_seconds
 from durable_sim.faults import InjectedFault
 
 if TYPE_CHECKING:
@@ -66,7 +71,7 @@ def _step(
         status = rec.status
         if status is OperationStatus.SUCCEEDED:
             state.count_step(replayed=True)
-            return decode(rec.result, config.serdes, ident, arn)
+            return journaled(state, rec.result, config.serdes, ident)
         if status is OperationStatus.FAILED:
             raise_operation_error(StepError, rec.error)
         if status is OperationStatus.PENDING:  # retry timer not yet fired
@@ -85,6 +90,7 @@ def _step(
     clock = ctx.clock
     if rec is None or rec.status is OperationStatus.READY:
         state.start(ident, clock, sync=at_most_once, attempt=attempt)
+    state.check_lease()
     state.count_step(replayed=False)
     state.charge(clock, "step", ident.operation_id, attempt)
     try:
@@ -156,7 +162,8 @@ def _after_failure(
     )
     fields = error_fields(exc)
     if decision.should_retry:
-        rec = state.retry(ident, ctx.clock, max(1, decision.delay_seconds), error=fields)
+        delay = check_seconds(decision.delay_seconds, f"{describe(ident)}: retry delay")
+        rec = state.retry(ident, ctx.clock, max(1, delay), error=fields)
         state.count("retries")
         raise Suspend(rec.due_ms)
     state.fail(ident, ctx.clock, fields)

@@ -1,0 +1,49 @@
+"""PostgreSQL connection strings: recognise, validate and redact them (libpq's own parser).
+
+Shared by the baseline's Postgres store and the durable engine's Postgres journal, so a DSN
+means the same thing, and is refused with the same message, wherever it is given.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+from psycopg import conninfo
+
+_URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
+_KEYWORD = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
+ACCEPTED = "accepted: a libpq connection string or postgresql:// URL"
+
+
+def is_postgres_dsn(text: str) -> bool:
+    """Whether `text` is meant as a Postgres DSN: a ``postgresql://`` (or ``postgres://``) URL,
+    or a libpq ``key=value`` connection string; anything else is taken for a file path."""
+    return bool(_URL.match(text) or _KEYWORD.match(text))
+
+
+def redact(dsn: str) -> str:
+    """`dsn` with any password replaced by ``***``, for error messages."""
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable DSN>"
+    if "password" in params:
+        params["password"] = "***"
+    return conninfo.make_conninfo("", **params)
+
+
+def check_dsn(dsn: object) -> str:
+    """Validate a libpq connection string or URL (syntax only; nothing is contacted).
+
+    Raises:
+        ValueError: not a string, or libpq cannot parse it.
+    """
+    if not isinstance(dsn, str):
+        raise ValueError(f"bad Postgres DSN {dsn!r} ({ACCEPTED})")
+    try:
+        conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        message = f"bad Postgres DSN {redact(dsn)!r}: {str(exc).strip()} ({ACCEPTED})"
+        raise ValueError(message) from None
+    return dsn

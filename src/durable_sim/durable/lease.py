@@ -1,0 +1,211 @@
+"""One executor per execution: a lease on the execution, and writes fenced by its epoch.
+
+Every journal (memory, SQLite, Postgres) keeps, with each execution, its lease: the ``owner``
+running it, an ``epoch`` (how many times a lease on it was taken) and an expiry time. An
+invocation starts by taking the lease in one atomic write, which also reads the execution as
+it stands (the new owner replays from the journal as it is at takeover). A lease is free when
+no one holds it, or when its holder stopped renewing it and it expired (a crashed process);
+taking it moves the epoch on. Every checkpoint the owner writes (the journal's ``append``, and
+the outcome) is a conditional write that fails with `LeaseLostError` if the epoch moved on, so a
+process that lost its lease cannot write another checkpoint. A terminal record (an operation's,
+or the execution's outcome) is never replaced. AWS fences the same way with the checkpoint
+token every checkpoint call takes and returns (the SDK's ``checkpoint_token``: a stale token is
+refused).
+
+What a user may rely on when several processes share one journal
+----------------------------------------------------------------
+- **No two concurrent bodies of one step**, and no step body runs in a process that does not
+  hold the execution's lease: a second process that finds a live lease gets
+  `ExecutionBusyError` (or waits for the lease, ``LeaseConfig(on_busy="wait")``) and runs
+  nothing. The holder renews its lease in the background every third of its duration and
+  checks, before each step body, that its last renewal is recent enough; a holder stalled
+  longer than the lease (a paused process, a database unreachable for that long) stops before
+  its next step, and its writes are refused once a new owner took over. A body already running
+  in a stalled process is not interrupted: keep ``duration_s`` longer than the longest stall
+  you expect.
+- **No completed step re-runs**: a step whose completion is in the journal returns its
+  journaled result in every later invocation, in any process.
+- **At-least-once per attempt**: a step whose body ran but whose completion did not reach the
+  journal (the process died, the database went away) runs again in the next invocation; a step
+  with at-most-once semantics (``StepSemantics.AT_MOST_ONCE_PER_RETRY``) has its START durable
+  before its body runs and is never re-run silently: the interrupted attempt fails and the
+  step's retry strategy decides.
+- **Every caller sees the journal's outcome**: an execution's outcome is written once; a
+  caller that starts a finished execution gets that outcome (its result, or its error with the
+  original type), whoever ran it.
+
+Expiry is measured on the journal's clock: this machine's Unix time for memory and SQLite
+journals, the database server's clock for Postgres.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from durable_sim.durable.errors import ExecutionBusyError, JournalError, LeaseLostError
+
+if TYPE_CHECKING:
+    from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal
+
+#: A lease lasts this long unless renewed (seconds); its holder renews it every third of it.
+DEFAULT_LEASE_S = 30.0
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lease: `owner` runs execution `execution_id` in lease `epoch` (1 for the first
+    lease ever taken on it) until `expires_at` (seconds since the Unix epoch, on the journal's
+    clock) unless renewed."""
+
+    execution_id: str
+    owner: str
+    epoch: int
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LeaseConfig:
+    """How an invocation takes and keeps its execution's lease.
+
+    `duration_s` (> 0, finite) is how long the lease lasts without renewal; `on_busy` is
+    ``"raise"`` (`ExecutionBusyError` when another owner holds a live lease) or ``"wait"``
+    (poll every `poll_s` seconds until the lease is free, for at most `wait_timeout_s` seconds
+    or without limit if ``None``); `owner` names the holder (default: host, process id and a
+    random suffix, unique per call). Raises ValueError naming a bad value and its range.
+    """
+
+    duration_s: float = DEFAULT_LEASE_S
+    on_busy: Literal["raise", "wait"] = "raise"
+    wait_timeout_s: float | None = None
+    poll_s: float = 0.05
+    owner: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.duration_s, int | float) and 0 < self.duration_s < math.inf):
+            raise ValueError(
+                f"lease duration_s={self.duration_s!r} (accepted: a finite number of seconds > 0)"
+            )
+        if self.on_busy not in ("raise", "wait"):
+            raise ValueError(f"lease on_busy={self.on_busy!r} (accepted: 'raise' or 'wait')")
+        if self.wait_timeout_s is not None and not (
+            isinstance(self.wait_timeout_s, int | float) and 0 <= self.wait_timeout_s < math.inf
+        ):
+            raise ValueError(
+                f"lease wait_timeout_s={self.wait_timeout_s!r} (accepted: None or a finite "
+                "number of seconds >= 0)"
+            )
+        if not (isinstance(self.poll_s, int | float) and 0 < self.poll_s < math.inf):
+            raise ValueError(
+                f"lease poll_s={self.poll_s!r} (accepted: a finite number of seconds > 0)"
+            )
+        if self.owner is not None and (not isinstance(self.owner, str) or not self.owner):
+            raise ValueError(f"lease owner={self.owner!r} (accepted: None or a non-empty string)")
+
+
+def new_owner_id() -> str:
+    """A lease owner id unique to this call: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_is_free(holder: str | None, expires_at: float | None, owner: str, now: float) -> bool:
+    """Whether `owner` may take a lease held by `holder` until `expires_at` at time `now`: no
+    one holds it, it expired, or `owner` holds it already (a new epoch of its own)."""
+    return holder is None or holder == owner or expires_at is None or expires_at <= now
+
+
+def open_leased(
+    journal: Journal,
+    execution_id: str,
+    input_payload: str,
+    started: HistoryEntry,
+    config: LeaseConfig,
+    *,
+    function_name: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ExecutionRecord:
+    """Open (or create) the execution and take its lease as `config` says.
+
+    A finished execution comes back without a lease. With ``on_busy="wait"`` a busy
+    execution is polled until its lease is free; past `wait_timeout_s` the last
+    `ExecutionBusyError` is raised.
+    """
+    owner = config.owner or new_owner_id()
+    deadline = None if config.wait_timeout_s is None else time.monotonic() + config.wait_timeout_s
+    while True:
+        try:
+            return journal.open_execution(
+                execution_id,
+                input_payload,
+                started,
+                owner=owner,
+                lease_s=config.duration_s,
+                function_name=function_name,
+            )
+        except ExecutionBusyError as busy:
+            if config.on_busy == "raise":
+                raise
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise
+            pause = min(config.poll_s, max(busy.expires_in_s, 0.0) + 0.001)
+            sleep(pause if left is None else min(pause, left))
+
+
+class LeaseKeeper:
+    """Renews a held lease in the background, every third of its duration.
+
+    `check` (called before every step body) raises `LeaseLostError` once the lease is known
+    lost (a renewal was refused: another owner took over) or may have lapsed (no renewal was
+    confirmed within the lease's duration, measured from when that renewal was sent). A
+    journal error during a renewal is retried at the next tick; the lease lapses if none
+    succeeds in time.
+    """
+
+    def __init__(self, journal: Journal, lease: Lease, duration_s: float) -> None:
+        self.journal = journal
+        self.lease = lease
+        self.duration_s = duration_s
+        self._valid_until = time.monotonic() + duration_s
+        self._lost: LeaseLostError | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-{lease.execution_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.duration_s / 3):
+            sent = time.monotonic()
+            try:
+                self.lease = self.journal.renew(self.lease, self.duration_s)
+            except LeaseLostError as exc:
+                self._lost = exc
+                return
+            except JournalError:
+                continue
+            self._valid_until = sent + self.duration_s
+
+    def check(self) -> None:
+        """Raise `LeaseLostError` unless this process still safely holds the lease."""
+        if self._lost is not None:
+            raise LeaseLostError(str(self._lost))
+        if time.monotonic() >= self._valid_until:
+            raise LeaseLostError(
+                f"the lease on execution {self.lease.execution_id!r} (epoch {self.lease.epoch}) "
+                f"was not renewed within its {self.duration_s:g} s; another process may own it "
+                "now, so this invocation stops before running another step"
+            )
+
+    def stop(self) -> Lease:
+        """Stop renewing; returns the lease as last renewed."""
+        self._stop.set()
+        self._thread.join()
+        return self.lease

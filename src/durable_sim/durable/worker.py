@@ -1,0 +1,278 @@
+"""Workers: processes that run the executions a shared journal holds, each under its lease.
+
+An execution is submitted with the name of a registered function (`submit`); it then waits in
+the journal's queue (the executions table: running, no live lease, ready). A worker
+(`run_worker`; ``durable-sim worker --journal DSN --functions MODULE:NAME``) claims one at a time
+(taking its lease in the same atomic write as the choice, so two workers never claim one
+execution), runs it with the function registered under its name on the wall clock, and gives the
+lease up when it ends or waits:
+
+- an execution that waits on a timer further away than `park_after_ms` is parked, ready again
+  when its timer is due (any worker may take it up then); a nearer timer is slept through;
+- one that waits on a callback is ready again once the outside world answers it
+  (`send_callback_success` and friends wake it);
+- an execution whose owner died (its lease expired without being renewed) is claimed again and
+  replayed from the journal: its completed steps are not re-run.
+
+A journal error (the database restarting, a lost connection) ends that invocation like a crash
+(nothing is recorded as the outcome); the worker backs off, reconnects and takes the execution up
+again, since its own lease does not block it. The function registry (`FunctionRegistry`, or a
+mapping of names to durable handlers) names what a worker may run: an execution of another name
+stays in the queue for a worker that has it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from durable_sim.clock import WallClock
+from durable_sim.durable.errors import ExecutionBusyError, JournalError, JournalUnavailableError
+from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, open_journal
+from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
+from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
+from durable_sim.durable.runtime import check_execution_id, execute
+from durable_sim.faults import NO_FAULTS
+from durable_sim.latency import ZERO, LatencyProfile, Sampler
+
+#: Longest a worker sleeps through a timer with the lease held; longer waits are parked.
+DEFAULT_PARK_AFTER_MS = 1000.0
+
+
+def submit(
+    journal: Journal, function_name: str, event: Any = None, *, execution_id: str | None = None
+) -> str:
+    """Queue an execution of the registered function `function_name` with the JSON `event`;
+    returns its id (a new random one by default). Submitting an existing id again changes
+    nothing (its input must be the same). Raises ValueError for a bad name or id, or an input
+    that differs from the existing execution's."""
+    if not isinstance(function_name, str) or not function_name:
+        raise ValueError(f"bad function_name {function_name!r} (accepted: a non-empty string)")
+    execution_id = check_execution_id(
+        f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
+    )
+    payload = json.dumps(event)
+    started = HistoryEntry("ExecutionStarted", WallClock().now_ms(), None, {"Input": payload})
+    record = journal.open_execution(
+        execution_id, payload, started, function_name=function_name, ready=True
+    )
+    if record.input != payload or record.function_name != function_name:
+        raise ValueError(
+            f"execution {execution_id!r} exists already with function {record.function_name!r} "
+            f"and input {record.input[:80]!r}; use a new execution id"
+        )
+    return execution_id
+
+
+def wait_for_outcome(
+    journal: Journal, execution_id: str, *, timeout_s: float, poll_s: float = 0.05
+) -> ExecutionRecord:
+    """Poll until the execution has an outcome (SUCCEEDED or FAILED) and return its record.
+
+    Raises KeyError for an unknown execution and TimeoutError after `timeout_s` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            record = journal.get_execution(execution_id)
+        except JournalError:
+            record = None  # the database is away for a moment: ask again
+        else:
+            if record is None:
+                raise KeyError(f"no execution {execution_id!r} in the journal")
+            if record.status != "RUNNING":
+                return record
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"execution {execution_id!r} has no outcome after {timeout_s} s")
+        time.sleep(poll_s)
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did: executions `claimed`, how their runs ended (`succeeded`, `failed`,
+    `pending`), and runs stopped by a journal error (`journal_errors`)."""
+
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    journal_errors: int = 0
+
+
+def run_worker(
+    journal: Journal,
+    functions: Mapping[str, Callable[..., Any]],
+    *,
+    owner: str | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
+    poll_s: float = 0.2,
+    park_after_ms: float = DEFAULT_PARK_AFTER_MS,
+    profile: LatencyProfile = ZERO,
+    seed: int = 0,
+    stop: threading.Event | None = None,
+    max_runs: int | None = None,
+    idle_exit_s: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> WorkerStats:
+    """Claim and run executions of `functions` from `journal` until stopped.
+
+    Stops when `stop` is set, after `max_runs` runs, or once nothing was claimable for
+    `idle_exit_s` seconds (each ``None``: never). `poll_s` is the pause between empty claims
+    (and the first back-off after a journal error, doubling to 5 s). Runs are on the wall clock
+    with `profile`'s costs charged (none by default) and `seed`. `log` receives one line per
+    run. Raises ValueError for an empty registry or a bad number.
+    """
+    registry = functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
+    if not registry:
+        raise ValueError("a worker needs at least one registered function (accepted: a name)")
+    for name, value in (("poll_s", poll_s), ("park_after_ms", park_after_ms)):
+        if not (isinstance(value, int | float) and 0 <= value < float("inf")):
+            raise ValueError(f"bad {name}={value!r} (accepted: a finite number >= 0)")
+    config = LeaseConfig(duration_s=lease_s, owner=owner or new_owner_id())
+    assert config.owner is not None
+    names = sorted(registry)
+    stats = WorkerStats()
+    backoff, idle_since = poll_s, time.monotonic()
+    while not (stop is not None and stop.is_set()):
+        if max_runs is not None and stats.claimed >= max_runs:
+            break
+        try:
+            claimed = journal.claim(config.owner, lease_s, names)
+        except JournalError as exc:
+            stats.journal_errors += 1
+            _say(log, f"journal unavailable ({exc}); retrying in {backoff:.2f} s")
+            _pause(stop, backoff)
+            backoff = min(backoff * 2, 5.0)
+            continue
+        backoff = poll_s
+        if claimed is None:
+            if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
+                break
+            _pause(stop, poll_s)
+            continue
+        idle_since = time.monotonic()
+        stats.claimed += 1
+        _run_one(journal, registry, claimed, config, park_after_ms, profile, seed, stats, log)
+    return stats
+
+
+def open_when_reachable(
+    where: str,
+    *,
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] | None = None,
+    first_pause_s: float = 0.2,
+) -> Journal | None:
+    """`open_journal(where)`, retried with back-off (doubling to 5 s) while the database cannot
+    be reached, so a worker started during a server restart waits for it; ``None`` if `stop`
+    is set first. Other errors (a bad path or DSN, a corrupt journal) are raised at once."""
+    pause = first_pause_s
+    while True:
+        try:
+            return open_journal(where)
+        except JournalUnavailableError as exc:
+            _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
+        if stop is not None and stop.is_set():
+            return None
+        _pause(stop, pause)
+        if stop is not None and stop.is_set():
+            return None
+        pause = min(pause * 2, 5.0)
+
+
+def _run_one(
+    journal: Journal,
+    registry: FunctionRegistry,
+    claimed: ExecutionRecord,
+    config: LeaseConfig,
+    park_after_ms: float,
+    profile: LatencyProfile,
+    seed: int,
+    stats: WorkerStats,
+    log: Callable[[str], None] | None,
+) -> None:
+    name = claimed.function_name
+    assert name is not None, "only executions of registered functions are claimed"
+    try:
+        run = execute(
+            unwrap_handler(registry[name]),
+            claimed.input,
+            journal=journal,
+            execution_id=claimed.execution_id,
+            clock=WallClock(),
+            sampler=Sampler(profile, seed),
+            faults=NO_FAULTS,
+            functions=registry,
+            function_name=name,
+            lease=config,
+            park_after_ms=park_after_ms,
+        )
+    except ExecutionBusyError:
+        return  # taken over meanwhile (this worker's lease had lapsed)
+    except JournalError as exc:
+        stats.journal_errors += 1
+        _say(log, f"{claimed.execution_id}: stopped by the journal ({exc})")
+        return
+    if run.status == "SUCCEEDED":
+        stats.succeeded += 1
+    elif run.status == "FAILED":
+        stats.failed += 1
+    else:
+        stats.pending += 1
+    _say(log, f"{claimed.execution_id}: {run.status}")
+
+
+def _say(log: Callable[[str], None] | None, line: str) -> None:
+    if log is not None:
+        log(line)
+
+
+def _pause(stop: threading.Event | None, seconds: float) -> None:
+    if stop is not None:
+        stop.wait(seconds)
+    else:
+        time.sleep(seconds)
+
+
+def load_functions(spec: str) -> FunctionRegistry:
+    """The function registry `spec` names: ``package.module:NAME`` or ``path/to/file.py:NAME``,
+    where NAME is a `FunctionRegistry` or a mapping of function names to durable handlers.
+
+    Raises ValueError naming the spec and what is accepted when it cannot be loaded.
+    """
+    accepted = (
+        "accepted: 'package.module:NAME' or 'path/to/file.py:NAME', NAME a FunctionRegistry "
+        "or a mapping of names to durable handlers"
+    )
+    where, sep, attr = spec.rpartition(":")
+    if not sep or not where or not attr:
+        raise ValueError(f"bad functions {spec!r} ({accepted})")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            module_name = f"durable_sim_functions_{path.stem}"
+            loader = importlib.util.spec_from_file_location(module_name, path)
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[module_name] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except (ImportError, OSError) as exc:
+        raise ValueError(f"bad functions {spec!r}: {exc} ({accepted})") from None
+    value = getattr(module, attr, None)
+    if isinstance(value, FunctionRegistry):
+        return value
+    if isinstance(value, Mapping):
+        return FunctionRegistry(value)
+    raise ValueError(f"bad functions {spec!r}: {attr} is {type(value).__name__} ({accepted})")

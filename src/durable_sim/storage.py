@@ -1,0 +1,131 @@
+"""Where an experiment's runs keep their state: the durable journal and the baseline's store.
+
+An experiment spec names a ``database`` (`check_database`):
+
+``memory``    a `MemoryJournal` and an in-memory store per run (the default; canonical runs).
+``sqlite``    a journal file and a store file per run, in the experiment's scratch directory.
+``postgres``  one PostgreSQL server for the experiment, started by this project
+              (`durable_sim.pgcluster.PostgresCluster`, with fsync on: commits are durable, as
+              a deployment's would be) and removed afterwards.
+a URL         ``postgresql://...`` names a server of one's own.
+
+On Postgres each run gets a schema of its own (created before the run, dropped after it), in
+which both its journal and its store live, so a durable run's checkpoint writes and a baseline
+run's store calls go to the same server and are measured alike. Opening and closing a run's
+storage happens outside the time the run measures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from durable_sim.baseline import KVStore, open_store
+from durable_sim.clock import Clock
+from durable_sim.dsn import check_dsn
+from durable_sim.durable import Journal, PostgresJournal, SqliteJournal
+from durable_sim.latency import Sampler
+from durable_sim.pgcluster import PostgresCluster
+
+DATABASES = ("memory", "sqlite", "postgres")
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def check_database(value: object) -> str:
+    """`value` if it names where runs keep their state: ``memory``, ``sqlite``, ``postgres``,
+    or a ``postgresql://`` URL. Raises ValueError naming the value and what is accepted."""
+    accepted = (
+        "accepted: 'memory', 'sqlite', 'postgres' (a server this project starts) or a "
+        "postgresql:// URL"
+    )
+    if isinstance(value, str) and value in DATABASES:
+        return value
+    if isinstance(value, str) and value.startswith(_URL_SCHEMES):
+        return check_dsn(value)
+    raise ValueError(f"database {value!r} is unknown ({accepted})")
+
+
+def in_schema(url: str, schema: str) -> str:
+    """`url` with ``-csearch_path=<schema>`` added to its ``options`` parameter."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema}"])
+    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@dataclass(frozen=True)
+class Storage:
+    """An experiment's open storage: its `kind` and where (`root`: the scratch directory for
+    SQLite, the server's URL for Postgres). Picklable, so worker processes share it."""
+
+    kind: Literal["memory", "sqlite", "postgres"]
+    root: str = ""
+
+    @contextmanager
+    def for_run(self) -> Iterator[RunStorage | None]:
+        """A run's own journal and store location (``None`` for memory: the defaults)."""
+        if self.kind == "memory":
+            yield None
+            return
+        name = f"run_{uuid.uuid4().hex[:16]}"
+        if self.kind == "sqlite":
+            folder = Path(self.root) / name
+            folder.mkdir()
+            with SqliteJournal(folder / "journal.sqlite") as journal:
+                yield RunStorage(journal, "sqlite", folder / "store.sqlite")
+            return
+        with psycopg.connect(self.root, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        url = in_schema(self.root, name)
+        try:
+            with PostgresJournal(url) as journal:
+                yield RunStorage(journal, url, None)
+        finally:
+            with psycopg.connect(self.root, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+#: The default: every run in memory.
+IN_MEMORY = Storage("memory")
+
+
+@dataclass(frozen=True)
+class RunStorage:
+    """One run's journal, and where its store lives (`store_backend` and `store_path` as
+    `open_store` takes them)."""
+
+    journal: Journal
+    store_backend: str
+    store_path: Path | None
+
+    def open_store(self, clock: Clock, sampler: Sampler) -> KVStore:
+        """The run's counting key-value store on `clock` with `sampler`."""
+        return open_store(self.store_backend, clock=clock, sampler=sampler, path=self.store_path)
+
+
+@contextmanager
+def open_storages(databases: Iterable[str], scratch: Path) -> Iterator[dict[str, Storage]]:
+    """The storage each of `databases` names (`check_database`), by name: one per distinct
+    name, so experiments that name ``postgres`` share one server, started here and removed on
+    exit. `scratch` (an existing directory) holds SQLite files."""
+    names = list(dict.fromkeys(check_database(d) for d in databases))
+    with ExitStack() as stack:
+        opened: dict[str, Storage] = {}
+        for name in names:
+            if name == "memory":
+                opened[name] = IN_MEMORY
+            elif name == "sqlite":
+                opened[name] = Storage("sqlite", str(scratch))
+            elif name == "postgres":
+                opened[name] = Storage("postgres", stack.enter_context(PostgresCluster()).dsn)
+            else:
+                opened[name] = Storage("postgres", name)
+        yield opened

@@ -1,0 +1,94 @@
+"""The Postgres journal's own faults: a server restart or crash mid-run, a server that is down,
+a DSN naming no schema, a schema holding another journal version, a DSN that does not parse."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import psycopg
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+
+from durable_sim import run_durable
+from durable_sim.durable import (
+    JournalCorruptError,
+    JournalPathError,
+    JournalUnavailableError,
+    PostgresJournal,
+)
+from durable_sim.pgcluster import PostgresCluster
+from tests.conftest import schema_dsn
+
+
+def _counting(calls: Counter[str], cluster: PostgresCluster, fail_at: str, mode: str) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        total = 0
+        for i in range(4):
+
+            def body(_: Any, i: int = i) -> int:
+                calls[f"s{i}"] += 1
+                if f"s{i}" == fail_at and calls[f"s{i}"] == 1:
+                    if mode == "kill":
+                        cluster.kill()
+                        cluster.start()
+                    else:
+                        cluster.restart(mode="fast")
+                return i
+
+            total += ctx.step(body, name=f"s{i}")
+        return total
+
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["fast", "kill"])
+def test_a_server_restart_mid_run_stops_the_invocation_and_the_next_one_finishes(
+    scratch_cluster: PostgresCluster, mode: str
+) -> None:
+    calls: Counter[str] = Counter()
+    handler = _counting(calls, scratch_cluster, "s2", mode)
+    journal = PostgresJournal(scratch_cluster.dsn)
+    with pytest.raises(JournalUnavailableError, match="outcome of a write in flight is unknown"):
+        run_durable(handler, None, journal=journal, execution_id="r")
+    record = journal.get_execution("r")  # reconnects
+    assert record is not None and record.status == "RUNNING"
+    # its lease was never released (the release failed too): a new caller waits it out
+    from durable_sim.durable import LeaseConfig
+
+    run = run_durable(
+        handler,
+        None,
+        journal=journal,
+        execution_id="r",
+        lease=LeaseConfig(on_busy="wait", poll_s=0.05, wait_timeout_s=60),
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", 6)
+    # s2's completion was lost with the connection, so it ran again; s0 and s1 never did
+    assert calls == {"s0": 1, "s1": 1, "s2": 2, "s3": 1}
+    journal.close()
+
+
+def test_a_server_that_is_down_is_named(scratch_cluster: PostgresCluster) -> None:
+    dsn = scratch_cluster.dsn
+    scratch_cluster.kill()
+    with pytest.raises(JournalUnavailableError, match="cannot connect to the journal at"):
+        PostgresJournal(dsn)
+
+
+def test_a_search_path_without_a_schema_is_a_bad_dsn(postgres_cluster: PostgresCluster) -> None:
+    with pytest.raises(JournalPathError, match="no schema of its search_path"):
+        PostgresJournal(schema_dsn(postgres_cluster.dsn, "no_such_schema"))
+
+
+def test_a_journal_of_another_version_is_refused(postgres_dsn: str) -> None:
+    PostgresJournal(postgres_dsn).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE durable_journal_version SET version = 99")
+    with pytest.raises(JournalCorruptError, match=r"schema version \[99\] \(accepted: 1\)"):
+        PostgresJournal(postgres_dsn)
+
+
+def test_a_dsn_that_does_not_parse_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"bad Postgres DSN .*invalid URI query parameter"):
+        PostgresJournal("postgresql://h/db?nosuch=1")

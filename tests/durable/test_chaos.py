@@ -1,0 +1,263 @@
+"""Chaos: many processes on one journal, processes killed at random moments, a database that
+restarts and crashes under running workers. Every step body logs itself to a side channel (one
+O_APPEND write per line), and each chaos step returns a token naming its body run, so the
+journal says whose completion it kept.
+
+What must hold (`durable_sim.durable.lease`): every execution completes with the journal's
+result for every caller; no two processes ever run bodies of one execution at the same time;
+no completed step runs again (the completion the journal kept is the last body run of its step);
+each step completes once in the history.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from durable_sim.durable import Journal, JournalError, PostgresJournal, SqliteJournal
+from durable_sim.durable.worker import submit, wait_for_outcome
+from durable_sim.pgcluster import PostgresCluster
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+FUNCTIONS = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+
+
+@dataclass
+class Body:
+    """One step body run: when it began, and when it ended (or its process died)."""
+
+    execution: str
+    step: str
+    pid: int
+    token: str
+    begin: float
+    end: float | None = None
+
+
+def read_bodies(side: Path, deaths: dict[int, float]) -> list[Body]:
+    """The body runs in the side channel, in the order they began; one that never ended ends
+    when its process was killed (`deaths`: pid -> time)."""
+    bodies: dict[str, Body] = {}
+    for line in side.read_text().splitlines():
+        execution, step, _, pid, phase, at, token = line.split()
+        if phase == "begin":
+            bodies[token] = Body(execution, step, int(pid), token, float(at))
+        else:
+            bodies[token].end = float(at)
+    for body in bodies.values():
+        if body.end is None:
+            assert body.pid in deaths, f"body {body} never ended, yet its process lived"
+            body.end = deaths[body.pid]
+    return sorted(bodies.values(), key=lambda b: b.begin)
+
+
+def check(journal: Journal, bodies: list[Body], outcomes: dict[str, Any]) -> None:
+    """The guarantees, for every execution of `outcomes` (id -> expected step names)."""
+    by_execution: dict[str, list[Body]] = {}
+    for body in bodies:
+        by_execution.setdefault(body.execution, []).append(body)
+    for execution_id, steps in outcomes.items():
+        runs = by_execution.get(execution_id, [])
+        # one executor at a time: bodies of different processes never overlap
+        for i, a in enumerate(runs):
+            for b in runs[i + 1 :]:
+                if a.pid != b.pid:
+                    assert a.end is not None and b.end is not None
+                    assert a.end <= b.begin or b.end <= a.begin, (execution_id, a, b)
+        record = journal.open_execution(execution_id, "", None)  # type: ignore[arg-type]
+        assert record.status == "SUCCEEDED", (execution_id, record.status)
+        kept = {op.name: json.loads(op.result or "null") for op in record.operations.values()}
+        history = journal.read_history(execution_id)
+        completions = [e.operation.name for e in history if e.event_type == "StepSucceeded"]  # type: ignore[union-attr]
+        assert sorted(completions) == sorted(steps), execution_id  # each completes once
+        for step in steps:
+            step_runs = [b for b in runs if b.step == step]
+            # the kept completion is the last run: nothing ran after the step completed
+            assert step_runs and step_runs[-1].token == kept[step], (execution_id, step)
+        assert json.loads(record.result or "null") == [kept[s] for s in steps]
+
+
+# -- (a) N processes resume one execution again and again ------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("processes", [2, 4, 8])
+def test_processes_resuming_one_execution_run_each_step_once(
+    processes: int, tmp_path: Path
+) -> None:
+    steps = 24
+    journal_path, side = tmp_path / "j.sqlite", tmp_path / "side"
+    helper, start = HERE / "chaos_process.py", tmp_path / "start"
+    start.mkdir()
+    args = [str(helper), str(journal_path), str(side), str(steps)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, *args, str(seed), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(processes)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(start.iterdir())) < processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (start / "go").touch()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    bodies = read_bodies(side, {})
+    with SqliteJournal(journal_path) as journal:
+        check(journal, bodies, {"one": [f"s{i}" for i in range(steps)]})
+        expected = json.loads(journal.get_execution("one").result)  # type: ignore[union-attr]
+    assert results == [{"status": "SUCCEEDED", "result": expected}] * processes
+    assert len(bodies) == steps  # zero duplicate bodies: crashes came after checkpoints
+    assert len({b.pid for b in bodies}) > 1  # the execution really changed hands
+
+
+# -- workers under SIGKILL (b) and under database restarts (c) --------------------------------
+
+
+def _worker(journal: str, lease_s: float, log: Path) -> subprocess.Popen[str]:
+    """A ``durable-sim worker`` process; its stderr goes to the file `log`."""
+    with log.open("a") as err:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable_sim.cli",
+                "worker",
+                "--journal",
+                journal,
+                "--functions",
+                FUNCTIONS,
+                "--lease-s",
+                str(lease_s),
+                "--poll-s",
+                "0.02",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+
+
+def _submit_all(journal: Journal, side: Path, count: int, **event: Any) -> dict[str, Any]:
+    steps = [f"s{i}" for i in range(event["n"])] + [f"m{x}" for x in range(event.get("fan", 0))]
+    outcomes = {}
+    for i in range(count):
+        execution_id = f"w{i:03d}"
+        submit(
+            journal,
+            "chaos",
+            {**event, "side": str(side), "id": execution_id},
+            execution_id=execution_id,
+        )
+        outcomes[execution_id] = steps
+    return outcomes
+
+
+def _running_steps(side: Path, workers: list[subprocess.Popen[str]]) -> list[Any]:
+    """The workers that have run step bodies already (they are past their start-up)."""
+    seen = {line.split()[3] for line in side.read_text().splitlines()} if side.exists() else set()
+    return [w for w in workers if str(w.pid) in seen]
+
+
+def _unfinished(journal: Journal, ids: Any) -> int:
+    """How many of the executions `ids` are still running (asking again after a lost
+    connection: the server may have just restarted)."""
+    for _ in range(50):
+        try:
+            return sum(journal.get_execution(e).status == "RUNNING" for e in ids)  # type: ignore[union-attr]
+        except JournalError:
+            time.sleep(0.1)
+    raise AssertionError("the journal stayed unreachable")
+
+
+def _stop(workers: list[subprocess.Popen[str]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_workers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
+    """(b) SIGKILL at random moments (in step bodies, in group commits, between them) across a
+    batch of workflows; other worker processes take the dead one's executions over."""
+    journal_path, side = tmp_path / "j.sqlite", tmp_path / "side"
+    rng = np.random.default_rng(2024)
+    with SqliteJournal(journal_path) as journal:
+        outcomes = _submit_all(journal, side, 24, n=3, fan=3, work_s=0.01)
+        log = tmp_path / "workers.log"
+        workers = [_worker(str(journal_path), 0.5, log) for _ in range(3)]
+        deaths: dict[int, float] = {}
+        kills = 0
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            if _unfinished(journal, outcomes) == 0:
+                break
+            busy = _running_steps(side, workers)  # a victim in the midst of its work
+            if kills == 12 or not busy:
+                time.sleep(0.05)
+                continue
+            time.sleep(float(rng.uniform(0.0, 0.05)))  # a random moment of that work
+            victim = busy[int(rng.integers(len(busy)))]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            deaths[victim.pid] = time.time()
+            kills += 1
+            workers.remove(victim)
+            workers.append(_worker(str(journal_path), 0.5, log))
+        _stop(workers)
+        assert kills == 12
+        bodies = read_bodies(side, deaths)
+        check(journal, bodies, outcomes)
+        assert any(b.pid in deaths and b.end == deaths[b.pid] for b in bodies)  # killed mid-body
+
+
+@pytest.mark.slow
+def test_workers_survive_database_restarts_and_crashes(
+    scratch_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """(c) The Postgres server restarts (fast shutdown) and crashes (kill -9 of the
+    postmaster) several times while two workers run 300 workflows."""
+    side = tmp_path / "side"
+    dsn = scratch_cluster.dsn
+    journal = PostgresJournal(dsn)
+    outcomes = _submit_all(journal, side, 300, n=3, work_s=0.02)
+    log = tmp_path / "workers.log"
+    workers = [_worker(dsn, 5.0, log) for _ in range(2)]
+    for round_ in range(6):
+        time.sleep(0.5)
+        assert _unfinished(journal, outcomes) > 0  # the server goes down under running workflows
+        if round_ % 2 == 0:
+            scratch_cluster.restart(mode="fast")
+        else:
+            scratch_cluster.kill()
+            scratch_cluster.start()
+    try:
+        finished = [wait_for_outcome(journal, e, timeout_s=120) for e in outcomes]
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; workers said: {log.read_text()[-2000:]}") from exc
+    finally:
+        _stop(workers)
+    assert all(record.status == "SUCCEEDED" for record in finished)  # none stuck
+    journal = PostgresJournal(dsn)
+    check(journal, read_bodies(side, {}), outcomes)
+    journal.close()

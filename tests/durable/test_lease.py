@@ -1,0 +1,272 @@
+"""One executor per execution: a second caller runs nothing, a dead owner is taken over, a
+stalled owner is fenced, and the lease's options are checked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration
+
+from durable_sim import FaultPlan, SimulatedCrash, WallClock, run_durable
+from durable_sim.durable import (
+    ExecutionBusyError,
+    HistoryEntry,
+    Journal,
+    JournalUnavailableError,
+    Lease,
+    LeaseConfig,
+    LeaseLostError,
+)
+from durable_sim.durable.lease import LeaseKeeper
+from tests.durable.conftest import JournalBackend
+
+
+def _gated(calls: Counter[str], entered: threading.Event, gate: threading.Event) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> list[int]:
+        def slow(_: Any) -> int:
+            calls["slow"] += 1
+            entered.set()
+            gate.wait(10)
+            return 1
+
+        first = ctx.step(slow, name="slow")
+        second = ctx.step(lambda _: calls.update(["fast"]) or 2, name="fast")
+        return [first, second]
+
+    return handler
+
+
+def test_a_second_caller_finds_the_lease_and_runs_no_step(backend: JournalBackend) -> None:
+    calls: Counter[str] = Counter()
+    entered, gate = threading.Event(), threading.Event()
+    handler = _gated(calls, entered, gate)
+    outcome: list[Any] = []
+    first = threading.Thread(
+        target=lambda: outcome.append(
+            run_durable(handler, None, journal=backend.open(), execution_id="e")
+        )
+    )
+    first.start()
+    assert entered.wait(10)
+    with pytest.raises(ExecutionBusyError, match="'e' is being run by") as busy:
+        run_durable(handler, None, journal=backend.open(), execution_id="e")
+    assert busy.value.execution_id == "e" and busy.value.epoch == 1
+    assert calls == {"slow": 1}  # the second caller ran nothing
+    gate.set()
+    first.join()
+    assert (outcome[0].status, outcome[0].result) == ("SUCCEEDED", [1, 2])
+    assert calls == {"slow": 1, "fast": 1}
+
+
+def test_a_waiting_caller_gets_the_journals_outcome(backend: JournalBackend) -> None:
+    calls: Counter[str] = Counter()
+    entered, gate = threading.Event(), threading.Event()
+    handler = _gated(calls, entered, gate)
+    runs: list[Any] = []
+    first = threading.Thread(
+        target=lambda: runs.append(
+            run_durable(handler, None, journal=backend.open(), execution_id="e")
+        )
+    )
+    first.start()
+    assert entered.wait(10)
+    waiting = LeaseConfig(on_busy="wait", poll_s=0.01)
+    second = threading.Thread(
+        target=lambda: runs.append(
+            run_durable(handler, None, journal=backend.open(), execution_id="e", lease=waiting)
+        )
+    )
+    second.start()
+    time.sleep(0.2)
+    gate.set()
+    first.join()
+    second.join()
+    assert [(r.status, r.result) for r in runs] == [("SUCCEEDED", [1, 2])] * 2
+    assert calls == {"slow": 1, "fast": 1}  # the waiter replayed nothing: it found the outcome
+
+
+def test_waiting_gives_up_after_its_timeout(backend: JournalBackend) -> None:
+    calls: Counter[str] = Counter()
+    entered, gate = threading.Event(), threading.Event()
+    handler = _gated(calls, entered, gate)
+    first = threading.Thread(
+        target=lambda: run_durable(handler, None, journal=backend.open(), execution_id="e")
+    )
+    first.start()
+    assert entered.wait(10)
+    impatient = LeaseConfig(on_busy="wait", wait_timeout_s=0.2, poll_s=0.05)
+    start = time.monotonic()
+    with pytest.raises(ExecutionBusyError):
+        run_durable(handler, None, journal=backend.open(), execution_id="e", lease=impatient)
+    assert 0.2 <= time.monotonic() - start < 5
+    gate.set()
+    first.join()
+
+
+def test_a_crashed_owner_is_taken_over_and_its_completed_steps_are_not_rerun(
+    backend: JournalBackend,
+) -> None:
+    calls: Counter[str] = Counter()
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        total = 0
+        for i in range(4):
+            total += ctx.step(lambda _, i=i: calls.update([f"s{i}"]) or i, name=f"s{i}")
+        return total
+
+    with pytest.raises(SimulatedCrash):  # dies right after its second checkpoint
+        run_durable(
+            handler,
+            None,
+            journal=backend.open(),
+            execution_id="e",
+            faults=FaultPlan(crash_after_checkpoint=2, crash_mode="raise"),
+        )
+    run = run_durable(handler, None, journal=backend.open(), execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 6)
+    assert calls == {"s0": 1, "s1": 1, "s2": 1, "s3": 1}
+
+
+class _Unreachable:
+    """A journal handle whose renewals fail after `after` of them: the process is cut off from
+    the database (or paused) while others reach it."""
+
+    def __init__(self, journal: Journal, after: int = 0) -> None:
+        self._journal = journal
+        self._after = after
+
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        if self._after <= 0:
+            raise JournalUnavailableError("cut off")
+        self._after -= 1
+        return self._journal.renew(lease, lease_s)
+
+    def append(
+        self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
+    ) -> None:
+        self._journal.append(execution_id, entries, lease)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+def test_a_stalled_owner_is_fenced_and_stops_before_its_next_step(
+    shared_backend: JournalBackend,
+) -> None:
+    calls: Counter[str] = Counter()
+    taken_over = threading.Event()
+
+    def handler(event: Any, ctx: DurableContext) -> list[str]:
+        def long(_: Any) -> str:
+            calls["long"] += 1
+            taken_over.wait(10)  # outlives its lease: it cannot renew
+            return "long"
+
+        return [ctx.step(long, name="long"), ctx.step(lambda _: calls.update(["next"]), "next")]
+
+    lease = LeaseConfig(duration_s=0.3)
+    stalled = _Unreachable(shared_backend.open())
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            run_durable(handler, None, journal=stalled, execution_id="e", lease=lease)  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.5)  # its lease lapsed
+    waiter = LeaseConfig(duration_s=5, on_busy="wait", poll_s=0.02)
+    other = shared_backend.open()
+    calls_before = dict(calls)
+
+    def taker(event: Any, ctx: DurableContext) -> list[str]:
+        taken_over.set()  # the new owner holds the lease: let the stalled body finish
+        return handler(event, ctx)
+
+    run = run_durable(taker, None, journal=other, execution_id="e", lease=waiter)
+    thread.join()
+    assert calls_before == {"long": 1}
+    assert len(errors) == 1 and isinstance(errors[0], LeaseLostError)
+    assert (run.status, run.result) == ("SUCCEEDED", ["long", None])
+    # the stalled owner's completion was refused; the new owner ran the step again (at least
+    # once per attempt), and "next" ran once, never in the stalled process
+    assert calls == {"long": 2, "next": 1}
+    steps = [e for e in other.read_history("e") if e.event_type == "StepSucceeded"]
+    assert [e.operation.name for e in steps] == ["long", "next"]  # type: ignore[union-attr]
+
+
+def test_the_keeper_renews_through_a_long_step(backend: JournalBackend) -> None:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        return ctx.step(lambda _: time.sleep(0.7) or "done", name="long")  # > the lease
+
+    journal = backend.open()
+    run = run_durable(
+        handler, None, journal=journal, execution_id="e", lease=LeaseConfig(duration_s=0.3)
+    )
+    assert run.status == "SUCCEEDED"
+
+
+def test_a_keeper_that_cannot_renew_says_so_before_the_next_step(backend: JournalBackend) -> None:
+    journal = backend.open()
+    record = journal.open_execution(
+        "e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}), owner="o", lease_s=0.2
+    )
+    assert record.lease is not None
+    keeper = LeaseKeeper(_Unreachable(journal, after=1), record.lease, 0.2)  # type: ignore[arg-type]
+    keeper.check()
+    time.sleep(0.5)
+    with pytest.raises(LeaseLostError, match=r"was not renewed within its 0\.2 s"):
+        keeper.check()
+    keeper.stop()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"duration_s": 0}, "duration_s=0"),
+        ({"duration_s": float("inf")}, "duration_s=inf"),
+        ({"duration_s": float("nan")}, "duration_s=nan"),
+        ({"on_busy": "block"}, "on_busy='block'"),
+        ({"wait_timeout_s": -1}, "wait_timeout_s=-1"),
+        ({"poll_s": 0}, "poll_s=0"),
+        ({"owner": ""}, "owner=''"),
+    ],
+)
+def test_lease_options_are_checked(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=f"lease {message}.*accepted"):
+        LeaseConfig(**values)
+
+
+def test_a_wall_clock_wait_resumes_in_another_process_at_its_time(tmp_path: Any) -> None:
+    """Wall-clock times are Unix times, so a wait journaled by one process ends at the same
+    moment for the process that resumes it."""
+    from durable_sim import SqliteJournal
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        ctx.step(lambda _: 1, name="before")
+        ctx.wait(Duration.from_seconds(1))
+        return "after"
+
+    path = tmp_path / "j.sqlite"
+    with pytest.raises(SimulatedCrash), SqliteJournal(path) as journal:
+        run_durable(
+            handler,
+            None,
+            journal=journal,
+            execution_id="w",
+            clock=WallClock(),
+            faults=FaultPlan(crash_after_checkpoint=2, crash_mode="raise"),  # after the wait
+        )
+    start = time.monotonic()
+    with SqliteJournal(path) as journal:
+        run = run_durable(handler, None, journal=journal, execution_id="w", clock=WallClock())
+    assert (run.status, run.result) == ("SUCCEEDED", "after")
+    assert time.monotonic() - start < 1.5

@@ -1,0 +1,150 @@
+"""Workers: submitted executions are claimed, run under their lease and finished; long waits are
+parked and taken up at their time; a callback answer wakes its execution; a dead worker's
+executions are recovered; the command line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_sim import send_callback_success
+from durable_sim.cli import main
+from durable_sim.durable import SqliteJournal
+from durable_sim.durable.worker import (
+    load_functions,
+    run_worker,
+    submit,
+    wait_for_outcome,
+)
+from tests.durable.conftest import JournalBackend
+from tests.durable.worker_functions import FUNCTIONS
+
+HERE = Path(__file__).parent
+
+
+def _bodies(side: Path) -> list[list[str]]:
+    return [line.split() for line in side.read_text().splitlines()] if side.exists() else []
+
+
+def _workers(backend: JournalBackend, count: int, **options: Any) -> list[threading.Thread]:
+    threads = [
+        threading.Thread(
+            target=run_worker,
+            args=(backend.open(), FUNCTIONS),
+            kwargs={"poll_s": 0.02, **options},
+        )
+        for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_workers_run_every_submitted_execution_once(
+    backend: JournalBackend, tmp_path: Path
+) -> None:
+    side = tmp_path / "side"
+    journal = backend.open()
+    ids = [
+        submit(journal, "steps", {"n": 3, "side": str(side), "id": f"e{i}"}, execution_id=f"e{i}")
+        for i in range(8)
+    ]
+    workers = _workers(backend, 2, idle_exit_s=0.5)
+    outcomes = [wait_for_outcome(journal, i, timeout_s=30) for i in ids]
+    for thread in workers:
+        thread.join()
+    assert [(o.status, o.result) for o in outcomes] == [("SUCCEEDED", "3")] * 8
+    ends = [(e, s) for e, s, _, _, phase, *_ in _bodies(side) if phase == "end"]
+    assert sorted(ends) == sorted((f"e{i}", f"s{j}") for i in range(8) for j in range(3))
+
+
+def test_submitting_again_is_idempotent_and_checks_the_input(backend: JournalBackend) -> None:
+    journal = backend.open()
+    assert submit(journal, "steps", {"n": 1}, execution_id="x") == "x"
+    assert submit(journal, "steps", {"n": 1}, execution_id="x") == "x"
+    with pytest.raises(ValueError, match="exists already"):
+        submit(journal, "steps", {"n": 2}, execution_id="x")
+    with pytest.raises(ValueError, match="bad function_name ''"):
+        submit(journal, "", {"n": 1})
+    assert submit(journal, "steps", {"n": 1}).startswith("execution-")
+
+
+def test_a_long_wait_is_parked_and_taken_up_at_its_time(
+    backend: JournalBackend, tmp_path: Path
+) -> None:
+    side = tmp_path / "side"
+    journal = backend.open()
+    submit(journal, "waits", {"wait_s": 1, "side": str(side), "id": "w"}, execution_id="w")
+    first = run_worker(backend.open(), FUNCTIONS, poll_s=0.02, park_after_ms=100, max_runs=1)
+    assert (first.claimed, first.pending) == (1, 1)  # parked, not slept through
+    record = journal.get_execution("w")
+    assert record is not None and record.status == "RUNNING"
+    start = time.monotonic()
+    second = run_worker(backend.open(), FUNCTIONS, poll_s=0.02, park_after_ms=100, max_runs=1)
+    assert second.succeeded == 1 and 0.5 < time.monotonic() - start < 5  # at its time
+    assert wait_for_outcome(journal, "w", timeout_s=1).result == '"woke"'
+
+
+def test_a_callback_answer_wakes_its_execution(backend: JournalBackend, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    journal = backend.open()
+    submit(journal, "asks", {"inbox": str(inbox)}, execution_id="q")
+    stats = run_worker(backend.open(), FUNCTIONS, poll_s=0.02, max_runs=1)
+    assert stats.pending == 1
+    idle = run_worker(backend.open(), FUNCTIONS, poll_s=0.02, idle_exit_s=0.2)
+    assert idle.claimed == 0  # nothing to do until the outside world answers
+    send_callback_success(journal, inbox.read_text(), "yes")
+    done = run_worker(backend.open(), FUNCTIONS, poll_s=0.02, max_runs=1)
+    assert done.succeeded == 1
+    assert wait_for_outcome(journal, "q", timeout_s=1).result == '"answered yes"'
+
+
+def test_a_dead_workers_execution_is_recovered(backend: JournalBackend, tmp_path: Path) -> None:
+    side = tmp_path / "side"
+    journal = backend.open()
+    submit(journal, "steps", {"n": 2, "side": str(side), "id": "d"}, execution_id="d")
+    assert journal.claim("dead-worker", 0.3, ["steps"]) is not None  # then it died
+    stats = run_worker(backend.open(), FUNCTIONS, poll_s=0.05, max_runs=1)
+    assert stats.succeeded == 1
+    assert wait_for_outcome(journal, "d", timeout_s=1).status == "SUCCEEDED"
+
+
+def test_a_worker_needs_functions() -> None:
+    with pytest.raises(ValueError, match="at least one registered function"):
+        run_worker(SqliteJournal.__new__(SqliteJournal), {})
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no-colon", "bad functions 'no-colon'"),
+        ("no_such_module_xyz:F", "No module named 'no_such_module_xyz'"),
+        ("tests/durable/worker_functions.py:MISSING", "MISSING is NoneType"),
+    ],
+)
+def test_a_bad_function_registry_is_named(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_functions(spec)
+
+
+def test_the_worker_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "j.sqlite"
+    side = tmp_path / "side"
+    with SqliteJournal(path) as journal:
+        submit(journal, "steps", {"n": 2, "side": str(side), "id": "c"}, execution_id="c")
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    code = main(
+        ["worker", "--journal", str(path), "--functions", functions, "--idle-exit-s", "0.3"]
+    )
+    assert code == 0
+    assert "worker: 1 runs: 1 succeeded" in capsys.readouterr().err
+    with SqliteJournal(path) as journal:
+        assert wait_for_outcome(journal, "c", timeout_s=1).result == "1"
+    assert main(["worker", "--journal", str(path), "--functions", "nope"]) == 2
+    assert "bad functions 'nope'" in capsys.readouterr().err
+    assert main(["worker", "--journal", str(tmp_path), "--functions", functions]) == 2
+    assert "is a directory" in capsys.readouterr().err

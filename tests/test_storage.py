@@ -1,0 +1,119 @@
+"""Where runs keep their state: the database names a spec accepts, a run's own journal and
+store on SQLite and Postgres, one server shared by an experiment's specs, and a measured run
+of the counter and the video in both models on Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from durable_sim.errors import SpecError
+from durable_sim.experiments import ExperimentSpec, run_experiments
+from durable_sim.measure import measure
+from durable_sim.storage import Storage, check_database, open_storages
+from durable_sim.study import counter_specs, video_specs
+
+
+@pytest.mark.parametrize("name", ["memory", "sqlite", "postgres", "postgresql://h/db"])
+def test_database_names_that_are_accepted(name: str) -> None:
+    assert check_database(name) == name
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mysql", "database 'mysql' is unknown"),
+        (3, "database 3 is unknown"),
+        ("postgresql://h/db?nosuch=1", "bad Postgres DSN"),
+    ],
+)
+def test_database_names_that_are_refused(value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_database(value)
+
+
+def test_a_spec_names_its_database_and_aws_local_keeps_its_own() -> None:
+    spec = ExperimentSpec.parse({"workload": "counter", "model": "baseline", "database": "sqlite"})
+    assert spec.database == "sqlite"
+    with pytest.raises(SpecError, match="database 'sqlite' holds our engine's journal"):
+        ExperimentSpec.parse(
+            {
+                "workload": "counter",
+                "model": "durable",
+                "engine": "aws-local",
+                "clock": "wall",
+                "database": "sqlite",
+            }
+        )
+    with pytest.raises(SpecError, match=r"bad experiment spec: database 'nowhere' is unknown"):
+        ExperimentSpec.parse({"workload": "counter", "model": "durable", "database": "nowhere"})
+
+
+def test_a_run_on_postgres_has_its_journal_and_store_in_a_schema_of_its_own(
+    postgres_dsn: str,
+) -> None:
+    from durable_sim.clock import VirtualClock
+    from durable_sim.latency import ZERO, Sampler
+
+    def schemas() -> set[str]:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'run_%'")
+            return {row[0] for row in rows}
+
+    before = schemas()
+    with Storage("postgres", postgres_dsn).for_run() as run:
+        assert run is not None
+        store = run.open_store(VirtualClock(), Sampler(ZERO, 0))
+        store.put("t", "k", {"v": 1})
+        (schema,) = schemas() - before
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            tables = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (schema,),
+                )
+            }
+        assert {"durable_executions", "durable_operations", "kv_items"} <= tables
+        store.close()
+    assert schemas() == before  # dropped after the run
+
+
+def test_sqlite_runs_get_files_of_their_own(tmp_path: Path) -> None:
+    with open_storages(["sqlite", "memory", "sqlite"], tmp_path) as storages:
+        assert sorted(storages) == ["memory", "sqlite"]
+        with storages["sqlite"].for_run() as one, storages["sqlite"].for_run() as two:
+            assert one is not None and two is not None
+            assert one.store_path != two.store_path and one.store_path.parent.is_dir()  # type: ignore[union-attr]
+        with storages["memory"].for_run() as none:
+            assert none is None
+
+
+@pytest.mark.parametrize("database", ["sqlite", "server"])
+def test_both_models_run_on_a_shared_database(
+    database: str, postgres_dsn: str, request: pytest.FixtureRequest
+) -> None:
+    name = postgres_dsn if database == "server" else database
+    params = {"counter_runs": 2, "profile": "paper-local", "clock": "wall", "engine": "sim"}
+    specs = counter_specs({**params, "seed": 0, "database": name})
+    rows = run_experiments(specs)
+    assert list(rows["ok"]) == [True] * 4
+    assert list(rows.groupby("model")["store_ops"].mean()) == [5.0, 0.0]  # baseline, durable
+    assert (rows[rows.model == "durable"]["checkpoint_ops"] == 4).all()
+
+
+def test_measuring_on_a_postgres_server_this_project_starts(tmp_path: Path) -> None:
+    """The params/postgres parameter set, made small: both workloads, both models, one server."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "params" / "postgres"
+    params = {p.stem: yaml.safe_load(p.read_text()) for p in root.glob("*.yaml")}
+    assert {v["database"] for v in params.values()} == {"postgres"}
+    params["01_counter"].update(counter_runs=2, warmup_runs=0)
+    params["02_video_pipeline"].update(runs_durable=1, runs_baseline=1, chunks=2, warmup_runs=0)
+    assert all(s.database == "postgres" for s in video_specs(params["02_video_pipeline"]))
+    written = measure(params, tmp_path)
+    assert [p.name for p in written] == ["phase1_counter.csv", "phase2_video.csv"]
