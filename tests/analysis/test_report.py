@@ -93,3 +93,34 @@ def test_the_report_of_the_measured_data_alone_says_it_was_measured() -> None:
     # The measured runs carry no time split: no breakdown sentence is made up for them.
     assert not any(key.startswith("breakdown_") for key in text)
     assert set(claims["verdict"]) <= set(VERDICTS)
+
+
+@pytest.mark.parametrize(
+    ("measured", "predicted", "load", "reason"),
+    [
+        (1.30, 0.19, 10.3, "the host's load average was 10.3 on 2 cores"),
+        (0.16, 0.05, 1.0, "under a millisecond"),
+        (900.0, 700.0, 0.4, "the host was otherwise idle (load average 0.4 on 2 cores)"),
+    ],
+)
+def test_a_validation_miss_names_the_reason_its_numbers_give(
+    measured: float, predicted: float, load: float, reason: str
+) -> None:
+    from durable_sim.analysis.report import _validation_sentences
+
+    row = {
+        "workload": "counter",
+        "model": "baseline",
+        "metric": "time_ms",
+        "unit": "ms",
+        "measured": measured,
+        "predicted": predicted,
+        "rel_error": predicted / measured - 1,
+        "within_target": False,
+        "host_cores": 2,
+        "mean_load_1m": load,
+    }
+    (sentence,) = _validation_sentences({"model_validation": pd.DataFrame([row])}, 0.15)
+    assert reason in sentence.text and "does not match within 15 %" in sentence.text
+    kinds = ("the host's load average was", "under a millisecond", "the host was otherwise idle")
+    assert sum(kind in sentence.text for kind in kinds) == 1

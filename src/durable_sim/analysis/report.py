@@ -265,16 +265,38 @@ def _validation_sentences(frames: Frames, tolerance: float) -> list[Sentence]:
             reference_name="the measured",
         )
         if not bool(r["within_target"]):
-            s = Sentence(
-                key,
-                s.text[:-1]
-                + f" (the host's load average was {number(float(r['mean_load_1m']))} on "
-                f"{int(r['host_cores'])} cores during the measurement; the model assumes an "
-                "otherwise idle host).",
-                s.facts,
-            )
+            s = Sentence(key, s.text[:-1] + f" ({_validation_miss_reason(r)}).", s.facts)
         out.append(s)
     return out
+
+
+#: A load average above this share of the host's cores means other work competed with the
+#: measurement for at least half of them.
+LOADED_HOST_SHARE = 0.5
+#: A time gap below this many ms is of the size of the interpreter's own work per run.
+SUB_MS_GAP = 1.0
+
+
+def _validation_miss_reason(r: pd.Series) -> str:
+    """Why a validation row misses its target, chosen by the row's numbers: a loaded host, a
+    gap too small for the model to resolve, or a cost the model leaves out."""
+    load, cores = float(r["mean_load_1m"]), int(r["host_cores"])
+    if load > LOADED_HOST_SHARE * cores:
+        return (
+            f"the host's load average was {number(load)} on {cores} cores during the "
+            "measurement; the model assumes an otherwise idle host"
+        )
+    gap = abs(float(r["measured"]) - float(r["predicted"]))
+    if r["metric"] == "time_ms" and gap < SUB_MS_GAP:
+        return (
+            f"the gap is {number(gap)} ms, under a millisecond: the Python work of a run "
+            "outside the calibrated costs (the harness, the function runtime's dispatch), which "
+            "the model does not charge, is of that size"
+        )
+    return (
+        f"the host was otherwise idle (load average {number(load)} on {cores} cores), so the "
+        "model leaves out a cost the measurement includes"
+    )
 
 
 def _polling_sentences(frames: Frames, level: float) -> list[Sentence]:
