@@ -17,7 +17,7 @@ from durable_sim import FaultPlan, LeaseConfig, SqliteJournal, run_durable
 STEPS = 12
 EXECUTION_ID = "crash-recovery"
 # The killed process's lease blocks the next one until it expires: a short one, waited for.
-LEASE = LeaseConfig(duration_s=0.3, on_busy="wait")
+LEASE = LeaseConfig(duration_s=2.0, on_busy="wait")
 
 
 def main() -> None:

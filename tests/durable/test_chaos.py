@@ -130,6 +130,11 @@ def test_processes_resuming_one_execution_run_each_step_once(
 # -- workers under SIGKILL (b) and under database restarts (c) --------------------------------
 
 
+#: The workers' lease (s): longer than any stall of a live worker on a loaded 2-core host, so that
+#: only the killed ones lose theirs (a stalled live owner's body may overlap its successor's).
+LEASE_S = 2.0
+
+
 def _worker(journal: str, lease_s: float, log: Path) -> subprocess.Popen[str]:
     """A ``durable-sim worker`` process; its stderr goes to the file `log`."""
     with log.open("a") as err:
@@ -205,7 +210,7 @@ def test_workers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
     with SqliteJournal(journal_path) as journal:
         outcomes = _submit_all(journal, side, 24, n=3, fan=3, work_s=0.01)
         log = tmp_path / "workers.log"
-        workers = [_worker(str(journal_path), 0.5, log) for _ in range(3)]
+        workers = [_worker(str(journal_path), LEASE_S, log) for _ in range(3)]
         deaths: dict[int, float] = {}
         kills = 0
         deadline = time.monotonic() + 150
@@ -223,7 +228,7 @@ def test_workers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
             deaths[victim.pid] = time.time()
             kills += 1
             workers.remove(victim)
-            workers.append(_worker(str(journal_path), 0.5, log))
+            workers.append(_worker(str(journal_path), LEASE_S, log))
         _stop(workers)
         assert kills == 12
         bodies = read_bodies(side, deaths)

@@ -180,10 +180,10 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_is_fenced(
 
 def test_a_renewed_lease_stays_and_a_released_one_is_free(backend: JournalBackend) -> None:
     a, b = backend.open(), backend.open()
-    lease = _open(a, "owner-a", lease_s=0.3).lease
+    lease = _open(a, "owner-a", lease_s=2.0).lease
     for _ in range(3):
-        time.sleep(0.15)
-        lease = a.renew(lease, 0.3)
+        time.sleep(0.3)  # each renewal well within the lease, even on a loaded host
+        lease = a.renew(lease, 2.0)
         with pytest.raises(ExecutionBusyError):
             _open(b, "owner-b")
     a.release(lease)

@@ -182,7 +182,9 @@ def test_a_stalled_owner_is_fenced_and_stops_before_its_next_step(
 
     thread = threading.Thread(target=first)
     thread.start()
-    time.sleep(0.5)  # its lease lapsed
+    while not calls["long"]:  # the first owner is inside its step ...
+        time.sleep(0.01)
+    time.sleep(0.5)  # ... and its lease lapsed
     waiter = LeaseConfig(duration_s=5, on_busy="wait", poll_s=0.02)
     other = shared_backend.open()
     calls_before = dict(calls)
@@ -205,11 +207,12 @@ def test_a_stalled_owner_is_fenced_and_stops_before_its_next_step(
 
 def test_the_keeper_renews_through_a_long_step(backend: JournalBackend) -> None:
     def handler(event: Any, ctx: DurableContext) -> str:
-        return ctx.step(lambda _: time.sleep(0.7) or "done", name="long")  # > the lease
+        return ctx.step(lambda _: time.sleep(2.5) or "done", name="long")  # > the lease
 
     journal = backend.open()
+    # A renewal every third of a second keeps a 1 s lease even on a loaded host.
     run = run_durable(
-        handler, None, journal=journal, execution_id="e", lease=LeaseConfig(duration_s=0.3)
+        handler, None, journal=journal, execution_id="e", lease=LeaseConfig(duration_s=1.0)
     )
     assert run.status == "SUCCEEDED"
 

@@ -65,7 +65,7 @@ def main() -> None:
             execution_id="map",
             clock=WallClock(),
             faults=faults,
-            lease=LeaseConfig(duration_s=0.3, on_busy="wait", poll_s=0.02),
+            lease=LeaseConfig(duration_s=2.0, on_busy="wait", poll_s=0.02),
         )
     print(json.dumps({"status": run.status, "result": run.result}))
 
