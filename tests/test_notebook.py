@@ -20,7 +20,7 @@ from durable_sim.notebook import (
     VideoParameters,
     check_parameters,
 )
-from durable_sim.project import ProjectRootError
+from durable_sim.project import ProjectRootError, installed_checkout
 from durable_sim.report import ReportSpec
 
 INT_FIELDS = [
@@ -183,13 +183,25 @@ def test_notebook_04_parameters() -> None:
         SensitivityParameters.check({"n_resamples": 50})
     with pytest.raises(ParameterError, match=r"chunks_sweep='': .*\(accepted: "):
         SensitivityParameters.check({"chunks_sweep": ""})
-    root = Path("/srv/project")
+
+
+def test_notebook_04_reads_its_sweep_files_from_the_output_root_or_the_checkout(
+    tmp_path: Path,
+) -> None:
+    """A fresh output root holds no sweep files: the checkout's committed ones are read; a file
+    the output root does hold is read from there; an absolute path is taken as it is."""
+    checkout = installed_checkout()
+    assert checkout is not None
+    own = tmp_path / "params/sweeps/coarse/sensitivity_failures.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text("{}")
     paths = SensitivityParameters(
-        output_root=str(root), cores_sweep="/elsewhere/cores.yaml"
+        output_root=str(tmp_path), cores_sweep="/elsewhere/cores.yaml"
     ).sweep_paths()
     assert paths == {
-        "chunks": root / "params/sweeps/coarse/sensitivity_chunks.yaml",
-        "failures": root / "params/sweeps/coarse/sensitivity_failures.yaml",
-        "polling": root / "params/sweeps/coarse/sensitivity_polling.yaml",
+        "chunks": checkout / "params/sweeps/coarse/sensitivity_chunks.yaml",
+        "failures": own,
+        "polling": checkout / "params/sweeps/coarse/sensitivity_polling.yaml",
         "cores": Path("/elsewhere/cores.yaml"),
     }
+    assert all(p.is_file() for name, p in paths.items() if name != "cores")

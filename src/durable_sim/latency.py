@@ -215,16 +215,18 @@ PAPER_LOCAL = LatencyProfile(
     kv_read=Dist(0.01, 0.2),
     kv_write=Dist(0.02, 0.2),
     kv_query=Dist(0.05, 0.2),
-    # calibrate, CPU time (medians): validate (probe plus a full decode, to catch corrupt input)
-    # 154-170 ms; split (a keyframe-aligned remux) 0.9-1.1 ms per second of video; encode
-    # 81-97 ms per second of video (every 1 s chunk of the clip, three times); assemble
-    # (concatenation plus a verifying decode) 13-15 ms per second. Spreads: the standard
-    # deviation of ln(CPU time): 0.02 over repeats (validate, assemble), 0.04 (split, and encode
-    # across the clip's chunks).
-    validate=Dist(165.0, 0.02),
-    split_per_s=Dist(1.0, 0.04),
-    encode_per_s=Dist(85.0, 0.04),
-    assemble_per_s=Dist(13.7, 0.02),
+    # calibrate, CPU time (medians of the calibration committed with the measured data,
+    # data/measured/calibration.csv, taken on an otherwise idle host, load 1.0; earlier runs
+    # under load 1-6 gave 154-170 ms, 0.9-1.1, 81-97 and 13-15): validate (probe plus a full
+    # decode, to catch corrupt input) 152.9 ms; split (a keyframe-aligned remux) 0.85 ms per
+    # second of video; encode 78.7 ms per second of video (every 1 s chunk of the clip, three
+    # times); assemble (concatenation plus a verifying decode) 12.8 ms per second. Spreads: the
+    # standard deviation of ln(CPU time) in the same calibration: 0.010 over repeats (validate),
+    # 0.011 (assemble), 0.03 (split), 0.044 (encode, across the clip's chunks).
+    validate=Dist(152.9, 0.01),
+    split_per_s=Dist(0.85, 0.03),
+    encode_per_s=Dist(78.7, 0.044),
+    assemble_per_s=Dist(12.8, 0.011),
 )
 
 # The deployed setting: AWS Lambda with durable functions and DynamoDB.

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from durable_sim.cost import DEFAULT_RETENTION_DAYS, MEMORY_RANGE_MB, RETENTION_RANGE_DAYS
 from durable_sim.errors import SpecError
 from durable_sim.parameters import Int, Names, PollInterval, Probability, Runs, Seed, accepted
-from durable_sim.project import ProjectPaths, project_root
+from durable_sim.project import ProjectPaths, installed_checkout, project_root
 from durable_sim.report import ReportSpec
 from durable_sim.storage import check_database
 
@@ -224,19 +224,26 @@ class SensitivityParameters(NotebookParameters):
     cost_profile: str = Field("aws-lambda", min_length=1)
 
     def sweep_paths(self) -> dict[str, Path]:
-        """The sweep files by sweep name (``chunks``, ``failures``, ``polling``, ``cores``),
-        relative paths taken from the project root."""
+        """The sweep files by sweep name (``chunks``, ``failures``, ``polling``, ``cores``).
+
+        A relative path is an input of the project: taken from the output root if it holds
+        the file, else from the checkout the package is installed from (so a notebook run into
+        a fresh ``output_root`` reads the project's committed sweep files)."""
         root = self.paths().root
+        checkout = installed_checkout()
         files = {
             "chunks": self.chunks_sweep,
             "failures": self.failures_sweep,
             "polling": self.polling_sweep,
             "cores": self.cores_sweep,
         }
-        return {
-            name: path if path.is_absolute() else root / path
-            for name, path in ((n, Path(f).expanduser()) for n, f in files.items())
-        }
+
+        def resolve(path: Path) -> Path:
+            if path.is_absolute() or (root / path).is_file() or checkout is None:
+                return path if path.is_absolute() else root / path
+            return checkout / path
+
+        return {name: resolve(Path(f).expanduser()) for name, f in files.items()}
 
 
 #: Every parameterized notebook's model, by notebook file stem.

@@ -131,6 +131,30 @@ def test_a_bad_function_registry_is_named(spec: str, message: str) -> None:
         load_functions(spec)
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ('REG = {"job": 5}\n', "function 'job' is not a handler: 5"),
+        ('raise RuntimeError("boom at import")\n', "importing it raised RuntimeError: boom"),
+    ],
+)
+def test_a_registry_a_worker_cannot_run_is_refused_before_any_execution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, message: str
+) -> None:
+    """A worker would otherwise claim executions and record FAILED outcomes that no fix of the
+    registry can undo (a terminal record is never replaced)."""
+    module = tmp_path / "reg.py"
+    module.write_text(source)
+    journal = tmp_path / "w.sqlite"
+    with SqliteJournal(journal) as j:
+        submit(j, "job", {}, execution_id="j1")
+    code = main(["worker", "--journal", str(journal), "--functions", f"{module}:REG"])
+    assert code == 2 and message in capsys.readouterr().err
+    with SqliteJournal(journal) as j:
+        record = j.get_execution("j1")
+        assert record is not None and record.status == "RUNNING"
+
+
 def test_the_worker_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "j.sqlite"
     side = tmp_path / "side"

@@ -5,6 +5,7 @@ when they could not be."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -240,3 +241,19 @@ def test_options_are_recorded_with_the_spec(knobs: Workload) -> None:
     dumped = spec(options={"items": 5}).model_dump()
     assert dumped["options"] == {"items": 5, "price": 2.5, "label": "plain"}
     assert ExperimentSpec.parse(dumped) == spec(options={"items": 5})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"items": True}, "option items=True: a boolean is never a number (accepted: an int in"),
+        ({"price": False}, "option price=False: a boolean is never a number"),
+        ({"price": float("nan")}, "option price=nan: not a number"),
+    ],
+)
+def test_an_option_that_is_no_number_is_refused_by_the_one_rule(
+    knobs: Workload, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        knobs.parse_options(values)
+    assert knobs.parse_options({"label": "7"}).label == "7"  # text options take any text

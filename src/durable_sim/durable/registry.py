@@ -41,8 +41,8 @@ class FunctionRegistry(Mapping[str, Handler]):
 
     Build it from a mapping, or register with `register` (usable as a decorator). A handler is
     a plain ``(event, context)`` function or one decorated with the SDK's
-    ``@durable_execution``. Names must be non-empty strings; registering a name twice is an
-    error (ValueError naming it).
+    ``@durable_execution``. Names must be non-empty strings and handlers callable; registering
+    a name twice is an error (ValueError naming it).
     """
 
     def __init__(self, functions: Mapping[str, Handler] | None = None) -> None:
@@ -58,6 +58,11 @@ class FunctionRegistry(Mapping[str, Handler]):
             return lambda func: self.register(name, func)
         if name in self._functions:
             raise ValueError(f"function {name!r} is already registered")
+        if not callable(handler):
+            raise ValueError(
+                f"function {name!r} is not a handler: {handler!r} (accepted: a callable taking "
+                "(event, context), e.g. a @durable_execution function)"
+            )
         self._functions[name] = handler
         return handler
 

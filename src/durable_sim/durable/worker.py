@@ -268,11 +268,17 @@ def load_functions(spec: str) -> FunctionRegistry:
             loader.loader.exec_module(module)
         else:
             module = importlib.import_module(where)
-    except (ImportError, OSError) as exc:
-        raise ValueError(f"bad functions {spec!r}: {exc} ({accepted})") from None
+    except Exception as exc:  # a module that cannot be found, read or run
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise ValueError(
+            f"bad functions {spec!r}: importing it raised {reason} ({accepted})"
+        ) from None
     value = getattr(module, attr, None)
     if isinstance(value, FunctionRegistry):
         return value
     if isinstance(value, Mapping):
-        return FunctionRegistry(value)
+        try:
+            return FunctionRegistry(value)
+        except ValueError as exc:
+            raise ValueError(f"bad functions {spec!r}: {exc}") from None
     raise ValueError(f"bad functions {spec!r}: {attr} is {type(value).__name__} ({accepted})")

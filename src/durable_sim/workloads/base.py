@@ -32,7 +32,7 @@ from durable_sim.durable import DurableRun, Responder
 from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
-from durable_sim.parameters import accepted
+from durable_sim.parameters import accepted, check_numbers
 
 if TYPE_CHECKING:
     from durable_sim.storage import RunStorage
@@ -156,6 +156,12 @@ class Workload:
             raise ValueError(
                 f"workload {self.name!r} has no option {unknown[0]!r} (accepted: {listing})"
             )
+        try:
+            # A boolean or a NaN is no number (the spec's rule); text is parsed by the model, as
+            # the command line gives YAML scalars (``price=1e1``).
+            check_numbers(fields, {k: v for k, v in values.items() if not isinstance(v, str)})
+        except ValueError as exc:
+            raise ValueError(f"workload {self.name!r} option {exc}") from None
         try:
             return self.options.model_validate(dict(values))
         except ValidationError as exc:
