@@ -89,6 +89,11 @@ class _ReplayingOf:
         return context is not None and context._replaying
 
 
+#: The longest wait AWS accepts (s): ``WaitSeconds`` "accepts values between 1, and 31622400"
+#: (aws_durable_execution_sdk_python 3.0.0, lambda_service.py, `WaitOptions`, as of 2025-10-27).
+MAX_WAIT_SECONDS = 31_622_400
+
+
 class DurableContext:
     """The context a durable handler receives: operations are journaled and replayed."""
 
@@ -273,10 +278,14 @@ class DurableContext:
     def wait(self, duration: Duration, name: str | None = None) -> None:
         """Suspend the execution for `duration` (at least 1 s); no compute is held meanwhile."""
         seconds = duration.to_seconds()
-        if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 1):
+        if not (
+            isinstance(seconds, int | float)
+            and math.isfinite(seconds)
+            and 1 <= seconds <= MAX_WAIT_SECONDS
+        ):
             raise ValidationError(
-                f"wait duration must be a finite number of seconds, at least 1 second, got "
-                f"{seconds!r} s"
+                f"wait duration must be a finite number of seconds from 1 to "
+                f"{MAX_WAIT_SECONDS:,} (366 days), got {seconds!r} s"
             )
         ident = self._identify(OperationType.WAIT, OperationSubType.WAIT.value, name)
         wait.run_wait(self, ident, seconds)

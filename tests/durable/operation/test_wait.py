@@ -38,7 +38,7 @@ def test_wait_under_one_second_is_a_validation_error(seconds: float) -> None:
     run = run_durable(handler, None)
     assert run.status == "FAILED"
     assert isinstance(run.error, ValidationError)
-    assert "at least 1 second" in str(run.error)
+    assert "from 1 to 31,622,400" in str(run.error)
 
 
 def test_wait_inside_child_context_resumes_there() -> None:
@@ -52,3 +52,24 @@ def test_wait_inside_child_context_resumes_there() -> None:
     run = run_durable(handler, None)
     assert (run.result, run.metrics.elapsed_ms) == ([1, 2], 10_000.0)
     assert [op.id for op in run.operations] == ["1", "1.1", "1.2", "2"]
+
+
+@pytest.mark.parametrize("clock", ["virtual", "wall"])
+@pytest.mark.parametrize("seconds", [31_622_401, 1e20])
+def test_a_wait_longer_than_aws_accepts_fails_the_execution_on_both_clocks(
+    clock: str, seconds: float
+) -> None:
+    """AWS accepts waits of 1 to 31,622,400 s (366 days); a longer one is a validation error,
+    not an endless or overflowing wait that every resumption would repeat."""
+    from durable_sim.clock import VirtualClock, WallClock
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ctx.wait(Duration(seconds=seconds))  # type: ignore[arg-type]
+
+    run = run_durable(handler, None, clock=VirtualClock() if clock == "virtual" else WallClock())
+    assert run.status == "FAILED" and isinstance(run.error, ValidationError)
+    assert "from 1 to 31,622,400 (366 days)" in str(run.error)
+    longest = run_durable(
+        lambda e, ctx: ctx.wait(Duration(seconds=31_622_400)), None, clock=VirtualClock()
+    )
+    assert longest.status == "SUCCEEDED" and longest.metrics.elapsed_ms == 31_622_400_000.0
