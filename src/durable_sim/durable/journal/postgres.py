@@ -23,7 +23,6 @@ next invocation reads from the journal what was written.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +49,7 @@ from durable_sim.durable.journal.records import (
     ExecutionRecord,
     HistoryEntry,
     OperationRecord,
+    RowDecoder,
     encode_json,
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
@@ -146,6 +146,7 @@ class PostgresJournal(Journal):
 
     def __init__(self, dsn: str, *, group_commit: bool = True, connect_timeout_s: int = 10) -> None:
         self.dsn = check_dsn(dsn)
+        self._rows = RowDecoder(f"journal {redact(self.dsn)!r}")
         self._connect_timeout_s = connect_timeout_s
         self._lock = threading.Lock()
         self._group = GroupCommit(self._commit, enabled=group_commit)
@@ -266,8 +267,7 @@ class PostgresJournal(Journal):
         lease_s: float,
     ) -> ExecutionRecord:
         """The execution of `row` (locked), with a lease for `owner` if it runs."""
-        stored_input, status, result, error, function_name, invocations, *lease_row = row
-        holder, epoch, expires, now = lease_row
+        status, (holder, epoch, expires, now) = row[1], row[6:10]
         if status not in EXECUTION_STATUSES:
             raise JournalCorruptError(
                 f"journal {redact(self.dsn)!r}: execution {execution_id!r} has unknown status "
@@ -284,23 +284,13 @@ class PostgresJournal(Journal):
                 (owner, lease.epoch, lease.expires_at, execution_id),
             )
         ops = {
-            op_id: self._decode_record(op_id, text)
+            op_id: self._rows.record(op_id, text)
             for op_id, text in conn.execute(
                 "SELECT op_id, record FROM durable_operations WHERE execution_id = %s",
                 (execution_id,),
             )
         }
-        return ExecutionRecord(
-            execution_id,
-            stored_input,
-            status,
-            result,
-            self._decode_json(error) if error else None,
-            ops,
-            function_name,
-            invocations,
-            lease,
-        )
+        return self._rows.execution(execution_id, row, ops, lease)
 
     def renew(self, lease: Lease, lease_s: float) -> Lease:
         with self._using("write") as conn, conn.transaction():
@@ -377,17 +367,7 @@ class PostgresJournal(Journal):
             row = conn.execute(_EXECUTION, (execution_id,)).fetchone()
         if row is None:
             return None
-        stored_input, status, result, error, function_name, invocations, *_ = row
-        return ExecutionRecord(
-            execution_id,
-            stored_input,
-            status,
-            result,
-            self._decode_json(error) if error else None,
-            {},
-            function_name,
-            invocations,
-        )
+        return self._rows.execution(execution_id, row)
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -465,7 +445,7 @@ class PostgresJournal(Journal):
                 "SELECT record FROM durable_operations WHERE execution_id = %s AND op_id = %s",
                 (execution_id, op_id),
             ).fetchone()
-        return self._decode_record(op_id, row[0]) if row is not None else None
+        return self._rows.record(op_id, row[0]) if row is not None else None
 
     def read_history(self, execution_id: str) -> list[HistoryEntry]:
         with self._using("read") as conn:
@@ -475,39 +455,7 @@ class PostgresJournal(Journal):
             ).fetchall()
         if not rows:
             raise KeyError(f"no execution {execution_id!r} in the journal")
-        entries = []
-        for seq, text in rows:
-            try:
-                entries += [HistoryEntry.from_data(data) for data in json.loads(text)]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise JournalCorruptError(
-                    f"journal {redact(self.dsn)!r}: history entry {seq} of execution "
-                    f"{execution_id!r} is malformed: {exc}"
-                ) from exc
-        return entries
-
-    def _decode_json(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise JournalCorruptError(
-                f"journal {redact(self.dsn)!r}: unreadable JSON {text[:60]!r}: {exc}"
-            ) from exc
-
-    def _decode_record(self, op_id: str, text: str) -> OperationRecord:
-        data = self._decode_json(text)
-        try:
-            record = OperationRecord.from_dict(data)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise JournalCorruptError(
-                f"journal {redact(self.dsn)!r}: operation {op_id} is malformed: {exc!r}"
-            ) from exc
-        if record.id != op_id:
-            raise JournalCorruptError(
-                f"journal {redact(self.dsn)!r}: the row of operation {op_id} holds operation "
-                f"{record.id}"
-            )
-        return record
+        return self._rows.history(execution_id, rows)
 
 
 def _refusal(execution_id: str, lease: Lease | None, reason: str | None) -> None:

@@ -216,3 +216,80 @@ def wakes(entries: Sequence[HistoryEntry]) -> bool:
     """Whether an outside party's `entries` end an operation (an answered callback): the
     execution then has something new for its next invocation."""
     return any(e.operation is not None and e.operation.terminal for e in entries)
+
+
+@dataclass(frozen=True)
+class RowDecoder:
+    """Reads what a database journal stored (JSON text) back into records, the same way for
+    every backend; `where` names the journal in errors (e.g. ``"journal /tmp/j.sqlite"``).
+
+    Everything unreadable raises `JournalCorruptError` naming the journal and the row.
+    """
+
+    where: str
+
+    def json(self, text: str) -> Any:
+        """`text` parsed as JSON."""
+        from durable_sim.durable.errors import JournalCorruptError
+
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise JournalCorruptError(
+                f"{self.where}: unreadable JSON {text[:60]!r}: {exc}"
+            ) from exc
+
+    def record(self, op_id: str, text: str) -> OperationRecord:
+        """The operation record stored as `text` in the row of operation `op_id`."""
+        from durable_sim.durable.errors import JournalCorruptError
+
+        data = self.json(text)
+        try:
+            record = OperationRecord.from_dict(data)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise JournalCorruptError(
+                f"{self.where}: operation {op_id} is malformed: {exc!r} (a record needs an id, "
+                "a type and a status of the SDK's OperationType and OperationStatus)"
+            ) from exc
+        if record.id != op_id:
+            raise JournalCorruptError(
+                f"{self.where}: the row of operation {op_id} holds operation {record.id}"
+            )
+        return record
+
+    def history(self, execution_id: str, rows: Sequence[tuple[int, str]]) -> list[HistoryEntry]:
+        """The history entries of `rows` (``(seq, JSON list of entries)``, in order)."""
+        from durable_sim.durable.errors import JournalCorruptError
+
+        entries: list[HistoryEntry] = []
+        for seq, text in rows:
+            try:
+                entries += [HistoryEntry.from_data(data) for data in json.loads(text)]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise JournalCorruptError(
+                    f"{self.where}: history entry {seq} of execution {execution_id!r} is "
+                    f"malformed: {exc}"
+                ) from exc
+        return entries
+
+    def execution(
+        self,
+        execution_id: str,
+        row: Sequence[Any],
+        operations: dict[str, OperationRecord] | None = None,
+        lease: Lease | None = None,
+    ) -> ExecutionRecord:
+        """The execution stored in `row` (input, status, result, error, function name,
+        invocations, then any further columns)."""
+        stored_input, status, result, error, function_name, invocations, *_ = row
+        return ExecutionRecord(
+            execution_id,
+            stored_input,
+            status,
+            result,
+            self.json(error) if error else None,
+            operations or {},
+            function_name,
+            invocations,
+            lease,
+        )

@@ -13,7 +13,6 @@ either no journal or the whole one.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ from durable_sim.durable.journal.records import (
     ExecutionRecord,
     HistoryEntry,
     OperationRecord,
+    RowDecoder,
     encode_json,
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
@@ -98,6 +98,7 @@ class SqliteJournal(Journal):
         self, path: str | Path, *, group_commit: bool = True, busy_timeout_s: float = 30.0
     ) -> None:
         self.path = Path(path)
+        self._rows = RowDecoder(f"journal {self.path}")
         _check_path(self.path)
         self._lock = threading.Lock()
         self._group = GroupCommit(self._commit, enabled=group_commit)
@@ -246,9 +247,7 @@ class SqliteJournal(Journal):
         now: float,
     ) -> ExecutionRecord:
         """The execution of `row`, with a lease for `owner` if it runs (inside a write)."""
-        stored_input, status, result, error, function_name, invocations, holder, epoch, expires = (
-            row
-        )
+        status, (holder, epoch, expires) = row[1], row[6:9]
         if status not in EXECUTION_STATUSES:
             raise JournalCorruptError(
                 f"journal {self.path}: execution {execution_id!r} has unknown status "
@@ -265,22 +264,12 @@ class SqliteJournal(Journal):
                 (owner, lease.epoch, lease.expires_at, execution_id),
             )
         ops = {
-            op_id: self._decode_record(op_id, text)
+            op_id: self._rows.record(op_id, text)
             for op_id, text in db.execute(
                 "SELECT op_id, record FROM operations WHERE execution_id=?", (execution_id,)
             )
         }
-        return ExecutionRecord(
-            execution_id,
-            stored_input,
-            status,
-            result,
-            self._decode_json(error) if error else None,
-            ops,
-            function_name,
-            invocations,
-            lease,
-        )
+        return self._rows.execution(execution_id, row, ops, lease)
 
     def _fence(self, db: sqlite3.Connection, execution_id: str, lease: Lease | None) -> None:
         row = db.execute(
@@ -350,17 +339,7 @@ class SqliteJournal(Journal):
         rows = self._query(_EXECUTION, (execution_id,))
         if not rows:
             return None
-        stored_input, status, result, error, function_name, invocations, *_ = rows[0]
-        return ExecutionRecord(
-            execution_id,
-            stored_input,
-            status,
-            result,
-            self._decode_json(error) if error else None,
-            {},
-            function_name,
-            invocations,
-        )
+        return self._rows.execution(execution_id, rows[0])
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -459,7 +438,7 @@ class SqliteJournal(Journal):
             "SELECT record FROM operations WHERE execution_id=? AND op_id=?",
             (execution_id, op_id),
         )
-        return self._decode_record(op_id, rows[0][0]) if rows else None
+        return self._rows.record(op_id, rows[0][0]) if rows else None
 
     def read_history(self, execution_id: str) -> list[HistoryEntry]:
         rows = self._query(
@@ -468,40 +447,7 @@ class SqliteJournal(Journal):
         )
         if not rows:
             raise KeyError(f"no execution {execution_id!r} in journal {self.path}")
-        entries = []
-        for seq, text in rows:
-            try:
-                entries += [HistoryEntry.from_data(data) for data in json.loads(text)]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise JournalCorruptError(
-                    f"journal {self.path}: history entry {seq} of execution {execution_id!r} "
-                    f"is malformed: {exc}"
-                ) from exc
-        return entries
-
-    def _decode_json(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise JournalCorruptError(
-                f"journal {self.path}: unreadable JSON {text[:60]!r}: {exc}"
-            ) from exc
-
-    def _decode_record(self, op_id: str, text: str) -> OperationRecord:
-        data = self._decode_json(text)
-        try:
-            record = OperationRecord.from_dict(data)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise JournalCorruptError(
-                f"journal {self.path}: operation {op_id} is malformed: {exc!r} "
-                "(a record needs an id, a type and a status of the SDK's OperationType and "
-                "OperationStatus)"
-            ) from exc
-        if record.id != op_id:
-            raise JournalCorruptError(
-                f"journal {self.path}: the row of operation {op_id} holds operation {record.id}"
-            )
-        return record
+        return self._rows.history(execution_id, rows)
 
 
 def _check_path(path: Path) -> None:
