@@ -273,3 +273,9 @@ def test_a_wall_clock_wait_resumes_in_another_process_at_its_time(tmp_path: Any)
         run = run_durable(handler, None, journal=journal, execution_id="w", clock=WallClock())
     assert (run.status, run.result) == ("SUCCEEDED", "after")
     assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize("field", ["duration_s", "poll_s", "wait_timeout_s"])
+def test_a_boolean_is_no_number_of_seconds(field: str) -> None:
+    with pytest.raises(ValueError, match=rf"lease {field}=True"):
+        LeaseConfig(**{field: True})  # type: ignore[arg-type]

@@ -172,3 +172,11 @@ def test_the_worker_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "bad functions 'nope'" in capsys.readouterr().err
     assert main(["worker", "--journal", str(tmp_path), "--functions", functions]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("event", [float("nan"), {"x": float("inf")}, object()])
+def test_an_event_that_is_no_json_value_is_refused_at_submit(tmp_path: Path, event: Any) -> None:
+    with SqliteJournal(tmp_path / "w.sqlite") as journal:
+        with pytest.raises(ValueError, match=r"bad event .*\(accepted: a JSON value\)"):
+            submit(journal, "job", event, execution_id="j1")
+        assert journal.get_execution("j1") is None

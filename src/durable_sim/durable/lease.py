@@ -71,6 +71,11 @@ class Lease:
     expires_at: float
 
 
+def _seconds(value: object) -> bool:
+    """Whether `value` is a number of seconds (an int or float; a boolean is never a number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class LeaseConfig:
     """How an invocation takes and keeps its execution's lease.
@@ -89,20 +94,20 @@ class LeaseConfig:
     owner: str | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.duration_s, int | float) and 0 < self.duration_s < math.inf):
+        if not (_seconds(self.duration_s) and 0 < self.duration_s < math.inf):
             raise ValueError(
                 f"lease duration_s={self.duration_s!r} (accepted: a finite number of seconds > 0)"
             )
         if self.on_busy not in ("raise", "wait"):
             raise ValueError(f"lease on_busy={self.on_busy!r} (accepted: 'raise' or 'wait')")
         if self.wait_timeout_s is not None and not (
-            isinstance(self.wait_timeout_s, int | float) and 0 <= self.wait_timeout_s < math.inf
+            _seconds(self.wait_timeout_s) and 0 <= self.wait_timeout_s < math.inf
         ):
             raise ValueError(
                 f"lease wait_timeout_s={self.wait_timeout_s!r} (accepted: None or a finite "
                 "number of seconds >= 0)"
             )
-        if not (isinstance(self.poll_s, int | float) and 0 < self.poll_s < math.inf):
+        if not (_seconds(self.poll_s) and 0 < self.poll_s < math.inf):
             raise ValueError(
                 f"lease poll_s={self.poll_s!r} (accepted: a finite number of seconds > 0)"
             )

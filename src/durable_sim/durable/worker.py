@@ -53,14 +53,17 @@ def submit(
 ) -> str:
     """Queue an execution of the registered function `function_name` with the JSON `event`;
     returns its id (a new random one by default). Submitting an existing id again changes
-    nothing (its input must be the same). Raises ValueError for a bad name or id, or an input
-    that differs from the existing execution's."""
+    nothing (its input must be the same). Raises ValueError for a bad name or id, an event that
+    is no JSON value (NaN included), or an input that differs from the existing execution's."""
     if not isinstance(function_name, str) or not function_name:
         raise ValueError(f"bad function_name {function_name!r} (accepted: a non-empty string)")
     execution_id = check_execution_id(
         f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
     )
-    payload = json.dumps(event)
+    try:
+        payload = json.dumps(event, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad event {event!r}: {exc} (accepted: a JSON value)") from None
     started = HistoryEntry("ExecutionStarted", WallClock().now_ms(), None, {"Input": payload})
     record = journal.open_execution(
         execution_id, payload, started, function_name=function_name, ready=True
