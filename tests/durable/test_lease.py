@@ -3,6 +3,8 @@ stalled owner is fenced, and the lease's options are checked."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ from durable_sim.durable import (
     Lease,
     LeaseConfig,
     LeaseLostError,
+    MemoryJournal,
 )
 from durable_sim.durable.lease import LeaseKeeper
 from tests.durable.conftest import JournalBackend
@@ -229,6 +232,76 @@ def test_a_keeper_that_cannot_renew_says_so_before_the_next_step(backend: Journa
     with pytest.raises(LeaseLostError, match=r"was not renewed within its 0\.2 s"):
         keeper.check()
     keeper.stop()
+
+
+class _CountingRenewals:
+    """A journal handle that counts the renewals sent through it."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self.renewals = 0
+
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        self.renewals += 1
+        return self._journal.renew(lease, lease_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+def _held(duration_s: float) -> tuple[_CountingRenewals, Lease]:
+    journal = MemoryJournal()
+    record = journal.open_execution(
+        "e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}), owner="o", lease_s=duration_s
+    )
+    assert record.lease is not None
+    return _CountingRenewals(journal), record.lease
+
+
+def test_a_keeper_stopped_before_its_first_renewal_never_renews() -> None:
+    journal, lease = _held(0.3)
+    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    assert keeper.stop() == lease
+    time.sleep(0.4)  # past the first renewal it would have sent
+    assert journal.renewals == 0
+
+
+def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
+    journal, lease = _held(0.3)
+    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    time.sleep(0.45)  # renewals due at 0.1 s and 0.2 s (and more, on time)
+    keeper.check()
+    renewed = keeper.stop()
+    assert journal.renewals >= 2 and renewed.epoch == lease.epoch
+    assert renewed.expires_at > lease.expires_at
+    after = journal.renewals
+    time.sleep(0.25)
+    assert journal.renewals == after  # nothing is renewed once stop returned
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_keeper_in_a_forked_child_renews() -> None:
+    parked = LeaseKeeper(*_held(30.0), 30.0)  # type: ignore[arg-type]  # pending at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: its keepers get renewal threads of their own
+        code = 1
+        try:
+            journal, lease = _held(0.15)
+            keeper = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]
+            time.sleep(0.3)
+            keeper.check()
+            keeper.stop()
+            code = 0 if journal.renewals >= 1 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    parked.stop()
+    if waited[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert waited[0] == pid and os.waitstatus_to_exitcode(waited[1]) == 0
 
 
 @pytest.mark.parametrize(

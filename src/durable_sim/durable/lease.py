@@ -40,6 +40,8 @@ journals, the database server's clock for Postgres.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import os
 import socket
@@ -48,7 +50,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from durable_sim.durable.errors import ExecutionBusyError, JournalError, LeaseLostError
 
@@ -164,6 +166,61 @@ def open_leased(
             sleep(pause if left is None else min(pause, left))
 
 
+class _RenewalStarts:
+    """Starts each keeper's renewal thread when its first renewal comes due.
+
+    Most invocations end well within a third of their lease (a simulated run takes well under
+    a millisecond), and a thread per invocation would cost more CPU than the whole run
+    (``python -m benchmarks side-by-side``). So one daemon thread per process holds every new
+    keeper until its first renewal is due and then starts the keeper's own renewal thread
+    (from then on a slow journal delays no one else's renewals); a keeper stopped before then
+    never gets a thread. A forked child starts with no pending keepers and its own thread.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._due: list[list[Any]] = []  # heap of [monotonic due time, seq, keeper or None]
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, due: float, keeper: LeaseKeeper) -> list[Any]:
+        """Start `keeper`'s renewal thread at `due` (``time.monotonic`` seconds) unless it is
+        stopped before; returns the entry, whose keeper `cancel` clears."""
+        entry = [due, next(self._seq), keeper]
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="lease-renewal-starts", daemon=True
+                )
+                self._thread.start()
+            if not self._due or due < self._due[0][0]:
+                self._cond.notify()
+            heapq.heappush(self._due, entry)
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        """Forget the keeper of `entry` (stopped: it needs no thread)."""
+        entry[2] = None
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._due and self._due[0][0] <= now:
+                    keeper = heapq.heappop(self._due)[2]
+                    if keeper is not None:
+                        keeper._start_renewing()
+                self._cond.wait(self._due[0][0] - now if self._due else None)
+
+
+_RENEWAL_STARTS = _RenewalStarts()
+
+
 class LeaseKeeper:
     """Renews a held lease in the background, every third of its duration.
 
@@ -171,23 +228,34 @@ class LeaseKeeper:
     lost (a renewal was refused: another owner took over) or may have lapsed (no renewal was
     confirmed within the lease's duration, measured from when that renewal was sent). A
     journal error during a renewal is retried at the next tick; the lease lapses if none
-    succeeds in time.
+    succeeds in time. The keeper's renewal thread starts when its first renewal is due (see
+    `_RenewalStarts`), so an invocation shorter than a third of its lease runs no thread.
     """
 
     def __init__(self, journal: Journal, lease: Lease, duration_s: float) -> None:
         self.journal = journal
         self.lease = lease
         self.duration_s = duration_s
-        self._valid_until = time.monotonic() + duration_s
+        started = time.monotonic()
+        self._valid_until = started + duration_s
         self._lost: LeaseLostError | None = None
+        self._lock = threading.Lock()  # held while starting the thread and while stopping
+        self._stopped = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"lease-{lease.execution_id}", daemon=True
-        )
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._entry = _RENEWAL_STARTS.add(started + duration_s / 3, self)
+
+    def _start_renewing(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"lease-{self.lease.execution_id}", daemon=True
+            )
+            self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.duration_s / 3):
+        while True:  # started when the first renewal is due
             sent = time.monotonic()
             try:
                 self.lease = self.journal.renew(self.lease, self.duration_s)
@@ -195,8 +263,11 @@ class LeaseKeeper:
                 self._lost = exc
                 return
             except JournalError:
-                continue
-            self._valid_until = sent + self.duration_s
+                pass
+            else:
+                self._valid_until = sent + self.duration_s
+            if self._stop.wait(self.duration_s / 3):
+                return
 
     def check(self) -> None:
         """Raise `LeaseLostError` unless this process still safely holds the lease."""
@@ -211,6 +282,11 @@ class LeaseKeeper:
 
     def stop(self) -> Lease:
         """Stop renewing; returns the lease as last renewed."""
-        self._stop.set()
-        self._thread.join()
+        _RenewalStarts.cancel(self._entry)
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        if thread is not None:
+            self._stop.set()
+            thread.join()
         return self.lease
