@@ -10,7 +10,7 @@ from aws_durable_execution_sdk_python.exceptions import SerDesError
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 if TYPE_CHECKING:
-    from durable_sim.durable.journal import Journal
+    from durable_sim.durable.journal import Journal, OperationRecord
 
 Status = Literal["SUCCEEDED", "FAILED", "PENDING"]
 
@@ -51,6 +51,26 @@ class OperationView:
     attempts: int
     result_json: str | None = None  # the result as journaled; `result` decodes it on demand
     error: str | None = None
+
+    @classmethod
+    def of(cls, record: OperationRecord) -> OperationView:
+        """The view of a journal record. Built without the frozen dataclass's ``__init__``
+        (one ``object.__setattr__`` call per field): a run returns one view per operation, and
+        a 10,000-step replay spent a third of its time building them that way."""
+        view = object.__new__(cls)
+        error = record.error
+        vars(view).update(
+            id=record.id,
+            parent_id=record.parent_id,
+            type=record.type._value_,
+            sub_type=record.sub_type or "",
+            name=record.name,
+            status=record.status._value_,
+            attempts=record.attempt,
+            result_json=record.result,
+            error=error.get("ErrorMessage") if error else None,
+        )
+        return view
 
     @property
     def result(self) -> Any:

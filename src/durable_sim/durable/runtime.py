@@ -560,25 +560,10 @@ def _exception_class(error_type: str) -> type[BaseException] | None:
 
 
 def _order(op_id: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in op_id.split("."))
+    return tuple(map(int, op_id.split(".")))
 
 
 def operation_views(operations: dict[str, OperationRecord]) -> list[OperationView]:
     """Journal records as the caller sees them, in execution order (parents before children)."""
-    views = []
-    for op_id in sorted(operations, key=_order):
-        rec = operations[op_id]
-        views.append(
-            OperationView(
-                id=rec.id,
-                parent_id=rec.parent_id,
-                type=rec.type._value_,
-                sub_type=rec.sub_type or "",
-                name=rec.name,
-                status=rec.status._value_,
-                attempts=rec.attempt,
-                result_json=rec.result,
-                error=(rec.error or {}).get("ErrorMessage"),
-            )
-        )
-    return views
+    view = OperationView.of
+    return [view(operations[op_id]) for op_id in sorted(operations, key=_order)]

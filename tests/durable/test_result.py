@@ -1,0 +1,57 @@
+"""`OperationView.of`: the view of a journal record equals the one its constructor builds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_sim.durable.journal import OperationRecord
+from durable_sim.durable.result import OperationView
+from durable_sim.durable.runtime import operation_views
+
+_text = st.none() | st.text(max_size=8)
+_records = st.builds(
+    OperationRecord,
+    id=st.lists(st.integers(1, 12), min_size=1, max_size=3).map(lambda p: ".".join(map(str, p))),
+    parent_id=_text,
+    type=st.sampled_from(OperationType),
+    sub_type=_text,
+    name=_text,
+    status=st.sampled_from(OperationStatus),
+    attempt=st.integers(0, 5),
+    result=_text,
+    error=st.none() | st.fixed_dictionaries({}, optional={"ErrorMessage": st.text(max_size=8)}),
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(_records)
+def test_a_view_of_a_record_equals_the_constructed_view(rec: OperationRecord) -> None:
+    view = OperationView.of(rec)
+    expected = OperationView(
+        id=rec.id,
+        parent_id=rec.parent_id,
+        type=rec.type.value,
+        sub_type=rec.sub_type or "",
+        name=rec.name,
+        status=rec.status.value,
+        attempts=rec.attempt,
+        result_json=rec.result,
+        error=(rec.error or {}).get("ErrorMessage"),
+    )
+    assert view == expected and hash(view) == hash(expected) and repr(view) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.status = "FAILED"  # type: ignore[misc]
+
+
+@settings(derandomize=True, max_examples=100, deadline=None)
+@given(st.lists(_records, max_size=12))
+def test_views_come_in_execution_order(records: list[OperationRecord]) -> None:
+    by_id = {rec.id: rec for rec in records}
+    views = operation_views(by_id)
+    order = [tuple(int(part) for part in view.id.split(".")) for view in views]
+    assert order == sorted(order) and {view.id for view in views} == set(by_id)
