@@ -241,7 +241,7 @@ class LeaseKeeper:
         self._lost: LeaseLostError | None = None
         self._lock = threading.Lock()  # held while starting the thread and while stopping
         self._stopped = False
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None  # made with the thread
         self._thread: threading.Thread | None = None
         self._entry = _RENEWAL_STARTS.add(started + duration_s / 3, self)
 
@@ -249,12 +249,14 @@ class LeaseKeeper:
         with self._lock:
             if self._stopped:
                 return
+            self._stop = threading.Event()
             self._thread = threading.Thread(
                 target=self._run, name=f"lease-{self.lease.execution_id}", daemon=True
             )
             self._thread.start()
 
     def _run(self) -> None:
+        assert self._stop is not None
         while True:  # started when the first renewal is due
             sent = time.monotonic()
             try:
@@ -285,8 +287,8 @@ class LeaseKeeper:
         _RenewalStarts.cancel(self._entry)
         with self._lock:
             self._stopped = True
-            thread = self._thread
-        if thread is not None:
-            self._stop.set()
+            thread, stop = self._thread, self._stop
+        if thread is not None and stop is not None:
+            stop.set()
             thread.join()
         return self.lease
