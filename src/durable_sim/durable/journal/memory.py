@@ -182,9 +182,11 @@ class MemoryJournal(Journal):
             execution = self._fenced(execution_id, lease)
             operations = execution.record.operations
             latest = latest_records(entries)
-            ended = sorted(op for op in latest if op in operations and operations[op].terminal)
-            if ended:
-                raise OperationClosedError(execution_id, ended)
+            for op_id in latest:
+                known = operations.get(op_id)
+                if known is not None and known.terminal:
+                    ended = [op for op in latest if op in operations and operations[op].terminal]
+                    raise OperationClosedError(execution_id, sorted(ended))
             execution.history.extend(entries)
             operations.update(latest)
             execution.record.invocations += invocations_in(entries)
