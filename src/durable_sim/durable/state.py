@@ -73,24 +73,26 @@ CALLBACK_HEARTBEAT_TIMEOUT = {
 BATCH_GAP_MS = 100.0
 BATCH_SPAN_MS = 1000.0
 
+# The history event of each transition, keyed by the enums' values (an enum member's own hash
+# is Python code, and these are looked up at every checkpoint).
 _STARTED_EVENT = {
-    OperationType.STEP: "StepStarted",
-    OperationType.CONTEXT: "ContextStarted",
-    OperationType.WAIT: "WaitStarted",
-    OperationType.CALLBACK: "CallbackStarted",
-    OperationType.CHAINED_INVOKE: "ChainedInvokeStarted",
+    OperationType.STEP.value: "StepStarted",
+    OperationType.CONTEXT.value: "ContextStarted",
+    OperationType.WAIT.value: "WaitStarted",
+    OperationType.CALLBACK.value: "CallbackStarted",
+    OperationType.CHAINED_INVOKE.value: "ChainedInvokeStarted",
 }
 _END_EVENT = {
-    (OperationType.STEP, SUCCEEDED): "StepSucceeded",
-    (OperationType.STEP, FAILED): "StepFailed",
-    (OperationType.CONTEXT, SUCCEEDED): "ContextSucceeded",
-    (OperationType.CONTEXT, FAILED): "ContextFailed",
-    (OperationType.WAIT, SUCCEEDED): "WaitSucceeded",
-    (OperationType.CALLBACK, SUCCEEDED): "CallbackSucceeded",
-    (OperationType.CALLBACK, FAILED): "CallbackFailed",
-    (OperationType.CALLBACK, TIMED_OUT): "CallbackTimedOut",
-    (OperationType.CHAINED_INVOKE, SUCCEEDED): "ChainedInvokeSucceeded",
-    (OperationType.CHAINED_INVOKE, FAILED): "ChainedInvokeFailed",
+    (OperationType.STEP.value, SUCCEEDED.value): "StepSucceeded",
+    (OperationType.STEP.value, FAILED.value): "StepFailed",
+    (OperationType.CONTEXT.value, SUCCEEDED.value): "ContextSucceeded",
+    (OperationType.CONTEXT.value, FAILED.value): "ContextFailed",
+    (OperationType.WAIT.value, SUCCEEDED.value): "WaitSucceeded",
+    (OperationType.CALLBACK.value, SUCCEEDED.value): "CallbackSucceeded",
+    (OperationType.CALLBACK.value, FAILED.value): "CallbackFailed",
+    (OperationType.CALLBACK.value, TIMED_OUT.value): "CallbackTimedOut",
+    (OperationType.CHAINED_INVOKE.value, SUCCEEDED.value): "ChainedInvokeSucceeded",
+    (OperationType.CHAINED_INVOKE.value, FAILED.value): "ChainedInvokeFailed",
 }
 
 
@@ -238,7 +240,7 @@ class ExecutionState:
             ident,
             clock,
             STARTED,
-            _STARTED_EVENT[ident.operation_type],
+            _STARTED_EVENT[ident.operation_type._value_],
             sync=sync,
             details=details,
             attempt=attempt,
@@ -259,7 +261,7 @@ class ExecutionState:
             ident,
             clock,
             SUCCEEDED,
-            _END_EVENT[(ident.operation_type, SUCCEEDED)],
+            _END_EVENT[(ident.operation_type._value_, SUCCEEDED._value_)],
             result=payload,
             replay_children=replay_children,
             payload=payload,
@@ -271,7 +273,11 @@ class ExecutionState:
     ) -> OperationRecord:
         """FAIL with the SDK's ``ErrorObject`` fields."""
         return self._checkpoint(
-            ident, clock, FAILED, _END_EVENT[(ident.operation_type, FAILED)], error=error
+            ident,
+            clock,
+            FAILED,
+            _END_EVENT[(ident.operation_type._value_, FAILED._value_)],
+            error=error,
         )
 
     def retry(
@@ -321,16 +327,18 @@ class ExecutionState:
             with self.lock:
                 due = self._due(clock.now_ms())
             self._finish(due)
-            attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
-            self.charge(clock, "checkpoint", op_id, status.value, attempt)
+            if "checkpoint" not in self._free:
+                attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
+                clock.charge(self.sampler.draw("checkpoint", op_id, status._value_, attempt))
         if self.orphaned and self._is_orphan(op_id):
             raise OrphanedChildException(
                 "the map/parallel that ran this branch completed; its checkpoint is dropped",
                 operation_id=op_id,
             )
-        for label, seconds in (("due in", due_in_s), ("heartbeat due in", heartbeat_in_s)):
-            if seconds is not None:
-                check_seconds(seconds, f"{describe(ident)}: {label}")
+        if due_in_s is not None:
+            check_seconds(due_in_s, f"{describe(ident)}: due in")
+        if heartbeat_in_s is not None:
+            check_seconds(heartbeat_in_s, f"{describe(ident)}: heartbeat due in")
         at = clock.now_ms()
         if status is SUCCEEDED or status is FAILED:
             fields["end_ms"] = at
@@ -602,7 +610,7 @@ class ExecutionState:
         if rec.type is OperationType.CHAINED_INVOKE:
             status = FAILED if rec.error is not None else SUCCEEDED
             done = rec.evolve(status=status, end_ms=at, due_ms=None)
-            return HistoryEntry(_END_EVENT[(rec.type, status)], at, done)
+            return HistoryEntry(_END_EVENT[(rec.type._value_, status._value_)], at, done)
         return None
 
 
