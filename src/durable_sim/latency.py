@@ -12,6 +12,7 @@ point) adds new ones beside the built-ins.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -103,6 +104,16 @@ class LatencyProfile:
     def cost_names(self) -> list[str]:
         """The names of the profile's costs (every `Dist` field), in declaration order."""
         return [f.name for f in fields(self) if f.name not in ("name", "machine")]
+
+    @functools.cached_property
+    def zero_costs(self) -> frozenset[str]:
+        """The costs that are always zero (constant, median 0): nothing to draw or charge.
+        Worked out once per profile (every run asks, and hashing a profile is not cheap)."""
+        return frozenset(
+            name
+            for name in self.cost_names()
+            if getattr(self, name).is_constant and getattr(self, name).median_ms == 0
+        )
 
 
 ZERO = LatencyProfile(name="zero")

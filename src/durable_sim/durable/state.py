@@ -24,7 +24,6 @@ without recording an outcome.
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -48,7 +47,7 @@ from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.lease import LeaseKeeper
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
-from durable_sim.latency import LatencyProfile, Sampler
+from durable_sim.latency import Sampler
 
 STARTED = OperationStatus.STARTED
 PENDING = OperationStatus.PENDING
@@ -133,16 +132,6 @@ class CallbackAnswer:
 Responder = Callable[[str, OperationRecord], list[CallbackAnswer]]
 
 
-@functools.cache
-def zero_costs(profile: LatencyProfile) -> frozenset[str]:
-    """The costs of `profile` that are always zero: no draw, no charge."""
-    return frozenset(
-        name
-        for name in profile.cost_names()
-        if getattr(profile, name).is_constant and getattr(profile, name).median_ms == 0
-    )
-
-
 class ExecutionState:
     """One execution's operations, checkpoints, timers and metrics, as one invocation sees them."""
 
@@ -179,7 +168,7 @@ class ExecutionState:
         self._pending_bytes = 0
         self.timers: dict[str, float] = {}
         self.answers: list[tuple[float, str, CallbackAnswer]] = []
-        self._free = zero_costs(sampler.profile)
+        self._free = sampler.profile.zero_costs
         for rec in operations.values():
             self._track(rec)
 
