@@ -26,7 +26,7 @@ from durable_sim.durable import (
     LeaseLostError,
     MemoryJournal,
 )
-from durable_sim.durable.lease import LeaseKeeper
+from durable_sim.durable.lease import _RENEWAL_STARTS, LeaseKeeper
 from tests.durable.conftest import JournalBackend
 
 
@@ -277,6 +277,17 @@ def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
     after = journal.renewals
     time.sleep(0.25)
     assert journal.renewals == after  # nothing is renewed once stop returned
+
+
+def test_stopped_keepers_are_not_kept_waiting_for_their_first_renewal() -> None:
+    journal, lease = _held(30.0)
+    live = LeaseKeeper(journal, lease, 30.0)  # type: ignore[arg-type]
+    for _ in range(5000):  # e.g. a sweep of short runs: each keeper stops within a third
+        LeaseKeeper(journal, lease, 30.0).stop()  # type: ignore[arg-type]
+    pending = _RENEWAL_STARTS._due
+    kept = [entry[2] for entry in pending if entry[2] is not None]
+    assert live in kept and len(pending) <= 2 * len(kept) + 64  # in proportion to live ones
+    live.stop()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

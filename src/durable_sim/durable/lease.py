@@ -47,7 +47,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,7 +118,7 @@ class LeaseConfig:
 
 def new_owner_id() -> str:
     """A lease owner id unique to this call: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def lease_is_free(holder: str | None, expires_at: float | None, owner: str, now: float) -> bool:
@@ -184,6 +183,7 @@ class _RenewalStarts:
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._due: list[list[Any]] = []  # heap of [monotonic due time, seq, keeper or None]
+        self._waiting = 0  # entries whose keeper is still set
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
 
@@ -200,20 +200,30 @@ class _RenewalStarts:
             if not self._due or due < self._due[0][0]:
                 self._cond.notify()
             heapq.heappush(self._due, entry)
+            self._waiting += 1
         return entry
 
-    @staticmethod
-    def cancel(entry: list[Any]) -> None:
-        """Forget the keeper of `entry` (stopped: it needs no thread)."""
-        entry[2] = None
+    def cancel(self, entry: list[Any]) -> None:
+        """Forget the keeper of `entry` (stopped: it needs no thread). Once most entries are
+        forgotten ones, they are dropped (so memory stays in proportion to live keepers)."""
+        with self._cond:
+            if entry[2] is None:
+                return
+            entry[2] = None
+            self._waiting -= 1
+            if len(self._due) > 2 * self._waiting + 64:
+                self._due = [kept for kept in self._due if kept[2] is not None]
+                heapq.heapify(self._due)
 
     def _run(self) -> None:
         with self._cond:
             while True:
                 now = time.monotonic()
                 while self._due and self._due[0][0] <= now:
-                    keeper = heapq.heappop(self._due)[2]
+                    entry = heapq.heappop(self._due)
+                    keeper, entry[2] = entry[2], None
                     if keeper is not None:
+                        self._waiting -= 1
                         keeper._start_renewing()
                 self._cond.wait(self._due[0][0] - now if self._due else None)
 
@@ -284,7 +294,7 @@ class LeaseKeeper:
 
     def stop(self) -> Lease:
         """Stop renewing; returns the lease as last renewed."""
-        _RenewalStarts.cancel(self._entry)
+        _RENEWAL_STARTS.cancel(self._entry)
         with self._lock:
             self._stopped = True
             thread, stop = self._thread, self._stop

@@ -54,6 +54,7 @@ from durable_sim.latency import Sampler, stable_key_hash
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+_DEFAULT_LEASE = LeaseConfig()
 # History events the service or the outside world appends between invocations (timers firing,
 # callback answers and heartbeats, chained invokes ending), not the work of an invocation.
 _SERVICE_EVENTS = frozenset(
@@ -116,7 +117,7 @@ def execute(
     lease, unreachable database) that stops the invocation without recording an outcome.
     """
     check_execution_id(execution_id)
-    config = lease or LeaseConfig()
+    config = lease or _DEFAULT_LEASE
     started = HistoryEntry("ExecutionStarted", clock.now_ms(), None, {"Input": input_payload})
     execution = open_leased(
         journal, execution_id, input_payload, started, config, function_name=function_name
