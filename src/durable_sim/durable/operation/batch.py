@@ -298,13 +298,19 @@ class _Batch:
             rank = 0 if self.branch_id(index) in settled else 1
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
+        # Without a completion check of the user's, whether the batch is complete changes only
+        # with the counts (`changed`); a check of the user's is asked at every turn, as before.
+        asks_user = self.policy.should_complete is not None
         try:
-            changed = True
+            changed = done = True
             while True:
                 if changed:
                     self.refresh()
                     changed = False
-                if self.complete():
+                    done = self.complete()
+                elif asks_user:
+                    done = self.complete()
+                if done:
                     break
                 while (
                     pending
