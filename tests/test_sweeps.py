@@ -386,11 +386,15 @@ def running_cluster():
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
     tmp_path, reference, running_cluster
 ):
+    address = running_cluster.scheduler_address
     runs = {
         "pool-2": {"workers": 2},
+        "pool-2-batch-5": {"workers": 2, "batch_size": 5},
         "dask-2": {"executor": "dask", "workers": 2},
         "dask-2-batch-1": {"executor": "dask", "workers": 2, "batch_size": 1},
-        "running-cluster": {"executor": "dask", "scheduler": running_cluster.scheduler_address},
+        "running-cluster": {"executor": "dask", "scheduler": address},
+        "running-cluster-batch-7": {"executor": "dask", "scheduler": address, "batch_size": 7},
+        "running-cluster-one-batch": {"executor": "dask", "scheduler": address, "batch_size": 12},
     }
     for name, arguments in runs.items():
         result = run_sweep(EXAMPLE, tmp_path / name, progress=False, **arguments)
@@ -538,6 +542,90 @@ def test_a_killed_sweep_resumes_with_the_same_files(tmp_path):
     fresh = tmp_path / "fresh"
     run_sweep(parse_sweep(document), fresh, progress=False)
     assert files(out) == files(fresh)
+
+
+class _Interrupt:
+    """A progress bar that raises KeyboardInterrupt (Ctrl-C) when the first batch comes back."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, count):
+        raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+MEDIUM = {
+    "base": {"workload": "counter", "runs": 1},
+    "grid": {"model": ["durable", "baseline"], "seed": list(range(8))},
+}
+
+
+@pytest.fixture(scope="module")
+def medium_reference(tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("medium")
+    run_sweep(parse_sweep(MEDIUM), out, progress=False)
+    return files(out)
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "resumed"),
+    [
+        ({"workers": 2, "batch_size": 2}, {"executor": "dask", "workers": 2, "batch_size": 3}),
+        ({"executor": "dask", "workers": 2, "batch_size": 3}, {"workers": 2}),
+    ],
+    ids=["pool-then-dask", "dask-then-pool"],
+)
+def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
+    tmp_path, monkeypatch, medium_reference, interrupted, resumed
+):
+    """Ctrl-C as the first batch comes back: the points saved so far stay (a killed cluster's
+    half-published ones are settled), and a rerun on another executor and batch size runs only
+    the rest and ends with the files of an uninterrupted serial sweep."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweeps, "tqdm", _Interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(parse_sweep(MEDIUM), out, progress=False, **interrupted)
+    monkeypatch.undo()
+    assert not (out / INDEX_FILE).exists()
+    assert (out / LOCK_FILE).read_text() == ""
+    saved = len(list(out.glob("*.meta.json")))
+    assert interrupted["batch_size"] <= saved < 16
+    result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
+    assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16
+    assert files(out) == medium_reference
+
+
+def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeypatch):
+    """A worker's batch outlives a cancelled sweep (Dask cannot stop a running task): it saves
+    no point after the sweep's token has left the lock file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).write_text("client-token")
+    points = parse_sweep(SMALL).points[:3]
+    items = [(i, point.spec, point.file) for i, point in enumerate(points)]
+    calls = []
+
+    def letting_go(spec):
+        calls.append(spec)
+        (out / LOCK_FILE).write_text("")  # the sweep stopped after this point began
+        return run_experiment(spec)
+
+    monkeypatch.setattr(sweeps, "run_experiment", letting_go)
+    done = sweeps._run_batch((str(out), "client-token", code_digest(), (), items))
+    assert [saved.position for saved in done] == [0] and len(calls) == 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        points[0].file,
+        f"{points[0].point_id}.meta.json",
+    ]
 
 
 # --- one writer, shared filesystem, same code -----------------------------------------------

@@ -70,6 +70,7 @@ from durable_sim.experiments import (
     Registrations,
     SpecError,
     code_digest,
+    environment_record,
     run_experiment,
     run_seeds,
     save_rows,
@@ -384,38 +385,52 @@ _Task = tuple[str, str, str, tuple[Registrations, ...], list[_Item]]
 _Work = tuple[str, str, str, list[_Item]]
 
 
-def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
-    """Run and save each point."""
+def _run_points(
+    out: Path, items: Sequence[_Item], environment: Mapping[str, Any], token: str | None = None
+) -> _Done:
+    """Run and save each point; `environment` is this process's `environment_record`, made once
+    for all of them. With the sweep's lock `token` (a worker), stop before the next point once
+    the lock no longer holds it: the sweep that sent the batch has stopped, and a rerun may own
+    the directory."""
     done = []
     for position, spec, file in items:
+        if token is not None and _lock_token(out) != token:
+            break
         rows = run_experiment(spec)
-        path = save_rows(rows, [spec], out / file)
+        path = save_rows(rows, [spec], out / file, environment=environment)
         done.append(_saved(position, len(rows), path.read_bytes()))
     return done
 
 
+def _lock_token(out: Path) -> str:
+    """The token in `out`'s lock file: the running sweep's, else empty."""
+    try:
+        return Path(out, LOCK_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def _run_batch(task: _Task) -> _Done:
     """A worker's task: check it writes where the client reads and runs the client's code, make
-    the registrations its points name (workloads, profiles), then run and save its points."""
+    the registrations its points name (workloads, profiles), then run and save its points with
+    one `environment_record` made here (the worker's packages go into its points' sidecars),
+    until the sweep lets go of the directory (`_run_points`)."""
     out, token, code, registrations, items = task
-    try:
-        seen = Path(out, LOCK_FILE).read_text(encoding="utf-8")
-    except OSError:
-        seen = ""
-    if seen != token:
+    if _lock_token(Path(out)) != token:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
             "(accepted: a directory on a filesystem every worker shares)"
         )
-    if code_digest() != code:
+    environment = environment_record()
+    if environment["code_sha256"] != code:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} runs durable-sim code "
-            f"{code_digest()[:12]}, the client {code[:12]} "
+            f"{environment['code_sha256'][:12]}, the client {code[:12]} "
             "(accepted: the same code on the client and every worker)"
         )
     for registration in registrations:
         registration.restore()
-    return _run_points(Path(out), items)
+    return _run_points(Path(out), items, environment, token)
 
 
 def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]:
@@ -425,8 +440,9 @@ def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]
 
 
 def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
+    environment = environment_record() if todo else {}
     for item in todo:
-        yield _run_points(out, [item])
+        yield _run_points(out, [item], environment)
 
 
 def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
