@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from distributed import LocalCluster
+from distributed import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +32,7 @@ from durable_sim.sweeps import (
     SweepError,
     collect_sweep,
     load_sweep,
+    local_cluster,
     parse_sweep,
     read_sweep,
     run_sweep,
@@ -377,10 +378,20 @@ def read_sweep_from(contents: dict[str, bytes], out: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def running_cluster():
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-    ) as cluster:
+    with local_cluster(1) as cluster:
         yield cluster
+
+
+def _profiling(dask_worker) -> bool:
+    return "profile" in dask_worker.periodic_callbacks
+
+
+def test_a_local_cluster_is_single_threaded_workers_without_the_profiler(running_cluster):
+    with Client(running_cluster, set_as_default=False) as client:
+        assert list(client.nthreads().values()) == [1]
+        assert list(client.run(_profiling).values()) == [False]
+    with pytest.raises(SweepError, match=r"bad workers=0 \(accepted: an int in 1..256\)"):
+        local_cluster(0)
 
 
 def test_files_are_byte_identical_whatever_the_executor_and_workers(

@@ -58,6 +58,7 @@ from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -94,6 +95,11 @@ MAX_WORKERS = 256
 #: tasks spread the scheduler's per-task cost over many points, and small last ones let the
 #: workers finish together.
 GUIDED_SHARE = 4
+#: Dask settings of the workers of a cluster this package starts (`local_cluster`). The
+#: statistical profiler, which feeds the dashboard's profile page, samples the running task's
+#: stack every 10 ms (distributed's default ``distributed.worker.profile.interval``); a sweep's
+#: tasks are deep simulation stacks and no dashboard is served, so it only costs CPU.
+DASK_CONFIG: Mapping[str, Any] = MappingProxyType({"distributed.worker.profile.enabled": False})
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
 _MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
@@ -455,21 +461,33 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask_client(scheduler: str | None, workers: int) -> Any:
-    """A connected `distributed.Client`: on a new LocalCluster of `workers` single-threaded
-    worker processes, or on the running cluster at `scheduler`."""
+def local_cluster(workers: int) -> Any:
+    """A new `distributed.LocalCluster` as ``executor="dask"`` starts one: `workers` (1..
+    `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
+    silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
+    :8787 and warns if that is taken); and the workers' statistical profiler off (`DASK_CONFIG`).
+    The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
+    _check_arguments("dask", workers, None, None)
     # Imported here: dask is needed only by this executor and costs a second to import.
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+        config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+    )
+
+
+def _dask_client(scheduler: str | None, workers: int) -> Any:
+    """A connected `distributed.Client`: on a new `local_cluster` of `workers`, or on the
+    running cluster at `scheduler`."""
+    from distributed import Client
 
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",  # None still binds :8787 (and warns if it is taken)
-            silence_logs=logging.ERROR,
-        )
-        return Client(cluster, set_as_default=False)
+        return Client(local_cluster(workers), set_as_default=False)
     from distributed.comm import parse_address
     from distributed.comm.registry import get_backend
 
