@@ -29,12 +29,14 @@ written last, once every point is present; `read_sweep` reads the rows back, eac
 against it.
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
-``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes, or on
-the running cluster whose scheduler address is given. Workers run and save points themselves,
-so the output directory must be on a filesystem every worker shares (each task checks it
-before its points run). Points are sent in batches, which keeps the scheduler's per-task cost
-off each point. One sweep at a time may write an output directory (an advisory lock on
-``.sweep.lock``).
+``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
+(`local_cluster`), or on the running cluster whose scheduler address is given. Workers run and
+save points themselves, so the output directory must be on a filesystem every worker shares
+(each task checks it before its points run, and stops once the sweep has let go of it). Points
+are sent in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each
+point, and the environment a sidecar records (`durable_sim.experiments.environment_record`:
+code digest, package versions) is made once per batch, not once per point. One sweep at a time
+may write an output directory (an advisory lock on ``.sweep.lock``).
 """
 
 from __future__ import annotations
@@ -615,8 +617,8 @@ def run_sweep(
     sha256; one row per point in grid order).
 
     `executor` is ``"local"`` (`workers` processes; 1, the default, runs in this process) or
-    ``"dask"`` (a new LocalCluster of `workers` single-threaded processes, default one per core,
-    or the running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
+    ``"dask"`` (a new `local_cluster` of `workers` processes, default one per core, or the
+    running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
     points per task sent to a worker (default: guided, see `GUIDED_SHARE`). `progress` shows a
     tqdm.auto bar (on stderr in a terminal) counting points. Files do not depend on the
     executor, the workers or the batch size.
