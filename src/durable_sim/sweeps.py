@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 import yaml
@@ -79,6 +79,9 @@ from durable_sim.experiments import (
     save_rows,
 )
 from durable_sim.files import read_pair, recover_pair, write_bytes_atomic
+
+if TYPE_CHECKING:  # dask is imported only when a sweep runs on it
+    from distributed import LocalCluster
 
 #: The keys of a sweep file.
 SWEEP_KEYS: tuple[str, ...] = ("base", "grid")
@@ -463,7 +466,7 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def local_cluster(workers: int) -> Any:
+def local_cluster(workers: int) -> LocalCluster:
     """A new `distributed.LocalCluster` as ``executor="dask"`` starts one: `workers` (1..
     `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
     silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
