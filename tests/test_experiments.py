@@ -19,6 +19,8 @@ from durable_sim.experiments import (
     ExperimentSpec,
     RunFailedError,
     SpecError,
+    code_digest,
+    environment_record,
     run_experiment,
     run_seeds,
     save_rows,
@@ -107,6 +109,24 @@ def test_save_rows_rejects_a_non_csv_path_and_writes_nothing(tmp_path):
     with pytest.raises(SpecError, match=r"accepted: a file name ending in \.csv"):
         save_rows(run_experiment(spec(runs=1)), [spec(runs=1)], tmp_path / "rows.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_rows_with_an_environment_made_once_writes_the_same_pair(tmp_path):
+    """A sweep makes the environment record once for all its points; each pair is the one
+    `save_rows` writes making it itself, and the record is what the sidecar holds."""
+    environment = environment_record()
+    assert environment["code_sha256"] == code_digest()
+    assert environment["python"].count(".") == 1
+    assert set(environment["packages"]) >= {"durable-sim", "numpy", "pandas"}
+    one = spec(runs=1)
+    rows = run_experiment(one)
+    own = save_rows(rows, [one], tmp_path / "own.csv")
+    given = save_rows(rows, [one], tmp_path / "given.csv", environment=environment)
+    assert own.read_bytes() == given.read_bytes()
+    meta = json.loads(given.with_suffix(".meta.json").read_text())
+    assert {key: meta[key] for key in environment} == environment
+    own_meta = json.loads(own.with_suffix(".meta.json").read_text())
+    assert own_meta == {**meta, "data_file": {**meta["data_file"], "name": "own.csv"}}
 
 
 def test_an_unknown_workload_is_named_with_the_accepted_ones():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from distributed import LocalCluster
+from distributed import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +32,7 @@ from durable_sim.sweeps import (
     SweepError,
     collect_sweep,
     load_sweep,
+    local_cluster,
     parse_sweep,
     read_sweep,
     run_sweep,
@@ -377,20 +378,34 @@ def read_sweep_from(contents: dict[str, bytes], out: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def running_cluster():
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-    ) as cluster:
+    with local_cluster(1) as cluster:
         yield cluster
+
+
+def _profiling(dask_worker) -> bool:
+    return "profile" in dask_worker.periodic_callbacks
+
+
+def test_a_local_cluster_is_single_threaded_workers_without_the_profiler(running_cluster):
+    with Client(running_cluster, set_as_default=False) as client:
+        assert list(client.nthreads().values()) == [1]
+        assert list(client.run(_profiling).values()) == [False]
+    with pytest.raises(SweepError, match=r"bad workers=0 \(accepted: an int in 1..256\)"):
+        local_cluster(0)
 
 
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
     tmp_path, reference, running_cluster
 ):
+    address = running_cluster.scheduler_address
     runs = {
         "pool-2": {"workers": 2},
+        "pool-2-batch-5": {"workers": 2, "batch_size": 5},
         "dask-2": {"executor": "dask", "workers": 2},
         "dask-2-batch-1": {"executor": "dask", "workers": 2, "batch_size": 1},
-        "running-cluster": {"executor": "dask", "scheduler": running_cluster.scheduler_address},
+        "running-cluster": {"executor": "dask", "scheduler": address},
+        "running-cluster-batch-7": {"executor": "dask", "scheduler": address, "batch_size": 7},
+        "running-cluster-one-batch": {"executor": "dask", "scheduler": address, "batch_size": 12},
     }
     for name, arguments in runs.items():
         result = run_sweep(EXAMPLE, tmp_path / name, progress=False, **arguments)
@@ -538,6 +553,90 @@ def test_a_killed_sweep_resumes_with_the_same_files(tmp_path):
     fresh = tmp_path / "fresh"
     run_sweep(parse_sweep(document), fresh, progress=False)
     assert files(out) == files(fresh)
+
+
+class _Interrupt:
+    """A progress bar that raises KeyboardInterrupt (Ctrl-C) when the first batch comes back."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, count):
+        raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+MEDIUM = {
+    "base": {"workload": "counter", "runs": 1},
+    "grid": {"model": ["durable", "baseline"], "seed": list(range(8))},
+}
+
+
+@pytest.fixture(scope="module")
+def medium_reference(tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("medium")
+    run_sweep(parse_sweep(MEDIUM), out, progress=False)
+    return files(out)
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "resumed"),
+    [
+        ({"workers": 2, "batch_size": 2}, {"executor": "dask", "workers": 2, "batch_size": 3}),
+        ({"executor": "dask", "workers": 2, "batch_size": 3}, {"workers": 2}),
+    ],
+    ids=["pool-then-dask", "dask-then-pool"],
+)
+def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
+    tmp_path, monkeypatch, medium_reference, interrupted, resumed
+):
+    """Ctrl-C as the first batch comes back: the points saved so far stay (a killed cluster's
+    half-published ones are settled), and a rerun on another executor and batch size runs only
+    the rest and ends with the files of an uninterrupted serial sweep."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweeps, "tqdm", _Interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(parse_sweep(MEDIUM), out, progress=False, **interrupted)
+    monkeypatch.undo()
+    assert not (out / INDEX_FILE).exists()
+    assert (out / LOCK_FILE).read_text() == ""
+    saved = len(list(out.glob("*.meta.json")))
+    assert interrupted["batch_size"] <= saved < 16
+    result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
+    assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16
+    assert files(out) == medium_reference
+
+
+def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeypatch):
+    """A worker's batch outlives a cancelled sweep (Dask cannot stop a running task): it saves
+    no point after the sweep's token has left the lock file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).write_text("client-token")
+    points = parse_sweep(SMALL).points[:3]
+    items = [(i, point.spec, point.file) for i, point in enumerate(points)]
+    calls = []
+
+    def letting_go(spec):
+        calls.append(spec)
+        (out / LOCK_FILE).write_text("")  # the sweep stopped after this point began
+        return run_experiment(spec)
+
+    monkeypatch.setattr(sweeps, "run_experiment", letting_go)
+    done = sweeps._run_batch((str(out), "client-token", code_digest(), (), items))
+    assert [saved.position for saved in done] == [0] and len(calls) == 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        points[0].file,
+        f"{points[0].point_id}.meta.json",
+    ]
 
 
 # --- one writer, shared filesystem, same code -----------------------------------------------

@@ -804,9 +804,43 @@ def extension_provenance(specs: Iterable[BaseModel]) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
+#: The installed packages whose versions a data file's provenance records.
+PROVENANCE_PACKAGES: tuple[str, ...] = (
+    "durable-sim",
+    "aws-durable-execution-sdk-python",
+    "aws-durable-execution-sdk-python-testing",
+    "av",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pydantic",
+)
+
+
+def environment_record() -> dict[str, Any]:
+    """The part of a data file's provenance that does not depend on its specs: ``python``
+    (major.minor), ``packages`` (name -> installed version, `PROVENANCE_PACKAGES`) and
+    ``code_sha256`` (`code_digest`).
+
+    It reads every source file of the package and each package's metadata (tens of
+    milliseconds): a caller saving many files from one process (a sweep's points) computes it
+    once and passes it to `provenance` or `save_rows`.
+    """
+    return {
+        # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
+        # the patch release, so recording it would make committed files differ between them.
+        "python": ".".join(map(str, sys.version_info[:2])),
+        "packages": {name: metadata.version(name) for name in PROVENANCE_PACKAGES},
+        "code_sha256": code_digest(),
+    }
+
+
+def provenance(
+    specs: Iterable[ExperimentSpec], environment: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """What produced a data file: specs, seeds, the sha256 of each price table they name,
-    package versions, code digest, Python x.y, and the user code of registered extensions
+    package versions, code digest, Python x.y (`environment`: an `environment_record` made in
+    this process, by default made here), and the user code of registered extensions
     (``extensions``: `extension_provenance`; the key is present only when a spec names one).
 
     The full interpreter version and every installed package are in the reproduce driver's run
@@ -814,27 +848,13 @@ def provenance(specs: Iterable[ExperimentSpec]) -> dict[str, Any]:
     """
     specs = list(specs)
     extensions = extension_provenance(specs)
-    packages = [
-        "durable-sim",
-        "aws-durable-execution-sdk-python",
-        "aws-durable-execution-sdk-python-testing",
-        "av",
-        "numpy",
-        "pandas",
-        "scipy",
-        "pydantic",
-    ]
     return {
         "specs": [spec.model_dump() for spec in specs],
         # what each price table held: a spec names its table by path, the rows depend on content
         "prices_sha256": {
             spec.prices: spec.prices_sha256() for spec in specs if isinstance(spec, ExperimentSpec)
         },
-        # major.minor only: the lock installs on every 3.11.x and the outputs do not depend on
-        # the patch release, so recording it would make committed files differ between them.
-        "python": ".".join(map(str, sys.version_info[:2])),
-        "packages": {name: metadata.version(name) for name in packages},
-        "code_sha256": code_digest(),
+        **(environment_record() if environment is None else environment),
         **({"extensions": extensions} if extensions else {}),
     }
 
@@ -848,10 +868,16 @@ def check_rows_path(path: str | Path) -> Path:
     return check_output_file(path, ".csv")
 
 
-def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | Path) -> Path:
-    """Publish `rows` as CSV with its ``.meta.json`` provenance sidecar: floats as ``%.6f``,
-    except dollars (columns ending ``_usd``), which a run spends in millionths, with six
-    significant digits (``%.6g``).
+def save_rows(
+    rows: pd.DataFrame,
+    specs: Iterable[ExperimentSpec],
+    path: str | Path,
+    *,
+    environment: Mapping[str, Any] | None = None,
+) -> Path:
+    """Publish `rows` as CSV with its ``.meta.json`` provenance sidecar (`provenance`, with
+    `environment` if given): floats as ``%.6f``, except dollars (columns ending ``_usd``), which
+    a run spends in millionths, with six significant digits (``%.6g``).
 
     The pair is published as one (`durable_sim.files.publish_pair`): a reader sees the old pair
     or the new one, and the sidecar records the CSV's sha256 and size. Raises `OutputPathError`
@@ -863,7 +889,7 @@ def save_rows(rows: pd.DataFrame, specs: Iterable[ExperimentSpec], path: str | P
         **{c: rows[c].map(lambda v: "" if pd.isna(v) else f"{v:.6g}") for c in dollars}
     )
     csv = frame.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
-    return publish_pair(path, csv, provenance(specs))
+    return publish_pair(path, csv, provenance(specs, environment))
 
 
 def load_specs(path: str | Path) -> list[ExperimentSpec]:

@@ -29,12 +29,14 @@ written last, once every point is present; `read_sweep` reads the rows back, eac
 against it.
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
-``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes, or on
-the running cluster whose scheduler address is given. Workers run and save points themselves,
-so the output directory must be on a filesystem every worker shares (each task checks it
-before its points run). Points are sent in batches, which keeps the scheduler's per-task cost
-off each point. One sweep at a time may write an output directory (an advisory lock on
-``.sweep.lock``).
+``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
+(`local_cluster`), or on the running cluster whose scheduler address is given. Workers run and
+save points themselves, so the output directory must be on a filesystem every worker shares
+(each task checks it before its points run, and stops once the sweep has let go of it). Points
+are sent in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each
+point, and the environment a sidecar records (`durable_sim.experiments.environment_record`:
+code digest, package versions) is made once per batch, not once per point. One sweep at a time
+may write an output directory (an advisory lock on ``.sweep.lock``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 import yaml
@@ -70,11 +73,15 @@ from durable_sim.experiments import (
     Registrations,
     SpecError,
     code_digest,
+    environment_record,
     run_experiment,
     run_seeds,
     save_rows,
 )
 from durable_sim.files import read_pair, recover_pair, write_bytes_atomic
+
+if TYPE_CHECKING:  # dask is imported only when a sweep runs on it
+    from distributed import LocalCluster
 
 #: The keys of a sweep file.
 SWEEP_KEYS: tuple[str, ...] = ("base", "grid")
@@ -93,6 +100,11 @@ MAX_WORKERS = 256
 #: tasks spread the scheduler's per-task cost over many points, and small last ones let the
 #: workers finish together.
 GUIDED_SHARE = 4
+#: Dask settings of the workers of a cluster this package starts (`local_cluster`). The
+#: statistical profiler, which feeds the dashboard's profile page, samples the running task's
+#: stack every 10 ms (distributed's default ``distributed.worker.profile.interval``); a sweep's
+#: tasks are deep simulation stacks and no dashboard is served, so it only costs CPU.
+DASK_CONFIG: Mapping[str, Any] = MappingProxyType({"distributed.worker.profile.enabled": False})
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
 _MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
@@ -384,38 +396,52 @@ _Task = tuple[str, str, str, tuple[Registrations, ...], list[_Item]]
 _Work = tuple[str, str, str, list[_Item]]
 
 
-def _run_points(out: Path, items: Sequence[_Item]) -> _Done:
-    """Run and save each point."""
+def _run_points(
+    out: Path, items: Sequence[_Item], environment: Mapping[str, Any], token: str | None = None
+) -> _Done:
+    """Run and save each point; `environment` is this process's `environment_record`, made once
+    for all of them. With the sweep's lock `token` (a worker), stop before the next point once
+    the lock no longer holds it: the sweep that sent the batch has stopped, and a rerun may own
+    the directory."""
     done = []
     for position, spec, file in items:
+        if token is not None and _lock_token(out) != token:
+            break
         rows = run_experiment(spec)
-        path = save_rows(rows, [spec], out / file)
+        path = save_rows(rows, [spec], out / file, environment=environment)
         done.append(_saved(position, len(rows), path.read_bytes()))
     return done
 
 
+def _lock_token(out: Path) -> str:
+    """The token in `out`'s lock file: the running sweep's, else empty."""
+    try:
+        return Path(out, LOCK_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def _run_batch(task: _Task) -> _Done:
     """A worker's task: check it writes where the client reads and runs the client's code, make
-    the registrations its points name (workloads, profiles), then run and save its points."""
+    the registrations its points name (workloads, profiles), then run and save its points with
+    one `environment_record` made here (the worker's packages go into its points' sidecars),
+    until the sweep lets go of the directory (`_run_points`)."""
     out, token, code, registrations, items = task
-    try:
-        seen = Path(out, LOCK_FILE).read_text(encoding="utf-8")
-    except OSError:
-        seen = ""
-    if seen != token:
+    if _lock_token(Path(out)) != token:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
             "(accepted: a directory on a filesystem every worker shares)"
         )
-    if code_digest() != code:
+    environment = environment_record()
+    if environment["code_sha256"] != code:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} runs durable-sim code "
-            f"{code_digest()[:12]}, the client {code[:12]} "
+            f"{environment['code_sha256'][:12]}, the client {code[:12]} "
             "(accepted: the same code on the client and every worker)"
         )
     for registration in registrations:
         registration.restore()
-    return _run_points(Path(out), items)
+    return _run_points(Path(out), items, environment, token)
 
 
 def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]:
@@ -425,8 +451,9 @@ def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]
 
 
 def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
+    environment = environment_record() if todo else {}
     for item in todo:
-        yield _run_points(out, [item])
+        yield _run_points(out, [item], environment)
 
 
 def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
@@ -439,21 +466,33 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask_client(scheduler: str | None, workers: int) -> Any:
-    """A connected `distributed.Client`: on a new LocalCluster of `workers` single-threaded
-    worker processes, or on the running cluster at `scheduler`."""
+def local_cluster(workers: int) -> LocalCluster:
+    """A new `distributed.LocalCluster` as ``executor="dask"`` starts one: `workers` (1..
+    `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
+    silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
+    :8787 and warns if that is taken); and the workers' statistical profiler off (`DASK_CONFIG`).
+    The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
+    _check_arguments("dask", workers, None, None)
     # Imported here: dask is needed only by this executor and costs a second to import.
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+        config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+    )
+
+
+def _dask_client(scheduler: str | None, workers: int) -> Any:
+    """A connected `distributed.Client`: on a new `local_cluster` of `workers`, or on the
+    running cluster at `scheduler`."""
+    from distributed import Client
 
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",  # None still binds :8787 (and warns if it is taken)
-            silence_logs=logging.ERROR,
-        )
-        return Client(cluster, set_as_default=False)
+        return Client(local_cluster(workers), set_as_default=False)
     from distributed.comm import parse_address
     from distributed.comm.registry import get_backend
 
@@ -581,8 +620,8 @@ def run_sweep(
     sha256; one row per point in grid order).
 
     `executor` is ``"local"`` (`workers` processes; 1, the default, runs in this process) or
-    ``"dask"`` (a new LocalCluster of `workers` single-threaded processes, default one per core,
-    or the running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
+    ``"dask"`` (a new `local_cluster` of `workers` processes, default one per core, or the
+    running cluster at `scheduler`, a Dask scheduler address). `batch_size` is the number of
     points per task sent to a worker (default: guided, see `GUIDED_SHARE`). `progress` shows a
     tqdm.auto bar (on stderr in a terminal) counting points. Files do not depend on the
     executor, the workers or the batch size.
