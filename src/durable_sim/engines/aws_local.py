@@ -131,12 +131,14 @@ def run_on_local_runner(
         elapsed_ms=elapsed_ms,
     )
     status, result, error = _outcome(execution, pending)
+    output = execution.result
     return DurableRun(
         execution_id=arn,
         engine="aws-local",
         status=status,
         result=result,
         error=error,
+        error_object=output.error if output is not None and status == "FAILED" else None,
         operations=views,
         metrics=metrics,
         pending_callbacks=pending or [],
