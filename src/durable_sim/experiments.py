@@ -19,8 +19,10 @@ the virtual clock, the INIT phase of every cold start the run paid (charges of t
 ``cold_start`` on any of its clocks), rounded up to a whole ms: Lambda bills INIT like the
 invocation since 1 August 2025 ("AWS Lambda standardizes billing for INIT Phase", AWS Compute
 Blog, https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). A
-wall-clock run has no modelled cold start. A usage an engine cannot observe (``aws-local``
-reports no checkpoint bytes) leaves every cost column of the row empty (NaN).
+wall-clock run has no modelled cold start. Both engines report every usage (``aws-local``
+counts the SDK's checkpoint calls and bytes at the runner's service client,
+`durable_sim.engines.aws_local`); a usage a runner reports as unknown (``None``) would leave
+every cost column of its row empty (NaN) rather than price it as zero.
 """
 
 from __future__ import annotations
