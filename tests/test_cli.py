@@ -204,7 +204,7 @@ def test_an_unwritable_out_directory_is_refused_at_once(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == (
         f"durable-sim: bad output path '{locked / 'rows.csv'}': directory {locked} is not "
-        "writable (accepted: a .csv file in an existing, writable directory)\n"
+        "writable: Permission denied (accepted: a .csv file in an existing, writable directory)\n"
     )
 
 
