@@ -30,6 +30,7 @@ yet; a bad ``--journal`` or ``--functions`` is bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -112,7 +113,10 @@ class NameValue(click.ParamType):
 class OptionValue(click.ParamType):
     """``NAME=VALUE`` (e.g. ``decline_probability=0.3``): a workload option, its value read as
     a YAML scalar (``0.3`` a number, ``true`` a boolean, ``abc`` text), as papermill's ``-y``
-    reads one; parsed to ``(name, value)``. The workload's options model checks the value."""
+    reads one, except that text Python reads as a number (``1e1``, which YAML 1.1 leaves as
+    text, ``nan``) is that number, as click reads the spec's own number options; parsed to
+    ``(name, value)``. The workload checks the value by the spec's rules
+    (`durable_sim.workloads.base.Workload.parse_options`)."""
 
     name = "NAME=VALUE"
 
@@ -126,6 +130,9 @@ class OptionValue(click.ParamType):
                 parsed = yaml.safe_load(text) if text.strip() else None
             except yaml.YAMLError:
                 parsed = None
+        if isinstance(parsed, str):
+            with contextlib.suppress(ValueError):
+                parsed = float(parsed)
         if not isinstance(parsed, bool | int | float | str):
             self.fail(
                 f"{value!r} is not NAME=VALUE with a number, a boolean or text as the value "

@@ -77,7 +77,7 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
-from durable_sim.parameters import check_numbers
+from durable_sim.parameters import check_scalars
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
 from durable_sim.registry import Origin
@@ -134,7 +134,7 @@ class ExperimentSpec(BaseModel):
     (the command line refuses a given option, a sweep a grid key that applies to none of its
     points), because a grid crossing ``model`` with a baseline-only field (the poll interval)
     legitimately holds durable points as its control. A number field refuses booleans, strings
-    and NaN (`durable_sim.parameters.check_numbers`).
+    and NaN (`durable_sim.parameters.check_scalars`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -327,7 +327,7 @@ class ExperimentSpec(BaseModel):
     @classmethod
     def _numbers(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            check_numbers(cls.model_fields, values)
+            check_scalars(cls.model_fields, values)
         return values
 
     def applies(self, name: str) -> bool:
