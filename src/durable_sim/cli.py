@@ -18,7 +18,8 @@ command line is parsed: the built-ins, installed packages' entry points, and wha
 given to ``--import`` register (`durable_sim.registry`).
 
 Bad usage (a bad or missing value, an option that does not apply to the chosen workload or
-model, an unusable ``--out``) exits with status 2 and one line on stderr, before any run starts.
+model, an unusable ``--out``, a missing or bad input file, a database that cannot be reached)
+exits with status 2 and one line on stderr, before any run starts.
 Other errors of ours (`DurableSimError`, e.g. a user workload that raises: `WorkloadError`), a
 module given to ``--import`` that raises, a stdout that cannot be written (a full disk, a
 closed pipe) and any unexpected error exit with status 1 and one line; set
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import signal
 import sys
@@ -91,6 +93,22 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
         elif isinstance(item, annotated_types.Lt):
             bounds.update(max=item.lt, max_open=True)
     return bounds
+
+
+class FiniteFloatRange(click.FloatRange):
+    """`click.FloatRange` that also refuses NaN (which passes no bound check, so click lets it
+    through) and infinities: ``nan is not a finite number (accepted: ...)``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            bounds = [
+                f"{'>' if self.min_open else '>='} {self.min:g}" if self.min is not None else "",
+                f"{'<' if self.max_open else '<='} {self.max:g}" if self.max is not None else "",
+            ]
+            limits = " and ".join(b for b in bounds if b)
+            self.fail(f"{number} is not a finite number (accepted: a finite number {limits})")
+        return number
 
 
 class NameValue(click.ParamType):
@@ -463,7 +481,7 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--lease-s"],
-            type=click.FloatRange(0, min_open=True),
+            type=FiniteFloatRange(0, min_open=True),
             default=DEFAULT_LEASE_S,
             show_default=True,
             help="seconds a lease lasts unless renewed (renewed every third of it); a dead "
@@ -471,14 +489,14 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--poll-s"],
-            type=click.FloatRange(0, min_open=True),
+            type=FiniteFloatRange(0, min_open=True),
             default=0.2,
             show_default=True,
             help="seconds between claims when the queue is empty",
         ),
         click.Option(
             ["--park-after-ms"],
-            type=click.FloatRange(0),
+            type=FiniteFloatRange(0),
             default=DEFAULT_PARK_AFTER_MS,
             show_default=True,
             help="a wait longer than this (ms) gives the lease up until the wait is due",
@@ -488,7 +506,7 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--idle-exit-s"],
-            type=click.FloatRange(0),
+            type=FiniteFloatRange(0),
             default=None,
             help="stop after this many seconds without work",
         ),
@@ -506,7 +524,7 @@ def _worker_command() -> click.Command:
         quiet: bool,
     ) -> int:
         from durable_sim.durable import LeaseConfig
-        from durable_sim.durable.errors import JournalPathError
+        from durable_sim.durable.errors import JournalCorruptError, JournalPathError
         from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
 
         try:
@@ -526,7 +544,7 @@ def _worker_command() -> click.Command:
         try:
             try:
                 opened = open_when_reachable(journal, stop=stop, log=log)
-            except (JournalPathError, ValueError) as exc:
+            except (JournalPathError, JournalCorruptError, ValueError) as exc:
                 raise click.BadParameter(str(exc), param_hint="--journal") from None
             if opened is None:
                 return 0
@@ -652,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"{PROG}: aborted", err=True)
         return 1
     except SpecError as exc:
-        click.echo(f"{PROG}: {exc}", err=True)
+        click.echo(f"{PROG}: {_one_line(str(exc))}", err=True)
         return 2
     except StdoutError as exc:
         # Nothing more can reach stdout; point it at /dev/null so that the interpreter's
