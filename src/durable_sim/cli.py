@@ -25,8 +25,9 @@ module given to ``--import`` that raises, a stdout that cannot be written (a ful
 closed pipe) and any unexpected error exit with status 1 and one line; set
 ``DURABLE_SIM_TRACEBACK=1`` for an unexpected error's traceback.
 A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
-SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, waiting for a database it cannot reach
-yet; a bad ``--journal`` or ``--functions`` is bad usage.
+SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, retrying a database it cannot reach
+(`durable_sim.durable.worker.JOURNAL_RETRY`, within ``--idle-exit-s``); a bad ``--journal`` or
+``--functions``, and a journal that stays out of reach, are bad usage.
 """
 
 from __future__ import annotations
@@ -462,9 +463,18 @@ def _sweep_command() -> click.Command:
     )
 
 
+def _out_of_reach(error: Exception) -> int:
+    """A worker's journal stayed out of reach through its retries (or its ``--idle-exit-s``):
+    the journal's error (naming the DSN without its password) on one line; status 2."""
+    click.echo(f"{PROG}: journal out of reach: {_one_line(str(error))}", err=True)
+    return 2
+
+
 def _worker_command() -> click.Command:
     from durable_sim.durable.lease import DEFAULT_LEASE_S
-    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS
+    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
+
+    pauses = retry_pauses_s(JOURNAL_RETRY)
 
     params: list[click.Parameter] = [
         click.Option(
@@ -508,7 +518,9 @@ def _worker_command() -> click.Command:
             ["--idle-exit-s"],
             type=FiniteFloatRange(0),
             default=None,
-            help="stop after this many seconds without work",
+            help="stop after this many seconds without work; a journal out of reach for that "
+            "long stops the worker with an error (status 2), as do its retries running out "
+            f"({len(pauses) + 1} attempts over {sum(pauses):g} s)",
         ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]
@@ -524,7 +536,11 @@ def _worker_command() -> click.Command:
         quiet: bool,
     ) -> int:
         from durable_sim.durable import LeaseConfig
-        from durable_sim.durable.errors import JournalCorruptError, JournalPathError
+        from durable_sim.durable.errors import (
+            JournalCorruptError,
+            JournalPathError,
+            JournalUnavailableError,
+        )
         from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
 
         try:
@@ -543,9 +559,11 @@ def _worker_command() -> click.Command:
         log = None if quiet else lambda line: click.echo(line, err=True)
         try:
             try:
-                opened = open_when_reachable(journal, stop=stop, log=log)
+                opened = open_when_reachable(journal, stop=stop, log=log, idle_exit_s=idle_exit_s)
             except (JournalPathError, JournalCorruptError, ValueError) as exc:
                 raise click.BadParameter(str(exc), param_hint="--journal") from None
+            except JournalUnavailableError as exc:
+                return _out_of_reach(exc)
             if opened is None:
                 return 0
             try:
@@ -560,6 +578,8 @@ def _worker_command() -> click.Command:
                     idle_exit_s=idle_exit_s,
                     log=log,
                 )
+            except JournalUnavailableError as exc:
+                return _out_of_reach(exc)
             finally:
                 opened.close()
         finally:
