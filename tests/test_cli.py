@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -204,7 +205,7 @@ def test_an_unwritable_out_directory_is_refused_at_once(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == (
         f"durable-sim: bad output path '{locked / 'rows.csv'}': directory {locked} is not "
-        "writable (accepted: a .csv file in an existing, writable directory)\n"
+        "writable: Permission denied (accepted: a .csv file in an existing, writable directory)\n"
     )
 
 
@@ -231,6 +232,99 @@ def test_report_options_build_the_report_spec(monkeypatch: pytest.MonkeyPatch) -
         (ReportSpec(), True),
         (ReportSpec(other_profiles=("aws-lambda", "x"), level=0.9), False),
     ]
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def user_errors(tmp_path: Path) -> Path:
+    """Files for the user-error table: bad sweep and price files, a file that is no journal, a
+    project root without run rows."""
+    files = {
+        "bad.yaml": "x: [\n",
+        "sweep_grid.yaml": "base: {workload: counter, model: durable}\ngrid: {runs: 3}\n",
+        "sweep_value.yaml": "base: {workload: counter, model: durable}\ngrid: {runs: [0]}\n",
+        "sweep_list.yaml": "[1, 2]\n",
+        "journal.txt": "not a database, but long enough to be read as one's header\n" * 4,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    for folder in ("paper/generated", "paper/figures", "figures", "tables", "data/experiments"):
+        (tmp_path / "project" / folder).mkdir(parents=True)
+    (tmp_path / "project" / "paper" / "paper.typ").touch()
+    return tmp_path
+
+
+WORKER = ["worker", "--functions", f"{REPO / 'tests/durable/worker_functions.py'}:FUNCTIONS"]
+COUNTER = ["run", "counter", "--model", "durable"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # bad spec values
+        ([*COUNTER, "--runs", "0"], "Invalid value for '--runs': 0 is not in the range"),
+        ([*COUNTER, "--costs", "invoke=nan"], "costs['invoke']=nan: not a number"),
+        ([*COUNTER, "--options", "x=1"], "workload 'counter' takes no options"),
+        ([*COUNTER, "--prices", "{tmp}/bad.yaml"], "bad price table '{tmp}/bad.yaml'"),
+        ([*COUNTER, "--database", "postgresql://u:secret@127.0.0.1:{port}/db"], "cannot be "),
+        # bad option values
+        ([*COUNTER, "--jobs", "0"], "'--jobs': 0 is not in the range"),
+        (["run", "counter"], "Missing option '--model'"),
+        # unusable --out
+        ([*COUNTER, "--out", "/proc/x.csv"], "directory /proc is not writable"),
+        ([*COUNTER, "--out", "{tmp}/nowhere/x.csv"], "nowhere does not exist"),
+        ([*COUNTER, "--out", "{tmp}/x.txt"], "(accepted: a file name ending in .csv)"),
+        # missing files
+        ([*COUNTER, "--prices", "{tmp}/missing.yaml"], "cannot read it"),
+        (["sweep", "{tmp}/missing.yaml", "--out", "{tmp}/o"], "bad sweep file"),
+        (["report", "--root", "{tmp}/project", "--no-paper"], "missing ['phase1_counter.csv'"),
+        (["report", "--root", "{tmp}/nowhere"], "no durable-sim project at or above"),
+        # bad sweep files
+        (["sweep", "{tmp}/bad.yaml", "--out", "{tmp}/o"], "bad sweep file '{tmp}/bad.yaml'"),
+        (["sweep", "{tmp}/sweep_grid.yaml", "--out", "{tmp}/o"], "a non-empty list of values"),
+        (["sweep", "{tmp}/sweep_value.yaml", "--out", "{tmp}/o"], "grid point runs=0"),
+        (["sweep", "{tmp}/sweep_list.yaml", "--out", "{tmp}/o"], "expected a mapping"),
+        # bad worker flags
+        ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "nan"], "nan is not a finite number"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--park-after-ms", "inf"], "inf is not a finite"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "nan"], "nan is not a finite"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--lease-s", "0"], "'--lease-s': 0.0 is not in"),
+        ([*WORKER, "--journal", "{tmp}/journal.txt"], "file is not a database"),
+        ([*WORKER, "--journal", "{tmp}"], "is a directory"),
+        ([*WORKER, "--journal", "{tmp}/nowhere/j.db"], "nowhere does not exist"),
+        (["worker", "--journal", "{tmp}/j.db", "--functions", "nope"], "bad functions 'nope'"),
+        (["--import", "no_such_module", "workloads"], "cannot import 'no_such_module'"),
+    ],
+)
+def test_every_kind_of_user_error_exits_2_with_one_line(
+    args: list[str],
+    message: str,
+    user_errors: Path,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Formerly a price file YAML could not parse gave several lines, an unreachable
+    --database, a project without run rows, a NaN or infinite worker flag and a file that is
+    no journal exited 1 ("unexpected"), and ``--out /proc/x.csv`` failed after the runs."""
+    if "/proc/" in " ".join(args) and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc")
+    port = _closed_port()
+    fill = {"{tmp}": str(user_errors), "{port}": str(port)}
+    for key, value in fill.items():
+        args = [a.replace(key, value) for a in args]
+        message = message.replace(key, value)
+    if "--database" not in args:  # the server is contacted where the runs' storage opens
+        monkeypatch.setattr(cli_module, "run_experiment", _no_run)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert "unexpected" not in err and "secret" not in err
 
 
 def test_an_error_of_ours_is_one_line_and_exit_1(tmp_path: Path, capsys: Any) -> None:

@@ -284,17 +284,21 @@ def test_dollars_are_saved_with_six_significant_digits(tmp_path):
     assert meta["prices_sha256"] == {DEFAULT_PRICES: hashlib.sha256(table).hexdigest()}
 
 
-def test_a_run_whose_engine_hides_its_checkpoint_bytes_has_no_cost():
-    """The official runner does not report checkpoint bytes: its rows' costs are unknown (NaN),
-    never priced as if nothing had been written."""
-    s = ExperimentSpec.parse(
-        {"workload": "counter", "model": "durable", "engine": "aws-local", "clock": "wall"}
-        | {"runs": 1}
-    )
-    (row,) = run_experiment(s).to_dict("records")
-    assert row["checkpoint_bytes"] is None or math.isnan(row["checkpoint_bytes"])
-    assert row["durable_operations"] == 4 and row["billed_ms"] > 0
-    assert all(math.isnan(row[c]) for c in PRICED_COLUMNS if c.endswith("_usd"))
+def test_a_run_on_the_official_runner_is_priced_from_its_counted_calls():
+    """Formerly the official runner's rows had no checkpoint counts, so every cost column was
+    NaN. Its checkpoint calls and bytes are now counted at its service client: the counter's
+    usage is the same as on our engine, and its cost is priced from it like any row's."""
+    common = {"workload": "counter", "model": "durable", "runs": 1}
+    local = ExperimentSpec.parse(common | {"engine": "aws-local", "clock": "wall"})
+    (row,) = run_experiment(local).to_dict("records")
+    (sim,) = run_experiment(ExperimentSpec.parse(common)).to_dict("records")
+    usage = ["checkpoint_ops", "checkpoint_bytes", "durable_operations", "invocations"]
+    assert {c: row[c] for c in usage} == {c: sim[c] for c in usage}
+    assert row["checkpoint_ops"] > 0 and row["billed_ms"] > 0
+    prices = load_prices(REPO / DEFAULT_PRICES)
+    cost = run_cost(row, prices, memory_mb=row["memory_mb"], retention_days=14)
+    assert row["cost_usd"] == pytest.approx(cost.total, rel=1e-12) and cost.total > 0
+    assert not any(math.isnan(row[c]) for c in PRICED_COLUMNS if c.endswith("_usd"))
 
 
 @pytest.mark.parametrize("enabled", [True, False])

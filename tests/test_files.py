@@ -101,6 +101,24 @@ def test_an_unwritable_directory_is_refused(tmp_path: Path) -> None:
     assert list(locked.iterdir()) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_directory_that_refuses_files_whatever_its_bits_say_is_refused() -> None:
+    """Formerly ``os.access`` passed /proc (and any directory, for root), so ``run --out
+    /proc/x.csv`` failed only when the rows were written, after every run. A probe file is now
+    created and removed, as the output's own temporary file will be."""
+    assert files.refuses_files("/proc") is not None
+    with pytest.raises(OutputPathError, match=r"bad output path '/proc/x.csv': directory /proc "):
+        check_output_file("/proc/x.csv", ".csv")
+
+
+def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / "old.csv").write_text("kept")
+    before = _tree(tmp_path)
+    assert files.refuses_files(tmp_path) is None
+    assert check_output_file(tmp_path / "rows.csv", ".csv") == tmp_path / "rows.csv"
+    assert _tree(tmp_path) == before
+
+
 def test_a_published_pair_records_the_data_and_reads_back_verified(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     publish_pair(path, b"a,b\n1,2\n", {"specs": [1]})

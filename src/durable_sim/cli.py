@@ -18,19 +18,23 @@ command line is parsed: the built-ins, installed packages' entry points, and wha
 given to ``--import`` register (`durable_sim.registry`).
 
 Bad usage (a bad or missing value, an option that does not apply to the chosen workload or
-model, an unusable ``--out``) exits with status 2 and one line on stderr, before any run starts.
+model, an unusable ``--out``, a missing or bad input file, a database that cannot be reached)
+exits with status 2 and one line on stderr, before any run starts.
 Other errors of ours (`DurableSimError`, e.g. a user workload that raises: `WorkloadError`), a
 module given to ``--import`` that raises, a stdout that cannot be written (a full disk, a
 closed pipe) and any unexpected error exit with status 1 and one line; set
 ``DURABLE_SIM_TRACEBACK=1`` for an unexpected error's traceback.
 A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
-SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, waiting for a database it cannot reach
-yet; a bad ``--journal`` or ``--functions`` is bad usage.
+SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, retrying a database it cannot reach
+(`durable_sim.durable.worker.JOURNAL_RETRY`, within ``--idle-exit-s``); a bad ``--journal`` or
+``--functions``, and a journal that stays out of reach, are bad usage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 import os
 import signal
 import sys
@@ -92,6 +96,22 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
     return bounds
 
 
+class FiniteFloatRange(click.FloatRange):
+    """`click.FloatRange` that also refuses NaN (which passes no bound check, so click lets it
+    through) and infinities: ``nan is not a finite number (accepted: ...)``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            bounds = [
+                f"{'>' if self.min_open else '>='} {self.min:g}" if self.min is not None else "",
+                f"{'<' if self.max_open else '<='} {self.max:g}" if self.max is not None else "",
+            ]
+            limits = " and ".join(b for b in bounds if b)
+            self.fail(f"{number} is not a finite number (accepted: a finite number {limits})")
+        return number
+
+
 class NameValue(click.ParamType):
     """``NAME=NUMBER`` (e.g. ``encode_per_s=140``), parsed to ``(name, float)``."""
 
@@ -112,7 +132,10 @@ class NameValue(click.ParamType):
 class OptionValue(click.ParamType):
     """``NAME=VALUE`` (e.g. ``decline_probability=0.3``): a workload option, its value read as
     a YAML scalar (``0.3`` a number, ``true`` a boolean, ``abc`` text), as papermill's ``-y``
-    reads one; parsed to ``(name, value)``. The workload's options model checks the value."""
+    reads one, except that text Python reads as a number (``1e1``, which YAML 1.1 leaves as
+    text, ``nan``) is that number, as click reads the spec's own number options; parsed to
+    ``(name, value)``. The workload checks the value by the spec's rules
+    (`durable_sim.workloads.base.Workload.parse_options`)."""
 
     name = "NAME=VALUE"
 
@@ -126,6 +149,9 @@ class OptionValue(click.ParamType):
                 parsed = yaml.safe_load(text) if text.strip() else None
             except yaml.YAMLError:
                 parsed = None
+        if isinstance(parsed, str):
+            with contextlib.suppress(ValueError):
+                parsed = float(parsed)
         if not isinstance(parsed, bool | int | float | str):
             self.fail(
                 f"{value!r} is not NAME=VALUE with a number, a boolean or text as the value "
@@ -437,9 +463,18 @@ def _sweep_command() -> click.Command:
     )
 
 
+def _out_of_reach(error: Exception) -> int:
+    """A worker's journal stayed out of reach through its retries (or its ``--idle-exit-s``):
+    the journal's error (naming the DSN without its password) on one line; status 2."""
+    click.echo(f"{PROG}: journal out of reach: {_one_line(str(error))}", err=True)
+    return 2
+
+
 def _worker_command() -> click.Command:
     from durable_sim.durable.lease import DEFAULT_LEASE_S
-    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS
+    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
+
+    pauses = retry_pauses_s(JOURNAL_RETRY)
 
     params: list[click.Parameter] = [
         click.Option(
@@ -456,7 +491,7 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--lease-s"],
-            type=click.FloatRange(0, min_open=True),
+            type=FiniteFloatRange(0, min_open=True),
             default=DEFAULT_LEASE_S,
             show_default=True,
             help="seconds a lease lasts unless renewed (renewed every third of it); a dead "
@@ -464,14 +499,14 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--poll-s"],
-            type=click.FloatRange(0, min_open=True),
+            type=FiniteFloatRange(0, min_open=True),
             default=0.2,
             show_default=True,
             help="seconds between claims when the queue is empty",
         ),
         click.Option(
             ["--park-after-ms"],
-            type=click.FloatRange(0),
+            type=FiniteFloatRange(0),
             default=DEFAULT_PARK_AFTER_MS,
             show_default=True,
             help="a wait longer than this (ms) gives the lease up until the wait is due",
@@ -481,9 +516,11 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--idle-exit-s"],
-            type=click.FloatRange(0),
+            type=FiniteFloatRange(0),
             default=None,
-            help="stop after this many seconds without work",
+            help="stop after this many seconds without work; a journal out of reach for that "
+            "long stops the worker with an error (status 2), as do its retries running out "
+            f"({len(pauses) + 1} attempts over {sum(pauses):g} s)",
         ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]
@@ -499,7 +536,11 @@ def _worker_command() -> click.Command:
         quiet: bool,
     ) -> int:
         from durable_sim.durable import LeaseConfig
-        from durable_sim.durable.errors import JournalPathError
+        from durable_sim.durable.errors import (
+            JournalCorruptError,
+            JournalPathError,
+            JournalUnavailableError,
+        )
         from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
 
         try:
@@ -518,9 +559,11 @@ def _worker_command() -> click.Command:
         log = None if quiet else lambda line: click.echo(line, err=True)
         try:
             try:
-                opened = open_when_reachable(journal, stop=stop, log=log)
-            except (JournalPathError, ValueError) as exc:
+                opened = open_when_reachable(journal, stop=stop, log=log, idle_exit_s=idle_exit_s)
+            except (JournalPathError, JournalCorruptError, ValueError) as exc:
                 raise click.BadParameter(str(exc), param_hint="--journal") from None
+            except JournalUnavailableError as exc:
+                return _out_of_reach(exc)
             if opened is None:
                 return 0
             try:
@@ -535,6 +578,8 @@ def _worker_command() -> click.Command:
                     idle_exit_s=idle_exit_s,
                     log=log,
                 )
+            except JournalUnavailableError as exc:
+                return _out_of_reach(exc)
             finally:
                 opened.close()
         finally:
@@ -645,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"{PROG}: aborted", err=True)
         return 1
     except SpecError as exc:
-        click.echo(f"{PROG}: {exc}", err=True)
+        click.echo(f"{PROG}: {_one_line(str(exc))}", err=True)
         return 2
     except StdoutError as exc:
         # Nothing more can reach stdout; point it at /dev/null so that the interpreter's

@@ -13,7 +13,9 @@ Where each error lives (each layer defines its own, under these roots)::
 
     DurableSimError
     ├── SpecError                   a bad experiment spec or option (here)
-    │   └── notebook                ParameterError (a bad notebook parameter or parameter file)
+    │   ├── notebook                ParameterError (a bad notebook parameter or parameter file)
+    │   ├── storage                 DatabaseUnreachableError (a database URL out of reach)
+    │   └── analysis.schema         MissingInputError (an input file the report needs is absent)
     ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
     │                               subprocess (here)
     ├── OutputError                 output files (here)

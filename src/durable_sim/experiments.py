@@ -19,8 +19,10 @@ the virtual clock, the INIT phase of every cold start the run paid (charges of t
 ``cold_start`` on any of its clocks), rounded up to a whole ms: Lambda bills INIT like the
 invocation since 1 August 2025 ("AWS Lambda standardizes billing for INIT Phase", AWS Compute
 Blog, https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). A
-wall-clock run has no modelled cold start. A usage an engine cannot observe (``aws-local``
-reports no checkpoint bytes) leaves every cost column of the row empty (NaN).
+wall-clock run has no modelled cold start. Both engines report every usage (``aws-local``
+counts the SDK's checkpoint calls and bytes at the runner's service client,
+`durable_sim.engines.aws_local`); a usage a runner reports as unknown (``None``) would leave
+every cost column of its row empty (NaN) rather than price it as zero.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
-from durable_sim.parameters import check_numbers
+from durable_sim.parameters import check_scalars
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
 from durable_sim.registry import Origin
@@ -132,7 +134,7 @@ class ExperimentSpec(BaseModel):
     (the command line refuses a given option, a sweep a grid key that applies to none of its
     points), because a grid crossing ``model`` with a baseline-only field (the poll interval)
     legitimately holds durable points as its control. A number field refuses booleans, strings
-    and NaN (`durable_sim.parameters.check_numbers`).
+    and NaN (`durable_sim.parameters.check_scalars`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -325,7 +327,7 @@ class ExperimentSpec(BaseModel):
     @classmethod
     def _numbers(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            check_numbers(cls.model_fields, values)
+            check_scalars(cls.model_fields, values)
         return values
 
     def applies(self, name: str) -> bool:

@@ -45,13 +45,32 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(path).with_suffix(SIDECAR_SUFFIX)
 
 
+def refuses_files(directory: str | Path) -> str | None:
+    """Why the existing `directory` refuses new files (the OS's reason, e.g. ``Read-only file
+    system``), or None if it takes them.
+
+    Tried, not guessed: a temporary file ``.write-probe.*.tmp`` is created in it and removed at
+    once, as an output's own temporary file will be. Permission bits and ``os.access`` cannot
+    tell: root passes them everywhere, and a read-only mount or a pseudo-filesystem such as
+    ``/proc`` refuses files whatever its bits say.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.", suffix=_TEMP_SUFFIX)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
     """Check, before any work is done, that `path` can be written as an output file.
 
     Accepted: a name ending in `suffix` (e.g. ``".csv"``; any name if None) whose parent
-    directory exists and is writable, and neither the file nor its sidecar is a directory.
-    Returns `path` as a `Path`; raises `OutputPathError` (one line naming the path and what is
-    accepted) otherwise. Nothing is created.
+    directory exists and takes new files (`refuses_files`: a probe file is created beside the
+    target and removed), and neither the file nor its sidecar is a directory. Returns `path` as
+    a `Path`; raises `OutputPathError` (one line naming the path and what is accepted)
+    otherwise. Nothing is left behind.
     """
     path = Path(path)
     accepted = (
@@ -71,9 +90,11 @@ def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
         raise OutputPathError(
             f"bad output path {str(path)!r}: its sidecar {sidecar_path(path)} is a directory"
         )
-    if not os.access(parent, os.W_OK | os.X_OK):
+    reason = refuses_files(parent)
+    if reason is not None:
         raise OutputPathError(
-            f"bad output path {str(path)!r}: directory {parent} is not writable ({accepted})"
+            f"bad output path {str(path)!r}: directory {parent} is not writable: {reason} "
+            f"({accepted})"
         )
     return path
 

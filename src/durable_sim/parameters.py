@@ -13,7 +13,9 @@ parameters are). Models using them set pydantic's strict mode, so that:
 `accepted` renders a field's type and bounds as the one-line text an error message ends with
 ("an int in 1..300", "a number in (0, 1]"), so the range is written once, in the constraint.
 `check_numbers` gives a lax model (`durable_sim.experiments.ExperimentSpec`) the same rule:
-booleans, strings and NaN are never numbers.
+booleans, strings and NaN are never numbers; `check_scalars` adds that only ``True`` and
+``False`` are booleans, for models with boolean fields (a workload's options, checked by the
+spec's rules: `durable_sim.workloads.base.Workload.parse_options`).
 """
 
 from __future__ import annotations
@@ -157,3 +159,29 @@ def check_numbers(fields: Mapping[str, FieldInfo], values: Mapping[str, Any]) ->
             why = _not_a_number(value)
             if why:
                 raise ValueError(f"{name}={value!r}: {why} (accepted: {accepted(field)})")
+
+
+def _boolean(annotation: Any) -> bool:
+    """Whether values of `annotation` are booleans (bool, optionally None; Annotated)."""
+    if get_origin(annotation) is Annotated:
+        return _boolean(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        parts = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(parts) and all(_boolean(a) for a in parts)
+    return annotation is bool
+
+
+def check_scalars(fields: Mapping[str, FieldInfo], values: Mapping[str, Any]) -> None:
+    """`check_numbers`, and refuse anything but ``True`` or ``False`` (or None where the field
+    allows it) for a boolean field, before a lax model would coerce it (``1``, ``"yes"`` to
+    True). Raises `ValueError`: ``field=value: <why> (accepted: <range>)``."""
+    check_numbers(fields, values)
+    for name, value in values.items():
+        field = fields.get(name)
+        if field is None or not _boolean(field.annotation) or isinstance(value, bool):
+            continue
+        if value is None and not field.is_required() and field.default is None:
+            continue
+        raise ValueError(
+            f"{name}={value!r}: only True and False are booleans (accepted: {accepted(field)})"
+        )

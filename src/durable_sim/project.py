@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from durable_sim.errors import OutputPathError
+from durable_sim.files import refuses_files
 
 #: Environment variable naming the output root when a notebook's ``output_root`` is empty.
 ROOT_ENV = "DURABLE_SIM_ROOT"
@@ -144,6 +145,7 @@ class ProjectPaths:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ProjectRootError(f"cannot create output directory {path}: {exc}") from None
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise ProjectRootError(f"output directory {path} is not writable")
+            reason = refuses_files(path)
+            if reason is not None:
+                raise ProjectRootError(f"output directory {path} is not writable: {reason}")
         return self

@@ -27,7 +27,6 @@ Layout, relative to the project root (the directory holding ``paper/paper.typ``)
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from durable_sim.errors import OutputPathError, SpecError, validation_line
-from durable_sim.files import write_all_atomic, write_bytes_atomic
+from durable_sim.files import refuses_files, write_all_atomic, write_bytes_atomic
 from durable_sim.parameters import Int, Names, Seed
 from durable_sim.project import ProjectPaths
 from durable_sim.staging import exclusive, new_stage, publish, recover
@@ -112,8 +111,9 @@ def _check_writable_dirs(directories: list[Path]) -> None:
             raise OutputPathError(
                 f"output directory {directory} does not exist (accepted: an existing directory)"
             )
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise OutputPathError(f"output directory {directory} is not writable")
+        reason = refuses_files(directory)
+        if reason is not None:
+            raise OutputPathError(f"output directory {directory} is not writable: {reason}")
 
 
 def build_paper(root: str | Path) -> Path:

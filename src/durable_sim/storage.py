@@ -29,8 +29,9 @@ import psycopg
 
 from durable_sim.baseline import KVStore, open_store
 from durable_sim.clock import Clock
-from durable_sim.dsn import check_dsn
+from durable_sim.dsn import check_dsn, redact
 from durable_sim.durable import Journal, PostgresJournal, SqliteJournal
+from durable_sim.errors import SpecError
 from durable_sim.latency import Sampler
 from durable_sim.pgcluster import PostgresCluster
 
@@ -111,11 +112,37 @@ class RunStorage:
         return open_store(self.store_backend, clock=clock, sampler=sampler, path=self.store_path)
 
 
+class DatabaseUnreachableError(SpecError):
+    """A ``database`` URL whose server cannot be reached (or refuses the connection: a wrong
+    password, a database that does not exist), found before any run; the message names the URL
+    without its password and the server's reason. Bad usage, like any bad spec value."""
+
+
+#: Seconds to wait for a named server to answer the check before any run (libpq's
+#: ``connect_timeout``).
+CONNECT_TIMEOUT_S = 10
+
+
+def check_reachable(url: str) -> None:
+    """Connect to the server of the ``postgresql://`` `url` once and disconnect.
+
+    Raises `DatabaseUnreachableError` naming the URL (password redacted) and the reason."""
+    try:
+        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        raise DatabaseUnreachableError(
+            f"database {redact(url)!r} cannot be reached: {reason} (accepted: the URL of a "
+            "PostgreSQL server that accepts this connection)"
+        ) from None
+
+
 @contextmanager
 def open_storages(databases: Iterable[str], scratch: Path) -> Iterator[dict[str, Storage]]:
     """The storage each of `databases` names (`check_database`), by name: one per distinct
     name, so experiments that name ``postgres`` share one server, started here and removed on
-    exit. `scratch` (an existing directory) holds SQLite files."""
+    exit. `scratch` (an existing directory) holds SQLite files. A server named by URL is
+    contacted first (`check_reachable`): `DatabaseUnreachableError` before any run."""
     names = list(dict.fromkeys(check_database(d) for d in databases))
     with ExitStack() as stack:
         opened: dict[str, Storage] = {}
@@ -127,5 +154,6 @@ def open_storages(databases: Iterable[str], scratch: Path) -> Iterator[dict[str,
             elif name == "postgres":
                 opened[name] = Storage("postgres", stack.enter_context(PostgresCluster()).dsn)
             else:
+                check_reachable(name)
                 opened[name] = Storage("postgres", name)
         yield opened

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig
-from aws_durable_execution_sdk_python.exceptions import StepError, ValidationError
+from aws_durable_execution_sdk_python.exceptions import (
+    DurableOperationError,
+    StepError,
+    ValidationError,
+)
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from aws_durable_execution_sdk_python.retries import RetryDecision
 from aws_durable_execution_sdk_python.waits import (
     WaitForConditionConfig,
@@ -169,6 +174,64 @@ def test_a_failed_execution_started_again_returns_its_original_error(
     assert type(first.error) is type(again.error) is error_type
     assert str(again.error) == str(first.error) == message
     assert again.metrics.invocations == 0  # nothing ran
+
+
+class LedgerError(DurableOperationError):
+    """A handler's own operation error that carries data and a stack trace."""
+
+
+def _error_raiser(kind: str) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> None:
+        if kind == "key":  # str(KeyError("k")) is "'k'": rebuilt from the text it is not
+            raise KeyError("k")
+        if kind == "custom":
+            raise PaymentDeclined(51, "insufficient funds")
+        if kind == "data":
+            raise LedgerError("ledger closed", "LedgerClosed", '{"ledger": 7}', ["at close()"])
+        ctx.step(lambda _: 1 / 0, name="divide", config=StepConfig(retry_strategy=_no_retry))
+
+    return handler
+
+
+@pytest.mark.parametrize("kind", ["key", "custom", "data", "step"])
+def test_a_failed_execution_run_again_returns_the_same_error_object_as_aws(
+    backend: JournalBackend, kind: str
+) -> None:
+    """Formerly a re-invoked FAILED execution returned only an exception rebuilt from the
+    journal: KeyError("k")'s message came back as "\"'k'\"" and a StepError's error_type as
+    the wrapper's class. AWS's GetDurableExecution returns the checkpointed ErrorObject, the
+    same on every call: the first run's error_object, the journal's, and every later run's are
+    equal, field for field."""
+    first = run_durable(_error_raiser(kind), None, journal=backend.open(), execution_id="e")
+    again = run_durable(_error_raiser(kind), None, journal=backend.open(), execution_id="e")
+    third = run_durable(_error_raiser(kind), None, journal=backend.open(), execution_id="e")
+    assert first.status == again.status == third.status == "FAILED"
+    assert first.error is not None and first.error_object is not None
+    expected = ErrorObject.from_exception(first.error)  # the SDK's own wire form
+    assert first.error_object == again.error_object == third.error_object == expected
+    record = backend.open().get_execution("e")
+    assert record is not None and record.error is not None
+    assert ErrorObject.from_dict(record.error) == expected
+    assert again.error is not None and type(again.error) is type(first.error)
+
+
+def test_a_failed_executions_error_object_keeps_data_and_stack_trace() -> None:
+    journal = MemoryJournal()
+    run_durable(_error_raiser("data"), None, journal=journal, execution_id="d")
+    again = run_durable(_error_raiser("data"), None, journal=journal, execution_id="d")
+    assert again.error_object == ErrorObject(
+        message="ledger closed",
+        type=f"{__name__}.LedgerError",
+        data='{"ledger": 7}',
+        stack_trace=["at close()"],
+    )
+    assert isinstance(again.error, LedgerError)
+    assert (again.error.data, again.error.stack_trace) == ('{"ledger": 7}', ["at close()"])
+
+
+def test_a_run_that_did_not_fail_has_no_error_object() -> None:
+    run = run_durable(lambda event, ctx: 1, None)
+    assert run.status == "SUCCEEDED" and run.error_object is None
 
 
 def test_an_error_of_an_unknown_type_comes_back_as_the_sdks_operation_error() -> None:

@@ -4,22 +4,33 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig
+from psycopg import conninfo
 
-from durable_sim import send_callback_success
+from durable_sim import MemoryJournal, send_callback_success
 from durable_sim.cli import main
 from durable_sim.durable import SqliteJournal
+from durable_sim.durable.errors import JournalCorruptError, JournalUnavailableError
 from durable_sim.durable.worker import (
+    JOURNAL_RETRY,
     load_functions,
+    open_when_reachable,
+    retry_pauses_s,
     run_worker,
     submit,
     wait_for_outcome,
 )
+from durable_sim.pgcluster import PostgresCluster
 from tests.durable.conftest import JournalBackend
 from tests.durable.worker_functions import FUNCTIONS
 
@@ -180,3 +191,129 @@ def test_an_event_that_is_no_json_value_is_refused_at_submit(tmp_path: Path, eve
         with pytest.raises(ValueError, match=r"bad event .*\(accepted: a JSON value\)"):
             submit(journal, "job", event, execution_id="j1")
         assert journal.get_execution("j1") is None
+
+
+# -- a journal out of reach ------------------------------------------------------------------
+
+#: Two attempts, one whole-second pause between them (the SDK's delays are whole seconds).
+SHORT_RETRY = RetryStrategyConfig(
+    max_attempts=2,
+    initial_delay=Duration.from_seconds(1),
+    jitter_strategy=JitterStrategy.NONE,
+    retryable_error_types=[JournalUnavailableError],
+)
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_journal_retry_is_the_sdks_formula() -> None:
+    """min(1 s * 2**(n - 1), 30 s) after the n-th failure, 9 attempts: 121 s of pauses, which
+    covers an RDS Multi-AZ failover's typical 60-120 s."""
+    assert retry_pauses_s(JOURNAL_RETRY) == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert retry_pauses_s(SHORT_RETRY) == [1]
+
+
+def test_opening_an_unreachable_journal_gives_up_after_its_retries() -> None:
+    """Formerly retried forever."""
+    dsn = f"postgresql://u:secret@127.0.0.1:{_closed_port()}/db"
+    lines: list[str] = []
+    with pytest.raises(JournalUnavailableError) as caught:
+        open_when_reachable(dsn, log=lines.append, retry=SHORT_RETRY)
+    message = str(caught.value)
+    assert "password=***" in message and "secret" not in message
+    assert "gave up after 2 attempts" in message
+    assert len(lines) == 1 and "retrying in 1.00 s" in lines[0]
+
+
+class _Unreachable(MemoryJournal):
+    """A journal whose claims fail as `error` says."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        raise self.error
+
+
+def _worker_error(journal: MemoryJournal, **options: Any) -> BaseException | None:
+    """What `run_worker` raised within 60 s (it is stopped then, if still running: formerly it
+    retried an unreachable journal forever)."""
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_worker(journal, FUNCTIONS, stop=stop, **options)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(60)
+    stop.set()
+    thread.join()
+    return raised[0] if raised else None
+
+
+def test_a_worker_whose_journal_goes_away_gives_up_after_its_retries() -> None:
+    journal = _Unreachable(JournalUnavailableError("cannot claim from the journal at 'x'"))
+    error = _worker_error(journal, retry=SHORT_RETRY)
+    assert isinstance(error, JournalUnavailableError)
+    assert "gave up after 2 attempts" in str(error) and journal.claims == 2
+
+
+def test_idle_exit_bounds_the_wait_for_an_unreachable_journal() -> None:
+    """Formerly --idle-exit-s was ignored while the journal could not be reached; alone,
+    `JOURNAL_RETRY` would wait 121 s."""
+    journal = _Unreachable(JournalUnavailableError("cannot claim from the journal at 'x'"))
+    error = _worker_error(journal, idle_exit_s=0.2)
+    assert isinstance(error, JournalUnavailableError) and "gave up after" in str(error)
+
+
+def test_a_corrupt_journal_is_not_retried() -> None:
+    journal = _Unreachable(JournalCorruptError("bad record"))
+    error = _worker_error(journal)
+    assert isinstance(error, JournalCorruptError) and journal.claims == 1
+
+
+def _worker_command(dsn: str) -> subprocess.CompletedProcess[str]:
+    """``durable-sim worker`` on `dsn` with ``--idle-exit-s 0.5`` (a process: formerly it never
+    stopped, which the timeout turns into a failure)."""
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    options = ["--functions", functions, "--idle-exit-s", "0.5", "--quiet"]
+    return subprocess.run(
+        [sys.executable, "-m", "durable_sim.cli", "worker", "--journal", dsn, *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_worker_command_exits_2_naming_an_unreachable_server() -> None:
+    done = _worker_command(f"postgresql://u:secret@127.0.0.1:{_closed_port()}/db")
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "durable-sim: journal out of reach: cannot connect to the journal at "
+    )
+    assert "password=***" in done.stderr and "secret" not in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_the_worker_command_exits_2_for_a_database_that_does_not_exist(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    done = _worker_command(
+        conninfo.make_conninfo(postgres_cluster.dsn, dbname="no_such_db", password="secret")
+    )
+    assert done.returncode == 2
+    assert 'database "no_such_db" does not exist' in done.stderr
+    assert "password=***" in done.stderr and "secret" not in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -195,3 +195,27 @@ def test_history_restores_the_invocation_details_runner_1_4_drops() -> None:
 def test_a_bad_function_name_is_refused_before_anything_runs() -> None:
     with pytest.raises(ValueError, match="a function name must be a non-empty string, got ''"):
         run_durable(approval, None, engine="aws-local", functions={"": approval})
+
+
+@durable_execution
+def greet_then_fail(event: Any, ctx: DurableContext) -> None:
+    ctx.step(lambda _: "héllo", name="greet")  # the SDK's JSON escapes it: '"h\\u00e9llo"', 12
+    ctx.step(lambda _: 42, name="answer")  # '42': 2 bytes
+
+    def broken(_: Any) -> None:
+        raise ValueError("nö")
+
+    ctx.step(broken, name="broken", config=StepConfig(retry_strategy=RetryPresets.none()))
+
+
+def test_checkpoint_calls_and_bytes_are_counted_as_on_sim() -> None:
+    """Formerly None (the runner does not report them), so the runs' costs were unknown. Each
+    step checkpoints START and its outcome (6 calls on both engines, the STARTs not batched);
+    the bytes are the payloads' and the error object's UTF-8 bytes (the error's "ö" is 2)."""
+    aws = run_durable(greet_then_fail, None, engine="aws-local")
+    sim = run_durable(greet_then_fail, None)
+    error = json.dumps({"ErrorMessage": "nö", "ErrorType": "ValueError"}, ensure_ascii=False)
+    expected = 12 + 2 + len(error.replace(", ", ",").replace(": ", ":").encode())
+    assert aws.metrics.checkpoint_bytes == sim.metrics.checkpoint_bytes == expected
+    assert aws.metrics.checkpoint_ops == sim.metrics.checkpoint_ops
+    assert aws.metrics.checkpoint_ops is not None and aws.metrics.checkpoint_ops >= 3

@@ -20,7 +20,7 @@ from aws_durable_execution_sdk_python.config import (
     ParallelConfig,
     StepConfig,
 )
-from aws_durable_execution_sdk_python.exceptions import CallbackError
+from aws_durable_execution_sdk_python.exceptions import CallbackError, DurableOperationError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
@@ -29,7 +29,7 @@ from aws_durable_execution_sdk_python.retries import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from durable_sim import CallbackAnswer, DurableRun, export_history, run_durable
+from durable_sim import CallbackAnswer, DurableRun, MemoryJournal, export_history, run_durable
 from durable_sim.durable import OperationRecord
 
 RETRY = StepConfig(
@@ -133,6 +133,34 @@ def test_sim_and_aws_local_agree(case: str) -> None:
         assert sim.error is not None and aws.error is not None
         assert "broken on attempt 3" in str(sim.error)
         assert "broken on attempt 3" in str(aws.error)
+
+
+class LedgerError(DurableOperationError):
+    """A handler's own operation error that carries data and a stack trace."""
+
+
+@durable_execution
+def fails_with_data(event: dict[str, Any], context: DurableContext) -> None:
+    raise LedgerError("ledger closed", "LedgerClosed", '{"ledger": 7}', ["at close()"])
+
+
+@durable_execution
+def fails_with_key(event: dict[str, Any], context: DurableContext) -> None:
+    raise KeyError("k")
+
+
+@pytest.mark.parametrize("handler", [fails_after_retries, fails_with_data, fails_with_key])
+def test_a_failed_executions_error_object_is_the_same_on_both_engines(handler: Any) -> None:
+    """The ErrorObject AWS returns for a failed execution (GetDurableExecution's Error): the
+    local runner's equals ours, first run and re-run, field for field."""
+    aws = run_durable(handler, {}, engine="aws-local")
+    journal = MemoryJournal()
+    sim = run_durable(handler, {}, journal=journal, execution_id="x")
+    again = run_durable(handler, {}, journal=journal, execution_id="x")
+    assert aws.status == sim.status == again.status == "FAILED"
+    assert aws.error_object is not None
+    assert aws.error_object == sim.error_object == again.error_object
+    assert aws.error_object.message  # not lost on the way
 
 
 def test_expected_values_on_sim() -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from durable_sim.cli import main
@@ -94,8 +96,7 @@ def test_a_spec_holds_every_option_with_defaults_filled_in(knobs: Workload) -> N
         (
             {"price": "cheap"},
             "bad experiment spec: options={'price': 'cheap'}: workload 'knobs' option "
-            "price='cheap': Input should be a valid number, unable to parse string as a number "
-            "(accepted: a number > 0)",
+            "price='cheap': text is never a number (accepted: a number > 0)",
         ),
     ],
 )
@@ -257,3 +258,95 @@ def test_an_option_that_is_no_number_is_refused_by_the_one_rule(
     with pytest.raises(ValueError, match=re.escape(message)):
         knobs.parse_options(values)
     assert knobs.parse_options({"label": "7"}).label == "7"  # text options take any text
+
+
+class Mirror(BaseModel):
+    """Options typed as the spec's own `runs` (int) and `failure_probability` (float), and a
+    boolean."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(1, ge=1, le=1_000_000)
+    chance: float = Field(0.0, ge=0.0, lt=1.0)
+    audit: bool = False
+
+
+MIRROR = Workload(
+    name="mirror",
+    phase="mirror",
+    runners={"baseline": _runner},
+    store_purposes=(),
+    labels=lambda spec: {},
+    options=Mirror,
+)
+
+
+def _outcome(parse: Any, given: Any) -> tuple[str, Any]:
+    """("accepted", (type, value)) or ("refused", why): the reason after ``name=value: ``."""
+    try:
+        value = parse()
+    except (ValueError, SpecError) as exc:
+        text = str(exc)
+        shown = f"={given!r}: "
+        return "refused", text[text.rindex(shown) + len(shown) :].split(" (accepted")[0]
+    return "accepted", (type(value), value)
+
+
+SCALARS = st.one_of(
+    st.integers(-5, 2_000_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 20).map(float),  # integral floats
+    st.booleans(),
+    st.sampled_from(["3", "0.5", "1e1", "nan", "yes", "true", "", "abc"]),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=SCALARS)
+def test_an_option_takes_what_the_specs_own_field_of_its_type_takes(value: Any) -> None:
+    """Formerly text was parsed by the option model ('3' became 3), unlike the spec's fields:
+    now an int option and the spec's `runs`, a float option and `failure_probability`, accept
+    the same values (as the same numbers) and refuse the same ones for the same reason."""
+    counter = {"workload": "counter", "model": "durable", "runs": value}
+    as_runs = _outcome(lambda: ExperimentSpec.parse(counter).runs, value)
+    as_count = _outcome(lambda: MIRROR.parse_options({"count": value}).count, value)  # type: ignore[union-attr]
+    assert as_runs == as_count
+    base = {"workload": "video", "model": "durable", "failure_probability": value}
+    as_probability = _outcome(lambda: ExperimentSpec.parse(base).failure_probability, value)
+    as_chance = _outcome(lambda: MIRROR.parse_options({"chance": value}).chance, value)  # type: ignore[union-attr]
+    assert as_probability == as_chance
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"count": "3"},
+            "workload 'mirror' option count='3': text is never a number "
+            "(accepted: an int in 1..1000000)",
+        ),
+        ({"count": 2.5}, "workload 'mirror' option count=2.5: Input should be a valid integer"),
+        ({"chance": "0.5"}, "workload 'mirror' option chance='0.5': text is never a number"),
+        (
+            {"audit": 1},
+            "workload 'mirror' option audit=1: only True and False are booleans (accepted: bool)",
+        ),
+        (
+            {"audit": "yes"},
+            "workload 'mirror' option audit='yes': only True and False are booleans",
+        ),
+    ],
+)
+def test_a_bad_option_value_names_the_option_the_value_and_the_range(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        MIRROR.parse_options(values)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_int_option_takes_an_integral_float_as_the_spec_does() -> None:
+    options = MIRROR.parse_options({"count": 3.0, "audit": True})
+    assert options == Mirror(count=3, audit=True) and type(options.count) is int  # type: ignore[union-attr]

@@ -19,7 +19,12 @@ import pandas as pd
 from durable_sim.analysis.breakdown import breakdown_table, has_time_split
 from durable_sim.analysis.polling import fanout_table, poll_sweep_table, polling_design_table
 from durable_sim.analysis.scenarios import ordered_scenarios, scenarios_table, with_scenario
-from durable_sim.analysis.schema import MODELS, AnalysisInputError, ordered_phases
+from durable_sim.analysis.schema import (
+    MODELS,
+    AnalysisInputError,
+    MissingInputError,
+    ordered_phases,
+)
 from durable_sim.analysis.stats import spread_test
 from durable_sim.analysis.tables import (
     MODEL_LABELS,
@@ -305,14 +310,14 @@ def load_rows(
     `measured_dir`); ``failures``, ``polling``, ``sensitivity`` (`EXTRA_FILES`): the failure
     scenario, the polling strategies, the poll-interval and fan-out sensitivity runs;
     ``predicted``: the model's twins of the measurement (``<phase>_predicted.csv``). Raises
-    `AnalysisInputError` if a canonical file is missing and `SidecarMismatchError` if a file
-    does not match its sidecar.
+    `MissingInputError` (an `AnalysisInputError`) if a canonical file is missing and
+    `SidecarMismatchError` if a file does not match its sidecar.
     """
     data = Path(data_dir)
     canonical = [read_rows(data / f"{p}.csv") for p in PHASE_FILES]
     if any(frame is None for frame in canonical):
         missing = [f"{p}.csv" for p, f in zip(PHASE_FILES, canonical, strict=True) if f is None]
-        raise AnalysisInputError(
+        raise MissingInputError(
             f"missing {missing} in {str(data)!r} (run notebooks 01 and 02 first)"
         )
     pieces = canonical + [

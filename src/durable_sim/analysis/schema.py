@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from durable_sim.errors import DurableSimError
+from durable_sim.errors import DurableSimError, SpecError
 from durable_sim.rows import ENGINES, MODELS, PHASES, REQUIRED_COLUMNS, STORE_OPS_PREFIX
 
 #: Known vocabularies of the label columns; other columns (``phase`` too) accept whatever labels
@@ -24,6 +24,12 @@ LABELS: dict[str, tuple[str, ...]] = {"model": MODELS, "engine": ENGINES}
 
 class AnalysisInputError(DurableSimError, ValueError):
     """Rows or arguments the analysis cannot use; the message says what is wrong and what fits."""
+
+
+class MissingInputError(AnalysisInputError, SpecError):
+    """An input file the analysis needs is absent (e.g. the canonical run rows, before
+    notebooks 01 and 02 have run): bad usage, like a bad option (the command line exits with
+    status 2); the message names the files, the directory and how to make them."""
 
 
 def _listing(values: Iterable[object]) -> str:

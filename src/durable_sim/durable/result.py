@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_durable_execution_sdk_python.exceptions import SerDesError
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 if TYPE_CHECKING:
@@ -95,6 +96,16 @@ class DurableRun:
     ``journal`` is the journal a ``sim`` run wrote (its history is exported by
     `durable_sim.durable.history.export_history`); ``events`` the execution history in AWS's
     shape, for an engine that reports it itself.
+
+    A FAILED run has two views of its error. ``error_object`` is what AWS returns as the
+    ``Error`` of ``GetDurableExecution`` for a failed execution: the SDK's `ErrorObject`
+    (ErrorType, ErrorMessage, ErrorData, StackTrace) that the SDK built from the exception
+    (``ErrorObject.from_exception``) and checkpointed. It is the same on the first call and on
+    every later call for that execution (re-invoking a finished execution reads it back from the
+    journal), on every engine. ``error`` is a Python exception for raising: on the first call the
+    handler's own exception object; on a later call one rebuilt from ``error_object``
+    (`durable_sim.durable.runtime.rebuild_error`), which has the original type but only what the
+    ErrorObject kept (attributes the handler set on its exception are not journaled, as on AWS).
     """
 
     execution_id: str
@@ -102,6 +113,7 @@ class DurableRun:
     status: Status
     result: Any = None
     error: BaseException | None = None
+    error_object: ErrorObject | None = None
     operations: list[OperationView] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     pending_callbacks: list[str] = field(default_factory=list)

@@ -103,7 +103,8 @@ def execute(
 
     `input_payload` is the JSON text of the input event. Starting an execution id again
     resumes it (or returns its outcome if it has one: its result, or its error rebuilt with its
-    original type); a different input for an existing id is an `ExecutionInputMismatchError`.
+    original type, and the journaled ``error_object`` unchanged); a different input for an
+    existing id is an `ExecutionInputMismatchError`.
     `functions` are the targets of ``context.invoke``; `responder` answers callbacks at
     virtual times (see `durable_sim.run_durable`).
 
@@ -479,7 +480,7 @@ class _Runner:
             self.lease(),
         )
         state.metrics.elapsed_ms = self.clock.now_ms() - start
-        return self.result("FAILED", error=error)
+        return self.result("FAILED", error=error, error_object=ErrorObject.from_dict(fields))
 
     def result(
         self,
@@ -487,6 +488,7 @@ class _Runner:
         *,
         result: Any = None,
         error: BaseException | None = None,
+        error_object: ErrorObject | None = None,
         pending: list[str] | None = None,
     ) -> DurableRun:
         state = self.state
@@ -498,6 +500,7 @@ class _Runner:
             status=status,
             result=result,
             error=error,
+            error_object=error_object,
             operations=operation_views(state.operations),
             metrics=state.metrics,
             pending_callbacks=pending or [],
@@ -512,12 +515,14 @@ def _last_time(operations: dict[str, OperationRecord]) -> float:
 def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Journal) -> DurableRun:
     """An execution that already finished: return its outcome, run nothing (idempotent start)."""
     error = rebuild_error(execution.error) if execution.error else None
+    error_object = ErrorObject.from_dict(execution.error) if execution.error else None
     return DurableRun(
         execution_id=execution.execution_id,
         engine="sim",
         status="SUCCEEDED" if execution.status == "SUCCEEDED" else "FAILED",
         result=json.loads(execution.result) if execution.result is not None else None,
         error=error,
+        error_object=error_object,
         operations=operation_views(execution.operations),
         metrics=metrics,
         journal=journal,

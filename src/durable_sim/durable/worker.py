@@ -16,9 +16,21 @@ lease up when it ends or waits:
 
 A journal error (the database restarting, a lost connection) ends that invocation like a crash
 (nothing is recorded as the outcome); the worker backs off, reconnects and takes the execution up
-again, since its own lease does not block it. The function registry (`FunctionRegistry`, or a
-mapping of names to durable handlers) names what a worker may run: an execution of another name
-stays in the queue for a worker that has it.
+again, since its own lease does not block it.
+
+A journal the worker cannot reach (at start or later: a server down, a wrong host, a database
+that does not exist yet) is retried a bounded number of times, as the field's workers do (a
+Celery worker gives its broker connection ``broker_connection_max_retries`` attempts, 100 by
+default, then fails: Celery's configuration reference), paced by the AWS SDK's own
+retry formula (`JOURNAL_RETRY`); then the worker stops with the last `JournalUnavailableError`,
+which names the DSN without its password (the command line exits with status 2). An
+``idle_exit_s`` also bounds the wait: time spent unable to reach the journal is time without
+work, and a worker told to leave after so long idle leaves then, with the same error rather
+than as if it had simply found no work. Retrying, rather than failing at the first refusal,
+lets workers start with (or before) their database and ride out a restart or a failover.
+
+The function registry (`FunctionRegistry`, or a mapping of names to durable handlers) names what
+a worker may run: an execution of another name stays in the queue for a worker that has it.
 """
 
 from __future__ import annotations
@@ -35,6 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
+
 from durable_sim.clock import WallClock
 from durable_sim.durable.errors import ExecutionBusyError, JournalError, JournalUnavailableError
 from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, open_journal
@@ -46,6 +61,70 @@ from durable_sim.latency import ZERO, LatencyProfile, Sampler
 
 #: Longest a worker sleeps through a timer with the lease held; longer waits are parked.
 DEFAULT_PARK_AFTER_MS = 1000.0
+#: How a worker retries a journal it cannot reach, opening it or claiming from it: the SDK's
+#: exponential back-off (`create_retry_strategy`: delay ``min(initial * rate**(n - 1), max)``
+#: after the n-th failed attempt), 1 s doubling to 30 s, 9 attempts: pauses of 1, 2, 4, 8, 16,
+#: 30, 30 and 30 s, 121 s in all, which covers the 60-120 s an Amazon RDS Multi-AZ DB instance
+#: typically takes to fail over (Amazon RDS User Guide, "Failing over a Multi-AZ DB instance for
+#: Amazon RDS"). No jitter: the SDK's jitter draws from Python's global random generator, and
+#: workers that start together are few here.
+JOURNAL_RETRY = RetryStrategyConfig(
+    max_attempts=9,
+    initial_delay=Duration.from_seconds(1),
+    max_delay=Duration.from_seconds(30),
+    backoff_rate=2.0,
+    jitter_strategy=JitterStrategy.NONE,
+    retryable_error_types=[JournalUnavailableError],
+)
+
+
+def retry_pauses_s(config: RetryStrategyConfig) -> list[float]:
+    """The pauses (s) `config` makes between its attempts when every attempt fails, by the
+    SDK's own strategy (the jitter-free delays for a jitter-free config): one fewer than
+    ``config.max_attempts``."""
+    strategy = create_retry_strategy(config)
+    error = JournalUnavailableError("unreachable")
+    pauses: list[float] = []
+    while (decision := strategy(error, len(pauses) + 1)).should_retry:
+        pauses.append(float(decision.delay_seconds))
+    return pauses
+
+
+class JournalRetry:
+    """Consecutive failures to reach a journal, paced by `config` (`JOURNAL_RETRY`'s kind) and
+    bounded, if `deadline` (a `time.monotonic` value) is given, by it as well."""
+
+    def __init__(self, config: RetryStrategyConfig, deadline: float | None = None) -> None:
+        self._strategy = create_retry_strategy(config)
+        self.deadline = deadline
+        self.failures = 0
+        self._first = time.monotonic()
+
+    def pause_after(self, error: JournalError) -> float:
+        """Count `error` and return the seconds to wait before the next attempt. Raises `error`
+        itself if it is not retried (a corrupt journal), and a `JournalUnavailableError` with
+        the attempts and the time spent added once the retries are spent."""
+        if self.failures == 0:
+            self._first = time.monotonic()
+        self.failures += 1
+        decision = self._strategy(error, self.failures)
+        if not decision.should_retry and not isinstance(error, JournalUnavailableError):
+            raise error
+        now = time.monotonic()
+        pause = float(decision.delay_seconds)
+        if self.deadline is not None:
+            pause = min(pause, self.deadline - now)
+        if not decision.should_retry or pause <= 0:
+            spent = now - self._first
+            raise JournalUnavailableError(
+                f"{error} (gave up after {self.failures} attempt{'s' * (self.failures != 1)} "
+                f"over {spent:.1f} s)"
+            ) from error
+        return pause
+
+    def succeeded(self) -> None:
+        """The journal answered: the next failure starts a new count."""
+        self.failures = 0
 
 
 def submit(
@@ -125,26 +204,36 @@ def run_worker(
     max_runs: int | None = None,
     idle_exit_s: float | None = None,
     log: Callable[[str], None] | None = None,
+    retry: RetryStrategyConfig = JOURNAL_RETRY,
 ) -> WorkerStats:
     """Claim and run executions of `functions` from `journal` until stopped.
 
     Stops when `stop` is set, after `max_runs` runs, or once nothing was claimable for
-    `idle_exit_s` seconds (each ``None``: never). `poll_s` is the pause between empty claims
-    (and the first back-off after a journal error, doubling to 5 s). Runs are on the wall clock
-    with `profile`'s costs charged (none by default) and `seed`. `log` receives one line per
-    run. Raises ValueError for an empty registry or a bad number.
+    `idle_exit_s` seconds (each ``None``: never). `poll_s` is the pause between empty claims. A
+    journal that cannot be reached is retried as `retry` says (`JOURNAL_RETRY`), within
+    `idle_exit_s` of the last work if given. Runs are on the wall clock with `profile`'s costs
+    charged (none by default) and `seed`. `log` receives one line per run and per retry.
+    Raises ValueError for an empty registry or a bad number, and `JournalUnavailableError`
+    (naming the DSN without its password) once the journal stays out of reach.
     """
     registry = functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
     if not registry:
         raise ValueError("a worker needs at least one registered function (accepted: a name)")
-    for name, value in (("poll_s", poll_s), ("park_after_ms", park_after_ms)):
-        if not (isinstance(value, int | float) and 0 <= value < float("inf")):
+    for name, value in (
+        ("poll_s", poll_s),
+        ("park_after_ms", park_after_ms),
+        ("idle_exit_s", 0.0 if idle_exit_s is None else idle_exit_s),
+    ):
+        if isinstance(value, bool) or not (
+            isinstance(value, int | float) and 0 <= value < float("inf")
+        ):
             raise ValueError(f"bad {name}={value!r} (accepted: a finite number >= 0)")
     config = LeaseConfig(duration_s=lease_s, owner=owner or new_owner_id())
     assert config.owner is not None
     names = sorted(registry)
     stats = WorkerStats()
-    backoff, idle_since = poll_s, time.monotonic()
+    idle_since = time.monotonic()
+    retrying = JournalRetry(retry)
     while not (stop is not None and stop.is_set()):
         if max_runs is not None and stats.claimed >= max_runs:
             break
@@ -152,11 +241,12 @@ def run_worker(
             claimed = journal.claim(config.owner, lease_s, names)
         except JournalError as exc:
             stats.journal_errors += 1
-            _say(log, f"journal unavailable ({exc}); retrying in {backoff:.2f} s")
-            _pause(stop, backoff)
-            backoff = min(backoff * 2, 5.0)
+            retrying.deadline = None if idle_exit_s is None else idle_since + idle_exit_s
+            pause = retrying.pause_after(exc)
+            _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
+            _pause(stop, pause)
             continue
-        backoff = poll_s
+        retrying.succeeded()
         if claimed is None:
             if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
                 break
@@ -173,23 +263,28 @@ def open_when_reachable(
     *,
     stop: threading.Event | None = None,
     log: Callable[[str], None] | None = None,
-    first_pause_s: float = 0.2,
+    retry: RetryStrategyConfig = JOURNAL_RETRY,
+    idle_exit_s: float | None = None,
 ) -> Journal | None:
-    """`open_journal(where)`, retried with back-off (doubling to 5 s) while the database cannot
-    be reached, so a worker started during a server restart waits for it; ``None`` if `stop`
-    is set first. Other errors (a bad path or DSN, a corrupt journal) are raised at once."""
-    pause = first_pause_s
+    """`open_journal(where)`, retried as `retry` says (`JOURNAL_RETRY`) while the database
+    cannot be reached, so a worker started during a server restart waits for it, and for at
+    most `idle_exit_s` seconds if given; ``None`` if `stop` is set first. Raises the last
+    `JournalUnavailableError` (naming the DSN without its password, the attempts and the time
+    spent) once the retries are spent; other errors (a bad path or DSN, a corrupt journal) at
+    once."""
+    deadline = None if idle_exit_s is None else time.monotonic() + idle_exit_s
+    retrying = JournalRetry(retry, deadline)
     while True:
         try:
             return open_journal(where)
         except JournalUnavailableError as exc:
+            pause = retrying.pause_after(exc)
             _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
         if stop is not None and stop.is_set():
             return None
         _pause(stop, pause)
         if stop is not None and stop.is_set():
             return None
-        pause = min(pause * 2, 5.0)
 
 
 def _run_one(

@@ -29,17 +29,25 @@ in AWS's JSON shape (timestamps as ISO-8601 strings), with one repair. Runner 1.
 (``HistoryEvent.from_event_with_id`` omits the field); they are restored from the runner's own
 record of invocations (start, end, request id), matched by end timestamp.
 
-The runner reports operations, their attempts, the outcome and the history; it does not expose
-checkpoint counts or bytes, nor which steps replayed, so those metrics are ``None``. Invocations
-are counted by wrapping the handler. A failed execution's error is the SDK's own exception class
-for the runner's ``ErrorType`` where the SDK knows it (``DurableOperationError.from_error_fields``),
-else a ``DurableOperationError`` whose ``error_type`` keeps the original type name.
+The runner reports operations, their attempts, the outcome and the history, but not which steps
+replayed, so ``steps_executed`` and ``steps_replayed`` are ``None``. Invocations are counted by
+wrapping the handler; checkpoint calls and bytes by wrapping the runner's in-process service
+client (`_CheckpointMeter`, on runner 1.4.0's ``_service_client``): every ``checkpoint`` call the
+SDK makes for the execution counts once, with the UTF-8 bytes of its updates' payloads and error
+objects, the data AWS limits per checkpoint and bills as data written (the quantities
+`durable_sim.durable.result.RunMetrics` defines, counted on ``sim`` by our runtime).
+
+A failed execution's error is the SDK's own exception class for the runner's ``ErrorType``
+where the SDK knows it (``DurableOperationError.from_error_fields``), else a
+``DurableOperationError`` whose ``error_type`` keeps the original type name; its
+``error_object`` is the runner's ErrorObject as it is.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,9 +55,11 @@ from typing import Any
 from aws_durable_execution_sdk_python.exceptions import DurableOperationError
 from aws_durable_execution_sdk_python.execution import InvocationStatus, durable_execution
 from aws_durable_execution_sdk_python.lambda_service import (
+    CheckpointOutput,
     ErrorObject,
     OperationStatus,
     OperationType,
+    OperationUpdate,
 )
 from aws_durable_execution_sdk_python_testing.exceptions import ResourceNotFoundException
 from aws_durable_execution_sdk_python_testing.execution import Execution
@@ -69,6 +79,8 @@ from durable_sim.durable import (
     Responder,
     unwrap_handler,
 )
+from durable_sim.durable.codec import payload_bytes
+from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics, Status
 from durable_sim.faults import SimulatedCrash
 
@@ -110,6 +122,7 @@ def run_on_local_runner(
     with DurableFunctionTestRunner(
         handler=counted, skip_time=skip_time, poll_interval=POLL_S, store=store
     ) as runner:
+        meter = _CheckpointMeter(runner)
         for name, target in sorted(FunctionRegistry(functions).items()):
             runner.register_durable_function(name, _after_caller_suspends(runner, store, target))
         arn = runner.run_async(input=json.dumps(event), execution_timeout=EXECUTION_TIMEOUT_S)
@@ -122,8 +135,8 @@ def run_on_local_runner(
     metrics = RunMetrics(
         invocations=invocations,
         replays=max(0, invocations - 1),
-        checkpoint_ops=None,
-        checkpoint_bytes=None,
+        checkpoint_ops=meter.calls.get(arn, 0),
+        checkpoint_bytes=meter.bytes.get(arn, 0),
         steps_executed=None,
         steps_replayed=None,
         retries=sum(max(0, v.attempts - 1) for v in steps),
@@ -131,12 +144,14 @@ def run_on_local_runner(
         elapsed_ms=elapsed_ms,
     )
     status, result, error = _outcome(execution, pending)
+    output = execution.result
     return DurableRun(
         execution_id=arn,
         engine="aws-local",
         status=status,
         result=result,
         error=error,
+        error_object=output.error if output is not None and status == "FAILED" else None,
         operations=views,
         metrics=metrics,
         pending_callbacks=pending or [],
@@ -377,6 +392,42 @@ def _timer_or_invoke_pending(execution: Execution) -> bool:
         ):
             return True
     return False
+
+
+class _CheckpointMeter:
+    """Counts, per execution ARN, the ``checkpoint`` calls the SDK makes to the runner's service
+    client that succeed (`calls`) and the UTF-8 bytes of their updates' payloads and error
+    objects (`bytes`), the same quantities our runtime counts (see the module docstring)."""
+
+    def __init__(self, runner: DurableFunctionTestRunner) -> None:
+        self.calls: dict[str, int] = {}
+        self.bytes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        client = runner._service_client  # runner 1.4.0: the client every invocation uses
+        sent = client.checkpoint
+
+        def checkpoint(
+            durable_execution_arn: str,
+            checkpoint_token: str,
+            updates: list[OperationUpdate],
+            client_token: str | None,
+        ) -> CheckpointOutput:
+            output = sent(durable_execution_arn, checkpoint_token, updates, client_token)
+            size = sum(_update_bytes(update) for update in updates)
+            with self._lock:
+                self.calls[durable_execution_arn] = self.calls.get(durable_execution_arn, 0) + 1
+                self.bytes[durable_execution_arn] = self.bytes.get(durable_execution_arn, 0) + size
+            return output
+
+        client.checkpoint = checkpoint  # type: ignore[method-assign]
+
+
+def _update_bytes(update: OperationUpdate) -> int:
+    """An update's data written: its payload's UTF-8 bytes plus its error object's (as JSON)."""
+    size = payload_bytes(update.payload)
+    if update.error is not None:
+        size += payload_bytes(encode_json(dict(update.error.to_dict())))
+    return size
 
 
 def _outcome(execution: Execution, pending: list[str] | None) -> tuple[Status, Any, Any]:

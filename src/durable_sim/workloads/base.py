@@ -32,7 +32,7 @@ from durable_sim.durable import DurableRun, Responder
 from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
-from durable_sim.parameters import accepted, check_numbers
+from durable_sim.parameters import accepted, check_scalars
 
 if TYPE_CHECKING:
     from durable_sim.storage import RunStorage
@@ -139,8 +139,11 @@ class Workload:
         """`values` (option name -> value) as an instance of `options`, defaults filled in;
         None for a workload without options (which then accepts no values).
 
-        Raises `ValueError` with one line: an unknown option (with the accepted names and
-        their ranges), or a bad value with the option's accepted range.
+        Values are checked by the spec's own rules (`durable_sim.parameters.check_scalars`):
+        an int option takes an int or an integral float; a boolean, a text or a NaN/infinity
+        is never a number; only True and False are booleans. Raises `ValueError` with one
+        line: an unknown option (with the accepted names and their ranges), or a bad value
+        naming the option, the value and its accepted range.
         """
         if self.options is None:
             if values:
@@ -157,9 +160,10 @@ class Workload:
                 f"workload {self.name!r} has no option {unknown[0]!r} (accepted: {listing})"
             )
         try:
-            # A boolean or a NaN is no number (the spec's rule); text is parsed by the model, as
-            # the command line gives YAML scalars (``price=1e1``).
-            check_numbers(fields, {k: v for k, v in values.items() if not isinstance(v, str)})
+            # The spec's own rules: a boolean, a text or a NaN is no number, only True and
+            # False are booleans (the command line reads a number's text itself, as click
+            # does for the spec's options: `durable_sim.cli.OptionValue`).
+            check_scalars(fields, values)
         except ValueError as exc:
             raise ValueError(f"workload {self.name!r} option {exc}") from None
         try:
