@@ -166,10 +166,17 @@ class Calendar:
 
     def _carve(self, server: int, gap: int, begin: float, end: float) -> None:
         starts, ends = self._starts[server], self._ends[server]
-        gap_start, gap_end = starts[gap], ends[gap]
-        pieces = [(s, e) for s, e in ((gap_start, begin), (end, gap_end)) if e > s]
-        starts[gap : gap + 1] = [s for s, _ in pieces]
-        ends[gap : gap + 1] = [e for _, e in pieces]
+        # The gap [starts[gap], ends[gap]) keeps what is left before `begin` and after `end`.
+        before, after = begin > starts[gap], ends[gap] > end
+        if before and after:  # split in two
+            starts.insert(gap + 1, end)
+            ends.insert(gap, begin)
+        elif before:
+            ends[gap] = begin
+        elif after:  # the common case: work booked at the start of a gap
+            starts[gap] = end
+        else:
+            del starts[gap], ends[gap]
         self._open.set(server, starts[-1] if ends and ends[-1] == math.inf else math.inf)
 
     def book(self, ready: float, duration: float) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import ChildConfig, Duration
 
 from durable_sim import run_durable
+from durable_sim.durable.history import export_history
 
 
 def test_is_replaying_tracks_the_journal() -> None:
@@ -219,3 +220,28 @@ def test_a_run_leaves_no_reference_cycles_behind(caplog: pytest.LogCaptureFixtur
         gc.enable()
     assert unreachable == 0
     assert "a logger kept beyond its context still logs" in caplog.messages
+
+
+def test_lambda_context_is_one_object_per_invocation_whoever_reads_it_first() -> None:
+    """Built when first read (by a child context before its parent, here), it is the same
+    object in the parent and every child of one invocation, with that invocation's request id;
+    the next invocation has its own."""
+    seen: list[tuple[int, Any, Any]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        child = ctx.create_child_context("5")
+        grandchild = child.create_child_context("5.1")
+        first, parent = grandchild.lambda_context, ctx.lambda_context
+        seen.append((len(seen), first, parent))
+        assert child.lambda_context is parent
+        ctx.wait(Duration.from_seconds(1))
+
+    run = run_durable(handler, None, execution_id="ctx-lambda")
+    assert run.status == "SUCCEEDED", run.error
+    assert [i for i, _, _ in seen] == [0, 1]  # the wait suspends once
+    for _, first, parent in seen:
+        assert first is parent and parent.function_name == "handler"
+    ids = [parent.aws_request_id for _, _, parent in seen]
+    assert len(set(ids)) == 2 and all(len(i) == 36 for i in ids)
+    completed = [e for e in export_history(run) if e["EventType"] == "InvocationCompleted"]
+    assert [e["InvocationCompletedDetails"]["RequestId"] for e in completed] == ids

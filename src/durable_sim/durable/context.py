@@ -113,7 +113,10 @@ class DurableContext:
         self.execution_context = execution_context or ExecutionContext(
             durable_execution_arn=state.durable_execution_arn
         )
-        self.lambda_context: Any = None
+        # The invocation's Lambda context, built on first read (most handlers never read it)
+        # from the runtime's builder, or from the parent's for a child context.
+        self._lambda_context: Any = None
+        self._lambda_context_of: Callable[[], Any] | None = None
         self._parent_id = parent_id
         self._prefix = step_id_prefix if step_id_prefix is not None else parent_id
         self._is_virtual = self._parent_id != self._prefix
@@ -127,6 +130,27 @@ class DurableContext:
         self._logger: Logger | None = (
             logger.with_is_replaying(_ReplayingOf(self)) if logger is not None else None
         )
+
+    def _read_lambda_context(self) -> Any:
+        if self._lambda_context is None and self._lambda_context_of is not None:
+            self._lambda_context = self._lambda_context_of()
+        return self._lambda_context
+
+    def _set_lambda_context(self, value: Any) -> None:
+        self._lambda_context, self._lambda_context_of = value, None
+
+    lambda_context = property(
+        _read_lambda_context,
+        _set_lambda_context,
+        doc="""The invocation's Lambda context (the AWS fields a handler may read), as set, or
+        as the builder given to `set_lambda_context_builder` makes it on first read (one object
+        for a context and all its children); None outside an invocation.""",
+    )
+
+    def set_lambda_context_builder(self, build: Callable[[], Any]) -> None:
+        """Let `build` make the Lambda context when a handler first reads ``lambda_context``
+        (here or in a child context); it is called at most once."""
+        self._lambda_context, self._lambda_context_of = None, build
 
     @property
     def logger(self) -> Logger:
@@ -190,7 +214,10 @@ class DurableContext:
             execution_context=self.execution_context,
         )
         child._logger_base = self._underlying_logger()
-        child.lambda_context = self.lambda_context
+        if self._lambda_context is not None:
+            child._lambda_context = self._lambda_context
+        elif self._lambda_context_of is not None:  # built by whichever context reads it first
+            child._lambda_context_of = self._read_lambda_context
         return child
 
     def _next_id(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -206,7 +207,9 @@ def _invoke(
         state.waiting_callbacks.clear()
         request_id = deterministic_uuid(execution_id, invocation)
         context = DurableContext(state, clock, replaying=replaying)
-        context.lambda_context = runner.lambda_context(request_id, function_name)
+        context.set_lambda_context_builder(
+            functools.partial(runner.lambda_context, request_id, function_name)
+        )
         try:
             value = handler(event, context)
             state.flush(clock)
