@@ -129,6 +129,10 @@ def test_sim_and_aws_local_agree(case: str) -> None:
     assert _shape(sim) == _shape(aws)
     assert sim.metrics.retries == aws.metrics.retries
     assert sim.metrics.failed_steps == aws.metrics.failed_steps
+    # The payload bytes the SDK sends in checkpoint calls do not depend on how calls are
+    # batched (the runner batches concurrent branches by real time, so its call count varies):
+    # an update carries its own result or error, never an earlier attempt's error.
+    assert sim.metrics.checkpoint_bytes == aws.metrics.checkpoint_bytes
     if sim.status == "FAILED":
         assert sim.error is not None and aws.error is not None
         assert "broken on attempt 3" in str(sim.error)
@@ -175,6 +179,9 @@ def test_expected_values_on_sim() -> None:
     assert runs["children_and_waits"].result == [26, 7]
     assert runs["map_and_parallel"].result == {"mapped": [2, 4, 6], "parallel": ["L", "R"]}
     assert runs["map_and_parallel"].metrics.retries == 3
+    # A retried step's SUCCEED update carries its result only (the SDK's OperationUpdate for
+    # SUCCEED has no error): 74 bytes, the retry's error counted once, on its RETRY update.
+    assert runs["steps_and_retries"].metrics.checkpoint_bytes == 74
     assert runs["fails_after_retries"].status == "FAILED"
     assert _steps(runs["fails_after_retries"]) == [("always", "FAILED", 3)]
 

@@ -351,8 +351,8 @@ class ExecutionState:
         else:
             record = prev.evolve(status=status, **fields)
         size = payload_bytes(payload)
-        if record.error is not None and status is not STARTED:
-            size += payload_bytes(encode_json(record.error))
+        if fields.get("error") is not None:  # the error this update writes, not an earlier one
+            size += payload_bytes(encode_json(fields["error"]))
         entry = HistoryEntry(event, at, record, details)
         with self.lock:  # taken and queued at one moment: the journal keeps the calls' order
             self.operations[op_id] = record
