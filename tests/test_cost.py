@@ -204,6 +204,15 @@ def test_bad_options_are_refused(prices: PriceTable, options: dict[str, int], me
         run_cost(ZERO_ROW, prices, **options)
 
 
+def test_a_price_given_twice_is_refused(tmp_path: Path) -> None:
+    text = PRICES.read_text(encoding="utf-8")
+    assert text.count("\nprices:\n") == 1
+    twice = tmp_path / "prices.yaml"
+    twice.write_text(text.replace("\nprices:\n", "\nprices:\n  s3_get_request: {}\n"), "utf-8")
+    with pytest.raises(CostInputError, match=r"key 's3_get_request' given twice"):
+        load_prices(twice)
+
+
 def _table_with(tmp_path: Path, name: str, **changes: object) -> Path:
     doc = yaml.safe_load(PRICES.read_text(encoding="utf-8"))
     if changes:

@@ -183,6 +183,10 @@ def test_unreadable_and_invalid_yaml_files(tmp_path):
     broken.write_text("base: {workload: video\ngrid: {}\n")
     with pytest.raises(SweepError, match=r"broken.yaml': .* at line 2, column 5$"):
         load_sweep(broken)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("base: {workload: counter}\ngrid: {runs: [1]}\ngrid: {seed: [1, 2]}\n")
+    with pytest.raises(SweepError, match=r"key 'grid' given twice \(lines 2 and 3.* at line 3"):
+        load_sweep(twice)
 
 
 @pytest.mark.parametrize(

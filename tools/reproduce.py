@@ -38,11 +38,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import yaml
 from strip_notebook import strip_file
 
+from durable_sim import yamlfile
 from durable_sim.errors import DurableSimError
 from durable_sim.kernel import KERNEL_NAME, apply_kernel_environment, install_kernel, kernel_dir
 from durable_sim.notebook import NOTEBOOK_PARAMETERS, ParameterError
@@ -89,7 +89,12 @@ def load_parameter_set(directory: Path, stems: list[str]) -> dict[str, dict[str,
         path = directory / f"{stem}.yaml"
         if not path.is_file():
             raise ReproduceError(f"{directory}: {path.name} is missing (an empty file = defaults)")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            values = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ReproduceError(
+                f"{path}: not readable as YAML ({' '.join(str(exc).split())})"
+            ) from None
         if not isinstance(values, dict):
             raise ReproduceError(f"{path}: expected a mapping of parameter names to values")
         if stem not in NOTEBOOK_PARAMETERS:

@@ -44,12 +44,11 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
+from durable_sim import yamlfile
 from durable_sim.errors import DurableSimError
 from durable_sim.rows import COST_COMPONENTS, USAGE_COLUMNS, cost_column
 
 STATUSES: tuple[str, ...] = ("confirmed", "assumed")
-# libyaml's safe loader where PyYAML was built with it (20x faster), else PyYAML's own.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Prices the cost model uses; a price table must define each of them.
 PRICE_NAMES: tuple[str, ...] = (
     "lambda_request",
@@ -226,7 +225,7 @@ def load_prices(path: str | Path) -> PriceTable:
 def _parse_prices(name: str, data: bytes) -> PriceTable:
     path = Path(name)
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=_LOADER)
+        doc = yamlfile.load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise _bad(path, f"cannot read it ({exc})") from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("prices"), Mapping):

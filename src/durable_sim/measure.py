@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from durable_sim import yamlfile
 from durable_sim.experiments import ExperimentSpec, SpecError, run_experiments, save_rows
 from durable_sim.latency import CALIBRATED
 from durable_sim.notebook import check_parameters
@@ -64,7 +65,12 @@ def load_parameter_set(directory: str | Path) -> dict[str, dict[str, Any]]:
                 f"no parameter file {str(path)!r} (accepted: a parameter set "
                 f"directory with {', '.join(s + '.yaml' for s, _ in FILES.values())})"
             )
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            values = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SpecError(
+                f"{path}: not readable as YAML ({' '.join(str(exc).split())})"
+            ) from None
         if not isinstance(values, dict):
             raise SpecError(f"{path}: expected a mapping of parameter names to values")
         found[stem] = check_parameters(stem, values).values()

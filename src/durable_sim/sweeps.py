@@ -67,6 +67,7 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from durable_sim import yamlfile
 from durable_sim.errors import SidecarMismatchError
 from durable_sim.experiments import (
     ExperimentSpec,
@@ -306,7 +307,7 @@ def load_sweep(path: str | Path) -> Sweep:
             f"bad sweep file {str(path)!r}: {reason} (accepted: a readable YAML file)"
         ) from None
     try:
-        document = yaml.safe_load(text)
+        document = yamlfile.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -84,6 +84,10 @@ def test_parameter_sets_are_checked_before_anything_runs(
             "02_video_pipeline: unknown parameter 'runs_baselines'",
         ),
         "bool": (dict(good, **{"01_counter": "seed: true\n"}), "bad parameter seed=True"),
+        "twice": (
+            dict(good, **{"01_counter": "seed: 1\nruns_baseline: 2\nseed: 2\n"}),
+            "key 'seed' given twice (lines 1 and 3",
+        ),
         "range": (
             dict(good, **{"05_figure_and_statistics": "level: 1.5\n"}),
             "bad parameter level=1.5",
