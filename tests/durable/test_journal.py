@@ -313,6 +313,15 @@ def test_a_journal_in_a_missing_directory_is_named_as_such(tmp_path: Path) -> No
         SqliteJournal(inside_a_file / "j.sqlite")
 
 
+def test_a_journal_in_a_directory_that_refuses_files_is_named_before_sqlite_runs() -> None:
+    """/proc refuses new files whatever its permission bits say (and root passes os.access
+    everywhere): the journal is refused with the OS's reason, not as a corrupt database."""
+    with pytest.raises(
+        JournalPathError, match=r"/proc refuses new files \(.+\) \(accepted: a file"
+    ):
+        SqliteJournal(Path("/proc") / "j.sqlite")
+
+
 # -- a journaled result that no longer decodes -------------------------------------------------
 
 

@@ -13,7 +13,6 @@ either no journal or the whole one.
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 import threading
 import time
@@ -42,6 +41,7 @@ from durable_sim.durable.journal.records import (
     encode_json,
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
+from durable_sim.files import refuses_files
 
 SCHEMA_VERSION = 3  # 1: latest records only; 2: + history; 3: + leases, queue, terminal flags
 _SCHEMA = f"""
@@ -459,7 +459,8 @@ def _check_path(path: Path) -> None:
     if not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"
         raise JournalPathError(f"journal path {path}: its directory {parent} {what} {accepted}")
-    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+    reason = None if path.exists() else refuses_files(parent)
+    if reason is not None:
         raise JournalPathError(
-            f"journal path {path}: this process may not create files in {parent} {accepted}"
+            f"journal path {path}: {parent} refuses new files ({reason}) {accepted}"
         )
