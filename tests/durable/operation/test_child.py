@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_with_child_context
-from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.config import ChildConfig, Duration
 from aws_durable_execution_sdk_python.exceptions import ChildContextError
 
 from durable_sim import run_durable
@@ -90,3 +90,21 @@ def test_oversized_child_result_is_not_stored_and_replay_reruns_body(
     assert calls == {"body": 2}  # the replay re-ran the body ...
     assert run.metrics.steps_executed == 3  # ... with its steps from the journal
     assert run.metrics.steps_replayed == 3
+
+
+def test_an_oversized_child_result_is_stored_as_the_configs_summary() -> None:
+    """With ``ChildConfig(summary_generator=...)`` the SDK checkpoints the summary in place of a
+    result over the checkpoint limit (and replays the children for the value)."""
+
+    def big(c: DurableContext) -> str:
+        return "".join(c.step(lambda _: "y" * (150 * 1024), name=f"part{i}") for i in range(2))
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(summary_generator=lambda value: f"{len(value)} chars")
+        value = ctx.run_in_child_context(big, name="big", config=config)
+        ctx.wait(Duration.from_seconds(1))
+        return len(value)
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", 300 * 1024)
+    assert run.operation("big").result_json == f"{300 * 1024} chars"
