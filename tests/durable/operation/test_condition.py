@@ -244,3 +244,18 @@ def test_the_check_runs_on_the_runs_clock_and_logs_with_the_sdks_fields(
         {"executionArn": arns[0], "operationName": "poll", "attempt": a, "operationId": "1"}
         for a in (1, 2)
     ]
+
+
+def test_a_polling_delay_that_is_no_duration_fails_naming_the_condition() -> None:
+    def endless(state: Any, attempt: int) -> WaitForConditionDecision:
+        return WaitForConditionDecision.continue_waiting(Duration(seconds=float("inf")))
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = WaitForConditionConfig(wait_strategy=endless, initial_state=0)
+        return ctx.wait_for_condition(lambda s, c: s, config, name="poll")
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert "WaitForCondition 'poll' (id 1): polling delay inf s (accepted: a finite" in str(
+        run.error
+    )
