@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from aws_durable_execution_sdk_python.waits import (
 
 from durable_sim import export_history, run_durable
 from durable_sim.clock import current_clock
+from durable_sim.durable import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
 from durable_sim.latency import Dist, LatencyProfile
 
 from ..conftest import STEP_MS
@@ -150,9 +152,10 @@ def test_the_state_goes_through_the_serdes_with_the_operations_context_and_repla
     run = run_durable(handler, None)
     assert (run.status, run.result) == ("SUCCEEDED", {"n": 2})
     assert {(op, arn) for _, op, arn in seen} == {("1", arns[0])}
-    # The last invocation replays the succeeded condition: one decode of its journaled state.
-    last = [what for what, _, _ in seen[-1:]]
-    assert last == ["in"]
+    # Encoded: the initial state before the first check, then each poll's state; the last
+    # invocation replays the succeeded condition: one decode of its journaled state.
+    assert [what for what, _, _ in seen].count("out") == 1 + 2
+    assert seen[-1][0] == "in"
 
 
 def test_a_failed_condition_raises_the_same_error_on_replay() -> None:
@@ -259,3 +262,97 @@ def test_a_polling_delay_that_is_no_duration_fails_naming_the_condition() -> Non
     assert "WaitForCondition 'poll' (id 1): polling delay inf s (accepted: a finite" in str(
         run.error
     )
+
+
+def test_each_poll_draws_its_own_step_latency_and_jitter() -> None:
+    """A poll costs a step's time, drawn per (operation, attempt); the wait strategy's jitter
+    (the SDK draws it from `random`) comes from one seeded stream per (operation, attempt)."""
+    noisy = LatencyProfile(name="noisy-step", step=Dist(100.0, 0.5))
+    jitter: dict[tuple[int, int], float] = {}
+
+    def strategy_for(index: int, polls: int) -> Any:
+        def strategy(state: int, attempt: int) -> WaitForConditionDecision:
+            jitter[(index, attempt)] = random.random()
+            if attempt >= polls:
+                return WaitForConditionDecision.stop_polling()
+            return WaitForConditionDecision.continue_waiting(Duration.from_seconds(1))
+
+        return strategy
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        for index in range(event["conditions"]):
+            config = WaitForConditionConfig(
+                wait_strategy=strategy_for(index, event["polls"]), initial_state=0
+            )
+            ctx.wait_for_condition(lambda s, c: s, config)
+
+    def elapsed(conditions: int, polls: int) -> float:
+        run = run_durable(handler, {"conditions": conditions, "polls": polls}, profile=noisy)
+        assert run.status == "SUCCEEDED" and run.metrics.elapsed_ms is not None
+        return run.metrics.elapsed_ms - 1000.0 * conditions * (polls - 1)  # the polls' own time
+
+    one = elapsed(1, 1)
+    assert elapsed(2, 1) != 2 * one  # the second condition's poll is another draw
+    assert elapsed(1, 2) != 2 * one  # so is the second poll of one condition
+    jitter.clear()
+    run_durable(handler, {"conditions": 2, "polls": 2}, seed=3)
+    assert len(jitter) == 4 and len(set(jitter.values())) == 4
+
+
+@pytest.mark.parametrize("polls", [1, 2])
+def test_a_state_over_the_checkpoint_limit_fails_the_execution(polls: int) -> None:
+    """The state is a checkpoint payload (the RETRY's while polling, the SUCCEED's at the end):
+    over AWS's 256 KiB it is a terminal CheckpointTooLargeError naming the condition."""
+
+    def grow(state: str, c: Any) -> str:
+        return state + "x" * (CHECKPOINT_LIMIT_BYTES // polls)
+
+    def strategy(state: str, attempt: int) -> WaitForConditionDecision:
+        if attempt >= polls:
+            return WaitForConditionDecision.stop_polling()
+        return WaitForConditionDecision.continue_waiting(Duration.from_seconds(1))
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = WaitForConditionConfig(wait_strategy=strategy, initial_state="")
+        return ctx.wait_for_condition(grow, config, name="poll")
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED" and isinstance(run.error, CheckpointTooLargeError)
+    assert "WaitForCondition 'poll'" in str(run.error)
+
+
+def test_a_zero_polling_delay_waits_the_services_minimum_of_one_second() -> None:
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = WaitForConditionConfig(wait_strategy=until(2, delay_s=0), initial_state={"n": 0})
+        return ctx.wait_for_condition(lambda s, c: {"n": s["n"] + 1}, config)
+
+    run = run_durable(handler, None)
+    assert (run.result, run.metrics.elapsed_ms) == ({"n": 2}, 1000.0)
+
+
+@pytest.mark.parametrize("work_s", [5, 0])
+def test_a_polling_branch_of_a_parallel_resumes_at_its_time(work_s: int) -> None:
+    """In a parallel, a condition waiting 2 s between polls resumes in the same invocation while
+    the other branch still works (5 s), and at its time on a re-invocation when nothing else
+    runs (the other branch's 1 s wait ended first)."""
+
+    def working(c: DurableContext) -> str:
+        if work_s:
+            c.step(lambda _: current_clock().charge(work_s * 1000.0), name="work")
+        else:
+            c.wait(Duration.from_seconds(1))
+        return "worked"
+
+    def polling(c: DurableContext) -> Any:
+        config = WaitForConditionConfig(wait_strategy=until(2, delay_s=2), initial_state={"n": 0})
+        return c.wait_for_condition(lambda s, _: {"n": s["n"] + 1}, config, name="poll")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([working, polling]).get_results()
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", ["worked", {"n": 2}])
+    if work_s:
+        assert (run.metrics.invocations, run.metrics.elapsed_ms) == (1, 5000.0)
+    else:
+        assert (run.metrics.invocations, run.metrics.elapsed_ms) == (3, 2000.0)
