@@ -27,7 +27,7 @@ from aws_durable_execution_sdk_python.config import (
     complete_batch,
     continue_batch,
 )
-from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.exceptions import ChildContextError, DurableOperationError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
@@ -602,3 +602,72 @@ def test_a_virtual_batch_pauses_the_collector_only_while_it_runs() -> None:
     assert (run.status, run.result) == ("SUCCEEDED", [2, 4, 6])
     assert seen == [True, False, False, False]
     assert gc.isenabled()
+
+
+def _snapshot(result: Any) -> list[Any]:
+    """A BatchResult's items as plain values: status, result size, error fields."""
+    items = []
+    for item in result.all:
+        error = item.error
+        items.append(
+            [
+                item.index,
+                item.status.value,
+                len(item.result) if isinstance(item.result, str) else item.result,
+                None
+                if error is None
+                else [error.type, error.message, error.data, error.stack_trace],
+            ]
+        )
+    return [result.completion_reason.value, items]
+
+
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorded(
+    summary: bool,
+) -> None:
+    """Rebuilt on replay (the SDK's ``ConcurrentExecutor.replay``), a result too large to store
+    has the first run's items: succeeded branches' values, a failed branch's error fields, a
+    branch still running at completion as STARTED. With the config's own summary generator
+    (no completion record to read) the completion is decided again from the items."""
+    chunk = "x" * 100_000
+    snapshots: list[list[Any]] = []
+
+    def big(c: DurableContext) -> str:
+        return c.step(lambda _: chunk, name="part")
+
+    def broken(c: DurableContext) -> str:
+        raise DurableOperationError("bad", data="d", stack_trace=["t"])
+
+    def slow(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(60))
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=1),
+            summary_generator=(lambda result: "summary") if summary else None,
+        )
+        result = ctx.parallel([big, broken, slow, big], config=config)
+        snapshots.append(_snapshot(result))
+        ctx.wait(Duration.from_seconds(1))  # the next invocation replays the parallel
+        return "done"
+
+    run = run_durable(handler, None)
+    assert run.result == "done" and run.metrics.invocations == 2
+    failed = [
+        "aws_durable_execution_sdk_python.exceptions.DurableOperationError",
+        "bad",
+        "d",
+        ["t"],
+    ]
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[0] == [
+        "MIN_SUCCESSFUL_REACHED",
+        [
+            [0, "SUCCEEDED", 100_000, None],
+            [1, "FAILED", None, failed],
+            [2, "STARTED", None, None],
+            [3, "SUCCEEDED", 100_000, None],
+        ],
+    ]
