@@ -671,3 +671,40 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
             [3, "SUCCEEDED", 100_000, None],
         ],
     ]
+
+
+def test_wall_clock_branches_resume_in_process_at_their_time_and_suspend_together() -> None:
+    """On threads as on the virtual timeline: a branch waiting 1 s resumes in the same
+    invocation while another still works (1.5 s of real sleep in a step), in order of its time;
+    when every branch in flight waits, the batch suspends until the earliest, and the next
+    invocation resumes them."""
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def note(name: str) -> None:
+        with lock:
+            order.append(name)
+
+    def waiting(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        c.step(lambda _: note("waited"), name="after")
+        return "waited"
+
+    def working(c: DurableContext) -> str:
+        c.step(lambda _: (time.sleep(1.5), note("worked")), name="work")
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        branches = [waiting, working] if event == "mixed" else [waiting, waiting]
+        return ctx.parallel(branches, config=ParallelConfig(max_concurrency=2)).get_results()
+
+    started = time.monotonic()
+    mixed = run_durable(handler, "mixed", clock=WallClock())
+    took = time.monotonic() - started
+    assert (mixed.status, mixed.result) == ("SUCCEEDED", ["waited", "worked"]), mixed.error
+    assert order == ["waited", "worked"] and mixed.metrics.invocations == 1
+    assert 1.45 < took < 10.0
+    order.clear()
+    both = run_durable(handler, "waits", clock=WallClock())
+    assert (both.status, both.result) == ("SUCCEEDED", ["waited", "waited"]), both.error
+    assert both.metrics.invocations == 2  # both suspended: the next invocation resumed them
