@@ -21,6 +21,11 @@ score, only lower it (a mutant a left-out test would kill counts as a survivor):
 - ``DURABLE_SIM_MUTATION=1`` is set for the test runs, and each property test then draws a
   tenth of its examples (``tests/property_budget.py``).
 
+A mutant that makes a loop endless is stopped, and counted killed (mutmut's ``timeout``), once
+its tests have run `TIMEOUT_MULTIPLIER` times as long as they took on the original code (plus
+`TIMEOUT_CONSTANT` seconds), not mutmut's default 15 times: in the engine's hot functions the
+covering tests take half a minute, and one endless mutant held a worker for eight.
+
 Every mutant ends up in one of four classes:
 
 - killed: a test failed, timed out or crashed (mutmut's ``killed``, ``timeout``, ``segfault``);
@@ -67,6 +72,9 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
 EQUIVALENT_FILE = REPO / "tools" / "equivalent_mutants.toml"
 #: The tests a mutation run selects (module docstring: why ``slow`` ones are left out).
 MUTATION_MARKERS = "not slow"
+#: mutmut's timeout: (the covering tests' time on the original + constant) x multiplier, seconds.
+TIMEOUT_MULTIPLIER = 5.0
+TIMEOUT_CONSTANT = 2.0
 #: mutmut's status -> our class.
 CLASS_OF_STATUS = {
     "killed": "killed",
@@ -166,6 +174,8 @@ def _config(code: str, tests: tuple[str, ...]) -> str:
         f"pytest_add_cli_args_test_selection = [{quoted}]\n"
         'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-q", '
         f'"-m", "{MUTATION_MARKERS}"]\n'
+        f"timeout_multiplier = {TIMEOUT_MULTIPLIER}\n"
+        f"timeout_constant = {TIMEOUT_CONSTANT}\n"
     )
 
 

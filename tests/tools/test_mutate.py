@@ -54,6 +54,7 @@ def test_generated_config_is_valid_toml() -> None:
     assert "no:xdist" in config["pytest_add_cli_args"]
     marks = config["pytest_add_cli_args"][config["pytest_add_cli_args"].index("-m") + 1]
     assert marks == "not slow"
+    assert (config["timeout_multiplier"], config["timeout_constant"]) == (5.0, 2.0)
 
 
 def test_function_of_a_mutant_name() -> None:
