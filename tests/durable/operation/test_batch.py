@@ -708,3 +708,18 @@ def test_wall_clock_branches_resume_in_process_at_their_time_and_suspend_togethe
     both = run_durable(handler, "waits", clock=WallClock())
     assert (both.status, both.result) == ("SUCCEEDED", ["waited", "waited"]), both.error
     assert both.metrics.invocations == 2  # both suspended: the next invocation resumed them
+
+
+def test_a_failed_branch_item_carries_the_escaping_errors_type_and_message() -> None:
+    """The SDK records a failed branch's own error (``ErrorObject.from_exception``): its
+    type, unqualified for builtins, and its message."""
+
+    def broken(c: DurableContext) -> str:
+        raise ValueError("v")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(tolerated_failure_count=1))
+        result = ctx.parallel([steps_branch(1, "ok"), broken], config=config)
+        return [(item.index, item.error.type, item.error.message) for item in result.failed()]
+
+    assert run_durable(handler, None).result == [[1, "ValueError", "v"]]
