@@ -313,7 +313,8 @@ def test_the_submitter_step_gets_the_configs_retry_strategy_serdes_and_a_logger(
         assert run_durable(handler, "ok").result == "timeout"
     assert "1.2" in contexts  # the submitter step's result went through the config's serdes
     records = [r for r in caplog.records if r.getMessage() == "submitting"]
-    assert [(r.operationName, r.operationId) for r in records] == [("ask submitter", "1.2")]  # type: ignore[attr-defined]
+    fields = ("operationName", "operationId")
+    assert [tuple(getattr(r, f) for f in fields) for r in records] == [("ask submitter", "1.2")]
     runs.clear()
     # No retries: one run of the failing submitter; an error without a message gets the SDK's.
     assert run_durable(handler, "fail").result == "Callback submitter failed | d2 | ['s']"
