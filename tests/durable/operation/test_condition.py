@@ -306,7 +306,7 @@ def test_a_state_over_the_checkpoint_limit_fails_the_execution(polls: int) -> No
     over AWS's 256 KiB it is a terminal CheckpointTooLargeError naming the condition."""
 
     def grow(state: str, c: Any) -> str:
-        return state + "x" * (CHECKPOINT_LIMIT_BYTES // polls)
+        return state + "x" * CHECKPOINT_LIMIT_BYTES  # over at the first poll
 
     def strategy(state: str, attempt: int) -> WaitForConditionDecision:
         if attempt >= polls:
@@ -331,17 +331,22 @@ def test_a_zero_polling_delay_waits_the_services_minimum_of_one_second() -> None
     assert (run.result, run.metrics.elapsed_ms) == ({"n": 2}, 1000.0)
 
 
-@pytest.mark.parametrize("work_s", [5, 0])
-def test_a_polling_branch_of_a_parallel_resumes_at_its_time(work_s: int) -> None:
-    """In a parallel, a condition waiting 2 s between polls resumes in the same invocation while
-    the other branch still works (5 s), and at its time on a re-invocation when nothing else
-    runs (the other branch's 1 s wait ended first)."""
+@pytest.mark.parametrize(
+    ("other", "invocations", "elapsed_s"),
+    [("work 5 s", 1, 5), ("wait 1 s", 3, 2), ("wait 1 s, work 5 s", 2, 6)],
+)
+def test_a_polling_branch_of_a_parallel_resumes_at_its_time(
+    other: str, invocations: int, elapsed_s: int
+) -> None:
+    """In a parallel, a condition waiting 2 s between polls resumes in the same invocation
+    while the other branch still works, from its first poll or from its replayed pending
+    retry; when nothing else runs, at its time on a re-invocation."""
 
     def working(c: DurableContext) -> str:
-        if work_s:
-            c.step(lambda _: current_clock().charge(work_s * 1000.0), name="work")
-        else:
+        if "wait" in other:
             c.wait(Duration.from_seconds(1))
+        if "work" in other:
+            c.step(lambda _: current_clock().charge(5000.0), name="work")
         return "worked"
 
     def polling(c: DurableContext) -> Any:
@@ -353,7 +358,4 @@ def test_a_polling_branch_of_a_parallel_resumes_at_its_time(work_s: int) -> None
 
     run = run_durable(handler, None)
     assert (run.status, run.result) == ("SUCCEEDED", ["worked", {"n": 2}])
-    if work_s:
-        assert (run.metrics.invocations, run.metrics.elapsed_ms) == (1, 5000.0)
-    else:
-        assert (run.metrics.invocations, run.metrics.elapsed_ms) == (3, 2000.0)
+    assert (run.metrics.invocations, run.metrics.elapsed_ms) == (invocations, elapsed_s * 1000.0)
