@@ -628,9 +628,9 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
 ) -> None:
     """Rebuilt on replay (the SDK's ``ConcurrentExecutor.replay``), a result too large to store
     has the first run's items: succeeded branches' values, a failed branch's error fields, a
-    branch still running at completion as STARTED. With the config's own summary generator
-    (no completion record to read) the completion is decided again from the items."""
-    chunk = "x" * 100_000
+    branch still running at completion as STARTED; with the config's own summary generator
+    too (its summary is stored beside the recorded decision)."""
+    chunk = "x" * 150_000  # two of them are over the 256 KiB limit
     snapshots: list[list[Any]] = []
 
     def big(c: DurableContext) -> str:
@@ -655,6 +655,12 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
 
     run = run_durable(handler, None)
     assert run.result == "done" and run.metrics.invocations == 2
+    batch = next(op for op in run.operations if op.sub_type == "Parallel")
+    envelope = json.loads(batch.result_json or "")  # the completion decision, not the result
+    assert (envelope["startedIndexes"], envelope.get("summary")) == (
+        [2],
+        "summary" if summary else None,
+    )
     failed = [
         "aws_durable_execution_sdk_python.exceptions.DurableOperationError",
         "bad",
@@ -665,10 +671,10 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
     assert snapshots[0] == [
         "MIN_SUCCESSFUL_REACHED",
         [
-            [0, "SUCCEEDED", 100_000, None],
+            [0, "SUCCEEDED", 150_000, None],
             [1, "FAILED", None, failed],
             [2, "STARTED", None, None],
-            [3, "SUCCEEDED", 100_000, None],
+            [3, "SUCCEEDED", 150_000, None],
         ],
     ]
 
