@@ -11,6 +11,21 @@ pytest-xdist off (mutmut runs each mutant's covering tests itself, in forked chi
 Subprocesses the tests start import the mutated code too (``PYTHONPATH``), so a test that
 crashes a worker process tests the mutant, not the original.
 
+mutmut runs the tests covering a function once for every mutant of it, so two things keep a
+run short (about ten times as many mutants a minute as the full suite), and neither can raise a
+score, only lower it (a mutant a left-out test would kill counts as a survivor):
+
+- tests marked ``slow`` (the subprocess crash matrix and the chaos runs: many seconds each,
+  their work in other processes, timing-sensitive under load) are left out (``-m "not slow"``);
+  the in-process tests cover the same functions;
+- ``DURABLE_SIM_MUTATION=1`` is set for the test runs, and each property test then draws a
+  tenth of its examples (``tests/property_budget.py``).
+
+A mutant that makes a loop endless is stopped, and counted killed (mutmut's ``timeout``), once
+its tests have run `TIMEOUT_MULTIPLIER` times as long as they took on the original code (plus
+`TIMEOUT_CONSTANT` seconds), not mutmut's default 15 times: in the engine's hot functions the
+covering tests take half a minute, and one endless mutant held a worker for eight.
+
 Every mutant ends up in one of four classes:
 
 - killed: a test failed, timed out or crashed (mutmut's ``killed``, ``timeout``, ``segfault``);
@@ -55,6 +70,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 EQUIVALENT_FILE = REPO / "tools" / "equivalent_mutants.toml"
+#: The tests a mutation run selects (module docstring: why ``slow`` ones are left out).
+MUTATION_MARKERS = "not slow"
+#: mutmut's timeout: (the covering tests' time on the original + constant) x multiplier, seconds.
+TIMEOUT_MULTIPLIER = 5.0
+TIMEOUT_CONSTANT = 2.0
 #: mutmut's status -> our class.
 CLASS_OF_STATUS = {
     "killed": "killed",
@@ -152,7 +172,10 @@ def _config(code: str, tests: tuple[str, ...]) -> str:
         'source_paths = ["src"]\n'
         f'only_mutate = ["{code}"]\n'
         f"pytest_add_cli_args_test_selection = [{quoted}]\n"
-        'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-q"]\n'
+        'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-q", '
+        f'"-m", "{MUTATION_MARKERS}"]\n'
+        f"timeout_multiplier = {TIMEOUT_MULTIPLIER}\n"
+        f"timeout_constant = {TIMEOUT_CONSTANT}\n"
     )
 
 
@@ -285,7 +308,7 @@ def run_target(spec: str, workdir: Path, max_children: int) -> tuple[list[Mutant
     (copy / "pyproject.toml").write_text(pyproject + _config(code, tests), encoding="utf-8")
     # Created now, not by mutmut: a sys.path entry missing at start-up is cached as unusable.
     (copy / "mutants" / "src").mkdir(parents=True)
-    env = dict(os.environ)
+    env = dict(os.environ, DURABLE_SIM_MUTATION="1")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(copy / "mutants" / "src"), env.get("PYTHONPATH")) if p
     )
@@ -327,10 +350,12 @@ def _one_line(text: str) -> str:
 def report(name: str, result: Tally, seconds: float) -> list[str]:
     """The printed lines for one target: the score line, the survivors, the stale entries."""
     minutes, secs = divmod(round(seconds), 60)
+    run = result.killed + result.equivalent + len(result.survived)
+    rate = f"{run / seconds * 60:.1f} mutants/min" if seconds > 0 else "no time"
     lines = [
         f"{name}: mutation score {result.score:.1%} ({result.killed} killed, "
         f"{result.equivalent} equivalent, {len(result.survived)} survived, "
-        f"{result.skipped} skipped; {minutes}m{secs:02d}s)"
+        f"{result.skipped} skipped; {minutes}m{secs:02d}s, {rate})"
     ]
     for m in result.survived:
         lines.append(f"  {m.status}: {m.name}  {_one_line(m.old)}  =>  {_one_line(m.new)}")

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim.baseline import ABSENT, ConditionalCheckFailed, KVStore, open_store
 from durable_sim.clock import VirtualClock
@@ -58,7 +59,7 @@ def run(kv: KVStore, program: list[tuple[Any, ...]]) -> list[Any]:
 # One Postgres schema serves the whole test and each example empties it first (hence the
 # function-scoped fixture is safe here).
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],

@@ -24,6 +24,7 @@ from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim import CallbackAnswer, CheckpointTooLargeError, MemoryJournal, run_durable
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
@@ -287,7 +288,7 @@ def batch_results(results: Any) -> Any:
     )
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
 @given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
 def test_the_codecs_fast_path_writes_and_reads_what_the_sdk_does(value: Any) -> None:
     from aws_durable_execution_sdk_python.identifier import OperationIdentifier
@@ -326,7 +327,7 @@ def _containers(value: Any) -> list[int]:
     return []
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
 @given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
 def test_a_round_trip_returns_the_payload_and_what_replay_decodes(value: Any) -> None:
     """The first run returns what replay decodes (types included), as a copy of the value."""

@@ -283,6 +283,7 @@ def _create_and_run(path: str, index: int, start_at: float) -> str:
     return f"{run.status} {run.result}"
 
 
+@pytest.mark.slow  # sixteen processes racing: timing-sensitive under load
 def test_sixteen_processes_create_one_new_journal_at_once(tmp_path: Path) -> None:
     """The schema and its version stamp are one transaction: no process sees a half-made
     journal (formerly a false 'schema version 0' JournalCorruptError)."""

@@ -17,6 +17,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from property_budget import examples
 
 from durable_sim.durable import (
     ExecutionBusyError,
@@ -175,7 +176,7 @@ def test_leases_and_fenced_writes_follow_the_model(backend: JournalBackend) -> N
     run_state_machine_as_test(
         Machine,
         settings=settings(
-            max_examples=30 if backend.name == "postgres" else 100,
+            max_examples=examples(30 if backend.name == "postgres" else 100),
             stateful_step_count=30,
             derandomize=True,
             deadline=None,

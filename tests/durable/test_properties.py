@@ -27,6 +27,7 @@ from aws_durable_execution_sdk_python.retries import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim import FaultPlan, MemoryJournal, SimulatedCrash, run_durable
 
@@ -43,7 +44,7 @@ RETRY = StepConfig(
 )
 
 PROPERTY = settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     derandomize=True,
     database=None,

@@ -28,6 +28,7 @@ from aws_durable_execution_sdk_python.retries import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim import CallbackAnswer, DurableRun, MemoryJournal, export_history, run_durable
 from durable_sim.durable import OperationRecord
@@ -304,7 +305,7 @@ def answer_by_name(callback_id: str, record: OperationRecord) -> list[CallbackAn
     return []
 
 
-@settings(max_examples=12, derandomize=True, deadline=None)
+@settings(max_examples=examples(12), derandomize=True, deadline=None)
 @given(workflow=blocks)
 def test_random_callback_workflows_agree_on_both_engines(workflow: list[Any]) -> None:
     spec = json.loads(json.dumps(workflow))  # as the handler receives it: tuples become lists

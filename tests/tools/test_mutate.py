@@ -52,6 +52,9 @@ def test_generated_config_is_valid_toml() -> None:
     assert config["only_mutate"] == [code]
     assert config["pytest_add_cli_args_test_selection"] == list(tests)
     assert "no:xdist" in config["pytest_add_cli_args"]
+    marks = config["pytest_add_cli_args"][config["pytest_add_cli_args"].index("-m") + 1]
+    assert marks == "not slow"
+    assert (config["timeout_multiplier"], config["timeout_constant"]) == (5.0, 2.0)
 
 
 def test_function_of_a_mutant_name() -> None:
@@ -115,7 +118,8 @@ def test_score_line_counts_killed_equivalent_and_survived() -> None:
     )
     line = mutate.report("stats", result, 125.4)[0]
     assert line == (
-        "stats: mutation score 90.0% (90 killed, 4 equivalent, 10 survived, 1 skipped; 2m05s)"
+        "stats: mutation score 90.0% (90 killed, 4 equivalent, 10 survived, 1 skipped; "
+        "2m05s, 49.8 mutants/min)"
     )
 
 

@@ -27,7 +27,7 @@ from aws_durable_execution_sdk_python.config import (
     complete_batch,
     continue_batch,
 )
-from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.exceptions import ChildContextError, DurableOperationError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
@@ -462,6 +462,7 @@ def test_wall_clock_branches_run_on_threads_within_max_concurrency() -> None:
             "results": everything.get_results(),
             "reason": first.completion_reason.value,
             "first": first.succeeded()[0].result in {0, 1},
+            "started": len(first.all),  # two in flight when the first success completed it
         }
 
     run = run_durable(handler, None, clock=WallClock())
@@ -470,6 +471,7 @@ def test_wall_clock_branches_run_on_threads_within_max_concurrency() -> None:
         "results": [0, 1, 4, 9, 16, 25, 36],
         "reason": "MIN_SUCCESSFUL_REACHED",
         "first": True,
+        "started": 2,
     }
     assert peak == 3
 
@@ -602,3 +604,130 @@ def test_a_virtual_batch_pauses_the_collector_only_while_it_runs() -> None:
     assert (run.status, run.result) == ("SUCCEEDED", [2, 4, 6])
     assert seen == [True, False, False, False]
     assert gc.isenabled()
+
+
+def _snapshot(result: Any) -> list[Any]:
+    """A BatchResult's items as plain values: status, result size, error fields."""
+    items = []
+    for item in result.all:
+        error = item.error
+        items.append(
+            [
+                item.index,
+                item.status.value,
+                len(item.result) if isinstance(item.result, str) else item.result,
+                None
+                if error is None
+                else [error.type, error.message, error.data, error.stack_trace],
+            ]
+        )
+    return [result.completion_reason.value, items]
+
+
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorded(
+    summary: bool,
+) -> None:
+    """Rebuilt on replay (the SDK's ``ConcurrentExecutor.replay``), a result too large to store
+    has the first run's items: succeeded branches' values, a failed branch's error fields, a
+    branch still running at completion as STARTED; with the config's own summary generator
+    too (its summary is stored beside the recorded decision)."""
+    chunk = "x" * 150_000  # two of them are over the 256 KiB limit
+    snapshots: list[list[Any]] = []
+
+    def big(c: DurableContext) -> str:
+        return c.step(lambda _: chunk, name="part")
+
+    def broken(c: DurableContext) -> str:
+        raise DurableOperationError("bad", data="d", stack_trace=["t"])
+
+    def slow(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(60))
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=1),
+            summary_generator=(lambda result: "summary") if summary else None,
+        )
+        result = ctx.parallel([big, broken, slow, big], config=config)
+        snapshots.append(_snapshot(result))
+        ctx.wait(Duration.from_seconds(1))  # the next invocation replays the parallel
+        return "done"
+
+    run = run_durable(handler, None)
+    assert run.result == "done" and run.metrics.invocations == 2
+    batch = next(op for op in run.operations if op.sub_type == "Parallel")
+    envelope = json.loads(batch.result_json or "")  # the completion decision, not the result
+    assert (envelope["startedIndexes"], envelope.get("summary")) == (
+        [2],
+        "summary" if summary else None,
+    )
+    failed = [
+        "aws_durable_execution_sdk_python.exceptions.DurableOperationError",
+        "bad",
+        "d",
+        ["t"],
+    ]
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[0] == [
+        "MIN_SUCCESSFUL_REACHED",
+        [
+            [0, "SUCCEEDED", 150_000, None],
+            [1, "FAILED", None, failed],
+            [2, "STARTED", None, None],
+            [3, "SUCCEEDED", 150_000, None],
+        ],
+    ]
+
+
+def test_wall_clock_branches_resume_in_process_at_their_time_and_suspend_together() -> None:
+    """On threads as on the virtual timeline: a branch waiting 1 s resumes in the same
+    invocation while another still works (1.5 s of real sleep in a step), in order of its time;
+    when every branch in flight waits, the batch suspends until the earliest, and the next
+    invocation resumes them."""
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def note(name: str) -> None:
+        with lock:
+            order.append(name)
+
+    def waiting(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        c.step(lambda _: note("waited"), name="after")
+        return "waited"
+
+    def working(c: DurableContext) -> str:
+        c.step(lambda _: (time.sleep(1.5), note("worked")), name="work")
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        branches = [waiting, working] if event == "mixed" else [waiting, waiting]
+        return ctx.parallel(branches, config=ParallelConfig(max_concurrency=2)).get_results()
+
+    started = time.monotonic()
+    mixed = run_durable(handler, "mixed", clock=WallClock())
+    took = time.monotonic() - started
+    assert (mixed.status, mixed.result) == ("SUCCEEDED", ["waited", "worked"]), mixed.error
+    assert order == ["waited", "worked"] and mixed.metrics.invocations == 1
+    assert 1.45 < took < 10.0
+    order.clear()
+    both = run_durable(handler, "waits", clock=WallClock())
+    assert (both.status, both.result) == ("SUCCEEDED", ["waited", "waited"]), both.error
+    assert both.metrics.invocations == 2  # both suspended: the next invocation resumed them
+
+
+def test_a_failed_branch_item_carries_the_escaping_errors_type_and_message() -> None:
+    """The SDK records a failed branch's own error (``ErrorObject.from_exception``): its
+    type, unqualified for builtins, and its message."""
+
+    def broken(c: DurableContext) -> str:
+        raise ValueError("v")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(tolerated_failure_count=1))
+        result = ctx.parallel([steps_branch(1, "ok"), broken], config=config)
+        return [(item.index, item.error.type, item.error.message) for item in result.failed()]
+
+    assert run_durable(handler, None).result == [[1, "ValueError", "v"]]

@@ -37,6 +37,7 @@ from aws_durable_execution_sdk_python.config import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim import export_history, run_durable
 from durable_sim.attribution import Trace
@@ -47,7 +48,7 @@ UNIT_MS = 1000.0
 PROFILE = LatencyProfile(name="steps-only-1s", step=Dist(UNIT_MS))
 
 PROPERTY = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     derandomize=True,
     database=None,

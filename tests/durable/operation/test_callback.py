@@ -4,6 +4,7 @@ AWS's timeout behaviour on the virtual clock."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -17,20 +18,23 @@ from aws_durable_execution_sdk_python.exceptions import (
     CallbackExternalError,
     CallbackSubmitterError,
     CallbackTimeoutError,
+    DurableOperationError,
 )
 from aws_durable_execution_sdk_python.retries import RetryPresets
-from aws_durable_execution_sdk_python.serdes import JsonSerDes
+from aws_durable_execution_sdk_python.serdes import JsonSerDes, SerDes, SerDesContext
 
 from durable_sim import (
     CallbackAnswer,
     MemoryJournal,
     WallClock,
     export_history,
+    export_history_from_journal,
     run_durable,
     send_callback_failure,
     send_callback_heartbeat,
     send_callback_success,
 )
+from durable_sim.durable.operation.callback import encode_callback_id
 
 
 def approval(event: Any, ctx: DurableContext) -> dict[str, Any]:
@@ -209,3 +213,145 @@ def test_wait_for_callback_timeout_and_submitter_failure() -> None:
         return "no error"
 
     assert run_durable(failing, None).result == "submitter: queue down"
+
+
+def test_a_failure_answer_keeps_its_error_fields_and_a_bare_one_gets_the_sdks_message() -> None:
+    """SendDurableExecutionCallbackFailure's ErrorObject (type, message, data, stack trace)
+    reaches ``result()``'s CallbackExternalError as sent; without a message, the SDK's
+    "Callback failed"."""
+    caught: list[tuple[Any, ...]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        cb = ctx.create_callback(name="job")
+        try:
+            cb.result()
+        except CallbackExternalError as exc:
+            caught.append((exc.message, exc.data, exc.stack_trace))
+        return "caught"
+
+    sent = {"ErrorType": "Rejected", "ErrorMessage": "no", "ErrorData": "d1", "StackTrace": ["f"]}
+    for fields, expected in [
+        (sent, ("no", "d1", ["f"])),
+        ({"ErrorType": "Rejected"}, ("Callback failed", None, None)),
+    ]:
+        journal = MemoryJournal()
+        first = run_durable(handler, None, journal=journal, execution_id="f")
+        send_callback_failure(journal, first.pending_callbacks[0], fields)
+        assert run_durable(handler, None, journal=journal, execution_id="f").result == "caught"
+        assert caught[-1] == expected
+        history = export_history_from_journal(journal, "f")
+        failed = [e for e in history if e["EventType"] == "CallbackFailed"]
+        assert failed[0]["CallbackFailedDetails"]["Error"]["Payload"]["ErrorType"] == "Rejected"
+
+
+def test_the_callback_serdes_gets_the_operation_and_the_execution_arn() -> None:
+    seen: list[tuple[str, str]] = []
+    arns: list[str] = []
+
+    class Recording(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+            return json.dumps(value)
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+            seen.append((serdes_context.operation_id, serdes_context.durable_execution_arn))
+            return json.loads(data)
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        arns.append(ctx.execution_context.durable_execution_arn)
+        return ctx.create_callback(config=CallbackConfig(serdes=Recording())).result()
+
+    def responder(callback_id: str, record: Any) -> list[CallbackAnswer]:
+        return [CallbackAnswer("success", after_s=1, result="[3]")]
+
+    run = run_durable(handler, None, responder=responder)
+    assert run.result == [3]
+    assert seen and set(seen) == {("1", arns[0])}
+
+
+def test_the_started_event_carries_the_timeouts_in_seconds() -> None:
+    run = run_durable(timing_out, {"timeout": 600, "heartbeat": 60})
+    started = next(e for e in export_history(run) if e["EventType"] == "CallbackStarted")
+    details = started["CallbackStartedDetails"]
+    assert (details["Timeout"], details["HeartbeatTimeout"]) == (600, 60)
+
+
+def test_the_submitter_step_gets_the_configs_retry_strategy_serdes_and_a_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """wait_for_callback's submitter is a step with the config's retry strategy and serdes (the
+    SDK's ``StepConfig(retry_strategy=..., serdes=...)``) and a WaitForCallbackContext whose
+    logger carries the step's fields."""
+    runs: list[str] = []
+    contexts: list[str] = []
+
+    class Recording(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+            contexts.append(serdes_context.operation_id)
+            return json.dumps(value)
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+            return json.loads(data)
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        def submit(callback_id: str, wctx: Any) -> None:
+            runs.append(callback_id)
+            wctx.logger.info("submitting")
+            if event == "fail":  # the SDK's error with data and a trace, but no message
+                raise DurableOperationError("", data="d2", stack_trace=["s"])
+
+        config = WaitForCallbackConfig(
+            timeout=Duration.from_seconds(5), retry_strategy=RetryPresets.none(), serdes=Recording()
+        )
+        try:
+            return str(ctx.wait_for_callback(submit, name="ask", config=config))
+        except CallbackSubmitterError as exc:
+            return f"{exc.message} | {exc.data} | {exc.stack_trace}"
+        except CallbackTimeoutError:
+            return "timeout"
+
+    with caplog.at_level(logging.INFO):
+        assert run_durable(handler, "ok").result == "timeout"
+    assert "1.2" in contexts  # the submitter step's result went through the config's serdes
+    records = [r for r in caplog.records if r.getMessage() == "submitting"]
+    fields = ("operationName", "operationId")
+    assert [tuple(getattr(r, f) for f in fields) for r in records] == [("ask submitter", "1.2")]
+    runs.clear()
+    # No retries: one run of the failing submitter; an error without a message gets the SDK's.
+    assert run_durable(handler, "fail").result == "Callback submitter failed | d2 | ['s']"
+    assert len(runs) == 1
+
+
+def test_an_answer_to_a_missing_or_closed_callback_is_refused() -> None:
+    journal = MemoryJournal()
+    run_durable(approval, None, journal=journal, execution_id="cb")
+    with pytest.raises(ValueError, match=r"no callback '.+' in this journal"):
+        send_callback_success(journal, encode_callback_id("cb", "9"), "1")
+    with pytest.raises(ValueError, match=r"no callback '.+' in this journal"):
+        send_callback_success(journal, encode_callback_id("cb", "2"), "1")  # a step
+
+    def abandoning(event: Any, ctx: DurableContext) -> None:
+        ctx.create_callback(name="never")
+        raise RuntimeError("gave up")
+
+    ended = run_durable(abandoning, None, journal=journal, execution_id="gone")
+    assert ended.status == "FAILED"
+    (callback_id,) = [op for op in ended.operations if op.name == "never"]
+    with pytest.raises(ValueError, match="is closed already"):
+        send_callback_success(journal, encode_callback_id("gone", callback_id.id), "1")
+
+
+def test_an_answer_is_recorded_at_the_time_the_execution_stopped() -> None:
+    """An answer from outside lands at the virtual time the execution stopped at (its last
+    history entry), and the resumed execution goes on from there."""
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        ctx.wait(Duration.from_seconds(7))
+        return ctx.create_callback(name="job").result()
+
+    first = run_durable(handler, None, journal=journal, execution_id="t")
+    send_callback_success(journal, first.pending_callbacks[0], "x")
+    history = export_history_from_journal(journal, "t")
+    started = next(e for e in history if e["EventType"] == "CallbackStarted")
+    answered = next(e for e in history if e["EventType"] == "CallbackSucceeded")
+    assert answered["EventTimestamp"] == started["EventTimestamp"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from aws_durable_execution_sdk_python import DurableContext, durable_with_child_context
-from aws_durable_execution_sdk_python.config import Duration
-from aws_durable_execution_sdk_python.exceptions import ChildContextError
+from aws_durable_execution_sdk_python.config import ChildConfig, Duration
+from aws_durable_execution_sdk_python.exceptions import ChildContextError, SerDesError
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
 from durable_sim import run_durable
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
@@ -90,3 +92,62 @@ def test_oversized_child_result_is_not_stored_and_replay_reruns_body(
     assert calls == {"body": 2}  # the replay re-ran the body ...
     assert run.metrics.steps_executed == 3  # ... with its steps from the journal
     assert run.metrics.steps_replayed == 3
+
+
+def test_an_oversized_child_result_is_stored_as_the_configs_summary() -> None:
+    """With ``ChildConfig(summary_generator=...)`` the SDK checkpoints the summary in place of a
+    result over the checkpoint limit (and replays the children for the value)."""
+
+    def big(c: DurableContext) -> str:
+        return "".join(c.step(lambda _: "y" * (150 * 1024), name=f"part{i}") for i in range(2))
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(summary_generator=lambda value: f"{len(value)} chars")
+        value = ctx.run_in_child_context(big, name="big", config=config)
+        ctx.wait(Duration.from_seconds(1))
+        return len(value)
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", 300 * 1024)
+    assert run.operation("big").result_json == f"{300 * 1024} chars"
+
+
+@pytest.mark.parametrize(("extra", "stored"), [(0, True), (1, False)])
+def test_a_child_result_of_exactly_the_limit_is_stored_and_one_byte_more_is_not(
+    extra: int, stored: bool
+) -> None:
+    """AWS's checkpoint limit is inclusive: a payload of exactly 256 KiB (UTF-8 of the
+    serialized value) is checkpointed; one byte more and the child is replayed instead."""
+    size = CHECKPOINT_LIMIT_BYTES - 2 + extra  # the JSON string's quotes make up the rest
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return len(ctx.run_in_child_context(lambda c: "x" * size, name="big"))
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", size)
+    assert (run.operation("big").result_json != "") == stored
+
+
+def test_a_child_result_the_serdes_refuses_fails_naming_it_as_the_result() -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Refusing(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+            seen.append((serdes_context.operation_id, serdes_context.durable_execution_arn))
+            raise SerDesError("no")
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+            return data
+
+    arns: list[str] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        arns.append(ctx.execution_context.durable_execution_arn)
+        return ctx.run_in_child_context(
+            lambda c: 5, name="c", config=ChildConfig(serdes=Refusing())
+        )
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert "Context 'c' (id 1): cannot serialize its result of type int" in str(run.error)
+    assert seen == [("1", arns[0])]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import Duration, InvokeConfig, MapConfig
-from aws_durable_execution_sdk_python.exceptions import InvokeError
+from aws_durable_execution_sdk_python.config import Duration, InvokeConfig, MapConfig, StepConfig
+from aws_durable_execution_sdk_python.exceptions import InvokeError, SerDesError
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
 from durable_sim import FunctionRegistry, MemoryJournal, export_history, run_durable
+from durable_sim.durable.errors import CHAINED_INVOKE_LIMIT_BYTES, CheckpointTooLargeError
 from durable_sim.latency import Dist, LatencyProfile
 
 from ..conftest import STEP_MS, STEP_ONLY
@@ -143,3 +145,86 @@ def test_child_latency_draws_are_its_own() -> None:
     run = run_durable(caller, None, functions=FUNCTIONS, profile=profile, seed=1)
     again = run_durable(caller, None, functions=FUNCTIONS, profile=profile, seed=1)
     assert run.metrics.elapsed_ms == again.metrics.elapsed_ms  # a seed fixes every draw
+
+
+class Recording(SerDes[Any]):
+    """JSON, recording each call's SerDesContext: (what, operation id, execution ARN)."""
+
+    def __init__(self, seen: list[tuple[str, str, str]]) -> None:
+        self.seen = seen
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        self.seen.append(
+            ("serialize", serdes_context.operation_id, serdes_context.durable_execution_arn)
+        )
+        return json.dumps(value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        self.seen.append(
+            ("deserialize", serdes_context.operation_id, serdes_context.durable_execution_arn)
+        )
+        return json.loads(data)
+
+
+def test_the_invoke_serdes_get_the_callers_operation_id_and_execution_arn() -> None:
+    """The SDK passes every serdes call a SerDesContext naming the operation and the caller's
+    durable execution ARN: for the invoke's payload and its result as for a step's result."""
+    seen: list[tuple[str, str, str]] = []
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        ctx.step(lambda _: 1, name="first", config=StepConfig(serdes=Recording(seen)))
+        config = InvokeConfig(serdes_payload=Recording(seen), serdes_result=Recording(seen))
+        return ctx.invoke("double", {"n": 2}, name="call", config=config)
+
+    run = run_durable(caller, None, functions=FUNCTIONS, execution_id="c")
+    assert run.result == {"doubled": 4}
+    step_arn = seen[0][2]
+    assert step_arn.startswith("arn:aws:lambda:") and "/durable-execution/c/" in step_arn
+    invoke_calls = {(what, op, arn) for what, op, arn in seen if op == "2"}
+    assert invoke_calls == {("serialize", "2", step_arn), ("deserialize", "2", step_arn)}
+
+
+def test_a_payload_that_cannot_be_serialized_fails_naming_it_as_the_payload() -> None:
+    class Refusing(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+            raise SerDesError("no")
+
+        def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+            return data
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("double", 5, name="call", config=InvokeConfig(serdes_payload=Refusing()))
+
+    run = run_durable(caller, None, functions=FUNCTIONS)
+    assert run.status == "FAILED"
+    assert "ChainedInvoke 'call' (id 1): cannot serialize its payload of type int" in str(run.error)
+
+
+def test_an_invoke_payload_may_be_one_mib_and_no_more() -> None:
+    """AWS's chained-invoke input limit is 1 MiB (1048576 bytes, inclusive), four times the
+    256 KiB of an ordinary checkpoint; beyond it the execution fails naming size and limit."""
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("echo", "x" * event, name="call")
+
+    functions = FunctionRegistry({"echo": lambda event, ctx: len(event)})
+    quoted = 2  # the JSON payload's quotes
+    fits = run_durable(caller, CHAINED_INVOKE_LIMIT_BYTES - quoted, functions=functions)
+    assert (fits.status, fits.result) == ("SUCCEEDED", CHAINED_INVOKE_LIMIT_BYTES - quoted)
+    over = run_durable(caller, CHAINED_INVOKE_LIMIT_BYTES - quoted + 1, functions=functions)
+    assert over.status == "FAILED" and isinstance(over.error, CheckpointTooLargeError)
+    assert (over.error.size, over.error.limit) == (CHAINED_INVOKE_LIMIT_BYTES + 1, 1048576)
+    assert "ChainedInvoke 'call' (id 1)" in str(over.error)
+
+
+@pytest.mark.parametrize("tenant", [None, "tenant-7"])
+def test_the_started_event_carries_the_tenant_id_only_when_one_is_given(
+    tenant: str | None,
+) -> None:
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("double", {"n": 1}, name="call", config=InvokeConfig(tenant_id=tenant))
+
+    run = run_durable(caller, None, functions=FUNCTIONS)
+    started = next(e for e in export_history(run) if e["EventType"] == "ChainedInvokeStarted")
+    details = started["ChainedInvokeStartedDetails"]
+    assert details.get("TenantId", "absent") == (tenant or "absent")

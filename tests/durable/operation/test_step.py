@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from collections import Counter
 from typing import Any
 
@@ -11,6 +13,7 @@ from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSe
 from aws_durable_execution_sdk_python.exceptions import StepError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
+    RetryDecision,
     RetryPresets,
     RetryStrategyConfig,
     create_retry_strategy,
@@ -270,3 +273,58 @@ def test_a_step_logger_carries_the_sdks_log_fields(caplog: pytest.LogCaptureFixt
             "operationId": "2.1",
         },
     }
+
+
+NAMES = [f"s{i}" for i in range(20)]
+
+
+def test_a_retry_strategy_gets_the_error_and_draws_its_jitter_per_operation_and_attempt() -> None:
+    """The SDK calls the retry strategy with the step's exception and the attempt, and its
+    jitter draws from `random`: here each (operation, attempt) draws from its own seeded stream,
+    so two steps failing at once, or two attempts of one step, do not share their jitter, and a
+    seed fixes all of it. Each stream's seed has 63 bits: the 60 draws here never collide (with
+    a seed of 7 bits they would, almost surely)."""
+    draws: dict[tuple[str, int], float] = {}
+    errors: list[str] = []
+
+    def strategy_for(name: str) -> Any:
+        def strategy(exc: Exception, attempt: int) -> RetryDecision:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            draws[(name, attempt)] = random.random()
+            return (
+                RetryDecision.retry(Duration.from_seconds(1))
+                if attempt < 3
+                else (RetryDecision.no_retry())
+            )
+
+        return strategy
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        def failing(_: Any) -> int:
+            raise LookupError("down")
+
+        for name in NAMES:
+            with contextlib.suppress(StepError):
+                ctx.step(failing, name=name, config=StepConfig(strategy_for(name)))
+        return 0
+
+    run_durable(handler, None, seed=5)
+    first = dict(draws)
+    assert set(errors) == {"LookupError: down"} and len(errors) == 3 * len(NAMES)
+    assert len(set(first.values())) == 3 * len(NAMES)  # no two (operation, attempt) share one
+    draws.clear()
+    run_durable(handler, None, seed=5)
+    assert draws == first
+
+
+def test_a_retry_delay_that_is_no_duration_fails_naming_the_step() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        def failing(_: Any) -> int:
+            raise LookupError("down")
+
+        endless = lambda exc, attempt: RetryDecision.retry(Duration(seconds=float("inf")))  # noqa: E731
+        return ctx.step(failing, name="j", config=StepConfig(endless))
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert "Step 'j' (id 1): retry delay inf s (accepted: a finite number" in str(run.error)
