@@ -13,11 +13,15 @@ from typing import Any
 
 import yaml
 
+from durable_sim.errors import DurableSimError
+
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping gives one key twice; the message names the key and both lines (1-based)."""
+class DuplicateKeyError(DurableSimError, yaml.constructor.ConstructorError):
+    """A mapping gives one key twice; the message names the key and both lines (1-based).
+
+    A `yaml.YAMLError` too, so a caller's handling of unreadable YAML covers it."""
 
 
 class _StrictLoader(_BASE):
