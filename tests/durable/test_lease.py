@@ -279,6 +279,41 @@ def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
     assert journal.renewals == after  # nothing is renewed once stop returned
 
 
+def test_a_keeper_whose_thread_cannot_start_is_renewed_by_the_starter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a thread or memory limit ``Thread.start`` raises RuntimeError: the lease must still
+    be renewed (else another process takes over a step that is running), the starter must
+    live on for every other keeper, and `stop` must not join a thread that never ran."""
+    start = threading.Thread.start
+
+    def no_keeper_threads(thread: threading.Thread) -> None:
+        if thread.name.startswith("lease-") and thread.name != "lease-renewal-starts":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    journal, lease = _held(0.3)
+    monkeypatch.setattr(threading.Thread, "start", no_keeper_threads)
+    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    time.sleep(0.75)  # 2.5 lease lengths: lapsed unless renewed every third
+    keeper.check()
+    assert journal.renewals >= 4
+    assert _RENEWAL_STARTS._thread is not None and _RENEWAL_STARTS._thread.is_alive()
+    renewed = keeper.stop()
+    assert renewed.epoch == lease.epoch and renewed.expires_at > lease.expires_at
+    time.sleep(0.05)  # a renewal already under way ends
+    after = journal.renewals
+    time.sleep(0.3)
+    assert journal.renewals == after
+    monkeypatch.undo()
+    other, other_lease = _held(0.3)  # the starter still starts threads for later keepers
+    later = LeaseKeeper(other, other_lease, 0.3)  # type: ignore[arg-type]
+    time.sleep(0.25)
+    later.check()
+    assert later._thread is not None and later._thread.is_alive()
+    later.stop()
+
+
 def test_stopped_keepers_are_not_kept_waiting_for_their_first_renewal() -> None:
     journal, lease = _held(30.0)
     live = LeaseKeeper(journal, lease, 30.0)  # type: ignore[arg-type]

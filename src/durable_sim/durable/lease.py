@@ -192,11 +192,12 @@ class _RenewalStarts:
         stopped before; returns the entry, whose keeper `cancel` clears."""
         entry = [due, next(self._seq), keeper]
         with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(
                     target=self._run, name="lease-renewal-starts", daemon=True
                 )
-                self._thread.start()
+                thread.start()  # a RuntimeError here fails the run before its first step
+                self._thread = thread
             if not self._due or due < self._due[0][0]:
                 self._cond.notify()
             heapq.heappush(self._due, entry)
@@ -224,8 +225,27 @@ class _RenewalStarts:
                     keeper, entry[2] = entry[2], None
                     if keeper is not None:
                         self._waiting -= 1
-                        keeper._start_renewing()
+                        self._start(keeper, now)
                 self._cond.wait(self._due[0][0] - now if self._due else None)
+
+    def _start(self, keeper: LeaseKeeper, now: float) -> None:
+        """Start `keeper`'s renewal thread (called with the condition held). If the process
+        can start no thread now (``RuntimeError``: a thread or memory limit), renew the lease
+        from this thread instead, with the condition released, and try again a third of the
+        lease later: the lease never lapses for want of a thread while this one runs."""
+        try:
+            keeper._start_renewing()
+        except RuntimeError:
+            self._cond.release()
+            try:
+                renewing = keeper._renew_once()
+            finally:
+                self._cond.acquire()
+            if renewing:
+                again = [now + keeper.duration_s / 3, next(self._seq), keeper]
+                heapq.heappush(self._due, again)
+                self._waiting += 1
+                keeper._entry = again
 
 
 _RENEWAL_STARTS = _RenewalStarts()
@@ -256,30 +276,39 @@ class LeaseKeeper:
         self._entry = _RENEWAL_STARTS.add(started + duration_s / 3, self)
 
     def _start_renewing(self) -> None:
+        """Start the renewal thread unless stopped; raises `RuntimeError` (and keeps no
+        thread) when the process can start none."""
         with self._lock:
             if self._stopped:
                 return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, name=f"lease-{self.lease.execution_id}", daemon=True
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=self._run, args=(stop,), name=f"lease-{self.lease.execution_id}", daemon=True
             )
-            self._thread.start()
+            thread.start()
+            self._stop, self._thread = stop, thread
 
-    def _run(self) -> None:
-        assert self._stop is not None
-        while True:  # started when the first renewal is due
-            sent = time.monotonic()
-            try:
-                self.lease = self.journal.renew(self.lease, self.duration_s)
-            except LeaseLostError as exc:
-                self._lost = exc
-                return
-            except JournalError:
-                pass
-            else:
-                self._valid_until = sent + self.duration_s
-            if self._stop.wait(self.duration_s / 3):
-                return
+    def _renew_once(self) -> bool:
+        """Send one renewal; False once the lease is lost or this keeper stopped (a journal
+        error is retried at the next renewal; the lease lapses if none succeeds in time)."""
+        if self._stopped:
+            return False
+        sent = time.monotonic()
+        try:
+            self.lease = self.journal.renew(self.lease, self.duration_s)
+        except LeaseLostError as exc:
+            self._lost = exc
+            return False
+        except JournalError:
+            pass
+        else:
+            self._valid_until = sent + self.duration_s
+        return True
+
+    def _run(self, stop: threading.Event) -> None:
+        # started when the first renewal is due
+        while self._renew_once() and not stop.wait(self.duration_s / 3):
+            pass
 
     def check(self) -> None:
         """Raise `LeaseLostError` unless this process still safely holds the lease."""
