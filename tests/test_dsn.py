@@ -52,3 +52,22 @@ def test_a_dsn_libpq_cannot_parse_is_named_without_its_password() -> None:
     with pytest.raises(ValueError, match="bad Postgres DSN '<unparsable DSN>'") as info:
         check_dsn("host=a password='s3cret")
     assert "s3cret" not in str(info.value) and ACCEPTED in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:s3cret@[::1/db",  # libpq quotes the whole URI in its message
+        "postgresql://u:s3cret@[::1",
+        "postgres://u:s3cret@h:5432/db?sslmode",
+        "host=a password='s3cret",
+        "host=a password=s3cret sslmode",
+    ],
+)
+def test_libpqs_own_message_never_carries_the_password(dsn: str) -> None:
+    try:
+        check_dsn(dsn)
+    except ValueError as exc:
+        assert "s3cret" not in str(exc) and ACCEPTED in str(exc)
+    else:  # libpq took it: nothing to show
+        assert dsn.count("s3cret") == 1

@@ -33,6 +33,23 @@ def redact(dsn: str) -> str:
     return conninfo.make_conninfo("", **params)
 
 
+#: Where a password can stand in a DSN libpq could not parse: a URI's user info
+#: (``scheme://user:PASSWORD@``) or a ``password=`` keyword.
+_PASSWORD_IN_TEXT = re.compile(
+    r"://[^/@]*?:(?P<uri>[^@]*)@|password\s*=\s*(?P<kw>'(?:[^'\\]|\\.)*'|\S+)"
+)
+
+
+def _without_secrets(text: str, dsn: str) -> str:
+    """libpq's parse error `text` with `dsn` and any password in it replaced."""
+    text = text.replace(dsn, "<the DSN>")
+    for match in _PASSWORD_IN_TEXT.finditer(dsn):
+        secret = match.group("uri") or match.group("kw")
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def check_dsn(dsn: object) -> str:
     """Validate a libpq connection string or URL (syntax only; nothing is contacted).
 
@@ -44,6 +61,7 @@ def check_dsn(dsn: object) -> str:
     try:
         conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        message = f"bad Postgres DSN {redact(dsn)!r}: {str(exc).strip()} ({ACCEPTED})"
+        reason = _without_secrets(str(exc).strip(), dsn)
+        message = f"bad Postgres DSN {redact(dsn)!r}: {reason} ({ACCEPTED})"
         raise ValueError(message) from None
     return dsn
