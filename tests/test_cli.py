@@ -250,6 +250,7 @@ def user_errors(tmp_path: Path) -> Path:
         "sweep_grid.yaml": "base: {workload: counter, model: durable}\ngrid: {runs: 3}\n",
         "sweep_value.yaml": "base: {workload: counter, model: durable}\ngrid: {runs: [0]}\n",
         "sweep_list.yaml": "[1, 2]\n",
+        "sweep_twice.yaml": "base: {workload: counter}\ngrid: {runs: [1]}\ngrid: {seed: [1]}\n",
         "journal.txt": "not a database, but long enough to be read as one's header\n" * 4,
     }
     for name, text in files.items():
@@ -271,6 +272,9 @@ COUNTER = ["run", "counter", "--model", "durable"]
         ([*COUNTER, "--runs", "0"], "Invalid value for '--runs': 0 is not in the range"),
         ([*COUNTER, "--costs", "invoke=nan"], "costs['invoke']=nan: not a number"),
         ([*COUNTER, "--options", "x=1"], "workload 'counter' takes no options"),
+        ([*COUNTER, "--options", "x=1", "--options", "x=2"], "x given twice (accepted: each"),
+        ([*COUNTER, "--costs", "invoke=1", "--costs", "invoke=2"], "'--costs': invoke given twice"),
+        ([*COUNTER, "--database", "postgresql://u:secret@[::1/db"], "bad Postgres DSN"),
         ([*COUNTER, "--prices", "{tmp}/bad.yaml"], "bad price table '{tmp}/bad.yaml'"),
         ([*COUNTER, "--database", "postgresql://u:secret@127.0.0.1:{port}/db"], "cannot be "),
         # bad option values
@@ -290,6 +294,7 @@ COUNTER = ["run", "counter", "--model", "durable"]
         (["sweep", "{tmp}/sweep_grid.yaml", "--out", "{tmp}/o"], "a non-empty list of values"),
         (["sweep", "{tmp}/sweep_value.yaml", "--out", "{tmp}/o"], "grid point runs=0"),
         (["sweep", "{tmp}/sweep_list.yaml", "--out", "{tmp}/o"], "expected a mapping"),
+        (["sweep", "{tmp}/sweep_twice.yaml", "--out", "{tmp}/o"], "key 'grid' given twice"),
         # bad worker flags
         ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "nan"], "nan is not a finite number"),
         ([*WORKER, "--journal", "{tmp}/j.db", "--park-after-ms", "inf"], "inf is not a finite"),

@@ -217,6 +217,19 @@ def _applies_text(applies: Mapping[str, list[str]]) -> str:
     return "; ".join(f"{key} {' or '.join(values)}" for key, values in applies.items())
 
 
+def _pairs_to_dict(
+    ctx: click.Context, param: click.Parameter, pairs: Sequence[tuple[str, Any]]
+) -> dict[str, Any]:
+    """A repeatable ``NAME=VALUE`` option's pairs as a dict; a name given twice is refused
+    (rather than the last one winning silently)."""
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise click.BadParameter(f"{name} given twice (accepted: each name once)")
+        found[name] = value
+    return found
+
+
 def spec_options(
     model: type[BaseModel],
     *,
@@ -239,7 +252,7 @@ def spec_options(
         optional: dict[str, Any] = {}
         param_type = (types or {}).get(name) or _param_type(name, field)
         if _is_mapping(field):  # repeated NAME=NUMBER (or NAME=VALUE), collected into a dict
-            optional = {"multiple": True, "callback": lambda _c, _p, pairs: dict(pairs)}
+            optional = {"multiple": True, "callback": _pairs_to_dict}
             help_text += f" ({param_type.name}, repeatable)"
         elif _is_sequence(field):  # repeated, collected into a tuple; the default is a tuple
             optional = {"multiple": True, "default": field.default, "show_default": True}
