@@ -4,6 +4,7 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -268,6 +269,27 @@ def test_a_worker_whose_journal_goes_away_gives_up_after_its_retries() -> None:
     error = _worker_error(journal, retry=SHORT_RETRY)
     assert isinstance(error, JournalUnavailableError)
     assert "gave up after 2 attempts" in str(error) and journal.claims == 2
+
+
+class _SlowUnreachable(_Unreachable):
+    """Claims that fail only after `seconds`, as a connect timeout does."""
+
+    def __init__(self, error: Exception, seconds: float) -> None:
+        super().__init__(error)
+        self.seconds = seconds
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(self.seconds)
+        return super().claim(*args, **kwargs)
+
+
+def test_the_time_spent_counts_from_the_first_failed_attempts_start() -> None:
+    """Formerly counted from the first failure's end: one 10 s connect timeout read "over 0.0 s"."""
+    journal = _SlowUnreachable(JournalUnavailableError("no answer from 'x'"), seconds=0.6)
+    error = _worker_error(journal, retry=SHORT_RETRY)
+    assert isinstance(error, JournalUnavailableError) and journal.claims == 2
+    spent = float(re.search(r"over ([0-9.]+) s\)", str(error)).group(1))  # type: ignore[union-attr]
+    assert spent >= 2.1  # two 0.6 s attempts and the 1 s pause between them
 
 
 def test_idle_exit_bounds_the_wait_for_an_unreachable_journal() -> None:

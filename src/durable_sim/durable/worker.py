@@ -98,14 +98,19 @@ class JournalRetry:
         self._strategy = create_retry_strategy(config)
         self.deadline = deadline
         self.failures = 0
-        self._first = time.monotonic()
+        self._attempt_at = self._first = time.monotonic()
+
+    def attempting(self) -> None:
+        """An attempt starts now (the time spent, in the final error, counts from the start of
+        the first failed attempt: an attempt can itself take long, e.g. a connect timeout)."""
+        self._attempt_at = time.monotonic()
 
     def pause_after(self, error: JournalError) -> float:
         """Count `error` and return the seconds to wait before the next attempt. Raises `error`
         itself if it is not retried (a corrupt journal), and a `JournalUnavailableError` with
         the attempts and the time spent added once the retries are spent."""
         if self.failures == 0:
-            self._first = time.monotonic()
+            self._first = self._attempt_at
         self.failures += 1
         decision = self._strategy(error, self.failures)
         if not decision.should_retry and not isinstance(error, JournalUnavailableError):
@@ -237,6 +242,7 @@ def run_worker(
     while not (stop is not None and stop.is_set()):
         if max_runs is not None and stats.claimed >= max_runs:
             break
+        retrying.attempting()
         try:
             claimed = journal.claim(config.owner, lease_s, names)
         except JournalError as exc:
@@ -275,6 +281,7 @@ def open_when_reachable(
     deadline = None if idle_exit_s is None else time.monotonic() + idle_exit_s
     retrying = JournalRetry(retry, deadline)
     while True:
+        retrying.attempting()
         try:
             return open_journal(where)
         except JournalUnavailableError as exc:
