@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,28 @@ def test_a_journal_in_a_missing_directory_is_named_as_such(tmp_path: Path) -> No
     inside_a_file.write_text("x")
     with pytest.raises(JournalPathError, match="is not a directory"):
         SqliteJournal(inside_a_file / "j.sqlite")
+
+
+def test_a_new_journal_held_by_another_connection_opens_once_it_is_let_go(
+    tmp_path: Path,
+) -> None:
+    """Several processes opening one new journal together each switch it to WAL, which needs an
+    exclusive lock: the open waits (up to its busy timeout) instead of failing with "database
+    is locked"."""
+    import sqlite3
+
+    path = tmp_path / "j.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    letting_go = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    letting_go.start()
+    try:
+        with SqliteJournal(path, busy_timeout_s=10.0) as journal:
+            mode = journal._db.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        letting_go.join()
+        holder.close()
+    assert mode == "wal"
 
 
 def test_a_journal_in_a_directory_that_refuses_files_is_named_before_sqlite_runs() -> None:

@@ -102,6 +102,7 @@ class SqliteJournal(Journal):
         _check_path(self.path)
         self._lock = threading.Lock()
         self._group = GroupCommit(self._commit, enabled=group_commit)
+        self._busy_timeout_s = busy_timeout_s
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
@@ -117,7 +118,7 @@ class SqliteJournal(Journal):
     def _open_schema(self) -> None:
         try:
             self._check_schema()  # read-only: a foreign file is refused before any change
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction():
                 if not self._tables():
@@ -127,6 +128,26 @@ class SqliteJournal(Journal):
             self._check_schema()
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
+
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode unless it is already. Switching needs an exclusive lock,
+        and SQLite reports "database is locked" at once, without its busy handler, when
+        another connection holds the file while switching it too (several processes opening
+        a new journal together), so the switch is retried with back-off (5 ms doubling to
+        100 ms) for up to the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
 
     def _tables(self) -> set[str]:
         return {
