@@ -66,7 +66,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "baseline": ("baseline", ("tests/baseline/",)),
     "stats": (
         "analysis/stats.py",
-        ("tests/analysis/test_stats.py", "tests/analysis/test_stats_guards.py"),
+        (
+            "tests/analysis/test_stats.py",
+            "tests/analysis/test_stats_guards.py",
+            "tests/analysis/test_stats_paired.py",
+        ),
     ),
 }
 EQUIVALENT_FILE = REPO / "tools" / "equivalent_mutants.toml"
