@@ -15,7 +15,7 @@ from durable_sim.baseline import (
     open_store,
 )
 from durable_sim.clock import VirtualClock, WallClock
-from durable_sim.latency import Sampler
+from durable_sim.latency import Dist, LatencyProfile, Sampler
 
 from .conftest import CONST
 
@@ -267,3 +267,160 @@ def test_billed_duration_is_each_handler_s_time_rounded_up_to_the_ms(
         rt.invoke("h", 4)  # 0.5 -> 1
     assert rt.billed_ms == 3 + 3 + 3 + 1
     assert clock.now_ms() == pytest.approx(10 + 100 + 2.2 + 10 + 2.2 + 10 + 100 + 0.5)
+
+
+def test_result_waits_at_most_its_timeout(sampler: Sampler) -> None:
+    gate = threading.Event()
+    opener = threading.Timer(2.0, gate.set)  # frees a result() that ignored its timeout
+    with FunctionRuntime(WallClock(), sampler, max_workers=1) as rt:
+        rt.register("held", lambda event, ctx: gate.wait() and event)
+        handle = rt.invoke_async("held", "done")
+        opener.start()
+        try:
+            with pytest.raises(TimeoutError):
+                handle.result(timeout_s=0.01)
+        finally:
+            gate.set()
+            opener.cancel()
+        assert handle.result(timeout_s=5) == "done"
+
+
+@pytest.mark.parametrize(("kwargs", "threads"), [({"max_workers": 2}, 2), ({}, 16)])
+def test_wall_clock_async_invocations_run_on_at_most_max_workers_threads(
+    sampler: Sampler, kwargs: dict[str, Any], threads: int
+) -> None:
+    """The pool has `max_workers` threads (16 by default): invocations past that many wait
+    for a thread (here all are held until every one is submitted)."""
+    gate = threading.Event()
+    with FunctionRuntime(WallClock(), sampler, **kwargs) as rt:
+        assert rt.max_workers == threads
+
+        def held(event: Any, ctx: InvocationContext) -> int:
+            gate.wait(timeout=10)
+            return threading.get_ident()
+
+        rt.register("held", held)
+        handles = [rt.invoke_async("held", i) for i in range(threads + 2)]
+        gate.set()
+        idents = {h.result(timeout_s=10) for h in handles}
+    assert len(idents) == threads
+
+
+def test_close_waits_for_running_async_invocations(sampler: Sampler) -> None:
+    gate = threading.Event()
+    opener = threading.Timer(0.2, gate.set)
+    with FunctionRuntime(WallClock(), sampler) as rt:
+        rt.register("held", lambda event, ctx: gate.wait(timeout=10))
+        handle = rt.invoke_async("held", None)
+        opener.start()
+    assert handle.done()  # leaving the block closed the runtime, which waited for it
+    assert handle.result() is True
+    virtual = FunctionRuntime(VirtualClock(), sampler)
+    virtual.close()  # no pool on the virtual clock: nothing to wait for
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "attribute", "value"),
+    [
+        ({"warm_instances": 10_000}, "warm_instances", 10_000),
+        ({"max_workers": 1}, "max_workers", 1),
+        ({"max_workers": 1024}, "max_workers", 1024),
+    ],
+)
+def test_runtime_arguments_at_the_edges_of_their_range_are_accepted(
+    sampler: Sampler, kwargs: dict[str, Any], attribute: str, value: int
+) -> None:
+    rt = FunctionRuntime(VirtualClock(), sampler, **kwargs)
+    assert getattr(rt, attribute) == value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warm_instances": 10_001}, "bad warm_instances 10001 (accepted: an int in [0, 10000])"),
+        ({"max_workers": 1025}, "bad max_workers 1025 (accepted: an int in [1, 1024])"),
+    ],
+)
+def test_runtime_arguments_just_past_their_range_are_rejected(
+    sampler: Sampler, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as err:
+        FunctionRuntime(VirtualClock(), sampler, **kwargs)
+    assert str(err.value) == message
+
+
+def test_an_unknown_function_error_lists_every_registered_name(sampler: Sampler) -> None:
+    rt = FunctionRuntime(VirtualClock(), sampler)
+    with pytest.raises(ValueError) as none:
+        rt.invoke("f", None)
+    assert str(none.value) == "unknown function 'f' (accepted: none registered)"
+    rt.register("b", work(0))
+    rt.register("a", work(0))
+    with pytest.raises(ValueError) as two:
+        rt.invoke_async("f", None)
+    assert str(two.value) == "unknown function 'f' (accepted: 'a', 'b')"
+
+
+def test_handlers_and_handles_carry_the_function_name(sampler: Sampler) -> None:
+    rt = FunctionRuntime(VirtualClock(), sampler)
+    rt.register("named", lambda event, ctx: (ctx.function_name, ctx.request_id))
+    assert rt.invoke("named", None) == ("named", "named#0")
+    handle = rt.invoke_async("named", None)
+    assert (handle.function_name, handle.request_id) == ("named", "named#1")
+    assert handle.result() == ("named", "named#1")
+
+
+def test_an_invocation_runs_on_the_clock_it_is_given(clock: VirtualClock, sampler: Sampler) -> None:
+    rt = FunctionRuntime(clock, sampler)
+    rt.register("f", work(50))
+    other = VirtualClock(500.0)
+    assert rt.invoke("f", 1, clock=other)["start"] == 500 + 10 + 100
+    assert other.now_ms() == 500 + 10 + 100 + 50
+    handle = rt.invoke_async("f", 2, clock=other)
+    assert handle.submitted_ms == 660
+    assert handle.completed_ms == 660 + 10 + 50
+    assert clock.now_ms() == 0.0  # the runtime's own clock never moved
+
+
+def test_the_nth_invocation_pays_the_draws_keyed_by_its_function_and_n() -> None:
+    """Invocation n of function f pays ``draw("invoke", "fn", f, n)``, plus
+    ``draw("cold_start", "fn", f, n)`` when it starts cold: the keying that fixes every
+    committed baseline latency, whatever order invocations run in."""
+    profile = LatencyProfile(name="noisy", invoke=Dist(10.0, 0.5), cold_start=Dist(100.0, 0.5))
+    reference = Sampler(profile, seed=5)
+    clock = VirtualClock()
+    rt = FunctionRuntime(clock, Sampler(profile, seed=5))
+    rt.register("f", work(0))
+    rt.register("g", work(0))
+    paid, expected = [], []
+    for name, n in (("f", 0), ("g", 0), ("f", 1), ("g", 1)):
+        start = clock.now_ms()
+        rt.invoke(name, None)
+        paid.append(clock.now_ms() - start)
+        cold = reference.draw("cold_start", "fn", name, n) if n == 0 else 0.0
+        expected.append(reference.draw("invoke", "fn", name, n) + cold)
+    handle = rt.invoke_async("f", None)
+    paid.append(handle.completed_ms - handle.submitted_ms)
+    expected.append(reference.draw("invoke", "fn", "f", 2))
+    assert paid == pytest.approx(expected, rel=1e-12)
+    assert len(set(paid)) == len(paid)
+
+
+class _FailingClock(VirtualClock):
+    """A clock on which every charge fails (a platform error before the handler starts)."""
+
+    def charge(self, ms: float) -> None:
+        raise OSError("platform unavailable")
+
+
+def test_an_invocation_failing_before_its_handler_starts_raises_its_error_and_bills_nothing(
+    sampler: Sampler,
+) -> None:
+    rt = FunctionRuntime(VirtualClock(), sampler)
+    ran: list[object] = []
+    rt.register("f", lambda event, ctx: ran.append(event))
+    with pytest.raises(OSError, match="platform unavailable"):
+        rt.invoke("f", 1, clock=_FailingClock())
+    assert ran == []
+    assert rt.billed_ms == 0
+    assert rt.counters.failures == 1

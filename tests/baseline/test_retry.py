@@ -135,3 +135,94 @@ def test_retry_waits_are_labelled_for_attribution(clock: VirtualClock) -> None:
     times = trace.breakdown(clock, 0.0, clock.now_ms())
     assert times["retry_backoff"] == 3000.0
     assert sum(times.values()) == clock.now_ms()
+
+
+def test_the_strategy_sees_the_error_so_its_error_filter_applies(clock: VirtualClock) -> None:
+    """An error of a retryable type (the SDK's ``retryable_error_types``) is retried."""
+    starts: list[float] = []
+    result = retry_call(
+        flaky(2, clock, starts),
+        strategy=strategy(retryable_error_types=[ConnectionError]),
+        clock=clock,
+        seed=0,
+        key=(),
+    )
+    assert result == "ok on 3"
+    assert starts == [0, 1000, 3000]
+    s = strategy(retryable_error_types=[ConnectionError])
+    assert decide(s, ConnectionError("x"), 1, seed=0, key=()).should_retry
+    assert not decide(s, KeyError("x"), 1, seed=0, key=()).should_retry
+
+
+def test_the_exhausted_error_keeps_the_last_error(clock: VirtualClock) -> None:
+    with pytest.raises(RetriesExhausted) as err:
+        retry_call(
+            flaky(9, clock, []), strategy=strategy(max_attempts=2), clock=clock, seed=0, key=()
+        )
+    assert err.value.last_error is err.value.__cause__
+    assert str(err.value.last_error) == "attempt 2 failed"
+
+
+def test_counters_add_up_over_calls(clock: VirtualClock) -> None:
+    counters = RetryCounters()
+    for _ in range(2):
+        with pytest.raises(RetriesExhausted):
+            retry_call(
+                flaky(9, clock, []),
+                strategy=strategy(max_attempts=2),
+                clock=clock,
+                seed=0,
+                key=(),
+                counters=counters,
+            )
+    retry_call(
+        flaky(0, clock, []), strategy=strategy(), clock=clock, seed=0, key=(), counters=counters
+    )
+    assert counters.as_row() == {"attempts": 5, "retries": 2, "exhausted": 2}
+
+
+def test_jitter_of_different_keys_is_independent() -> None:
+    """Full jitter over 1000 s draws each delay uniformly from the whole seconds 1..1000, so
+    1500 keys show D distinct delays with E[D] = 1000 (1 - (1 - 1/1000)^1500) = 777 and
+    sd 9.9 (the occupancy problem); a seeding that repeated states would show far fewer."""
+    s = strategy(
+        initial_delay=Duration.from_seconds(1000),
+        max_delay=Duration.from_seconds(1000),
+        jitter_strategy=JitterStrategy.FULL,
+    )
+    error = ConnectionError("x")
+    delays = [decide(s, error, 1, seed=4, key=("call", i)).delay_seconds for i in range(1500)]
+    assert min(delays) >= 1
+    assert max(delays) <= 1000
+    assert 777 - 6 * 9.9 < len(set(delays)) < 777 + 6 * 9.9
+
+
+class _SleepLabels:
+    """A clock observer that records the label of every sleep."""
+
+    def __init__(self) -> None:
+        self.labels: list[str | None] = []
+
+    def advanced(
+        self, clock: object, start_ms: float, end_ms: float, *, charge: bool, label: str | None
+    ) -> None:
+        if not charge:
+            self.labels.append(label)
+
+    def forked(self, parent: object, child: object, at_ms: float) -> None:
+        pass
+
+    def note_charge(self, label: str, ms: float) -> None:
+        pass
+
+    def take_charge_label(self, ms: float) -> str | None:
+        return None
+
+
+def test_each_retry_sleep_is_labelled_retry_backoff(clock: VirtualClock) -> None:
+    from durable_sim.clock import observe_clocks
+
+    observer = _SleepLabels()
+    with observe_clocks(observer):
+        retry_call(flaky(2, clock, []), strategy=strategy(), clock=clock, seed=0, key=())
+    assert observer.labels == ["retry_backoff", "retry_backoff"]

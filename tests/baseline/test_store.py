@@ -554,3 +554,51 @@ def test_the_nth_call_on_a_key_pays_the_draw_keyed_by_its_cost_key_and_n() -> No
             expected.append(reference.draw(*draw_key))
     assert paid == pytest.approx(expected, rel=1e-12)
     assert len(set(paid)) == 6
+
+
+def test_a_failed_condition_lists_every_mismatch_missing_attributes_as_absent(
+    store: KVStore,
+) -> None:
+    store.put("t", "k", {"a": 2, "b": 3})
+    with pytest.raises(ConditionalCheckFailed) as err:
+        store.update("t", "k", {"a": 9}, condition={"c": 5, "a": 1, "b": ABSENT})
+    assert err.value.mismatches == {"a": (1, 2), "b": (ABSENT, 3), "c": (5, ABSENT)}
+    assert str(err.value) == (
+        "conditional check failed on t['k']: a: expected 1, found 2, "
+        "b: expected ABSENT, found 3, c: expected 5, found ABSENT"
+    )
+    assert store.get("t", "k") == {"a": 2, "b": 3}
+
+
+_KEY_RULE = (
+    "must be a non-empty string of Unicode characters (UTF-8, as DynamoDB's strings; no lone "
+    "surrogates), got '' (accepted keys: 'partition' or ('partition', 'sort'))"
+)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.get("t", ""), f"bad key '': the partition {_KEY_RULE}"),
+        (lambda s: s.put("t", ("", "s"), {}), f"bad key ('', 's'): the partition {_KEY_RULE}"),
+        (lambda s: s.delete("t", ("p", "")), f"bad key ('p', ''): the sort {_KEY_RULE}"),
+        (
+            lambda s: s.query("t", ""),
+            "bad partition '' (accepted: a non-empty string, UTF-8 encodable)",
+        ),
+        (
+            lambda s: s.put("t", "k", ["a"]),
+            "bad item ['a'] (accepted: a mapping with string attribute names)",
+        ),
+        (
+            lambda s: s.put("t", "k", 5),
+            "bad item 5 (accepted: a mapping with string attribute names)",
+        ),
+    ],
+)
+def test_bad_keys_and_items_name_the_value_and_the_accepted_form(call: Any, message: str) -> None:
+    kv = open_store("memory", clock=VirtualClock(), sampler=Sampler(CONST, seed=0))
+    with pytest.raises(ValueError) as err:
+        call(kv)
+    assert str(err.value) == message
+    assert kv.counters.total == 0
