@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from durable_sim.baseline import (
     StoreCounters,
     open_store,
 )
+from durable_sim.baseline.store import SQLiteBackend
 from durable_sim.baseline.store.model import item_size
 from durable_sim.clock import VirtualClock
 from durable_sim.latency import Dist, LatencyProfile, Sampler
@@ -431,8 +434,12 @@ def test_postgres_search_path_without_a_schema_is_a_bad_dsn(
     postgres_cluster: PostgresCluster, clock: VirtualClock, sampler: Sampler
 ) -> None:
     dsn = postgres_cluster.dsn + "?options=-csearch_path%3Dno_such_schema"
-    with pytest.raises(ValueError, match=r"no schema of its search_path \(no_such_schema\)"):
+    with pytest.raises(ValueError) as err:
         open_store(dsn, clock=clock, sampler=sampler)
+    assert str(err.value).endswith(
+        ": no schema of its search_path (no_such_schema) exists to hold table kv_items "
+        "(accepted: a search_path naming an existing schema)"
+    )
 
 
 def test_unreachable_postgres_is_one_clear_error_without_the_password(
@@ -442,6 +449,8 @@ def test_unreachable_postgres_is_one_clear_error_without_the_password(
     with pytest.raises(ConnectionError, match=r"cannot connect to Postgres at .*port=1") as err:
         open_store("postgresql://u:s3cret@127.0.0.1:1/db", clock=clock, sampler=sampler)
     assert "s3cret" not in str(err.value)
+    # ...and ends with the server's (libpq's) reason
+    assert re.search(r"port=1.*: .*port 1 failed", str(err.value), re.DOTALL)
     assert "password=***" in str(err.value)
 
 
@@ -602,3 +611,34 @@ def test_bad_keys_and_items_name_the_value_and_the_accepted_form(call: Any, mess
         call(kv)
     assert str(err.value) == message
     assert kv.counters.total == 0
+
+
+def test_a_bad_sqlite_path_names_the_path_and_its_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "nope" / "x.db"
+    with pytest.raises(ValueError) as err:
+        SQLiteBackend(path)
+    assert str(err.value) == (
+        f"bad SQLite path {str(path)!r}: directory {str(path.parent)!r} does not exist "
+        "(accepted: a file path in an existing directory)"
+    )
+
+
+def test_a_sqlite_call_waits_at_most_timeout_s_for_another_connections_lock(
+    tmp_path: Path,
+) -> None:
+    """A call blocked by another connection's write lock fails after `timeout_s` (here 50 ms;
+    the lock would be released after 3 s, which a longer wait would see)."""
+    backend = SQLiteBackend(tmp_path / "s.db", timeout_s=0.05)
+    holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(3.0, holder.rollback)
+    release.start()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            backend.get("t", "k", "")
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    assert backend.get("t", "k", "") is None  # the lock is gone: the same call succeeds
+    backend.close()
