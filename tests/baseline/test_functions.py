@@ -424,3 +424,23 @@ def test_an_invocation_failing_before_its_handler_starts_raises_its_error_and_bi
     assert ran == []
     assert rt.billed_ms == 0
     assert rt.counters.failures == 1
+
+
+def test_instances_that_become_idle_at_the_same_instant_are_all_reused(
+    clock: VirtualClock, sampler: Sampler
+) -> None:
+    """A warm and a cold instance that finish at the same time are both idle afterwards."""
+    rt = FunctionRuntime(clock, sampler, warm_instances=1)
+
+    def until(t_ms: float, ctx: InvocationContext) -> bool:
+        ctx.clock.sleep_until(t_ms)
+        return ctx.cold_start
+
+    rt.register("f", until)
+    first = [rt.invoke_async("f", 1000.0) for _ in range(2)]
+    assert [h.result() for h in first] == [False, True]
+    assert [h.completed_ms for h in first] == [1000.0, 1000.0]
+    clock.sleep_until(2000.0)
+    second = [rt.invoke_async("f", 3000.0) for _ in range(2)]
+    assert [h.result() for h in second] == [False, False]
+    assert rt.counters.cold_starts == 1
