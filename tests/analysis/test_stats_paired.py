@@ -11,7 +11,12 @@ import pytest
 from scipy import stats
 
 from durable_sim.analysis.schema import AnalysisInputError
-from durable_sim.analysis.stats import compare_groups, compare_paired, wilcoxon_signed_rank
+from durable_sim.analysis.stats import (
+    bootstrap_mean_ci,
+    compare_groups,
+    compare_paired,
+    wilcoxon_signed_rank,
+)
 
 
 def test_the_signed_rank_test_gives_wilcoxons_exact_p() -> None:
@@ -79,3 +84,50 @@ def test_a_seed_with_two_rows_of_one_group_is_refused() -> None:
     rows = _rows([10.0, 20.0], [1.0, 1.0], seeds=[4, 4])
     with pytest.raises(AnalysisInputError, match=r"seed=4 has several rows in model 'baseline'"):
         compare_paired(rows, "time_ms")
+
+
+_DIFFS = [3.1, -0.4, 2.7, 5.9, 1.3, 0.8, 4.4, -1.6, 2.2, 3.8, 0.1, 6.5]
+
+
+def test_the_result_names_its_metric_pairing_and_groups_and_uses_the_documented_defaults() -> None:
+    """Defaults: metric ``time_ms`` paired by ``seed``, baseline vs durable, a 95 % percentile
+    bootstrap interval of the mean difference from 10,000 resamples seeded 0."""
+    base = [100.0 + 7.0 * i for i in range(len(_DIFFS))]
+    rows = _rows(base, _DIFFS)
+    paired = compare_paired(rows)
+    assert (paired.metric, paired.pair_by, paired.group_a, paired.group_b) == (
+        "time_ms",
+        "seed",
+        "baseline",
+        "durable",
+    )
+    diffs = np.array(
+        [(b + d) - b for b, d in zip(base, _DIFFS, strict=True)]
+    )  # as the rows hold them
+    assert paired.ci == bootstrap_mean_ci(diffs, seed=0, n_resamples=10_000, level=0.95)
+    assert paired.ci != bootstrap_mean_ci(diffs, seed=1)
+    chosen = compare_paired(rows, seed=3, n_resamples=500, level=0.8)
+    assert chosen.ci == bootstrap_mean_ci(diffs, seed=3, n_resamples=500, level=0.8)
+
+
+def test_phase_picks_the_pairs_of_one_phase() -> None:
+    rows = pd.concat(
+        [
+            _rows([10.0, 20.0, 30.0], [1.0, 1.0, 1.0]).assign(phase="cold"),
+            _rows([10.0, 20.0, 30.0], [5.0, 5.0, 5.0]).assign(phase="warm"),
+        ],
+        ignore_index=True,
+    )
+    assert compare_paired(rows, phase="warm", n_resamples=200).diff_mean == pytest.approx(5.0)
+    with pytest.raises(AnalysisInputError, match=r"rows mix phases \['cold', 'warm'\]"):
+        compare_paired(rows, n_resamples=200)
+
+
+def test_groups_of_any_column_are_checked_against_the_labels_present() -> None:
+    rows = _rows([10.0, 20.0, 30.0], [2.0, 2.0, 2.0]).rename(columns={"model": "variant"})
+    paired = compare_paired(rows, group_col="variant", n_resamples=200)
+    assert paired.diff_mean == pytest.approx(2.0)
+    with pytest.raises(AnalysisInputError) as err:
+        compare_paired(rows, group_col="variant", groups=("baseline", "tuned"))
+    assert str(err.value).startswith("unknown variant 'tuned'; accepted: ")
+    assert "'baseline'" in str(err.value) and "'durable'" in str(err.value)
