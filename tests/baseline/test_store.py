@@ -642,3 +642,18 @@ def test_a_sqlite_call_waits_at_most_timeout_s_for_another_connections_lock(
         holder.close()
     assert backend.get("t", "k", "") is None  # the lock is gone: the same call succeeds
     backend.close()
+
+
+def test_a_sqlite_backend_waits_30_s_by_default(tmp_path: Path) -> None:
+    """The documented default busy timeout is 30 s."""
+    backend = SQLiteBackend(tmp_path / "s.db")
+    assert backend.timeout_s == 30.0
+    backend.close()
+
+
+@pytest.mark.parametrize("bad", [-0.001, float("nan"), float("inf"), True, "5"])
+def test_a_bad_sqlite_timeout_names_the_value_and_the_range(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(ValueError) as err:
+        SQLiteBackend(tmp_path / "s.db", timeout_s=bad)
+    assert str(err.value) == f"bad SQLite timeout_s {bad!r} (accepted: seconds, >= 0)"
+    assert not (tmp_path / "s.db").exists()  # nothing half-made

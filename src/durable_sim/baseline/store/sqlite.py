@@ -9,6 +9,7 @@ loss may drop the last commits), at a fraction of the cost of a sync per commit.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +34,18 @@ class SQLiteBackend(Backend):
     """Raw storage in a SQLite database file (created if missing)."""
 
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        """Open (or create) the database at ``path``.
+
+        ``timeout_s`` (seconds, finite, >= 0; default 30, SQLite's busy timeout as Python's
+        `sqlite3.connect` takes it) is how long a call waits for another connection's write
+        lock before it fails with "database is locked". Raises `ValueError` for a path whose
+        directory does not exist or a timeout out of range.
+        """
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
+            raise ValueError(f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, >= 0)")
+        if not math.isfinite(timeout_s) or timeout_s < 0:
+            raise ValueError(f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, >= 0)")
+        self.timeout_s = float(timeout_s)
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise ValueError(
@@ -40,7 +53,7 @@ class SQLiteBackend(Backend):
                 "does not exist (accepted: a file path in an existing directory)"
             )
         self._conn = sqlite3.connect(
-            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA journal_mode=WAL")
