@@ -484,6 +484,24 @@ def test_points_are_fsynced_together_before_the_index(tmp_path, monkeypatch, sma
     assert index_tmp.startswith(f".{INDEX_FILE}.") and index_tmp.endswith(".tmp")
 
 
+def test_a_worker_running_in_memory_points_imports_no_database_driver_or_sdk_test_kit(tmp_path):
+    """What a worker process imports to run a sweep's in-memory points: neither psycopg (a
+    Postgres database's driver) nor the SDK's testing package (read for a Lambda context only)."""
+    script = f"""
+import sys
+from durable_sim.sweeps import parse_sweep, run_sweep
+document = {{"base": {{"workload": "video", "encoder": "model", "runs": 1, "chunks": 3}},
+            "grid": {{"model": ["durable", "baseline"]}}}}
+run_sweep(parse_sweep(document), {str(tmp_path / "out")!r}, progress=False)
+unneeded = ("psycopg", "aws_durable_execution_sdk_python_testing")
+print(sorted(m for m in unneeded if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def test_extending_a_grid_runs_only_the_new_points(tmp_path):
     out = tmp_path / "out"
     run_sweep(parse_sweep(SMALL), out, progress=False)
