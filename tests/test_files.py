@@ -154,10 +154,14 @@ class _Crash(BaseException):
 
 
 def _publish_crashing_at(
-    monkeypatch: pytest.MonkeyPatch, path: Path, data: bytes, crash_at: int | None
+    monkeypatch: pytest.MonkeyPatch,
+    path: Path,
+    data: bytes,
+    crash_at: int | None,
+    fsync: bool = True,
 ) -> int:
-    """Publish, dying just before the `crash_at`-th rename or fsync (None: never); returns the
-    number of such calls a complete publish makes."""
+    """Publish (with `fsync`), dying just before the `crash_at`-th rename or fsync (None:
+    never); returns the number of such calls a complete publish makes."""
     calls = 0
     real = {"replace": os.replace, "fsync": os.fsync}
 
@@ -175,15 +179,22 @@ def _publish_crashing_at(
         patch.setattr(files.os, "replace", counted("replace"))
         patch.setattr(files.os, "fsync", counted("fsync"))
         with contextlib.suppress(_Crash):
-            publish_pair(path, data, {"version": data.decode()})
+            publish_pair(path, data, {"version": data.decode()}, fsync=fsync)
     return calls
 
 
+@pytest.mark.parametrize(
+    ("fsync", "expected_steps", "commit"),
+    [
+        (True, 8, 5),  # 3 renames and 5 fsyncs (2 files, 3 directory syncs)
+        (False, 3, 2),  # the 3 renames alone: a killed process loses no written bytes
+    ],
+)
 def test_a_crash_at_every_rename_and_fsync_leaves_the_old_or_the_new_pair(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, expected_steps: int, commit: int
 ) -> None:
-    steps = _publish_crashing_at(monkeypatch, tmp_path / "probe.csv", b"probe", None)
-    assert steps == 8  # 3 renames and 5 fsyncs (2 files, 3 directory syncs)
+    steps = _publish_crashing_at(monkeypatch, tmp_path / "probe.csv", b"probe", None, fsync)
+    assert steps == expected_steps
     outcomes = []
     for crash_at in range(steps + 1):
         directory = tmp_path / f"crash{crash_at}"
@@ -191,7 +202,7 @@ def test_a_crash_at_every_rename_and_fsync_leaves_the_old_or_the_new_pair(
         path = directory / "rows.csv"
         publish_pair(path, b"old", {"version": "old"})
         old = _tree(directory)
-        _publish_crashing_at(monkeypatch, path, b"new", crash_at)
+        _publish_crashing_at(monkeypatch, path, b"new", crash_at, fsync)
         seen = read_pair(path)[0]  # a reader, before any recovery
         assert seen in (b"old", b"new")
         status = recover_pair(path)
@@ -202,9 +213,38 @@ def test_a_crash_at_every_rename_and_fsync_leaves_the_old_or_the_new_pair(
             assert read_pair(path)[0] == after["rows.csv"] == b"new"
         assert sorted(after) == ["rows.csv", "rows.meta.json"]
         outcomes.append((seen.decode(), status))
-    assert outcomes[:5] == [("old", "intact")] * 5  # before the sidecar's rename commits
-    assert outcomes[5] == ("new", "completed")  # committed; the CSV's rename was still to come
+    assert outcomes[:commit] == [("old", "intact")] * commit  # before the sidecar's rename
+    assert outcomes[commit] == ("new", "completed")  # committed; the CSV's rename was to come
     assert outcomes[-1] == ("new", "intact")
+
+
+def _fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The paths `durable_sim.files` fsyncs from now on, in order (read from /proc/self/fd)."""
+    synced: list[Path] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_fsync_files_syncs_each_file_then_each_directory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    paths = [tmp_path / "a" / "x.csv", tmp_path / "y.csv", tmp_path / "a" / "z.csv"]
+    for path in paths:
+        publish_pair(path, path.name.encode(), {}, fsync=False)
+    synced = _fsynced_paths(monkeypatch)
+    files.fsync_files([p for path in paths for p in (path, sidecar_path(path))])
+    resolved = [p.resolve() for path in paths for p in (path, sidecar_path(path))]
+    assert synced == [*resolved, (tmp_path / "a").resolve(), tmp_path.resolve()]
+    with pytest.raises(FileNotFoundError):
+        files.fsync_files([tmp_path / "missing.csv"])
 
 
 @settings(

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import re
 import signal
 import subprocess
@@ -457,6 +458,48 @@ def test_a_rerun_skips_present_points_and_touches_no_file(tmp_path, small_refere
     assert (result.ran, result.skipped) == (0, 6)
     assert mtimes(out) == before
     assert files(out) == small_reference
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_points_are_fsynced_together_before_the_index(tmp_path, monkeypatch, small_reference):
+    """No fsync while points are published; then each point's CSV and sidecar once, then the
+    output directory, and only after them the index (its temporary file, then the directory)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweeps.os, "fsync", fsync)  # the one `os` module every caller shares
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    assert files(out) == small_reference
+    names = [Path(path).name for path in synced]
+    assert names[0] == LOCK_FILE
+    points = sorted(name for name in small_reference if name != INDEX_FILE)
+    assert sorted(names[1 : 1 + len(points)]) == points  # 6 CSVs and 6 sidecars, once each
+    index_tmp = names[1 + len(points) + 1]
+    assert names[1 + len(points) :] == [out.name, index_tmp, out.name]
+    assert index_tmp.startswith(f".{INDEX_FILE}.") and index_tmp.endswith(".tmp")
+
+
+def test_a_worker_running_in_memory_points_imports_no_database_driver_or_sdk_test_kit(tmp_path):
+    """What a worker process imports to run a sweep's in-memory points: neither psycopg (a
+    Postgres database's driver) nor the SDK's testing package (read for a Lambda context only)."""
+    script = f"""
+import sys
+from durable_sim.sweeps import parse_sweep, run_sweep
+document = {{"base": {{"workload": "video", "encoder": "model", "runs": 1, "chunks": 3}},
+            "grid": {{"model": ["durable", "baseline"]}}}}
+run_sweep(parse_sweep(document), {str(tmp_path / "out")!r}, progress=False)
+unneeded = ("psycopg", "aws_durable_execution_sdk_python_testing")
+print(sorted(m for m in unneeded if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_extending_a_grid_runs_only_the_new_points(tmp_path):

@@ -17,6 +17,15 @@ between steps 2 and 3, the sidecar names data that is complete in the pending fi
 `read_pair` returns it and `recover_pair` finishes the rename. A pair whose data matches
 neither is reported as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair`
 (which `publish_pair` calls first) removes the pair's leftover temporary files.
+
+Kills and power loss: a rename is atomic in the kernel and written bytes sit in its page cache,
+which outlives the writing process, so the guarantees above hold against a process killed at any
+moment whether or not anything is fsynced. The fsyncs (each file before its rename, the
+directory after it) are what carries them over a power loss or an OS crash. A caller that
+publishes many pairs in a row may pass ``fsync=False`` and make them durable together
+afterwards (`fsync_files`); until then a power loss may leave such a pair as it was, or
+finished, or with either file empty, missing or older, which `read_pair` reports as a
+`SidecarMismatchError` (the sidecar records the data's sha256 and size).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,14 +116,34 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(directory: Path, name: str, data: bytes) -> str:
-    """Write `data` to a new fsynced temporary file ``.<name>.*.tmp`` in `directory`."""
+def fsync_files(paths: Iterable[str | Path]) -> None:
+    """fsync each file of `paths`, then each of their directories once: files published with
+    ``fsync=False`` (`publish_pair`, `write_bytes_atomic`) are then on disk, as if each had
+    been fsynced when written. Raises `OSError` (e.g. `FileNotFoundError`) for a file that
+    cannot be opened."""
+    directories: dict[Path, None] = {}  # in first-seen order
+    for path in paths:
+        path = Path(path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        directories[path.parent] = None
+    for directory in directories:
+        _fsync_directory(directory)
+
+
+def _write_temp(directory: Path, name: str, data: bytes, fsync: bool = True) -> str:
+    """Write `data` to a new temporary file ``.<name>.*.tmp`` in `directory`, fsynced if
+    `fsync`."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -122,21 +151,23 @@ def _write_temp(directory: Path, name: str, data: bytes) -> str:
     return tmp
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
     """Write `data` to `path` atomically: temp file beside it, fsync, rename, fsync the directory.
 
     Creates missing parent directories. On any error the temporary file is removed and `path`
-    is unchanged.
+    is unchanged. With `fsync` False nothing is fsynced: still atomic for readers and against a
+    killed process, not against a power loss (see the module docstring; `fsync_files`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path.parent, path.name, data)
+    tmp = _write_temp(path.parent, path.name, data, fsync)
     try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if fsync:
+        _fsync_directory(path.parent)
 
 
 def write_all_atomic(files: Mapping[Path, bytes]) -> list[Path]:
@@ -154,11 +185,15 @@ def _pending_path(path: Path, sha256: str) -> Path:
     return path.with_name(f".{path.name}.{sha256}{_PENDING_SUFFIX}")
 
 
-def publish_pair(path: str | Path, data: bytes, meta: Mapping[str, Any]) -> Path:
+def publish_pair(
+    path: str | Path, data: bytes, meta: Mapping[str, Any], *, fsync: bool = True
+) -> Path:
     """Publish `data` at `path` with its sidecar (`meta` plus the data's name, sha256, size).
 
     The sidecar is JSON (sorted keys, 2-space indent, final newline); `meta` must not use the
-    key `DATA_FILE_KEY`. See the module docstring for the order of the renames. Raises
+    key `DATA_FILE_KEY`. See the module docstring for the order of the renames. With `fsync`
+    False nothing is fsynced (5 fsyncs saved): the pair is as safe against a killed process,
+    not against a power loss until the caller passes both files to `fsync_files`. Raises
     `OutputPathError` if `path` cannot be written (checked first: nothing is written then).
     Returns `path`.
     """
@@ -174,16 +209,18 @@ def publish_pair(path: str | Path, data: bytes, meta: Mapping[str, Any]) -> Path
     sidecar = json.dumps({**meta, DATA_FILE_KEY: record}, indent=2, sort_keys=True) + "\n"
     directory = path.parent
     pending = _pending_path(path, sha256)
-    tmp = _write_temp(directory, path.name, data)
+    tmp = _write_temp(directory, path.name, data, fsync)
     try:
         os.replace(tmp, pending)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_directory(directory)
-    write_bytes_atomic(sidecar_path(path), sidecar.encode())  # the commit point
+    if fsync:
+        _fsync_directory(directory)
+    write_bytes_atomic(sidecar_path(path), sidecar.encode(), fsync=fsync)  # the commit point
     os.replace(pending, path)
-    _fsync_directory(directory)
+    if fsync:
+        _fsync_directory(directory)
     return path
 
 

@@ -22,6 +22,7 @@ Layout under a root::
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass
@@ -49,8 +50,13 @@ def _is_project(root: Path) -> bool:
     return bool(meta.get("project", {}).get("name") == PROJECT_NAME)
 
 
+@functools.cache
 def installed_checkout() -> Path | None:
-    """The checkout this package is installed from (editable install), or None."""
+    """The checkout this package is installed from (editable install), or None.
+
+    Found once per process (its ``pyproject.toml`` is parsed then): where this module's file
+    lies does not change while the process runs, and `project_root` asks on every call (a
+    sweep's point resolves its price table twice)."""
     root = Path(__file__).resolve().parents[2]
     return root if _is_project(root) else None
 

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import psycopg
-
 from durable_sim.baseline import KVStore, open_store
 from durable_sim.clock import Clock
 from durable_sim.dsn import check_dsn, redact
@@ -83,6 +81,8 @@ class Storage:
             with SqliteJournal(folder / "journal.sqlite") as journal:
                 yield RunStorage(journal, "sqlite", folder / "store.sqlite")
             return
+        import psycopg  # imported where a database is used: a run in memory never loads it
+
         with psycopg.connect(self.root, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         url = in_schema(self.root, name)
@@ -127,6 +127,8 @@ def check_reachable(url: str) -> None:
     """Connect to the server of the ``postgresql://`` `url` once and disconnect.
 
     Raises `DatabaseUnreachableError` naming the URL (password redacted) and the reason."""
+    import psycopg  # imported where a database is used: a run in memory never loads it
+
     try:
         psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:

@@ -20,7 +20,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python.exceptions import DurableOperationError
 from aws_durable_execution_sdk_python.lambda_service import (
@@ -28,7 +28,6 @@ from aws_durable_execution_sdk_python.lambda_service import (
     OperationStatus,
     OperationType,
 )
-from aws_durable_execution_sdk_python_testing.model import LambdaContext
 
 from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
@@ -51,6 +50,9 @@ from durable_sim.durable.state import ExecutionState, Responder, Suspend
 from durable_sim.errors import DurableSimError
 from durable_sim.faults import FaultPlan, SimulatedCrash
 from durable_sim.latency import Sampler, stable_key_hash
+
+if TYPE_CHECKING:  # the SDK testing package is imported when a handler reads the context
+    from aws_durable_execution_sdk_python_testing.model import LambdaContext
 
 Handler = Callable[[Any, DurableContext], Any]
 
@@ -299,6 +301,10 @@ class _Runner:
 
     def lambda_context(self, request_id: str, function_name: str) -> LambdaContext:
         """The Lambda context of one invocation (the AWS fields a handler may read)."""
+        # Imported here: the SDK testing package (~0.1 s to import) is needed only by a
+        # handler that reads `DurableContext.lambda_context`, which builds it on first read.
+        from aws_durable_execution_sdk_python_testing.model import LambdaContext
+
         return LambdaContext(
             aws_request_id=request_id,
             log_group_name=f"/aws/lambda/{function_name}",

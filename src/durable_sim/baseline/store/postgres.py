@@ -32,14 +32,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import psycopg
-import psycopg.errors
-from psycopg.rows import TupleRow
+from typing import TYPE_CHECKING
 
 from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
 from durable_sim.dsn import check_dsn, redact
+
+if TYPE_CHECKING:  # psycopg (~0.1 s to import) is imported where a backend connects
+    import psycopg
+    from psycopg.rows import TupleRow
 
 TABLE = "kv_items"
 _SCHEMA_LOCK = 0x6B765F6974656D73  # pg_advisory_xact_lock key: "kv_items" in ASCII
@@ -84,6 +85,8 @@ class PostgresBackend(Backend):
     """
 
     def __init__(self, dsn: str) -> None:
+        import psycopg.errors
+
         self.dsn = check_dsn(dsn)
         self._lock = threading.Lock()
         self._conn = self._connect()
@@ -106,6 +109,8 @@ class PostgresBackend(Backend):
             raise
 
     def _connect(self) -> psycopg.Connection[TupleRow]:
+        import psycopg
+
         try:
             return psycopg.connect(self.dsn, autocommit=True)
         except psycopg.OperationalError as exc:

@@ -26,11 +26,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
-import psycopg.errors
-from psycopg.rows import TupleRow
+from typing import TYPE_CHECKING, Any
 
 from durable_sim.dsn import check_dsn, is_postgres_dsn, redact
 from durable_sim.durable.errors import (
@@ -53,6 +49,10 @@ from durable_sim.durable.journal.records import (
     encode_json,
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
+
+if TYPE_CHECKING:  # psycopg (~0.1 s to import) is imported where a journal connects
+    import psycopg
+    from psycopg.rows import TupleRow
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "is_postgres_dsn"]
 
@@ -163,6 +163,8 @@ class PostgresJournal(Journal):
         return self._group.commits
 
     def _connect(self) -> psycopg.Connection[TupleRow]:
+        import psycopg
+
         try:
             return psycopg.connect(
                 self.dsn, autocommit=True, connect_timeout=self._connect_timeout_s
@@ -175,6 +177,8 @@ class PostgresJournal(Journal):
     def _create_schema(self) -> None:
         """Create the tables if missing (one process at a time, one transaction) and check the
         version stamp."""
+        import psycopg.errors
+
         with self._using("open") as conn:
             try:
                 with conn.transaction():
@@ -214,6 +218,8 @@ class PostgresJournal(Journal):
     def _using(self, doing: str) -> Iterator[psycopg.Connection[TupleRow]]:
         """The connection under the lock (reopened if an earlier call lost it); a lost
         connection or a server error becomes `JournalUnavailableError`."""
+        import psycopg.errors
+
         with self._lock:
             if self._conn.broken or self._conn.closed:
                 self._conn = self._connect()
