@@ -118,6 +118,24 @@ def test_refresh_is_one_charged_call_of_no_bytes() -> None:
     assert clock.now_ms() == CHECKPOINT_MS and _events(state) == []
 
 
+def test_each_refresh_draws_its_own_latency() -> None:
+    """Every occurrence has its own seeded draw: refreshes of two waves cost independent
+    amounts; the same wave, on another run with the seed, the same amount."""
+    noisy = LatencyProfile(name="noisy", checkpoint=Dist(CHECKPOINT_MS, 0.5))
+
+    def costs() -> list[float]:
+        state, clock = _state(noisy), VirtualClock()
+        out = []
+        for key in (("1", 0.0), ("1", 5.0), ("2", 0.0)):
+            before = clock.now_ms()
+            state.refresh(clock, key)
+            out.append(clock.now_ms() - before)
+        return out
+
+    first = costs()
+    assert len(set(first)) == 3 and costs() == first
+
+
 def test_checkpoint_bytes_count_the_payloads_and_errors_written() -> None:
     """AWS limits and bills the UTF-8 bytes of the payloads and error objects written."""
     state, clock = _state(), VirtualClock()
@@ -272,6 +290,8 @@ def test_due_timers_fire_in_time_order_each_at_its_own_time() -> None:
     wait = state.get("w")
     assert (wait.status, wait.end_ms, wait.due_ms) == (OperationStatus.SUCCEEDED, 2000.0, None)  # type: ignore[union-attr]
     assert state.timers == {"later": 9000.0}
+    state.start(_ident("s"), clock, attempt=2)  # a running attempt: the service waits for it
+    assert state.next_due() == 9000.0
 
 
 def test_a_chained_invoke_completes_when_its_execution_ends() -> None:
@@ -281,6 +301,10 @@ def test_a_chained_invoke_completes_when_its_execution_ends() -> None:
     bad = state.start(_ident("b", kind), clock)
     state.resolve_invoke(ok, 300.0, '"r"', None)
     state.resolve_invoke(bad, 200.0, None, {"ErrorMessage": "e"})
+    resolved = state.journal.read_history("e")[-2:]  # the service's records, at the ends
+    assert [(e.event_type, e.at_ms) for e in resolved] == [(None, 300.0), (None, 200.0)]
+    assert state.journal.get_operation("e", "a") == state.get("a")
+    assert state.get("a").due_ms == 300.0  # type: ignore[union-attr]
     assert state.next_due() == 200.0
     assert state.fire_due(300.0) is True
     assert _events(state)[-2:] == ["ChainedInvokeFailed", "ChainedInvokeSucceeded"]
@@ -335,6 +359,30 @@ def test_the_outside_worlds_answers_fire_at_their_times() -> None:
     assert state.answers == [] and state.next_due() is None
 
 
+def test_answers_at_one_instant_apply_in_the_responders_order() -> None:
+    answers = [CallbackAnswer("heartbeat", after_s=3.0), CallbackAnswer("success", after_s=3.0)]
+    state = _state(responder=lambda _, rec: answers)
+    clock = VirtualClock()
+    state.schedule_answers(_callback(state, clock, heartbeat_timeout_s=1, heartbeat_in_s=5.0))
+    assert state.fire_due(3000.0) is True
+    assert state.get("cb").status is OperationStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_only_a_started_callback_with_an_id_is_answered() -> None:
+    asked: list[str] = []
+
+    def responder(callback_id: str, rec: OperationRecord) -> list[CallbackAnswer]:
+        asked.append(callback_id)
+        return [CallbackAnswer("success")]
+
+    state, clock = _state(responder=responder), VirtualClock()
+    state.schedule_answers(state.start(_ident("cb", OperationType.CALLBACK), clock))
+    state.schedule_answers(_callback(state, clock).evolve(start_ms=None))
+    assert asked == [] and state.answers == []
+    _state().schedule_answers(_callback(state, clock))  # no responder: nothing to ask
+    assert asked == []
+
+
 def test_an_answer_due_with_a_timeout_wins_only_if_earlier() -> None:
     """At the same instant the timer fires first (the service's deadline is checked first)."""
     state = _state(responder=lambda _, rec: [CallbackAnswer("success", after_s=10.0)])
@@ -353,6 +401,12 @@ def test_answer_callback_applies_each_kind() -> None:
     assert beat.event_type is None and beat.operation.heartbeat_due_ms == 3100.0  # type: ignore[union-attr]
     quiet = answer_callback(base.evolve(heartbeat_timeout_s=0), 100.0, CallbackAnswer("heartbeat"))
     assert quiet.operation.heartbeat_due_ms is None  # type: ignore[union-attr]
+    succeeded = answer_callback(base, 60.0, CallbackAnswer("success", result='"y"'))
+    assert succeeded.event_type == "CallbackSucceeded"
+    rec = succeeded.operation
+    assert (rec.status, rec.result, rec.end_ms, rec.due_ms, rec.heartbeat_due_ms) == (  # type: ignore[union-attr]
+        OperationStatus.SUCCEEDED, '"y"', 60.0, None, None,
+    )  # fmt: skip
     failed = answer_callback(base, 50.0, CallbackAnswer("failure"))
     assert failed.event_type == "CallbackFailed"
     rec = failed.operation
