@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from typing import Any
 
 import pytest
@@ -54,6 +55,15 @@ def test_unwrap_handler_finds_the_function_behind_the_sdks_decorator() -> None:
     wrapped = functools.wraps(_plain)(wrapper)
     assert unwrap_handler(wrapped) is wrapped
     assert unwrap_handler(print) is print  # no __code__
+
+
+def test_unwrap_handler_knows_the_sdks_wrapper_under_a_windows_path() -> None:
+    sdk = _decorated.__code__.co_filename  # type: ignore[attr-defined]
+    windows = "C:\\Python311\\Lib\\site-packages\\" + "\\".join(sdk.split("/")[-2:])
+    code = _decorated.__code__.replace(co_filename=windows)  # type: ignore[attr-defined]
+    wrapper = types.FunctionType(code, globals(), "wrapper", None, _decorated.__closure__)  # type: ignore[attr-defined]
+    wrapper.__wrapped__ = _plain  # type: ignore[attr-defined]
+    assert unwrap_handler(wrapper) is _plain
 
 
 def test_a_registry_is_a_mapping_of_names_to_handlers() -> None:
