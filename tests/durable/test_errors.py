@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
 from durable_sim import (
     CheckpointTooLargeError,
@@ -14,7 +15,11 @@ from durable_sim import (
     NonDeterminismError,
     run_durable,
 )
-from durable_sim.durable import ExecutionInputMismatchError
+from durable_sim.durable import (
+    ExecutionBusyError,
+    ExecutionInputMismatchError,
+    OperationClosedError,
+)
 
 
 def _first_version(event: Any, ctx: DurableContext) -> str:
@@ -125,3 +130,56 @@ def test_same_execution_id_with_different_input() -> None:
         run_durable(handler, {"n": 2}, journal=journal, execution_id="e")
     again = run_durable(handler, {"n": 1}, journal=journal, execution_id="e")
     assert (again.status, again.result, again.metrics.invocations) == ("SUCCEEDED", "done", 0)
+
+
+def test_non_determinism_error_names_the_operation_and_both_versions() -> None:
+    error = NonDeterminismError("3.1.2", "STEP (Step) 'a'", "WAIT (Wait) without a name")
+    assert str(error) == (
+        "non-deterministic replay at operation 3.1.2 (position 2 of child context 3.1): the "
+        "journal has STEP (Step) 'a', the code now calls WAIT (Wait) without a name. Workflow "
+        "code must issue the same operations in the same order on every replay; move "
+        "non-deterministic logic into steps."
+    )
+    assert isinstance(error, NonDeterministicExecutionError) and error.step_id == "3.1.2"
+    assert (error.op_id, error.journaled, error.new) == (
+        "3.1.2",
+        "STEP (Step) 'a'",
+        "WAIT (Wait) without a name",
+    )
+    assert "at operation 4 (position 4):" in str(NonDeterminismError("4", "x", "y"))
+
+
+def test_checkpoint_too_large_error_states_size_and_limit() -> None:
+    error = CheckpointTooLargeError("2", "result", 262_145)
+    assert str(error) == (
+        "checkpoint payload of operation 2 (result) is 262145 bytes; a payload must be less "
+        "than or equal to 262144 bytes (UTF-8 of the serialized value). Return a reference "
+        "(e.g. a blob key) instead of the data"
+    )
+    assert (error.op_id, error.size, error.limit) == ("2", 262_145, 262_144)
+    assert CheckpointTooLargeError("2", "input", 5, limit=4).limit == 4
+
+
+def test_execution_busy_error_names_the_holder_and_the_time_left() -> None:
+    error = ExecutionBusyError("e", "worker-2", 7, 12.36)
+    assert str(error) == (
+        "execution 'e' is being run by worker-2 (lease epoch 7, 12.4 s left unless renewed); "
+        "no step was run. Wait for it (LeaseConfig(on_busy='wait')) or try again after the "
+        "lease ends"
+    )
+    assert (error.execution_id, error.owner, error.epoch, error.expires_in_s) == (
+        "e",
+        "worker-2",
+        7,
+        12.36,
+    )
+    assert "(lease epoch 1, 0.0 s left" in str(ExecutionBusyError("e", "w", 1, -3.0))
+
+
+def test_operation_closed_error_lists_the_ended_operations() -> None:
+    error = OperationClosedError("e", ["1", "2.1"])
+    assert str(error) == (
+        "execution 'e': operation(s) ['1', '2.1'] already ended in the journal; a terminal "
+        "record is never replaced, and nothing of this append was written"
+    )
+    assert (error.execution_id, error.op_ids) == ("e", ["1", "2.1"])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 from aws_durable_execution_sdk_python_testing.model import Event, events_to_operations
 
@@ -20,7 +21,9 @@ from durable_sim import (
     export_history_from_journal,
     run_durable,
 )
-from durable_sim.durable import DurableRun
+from durable_sim.durable import DurableRun, HistoryEntry, OperationRecord
+from durable_sim.durable.history import events_from_entries
+from durable_sim.durable.registry import execution_arn
 
 from .conftest import STEP_ONLY
 
@@ -159,3 +162,158 @@ def test_the_history_is_the_same_from_memory_and_sqlite(tmp_path: Path) -> None:
     with SqliteJournal(tmp_path / "s.sqlite") as journal:
         disk = export_history(run_durable(flaky, None, journal=journal, execution_id="same"))
     assert memory == disk
+
+
+def _op(op_id: str, kind: OperationType, status: OperationStatus, **fields: Any) -> Any:
+    return OperationRecord(op_id, fields.pop("parent_id", None), kind, "x", None, status, **fields)
+
+
+def test_each_journal_entry_becomes_its_aws_event() -> None:
+    """One entry of every kind, each to the event and details AWS's API defines."""
+    step, wait, cb, inv = (
+        OperationType.STEP,
+        OperationType.WAIT,
+        OperationType.CALLBACK,
+        OperationType.CHAINED_INVOKE,
+    )
+    ok, failed, started = OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.STARTED
+    error = {"ErrorType": "E", "ErrorMessage": "m"}
+    crashed = {"StartTimestamp": 0.0, "EndTimestamp": 500.0, "RequestId": "r0", "Error": error}
+    entries = [
+        HistoryEntry("ExecutionStarted", 0.0, None, {"Input": '{"n":1}'}),
+        HistoryEntry("InvocationCompleted", 500.0, None, crashed),
+        HistoryEntry("StepStarted", 1000.0, _op("1", step, started, attempt=2)),
+        HistoryEntry(None, 1500.0, _op("1", step, OperationStatus.READY)),  # not reported
+        HistoryEntry("StepSucceeded", 2000.0, _op("1", step, ok, attempt=2, result='"r"')),
+        HistoryEntry(
+            "StepFailed",
+            2500.0,
+            _op("2", step, OperationStatus.PENDING, attempt=1, error=error),
+            {"NextAttemptDelaySeconds": 3},
+        ),
+        HistoryEntry(
+            "WaitStarted", 3000.0, _op("3", wait, started, start_ms=3000.0, due_ms=8000.0)
+        ),
+        HistoryEntry("WaitSucceeded", 8000.0, _op("3", wait, ok, start_ms=3000.0, end_ms=8000.0)),
+        HistoryEntry(
+            "CallbackStarted",
+            8000.0,
+            _op("4", cb, started, callback_id="cb-4", parent_id="3"),
+            {"Timeout": 60, "HeartbeatTimeout": 5},
+        ),
+        HistoryEntry(
+            "CallbackTimedOut", 9000.0, _op("4", cb, OperationStatus.TIMED_OUT, error=error)
+        ),
+        HistoryEntry(
+            "ChainedInvokeStarted",
+            9000.0,
+            _op("5", inv, started, function_name="f", input_payload='{"a":1}'),
+            {"TenantId": "t"},
+        ),
+        HistoryEntry("ChainedInvokeSucceeded", 9500.0, _op("5", inv, ok, result="7")),
+        HistoryEntry("ContextStarted", 9600.0, _op("6", OperationType.CONTEXT, started)),
+        HistoryEntry("ContextFailed", 9700.0, _op("6", OperationType.CONTEXT, failed, error=error)),
+        HistoryEntry("ExecutionFailed", 9800.0, None, {"Error": error}),
+    ]
+    events = events_from_entries(entries, "run")
+    assert [e["EventId"] for e in events] == list(range(1, 15))
+    assert [e["EventTimestamp"] for e in events][:3] == [0.0, 0.5, 1.0]
+    by_type = {e["EventType"]: e for e in events}
+    assert by_type["ExecutionStarted"] == {
+        "EventType": "ExecutionStarted",
+        "EventId": 1,
+        "EventTimestamp": 0.0,
+        "Id": "run",
+        "Name": "run",
+        "ExecutionStartedDetails": {"Input": {"Truncated": False, "Payload": '{"n":1}'}},
+    }
+    assert by_type["InvocationCompleted"]["InvocationCompletedDetails"] == {
+        "StartTimestamp": 0.0,
+        "EndTimestamp": 0.5,
+        "RequestId": "r0",
+        "Error": {"Truncated": False, "Payload": error},
+    }
+    assert "Id" not in by_type["InvocationCompleted"]
+    assert by_type["StepStarted"] == {
+        "EventType": "StepStarted",
+        "EventId": 3,
+        "EventTimestamp": 1.0,
+        "Id": "1",
+        "SubType": "x",
+        "StepStartedDetails": {},
+    }
+    assert by_type["StepSucceeded"]["StepSucceededDetails"] == {
+        "Result": {"Truncated": False, "Payload": '"r"'},
+        "RetryDetails": {"CurrentAttempt": 2},
+    }
+    assert by_type["StepFailed"]["StepFailedDetails"] == {
+        "Error": {"Truncated": False, "Payload": error},
+        "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 3},
+    }
+    assert by_type["WaitStarted"]["WaitStartedDetails"] == {
+        "Duration": 5,
+        "ScheduledEndTimestamp": 8.0,
+    }
+    assert by_type["WaitSucceeded"]["WaitSucceededDetails"] == {"Duration": 5}
+    assert by_type["CallbackStarted"]["ParentId"] == "3"
+    assert by_type["CallbackStarted"]["CallbackStartedDetails"] == {
+        "CallbackId": "cb-4",
+        "Timeout": 60,
+        "HeartbeatTimeout": 5,
+    }
+    assert by_type["CallbackTimedOut"]["CallbackTimedOutDetails"] == {
+        "Error": {"Truncated": False, "Payload": error}
+    }
+    assert by_type["ChainedInvokeStarted"]["ChainedInvokeStartedDetails"] == {
+        "FunctionName": "f",
+        "Input": {"Truncated": False, "Payload": '{"a":1}'},
+        "ExecutedVersion": "$LATEST",
+        "DurableExecutionArn": execution_arn("f", "run/invoke-5"),
+        "TenantId": "t",
+    }
+    assert by_type["ChainedInvokeSucceeded"]["ChainedInvokeSucceededDetails"] == {
+        "Result": {"Truncated": False, "Payload": "7"}
+    }
+    assert by_type["ContextStarted"]["ContextStartedDetails"] == {}
+    assert by_type["ContextFailed"]["ContextFailedDetails"]["Error"]["Payload"] == error
+    assert by_type["ExecutionFailed"]["ExecutionFailedDetails"] == {
+        "Error": {"Truncated": False, "Payload": error}
+    }
+
+
+def test_absent_payloads_and_unnamed_operations_leave_their_fields_out() -> None:
+    kind, ok = OperationType.CALLBACK, OperationStatus.SUCCEEDED
+    entries = [
+        HistoryEntry("ExecutionStarted", 0.0),
+        HistoryEntry("CallbackStarted", 0.0, _op("1", kind, OperationStatus.STARTED)),
+        HistoryEntry("CallbackSucceeded", 1.0, _op("1", kind, ok).evolve(sub_type=None)),
+        HistoryEntry("ExecutionSucceeded", 2.0, None, {}),
+    ]
+    events = events_from_entries(entries, "e")
+    assert events[0]["ExecutionStartedDetails"] == {"Input": {"Truncated": False}}
+    assert events[1]["CallbackStartedDetails"] == {
+        "CallbackId": None,
+        "Timeout": 0,
+        "HeartbeatTimeout": 0,
+    }
+    assert set(events[2]) == {
+        "EventType",
+        "EventId",
+        "EventTimestamp",
+        "Id",
+        "CallbackSucceededDetails",
+    }
+    assert events[2]["CallbackSucceededDetails"] == {"Result": {"Truncated": False}}
+    assert events[3]["ExecutionSucceededDetails"] == {"Result": {"Truncated": False}}
+
+
+def test_a_run_without_a_history_names_it() -> None:
+    run = DurableRun(execution_id="x", engine="other", status="SUCCEEDED")
+    with pytest.raises(ValueError) as raised:
+        export_history(run)
+    assert str(raised.value) == (
+        "run 'x' (engine 'other') has no history: it carries neither events nor a journal"
+    )
+    events = [{"EventType": "ExecutionStarted", "EventId": 1}]
+    copied = export_history(DurableRun("x", "aws-local", "SUCCEEDED", events=events))
+    assert copied == events and copied[0] is not events[0]  # the caller's list stays its own

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 import pytest
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.result import OperationView
+from durable_sim.durable.result import DurableRun, OperationView
 from durable_sim.durable.runtime import operation_views
 
 _text = st.none() | st.text(max_size=8)
@@ -55,3 +57,27 @@ def test_views_come_in_execution_order(records: list[OperationRecord]) -> None:
     views = operation_views(by_id)
     order = [tuple(int(part) for part in view.id.split(".")) for view in views]
     assert order == sorted(order) and {view.id for view in views} == set(by_id)
+
+
+def _view(result_json: str | None) -> OperationView:
+    record = OperationRecord(
+        "1", None, OperationType.STEP, "Step", "s", OperationStatus.SUCCEEDED, result=result_json
+    )
+    return OperationView.of(record)
+
+
+def test_a_views_result_is_decoded_by_the_sdks_serdes_then_as_json_then_raw() -> None:
+    sdk = EXTENDED_TYPES_SERDES.serialize({"d": Decimal("1.5"), "t": (1, 2)}, SerDesContext())
+    assert _view(sdk).result == {"d": Decimal("1.5"), "t": (1, 2)}
+    assert _view('{"a": [1, 2]}').result == {"a": [1, 2]}  # plain JSON (an invoke's result)
+    assert _view("not json").result == "not json"  # a callback's raw payload
+    assert _view(None).result is None
+
+
+def test_a_run_finds_its_first_operation_by_name() -> None:
+    views = [_view('"a"'), dataclasses.replace(_view('"b"'), id="2", name="t"), _view('"c"')]
+    run = DurableRun(execution_id="e", engine="sim", status="SUCCEEDED", operations=views)
+    assert run.operation("s") is views[0] and run.operation("t") is views[1]
+    with pytest.raises(KeyError) as missing:
+        run.operation("u")
+    assert missing.value.args[0] == "no operation named 'u' (names: ['s', 't'])"

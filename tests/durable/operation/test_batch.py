@@ -681,6 +681,7 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
     ]
 
 
+@pytest.mark.slow  # 2.5 s of real sleeps: on a loaded host its timing and invocations slip
 def test_wall_clock_branches_resume_in_process_at_their_time_and_suspend_together() -> None:
     """On threads as on the virtual timeline: a branch waiting 1 s resumes in the same
     invocation while another still works (1.5 s of real sleep in a step), in order of its time;
