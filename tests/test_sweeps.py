@@ -759,3 +759,24 @@ def test_a_rerun_removes_the_hidden_leftovers_of_an_interrupted_sweep(tmp_path, 
     run_sweep(parse_sweep(SMALL), out, progress=False)
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".sweep.lock"]
     assert files(out) == small_reference
+
+
+def test_a_dask_cluster_that_closes_late_warns_and_does_not_fail_a_finished_sweep() -> None:
+    """A LocalCluster whose starved workers answer its close late raises TimeoutError (seen at
+    load 35); the sweep's files are all written by then, so the close warns instead."""
+    closed: list[str] = []
+
+    class Cluster:
+        def close(self) -> None:
+            closed.append("cluster")
+            raise TimeoutError("workers did not stop within 10 s")
+
+    class Client:
+        cluster = Cluster()
+
+        def close(self) -> None:
+            closed.append("client")
+
+    with pytest.warns(RuntimeWarning, match="did not close in time.*files are unaffected"):
+        sweeps._close_dask(Client())
+    assert closed == ["client", "cluster"]

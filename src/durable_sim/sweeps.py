@@ -62,6 +62,7 @@ import socket
 import string
 import tempfile
 import time
+import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, closing, contextmanager, suppress
@@ -711,10 +712,20 @@ def _settle_leftovers(out: Path, sweep: Sweep) -> None:
 
 
 def _close_dask(client: Any) -> None:
+    """Close the client and the cluster it started; a close that times out (workers starved
+    of CPU answer late) warns instead of raising, since every point and the index are written
+    by then (or the sweep's own error is already on its way)."""
     cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    except TimeoutError as err:
+        warnings.warn(
+            f"the Dask cluster did not close in time ({err}); the sweep's files are unaffected",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def read_sweep(out: str | Path, *, grid_values: bool = False) -> pd.DataFrame:
