@@ -1,0 +1,206 @@
+"""The SQLite journal's own behaviour: the switch of a new file to WAL, retried with back-off
+while another connection holds the file (5 ms doubling to 100 ms, up to the busy timeout), the
+file's settings, and which journal error an SQLite error becomes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+
+from durable_sim.durable import (
+    HistoryEntry,
+    JournalCorruptError,
+    JournalPathError,
+    JournalUnavailableError,
+    OperationClosedError,
+    OperationRecord,
+    SqliteJournal,
+)
+from durable_sim.durable.journal import sqlite
+
+
+class HeldFile:
+    """Another connection holding a write lock on `path` (SQLite then refuses the switch to WAL
+    at once), and a stand-in for `time` whose `sleep` advances a virtual monotonic clock, records
+    each pause and lets the file go after `release_after` pauses (``None``: never)."""
+
+    def __init__(self, path: Path, release_after: int | None) -> None:
+        self.holder = sqlite3.connect(path, isolation_level=None)
+        self.holder.execute("BEGIN IMMEDIATE")
+        self.release_after = release_after
+        self.pauses: list[float] = []
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+        if len(self.pauses) == self.release_after:
+            self.holder.execute("COMMIT")
+
+    def close(self) -> None:
+        self.holder.close()
+
+
+def _held(monkeypatch: pytest.MonkeyPatch, path: Path, release_after: int | None) -> HeldFile:
+    held = HeldFile(path, release_after)
+    stand_in = SimpleNamespace(time=sqlite.time.time, monotonic=held.monotonic, sleep=held.sleep)
+    monkeypatch.setattr(sqlite, "time", stand_in)
+    return held
+
+
+def test_the_switch_to_wal_backs_off_from_5_ms_doubling_to_100_ms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.sqlite"
+    held = _held(monkeypatch, path, release_after=8)
+    try:
+        with SqliteJournal(path, busy_timeout_s=10.0) as journal:
+            mode = journal._db.execute("PRAGMA journal_mode").fetchone()[0]
+            journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+    finally:
+        held.close()
+    assert mode == "wal"
+    assert held.pauses == [0.005, 0.01, 0.02, 0.04, 0.08, 0.1, 0.1, 0.1]
+
+
+def test_a_file_held_past_the_busy_timeout_is_unavailable_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.sqlite"
+    held = _held(monkeypatch, path, release_after=None)
+    try:
+        with pytest.raises(JournalUnavailableError) as info:
+            SqliteJournal(path, busy_timeout_s=0.5)
+    finally:
+        held.close()
+    assert str(info.value) == f"cannot open journal {path}: database is locked"
+    # Retried until the busy timeout (0.5 s of pauses) had passed, not once more.
+    assert sum(held.pauses[:-1]) < 0.5 <= sum(held.pauses)
+    assert held.pauses[:3] == [0.005, 0.01, 0.02]
+
+
+def test_each_commit_is_durable_and_in_wal(tmp_path: Path) -> None:
+    """The settings the module promises: WAL, ``synchronous=FULL`` (2), the schema version."""
+    with SqliteJournal(tmp_path / "j.sqlite") as journal:
+        db = journal._db
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite.SCHEMA_VERSION == 3
+
+
+def _error(path: Path, exc: sqlite3.Error, doing: str) -> Exception:
+    with SqliteJournal(path) as journal:
+        return journal._error(exc, doing)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (sqlite3.OperationalError("database is locked"), JournalUnavailableError),
+        (sqlite3.OperationalError("database table is locked"), JournalUnavailableError),
+        (sqlite3.OperationalError("database is busy"), JournalUnavailableError),
+        (sqlite3.OperationalError("disk I/O error"), JournalUnavailableError),
+        (sqlite3.OperationalError("unable to open database file"), JournalPathError),
+        (sqlite3.OperationalError("attempt to write a readonly database"), JournalPathError),
+        (sqlite3.DatabaseError("database disk image is malformed"), JournalCorruptError),
+        (sqlite3.OperationalError("no such table: history"), JournalCorruptError),
+        (sqlite3.DatabaseError("locked"), JournalCorruptError),  # only operational errors wait
+    ],
+)
+def test_each_sqlite_error_becomes_the_journal_error_it_stands_for(
+    tmp_path: Path, exc: sqlite3.Error, kind: type[Exception]
+) -> None:
+    path = tmp_path / "j.sqlite"
+    error = _error(path, exc, "write")
+    assert type(error) is kind
+    assert str(error).startswith(f"cannot write journal {path}: {exc}")
+    if kind is JournalPathError:
+        assert str(error).endswith(
+            "(accepted: a file path in an existing directory that this process may write)"
+        )
+
+
+def test_an_unreadable_file_is_named_corrupt_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    error = _error(path, sqlite3.DatabaseError("file is not a database"), "open")
+    assert str(error) == (
+        f"cannot open journal {path}: file is not a database (the file is corrupt or "
+        "truncated; restore it or start the execution with a new journal)"
+    )
+    read = _error(path, sqlite3.DatabaseError("file is not a database"), "read")
+    assert str(read) == f"cannot read journal {path}: file is not a database"
+
+
+def test_an_execution_with_an_unknown_status_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path) as journal:
+        journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE executions SET status='PAUSED'")
+    with SqliteJournal(path) as journal, pytest.raises(JournalCorruptError) as info:
+        journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+    assert str(info.value) == (
+        f"journal {path}: execution 'e' has unknown status 'PAUSED' "
+        "(accepted: ['FAILED', 'RUNNING', 'SUCCEEDED'])"
+    )
+
+
+def test_a_journal_of_another_version_names_what_it_found(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE history (seq INTEGER)")
+        db.execute("PRAGMA user_version=2")
+    with pytest.raises(JournalCorruptError) as info:
+        SqliteJournal(path)
+    assert str(info.value) == (
+        f"{path} is a SQLite file but not a durable_sim journal of schema version 3 (found "
+        "version 2, tables ['history']); use a new file or the journal that belongs to this "
+        "execution"
+    )
+
+
+def test_many_ended_operations_are_all_named(tmp_path: Path) -> None:
+    """An append of more operations than one SQL list holds (500) still finds every ended one."""
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {})
+    ids = [f"{i:04d}" for i in range(1203)]
+
+    def ops(status: OperationStatus) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(
+                "StepStarted",
+                1.0,
+                OperationRecord(i, None, OperationType.STEP, "Step", None, status),
+            )
+            for i in ids
+        ]
+
+    with SqliteJournal(tmp_path / "j.sqlite") as journal:
+        lease = journal.open_execution("e", "{}", started, owner="o").lease
+        journal.append("e", ops(OperationStatus.SUCCEEDED), lease)
+        with pytest.raises(OperationClosedError) as info:
+            journal.append("e", ops(OperationStatus.STARTED)[::-1], lease)
+        assert info.value.op_ids == ids
+        journal.release(lease, ready_at=None, watch=ids[-1:])  # ended: ready at once
+        claimed = journal.open_execution("e", "{}", started, owner="o2")
+        assert claimed.lease is not None and claimed.lease.epoch == 2
+
+
+def test_a_write_kept_waiting_past_the_busy_timeout_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path, busy_timeout_s=0.05) as journal:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(JournalUnavailableError) as info:
+                journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+        finally:
+            holder.close()
+        assert str(info.value) == f"cannot write journal {path}: database is locked"
+        assert journal.get_execution("e") is None  # nothing half-written
