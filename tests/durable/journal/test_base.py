@@ -286,3 +286,14 @@ def test_appends_count_invocations_and_keep_the_latest_record(journal: Journal) 
         "InvocationCompleted",
         "InvocationCompleted",
     ]
+
+
+def test_an_opened_execution_is_a_snapshot(journal: Journal) -> None:
+    """What `open_execution` returns is the journal as it was then: later appends do not
+    change it (replay reads one consistent state)."""
+    opened = journal.open_execution("x", "{}", _started(), owner="a")
+    journal.append("x", [_op("1")], opened.lease)
+    assert opened.operations == {} and opened.invocations == 0
+    again = journal.open_execution("x", "{}", _started(), owner="a")
+    journal.append("x", [_op("1", OperationStatus.SUCCEEDED), _entry("InvocationCompleted")])
+    assert again.operations["1"].status is OperationStatus.STARTED and again.invocations == 0
