@@ -223,8 +223,10 @@ def test_an_expired_lease_is_claimed_in_order_of_expiry(journal: Journal, clock:
     assert journal.claim("dead-2", 10.0, ["fn"]) is not None  # b, until T0 + 10
     clock.now = T0 + 9.0
     assert _claimed(journal) is None
+    clock.now = T0 + 10.0  # b's lease ends at its expiry time
+    assert _claimed(journal, "w1") == "b"
     clock.now = T0 + 30.0
-    assert [_claimed(journal, "w1"), _claimed(journal, "w2")] == ["b", "a"]
+    assert [_claimed(journal, "w2"), _claimed(journal, "w3")] == ["a", None]
 
 
 def test_a_parked_execution_waits_for_the_outside_world(journal: Journal, clock: Clock) -> None:
