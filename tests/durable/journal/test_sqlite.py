@@ -87,12 +87,16 @@ def test_a_file_held_past_the_busy_timeout_is_unavailable_and_named(
 
 
 def test_each_commit_is_durable_and_in_wal(tmp_path: Path) -> None:
-    """The settings the module promises: WAL, ``synchronous=FULL`` (2), the schema version."""
+    """The settings the module promises: WAL, ``synchronous=FULL`` (2), the schema version, and
+    the busy timeout a write waits for another process's transaction."""
     with SqliteJournal(tmp_path / "j.sqlite") as journal:
         db = journal._db
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite.SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # 30 s by default
+    with SqliteJournal(tmp_path / "j.sqlite", busy_timeout_s=2.5) as journal:
+        assert journal._db.execute("PRAGMA busy_timeout").fetchone()[0] == 2_500
 
 
 def _error(path: Path, exc: sqlite3.Error, doing: str) -> Exception:
@@ -204,3 +208,37 @@ def test_a_write_kept_waiting_past_the_busy_timeout_is_unavailable(tmp_path: Pat
             holder.close()
         assert str(info.value) == f"cannot write journal {path}: database is locked"
         assert journal.get_execution("e") is None  # nothing half-written
+
+
+@pytest.mark.parametrize(("options", "commits"), [({}, 1), ({"group_commit": False}, 3)])
+def test_queued_appends_share_one_commit_unless_group_commit_is_off(
+    tmp_path: Path, options: dict[str, bool], commits: int
+) -> None:
+    """Group commit is on by default: appends begun before the first is waited for are written
+    in one transaction, in the order they were begun."""
+    with SqliteJournal(tmp_path / "j.sqlite", **options) as journal:
+        lease = journal.open_execution(
+            "e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}), owner="o"
+        ).lease
+        waits = [
+            journal.begin_append(
+                "e",
+                [
+                    HistoryEntry(
+                        "StepStarted",
+                        1.0,
+                        OperationRecord(
+                            str(i), None, OperationType.STEP, "Step", None, OperationStatus.STARTED
+                        ),
+                    )
+                ],
+                lease,
+            )
+            for i in range(3)
+        ]
+        waits[-1]()
+        for wait in waits:
+            wait()
+        assert journal.commits == commits
+        history = journal.read_history("e")
+        assert [e.operation.id for e in history[1:]] == ["0", "1", "2"]  # type: ignore[union-attr]
