@@ -623,3 +623,74 @@ def test_a_mapping_that_is_no_registry_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as info:
         load_functions(f"{module}:N")
     assert str(info.value) == f"bad functions '{module}:N': N is int ({_ACCEPTED})"
+
+
+def test_waiting_for_an_outcome_polls_every_50_ms_by_default(clock: _Clock) -> None:
+    journal = MemoryJournal()
+    journal.open_execution("e", "{}", _STARTED_ENTRY)
+    with pytest.raises(TimeoutError):
+        wait_for_outcome(journal, "e", timeout_s=0.125)
+    assert clock.slept == [0.05, 0.05, 0.05]
+
+
+class _DownOnce(MemoryJournal):
+    """A journal whose first claim fails as a restarting server's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        if self.claims == 1:
+            raise JournalUnavailableError("server restarting")
+        return super().claim(*args, **kwargs)
+
+
+def test_a_worker_retries_its_journal_and_then_idles_out(clock: _Clock) -> None:
+    journal = _DownOnce()
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=5.0, poll_s=0.5, log=lines.append)
+    assert lines == ["journal unavailable (server restarting); retrying in 1.00 s"]
+    assert stats == WorkerStats(journal_errors=1)
+    # 1 s of retry pause, then empty claims every 0.5 s until 5 s without work had passed
+    assert clock.slept == [1.0] + [0.5] * 8 and journal.claims == 10
+
+
+def test_an_idle_worker_leaves_once_idle_exit_s_has_passed(clock: _Clock) -> None:
+    journal = MemoryJournal()
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=1.0, poll_s=0.25)
+    assert stats == WorkerStats() and clock.slept == [0.25] * 4
+
+
+def test_opening_a_journal_stops_retrying_when_told(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable_sim.durable import worker
+
+    attempts: list[str] = []
+    stop = threading.Event()
+
+    def unreachable(where: str) -> Any:
+        attempts.append(where)
+        if len(attempts) == 2:
+            stop.set()  # e.g. SIGTERM during the second attempt
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    lines: list[str] = []
+    assert open_when_reachable("db", stop=stop, log=lines.append, retry=THREE_ATTEMPTS) is None
+    assert attempts == ["db", "db"]
+    assert lines == [
+        "journal unavailable (cannot reach db); retrying in 2.00 s",
+        "journal unavailable (cannot reach db); retrying in 6.00 s",
+    ]
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 1 attempt over"):
+        open_when_reachable("db", retry=THREE_ATTEMPTS, idle_exit_s=0)
+
+
+def test_opening_a_reachable_journal_returns_it(clock: _Clock, tmp_path: Path) -> None:
+    journal = open_when_reachable(str(tmp_path / "j.sqlite"))
+    assert isinstance(journal, SqliteJournal)
+    journal.close()
+    assert isinstance(open_when_reachable("memory"), MemoryJournal)
