@@ -299,3 +299,26 @@ def test_an_opened_execution_is_a_snapshot(journal: Journal) -> None:
     again = journal.open_execution("x", "{}", _started(), owner="a")
     journal.append("x", [_op("1", OperationStatus.SUCCEEDED), _entry("InvocationCompleted")])
     assert again.operations["1"].status is OperationStatus.STARTED and again.invocations == 0
+
+
+def test_expired_leases_are_claimed_oldest_expiry_first_and_before_later_ready_ones(
+    journal: Journal, clock: Clock
+) -> None:
+    _queue(journal, "a", "b", "c")
+    assert journal.claim("dead-1", 20.0, ["fn"]) is not None  # a, until T0 + 20
+    assert journal.claim("dead-2", 10.0, ["fn"]) is not None  # b, until T0 + 10
+    clock.now = T0 + 30.0  # c has been ready since T0
+    assert [_claimed(journal, f"w{i}") for i in range(4)] == ["c", "b", "a", None]
+    _queue(journal, "d")  # ready at T0 + 30
+    assert journal.claim("dead-3", 1.0, ["fn"]) is not None  # d, until T0 + 31
+    clock.now = T0 + 40.0
+    assert _claimed(journal) == "d"
+
+
+def test_an_append_begun_under_a_stale_lease_is_refused(journal: Journal, clock: Clock) -> None:
+    old = journal.open_execution("x", "{}", _started(), owner="a", lease_s=1.0).lease
+    clock.now = T0 + 2.0
+    journal.open_execution("x", "{}", _started(), owner="b")
+    with pytest.raises(LeaseLostError, match="lease epoch 1 of a was taken over"):
+        journal.begin_append("x", [_op("1")], old)()
+    assert journal.get_operation("x", "1") is None
