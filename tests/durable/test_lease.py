@@ -602,3 +602,27 @@ def test_a_keeper_names_its_execution_epoch_and_duration_once_its_lease_may_have
         "the lease on execution 'e' (epoch 1) was not renewed within its 0.05 s; another "
         "process may own it now, so this invocation stops before running another step"
     )
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_a_keeper_renews_no_more_often_than_every_third_of_its_lease(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renewals come at least a third of the lease apart (late under load, never early), from
+    the keeper's own thread or, when no thread can start, from the starter's."""
+    if not threads:
+        start = threading.Thread.start
+
+        def no_keeper_threads(thread: threading.Thread) -> None:
+            if thread.name.startswith("lease-") and thread.name != "lease-renewal-starts":
+                raise RuntimeError("can't start new thread")
+            start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", no_keeper_threads)
+    journal, lease = _held(0.6)
+    began = time.monotonic()
+    keeper = LeaseKeeper(journal, lease, 0.6)  # type: ignore[arg-type]
+    time.sleep(0.75)
+    keeper.stop()
+    elapsed = time.monotonic() - began
+    assert journal.renewals <= elapsed // 0.2
