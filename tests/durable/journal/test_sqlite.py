@@ -242,3 +242,84 @@ def test_queued_appends_share_one_commit_unless_group_commit_is_off(
         assert journal.commits == commits
         history = journal.read_history("e")
         assert [e.operation.id for e in history[1:]] == ["0", "1", "2"]  # type: ignore[union-attr]
+
+
+class _Refusing:
+    """A connection that answers the switch to WAL with `errors` (one per attempt) before
+    letting it through; everything else goes to the real connection."""
+
+    def __init__(self, db: sqlite3.Connection, errors: list[str]) -> None:
+        self._db = db
+        self._errors = errors
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "PRAGMA journal_mode=WAL" and self._errors:
+            raise sqlite3.OperationalError(self._errors.pop(0))
+        return self._db.execute(sql, *args)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, errors: list[str]) -> list[float]:
+    """Connections of the SQLite journal answer the WAL switch with `errors`; returns the list
+    that records the back-off pauses (slept on a virtual clock)."""
+    pauses: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    connect = sqlite3.connect
+    stand_in = SimpleNamespace(
+        connect=lambda *a, **kw: _Refusing(connect(*a, **kw), errors),
+        Error=sqlite3.Error,
+        OperationalError=sqlite3.OperationalError,
+        Connection=sqlite3.Connection,
+    )
+    monkeypatch.setattr(sqlite, "sqlite3", stand_in)
+    monkeypatch.setattr(
+        sqlite,
+        "time",
+        SimpleNamespace(time=sqlite.time.time, monotonic=lambda: now[0], sleep=sleep),
+    )
+    return pauses
+
+
+def test_a_busy_answer_to_the_wal_switch_is_retried_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _refusing(monkeypatch, ["database is busy", "database table is locked"])
+    with SqliteJournal(tmp_path / "j.sqlite", busy_timeout_s=1.0) as journal:
+        assert journal.get_execution("e") is None
+    assert pauses == [0.005, 0.01]
+
+
+def test_any_other_error_of_the_wal_switch_is_raised_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.sqlite"
+    pauses = _refusing(monkeypatch, ["disk I/O error"])
+    with pytest.raises(JournalUnavailableError) as info:
+        SqliteJournal(path, busy_timeout_s=1.0)
+    assert str(info.value) == f"cannot open journal {path}: disk I/O error"
+    assert pauses == []
+
+
+def test_a_table_gone_from_under_the_journal_is_named_on_read(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path) as journal:
+        journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TABLE operations")
+        with pytest.raises(JournalCorruptError) as info:
+            journal.get_operation("e", "1")
+        assert str(info.value) == f"cannot read journal {path}: no such table: operations"
+        with pytest.raises(JournalCorruptError, match=f"cannot write journal {path}: no such"):
+            journal.append("e", [_started_op("1")])
+
+
+def _started_op(op_id: str) -> HistoryEntry:
+    record = OperationRecord(op_id, None, OperationType.STEP, "Step", None, OperationStatus.STARTED)
+    return HistoryEntry("StepStarted", 1.0, record)
