@@ -626,3 +626,35 @@ def test_a_keeper_renews_no_more_often_than_every_third_of_its_lease(
     keeper.stop()
     elapsed = time.monotonic() - began
     assert journal.renewals <= elapsed // 0.2
+
+
+def test_a_short_lease_behind_a_long_one_is_renewed_on_time() -> None:
+    """A keeper whose first renewal comes before every pending one wakes the starter, which
+    would otherwise sleep until the earliest of the others (here 10 s away)."""
+    long_journal, long_lease = _held(30.0)
+    long_keeper = LeaseKeeper(long_journal, long_lease, 30.0)  # type: ignore[arg-type]
+    journal, lease = _held(0.6)
+    keeper = LeaseKeeper(journal, lease, 0.6)  # type: ignore[arg-type]
+    try:
+        time.sleep(0.9)  # renewals due at 0.2, 0.4, 0.6 and 0.8 s
+        keeper.check()
+        assert journal.renewals >= 1
+    finally:
+        keeper.stop()
+        long_keeper.stop()
+
+
+def test_renewal_threads_are_daemons_named_after_their_execution() -> None:
+    """Renewal threads never keep a process alive at exit, and a thread dump names the
+    execution each one renews."""
+    journal, lease = _held(0.15)
+    keeper = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 10.0  # its first renewal (at 0.05 s) starts the thread
+        while "lease-e" not in (named := {t.name: t.daemon for t in threading.enumerate()}):
+            assert time.monotonic() < deadline, f"no renewal thread among {sorted(named)}"
+            time.sleep(0.01)
+    finally:
+        keeper.stop()
+    assert named["lease-e"] is True
+    assert named["lease-renewal-starts"] is True
