@@ -323,3 +323,49 @@ def test_a_table_gone_from_under_the_journal_is_named_on_read(tmp_path: Path) ->
 def _started_op(op_id: str) -> HistoryEntry:
     record = OperationRecord(op_id, None, OperationType.STEP, "Step", None, OperationStatus.STARTED)
     return HistoryEntry("StepStarted", 1.0, record)
+
+
+def test_every_write_kept_waiting_past_the_busy_timeout_names_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {})
+    with SqliteJournal(path, busy_timeout_s=0.05) as journal:
+        journal.open_execution("q", "{}", started, function_name="fn", ready=True)
+        lease = journal.open_execution("e", "{}", started, owner="o").lease
+        assert lease is not None
+        writes = {
+            "open_execution": lambda: journal.open_execution("n", "{}", started),
+            "renew": lambda: journal.renew(lease, 30.0),
+            "release": lambda: journal.release(lease),
+            "claim": lambda: journal.claim("w", 30.0, ["fn"]),
+            "append": lambda: journal.append("e", [_started_op("1")], lease),
+            "finish_execution": lambda: journal.finish_execution(
+                "e", "SUCCEEDED", "1", None, started, lease
+            ),
+        }
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            for name, write in writes.items():
+                with pytest.raises(JournalUnavailableError) as info:
+                    write()
+                assert str(info.value) == f"cannot write journal {path}: database is locked", name
+        finally:
+            holder.close()
+        assert journal.renew(lease, 30.0).epoch == 1  # nothing of the refused writes stayed
+        assert journal.get_operation("e", "1") is None
+        assert journal.get_execution("n") is None
+
+
+def test_every_read_of_a_journal_that_lost_its_tables_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path) as journal:
+        journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TABLE history")
+            db.execute("DROP TABLE executions")
+        for read in (
+            lambda: journal.read_history("e"),
+            lambda: journal.get_execution("e"),
+        ):
+            with pytest.raises(JournalCorruptError, match=f"^cannot read journal {path}: no such"):
+                read()
