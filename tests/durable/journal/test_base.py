@@ -277,7 +277,7 @@ def test_appends_count_invocations_and_keep_the_latest_record(journal: Journal) 
     journal.append("x", [_op("1"), done, _op("1", OperationStatus.SUCCEEDED), done], lease)
     journal.append("x", [done], lease)
     record = journal.get_execution("x")
-    assert record is not None and record.invocations == 3
+    assert record is not None and (record.execution_id, record.invocations) == ("x", 3)
     latest = journal.get_operation("x", "1")
     assert latest is not None and latest.status is OperationStatus.SUCCEEDED
     assert [e.event_type for e in journal.read_history("x")] == [
