@@ -369,3 +369,17 @@ def test_every_read_of_a_journal_that_lost_its_tables_names_it(tmp_path: Path) -
         ):
             with pytest.raises(JournalCorruptError, match=f"^cannot read journal {path}: no such"):
                 read()
+
+
+def test_a_malformed_history_row_names_its_execution_and_sequence_number(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with SqliteJournal(path) as journal:
+        journal.open_execution("e", "{}", HistoryEntry("ExecutionStarted", 0.0, None, {}))
+    with sqlite3.connect(path) as db:
+        (seq,) = db.execute("SELECT seq FROM history").fetchone()
+        db.execute("UPDATE history SET entries='[{\"e\": 1}]'")
+    with SqliteJournal(path) as journal, pytest.raises(JournalCorruptError) as info:
+        journal.read_history("e")
+    assert str(info.value).startswith(
+        f"journal {path}: history entry {seq} of execution 'e' is malformed: "
+    )
