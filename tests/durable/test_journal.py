@@ -428,3 +428,62 @@ def test_concurrent_branches_checkpoints_reach_the_journal_in_order(
     for view in run.operations:
         stored = journal.get_operation(f"fan-{seed}", view.id)
         assert stored is not None and stored.status.value == view.status == "SUCCEEDED", view.id
+
+
+# -- open_journal: which backend a string names ----------------------------------------------------
+
+
+def test_memory_names_a_memory_journal_and_anything_else_not_a_dsn_a_file(tmp_path: Path) -> None:
+    from durable_sim.durable import MemoryJournal, open_journal
+
+    assert isinstance(open_journal("memory"), MemoryJournal)
+    for where in (tmp_path / "memory", str(tmp_path / "j.sqlite"), tmp_path / "k"):
+        journal = open_journal(where)
+        assert isinstance(journal, SqliteJournal) and journal.path == Path(where)
+        journal.close()
+
+
+def _queued_commits(journal: Journal, execution_id: str) -> int:
+    """Durable commits of three appends begun before any is waited for."""
+    lease = journal.open_execution(execution_id, "{}", _started(), owner="o").lease
+    waits = [
+        journal.begin_append(execution_id, [_op(str(i), OperationStatus.STARTED)], lease)
+        for i in range(3)
+    ]
+    for wait in waits[::-1]:
+        wait()
+    return journal.commits  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_open_journal_passes_group_commit_on_and_groups_by_default(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, group_commit: bool
+) -> None:
+    from durable_sim.durable import open_journal
+
+    where = tmp_path / "j.sqlite" if kind == "sqlite" else request.getfixturevalue("postgres_dsn")
+    default = open_journal(where)
+    chosen = open_journal(where, group_commit=group_commit)
+    try:
+        assert _queued_commits(default, "d") == 1
+        assert _queued_commits(chosen, "c") == (1 if group_commit else 3)
+    finally:
+        default.close()
+        chosen.close()
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://u:secret@127.0.0.1:{port}/db", "host=127.0.0.1 port={port} dbname=db"]
+)
+def test_a_postgres_dsn_names_a_postgres_journal(dsn: str) -> None:
+    """A URL or a libpq connection string goes to Postgres (here: a port nothing listens on)."""
+    import socket
+
+    from durable_sim.durable import JournalUnavailableError, open_journal
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(JournalUnavailableError, match=r"127\.0\.0\.1"):
+        open_journal(dsn.format(port=port))

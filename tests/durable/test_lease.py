@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,7 +27,15 @@ from durable_sim.durable import (
     LeaseLostError,
     MemoryJournal,
 )
-from durable_sim.durable.lease import _RENEWAL_STARTS, LeaseKeeper
+from durable_sim.durable.journal import ExecutionRecord
+from durable_sim.durable.lease import (
+    _RENEWAL_STARTS,
+    DEFAULT_LEASE_S,
+    LeaseKeeper,
+    lease_is_free,
+    new_owner_id,
+    open_leased,
+)
 from tests.durable.conftest import JournalBackend
 
 
@@ -403,3 +412,254 @@ def test_a_wall_clock_wait_resumes_in_another_process_at_its_time(tmp_path: Any)
 def test_a_boolean_is_no_number_of_seconds(field: str) -> None:
     with pytest.raises(ValueError, match=rf"lease {field}=True"):
         LeaseConfig(**{field: True})  # type: ignore[arg-type]
+
+
+# -- taking the lease: options, waiting, ownership ---------------------------------------------
+
+
+def test_the_lease_defaults_are_the_documented_ones() -> None:
+    assert DEFAULT_LEASE_S == 30.0
+    config = LeaseConfig()
+    assert (config.duration_s, config.on_busy, config.wait_timeout_s, config.owner) == (
+        30.0,
+        "raise",
+        None,
+        None,
+    )
+    assert config.poll_s == 0.05
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"duration_s": -1.0}, "lease duration_s=-1.0 (accepted: a finite number of seconds > 0)"),
+        ({"duration_s": "5"}, "lease duration_s='5' (accepted: a finite number of seconds > 0)"),
+        ({"on_busy": "RAISE"}, "lease on_busy='RAISE' (accepted: 'raise' or 'wait')"),
+        (
+            {"wait_timeout_s": float("inf")},
+            "lease wait_timeout_s=inf (accepted: None or a finite number of seconds >= 0)",
+        ),
+        (
+            {"wait_timeout_s": "1"},
+            "lease wait_timeout_s='1' (accepted: None or a finite number of seconds >= 0)",
+        ),
+        ({"poll_s": float("inf")}, "lease poll_s=inf (accepted: a finite number of seconds > 0)"),
+        ({"poll_s": -0.5}, "lease poll_s=-0.5 (accepted: a finite number of seconds > 0)"),
+        ({"poll_s": None}, "lease poll_s=None (accepted: a finite number of seconds > 0)"),
+        ({"owner": 7}, "lease owner=7 (accepted: None or a non-empty string)"),
+    ],
+)
+def test_a_bad_lease_option_is_named_with_its_range(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        LeaseConfig(**values)
+    assert str(info.value) == message
+
+
+def test_the_edges_of_the_lease_options_are_accepted() -> None:
+    config = LeaseConfig(duration_s=1e-9, on_busy="wait", wait_timeout_s=0, poll_s=1e-9, owner="o")
+    assert (config.duration_s, config.wait_timeout_s, config.poll_s) == (1e-9, 0, 1e-9)
+    assert LeaseConfig(duration_s=5, wait_timeout_s=2.5).duration_s == 5
+
+
+def test_an_owner_id_names_host_and_process_and_is_unique() -> None:
+    host, pid, suffix = new_owner_id().split(":")
+    assert (host, pid) == (socket.gethostname(), str(os.getpid()))
+    assert len(suffix) == 8 and int(suffix, 16) >= 0
+    assert len({new_owner_id() for _ in range(100)}) == 100
+
+
+@pytest.mark.parametrize(
+    ("holder", "expires_at", "free"),
+    [
+        (None, None, True),  # no one holds it
+        ("me", 20.0, True),  # its own, for a new epoch
+        ("other", None, True),  # held without expiry: a released lease
+        ("other", 9.0, True),  # expired
+        ("other", 10.0, True),  # expires now
+        ("other", 10.5, False),  # live
+    ],
+)
+def test_a_lease_is_free_unless_another_owner_holds_it_live(
+    holder: str | None, expires_at: float | None, free: bool
+) -> None:
+    assert lease_is_free(holder, expires_at, "me", 10.0) is free
+
+
+class _Busy:
+    """A journal whose execution is busy for the first `times` attempts to open it; records
+    each attempt's owner and lease duration."""
+
+    def __init__(self, times: int, expires_in_s: float = 5.0) -> None:
+        self.times = times
+        self.expires_in_s = expires_in_s
+        self.attempts: list[tuple[str | None, float, str | None]] = []
+
+    def open_execution(
+        self,
+        execution_id: str,
+        input_payload: str,
+        started: HistoryEntry,
+        *,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+        function_name: str | None = None,
+    ) -> ExecutionRecord:
+        self.attempts.append((owner, lease_s, function_name))
+        if len(self.attempts) <= self.times:
+            raise ExecutionBusyError(execution_id, "holder", 3, self.expires_in_s)
+        lease = Lease(execution_id, owner or "", 4, 99.0)
+        return ExecutionRecord(execution_id, input_payload, lease=lease)
+
+
+_STARTED = HistoryEntry("ExecutionStarted", 0.0, None, {})
+
+
+def test_a_waiting_caller_polls_every_poll_s_with_its_owner_until_the_lease_is_free() -> None:
+    journal = _Busy(times=3)
+    pauses: list[float] = []
+    config = LeaseConfig(duration_s=7.0, on_busy="wait", poll_s=0.25, owner="me")
+    record = open_leased(
+        journal,
+        "e",
+        "{}",
+        _STARTED,
+        config,
+        function_name="fn",
+        sleep=pauses.append,  # type: ignore[arg-type]
+    )
+    assert record.lease is not None and record.lease.owner == "me"
+    assert pauses == [0.25, 0.25, 0.25]
+    assert journal.attempts == [("me", 7.0, "fn")] * 4
+
+
+def test_a_lease_about_to_expire_is_polled_just_after_its_expiry() -> None:
+    journal = _Busy(times=2, expires_in_s=0.01)
+    pauses: list[float] = []
+    config = LeaseConfig(on_busy="wait", poll_s=1.0)
+    open_leased(journal, "e", "{}", _STARTED, config, sleep=pauses.append)  # type: ignore[arg-type]
+    assert pauses == pytest.approx([0.011, 0.011])
+    expired = _Busy(times=1, expires_in_s=-3.0)  # already expired (clocks differ)
+    pauses.clear()
+    open_leased(expired, "e", "{}", _STARTED, config, sleep=pauses.append)  # type: ignore[arg-type]
+    assert pauses == pytest.approx([0.001])
+
+
+def test_a_caller_without_an_owner_gets_a_new_unique_one() -> None:
+    journal = _Busy(times=0)
+    open_leased(journal, "e", "{}", _STARTED, LeaseConfig())  # type: ignore[arg-type]
+    open_leased(journal, "e", "{}", _STARTED, LeaseConfig())  # type: ignore[arg-type]
+    (one, _, _), (two, _, _) = journal.attempts
+    assert one != two and one is not None and one.startswith(f"{socket.gethostname()}:")
+
+
+def test_a_raising_caller_and_a_spent_wait_raise_the_busy_error() -> None:
+    pauses: list[float] = []
+    raising = _Busy(times=1)
+    with pytest.raises(ExecutionBusyError, match="'e' is being run by holder"):
+        open_leased(raising, "e", "{}", _STARTED, LeaseConfig(), sleep=pauses.append)  # type: ignore[arg-type]
+    spent = _Busy(times=1)
+    with pytest.raises(ExecutionBusyError):
+        open_leased(
+            spent,  # type: ignore[arg-type]
+            "e",
+            "{}",
+            _STARTED,
+            LeaseConfig(on_busy="wait", wait_timeout_s=0),
+            sleep=pauses.append,
+        )
+    assert pauses == [] and len(raising.attempts) == len(spent.attempts) == 1
+
+
+def test_a_wait_is_never_longer_than_the_time_left() -> None:
+    journal = _Busy(times=1)
+    pauses: list[float] = []
+    config = LeaseConfig(on_busy="wait", wait_timeout_s=0.5, poll_s=30.0)
+    open_leased(journal, "e", "{}", _STARTED, config, sleep=pauses.append)  # type: ignore[arg-type]
+    assert len(pauses) == 1 and 0.0 < pauses[0] <= 0.5
+
+
+# -- the keeper's check --------------------------------------------------------------------------
+
+
+def test_a_keeper_whose_renewal_was_refused_says_why() -> None:
+    journal, lease = _held(0.06)
+    keeper = LeaseKeeper(journal, lease, 0.06)  # type: ignore[arg-type]
+    try:
+        journal.open_execution("e", "{}", _STARTED, owner="o", lease_s=30.0)  # a new epoch
+        time.sleep(0.1)  # the first renewal (due after 0.02 s) is refused
+        with pytest.raises(LeaseLostError, match="lease epoch 1 of o was taken over"):
+            keeper.check()
+    finally:
+        keeper.stop()
+    assert journal.renewals >= 1
+
+
+def test_a_keeper_names_its_execution_epoch_and_duration_once_its_lease_may_have_lapsed() -> None:
+    journal, lease = _held(0.05)
+    keeper = LeaseKeeper(_Unreachable(journal, after=0), lease, 0.05)  # type: ignore[arg-type]
+    try:
+        time.sleep(0.1)
+        with pytest.raises(LeaseLostError) as info:
+            keeper.check()
+    finally:
+        keeper.stop()
+    assert str(info.value) == (
+        "the lease on execution 'e' (epoch 1) was not renewed within its 0.05 s; another "
+        "process may own it now, so this invocation stops before running another step"
+    )
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_a_keeper_renews_no_more_often_than_every_third_of_its_lease(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renewals come at least a third of the lease apart (late under load, never early), from
+    the keeper's own thread or, when no thread can start, from the starter's."""
+    if not threads:
+        start = threading.Thread.start
+
+        def no_keeper_threads(thread: threading.Thread) -> None:
+            if thread.name.startswith("lease-") and thread.name != "lease-renewal-starts":
+                raise RuntimeError("can't start new thread")
+            start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", no_keeper_threads)
+    journal, lease = _held(0.6)
+    began = time.monotonic()
+    keeper = LeaseKeeper(journal, lease, 0.6)  # type: ignore[arg-type]
+    time.sleep(0.75)
+    keeper.stop()
+    elapsed = time.monotonic() - began
+    assert journal.renewals <= elapsed // 0.2
+
+
+def test_a_short_lease_behind_a_long_one_is_renewed_on_time() -> None:
+    """A keeper whose first renewal comes before every pending one wakes the starter, which
+    would otherwise sleep until the earliest of the others (here 10 s away)."""
+    long_journal, long_lease = _held(30.0)
+    long_keeper = LeaseKeeper(long_journal, long_lease, 30.0)  # type: ignore[arg-type]
+    journal, lease = _held(0.6)
+    keeper = LeaseKeeper(journal, lease, 0.6)  # type: ignore[arg-type]
+    try:
+        time.sleep(0.9)  # renewals due at 0.2, 0.4, 0.6 and 0.8 s
+        keeper.check()
+        assert journal.renewals >= 1
+    finally:
+        keeper.stop()
+        long_keeper.stop()
+
+
+def test_renewal_threads_are_daemons_named_after_their_execution() -> None:
+    """Renewal threads never keep a process alive at exit, and a thread dump names the
+    execution each one renews."""
+    journal, lease = _held(0.15)
+    keeper = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 10.0  # its first renewal (at 0.05 s) starts the thread
+        while "lease-e" not in (named := {t.name: t.daemon for t in threading.enumerate()}):
+            assert time.monotonic() < deadline, f"no renewal thread among {sorted(named)}"
+            time.sleep(0.01)
+    finally:
+        keeper.stop()
+    assert named["lease-e"] is True
+    assert named["lease-renewal-starts"] is True

@@ -20,10 +20,12 @@ from psycopg import conninfo
 
 from durable_sim import MemoryJournal, send_callback_success
 from durable_sim.cli import main
-from durable_sim.durable import SqliteJournal
+from durable_sim.durable import HistoryEntry, SqliteJournal
 from durable_sim.durable.errors import JournalCorruptError, JournalUnavailableError
 from durable_sim.durable.worker import (
     JOURNAL_RETRY,
+    JournalRetry,
+    WorkerStats,
     load_functions,
     open_when_reachable,
     retry_pauses_s,
@@ -339,3 +341,356 @@ def test_the_worker_command_exits_2_for_a_database_that_does_not_exist(
     assert 'database "no_such_db" does not exist' in done.stderr
     assert "password=***" in done.stderr and "secret" not in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+# -- deterministic: the retry count, submit, waiting for an outcome, the worker loop -------------
+
+
+class _Clock:
+    """A stand-in for the worker module's `time`: `monotonic` is virtual, `sleep` advances it."""
+
+    def __init__(self) -> None:
+        self.now = 50.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    from durable_sim.durable import worker
+
+    fake = _Clock()
+    monkeypatch.setattr(worker, "time", fake)
+    return fake
+
+
+THREE_ATTEMPTS = RetryStrategyConfig(
+    max_attempts=3,
+    initial_delay=Duration.from_seconds(2),
+    backoff_rate=3.0,
+    jitter_strategy=JitterStrategy.NONE,
+    retryable_error_types=[JournalUnavailableError],
+)
+
+
+def test_retries_are_paced_by_the_sdk_and_counted_from_the_first_attempts_start(
+    clock: _Clock,
+) -> None:
+    retry = JournalRetry(THREE_ATTEMPTS)
+    down = JournalUnavailableError("server x is down")
+    clock.now = 60.0
+    retry.attempting()
+    clock.now = 61.5  # the attempt took 1.5 s to fail
+    assert retry.pause_after(down) == 2.0
+    clock.now = 64.0
+    retry.attempting()
+    assert retry.pause_after(down) == 6.0
+    clock.now = 70.0
+    retry.attempting()
+    clock.now = 72.25
+    with pytest.raises(JournalUnavailableError) as info:
+        retry.pause_after(down)
+    assert str(info.value) == "server x is down (gave up after 3 attempts over 12.2 s)"
+    assert info.value.__cause__ is down and retry.failures == 3
+
+
+def test_a_success_starts_a_new_count(clock: _Clock) -> None:
+    retry = JournalRetry(THREE_ATTEMPTS)
+    down = JournalUnavailableError("down")
+    retry.attempting()
+    retry.pause_after(down)
+    retry.pause_after(down)
+    retry.succeeded()
+    assert retry.failures == 0
+    clock.now = 90.0
+    retry.attempting()
+    assert retry.pause_after(down) == 2.0  # the first pause again
+    retry.pause_after(down)
+    clock.now = 91.0
+    with pytest.raises(JournalUnavailableError, match=r"after 3 attempts over 1\.0 s\)$"):
+        retry.pause_after(down)
+
+
+def test_a_single_attempt_is_named_in_the_singular(clock: _Clock) -> None:
+    once = RetryStrategyConfig(max_attempts=1, retryable_error_types=[JournalUnavailableError])
+    with pytest.raises(JournalUnavailableError, match=r"^down \(gave up after 1 attempt over"):
+        JournalRetry(once).pause_after(JournalUnavailableError("down"))
+
+
+def test_an_error_that_is_not_retried_is_raised_as_it_is(clock: _Clock) -> None:
+    corrupt = JournalCorruptError("bad page")
+    with pytest.raises(JournalCorruptError) as info:
+        JournalRetry(THREE_ATTEMPTS).pause_after(corrupt)
+    assert info.value is corrupt
+
+
+def test_a_deadline_shortens_the_last_pause_and_then_ends_the_retries(clock: _Clock) -> None:
+    retry = JournalRetry(THREE_ATTEMPTS, deadline=51.5)
+    down = JournalUnavailableError("down")
+    assert retry.pause_after(down) == 1.5  # 2 s, cut at the deadline
+    clock.now = 51.5
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 2 attempts over 1\.5 s"):
+        retry.pause_after(down)
+
+
+@pytest.mark.parametrize("name", ["", None, 5])
+def test_a_bad_function_name_is_refused_at_submit(name: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        submit(MemoryJournal(), name, {})
+    assert str(info.value) == f"bad function_name {name!r} (accepted: a non-empty string)"
+
+
+def test_submit_queues_the_event_under_a_new_id() -> None:
+    journal = MemoryJournal()
+    first = submit(journal, "job", {"a": [1, 2]})
+    second = submit(journal, "job")
+    assert re.fullmatch(r"execution-[0-9a-f]{12}", first) and first != second
+    record = journal.get_execution(first)
+    assert record is not None
+    assert (record.input, record.function_name, record.status) == (
+        '{"a": [1, 2]}',
+        "job",
+        "RUNNING",
+    )
+    assert journal.get_execution(second).input == "null"  # type: ignore[union-attr]
+    (started,) = journal.read_history(first)
+    assert (started.event_type, started.operation, started.details) == (
+        "ExecutionStarted",
+        None,
+        {"Input": '{"a": [1, 2]}'},
+    )
+    assert journal.claim("w", 30.0, ["job"]) is not None  # ready for a worker at once
+
+
+def test_submitting_an_id_again_with_another_function_is_refused() -> None:
+    journal = MemoryJournal()
+    submit(journal, "job", {"x": 1}, execution_id="e")
+    with pytest.raises(ValueError) as info:
+        submit(journal, "other", {"x": 1}, execution_id="e")
+    assert str(info.value) == (
+        "execution 'e' exists already with function 'job' and input '{\"x\": 1}'; "
+        "use a new execution id"
+    )
+    assert submit(journal, "job", {"x": 1}, execution_id="e") == "e"
+
+
+class _Flaky(MemoryJournal):
+    """A journal whose first `fail` reads raise `JournalUnavailableError`."""
+
+    def __init__(self, fail: int) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def get_execution(self, execution_id: str) -> Any:
+        if self.fail > 0:
+            self.fail -= 1
+            raise JournalUnavailableError("restarting")
+        return super().get_execution(execution_id)
+
+
+_STARTED_ENTRY = HistoryEntry("ExecutionStarted", 0.0, None, {})
+
+
+def test_waiting_for_an_outcome_polls_through_journal_errors(clock: _Clock) -> None:
+    journal = _Flaky(fail=2)
+    lease = journal.open_execution("e", "{}", _STARTED_ENTRY, owner="o").lease
+    journal.finish_execution("e", "SUCCEEDED", '"r"', None, _STARTED_ENTRY, lease)
+    record = wait_for_outcome(journal, "e", timeout_s=10.0, poll_s=0.25)
+    assert (record.status, record.result) == ("SUCCEEDED", '"r"')
+    assert clock.slept == [0.25, 0.25]
+
+
+def test_waiting_for_an_outcome_gives_up_at_its_timeout(clock: _Clock) -> None:
+    journal = MemoryJournal()
+    journal.open_execution("e", "{}", _STARTED_ENTRY)
+    with pytest.raises(TimeoutError) as info:
+        wait_for_outcome(journal, "e", timeout_s=1.0, poll_s=0.25)
+    assert str(info.value) == "execution 'e' has no outcome after 1.0 s"
+    assert clock.slept == [0.25] * 4  # polled at 0, 0.25, 0.5, 0.75 and 1.0 s
+    with pytest.raises(KeyError, match="no execution 'zz' in the journal"):
+        wait_for_outcome(journal, "zz", timeout_s=1.0)
+
+
+@pytest.mark.parametrize("option", ["poll_s", "park_after_ms", "idle_exit_s"])
+@pytest.mark.parametrize("value", [True, -0.5, float("inf"), float("nan"), "1"])
+def test_a_bad_worker_number_is_named_with_its_range(option: str, value: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        run_worker(MemoryJournal(), FUNCTIONS, **{option: value})
+    assert str(info.value) == f"bad {option}={value!r} (accepted: a finite number >= 0)"
+
+
+def test_zero_is_a_valid_worker_number() -> None:
+    stats = run_worker(MemoryJournal(), FUNCTIONS, poll_s=0, park_after_ms=0, idle_exit_s=0)
+    assert stats == WorkerStats()
+
+
+def _job(event: Any, ctx: Any) -> Any:
+    if event == "fail":
+        raise RuntimeError("asked to fail")
+    if event == "wait":
+        ctx.wait(Duration.from_seconds(3600))
+    return event
+
+
+def test_a_worker_counts_how_its_runs_end_and_logs_each() -> None:
+    journal = MemoryJournal()
+    for event in ("ok", "fail", "wait"):
+        submit(journal, "job", event, execution_id=f"e-{event}")
+    submit(journal, "elsewhere", "ok", execution_id="e-other")  # a function it does not have
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=0, log=lines.append, poll_s=0)
+    assert stats == WorkerStats(claimed=3, succeeded=1, failed=1, pending=1, journal_errors=0)
+    assert lines == ["e-ok: SUCCEEDED", "e-fail: FAILED", "e-wait: PENDING"]  # oldest first
+    assert journal.get_execution("e-other").status == "RUNNING"  # type: ignore[union-attr]
+
+
+def test_a_worker_stops_after_max_runs_or_when_told() -> None:
+    journal = MemoryJournal()
+    for event in ("a", "b", "c"):
+        submit(journal, "job", event, execution_id=event)
+    assert run_worker(journal, {"job": _job}, max_runs=2, poll_s=0).claimed == 2
+    assert run_worker(journal, {"job": _job}, max_runs=0, poll_s=0).claimed == 0
+    stop = threading.Event()
+    stop.set()
+    assert run_worker(journal, {"job": _job}, stop=stop, poll_s=0).claimed == 0
+    assert journal.get_execution("c").status == "RUNNING"  # type: ignore[union-attr]
+
+
+class _FailsMidRun(MemoryJournal):
+    """A journal whose appends fail: every run it gives out stops as a crash would."""
+
+    def append(self, *args: Any, **kwargs: Any) -> None:
+        raise JournalUnavailableError("lost the connection")
+
+
+def test_a_run_stopped_by_the_journal_is_counted_and_logged() -> None:
+    journal = _FailsMidRun()
+    submit(journal, "job", "ok", execution_id="e")
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _job}, max_runs=1, log=lines.append, poll_s=0)
+    assert (stats.claimed, stats.journal_errors, stats.succeeded) == (1, 1, 0)
+    assert lines == ["e: stopped by the journal (lost the connection)"]
+    assert journal.get_execution("e").status == "RUNNING"  # type: ignore[union-attr]
+
+
+_ACCEPTED = (
+    "accepted: 'package.module:NAME' or 'path/to/file.py:NAME', NAME a FunctionRegistry "
+    "or a mapping of names to durable handlers"
+)
+
+
+@pytest.mark.parametrize("spec", ["no-colon", ":NAME", "module:", ""])
+def test_a_functions_spec_without_module_and_name_is_named(spec: str) -> None:
+    with pytest.raises(ValueError) as info:
+        load_functions(spec)
+    assert str(info.value) == f"bad functions {spec!r} ({_ACCEPTED})"
+
+
+def test_functions_load_from_a_module_or_a_file(tmp_path: Path) -> None:
+    assert load_functions("tests.durable.worker_functions:FUNCTIONS") is FUNCTIONS
+    module = tmp_path / "my_jobs.py"
+    module.write_text("def job(event, ctx):\n    return event\n\nJOBS = {'job': job}\n")
+    registry = load_functions(f"{module}:JOBS")
+    assert sorted(registry) == ["job"]
+    assert sys.modules["durable_sim_functions_my_jobs"].JOBS["job"] is registry["job"]
+
+
+def test_a_functions_file_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.py"
+    with pytest.raises(ValueError) as info:
+        load_functions(f"{missing}:JOBS")
+    message = str(info.value)
+    assert message.startswith(f"bad functions '{missing}:JOBS': importing it raised ")
+    assert message.endswith(f" ({_ACCEPTED})")
+    multi = tmp_path / "multi.py"
+    multi.write_text("raise ValueError('one\\n   two')\n")
+    with pytest.raises(ValueError) as info:
+        load_functions(f"{multi}:JOBS")
+    assert "importing it raised ValueError: one two (" in str(info.value)  # one line
+
+
+def test_a_mapping_that_is_no_registry_is_named(tmp_path: Path) -> None:
+    module = tmp_path / "bad_jobs.py"
+    module.write_text("JOBS = {'': lambda event, ctx: event}\nN = 3\n")
+    with pytest.raises(ValueError, match=rf"^bad functions '{re.escape(str(module))}:JOBS': "):
+        load_functions(f"{module}:JOBS")
+    with pytest.raises(ValueError) as info:
+        load_functions(f"{module}:N")
+    assert str(info.value) == f"bad functions '{module}:N': N is int ({_ACCEPTED})"
+
+
+def test_waiting_for_an_outcome_polls_every_50_ms_by_default(clock: _Clock) -> None:
+    journal = MemoryJournal()
+    journal.open_execution("e", "{}", _STARTED_ENTRY)
+    with pytest.raises(TimeoutError):
+        wait_for_outcome(journal, "e", timeout_s=0.125)
+    assert clock.slept == [0.05, 0.05, 0.05]
+
+
+class _DownOnce(MemoryJournal):
+    """A journal whose first claim fails as a restarting server's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        if self.claims == 1:
+            raise JournalUnavailableError("server restarting")
+        return super().claim(*args, **kwargs)
+
+
+def test_a_worker_retries_its_journal_and_then_idles_out(clock: _Clock) -> None:
+    journal = _DownOnce()
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=5.0, poll_s=0.5, log=lines.append)
+    assert lines == ["journal unavailable (server restarting); retrying in 1.00 s"]
+    assert stats == WorkerStats(journal_errors=1)
+    # 1 s of retry pause, then empty claims every 0.5 s until 5 s without work had passed
+    assert clock.slept == [1.0] + [0.5] * 8 and journal.claims == 10
+
+
+def test_an_idle_worker_leaves_once_idle_exit_s_has_passed(clock: _Clock) -> None:
+    journal = MemoryJournal()
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=1.0, poll_s=0.25)
+    assert stats == WorkerStats() and clock.slept == [0.25] * 4
+
+
+def test_opening_a_journal_stops_retrying_when_told(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable_sim.durable import worker
+
+    attempts: list[str] = []
+    stop = threading.Event()
+
+    def unreachable(where: str) -> Any:
+        attempts.append(where)
+        if len(attempts) == 2:
+            stop.set()  # e.g. SIGTERM during the second attempt
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    lines: list[str] = []
+    assert open_when_reachable("db", stop=stop, log=lines.append, retry=THREE_ATTEMPTS) is None
+    assert attempts == ["db", "db"]
+    assert lines == [
+        "journal unavailable (cannot reach db); retrying in 2.00 s",
+        "journal unavailable (cannot reach db); retrying in 6.00 s",
+    ]
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 1 attempt over"):
+        open_when_reachable("db", retry=THREE_ATTEMPTS, idle_exit_s=0)
+
+
+def test_opening_a_reachable_journal_returns_it(clock: _Clock, tmp_path: Path) -> None:
+    journal = open_when_reachable(str(tmp_path / "j.sqlite"))
+    assert isinstance(journal, SqliteJournal)
+    journal.close()
+    assert isinstance(open_when_reachable("memory"), MemoryJournal)

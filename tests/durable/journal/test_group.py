@@ -190,3 +190,116 @@ def test_sigkill_after_checkpoint_k_of_a_concurrent_map(
         is not OperationStatus.SUCCEEDED
     }
     assert reruns == lost  # only steps whose completion had not reached the journal re-ran
+
+
+# -- batching, deterministically: appends queued before a leader commits ------------------------
+
+
+def test_the_limits_are_the_sdks_checkpoint_batcher_defaults() -> None:
+    from aws_durable_execution_sdk_python.state import CheckpointBatcherConfig
+
+    sdk = CheckpointBatcherConfig()
+    assert (MAX_BATCH_OPERATIONS, MAX_BATCH_BYTES) == (250, 750 * 1024)
+    assert (sdk.max_batch_operations, sdk.max_batch_size_bytes) == (250, 750 * 1024)
+    group = GroupCommit(lambda batch: None)
+    assert (group.enabled, group.max_operations, group.max_bytes) == (True, 250, 750 * 1024)
+
+
+class _Recorder:
+    """A commit function that records each batch it is given (as lists of op ids)."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    def __call__(self, batch: list[Append]) -> None:
+        self.batches.append([e.operation.id for a in batch for e in a.entries])  # type: ignore[union-attr]
+        if self.fail is not None:
+            raise self.fail
+
+
+def _queued(group: GroupCommit, *ops: int | list[str]) -> list[Append]:
+    appends = []
+    for op in ops:
+        names = [str(op)] if isinstance(op, int) else op
+        append = Append.of("x", [_entry(name) for name in names], None)
+        group.enqueue(append)
+        appends.append(append)
+    return appends
+
+
+def test_a_batch_takes_queued_appends_in_order_up_to_the_operation_limit() -> None:
+    commit = _Recorder()
+    group = GroupCommit(commit, max_operations=3)
+    a, b, c, d = _queued(group, ["1", "2"], 3, 4, 5)
+    group.wait(c)  # the leader commits the oldest first
+    assert commit.batches == [["1", "2", "3"], ["4", "5"]]  # 3 operations fit, a 4th does not
+    assert (a.done, b.done, c.done, d.done, group.commits) == (True, True, True, True, 2)
+    group.wait(d)  # already durable: no commit
+    assert group.commits == 2
+
+
+def test_a_batch_stays_within_the_byte_limit_and_a_large_append_goes_alone() -> None:
+    commit = _Recorder()
+    one = Append.of("x", [_entry("1")], None).size
+    group = GroupCommit(commit, max_bytes=2 * one)
+    appends = _queued(group, 1, 2, 3, ["4", "5", "6"], 7)
+    group.wait(appends[-1])
+    assert commit.batches == [["1", "2"], ["3"], ["4", "5", "6"], ["7"]]
+    assert group.commits == 4
+
+
+def test_without_group_commit_every_append_commits_alone() -> None:
+    commit = _Recorder()
+    group = GroupCommit(commit, enabled=False)
+    appends = _queued(group, 1, 2, 3)
+    group.wait(appends[-1])
+    assert commit.batches == [["1"], ["2"], ["3"]] and group.commits == 3
+
+
+def test_a_failed_commit_fails_its_whole_batch_and_counts_no_commit() -> None:
+    boom = OSError("disk full")
+    commit = _Recorder(fail=boom)
+    group = GroupCommit(commit)
+    a, b = _queued(group, 1, 2)
+    with pytest.raises(OSError, match="disk full"):
+        group.wait(b)
+    assert (a.error, b.error, a.done, group.commits) == (boom, boom, True, 0)
+    with pytest.raises(OSError, match="disk full"):
+        group.wait(a)
+
+
+def test_an_append_the_commit_refused_keeps_its_own_error() -> None:
+    refused = LeaseLostError("taken over")
+
+    def commit(batch: list[Append]) -> None:
+        batch[0].error = refused
+
+    group = GroupCommit(commit)
+    a, b = _queued(group, 1, 2)
+    with pytest.raises(LeaseLostError, match="taken over"):
+        group.wait(a)
+    group.wait(b)  # its batch-mate was written
+    assert b.error is None and group.commits == 1
+
+
+def test_an_append_is_encoded_once_with_what_it_does_to_its_execution() -> None:
+    started = OperationRecord("1", None, OperationType.STEP, "Step", "s", OperationStatus.STARTED)
+    entries = [
+        HistoryEntry("StepStarted", 1.0, started),
+        _entry("1"),
+        HistoryEntry("InvocationCompleted", 2.0, None, {}),
+    ]
+    lease: Any = object()
+    append = Append.of("x", entries, lease)
+    assert append.entries_json == "[" + ",".join(e.to_json() for e in entries) + "]"
+    assert json.loads(append.entries_json)[1]["op"]["status"] == "SUCCEEDED"
+    assert append.size == len(append.entries_json)
+    ended = entries[1].operation
+    assert ended is not None
+    assert append.records == {"1": (json.dumps(ended.to_dict(), separators=(",", ":")), True)}
+    assert (append.execution_id, append.lease, append.invocations) == ("x", lease, 1)
+    assert (append.wake, append.done, append.error) == (False, False, None)
+    assert Append.of("x", entries, None).wake is True  # the outside world ended an operation
+    assert Append.of("x", entries[:1], None).wake is False
+    assert Append.of("x", [], None).entries_json == "[]"
