@@ -55,7 +55,10 @@ def main() -> None:
                     faults=crash,
                 )
             except SimulatedCrash:
-                time.sleep(float(rng.uniform(0.0, 0.02)))  # a restarting process takes a moment
+                # A restarting process takes a moment: 20-100 ms, many of the others' 5 ms polls,
+                # so the lease changes hands even when a loaded host schedules them late (with
+                # 0-20 ms, one process of two ran every step at load 25).
+                time.sleep(float(rng.uniform(0.02, 0.1)))
                 continue
             break
     print(json.dumps({"status": run.status, "result": run.result}))
