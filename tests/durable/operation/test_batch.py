@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -27,16 +28,21 @@ from aws_durable_execution_sdk_python.config import (
     complete_batch,
     continue_batch,
 )
-from aws_durable_execution_sdk_python.exceptions import ChildContextError, DurableOperationError
+from aws_durable_execution_sdk_python.exceptions import (
+    ChildContextError,
+    DurableOperationError,
+    ValidationError,
+)
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
 
-from durable_sim import WallClock, run_durable
+from durable_sim import SimulatedCrash, SqliteJournal, WallClock, run_durable
 from durable_sim.attribution import Trace
 from durable_sim.clock import VirtualClock, current_clock, observe_clocks
+from durable_sim.durable.journal.records import encode_json
 from durable_sim.latency import ZERO, Dist, LatencyProfile
 from durable_sim.machine import Cpu
 
@@ -731,3 +737,211 @@ def test_a_failed_branch_item_carries_the_escaping_errors_type_and_message() -> 
         return [(item.index, item.error.type, item.error.message) for item in result.failed()]
 
     assert run_durable(handler, None).result == [[1, "ValueError", "v"]]
+
+
+def test_a_max_concurrency_below_one_is_refused_naming_the_value() -> None:
+    """The SDK's config refuses it when built; the engine refuses it too when a config's field
+    was forced past that check (the frozen dataclass set directly)."""
+    with pytest.raises(ValidationError, match="max_concurrency must be at least 1, got: 0"):
+        MapConfig(max_concurrency=0)
+    config = MapConfig()
+    object.__setattr__(config, "max_concurrency", 0)
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.map([1, 2], lambda c, x, i, xs: x, config=config)
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert str(run.error) == "max_concurrency must be at least 1 (or None for no limit), got 0"
+
+
+def _too_large(c: DurableContext) -> str:
+    return c.step(lambda _: "x" * 300_000, name="huge")  # over the 256 KiB checkpoint limit
+
+
+@pytest.mark.parametrize("clock", ["virtual", "wall"])
+def test_an_error_that_ends_the_execution_stops_the_batch_at_once(clock: str) -> None:
+    """A branch's checkpoint over AWS's limit fails the execution: the batch stops there and the
+    error itself comes out of the map/parallel call, not a batch result with a failed item."""
+    ran: list[int] = []
+    seen: list[str] = []
+
+    def later(c: DurableContext) -> int:
+        for i in range(3):
+            c.step(lambda _, i=i: ran.append(i), name=f"s{i}")
+        return 1
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            return ctx.parallel([_too_large, later]).get_results()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    on = {"virtual": {"profile": STEP_ONLY}, "wall": {"clock": WallClock()}}[clock]
+    run = run_durable(handler, None, **on)  # type: ignore[arg-type]
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "CheckpointTooLargeError"
+    assert seen == ["CheckpointTooLargeError"]
+    if clock == "virtual":  # both first steps end at 100 ms; index 0 reports first
+        assert ran == []
+
+
+def _crashes(c: DurableContext) -> str:
+    return c.step(lambda _: _raise(SimulatedCrash("process died in a branch")), name="dies")
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+@pytest.mark.parametrize("when", ["at the decision", "after the decision"])
+def test_a_crash_in_a_branch_that_outlives_the_decision_crashes_the_invocation(when: str) -> None:
+    """A process crash kills the invocation wherever it happens: in a branch that ended at the
+    instant the batch completed (its outcome is kept), or in an orphan running on to its next
+    checkpoint."""
+
+    def later(c: DurableContext) -> str:
+        c.step(lambda _: 1, name="first")  # 100 ms: the batch completes meanwhile
+        return _crashes(c)
+
+    crashing = _crashes if when == "at the decision" else later
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        return ctx.parallel([steps_branch(1, "ok"), crashing], config=config).get_results()
+
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, profile=STEP_ONLY)
+
+
+def _big(c: DurableContext) -> str:
+    return c.step(lambda _: "x" * 150_000, name="part")  # two of them are over 256 KiB
+
+
+def _broken(c: DurableContext) -> str:
+    raise DurableOperationError("bad", data="d", stack_trace=["t"])
+
+
+def _waits_for_answer(c: DurableContext) -> str:
+    return c.create_callback(name="never").result()  # no timer: it stays STARTED
+
+
+def _waits_a_minute(c: DurableContext) -> str:
+    c.wait(Duration.from_seconds(60))
+    return "late"
+
+
+def _recorded_batch(
+    last: Any, snapshots: list[list[Any]], first: Any = _big, nesting: str = "NESTED"
+) -> Any:
+    """A parallel whose result is too large to store, then a callback the test never answers:
+    each invocation after the first rebuilds the parallel from its summary."""
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=1),
+            nesting_type=NestingType[nesting],
+        )
+        result = ctx.parallel([first, _broken, last, _big], config=config)
+        snapshots.append(_snapshot(result))
+        return ctx.create_callback(name="go").result()
+
+    return handler
+
+
+FIRST_RUN = [
+    "MIN_SUCCESSFUL_REACHED",
+    [
+        [0, "SUCCEEDED", 150_000, None],
+        [
+            1,
+            "FAILED",
+            None,
+            [f"{DurableOperationError.__module__}.DurableOperationError", "bad", "d", ["t"]],
+        ],
+        [2, "STARTED", None, None],
+        [3, "SUCCEEDED", 150_000, None],
+    ],
+]
+
+
+def _strip_decision(path: Any, journal: SqliteJournal) -> None:
+    """Rewrite the batch's summary as an SDK that predates the recorded completion decision
+    wrote it: the envelope's view fields, no ``completionReason`` nor index set."""
+    rec = journal.get_operation("e", "1")
+    assert rec is not None and rec.replay_children
+    envelope = json.loads(rec.result or "")
+    legacy = {
+        k: v
+        for k, v in envelope.items()
+        if k not in {"completionReason", "startedIndexes", "completedIndexes"}
+    }
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE operations SET record=? WHERE op_id=?",
+            (encode_json(rec.evolve(result=json.dumps(legacy)).to_dict()), "1"),
+        )
+
+
+def test_a_large_batch_result_without_a_recorded_decision_is_derived_from_its_branches(
+    tmp_path: Any,
+) -> None:
+    """A summary with no completion decision (written before the SDK recorded one) replays as
+    the SDK's ``_replay_from_checkpoints``: every branch from its own checkpoint (a branch
+    still waiting stays STARTED), the reason inferred from the items and the batch's
+    completion config (``BatchResult.from_items``)."""
+    snapshots: list[list[Any]] = []
+    handler = _recorded_batch(_waits_for_answer, snapshots)
+    path = tmp_path / "journal.db"
+    with SqliteJournal(path) as journal:
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+        _strip_decision(path, journal)
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+    assert snapshots == [FIRST_RUN, FIRST_RUN]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batch.py _Batch.replay re-runs every branch when the summary has no recorded "
+    "decision; the SDK derives a STARTED branch from its checkpoint without running it",
+)
+def test_a_branch_started_at_the_decision_stays_started_in_a_replay_without_a_record(
+    tmp_path: Any,
+) -> None:
+    snapshots: list[list[Any]] = []
+    handler = _recorded_batch(_waits_a_minute, snapshots)
+    path = tmp_path / "journal.db"
+    with SqliteJournal(path) as journal:
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+        _strip_decision(path, journal)
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+    assert snapshots[-1] == FIRST_RUN
+
+
+def test_a_branch_recorded_started_stays_started_although_its_timer_has_fired() -> None:
+    """The recorded decision is obeyed as the SDK's replay does: a branch recorded STARTED is
+    reported STARTED without running it, even when its wait has come due (at 60 s the timer
+    re-invokes the execution)."""
+    snapshots: list[list[Any]] = []
+    run = run_durable(_recorded_batch(_waits_a_minute, snapshots), None)
+    assert run.status == "PENDING" and run.metrics.invocations == 2
+    assert snapshots == [FIRST_RUN, FIRST_RUN]
+    assert run.operation("parallel-branch-2").status == "STARTED"  # never run to its end
+
+
+def test_a_crash_while_a_large_batch_result_is_rebuilt_crashes_the_invocation() -> None:
+    """FLAT branches journal no context of their own: rebuilding the result runs their bodies
+    again over their inner checkpoints, and a crash there kills the invocation."""
+    calls: list[int] = []
+
+    def big_once(c: DurableContext) -> str:
+        calls.append(len(calls))
+        if len(calls) > 1:  # the process dies while the next invocation replays the branch
+            raise SimulatedCrash("process died in a replayed branch")
+        return _big(c)
+
+    snapshots: list[list[Any]] = []
+    with pytest.raises(SimulatedCrash):
+        run_durable(_recorded_batch(_waits_a_minute, snapshots, big_once, "FLAT"), None)
+    assert snapshots == [FIRST_RUN] and calls == [0, 1]
