@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python import DurableContext, StepContext
 from aws_durable_execution_sdk_python.config import (
     CompletionConfig,
     CompletionDecision,
@@ -38,6 +38,7 @@ from aws_durable_execution_sdk_python.retries import (
     RetryStrategyConfig,
     create_retry_strategy,
 )
+from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDes, SerDesContext
 
 from durable_sim import SimulatedCrash, SqliteJournal, WallClock, run_durable
 from durable_sim.attribution import Trace
@@ -433,6 +434,7 @@ def test_a_large_batch_result_is_rebuilt_from_its_recorded_completion_decision()
     batch = next(op for op in run.operations if op.sub_type == "Map")
     envelope = json.loads(batch.result_json or "")
     assert (envelope["completionReason"], envelope["totalCount"]) == ("MIN_SUCCESSFUL_REACHED", 3)
+    assert envelope["type"] == "MapResult"  # the SDK's envelope names the result's kind
     assert batch.status == "SUCCEEDED" and run.metrics.invocations == 2
 
 
@@ -665,6 +667,7 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
     assert run.result == "done" and run.metrics.invocations == 2
     batch = next(op for op in run.operations if op.sub_type == "Parallel")
     envelope = json.loads(batch.result_json or "")  # the completion decision, not the result
+    assert envelope["type"] == "ParallelResult"
     assert (envelope["startedIndexes"], envelope.get("summary")) == (
         [2],
         "summary" if summary else None,
@@ -945,3 +948,220 @@ def test_a_crash_while_a_large_batch_result_is_rebuilt_crashes_the_invocation() 
     with pytest.raises(SimulatedCrash):
         run_durable(_recorded_batch(_waits_a_minute, snapshots, big_once, "FLAT"), None)
     assert snapshots == [FIRST_RUN] and calls == [0, 1]
+
+
+def test_a_custom_check_is_consulted_at_each_branch_event_with_every_items_state() -> None:
+    """The SDK's coordinator asks `should_complete` before the first branch starts and after
+    each branch event (a start, an end, a suspension), with each item's index, name and
+    status (a suspended branch is STARTED); never twice for one event."""
+    calls: list[tuple[int, int, list[tuple[int, str | None, str | None]]]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        items = [(i.index, i.name, i.status.value if i.status else None) for i in status.items]
+        calls.append((status.success_count, status.failure_count, items))
+        return complete_batch() if status.success_count >= 2 else continue_batch()
+
+    def waits(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        return "c"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        branches = [
+            ParallelBranch(steps_branch(1, "a"), name="a"),
+            ParallelBranch(steps_branch(2, "b"), name="b"),
+            ParallelBranch(waits, name="c"),
+        ]
+        config = ParallelConfig(
+            max_concurrency=2, completion_config=CompletionConfig(should_complete=check)
+        )
+        result = ctx.parallel(branches, config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == ["CUSTOM_COMPLETION_SUCCEEDED", ["SUCCEEDED", "SUCCEEDED", "STARTED"]]
+    S, R = "SUCCEEDED", "STARTED"
+    assert calls == [
+        (0, 0, [(0, "a", None), (1, "b", None), (2, "c", None)]),  # before any branch starts
+        (0, 0, [(0, "a", R), (1, "b", R), (2, "c", None)]),  # a and b started
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", None)]),  # a ended at 100 ms
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", R)]),  # c took a's slot
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", R)]),  # c suspended in its wait
+        (2, 0, [(0, "a", S), (1, "b", S), (2, "c", R)]),  # b ended at 200 ms: complete
+    ]
+    assert run.metrics.elapsed_ms == 2 * STEP_MS
+
+
+def test_an_orphan_runs_on_to_its_next_checkpoint_which_is_dropped() -> None:
+    """A branch still running when the batch completes runs on (its own time no longer
+    holds up anyone) until its next checkpoint, which the service never gets: it stays STARTED,
+    its step's SUCCEED is not in the journal."""
+    ran: list[str] = []
+
+    def slow(c: DurableContext) -> str:
+        def body(_: Any) -> str:
+            current_clock().charge(500.0)  # work inside the step, past the decision
+            ran.append("slow body")
+            return "slow"
+
+        return c.step(body, name="slow step")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.parallel([steps_branch(1, "quick"), slow], config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+    assert ran == ["slow body"]
+    assert run.operation("slow step").status == "STARTED"  # its SUCCEED was dropped
+    assert run.metrics.elapsed_ms == STEP_MS
+
+
+def test_a_branch_failing_at_the_instant_of_the_decision_keeps_its_failure() -> None:
+    """Branches ending at the moment the batch completes keep their outcome (a failure too),
+    without changing the completion reason of that moment."""
+
+    def fails(c: DurableContext) -> str:
+        c.step(lambda _: 1, name="work")  # ends at 100 ms, as the quick branch does
+        raise ValueError("late failure")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.parallel([steps_branch(1, "quick"), fails, fails], config=config)
+        return [
+            result.completion_reason.value,
+            [i.status.value for i in result.all],
+            [(i.index, i.error.message) for i in result.failed() if i.error],
+        ]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == [
+        "MIN_SUCCESSFUL_REACHED",
+        ["SUCCEEDED", "FAILED", "FAILED"],
+        [[1, "late failure"], [2, "late failure"]],
+    ]
+
+
+def test_at_one_instant_a_branch_that_ended_earlier_reports_before_new_work() -> None:
+    """In the invocation that resumes a batch, a branch that ended in an earlier invocation
+    only replays (no call to the service), so at one instant it reports before branches that
+    do new work, which report in index order. Here that decides the reason: the replayed
+    success and branch 0's success reach min_successful before branch 1's failure."""
+
+    def after_wait(fail: bool) -> Any:
+        def branch(c: DurableContext) -> str:
+            c.wait(Duration.from_seconds(1))
+            if fail:
+                raise ValueError("fails after its wait")
+            return "waited"
+
+        return branch
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=0)
+        )
+        result = ctx.parallel([after_wait(False), after_wait(True), lambda c: "now"], config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None)
+    assert run.metrics.invocations == 2
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "FAILED", "SUCCEEDED"]]
+
+
+def test_a_nested_batch_suspended_until_a_time_resumes_in_process() -> None:
+    """An inner batch whose branches all wait suspends until the earliest of their times; the
+    outer batch resumes it then, in the same invocation, while its other branch works."""
+    resumed: list[float] = []
+
+    def inner(c: DurableContext) -> Any:
+        def waits(cc: DurableContext) -> str:
+            cc.wait(Duration.from_seconds(1))
+            cc.step(lambda _: resumed.append(current_clock().now_ms()), name="after")
+            return "waited"
+
+        return c.parallel([waits]).get_results()
+
+    def works(c: DurableContext) -> str:
+        for i in range(5):
+            c.step(lambda _, i=i: i, name=f"w{i}")  # 5 x 1 s of work
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([inner, works]).get_results()
+
+    profile = LatencyProfile(name="step-1s", step=Dist(1000.0))
+    run = run_durable(handler, None, profile=profile)
+    assert run.result == [["waited"], "worked"]
+    assert run.metrics.invocations == 1
+    assert resumed == [2000.0]  # its wait ended at 1 s, then its step took 1 s
+
+
+def test_a_branch_step_found_waiting_for_its_retry_resumes_in_process_at_that_time() -> None:
+    """A step whose retry is pending when its branch replays suspends until its journaled
+    retry time, and the batch resumes it then while another branch works."""
+    attempts: list[tuple[int, float]] = []
+
+    def flaky(c: DurableContext) -> str:
+        def body(step_ctx: StepContext) -> str:
+            attempts.append((step_ctx.attempt, current_clock().now_ms()))
+            if step_ctx.attempt == 1:
+                raise LookupError("down")
+            return "ok"
+
+        retry = create_retry_strategy(
+            RetryStrategyConfig(
+                max_attempts=2,
+                initial_delay=Duration.from_seconds(3),
+                jitter_strategy=JitterStrategy.NONE,
+            )
+        )
+        return c.step(body, name="flaky", config=StepConfig(retry_strategy=retry))
+
+    def works(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))  # both wait: the first invocation ends
+        c.step(lambda _: current_clock().charge(10_000.0), name="long")  # 1 s .. 11 s
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([flaky, works]).get_results()
+
+    run = run_durable(handler, None)
+    assert run.result == ["ok", "worked"]
+    assert attempts == [(1, 0.0), (2, 3000.0)]
+    assert run.metrics.invocations == 2
+
+
+class _Tagged(SerDes[Any]):
+    """The SDK's extended-type serdes, noting each operation id it encodes for."""
+
+    def __init__(self, tag: str, seen: list[tuple[str, str]]) -> None:
+        self.tag, self.seen = tag, seen
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        self.seen.append((self.tag, serdes_context.operation_id))
+        return EXTENDED_TYPES_SERDES.serialize(value, serdes_context)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        return EXTENDED_TYPES_SERDES.deserialize(data, serdes_context)
+
+
+@pytest.mark.parametrize("items_too", [False, True])
+def test_the_batch_serdes_encodes_the_batch_result_and_the_items_unless_they_have_their_own(
+    items_too: bool,
+) -> None:
+    """The SDK's rule: ``item_serdes`` encodes each branch's result, else ``serdes`` does;
+    ``serdes`` always encodes the batch's own result."""
+    seen: list[tuple[str, str]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(
+            serdes=_Tagged("batch", seen),
+            item_serdes=_Tagged("item", seen) if items_too else None,
+        )
+        return ctx.map([1, 2], lambda c, x, i, xs: x * 10, config=config).get_results()
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", [10, 20])
+    item = "item" if items_too else "batch"
+    assert sorted(seen) == sorted([(item, "1.1"), (item, "1.2"), ("batch", "1")])
