@@ -1165,3 +1165,70 @@ def test_the_batch_serdes_encodes_the_batch_result_and_the_items_unless_they_hav
     assert (run.status, run.result) == ("SUCCEEDED", [10, 20])
     item = "item" if items_too else "batch"
     assert sorted(seen) == sorted([(item, "1.1"), (item, "1.2"), ("batch", "1")])
+
+
+def test_an_empty_batch_completes_with_nothing_succeeded() -> None:
+    counts: list[tuple[int, int, int]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        counts.append((status.success_count, status.failure_count, status.total_count))
+        return complete_batch() if status.success_count >= 1 else continue_batch()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(completion_config=CompletionConfig(should_complete=check))
+        result = ctx.map([], lambda c, x, i, xs: x, config=config)
+        return [result.completion_reason.value, len(result.all)]
+
+    assert run_durable(handler, None).result == ["ALL_COMPLETED", 0]
+    assert counts == [(0, 0, 0)]
+
+
+def test_on_threads_a_custom_check_sees_each_branch_event_one_slot_at_a_time() -> None:
+    """The thread-pool coordinator follows the same rules: the check before any branch starts
+    and after each branch's event; one slot runs the branches one after another; when the only
+    branch in flight waits for a callback, the batch suspends (the execution is PENDING)."""
+    calls: list[list[str | None]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        calls.append([i.status.value if i.status else None for i in status.items])
+        return continue_batch()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            max_concurrency=1, completion_config=CompletionConfig(should_complete=check)
+        )
+        return ctx.parallel([lambda c: 0, lambda c: 1, _waits_for_answer], config=config)
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert run.status == "PENDING", run.error
+    S, R = "SUCCEEDED", "STARTED"
+    assert calls == [
+        [None, None, None],
+        [S, None, None],
+        [S, S, None],
+        [S, S, R],
+    ]
+
+
+def test_on_threads_the_batch_returns_without_waiting_for_its_orphans() -> None:
+    """A branch still running when the batch completes is left running (an orphan): the
+    map/parallel returns at the decision, not when the orphan's thread ends."""
+    gate = threading.Event()
+    finished: list[str] = []
+
+    def held(c: DurableContext) -> str:
+        gate.wait(timeout=10.0)
+        finished.append("orphan")
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.parallel([lambda c: "quick", held], config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    try:
+        run = run_durable(handler, None, clock=WallClock())
+        assert finished == []  # the orphan was still held when the run returned
+    finally:
+        gate.set()
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]

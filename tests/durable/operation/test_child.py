@@ -151,3 +151,36 @@ def test_a_child_result_the_serdes_refuses_fails_naming_it_as_the_result() -> No
     assert run.status == "FAILED"
     assert "Context 'c' (id 1): cannot serialize its result of type int" in str(run.error)
     assert seen == [("1", arns[0])]
+
+
+def test_a_summary_over_the_checkpoint_limit_fails_the_execution_naming_the_child() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(summary_generator=lambda value: "s" * (CHECKPOINT_LIMIT_BYTES + 1))
+        ctx.run_in_child_context(lambda c: "x" * (CHECKPOINT_LIMIT_BYTES + 1), "big", config)
+        return 0
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "CheckpointTooLargeError"
+    assert str(run.error).startswith(
+        "checkpoint payload of operation 1 (RunInChildContext 'big' (id 1)) is 262145 bytes; "
+        "a payload must be less than or equal to 262144 bytes"
+    )
+
+
+def test_a_child_context_that_turns_virtual_on_replay_is_nondeterminism() -> None:
+    """A virtual (FLAT) child journals no record of its own: one that finds the record of a
+    real child context at its id is different code, as the SDK's replay check reports."""
+    virtual = [False]
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(is_virtual=virtual[0])
+        ctx.run_in_child_context(lambda c: c.step(lambda _: 1, name="s"), "c", config)
+        virtual[0] = True
+        ctx.wait(Duration.from_seconds(1))  # the next invocation replays the child
+        return 0
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "NonDeterminismError"
+    assert "a virtual (FLAT) child context, which journals no record of its own" in str(run.error)
