@@ -11,7 +11,7 @@ from aws_durable_execution_sdk_python.config import ChildConfig, Duration
 from aws_durable_execution_sdk_python.exceptions import ChildContextError, SerDesError
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
-from durable_sim import run_durable
+from durable_sim import MemoryJournal, SimulatedCrash, run_durable
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
 
 
@@ -184,3 +184,30 @@ def test_a_child_context_that_turns_virtual_on_replay_is_nondeterminism() -> Non
     assert run.status == "FAILED"
     assert type(run.error).__name__ == "NonDeterminismError"
     assert "a virtual (FLAT) child context, which journals no record of its own" in str(run.error)
+
+
+def test_a_new_child_context_starts_out_of_replay() -> None:
+    """As the SDK's replay-aware operations: a brand-new operation (no checkpoint) moves its
+    context out of replay before it runs. Here the outer child context was started by a process
+    that died in it (its START sent by the batcher meanwhile), so it replays, and the inner
+    child is new."""
+    seen: list[bool] = []
+    crashed: list[bool] = []
+
+    def outer(c: DurableContext) -> int:
+        if not crashed:
+            crashed.append(True)
+            c.clock.charge(5000.0)  # the batcher sends the START meanwhile
+            raise SimulatedCrash("process died in the child context")
+        return c.run_in_child_context(lambda g: seen.append(c.is_replaying()) or 1, "inner")
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.run_in_child_context(outer, "outer")
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    assert journal.get_operation("e", "1") is not None
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 1)
+    assert seen == [False]
