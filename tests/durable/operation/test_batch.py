@@ -999,7 +999,8 @@ def test_an_orphan_runs_on_to_its_next_checkpoint_which_is_dropped() -> None:
 
     def slow(c: DurableContext) -> str:
         def body(_: Any) -> str:
-            current_clock().charge(500.0)  # work inside the step, past the decision
+            current_clock().charge(250.0)  # work inside the step, past the decision
+            current_clock().charge(250.0)
             ran.append("slow body")
             return "slow"
 
