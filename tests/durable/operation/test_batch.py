@@ -31,6 +31,7 @@ from aws_durable_execution_sdk_python.config import (
 from aws_durable_execution_sdk_python.exceptions import (
     ChildContextError,
     DurableOperationError,
+    OrphanedChildException,
     ValidationError,
 )
 from aws_durable_execution_sdk_python.retries import (
@@ -1213,23 +1214,100 @@ def test_on_threads_a_custom_check_sees_each_branch_event_one_slot_at_a_time() -
 
 def test_on_threads_the_batch_returns_without_waiting_for_its_orphans() -> None:
     """A branch still running when the batch completes is left running (an orphan): the
-    map/parallel returns at the decision, not when the orphan's thread ends."""
-    gate = threading.Event()
+    map/parallel returns at the decision, not when the orphan's thread ends (the invocation
+    lets its threads end before it returns, as a Lambda invocation's process would)."""
+    started, gate = threading.Event(), threading.Event()
     finished: list[str] = []
 
+    def quick(c: DurableContext) -> str:
+        started.wait(timeout=10.0)  # the other branch is inside its body
+        return "quick"
+
     def held(c: DurableContext) -> str:
+        started.set()
         gate.wait(timeout=10.0)
         finished.append("orphan")
         return "late"
 
     def handler(event: Any, ctx: DurableContext) -> Any:
         config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
-        result = ctx.parallel([lambda c: "quick", held], config=config)
-        return [result.completion_reason.value, [i.status.value for i in result.all]]
+        try:
+            result = ctx.parallel([quick, held], config=config)
+            when_returned = list(finished)
+        finally:
+            gate.set()
+        return [when_returned, result.completion_reason.value, [i.status.value for i in result.all]]
 
-    try:
-        run = run_durable(handler, None, clock=WallClock())
-        assert finished == []  # the orphan was still held when the run returned
-    finally:
-        gate.set()
-    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+    run = run_durable(handler, None, clock=WallClock())
+    assert run.result == [[], "MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+
+
+def test_each_in_process_resumption_waits_for_its_own_refresh_call() -> None:
+    """A branch resumed in-process waits from its timer for the coordinator's refresh call (a
+    checkpoint call of the profile's cost); two waves make two calls, each its own draw."""
+    profile = LatencyProfile(name="random-checkpoint", checkpoint=Dist(10.0, 0.5))
+    resumed: dict[str, float] = {}
+
+    def waits(name: str, seconds: int) -> Any:
+        def branch(c: DurableContext) -> str:
+            c.wait(Duration.from_seconds(seconds))
+            c.step(lambda _: resumed.setdefault(name, current_clock().now_ms()), name=name)
+            return name
+
+        return branch
+
+    def works(c: DurableContext) -> str:
+        c.step(lambda _: current_clock().charge(5000.0), name="work")
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([waits("a", 1), waits("b", 2), works]).get_results()
+
+    run = run_durable(handler, None, profile=profile, seed=1)
+    assert (run.result, run.metrics.invocations) == (["a", "b", "worked"], 1)
+    assert run.journal is not None
+    due = {
+        entry.operation.id: entry.operation.due_ms
+        for entry in run.journal.read_history(run.execution_id)
+        if entry.operation is not None and entry.event_type == "WaitStarted"
+    }
+    refresh_a = resumed["a"] - (due["1.1.1"] or 0.0)
+    refresh_b = resumed["b"] - (due["1.2.1"] or 0.0)
+    assert refresh_a > 0 and refresh_b > 0
+    assert refresh_a != pytest.approx(refresh_b)
+
+
+def test_on_threads_an_orphans_next_checkpoint_is_refused() -> None:
+    """A branch still running when the batch completes is an orphan: its next checkpoint is
+    refused with the SDK's `OrphanedChildException`, so it never reaches the journal."""
+    started, gate, ended = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def quick(c: DurableContext) -> str:
+        started.wait(timeout=10.0)  # the other branch is inside its body
+        return "quick"
+
+    def held(c: DurableContext) -> str:
+        started.set()
+        gate.wait(timeout=10.0)
+        try:
+            c.step(lambda _: 1, name="after the decision")
+        except OrphanedChildException:
+            outcome.append("refused")
+            raise
+        else:
+            outcome.append("written")
+        finally:
+            ended.set()
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        try:
+            return ctx.parallel([quick, held], config=config).completion_reason.value
+        finally:
+            gate.set()  # the orphan goes on to its next checkpoint
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert ended.wait(timeout=10.0)
+    assert (run.result, outcome) == ("MIN_SUCCESSFUL_REACHED", ["refused"])
