@@ -1311,3 +1311,33 @@ def test_on_threads_an_orphans_next_checkpoint_is_refused() -> None:
     run = run_durable(handler, None, clock=WallClock())
     assert ended.wait(timeout=10.0)
     assert (run.result, outcome) == ("MIN_SUCCESSFUL_REACHED", ["refused"])
+
+
+def test_on_threads_a_nested_batch_resumes_in_process_then_suspends_with_its_parent() -> None:
+    """On threads as on the virtual timeline: an inner batch whose only branch waits 1 s
+    suspends until then, and its parent resumes it in-process at that time (after one refresh
+    call) while its other branch still works; when the inner branch waits again and the other
+    branch has ended, nothing is in flight, so the execution suspends until the next time."""
+    profile = LatencyProfile(name="checkpoint-1ms", checkpoint=Dist(1.0))
+    resumed: list[int] = []
+
+    def twice(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        c.step(lambda _: resumed.append(1), name="between")
+        c.wait(Duration.from_seconds(1))
+        return "waited"
+
+    def inner(c: DurableContext) -> Any:
+        return c.parallel([twice]).get_results()
+
+    def works(c: DurableContext) -> str:
+        c.step(lambda _: time.sleep(1.5), name="work")  # 1.5 s of real work
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([inner, works]).get_results()
+
+    run = run_durable(handler, None, clock=WallClock(), profile=profile)
+    assert (run.status, run.result) == ("SUCCEEDED", [["waited"], "worked"]), run.error
+    assert run.metrics.invocations == 2  # in-process at 1 s; suspended at 1.5 s until 2 s
+    assert resumed == [1]
