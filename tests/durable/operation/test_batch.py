@@ -1316,15 +1316,15 @@ def test_on_threads_an_orphans_next_checkpoint_is_refused() -> None:
 def test_on_threads_a_nested_batch_resumes_in_process_then_suspends_with_its_parent() -> None:
     """On threads as on the virtual timeline: an inner batch whose only branch waits 1 s
     suspends until then, and its parent resumes it in-process at that time (after one refresh
-    call) while its other branch still works; when the inner branch waits again and the other
-    branch has ended, nothing is in flight, so the execution suspends until the next time."""
+    call) while its other branch still works; when the inner branch waits again (2 s) and the
+    other branch has ended, nothing is in flight, so the execution suspends until then."""
     profile = LatencyProfile(name="checkpoint-1ms", checkpoint=Dist(1.0))
     resumed: list[int] = []
 
     def twice(c: DurableContext) -> str:
         c.wait(Duration.from_seconds(1))
         c.step(lambda _: resumed.append(1), name="between")
-        c.wait(Duration.from_seconds(1))
+        c.wait(Duration.from_seconds(2))
         return "waited"
 
     def inner(c: DurableContext) -> Any:
@@ -1339,5 +1339,5 @@ def test_on_threads_a_nested_batch_resumes_in_process_then_suspends_with_its_par
 
     run = run_durable(handler, None, clock=WallClock(), profile=profile)
     assert (run.status, run.result) == ("SUCCEEDED", [["waited"], "worked"]), run.error
-    assert run.metrics.invocations == 2  # in-process at 1 s; suspended at 1.5 s until 2 s
+    assert run.metrics.invocations == 2  # in-process at 1 s; suspended at 1.5 s until 3 s
     assert resumed == [1]
