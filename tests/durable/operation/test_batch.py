@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python import DurableContext, StepContext
 from aws_durable_execution_sdk_python.config import (
     CompletionConfig,
     CompletionDecision,
@@ -27,16 +28,23 @@ from aws_durable_execution_sdk_python.config import (
     complete_batch,
     continue_batch,
 )
-from aws_durable_execution_sdk_python.exceptions import ChildContextError, DurableOperationError
+from aws_durable_execution_sdk_python.exceptions import (
+    ChildContextError,
+    DurableOperationError,
+    OrphanedChildException,
+    ValidationError,
+)
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
+from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDes, SerDesContext
 
-from durable_sim import WallClock, run_durable
+from durable_sim import SimulatedCrash, SqliteJournal, WallClock, run_durable
 from durable_sim.attribution import Trace
 from durable_sim.clock import VirtualClock, current_clock, observe_clocks
+from durable_sim.durable.journal.records import encode_json
 from durable_sim.latency import ZERO, Dist, LatencyProfile
 from durable_sim.machine import Cpu
 
@@ -427,6 +435,7 @@ def test_a_large_batch_result_is_rebuilt_from_its_recorded_completion_decision()
     batch = next(op for op in run.operations if op.sub_type == "Map")
     envelope = json.loads(batch.result_json or "")
     assert (envelope["completionReason"], envelope["totalCount"]) == ("MIN_SUCCESSFUL_REACHED", 3)
+    assert envelope["type"] == "MapResult"  # the SDK's envelope names the result's kind
     assert batch.status == "SUCCEEDED" and run.metrics.invocations == 2
 
 
@@ -659,6 +668,7 @@ def test_a_large_batch_result_replays_its_failed_and_started_branches_as_recorde
     assert run.result == "done" and run.metrics.invocations == 2
     batch = next(op for op in run.operations if op.sub_type == "Parallel")
     envelope = json.loads(batch.result_json or "")  # the completion decision, not the result
+    assert envelope["type"] == "ParallelResult"
     assert (envelope["startedIndexes"], envelope.get("summary")) == (
         [2],
         "summary" if summary else None,
@@ -732,3 +742,603 @@ def test_a_failed_branch_item_carries_the_escaping_errors_type_and_message() -> 
         return [(item.index, item.error.type, item.error.message) for item in result.failed()]
 
     assert run_durable(handler, None).result == [[1, "ValueError", "v"]]
+
+
+def test_a_max_concurrency_below_one_is_refused_naming_the_value() -> None:
+    """The SDK's config refuses it when built; the engine refuses it too when a config's field
+    was forced past that check (the frozen dataclass set directly)."""
+    with pytest.raises(ValidationError, match="max_concurrency must be at least 1, got: 0"):
+        MapConfig(max_concurrency=0)
+    config = MapConfig()
+    object.__setattr__(config, "max_concurrency", 0)
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.map([1, 2], lambda c, x, i, xs: x, config=config)
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert str(run.error) == "max_concurrency must be at least 1 (or None for no limit), got 0"
+
+
+def _too_large(c: DurableContext) -> str:
+    return c.step(lambda _: "x" * 300_000, name="huge")  # over the 256 KiB checkpoint limit
+
+
+@pytest.mark.parametrize("clock", ["virtual", "wall"])
+def test_an_error_that_ends_the_execution_stops_the_batch_at_once(clock: str) -> None:
+    """A branch's checkpoint over AWS's limit fails the execution: the batch stops there and the
+    error itself comes out of the map/parallel call, not a batch result with a failed item."""
+    ran: list[int] = []
+    seen: list[str] = []
+
+    def later(c: DurableContext) -> int:
+        for i in range(3):
+            c.step(lambda _, i=i: ran.append(i), name=f"s{i}")
+        return 1
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            return ctx.parallel([_too_large, later]).get_results()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    on = {"virtual": {"profile": STEP_ONLY}, "wall": {"clock": WallClock()}}[clock]
+    run = run_durable(handler, None, **on)  # type: ignore[arg-type]
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "CheckpointTooLargeError"
+    assert seen == ["CheckpointTooLargeError"]
+    if clock == "virtual":  # both first steps end at 100 ms; index 0 reports first
+        assert ran == []
+
+
+def _crashes(c: DurableContext) -> str:
+    return c.step(lambda _: _raise(SimulatedCrash("process died in a branch")), name="dies")
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+@pytest.mark.parametrize("when", ["at the decision", "after the decision"])
+def test_a_crash_in_a_branch_that_outlives_the_decision_crashes_the_invocation(when: str) -> None:
+    """A process crash kills the invocation wherever it happens: in a branch that ended at the
+    instant the batch completed (its outcome is kept), or in an orphan running on to its next
+    checkpoint."""
+
+    def later(c: DurableContext) -> str:
+        c.step(lambda _: 1, name="first")  # 100 ms: the batch completes meanwhile
+        return _crashes(c)
+
+    crashing = _crashes if when == "at the decision" else later
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        return ctx.parallel([steps_branch(1, "ok"), crashing], config=config).get_results()
+
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, profile=STEP_ONLY)
+
+
+def _big(c: DurableContext) -> str:
+    return c.step(lambda _: "x" * 150_000, name="part")  # two of them are over 256 KiB
+
+
+def _broken(c: DurableContext) -> str:
+    raise DurableOperationError("bad", data="d", stack_trace=["t"])
+
+
+def _waits_for_answer(c: DurableContext) -> str:
+    return c.create_callback(name="never").result()  # no timer: it stays STARTED
+
+
+def _waits_a_minute(c: DurableContext) -> str:
+    c.wait(Duration.from_seconds(60))
+    return "late"
+
+
+def _recorded_batch(
+    last: Any, snapshots: list[list[Any]], first: Any = _big, nesting: str = "NESTED"
+) -> Any:
+    """A parallel whose result is too large to store, then a callback the test never answers:
+    each invocation after the first rebuilds the parallel from its summary."""
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=1),
+            nesting_type=NestingType[nesting],
+        )
+        result = ctx.parallel([first, _broken, last, _big], config=config)
+        snapshots.append(_snapshot(result))
+        return ctx.create_callback(name="go").result()
+
+    return handler
+
+
+FIRST_RUN = [
+    "MIN_SUCCESSFUL_REACHED",
+    [
+        [0, "SUCCEEDED", 150_000, None],
+        [
+            1,
+            "FAILED",
+            None,
+            [f"{DurableOperationError.__module__}.DurableOperationError", "bad", "d", ["t"]],
+        ],
+        [2, "STARTED", None, None],
+        [3, "SUCCEEDED", 150_000, None],
+    ],
+]
+
+
+def _strip_decision(path: Any, journal: SqliteJournal) -> None:
+    """Rewrite the batch's summary as an SDK that predates the recorded completion decision
+    wrote it: the envelope's view fields, no ``completionReason`` nor index set."""
+    rec = journal.get_operation("e", "1")
+    assert rec is not None and rec.replay_children
+    envelope = json.loads(rec.result or "")
+    legacy = {
+        k: v
+        for k, v in envelope.items()
+        if k not in {"completionReason", "startedIndexes", "completedIndexes"}
+    }
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE operations SET record=? WHERE op_id=?",
+            (encode_json(rec.evolve(result=json.dumps(legacy)).to_dict()), "1"),
+        )
+
+
+def test_a_large_batch_result_without_a_recorded_decision_is_derived_from_its_branches(
+    tmp_path: Any,
+) -> None:
+    """A summary with no completion decision (written before the SDK recorded one) replays as
+    the SDK's ``_replay_from_checkpoints``: every branch from its own checkpoint (a branch
+    still waiting stays STARTED), the reason inferred from the items and the batch's
+    completion config (``BatchResult.from_items``)."""
+    snapshots: list[list[Any]] = []
+    handler = _recorded_batch(_waits_for_answer, snapshots)
+    path = tmp_path / "journal.db"
+    with SqliteJournal(path) as journal:
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+        _strip_decision(path, journal)
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+    assert snapshots == [FIRST_RUN, FIRST_RUN]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batch.py _Batch.replay re-runs every branch when the summary has no recorded "
+    "decision; the SDK derives a STARTED branch from its checkpoint without running it",
+)
+def test_a_branch_started_at_the_decision_stays_started_in_a_replay_without_a_record(
+    tmp_path: Any,
+) -> None:
+    snapshots: list[list[Any]] = []
+    handler = _recorded_batch(_waits_a_minute, snapshots)
+    path = tmp_path / "journal.db"
+    with SqliteJournal(path) as journal:
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+        _strip_decision(path, journal)
+        assert run_durable(handler, None, journal=journal, execution_id="e").status == "PENDING"
+    assert snapshots[-1] == FIRST_RUN
+
+
+def test_a_branch_recorded_started_stays_started_although_its_timer_has_fired() -> None:
+    """The recorded decision is obeyed as the SDK's replay does: a branch recorded STARTED is
+    reported STARTED without running it, even when its wait has come due (at 60 s the timer
+    re-invokes the execution)."""
+    snapshots: list[list[Any]] = []
+    run = run_durable(_recorded_batch(_waits_a_minute, snapshots), None)
+    assert run.status == "PENDING" and run.metrics.invocations == 2
+    assert snapshots == [FIRST_RUN, FIRST_RUN]
+    assert run.operation("parallel-branch-2").status == "STARTED"  # never run to its end
+
+
+def test_a_crash_while_a_large_batch_result_is_rebuilt_crashes_the_invocation() -> None:
+    """FLAT branches journal no context of their own: rebuilding the result runs their bodies
+    again over their inner checkpoints, and a crash there kills the invocation."""
+    calls: list[int] = []
+
+    def big_once(c: DurableContext) -> str:
+        calls.append(len(calls))
+        if len(calls) > 1:  # the process dies while the next invocation replays the branch
+            raise SimulatedCrash("process died in a replayed branch")
+        return _big(c)
+
+    snapshots: list[list[Any]] = []
+    with pytest.raises(SimulatedCrash):
+        run_durable(_recorded_batch(_waits_a_minute, snapshots, big_once, "FLAT"), None)
+    assert snapshots == [FIRST_RUN] and calls == [0, 1]
+
+
+def test_a_custom_check_is_consulted_at_each_branch_event_with_every_items_state() -> None:
+    """The SDK's coordinator asks `should_complete` before the first branch starts and after
+    each branch event (a start, an end, a suspension), with each item's index, name and
+    status (a suspended branch is STARTED); never twice for one event."""
+    calls: list[tuple[int, int, list[tuple[int, str | None, str | None]]]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        items = [(i.index, i.name, i.status.value if i.status else None) for i in status.items]
+        calls.append((status.success_count, status.failure_count, items))
+        return complete_batch() if status.success_count >= 2 else continue_batch()
+
+    def waits(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        return "c"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        branches = [
+            ParallelBranch(steps_branch(1, "a"), name="a"),
+            ParallelBranch(steps_branch(2, "b"), name="b"),
+            ParallelBranch(waits, name="c"),
+        ]
+        config = ParallelConfig(
+            max_concurrency=2, completion_config=CompletionConfig(should_complete=check)
+        )
+        result = ctx.parallel(branches, config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == ["CUSTOM_COMPLETION_SUCCEEDED", ["SUCCEEDED", "SUCCEEDED", "STARTED"]]
+    S, R = "SUCCEEDED", "STARTED"
+    assert calls == [
+        (0, 0, [(0, "a", None), (1, "b", None), (2, "c", None)]),  # before any branch starts
+        (0, 0, [(0, "a", R), (1, "b", R), (2, "c", None)]),  # a and b started
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", None)]),  # a ended at 100 ms
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", R)]),  # c took a's slot
+        (1, 0, [(0, "a", S), (1, "b", R), (2, "c", R)]),  # c suspended in its wait
+        (2, 0, [(0, "a", S), (1, "b", S), (2, "c", R)]),  # b ended at 200 ms: complete
+    ]
+    assert run.metrics.elapsed_ms == 2 * STEP_MS
+
+
+def test_an_orphan_runs_on_to_its_next_checkpoint_which_is_dropped() -> None:
+    """A branch still running when the batch completes runs on (its own time no longer
+    holds up anyone) until its next checkpoint, which the service never gets: it stays STARTED,
+    its step's SUCCEED is not in the journal."""
+    ran: list[str] = []
+
+    def slow(c: DurableContext) -> str:
+        def body(_: Any) -> str:
+            current_clock().charge(250.0)  # work inside the step, past the decision
+            current_clock().charge(250.0)
+            ran.append("slow body")
+            return "slow"
+
+        return c.step(body, name="slow step")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.parallel([steps_branch(1, "quick"), slow], config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+    assert ran == ["slow body"]
+    assert run.operation("slow step").status == "STARTED"  # its SUCCEED was dropped
+    assert run.metrics.elapsed_ms == STEP_MS
+
+
+def test_a_branch_failing_at_the_instant_of_the_decision_keeps_its_failure() -> None:
+    """Branches ending at the moment the batch completes keep their outcome (a failure too),
+    without changing the completion reason of that moment."""
+
+    def fails(c: DurableContext) -> str:
+        c.step(lambda _: 1, name="work")  # ends at 100 ms, as the quick branch does
+        raise ValueError("late failure")
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        result = ctx.parallel([steps_branch(1, "quick"), fails, fails], config=config)
+        return [
+            result.completion_reason.value,
+            [i.status.value for i in result.all],
+            [(i.index, i.error.message) for i in result.failed() if i.error],
+        ]
+
+    run = run_durable(handler, None, profile=STEP_ONLY)
+    assert run.result == [
+        "MIN_SUCCESSFUL_REACHED",
+        ["SUCCEEDED", "FAILED", "FAILED"],
+        [[1, "late failure"], [2, "late failure"]],
+    ]
+
+
+def test_at_one_instant_a_branch_that_ended_earlier_reports_before_new_work() -> None:
+    """In the invocation that resumes a batch, a branch that ended in an earlier invocation
+    only replays (no call to the service), so at one instant it reports before branches that
+    do new work, which report in index order. Here that decides the reason: the replayed
+    success and branch 0's success reach min_successful before branch 1's failure."""
+
+    def after_wait(fail: bool) -> Any:
+        def branch(c: DurableContext) -> str:
+            c.wait(Duration.from_seconds(1))
+            if fail:
+                raise ValueError("fails after its wait")
+            return "waited"
+
+        return branch
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            completion_config=CompletionConfig(min_successful=2, tolerated_failure_count=0)
+        )
+        result = ctx.parallel([after_wait(False), after_wait(True), lambda c: "now"], config=config)
+        return [result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None)
+    assert run.metrics.invocations == 2
+    assert run.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "FAILED", "SUCCEEDED"]]
+
+
+def test_a_nested_batch_suspended_until_a_time_resumes_in_process() -> None:
+    """An inner batch whose branches all wait suspends until the earliest of their times; the
+    outer batch resumes it then, in the same invocation, while its other branch works."""
+    resumed: list[float] = []
+
+    def inner(c: DurableContext) -> Any:
+        def waits(cc: DurableContext) -> str:
+            cc.wait(Duration.from_seconds(1))
+            cc.step(lambda _: resumed.append(current_clock().now_ms()), name="after")
+            return "waited"
+
+        return c.parallel([waits]).get_results()
+
+    def works(c: DurableContext) -> str:
+        for i in range(5):
+            c.step(lambda _, i=i: i, name=f"w{i}")  # 5 x 1 s of work
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([inner, works]).get_results()
+
+    profile = LatencyProfile(name="step-1s", step=Dist(1000.0))
+    run = run_durable(handler, None, profile=profile)
+    assert run.result == [["waited"], "worked"]
+    assert run.metrics.invocations == 1
+    assert resumed == [2000.0]  # its wait ended at 1 s, then its step took 1 s
+
+
+def test_a_branch_step_found_waiting_for_its_retry_resumes_in_process_at_that_time() -> None:
+    """A step whose retry is pending when its branch replays suspends until its journaled
+    retry time, and the batch resumes it then while another branch works."""
+    attempts: list[tuple[int, float]] = []
+
+    def flaky(c: DurableContext) -> str:
+        def body(step_ctx: StepContext) -> str:
+            attempts.append((step_ctx.attempt, current_clock().now_ms()))
+            if step_ctx.attempt == 1:
+                raise LookupError("down")
+            return "ok"
+
+        retry = create_retry_strategy(
+            RetryStrategyConfig(
+                max_attempts=2,
+                initial_delay=Duration.from_seconds(3),
+                jitter_strategy=JitterStrategy.NONE,
+            )
+        )
+        return c.step(body, name="flaky", config=StepConfig(retry_strategy=retry))
+
+    def works(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))  # both wait: the first invocation ends
+        c.step(lambda _: current_clock().charge(10_000.0), name="long")  # 1 s .. 11 s
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([flaky, works]).get_results()
+
+    run = run_durable(handler, None)
+    assert run.result == ["ok", "worked"]
+    assert attempts == [(1, 0.0), (2, 3000.0)]
+    assert run.metrics.invocations == 2
+
+
+class _Tagged(SerDes[Any]):
+    """The SDK's extended-type serdes, noting each operation id it encodes for."""
+
+    def __init__(self, tag: str, seen: list[tuple[str, str]]) -> None:
+        self.tag, self.seen = tag, seen
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        self.seen.append((self.tag, serdes_context.operation_id))
+        return EXTENDED_TYPES_SERDES.serialize(value, serdes_context)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        return EXTENDED_TYPES_SERDES.deserialize(data, serdes_context)
+
+
+@pytest.mark.parametrize("items_too", [False, True])
+def test_the_batch_serdes_encodes_the_batch_result_and_the_items_unless_they_have_their_own(
+    items_too: bool,
+) -> None:
+    """The SDK's rule: ``item_serdes`` encodes each branch's result, else ``serdes`` does;
+    ``serdes`` always encodes the batch's own result."""
+    seen: list[tuple[str, str]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(
+            serdes=_Tagged("batch", seen),
+            item_serdes=_Tagged("item", seen) if items_too else None,
+        )
+        return ctx.map([1, 2], lambda c, x, i, xs: x * 10, config=config).get_results()
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", [10, 20])
+    item = "item" if items_too else "batch"
+    assert sorted(seen) == sorted([(item, "1.1"), (item, "1.2"), ("batch", "1")])
+
+
+def test_an_empty_batch_completes_with_nothing_succeeded() -> None:
+    counts: list[tuple[int, int, int]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        counts.append((status.success_count, status.failure_count, status.total_count))
+        return complete_batch() if status.success_count >= 1 else continue_batch()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(completion_config=CompletionConfig(should_complete=check))
+        result = ctx.map([], lambda c, x, i, xs: x, config=config)
+        return [result.completion_reason.value, len(result.all)]
+
+    assert run_durable(handler, None).result == ["ALL_COMPLETED", 0]
+    assert counts == [(0, 0, 0)]
+
+
+def test_on_threads_a_custom_check_sees_each_branch_event_one_slot_at_a_time() -> None:
+    """The thread-pool coordinator follows the same rules: the check before any branch starts
+    and after each branch's event; one slot runs the branches one after another; when the only
+    branch in flight waits for a callback, the batch suspends (the execution is PENDING)."""
+    calls: list[list[str | None]] = []
+
+    def check(status: CompletionStatus) -> CompletionDecision:
+        calls.append([i.status.value if i.status else None for i in status.items])
+        return continue_batch()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            max_concurrency=1, completion_config=CompletionConfig(should_complete=check)
+        )
+        return ctx.parallel([lambda c: 0, lambda c: 1, _waits_for_answer], config=config)
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert run.status == "PENDING", run.error
+    S, R = "SUCCEEDED", "STARTED"
+    assert calls == [
+        [None, None, None],
+        [S, None, None],
+        [S, S, None],
+        [S, S, R],
+    ]
+
+
+def test_on_threads_the_batch_returns_without_waiting_for_its_orphans() -> None:
+    """A branch still running when the batch completes is left running (an orphan): the
+    map/parallel returns at the decision, not when the orphan's thread ends (the invocation
+    lets its threads end before it returns, as a Lambda invocation's process would)."""
+    started, gate = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def quick(c: DurableContext) -> str:
+        started.wait(timeout=10.0)  # the other branch is inside its body
+        return "quick"
+
+    def held(c: DurableContext) -> str:
+        started.set()
+        gate.wait(timeout=10.0)
+        finished.append("orphan")
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        try:
+            result = ctx.parallel([quick, held], config=config)
+            when_returned = list(finished)
+        finally:
+            gate.set()
+        return [when_returned, result.completion_reason.value, [i.status.value for i in result.all]]
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert run.result == [[], "MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+
+
+def test_each_in_process_resumption_waits_for_its_own_refresh_call() -> None:
+    """A branch resumed in-process waits from its timer for the coordinator's refresh call (a
+    checkpoint call of the profile's cost); two waves make two calls, each its own draw."""
+    profile = LatencyProfile(name="random-checkpoint", checkpoint=Dist(10.0, 0.5))
+    resumed: dict[str, float] = {}
+
+    def waits(name: str, seconds: int) -> Any:
+        def branch(c: DurableContext) -> str:
+            c.wait(Duration.from_seconds(seconds))
+            c.step(lambda _: resumed.setdefault(name, current_clock().now_ms()), name=name)
+            return name
+
+        return branch
+
+    def works(c: DurableContext) -> str:
+        c.step(lambda _: current_clock().charge(5000.0), name="work")
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([waits("a", 1), waits("b", 2), works]).get_results()
+
+    run = run_durable(handler, None, profile=profile, seed=1)
+    assert (run.result, run.metrics.invocations) == (["a", "b", "worked"], 1)
+    assert run.journal is not None
+    due = {
+        entry.operation.id: entry.operation.due_ms
+        for entry in run.journal.read_history(run.execution_id)
+        if entry.operation is not None and entry.event_type == "WaitStarted"
+    }
+    refresh_a = resumed["a"] - (due["1.1.1"] or 0.0)
+    refresh_b = resumed["b"] - (due["1.2.1"] or 0.0)
+    assert refresh_a > 0 and refresh_b > 0
+    assert refresh_a != pytest.approx(refresh_b)
+
+
+def test_on_threads_an_orphans_next_checkpoint_is_refused() -> None:
+    """A branch still running when the batch completes is an orphan: its next checkpoint is
+    refused with the SDK's `OrphanedChildException`, so it never reaches the journal."""
+    started, gate, ended = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def quick(c: DurableContext) -> str:
+        started.wait(timeout=10.0)  # the other branch is inside its body
+        return "quick"
+
+    def held(c: DurableContext) -> str:
+        started.set()
+        gate.wait(timeout=10.0)
+        try:
+            c.step(lambda _: 1, name="after the decision")
+        except OrphanedChildException:
+            outcome.append("refused")
+            raise
+        else:
+            outcome.append("written")
+        finally:
+            ended.set()
+        return "late"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        try:
+            return ctx.parallel([quick, held], config=config).completion_reason.value
+        finally:
+            gate.set()  # the orphan goes on to its next checkpoint
+
+    run = run_durable(handler, None, clock=WallClock())
+    assert ended.wait(timeout=10.0)
+    assert (run.result, outcome) == ("MIN_SUCCESSFUL_REACHED", ["refused"])
+
+
+def test_on_threads_a_nested_batch_resumes_in_process_then_suspends_with_its_parent() -> None:
+    """On threads as on the virtual timeline: an inner batch whose only branch waits 1 s
+    suspends until then, and its parent resumes it in-process at that time (after one refresh
+    call) while its other branch still works; when the inner branch waits again (2 s) and the
+    other branch has ended, nothing is in flight, so the execution suspends until then."""
+    profile = LatencyProfile(name="checkpoint-1ms", checkpoint=Dist(1.0))
+    resumed: list[int] = []
+
+    def twice(c: DurableContext) -> str:
+        c.wait(Duration.from_seconds(1))
+        c.step(lambda _: resumed.append(1), name="between")
+        c.wait(Duration.from_seconds(2))
+        return "waited"
+
+    def inner(c: DurableContext) -> Any:
+        return c.parallel([twice]).get_results()
+
+    def works(c: DurableContext) -> str:
+        c.step(lambda _: time.sleep(1.5), name="work")  # 1.5 s of real work
+        return "worked"
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel([inner, works]).get_results()
+
+    run = run_durable(handler, None, clock=WallClock(), profile=profile)
+    assert (run.status, run.result) == ("SUCCEEDED", [["waited"], "worked"]), run.error
+    assert run.metrics.invocations == 2  # in-process at 1 s; suspended at 1.5 s until 3 s
+    assert resumed == [1]

@@ -355,3 +355,25 @@ def test_an_answer_is_recorded_at_the_time_the_execution_stopped() -> None:
     started = next(e for e in history if e["EventType"] == "CallbackStarted")
     answered = next(e for e in history if e["EventType"] == "CallbackSucceeded")
     assert answered["EventTimestamp"] == started["EventTimestamp"]
+
+
+def test_a_callback_still_pending_on_replay_is_a_resume_point() -> None:
+    """As the SDK's replay-aware operations: a journaled callback that has not completed is where
+    the previous invocation stopped, so the context leaves replay right after it, although
+    the operation after it is journaled too."""
+    seen: list[tuple[str, bool]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        callback = ctx.create_callback(name="answer")
+        seen.append(("after callback", ctx.is_replaying()))
+        ctx.wait(Duration.from_seconds(1), name="pause")
+        seen.append(("after wait", ctx.is_replaying()))
+        return callback.result()
+
+    run = run_durable(handler, None)
+    assert run.status == "PENDING" and run.metrics.invocations == 2
+    assert seen == [
+        ("after callback", False),
+        ("after callback", False),
+        ("after wait", False),
+    ]

@@ -11,7 +11,7 @@ from aws_durable_execution_sdk_python.config import ChildConfig, Duration
 from aws_durable_execution_sdk_python.exceptions import ChildContextError, SerDesError
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
-from durable_sim import run_durable
+from durable_sim import MemoryJournal, SimulatedCrash, run_durable
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES
 
 
@@ -151,3 +151,63 @@ def test_a_child_result_the_serdes_refuses_fails_naming_it_as_the_result() -> No
     assert run.status == "FAILED"
     assert "Context 'c' (id 1): cannot serialize its result of type int" in str(run.error)
     assert seen == [("1", arns[0])]
+
+
+def test_a_summary_over_the_checkpoint_limit_fails_the_execution_naming_the_child() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(summary_generator=lambda value: "s" * (CHECKPOINT_LIMIT_BYTES + 1))
+        ctx.run_in_child_context(lambda c: "x" * (CHECKPOINT_LIMIT_BYTES + 1), "big", config)
+        return 0
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "CheckpointTooLargeError"
+    assert str(run.error).startswith(
+        "checkpoint payload of operation 1 (RunInChildContext 'big' (id 1)) is 262145 bytes; "
+        "a payload must be less than or equal to 262144 bytes"
+    )
+
+
+def test_a_child_context_that_turns_virtual_on_replay_is_nondeterminism() -> None:
+    """A virtual (FLAT) child journals no record of its own: one that finds the record of a
+    real child context at its id is different code, as the SDK's replay check reports."""
+    virtual = [False]
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        config = ChildConfig(is_virtual=virtual[0])
+        ctx.run_in_child_context(lambda c: c.step(lambda _: 1, name="s"), "c", config)
+        virtual[0] = True
+        ctx.wait(Duration.from_seconds(1))  # the next invocation replays the child
+        return 0
+
+    run = run_durable(handler, None)
+    assert run.status == "FAILED"
+    assert type(run.error).__name__ == "NonDeterminismError"
+    assert "a virtual (FLAT) child context, which journals no record of its own" in str(run.error)
+
+
+def test_a_new_child_context_starts_out_of_replay() -> None:
+    """As the SDK's replay-aware operations: a brand-new operation (no checkpoint) moves its
+    context out of replay before it runs. Here the outer child context was started by a process
+    that died in it (its START sent by the batcher meanwhile), so it replays, and the inner
+    child is new."""
+    seen: list[bool] = []
+    crashed: list[bool] = []
+
+    def outer(c: DurableContext) -> int:
+        if not crashed:
+            crashed.append(True)
+            c.clock.charge(5000.0)  # the batcher sends the START meanwhile
+            raise SimulatedCrash("process died in the child context")
+        return c.run_in_child_context(lambda g: seen.append(c.is_replaying()) or 1, "inner")
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.run_in_child_context(outer, "outer")
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    assert journal.get_operation("e", "1") is not None
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 1)
+    assert seen == [False]

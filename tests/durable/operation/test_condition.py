@@ -19,7 +19,7 @@ from aws_durable_execution_sdk_python.waits import (
     create_wait_strategy,
 )
 
-from durable_sim import export_history, run_durable
+from durable_sim import MemoryJournal, SimulatedCrash, export_history, run_durable
 from durable_sim.clock import current_clock
 from durable_sim.durable import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
 from durable_sim.latency import Dist, LatencyProfile
@@ -359,3 +359,27 @@ def test_a_polling_branch_of_a_parallel_resumes_at_its_time(
     run = run_durable(handler, None)
     assert (run.status, run.result) == ("SUCCEEDED", ["worked", {"n": 2}])
     assert (run.metrics.invocations, run.metrics.elapsed_ms) == (invocations, elapsed_s * 1000.0)
+
+
+def test_a_poll_interrupted_after_its_start_was_written_reruns_as_the_same_attempt() -> None:
+    """A check that outlasts the checkpoint batcher's window gets its START written before the
+    process dies in it: the next invocation polls again as that same attempt."""
+    attempts: list[int] = []
+
+    def check(state: dict[str, int], check_ctx: Any) -> dict[str, int]:
+        attempts.append(check_ctx.attempt)
+        current_clock().charge(5000.0)  # the batcher sends the START meanwhile
+        if len(attempts) == 1:
+            raise SimulatedCrash("process died inside the check")
+        return {"n": state["n"] + 1}
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = WaitForConditionConfig(wait_strategy=until(1), initial_state={"n": 0})
+        return ctx.wait_for_condition(check, config=config, name="poll")
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result, attempts) == ("SUCCEEDED", {"n": 1}, [1, 1])
+    assert run.operation("poll").attempts == 1

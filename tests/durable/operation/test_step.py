@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_step
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
-from aws_durable_execution_sdk_python.exceptions import StepError
+from aws_durable_execution_sdk_python.exceptions import SerDesError, StepError
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryDecision,
@@ -20,6 +20,8 @@ from aws_durable_execution_sdk_python.retries import (
 )
 
 from durable_sim import FaultPlan, MemoryJournal, SimulatedCrash, run_durable
+from durable_sim.clock import current_clock
+from durable_sim.latency import Dist, LatencyProfile
 
 NO_JITTER = JitterStrategy.NONE
 
@@ -328,3 +330,145 @@ def test_a_retry_delay_that_is_no_duration_fails_naming_the_step() -> None:
     run = run_durable(handler, None)
     assert run.status == "FAILED"
     assert "Step 'j' (id 1): retry delay inf s (accepted: a finite number" in str(run.error)
+
+
+def test_a_step_retried_after_a_crash_waits_for_its_journaled_retry_time() -> None:
+    """A process that dies after a retry's PENDING checkpoint: the next invocation finds the
+    step waiting for its retry timer and suspends until the journaled time, then runs the next
+    attempt then (the service re-invokes at the timer, not before and never not at all)."""
+    seen: list[tuple[int, float]] = []
+
+    def body(step_ctx: StepContext) -> int:
+        seen.append((step_ctx.attempt, current_clock().now_ms()))
+        if step_ctx.attempt == 1:
+            raise LookupError("down")
+        return step_ctx.attempt
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(body, name="r", config=StepConfig(retry_strategy=retry(3, delay_s=7)))
+
+    journal = MemoryJournal()
+    crash = FaultPlan(crash_after_checkpoint=1, crash_mode="raise")  # right after the RETRY
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e", faults=crash)
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 2)
+    assert [attempt for attempt, _ in seen] == [1, 2]
+    assert seen[1][1] >= 7000.0  # not before the journaled retry time
+    assert run.operation("r").attempts == 2
+
+
+def test_at_least_once_reruns_a_journaled_started_attempt_under_its_own_number() -> None:
+    """A body that outlasts the checkpoint batcher's window gets its START written before the
+    process dies in it: the rerun is the same attempt, under the same number."""
+    seen: list[int] = []
+
+    def body(step_ctx: StepContext) -> int:
+        seen.append(step_ctx.attempt)
+        current_clock().charge(5000.0)  # the batcher sends the START meanwhile
+        if len(seen) == 1:
+            raise SimulatedCrash("process died inside the step body")
+        return step_ctx.attempt
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(body, name="long", config=StepConfig(retry_strategy=retry(3)))
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e")
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result, seen) == ("SUCCEEDED", 1, [1, 1])
+    assert (run.operation("long").attempts, run.metrics.retries) == (1, 0)
+
+
+def test_an_interrupted_at_most_once_attempt_reaches_the_retry_strategy_named() -> None:
+    """The SDK's `StepInterruptedError` goes through the retry strategy like any failure: it
+    carries the step's id and a message naming the step and its attempt."""
+    seen: list[tuple[str, str, str | None, int]] = []
+
+    def strategy(exc: Exception, attempt: int) -> RetryDecision:
+        seen.append((type(exc).__name__, str(exc), getattr(exc, "step_id", None), attempt))
+        return RetryDecision.retry(Duration.from_seconds(1))
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        sem = StepSemantics.AT_MOST_ONCE_PER_RETRY
+        return ctx.step(
+            lambda s: s.attempt, name="once", config=StepConfig(strategy, step_semantics=sem)
+        )
+
+    journal = MemoryJournal()
+    crash = FaultPlan(crash_after_checkpoint=1, crash_mode="raise")  # right after START
+    with pytest.raises(SimulatedCrash):
+        run_durable(handler, None, journal=journal, execution_id="e", faults=crash)
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result) == ("SUCCEEDED", 2)
+    assert seen == [
+        (
+            "StepInterruptedError",
+            "step 1 (once) attempt 1 was interrupted; "
+            "at-most-once semantics forbid running it again silently",
+            "1",
+            1,
+        )
+    ]
+
+
+def test_an_injected_fault_names_the_step_and_its_attempt() -> None:
+    faults = FaultPlan(step_failures={"f": {1}})
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(lambda _: 1, name="f", config=StepConfig(RetryPresets.none()))
+
+    run = run_durable(handler, None, faults=faults)
+    assert run.status == "FAILED"
+    assert isinstance(run.error, StepError)
+    assert run.error.error_type.endswith(".InjectedFault")
+    assert str(run.error.message) == "injected fault in step 1 (f) attempt 1"
+
+
+def test_step_latency_is_drawn_per_operation_and_per_attempt() -> None:
+    """Each step attempt's overhead is its own draw from the profile's `step` distribution:
+    two steps, or two attempts of one step, do not share one (log-normal draws never tie)."""
+    profile = LatencyProfile(name="test-random-step", step=Dist(100.0, 0.5))
+    starts: dict[tuple[str, int], float] = {}
+
+    def timed(name: str, fail_first: bool) -> Any:
+        def body(step_ctx: StepContext) -> int:
+            starts[(name, step_ctx.attempt)] = current_clock().now_ms()
+            if fail_first and step_ctx.attempt == 1:
+                raise LookupError("down")
+            return 0
+
+        return body
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.step(timed("a", False), name="a")
+        ctx.step(timed("b", False), name="b")
+        return ctx.step(timed("c", True), name="c", config=StepConfig(retry(2, delay_s=1)))
+
+    run_durable(handler, None, profile=profile, seed=3)
+    draw_a = starts[("a", 1)]
+    draw_b = starts[("b", 1)] - draw_a
+    assert draw_a > 0 and draw_b > 0 and draw_a != pytest.approx(draw_b)
+    c_first = starts[("c", 1)] - starts[("b", 1)]
+    c_second = starts[("c", 2)] - starts[("c", 1)] - 1000.0
+    assert c_first > 0 and c_second > 0 and c_first != pytest.approx(c_second)
+
+
+def test_a_result_the_serdes_refuses_fails_the_step_the_same_on_replay() -> None:
+    """A permanent serdes failure fails the step without its retry strategy; the FAIL
+    checkpoint keeps the error, so replay raises the same `SerDesError` the first run did."""
+    caught: list[tuple[str, str]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        try:
+            ctx.step(lambda _: object(), name="opaque")
+        except SerDesError as exc:
+            caught.append((type(exc).__name__, str(exc.message)))
+        ctx.wait(Duration.from_seconds(1), name="later")  # the next invocation replays
+        return len(caught)
+
+    run = run_durable(handler, None)
+    assert (run.status, run.result) == ("SUCCEEDED", 2)
+    assert run.metrics.invocations == 2 and caught[0] == caught[1]
+    assert run.operation("opaque").status == "FAILED" and run.operation("opaque").attempts == 1
