@@ -731,12 +731,16 @@ def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):
         assert set(group["poll_interval_ms"]) == {float(point.split("poll_interval_ms=")[1])}
 
 
-def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(tmp_path: Path):
+def test_collect_sweep_returns_the_rows_run_sweep_writes_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     run_sweep(parse_sweep(SMALL), out, progress=False)
-    before = set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*"))
+    private = tmp_path / "tmp"  # this test's own temp dir: other sweeps on the host stay out
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     swept = collect_sweep(parse_sweep(SMALL))
-    assert set(Path(tempfile.gettempdir()).glob("durable-sim-sweep-*")) == before
+    assert list(private.iterdir()) == []
     assert swept.rows.equals(read_sweep(out, grid_values=True))
     assert swept.specs == [p.spec for p in parse_sweep(SMALL).points]
     assert swept.index.equals(pd.read_csv(out / INDEX_FILE))

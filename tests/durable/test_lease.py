@@ -268,17 +268,19 @@ def _held(duration_s: float) -> tuple[_CountingRenewals, Lease]:
 
 
 def test_a_keeper_stopped_before_its_first_renewal_never_renews() -> None:
-    journal, lease = _held(0.3)
-    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    journal, lease = _held(3.0)  # first renewal due after 1 s: far beyond any stall of load
+    keeper = LeaseKeeper(journal, lease, 3.0)  # type: ignore[arg-type]
     assert keeper.stop() == lease
-    time.sleep(0.4)  # past the first renewal it would have sent
+    time.sleep(1.2)  # past the first renewal it would have sent
     assert journal.renewals == 0
 
 
 def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
     journal, lease = _held(0.3)
     keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
-    time.sleep(0.45)  # renewals due at 0.1 s and 0.2 s (and more, on time)
+    deadline = time.monotonic() + 30  # renewals due at 0.1 s and 0.2 s; a loaded host is late
+    while journal.renewals < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     keeper.check()
     renewed = keeper.stop()
     assert journal.renewals >= 2 and renewed.epoch == lease.epoch
