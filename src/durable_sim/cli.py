@@ -486,6 +486,7 @@ def _out_of_reach(error: Exception) -> int:
 def _worker_command() -> click.Command:
     from durable_sim.durable.lease import DEFAULT_LEASE_S
     from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
+    from durable_sim.pgconn import DEFAULT_QUERY_TIMEOUT_S
 
     pauses = retry_pauses_s(JOURNAL_RETRY)
 
@@ -535,6 +536,15 @@ def _worker_command() -> click.Command:
             "long stops the worker with an error (status 2), as do its retries running out "
             f"({len(pauses) + 1} attempts over {sum(pauses):g} s)",
         ),
+        click.Option(
+            ["--timeout-s"],
+            type=FiniteFloatRange(0, min_open=True),
+            default=DEFAULT_QUERY_TIMEOUT_S,
+            show_default=True,
+            help="Postgres journal: seconds to wait for the server, to connect (whole seconds, "
+            "2 at least) and for each answer; a server silent for longer counts as out of "
+            "reach (a wait in progress ends at SIGTERM)",
+        ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]
 
@@ -546,6 +556,7 @@ def _worker_command() -> click.Command:
         park_after_ms: float,
         max_runs: int | None,
         idle_exit_s: float | None,
+        timeout_s: float,
         quiet: bool,
     ) -> int:
         from durable_sim.durable import LeaseConfig
@@ -572,7 +583,13 @@ def _worker_command() -> click.Command:
         log = None if quiet else lambda line: click.echo(line, err=True)
         try:
             try:
-                opened = open_when_reachable(journal, stop=stop, log=log, idle_exit_s=idle_exit_s)
+                opened = open_when_reachable(
+                    journal,
+                    stop=stop,
+                    log=log,
+                    idle_exit_s=idle_exit_s,
+                    timeout_s=timeout_s,
+                )
             except (JournalPathError, JournalCorruptError, ValueError) as exc:
                 raise click.BadParameter(str(exc), param_hint="--journal") from None
             except JournalUnavailableError as exc:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from durable_sim import pgconn
 from durable_sim.baseline import KVStore, open_store
 from durable_sim.clock import Clock
 from durable_sim.dsn import check_dsn, redact
@@ -83,14 +84,14 @@ class Storage:
             with SqliteJournal(folder / "journal.sqlite") as journal:
                 yield RunStorage(journal, "sqlite", folder / "store.sqlite")
             return
-        with psycopg.connect(self.root, autocommit=True) as conn:
+        with pgconn.connect(self.root) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         url = in_schema(self.root, name)
         try:
             with PostgresJournal(url) as journal:
                 yield RunStorage(journal, url, None)
         finally:
-            with psycopg.connect(self.root, autocommit=True) as conn:
+            with pgconn.connect(self.root) as conn:
                 conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
@@ -128,7 +129,7 @@ def check_reachable(url: str) -> None:
 
     Raises `DatabaseUnreachableError` naming the URL (password redacted) and the reason."""
     try:
-        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+        pgconn.connect(url, connect_timeout_s=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
         raise DatabaseUnreachableError(

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -554,3 +555,23 @@ def test_the_nth_call_on_a_key_pays_the_draw_keyed_by_its_cost_key_and_n() -> No
             expected.append(reference.draw(*draw_key))
     assert paid == pytest.approx(expected, rel=1e-12)
     assert len(set(paid)) == 6
+
+
+def test_postgres_store_call_the_server_does_not_answer_fails_within_its_deadline(
+    postgres_cluster: PostgresCluster, postgres_dsn: str
+) -> None:
+    """Formerly a call waited without a deadline (here: for a row lock another transaction
+    holds; a stopped server, tests/test_pgconn.py); the next call reconnects."""
+    from durable_sim.baseline.store.postgres import PostgresBackend
+
+    backend = PostgresBackend(postgres_dsn, query_timeout_s=0.5)
+    backend.put("t", "k", "s", '{"v": 1}')
+    with psycopg.connect(postgres_dsn) as holder:
+        holder.execute("UPDATE kv_items SET item = item")  # holds every row's lock, uncommitted
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError, match=r"query_timeout_s=0\.5 s"):
+            backend.modify("t", "k", "s", lambda item: {"v": 2})
+        assert time.monotonic() - started < 0.5 + 1 + 2  # the deadline and the cancel's bound
+        holder.rollback()
+    assert backend.get("t", "k", "s") == {"v": 1}  # reconnected; the failed write left nothing
+    backend.close()
