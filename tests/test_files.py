@@ -95,7 +95,10 @@ def test_an_unwritable_directory_is_refused(tmp_path: Path) -> None:
         )
     finally:
         locked.chmod(0o755)
-    expected = f"bad output path '{locked / 'rows.csv'}': directory {locked} is not writable"
+    expected = (
+        f"bad output path '{locked / 'rows.csv'}': cannot create files in {locked}: "
+        "Permission denied"
+    )
     assert done.returncode == 1
     assert f"OutputPathError: {expected}" in done.stderr
     assert list(locked.iterdir()) == []
@@ -107,8 +110,19 @@ def test_a_directory_that_refuses_files_whatever_its_bits_say_is_refused() -> No
     /proc/x.csv`` failed only when the rows were written, after every run. A probe file is now
     created and removed, as the output's own temporary file will be."""
     assert files.refuses_files("/proc") is not None
-    with pytest.raises(OutputPathError, match=r"bad output path '/proc/x.csv': directory /proc "):
+    with pytest.raises(
+        OutputPathError, match=r"bad output path '/proc/x.csv': cannot create files in /proc: "
+    ):
         check_output_file("/proc/x.csv", ".csv")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_the_reason_is_the_directorys_not_the_probe_files() -> None:
+    """Formerly "/proc is not writable: No such file or directory": the OS's answer for the
+    probe file, which reads as if /proc were missing."""
+    reason = files.refuses_files("/proc")
+    assert reason is not None and reason.startswith("cannot create files in /proc: ")
+    assert "creates no files" in reason and "although the directory exists" in reason
 
 
 def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:

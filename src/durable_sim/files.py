@@ -21,6 +21,7 @@ neither is reported as a `SidecarMismatchError`. One writer per pair at a time: 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -46,21 +47,36 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def refuses_files(directory: str | Path) -> str | None:
-    """Why the existing `directory` refuses new files (the OS's reason, e.g. ``Read-only file
-    system``), or None if it takes them.
+    """Why the existing `directory` refuses new files, as one phrase naming it (``cannot create
+    files in /mnt/ro: Read-only file system``), or None if it takes them.
 
     Tried, not guessed: a temporary file ``.write-probe.*.tmp`` is created in it and removed at
     once, as an output's own temporary file will be. Permission bits and ``os.access`` cannot
     tell: root passes them everywhere, and a read-only mount or a pseudo-filesystem such as
-    ``/proc`` refuses files whatever its bits say.
+    ``/proc`` refuses files whatever its bits say. The reason is the directory's, not the probe
+    file's: a pseudo-filesystem answers ENOENT ("No such file or directory") for a new file in a
+    directory that exists, which is said as such.
     """
     try:
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.", suffix=_TEMP_SUFFIX)
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return f"cannot create files in {directory}: {_directory_reason(Path(directory), exc)}"
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def _directory_reason(directory: Path, exc: OSError) -> str:
+    """What `exc`, raised creating a file in `directory`, says about the directory."""
+    if exc.errno == errno.ENOENT:
+        if directory.is_dir():
+            return (
+                "its file system creates no files (a new file there is 'No such file or "
+                "directory' although the directory exists, as on pseudo-filesystems such as "
+                "/proc and /sys)"
+            )
+        return "it no longer exists"
+    return exc.strerror or str(exc)
 
 
 def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
@@ -92,10 +108,7 @@ def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
         )
     reason = refuses_files(parent)
     if reason is not None:
-        raise OutputPathError(
-            f"bad output path {str(path)!r}: directory {parent} is not writable: {reason} "
-            f"({accepted})"
-        )
+        raise OutputPathError(f"bad output path {str(path)!r}: {reason} ({accepted})")
     return path
 
 

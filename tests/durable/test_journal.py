@@ -351,7 +351,7 @@ def test_a_journal_in_a_directory_that_refuses_files_is_named_before_sqlite_runs
     """/proc refuses new files whatever its permission bits say (and root passes os.access
     everywhere): the journal is refused with the OS's reason, not as a corrupt database."""
     with pytest.raises(
-        JournalPathError, match=r"/proc refuses new files \(.+\) \(accepted: a file"
+        JournalPathError, match=r"cannot create files in /proc: .+ \(accepted: a file"
     ):
         SqliteJournal(Path("/proc") / "j.sqlite")
 

@@ -499,6 +499,4 @@ def _check_path(path: Path) -> None:
         raise JournalPathError(f"journal path {path}: its directory {parent} {what} {accepted}")
     reason = None if path.exists() else refuses_files(parent)
     if reason is not None:
-        raise JournalPathError(
-            f"journal path {path}: {parent} refuses new files ({reason}) {accepted}"
-        )
+        raise JournalPathError(f"journal path {path}: {reason} {accepted}")
