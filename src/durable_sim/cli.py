@@ -5,6 +5,7 @@
     durable-sim report            # tables, figures and the PDF from the committed rows
     durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
     durable-sim worker --journal postgresql://host/db --functions my.module:FUNCTIONS
+    durable-sim recover data/     # finish CSV + sidecar publishes a kill interrupted
     durable-sim workloads         # the registered workloads, one a line (and: profiles)
     durable-sim --import my_workloads run order --model durable --profile my-lab
     durable-sim --import examples.order_saga run order-saga --model baseline \
@@ -689,6 +690,28 @@ def profiles_command() -> None:
             for name, p in PROFILES.items()
         ]
     )
+
+
+@cli.command("recover", short_help="finish the publishes a kill interrupted (CSV + sidecar)")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def recover_command(paths: tuple[Path, ...]) -> int:
+    """Finish every CSV + .meta.json publish that a kill interrupted under each of PATHS (a
+    directory, searched recursively, or a data file): a data file still one version behind
+    its sidecar gets the new data, and leftover temporary files go. One line per pair settled
+    (completed: the new data put in place; intact or absent: only leftovers removed)."""
+    from durable_sim.files import recover_pairs
+
+    settled: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            settled += recover_pairs(path)
+        except FileNotFoundError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATHS") from None
+    for path, status in settled:
+        click.echo(f"{status}: {path}")
+    if not settled:
+        click.echo("nothing to recover")
+    return 0
 
 
 cli.add_command(_run_command())
