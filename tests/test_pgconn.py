@@ -102,3 +102,10 @@ def test_a_stopped_server_cannot_hold_a_query_or_a_connect(
 def test_a_bad_timeout_is_named_with_the_accepted_range(value: object) -> None:
     with pytest.raises(ValueError, match=r"bad query_timeout_s=.*accepted: a finite number"):
         pgconn.connect("postgresql://127.0.0.1:1/db", query_timeout_s=value)  # type: ignore[arg-type]
+
+
+def test_a_call_that_needs_no_wait_passes_through(postgres_cluster: PostgresCluster) -> None:
+    """A commit outside a transaction sends nothing: psycopg's generator ends at once."""
+    with pgconn.connect(postgres_cluster.dsn) as conn:
+        conn.commit()
+        assert conn.execute("SELECT 2").fetchone() == (2,)

@@ -76,7 +76,11 @@ class DeadlineConnection(psycopg.Connection[TupleRow]):
     def _bounded(self, gen: PQGen[RV], deadline: float) -> Generator[Any, Any, RV]:
         """`gen`, passed through, raising `_Cut` when the server is silent past `deadline` or
         once `interrupt` is set."""
-        state = next(gen)
+        try:
+            state = next(gen)
+        except StopIteration as done:  # nothing to wait for (a commit outside a transaction)
+            finished: RV = done.value
+            return finished
         while True:
             ready = yield state
             if time.monotonic() >= deadline:
