@@ -7,10 +7,12 @@ answers them, and a server-side ``statement_timeout`` needs a server that runs. 
 for the server here has a client-side deadline:
 
 - connecting: libpq's ``connect_timeout`` (whole seconds, 2 at least, as libpq counts it);
-- every query, commit and rollback: `DeadlineConnection` bounds each of psycopg's waits on the
-  socket by ``query_timeout_s``, and cuts it short once an `interrupt` event is set (a worker told
-  to stop by SIGTERM), checked whenever the server has been silent for psycopg's poll interval
-  (0.1 s), so a reply that is arriving is never cut off by an interrupt.
+- every query, commit and rollback: the connection `connect` opens bounds each of psycopg's
+  waits on the socket (``Connection.wait``, which every query goes through; the pinned psycopg's
+  tests here fail should that change) by ``query_timeout_s``, and cuts it short once an
+  `interrupt` event is set (a worker told to stop by SIGTERM), checked whenever the server has
+  been silent for psycopg's poll interval (0.1 s), so a reply that is arriving is never cut off
+  by an interrupt.
 
 A wait cut short sends the server a cancel request (libpq's ``PQcancelConn``, given at most
 `CANCEL_TIMEOUT_S`: a stopped postmaster accepts the request's connection in its kernel and
@@ -32,6 +34,8 @@ import psycopg
 from psycopg.abc import PQGen
 from psycopg.rows import TupleRow
 
+from durable_sim.errors import DurableSimError
+
 #: Default longest wait (s) for the server's answer to one query, commit or rollback. The queries
 #: of the journal and the store wait at most for a row lock another transaction holds for one of
 #: its own statements (milliseconds), so a healthy server answers far sooner; 10 s is also the
@@ -43,10 +47,18 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Longest wait (s) for a cancel request before the connection is closed regardless.
 CANCEL_TIMEOUT_S = 1.0
 
+__all__ = [
+    "CANCEL_TIMEOUT_S",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_QUERY_TIMEOUT_S",
+    "check_timeout",
+    "connect",
+]
+
 RV = TypeVar("RV")
 
 
-class _Cut(Exception):
+class _Cut(DurableSimError):
     """A wait cut short (the deadline passed or the interrupt was set); carries why."""
 
 
@@ -58,7 +70,7 @@ def check_timeout(name: str, value: object) -> float:
     return float(value)
 
 
-class DeadlineConnection(psycopg.Connection[TupleRow]):
+class _DeadlineConnection(psycopg.Connection[TupleRow]):
     """A psycopg connection whose every wait for the server ends within `query_timeout_s` or
     once `interrupt` is set (see the module's docstring); opened by `connect`."""
 
@@ -110,14 +122,14 @@ def connect(
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
     interrupt: threading.Event | None = None,
-) -> DeadlineConnection:
-    """An autocommit `DeadlineConnection` to `dsn`, opened within `connect_timeout_s` (rounded
+) -> psycopg.Connection[TupleRow]:
+    """An autocommit connection to `dsn`, opened within `connect_timeout_s` (rounded
     up to whole seconds, 2 at least, as libpq counts it) and then waiting at most
     `query_timeout_s` for each answer. Raises `psycopg.OperationalError` if the server cannot
     be reached or refuses, ValueError for a bad timeout."""
     connect_s = max(2, math.ceil(check_timeout("connect_timeout_s", connect_timeout_s)))
     query_s = check_timeout("query_timeout_s", query_timeout_s)
-    conn = DeadlineConnection.connect(dsn, autocommit=True, connect_timeout=connect_s)
+    conn = _DeadlineConnection.connect(dsn, autocommit=True, connect_timeout=connect_s)
     conn.query_timeout_s = query_s
     conn.interrupt = interrupt
     return conn
