@@ -544,7 +544,7 @@ def _worker_command() -> click.Command:
             show_default=True,
             help="Postgres journal: seconds to wait for the server, to connect (whole seconds, "
             "2 at least) and for each answer; a server silent for longer counts as out of "
-            "reach (a wait in progress ends at SIGTERM)",
+            "reach (a wait for an answer ends at SIGTERM, a connect attempt at its timeout)",
         ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]

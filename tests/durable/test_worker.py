@@ -4,6 +4,7 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -355,6 +356,10 @@ def test_every_retry_line_is_one_line() -> None:
     assert "failed: Connection refused Is the server running" in lines[0]
 
 
+#: The libpq application name the workers of these tests connect with (``PGAPPNAME``).
+WORKER_APP = "durable-sim-test-worker"
+
+
 def _start_worker(dsn: str, *options: str) -> subprocess.Popen[str]:
     functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
     return subprocess.Popen(
@@ -374,19 +379,21 @@ def _start_worker(dsn: str, *options: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PGAPPNAME": WORKER_APP},
     )
 
 
 def _wait_connected(cluster: PostgresCluster) -> None:
-    """Until a client other than this one is connected (the worker, claiming)."""
+    """Until the worker is connected (by its application name: a backend of an earlier test
+    may still be on its way out)."""
     import psycopg
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with psycopg.connect(cluster.dsn, autocommit=True) as conn:
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (WORKER_APP,),
             ).fetchone()
         if row is not None and row[0] >= 1:
             time.sleep(0.3)  # the worker is past its schema set-up, in its claim loop
@@ -444,6 +451,7 @@ def test_sigterm_stops_a_worker_waiting_on_a_stopped_server_at_once(
     finally:
         worker.kill()
         worker.wait()
-    assert worker.returncode == 0, stderr
-    assert took < 1 + 3  # the cancel's bound, plus 3 s for a loaded host
-    assert "interrupted" in stderr
+    outcome = (worker.returncode, round(took, 2), stderr)
+    assert worker.returncode == 0, outcome
+    assert took < 1 + 3, outcome  # the cancel's bound, plus 3 s for a loaded host
+    assert "interrupted" in stderr, outcome

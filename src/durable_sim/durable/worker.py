@@ -29,7 +29,8 @@ work, and a worker told to leave after so long idle leaves then, with the same e
 than as if it had simply found no work. A server that stops answering mid-query (stopped, frozen,
 cut off without a reset) counts as out of reach once its answer is ``timeout_s`` late
 (`durable_sim.pgconn`), so the worker leaves within ``idle_exit_s`` plus a query and a connect
-timeout; its stop event (SIGTERM) also ends a wait for the server at once. Retrying, rather
+timeout; its stop event (SIGTERM) also ends a wait for a query's answer at once (a connect
+attempt in progress ends at its own timeout). Retrying, rather
 than failing at the first refusal, lets workers start with (or before) their database and ride
 out a restart or a failover.
 
