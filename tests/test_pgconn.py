@@ -51,7 +51,7 @@ def test_a_query_past_its_deadline_fails_closes_and_is_cancelled(
     started = time.monotonic()
     with pytest.raises(psycopg.OperationalError, match=r"within query_timeout_s=0\.5 s"):
         conn.execute("SELECT pg_sleep(30)")
-    assert time.monotonic() - started < 0.5 + pgconn.CANCEL_TIMEOUT_S + 2
+    assert time.monotonic() - started < 15  # far within the 30 s query
     assert conn.closed
     deadline = time.monotonic() + 10
     while _sleeping(postgres_cluster.dsn) and time.monotonic() < deadline:
@@ -77,7 +77,7 @@ def test_an_interrupt_ends_a_wait_at_once(postgres_cluster: PostgresCluster) -> 
     started = time.monotonic()
     with pytest.raises(psycopg.OperationalError, match="interrupted"):
         conn.execute("SELECT pg_sleep(30)")
-    assert time.monotonic() - started < 0.3 + pgconn.CANCEL_TIMEOUT_S + 2
+    assert time.monotonic() - started < 15  # far within the 60 s deadline
 
 
 @pytest.mark.slow
@@ -91,11 +91,11 @@ def test_a_stopped_server_cannot_hold_a_query_or_a_connect(
         with pytest.raises(psycopg.OperationalError, match="query_timeout_s=1 s"):
             conn.execute("SELECT 1")
         # the deadline, then the cancel request nobody reads, then the close
-        assert time.monotonic() - started < 1 + pgconn.CANCEL_TIMEOUT_S + 2
+        assert time.monotonic() - started < 15  # formerly: until SIGCONT
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError, match="timeout"):
             pgconn.connect(scratch_cluster.dsn, connect_timeout_s=1)  # libpq's 2 s at least
-        assert time.monotonic() - started < 2 + 2
+        assert time.monotonic() - started < 15  # without connect_timeout: psycopg's 130 s
 
 
 @pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), True, "10", None])

