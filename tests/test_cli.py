@@ -204,8 +204,9 @@ def test_an_unwritable_out_directory_is_refused_at_once(tmp_path: Path) -> None:
         locked.chmod(0o755)
     assert done.returncode == 2
     assert done.stderr == (
-        f"durable-sim: bad output path '{locked / 'rows.csv'}': directory {locked} is not "
-        "writable: Permission denied (accepted: a .csv file in an existing, writable directory)\n"
+        f"durable-sim: bad output path '{locked / 'rows.csv'}': cannot create files in "
+        f"{locked}: Permission denied (accepted: a .csv file in an existing, writable "
+        "directory)\n"
     )
 
 
@@ -281,7 +282,7 @@ COUNTER = ["run", "counter", "--model", "durable"]
         ([*COUNTER, "--jobs", "0"], "'--jobs': 0 is not in the range"),
         (["run", "counter"], "Missing option '--model'"),
         # unusable --out
-        ([*COUNTER, "--out", "/proc/x.csv"], "directory /proc is not writable"),
+        ([*COUNTER, "--out", "/proc/x.csv"], "cannot create files in /proc: its file system"),
         ([*COUNTER, "--out", "{tmp}/nowhere/x.csv"], "nowhere does not exist"),
         ([*COUNTER, "--out", "{tmp}/x.txt"], "(accepted: a file name ending in .csv)"),
         # missing files

@@ -23,6 +23,7 @@ from durable_sim.files import (
     publish_pair,
     read_pair,
     recover_pair,
+    recover_pairs,
     sidecar_path,
     write_bytes_atomic,
 )
@@ -95,7 +96,10 @@ def test_an_unwritable_directory_is_refused(tmp_path: Path) -> None:
         )
     finally:
         locked.chmod(0o755)
-    expected = f"bad output path '{locked / 'rows.csv'}': directory {locked} is not writable"
+    expected = (
+        f"bad output path '{locked / 'rows.csv'}': cannot create files in {locked}: "
+        "Permission denied"
+    )
     assert done.returncode == 1
     assert f"OutputPathError: {expected}" in done.stderr
     assert list(locked.iterdir()) == []
@@ -107,8 +111,19 @@ def test_a_directory_that_refuses_files_whatever_its_bits_say_is_refused() -> No
     /proc/x.csv`` failed only when the rows were written, after every run. A probe file is now
     created and removed, as the output's own temporary file will be."""
     assert files.refuses_files("/proc") is not None
-    with pytest.raises(OutputPathError, match=r"bad output path '/proc/x.csv': directory /proc "):
+    with pytest.raises(
+        OutputPathError, match=r"bad output path '/proc/x.csv': cannot create files in /proc: "
+    ):
         check_output_file("/proc/x.csv", ".csv")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_the_reason_is_the_directorys_not_the_probe_files() -> None:
+    """Formerly "/proc is not writable: No such file or directory": the OS's answer for the
+    probe file, which reads as if /proc were missing."""
+    reason = files.refuses_files("/proc")
+    assert reason is not None and reason.startswith("cannot create files in /proc: ")
+    assert "creates no files" in reason and "although the directory exists" in reason
 
 
 def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -203,8 +218,10 @@ def test_a_crash_at_every_rename_and_fsync_leaves_the_old_or_the_new_pair(
         publish_pair(path, b"old", {"version": "old"})
         old = _tree(directory)
         _publish_crashing_at(monkeypatch, path, b"new", crash_at, fsync)
-        seen = read_pair(path)[0]  # a reader, before any recovery
+        plain = path.read_bytes()  # what pandas or cat sees
+        seen = read_pair(path)[0]  # a reader of ours, before any recovery
         assert seen in (b"old", b"new")
+        assert path.read_bytes() == seen  # ours finished an interrupted rename
         status = recover_pair(path)
         after = _tree(directory)
         if seen == b"old":
@@ -212,10 +229,13 @@ def test_a_crash_at_every_rename_and_fsync_leaves_the_old_or_the_new_pair(
         else:
             assert read_pair(path)[0] == after["rows.csv"] == b"new"
         assert sorted(after) == ["rows.csv", "rows.meta.json"]
-        outcomes.append((seen.decode(), status))
-    assert outcomes[:commit] == [("old", "intact")] * commit  # before the sidecar's rename
-    assert outcomes[commit] == ("new", "completed")  # committed; the CSV's rename was to come
-    assert outcomes[-1] == ("new", "intact")
+        outcomes.append((plain.decode(), seen.decode(), status))
+    before = [("old", "old", "intact")] * commit
+    assert outcomes[:commit] == before  # before the sidecar's rename commits
+    # committed, the CSV's rename still to come: a plain reader saw the old CSV, ours the new
+    # one, which it put in place
+    assert outcomes[commit] == ("old", "new", "intact")
+    assert outcomes[-1] == ("new", "new", "intact")
 
 
 def _fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -281,3 +301,126 @@ def test_any_sequence_of_interrupted_publishes_keeps_one_verified_pair(
         assert read_pair(path)[0] == seen
         assert sorted(p.name for p in directory.iterdir()) == ["rows.csv", "rows.meta.json"]
         committed = seen
+
+
+# -- a kill exactly between the sidecar's rename and the CSV's ---------------------------------
+
+
+def _killed_between_the_renames(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Publish ``old`` at `path`, then ``new``, dying exactly at the CSV's rename (the one after
+    the commit point): chosen by what is renamed, not by counting or timing."""
+    publish_pair(path, b"old", {"version": "old"})
+    real = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        if str(src).endswith(".pending") and Path(dst) == path:
+            raise _Crash("between the renames")
+        real(src, dst)
+
+    with monkeypatch.context() as patch, contextlib.suppress(_Crash):
+        patch.setattr(files.os, "replace", replace)
+        publish_pair(path, b"new", {"version": "new"})
+    assert path.read_bytes() == b"old"  # what a plain reader sees in the window
+    assert json.loads(sidecar_path(path).read_text())["version"] == "new"
+
+
+def _pending_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob(".*.pending"))
+
+
+@pytest.mark.parametrize(
+    ("finisher", "expected"),
+    [
+        (lambda path: read_pair(path), b"new"),
+        (lambda path: recover_pair(path), b"new"),
+        (lambda path: recover_pairs(path.parent.parent), b"new"),
+        (lambda path: recover_pairs(path), b"new"),
+        (lambda path: publish_pair(path, b"newer", {}), b"newer"),
+    ],
+    ids=["read_pair", "recover_pair", "recover_pairs-tree", "recover_pairs-file", "publish"],
+)
+def test_a_kill_between_the_renames_is_finished_by_the_next_reader_or_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finisher: Any, expected: bytes
+) -> None:
+    """A plain reader sees the old CSV beside the new sidecar until one of ours comes by."""
+    path = tmp_path / "a" / "b" / "rows.csv"
+    path.parent.mkdir(parents=True)
+    _killed_between_the_renames(monkeypatch, path)
+    assert _pending_files(tmp_path)
+    finisher(path)
+    assert path.read_bytes() == expected == read_pair(path)[0]
+    assert _pending_files(tmp_path) == []
+
+
+def test_a_reader_in_a_directory_that_refuses_the_rename_still_reads_the_new_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "rows.csv"
+    _killed_between_the_renames(monkeypatch, path)
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", refuse)
+        assert read_pair(path)[0] == b"new"
+    assert path.read_bytes() == b"old" and _pending_files(tmp_path)  # left as it was
+
+
+def test_a_writer_whose_last_rename_a_reader_made_first_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last rename is the same whoever makes it: a reader that comes in between the
+    writer's two renames makes it, and the writer finds it made."""
+    path = tmp_path / "rows.csv"
+    publish_pair(path, b"old", {})
+    real = os.replace
+    readers: list[bytes] = []
+
+    def replace(src: Any, dst: Any) -> None:
+        if str(src).endswith(".pending") and Path(dst) == path and not readers:
+            with monkeypatch.context() as inner:
+                inner.setattr(files.os, "replace", real)
+                readers.append(read_pair(path)[0])  # the reader renames the pending file
+        real(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", replace)
+        publish_pair(path, b"new", {})
+    assert readers == [b"new"]
+    assert path.read_bytes() == b"new" and read_pair(path)[0] == b"new"
+    assert _pending_files(tmp_path) == []
+
+
+def test_recover_pairs_settles_every_pair_and_names_a_torn_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = tmp_path / "x" / "good.csv"
+    good.parent.mkdir()
+    _killed_between_the_renames(monkeypatch, good)
+    torn = tmp_path / "torn.csv"
+    _killed_between_the_renames(monkeypatch, torn)
+    for pending in tmp_path.glob(".torn.csv.*.pending"):
+        pending.write_bytes(b"garbage")  # the new data is gone: nothing can settle this pair
+    with pytest.raises(SidecarMismatchError, match=r"torn\.csv does not match its sidecar"):
+        recover_pairs(tmp_path)
+    assert good.read_bytes() == b"new"  # the other pair was settled first
+    assert recover_pairs(good.parent) == []  # nothing left to do there
+    with pytest.raises(FileNotFoundError, match=r"missing does not exist \(accepted: a data"):
+        recover_pairs(tmp_path / "missing")
+
+
+def test_the_recover_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from durable_sim.cli import main
+
+    path = tmp_path / "rows.csv"
+    _killed_between_the_renames(monkeypatch, path)
+    done = subprocess.run(
+        [sys.executable, "-m", "durable_sim.cli", "recover", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"completed: {path}\n", "")
+    assert path.read_bytes() == b"new"
+    assert main(["recover", str(tmp_path)]) == 0  # nothing to recover
+    assert main(["recover", str(tmp_path / "missing")]) == 2

@@ -5,6 +5,7 @@
     durable-sim report            # tables, figures and the PDF from the committed rows
     durable-sim sweep params/sweeps/example.yaml --out data/sweeps/example --executor dask
     durable-sim worker --journal postgresql://host/db --functions my.module:FUNCTIONS
+    durable-sim recover data/     # finish CSV + sidecar publishes a kill interrupted
     durable-sim workloads         # the registered workloads, one a line (and: profiles)
     durable-sim --import my_workloads run order --model durable --profile my-lab
     durable-sim --import examples.order_saga run order-saga --model baseline \
@@ -484,6 +485,7 @@ def _out_of_reach(error: Exception) -> int:
 
 
 def _worker_command() -> click.Command:
+    from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
     from durable_sim.durable.lease import DEFAULT_LEASE_S
     from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
 
@@ -535,6 +537,15 @@ def _worker_command() -> click.Command:
             "long stops the worker with an error (status 2), as do its retries running out "
             f"({len(pauses) + 1} attempts over {sum(pauses):g} s)",
         ),
+        click.Option(
+            ["--timeout-s"],
+            type=FiniteFloatRange(0, min_open=True),
+            default=DEFAULT_QUERY_TIMEOUT_S,
+            show_default=True,
+            help="Postgres journal: seconds to wait for the server, to connect (whole seconds, "
+            "2 at least) and for each answer; a server silent for longer counts as out of "
+            "reach (a wait for an answer ends at SIGTERM, a connect attempt at its timeout)",
+        ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]
 
@@ -546,6 +557,7 @@ def _worker_command() -> click.Command:
         park_after_ms: float,
         max_runs: int | None,
         idle_exit_s: float | None,
+        timeout_s: float,
         quiet: bool,
     ) -> int:
         from durable_sim.durable import LeaseConfig
@@ -572,7 +584,13 @@ def _worker_command() -> click.Command:
         log = None if quiet else lambda line: click.echo(line, err=True)
         try:
             try:
-                opened = open_when_reachable(journal, stop=stop, log=log, idle_exit_s=idle_exit_s)
+                opened = open_when_reachable(
+                    journal,
+                    stop=stop,
+                    log=log,
+                    idle_exit_s=idle_exit_s,
+                    timeout_s=timeout_s,
+                )
             except (JournalPathError, JournalCorruptError, ValueError) as exc:
                 raise click.BadParameter(str(exc), param_hint="--journal") from None
             except JournalUnavailableError as exc:
@@ -672,6 +690,28 @@ def profiles_command() -> None:
             for name, p in PROFILES.items()
         ]
     )
+
+
+@cli.command("recover", short_help="finish the publishes a kill interrupted (CSV + sidecar)")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def recover_command(paths: tuple[Path, ...]) -> int:
+    """Finish every CSV + .meta.json publish that a kill interrupted under each of PATHS (a
+    directory, searched recursively, or a data file): a data file still one version behind
+    its sidecar gets the new data, and leftover temporary files go. One line per pair settled
+    (completed: the new data put in place; intact or absent: only leftovers removed)."""
+    from durable_sim.files import recover_pairs
+
+    settled: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            settled += recover_pairs(path)
+        except FileNotFoundError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATHS") from None
+    for path, status in settled:
+        click.echo(f"{status}: {path}")
+    if not settled:
+        click.echo("nothing to recover")
+    return 0
 
 
 cli.add_command(_run_command())

@@ -1,4 +1,5 @@
-"""PostgreSQL connection strings: recognise, validate and redact them (libpq's own parser).
+"""PostgreSQL connection strings (recognise, validate and redact them with libpq's own parser)
+and the deadlines a connection keeps (`durable_sim.pgconn` applies them).
 
 Shared by the baseline's Postgres store and the durable engine's Postgres journal, so a DSN
 means the same thing, and is refused with the same message, wherever it is given.
@@ -6,11 +7,21 @@ means the same thing, and is refused with the same message, wherever it is given
 
 from __future__ import annotations
 
+import math
 import re
 
 _URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
 _KEYWORD = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
 ACCEPTED = "accepted: a libpq connection string or postgresql:// URL"
+
+#: Default longest wait (s) for the server's answer to one query, commit or rollback. The queries
+#: of the journal and the store wait at most for a row lock another transaction holds for one of
+#: its own statements (milliseconds), so a healthy server answers far sooner; 10 s is also the
+#: connect timeout these modules used before and psql's examples use (PostgreSQL documentation,
+#: "Parameter Key Words": connect_timeout).
+DEFAULT_QUERY_TIMEOUT_S = 10.0
+#: Default longest wait (s) to connect (libpq's ``connect_timeout``).
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 # psycopg (~0.1 s of CPU to import) is imported by the functions that parse a DSN, not with this
 # module: a process that never meets a database (a sweep's worker) does not load it.
@@ -71,3 +82,11 @@ def check_dsn(dsn: object) -> str:
         message = f"bad Postgres DSN {redact(dsn)!r}: {reason} ({ACCEPTED})"
         raise ValueError(message) from None
     return dsn
+
+
+def check_timeout(name: str, value: object) -> float:
+    """`value` as a float if it is a finite number of seconds > 0; ValueError naming `name`, the
+    value and the accepted range otherwise (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"bad {name}={value!r} (accepted: a finite number of seconds > 0)")
+    return float(value)

@@ -13,10 +13,16 @@ be replaced by one rename, so they are published in an order that a reader can c
 3. the pending data file is renamed over ``rows.csv``.
 
 Killed before step 2, the visible pair is the old one (plus hidden temporary files); killed
-between steps 2 and 3, the sidecar names data that is complete in the pending file, so
-`read_pair` returns it and `recover_pair` finishes the rename. A pair whose data matches
-neither is reported as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair`
-(which `publish_pair` calls first) removes the pair's leftover temporary files.
+between steps 2 and 3, the sidecar names data that is complete in the pending file, while
+``rows.csv`` still holds the previous version: a plain reader (pandas, ``cat``) is misled until
+the rename is finished. Two files cannot be replaced by one rename, so every reader and writer
+of ours finishes it first: `read_pair` returns the pending data and renames it into place (when
+the directory lets it; a read-only copy is read all the same), `publish_pair` and
+`recover_pair` finish it before writing, and `recover_pairs` (``durable-sim recover PATH``)
+finishes every interrupted publish under a directory. That last rename is the same whoever makes
+it, and whoever comes second finds it made. A pair whose data matches neither file is reported
+as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair` (which
+`publish_pair` calls first) removes the pair's leftover temporary files.
 
 Kills and power loss: a rename is atomic in the kernel and written bytes sit in its page cache,
 which outlives the writing process, so the guarantees above hold against a process killed at any
@@ -30,6 +36,8 @@ finished, or with either file empty, missing or older, which `read_pair` reports
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -55,21 +63,36 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def refuses_files(directory: str | Path) -> str | None:
-    """Why the existing `directory` refuses new files (the OS's reason, e.g. ``Read-only file
-    system``), or None if it takes them.
+    """Why the existing `directory` refuses new files, as one phrase naming it (``cannot create
+    files in /mnt/ro: Read-only file system``), or None if it takes them.
 
     Tried, not guessed: a temporary file ``.write-probe.*.tmp`` is created in it and removed at
     once, as an output's own temporary file will be. Permission bits and ``os.access`` cannot
     tell: root passes them everywhere, and a read-only mount or a pseudo-filesystem such as
-    ``/proc`` refuses files whatever its bits say.
+    ``/proc`` refuses files whatever its bits say. The reason is the directory's, not the probe
+    file's: a pseudo-filesystem answers ENOENT ("No such file or directory") for a new file in a
+    directory that exists, which is said as such.
     """
     try:
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe.", suffix=_TEMP_SUFFIX)
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return f"cannot create files in {directory}: {_directory_reason(Path(directory), exc)}"
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def _directory_reason(directory: Path, exc: OSError) -> str:
+    """What `exc`, raised creating a file in `directory`, says about the directory."""
+    if exc.errno == errno.ENOENT:
+        if directory.is_dir():
+            return (
+                "its file system creates no files (a new file there is 'No such file or "
+                "directory' although the directory exists, as on pseudo-filesystems such as "
+                "/proc and /sys)"
+            )
+        return "it no longer exists"
+    return exc.strerror or str(exc)
 
 
 def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
@@ -101,10 +124,7 @@ def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
         )
     reason = refuses_files(parent)
     if reason is not None:
-        raise OutputPathError(
-            f"bad output path {str(path)!r}: directory {parent} is not writable: {reason} "
-            f"({accepted})"
-        )
+        raise OutputPathError(f"bad output path {str(path)!r}: {reason} ({accepted})")
     return path
 
 
@@ -218,10 +238,23 @@ def publish_pair(
     if fsync:
         _fsync_directory(directory)
     write_bytes_atomic(sidecar_path(path), sidecar.encode(), fsync=fsync)  # the commit point
-    os.replace(pending, path)
-    if fsync:
-        _fsync_directory(directory)
+    _finish_publish(path, pending, record, fsync=fsync)
     return path
+
+
+def _finish_publish(
+    path: Path, pending: Path, record: Mapping[str, Any], *, fsync: bool = True
+) -> None:
+    """The last rename of a committed publish: `pending` over `path`, then (with `fsync`) the
+    directory's fsync. A reader may have made it first (`read_pair`): then `path` holds the
+    data already. Raises the OSError of a rename that failed otherwise."""
+    try:
+        os.replace(pending, path)
+    except FileNotFoundError:
+        if not _matches(_read_or_none(path), record):
+            raise
+    if fsync:
+        _fsync_directory(path.parent)
 
 
 def _recorded(path: Path) -> dict[str, Any]:
@@ -266,17 +299,24 @@ def read_pair(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     """The verified bytes of a published data file and its sidecar's contents.
 
     Returns the data whose sha256 and size the sidecar records: the file at `path`, or, if a
-    publish was interrupted after its commit point, the complete pending file beside it. Never
-    writes. Raises `SidecarMismatchError` if the sidecar is missing, unreadable or records
-    other data than either file holds.
+    publish was interrupted after its commit point, the complete pending file beside it, which
+    is then renamed over `path` (the publish's own last step) so that plain readers see it too;
+    a directory that refuses the rename (read-only) is left as it is. Raises
+    `SidecarMismatchError` if the sidecar is missing, unreadable or records other data than
+    either file holds.
     """
     path = Path(path)
     meta = _recorded(path)
     record = meta[DATA_FILE_KEY]
-    for candidate in (path, _pending_path(path, record["sha256"])):
-        data = _read_or_none(candidate)
-        if data is not None and _matches(data, record):
-            return data, meta
+    data = _read_or_none(path)
+    if data is not None and _matches(data, record):
+        return data, meta
+    pending = _pending_path(path, record["sha256"])
+    data = _read_or_none(pending)
+    if data is not None and _matches(data, record):
+        with contextlib.suppress(OSError):  # read-only, or another process was first
+            _finish_publish(path, pending, record)
+        return data, meta
     raise _mismatch(path, record)
 
 
@@ -318,10 +358,47 @@ def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
     if _matches(_read_or_none(path), record):
         status = "intact"
     elif _matches(_read_or_none(pending), record):
-        os.replace(pending, path)
-        _fsync_directory(path.parent)
+        _finish_publish(path, pending, record)
         status = "completed"
     else:
         raise _mismatch(path, record)
     _remove_leftovers(path)
     return status
+
+
+def recover_pairs(root: str | Path) -> list[tuple[Path, str]]:
+    """`recover_pair` for every pair under the directory `root` (searched recursively) that an
+    interrupted publish left a pending data file beside, or for the one pair `root` names (a
+    data file). Returns ``(data file, status)`` per pair settled, in path order. Raises
+    FileNotFoundError for a `root` that does not exist and `SidecarMismatchError` for a pair
+    whose sidecar names data found nowhere (the other pairs are settled first)."""
+    root = Path(root)
+    if not root.exists() and not sidecar_path(root).exists():
+        raise FileNotFoundError(f"{root} does not exist (accepted: a data file or a directory)")
+    if not root.is_dir():
+        return [(root, recover_pair(root))]
+    paths = sorted(
+        {
+            pending.with_name(name)
+            for pending in root.rglob(f".*{_PENDING_SUFFIX}")
+            if (name := _pending_data_name(pending.name)) is not None
+        }
+    )
+    settled: list[tuple[Path, str]] = []
+    mismatches: list[SidecarMismatchError] = []
+    for path in paths:
+        try:
+            settled.append((path, recover_pair(path)))
+        except SidecarMismatchError as exc:
+            mismatches.append(exc)
+    if mismatches:
+        raise mismatches[0]
+    return settled
+
+
+def _pending_data_name(name: str) -> str | None:
+    """The data file's name in a pending file's name ``.<name>.<sha256>.pending``, or None."""
+    stem = name.removeprefix(".").removesuffix(_PENDING_SUFFIX)
+    data_name, _, sha256 = stem.rpartition(".")
+    is_digest = len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+    return data_name if name.startswith(".") and data_name and is_digest else None

@@ -153,5 +153,5 @@ class ProjectPaths:
                 raise ProjectRootError(f"cannot create output directory {path}: {exc}") from None
             reason = refuses_files(path)
             if reason is not None:
-                raise ProjectRootError(f"output directory {path} is not writable: {reason}")
+                raise ProjectRootError(f"bad output directory: {reason}")
         return self

@@ -113,7 +113,7 @@ def _check_writable_dirs(directories: list[Path]) -> None:
             )
         reason = refuses_files(directory)
         if reason is not None:
-            raise OutputPathError(f"output directory {directory} is not writable: {reason}")
+            raise OutputPathError(f"bad output directory: {reason}")
 
 
 def build_paper(root: str | Path) -> Path:

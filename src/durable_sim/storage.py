@@ -81,16 +81,16 @@ class Storage:
             with SqliteJournal(folder / "journal.sqlite") as journal:
                 yield RunStorage(journal, "sqlite", folder / "store.sqlite")
             return
-        import psycopg  # imported where a database is used: a run in memory never loads it
+        from durable_sim import pgconn  # psycopg is imported where a database is used
 
-        with psycopg.connect(self.root, autocommit=True) as conn:
+        with pgconn.connect(self.root) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         url = in_schema(self.root, name)
         try:
             with PostgresJournal(url) as journal:
                 yield RunStorage(journal, url, None)
         finally:
-            with psycopg.connect(self.root, autocommit=True) as conn:
+            with pgconn.connect(self.root) as conn:
                 conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
@@ -129,8 +129,10 @@ def check_reachable(url: str) -> None:
     Raises `DatabaseUnreachableError` naming the URL (password redacted) and the reason."""
     import psycopg  # imported where a database is used: a run in memory never loads it
 
+    from durable_sim import pgconn
+
     try:
-        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+        pgconn.connect(url, connect_timeout_s=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())
         raise DatabaseUnreachableError(

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -657,3 +658,23 @@ def test_a_bad_sqlite_timeout_names_the_value_and_the_range(tmp_path: Path, bad:
         SQLiteBackend(tmp_path / "s.db", timeout_s=bad)
     assert str(err.value) == f"bad SQLite timeout_s {bad!r} (accepted: seconds, >= 0)"
     assert not (tmp_path / "s.db").exists()  # nothing half-made
+
+
+def test_postgres_store_call_the_server_does_not_answer_fails_within_its_deadline(
+    postgres_cluster: PostgresCluster, postgres_dsn: str
+) -> None:
+    """Formerly a call waited without a deadline (here: for a row lock another transaction
+    holds; a stopped server, tests/test_pgconn.py); the next call reconnects."""
+    from durable_sim.baseline.store.postgres import PostgresBackend
+
+    backend = PostgresBackend(postgres_dsn, query_timeout_s=0.5)
+    backend.put("t", "k", "s", '{"v": 1}')
+    with psycopg.connect(postgres_dsn) as holder:
+        holder.execute("UPDATE kv_items SET item = item")  # holds every row's lock, uncommitted
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError, match=r"query_timeout_s=0\.5 s"):
+            backend.modify("t", "k", "s", lambda item: {"v": 2})
+        assert time.monotonic() - started < 15  # formerly: until the holder let go
+        holder.rollback()
+    assert backend.get("t", "k", "s") == {"v": 1}  # reconnected; the failed write left nothing
+    backend.close()

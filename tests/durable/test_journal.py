@@ -4,6 +4,8 @@ or misplaced files, many processes creating one file at once)."""
 
 from __future__ import annotations
 
+import errno
+import json
 import multiprocessing
 import os
 import random
@@ -14,10 +16,17 @@ from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
-from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.config import Duration, StepConfig
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
-from durable_sim import JournalCorruptError, SqliteJournal, run_durable, send_callback_success
+from durable_sim import (
+    JournalCorruptError,
+    MemoryJournal,
+    SqliteJournal,
+    run_durable,
+    send_callback_success,
+)
 from durable_sim.durable import (
     ExecutionBusyError,
     ExecutionClosedError,
@@ -28,6 +37,7 @@ from durable_sim.durable import (
     OperationClosedError,
     OperationRecord,
 )
+from durable_sim.durable.errors import JournalUnavailableError, resource_cause
 from durable_sim.durable.journal.records import encode_json
 from tests.durable.conftest import JournalBackend
 
@@ -341,7 +351,7 @@ def test_a_journal_in_a_directory_that_refuses_files_is_named_before_sqlite_runs
     """/proc refuses new files whatever its permission bits say (and root passes os.access
     everywhere): the journal is refused with the OS's reason, not as a corrupt database."""
     with pytest.raises(
-        JournalPathError, match=r"/proc refuses new files \(.+\) \(accepted: a file"
+        JournalPathError, match=r"cannot create files in /proc: .+ \(accepted: a file"
     ):
         SqliteJournal(Path("/proc") / "j.sqlite")
 
@@ -487,3 +497,86 @@ def test_a_postgres_dsn_names_a_postgres_journal(dsn: str) -> None:
         port = sock.getsockname()[1]
     with pytest.raises(JournalUnavailableError, match=r"127\.0\.0\.1"):
         open_journal(dsn.format(port=port))
+
+
+# -- a resource error is no corruption ---------------------------------------------------------
+
+
+class _Starved(SerDes[Any]):
+    """JSON, except that reading fails with `error` while `starved` is set (memory or I/O
+    running out as the journal is read)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.starved = False
+
+    def serialize(self, value: Any, _: SerDesContext) -> str:
+        return json.dumps(value)
+
+    def deserialize(self, data: str, _: SerDesContext) -> Any:
+        if self.starved:
+            raise self.error
+        return json.loads(data)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [MemoryError(), OSError(errno.EIO, "Input/output error"), OSError(errno.ENOSPC, "full")],
+    ids=["MemoryError", "EIO", "ENOSPC"],
+)
+def test_a_resource_error_while_a_result_is_read_is_not_called_corruption(
+    error: BaseException,
+) -> None:
+    """Formerly a MemoryError (which the SDK's serdes wraps in SerDesError) was reported as a
+    corrupt record; it stops the invocation as `JournalUnavailableError`, the execution as it
+    was, and the next invocation goes on."""
+    serdes = _Starved(error)
+
+    def workflow(event: Any, ctx: DurableContext) -> Any:
+        first = ctx.step(lambda _: {"n": 1}, name="first", config=StepConfig(serdes=serdes))
+        return [first, ctx.create_callback(name="answer").result()]
+
+    journal = MemoryJournal()
+    assert run_durable(workflow, None, journal=journal, execution_id="r").status == "PENDING"
+    history = journal.read_history("r")
+    serdes.starved = True
+    with pytest.raises(JournalUnavailableError, match=type(error).__name__) as caught:
+        run_durable(workflow, None, journal=journal, execution_id="r")
+    assert not isinstance(caught.value, JournalCorruptError)
+    assert "not a corrupt record" in str(caught.value)
+    record = journal.get_execution("r")
+    assert record is not None and record.status == "RUNNING"
+    assert journal.read_history("r") == history
+    serdes.starved = False
+    pending = run_durable(workflow, None, journal=journal, execution_id="r")
+    send_callback_success(journal, pending.pending_callbacks[0], "yes")
+    done = run_durable(workflow, None, journal=journal, execution_id="r")
+    assert (done.status, done.result) == ("SUCCEEDED", [{"n": 1}, "yes"])
+
+
+def test_a_full_disk_is_no_corrupt_journal(tmp_path: Path) -> None:
+    """SQLite's SQLITE_FULL ("database or disk is full") was reported as corruption."""
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")  # the file may grow no more
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "x" * 100_000})
+    with pytest.raises(JournalUnavailableError, match="full") as caught:
+        journal.open_execution("e", "x" * 100_000, started)
+    assert not isinstance(caught.value, JournalCorruptError)
+    journal.close()
+
+
+def test_a_resource_cause_is_found_through_the_chain() -> None:
+    def chained(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise ValueError("wrapped") from exc
+        except ValueError as outer:
+            return outer
+
+    memory = MemoryError()
+    assert resource_cause(chained(memory)) is memory
+    assert resource_cause(ValueError("bad bytes")) is None
+    assert resource_cause(chained(KeyError("k"))) is None

@@ -4,7 +4,9 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -671,7 +673,7 @@ def test_opening_a_journal_stops_retrying_when_told(
     attempts: list[str] = []
     stop = threading.Event()
 
-    def unreachable(where: str) -> Any:
+    def unreachable(where: str, **_: Any) -> Any:
         attempts.append(where)
         if len(attempts) == 2:
             stop.set()  # e.g. SIGTERM during the second attempt
@@ -694,3 +696,117 @@ def test_opening_a_reachable_journal_returns_it(clock: _Clock, tmp_path: Path) -
     assert isinstance(journal, SqliteJournal)
     journal.close()
     assert isinstance(open_when_reachable("memory"), MemoryJournal)
+
+
+def test_every_retry_line_is_one_line() -> None:
+    """Formerly libpq's multi-line messages reached the log with their newlines."""
+    error = JournalUnavailableError(
+        "cannot claim from the journal at 'x': connection to server at \"127.0.0.1\", port 1 "
+        "failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP "
+        "connections?\n"
+    )
+    lines: list[str] = []
+    _worker_error(_Unreachable(error), retry=SHORT_RETRY, log=lines.append)
+    assert lines and all("\n" not in line and "\t" not in line for line in lines)
+    assert "failed: Connection refused Is the server running" in lines[0]
+
+
+#: The libpq application name the workers of these tests connect with (``PGAPPNAME``).
+WORKER_APP = "durable-sim-test-worker"
+
+
+def _start_worker(dsn: str, *options: str) -> subprocess.Popen[str]:
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable_sim.cli",
+            "worker",
+            "--journal",
+            dsn,
+            "--functions",
+            functions,
+            "--poll-s",
+            "0.05",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PGAPPNAME": WORKER_APP},
+    )
+
+
+def _wait_connected(cluster: PostgresCluster) -> None:
+    """Until the worker is connected (by its application name: a backend of an earlier test
+    may still be on its way out)."""
+    import psycopg
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (WORKER_APP,),
+            ).fetchone()
+        if row is not None and row[0] >= 1:
+            time.sleep(0.3)  # the worker is past its schema set-up, in its claim loop
+            return
+        time.sleep(0.1)
+    raise AssertionError("the worker never connected")
+
+
+@pytest.mark.slow
+def test_a_worker_whose_server_stops_answering_exits_2_within_its_budget(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly a worker blocked inside libpq while its server was stopped (SIGSTOP), deaf to
+    --idle-exit-s and SIGTERM. Now the claim in flight fails after --timeout-s, and the retries
+    end at --idle-exit-s: the worker exits 2 within idle-exit + a query timeout, the cancel's
+    bound and a connect timeout (libpq's 2 s at least), with one line."""
+    from tests.test_pgconn import stopped
+
+    worker = _start_worker(scratch_cluster.dsn, "--idle-exit-s", "4", "--timeout-s", "1")
+    try:
+        _wait_connected(scratch_cluster)
+        with stopped(scratch_cluster):
+            started = time.monotonic()
+            _, stderr = worker.communicate(timeout=60)
+            took = time.monotonic() - started
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == 2, stderr
+    assert took < 30  # its budget is 4 + 1 + 1 + 2 s; formerly it waited for SIGCONT
+    final = stderr.splitlines()[-1]
+    assert final.startswith("durable-sim: journal out of reach: ") and "gave up after" in final
+    retry, final_line = stderr.splitlines()  # one line each: the retry, then the verdict
+    assert "no answer from the server within query_timeout_s=1 s" in retry
+    assert "connection timeout expired (gave up after 2 attempts" in final_line
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_waiting_on_a_stopped_server_at_once(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly SIGTERM waited for the server to come back; now it ends the wait in progress
+    (here a 60 s deadline) and the worker exits 0."""
+    from tests.test_pgconn import stopped
+
+    worker = _start_worker(scratch_cluster.dsn, "--timeout-s", "60")
+    try:
+        _wait_connected(scratch_cluster)
+        with stopped(scratch_cluster):
+            time.sleep(0.5)  # the worker is now waiting for a claim's answer
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=60)
+            took = time.monotonic() - started
+    finally:
+        worker.kill()
+        worker.wait()
+    outcome = (worker.returncode, round(took, 2), stderr)
+    assert worker.returncode == 0, outcome
+    assert took < 30, outcome  # far within the 60 s deadline (the cancel's bound is 1 s)
+    assert "interrupted" in stderr, outcome

@@ -59,7 +59,27 @@ class JournalError(DurableSimError):
 
 
 class JournalCorruptError(JournalError):
-    """A journal file or record cannot be read back (the message names the file or operation)."""
+    """A journal file or record cannot be read back because its bytes are wrong (the message
+    names the file or operation). A resource error met while reading (`RESOURCE_ERRORS`) is no
+    corruption: it is a `JournalUnavailableError`."""
+
+
+#: Errors of the machine, not of the journal's bytes: memory, the operating system's I/O (EIO,
+#: ENOSPC, EMFILE...) and the interpreter's stack.
+RESOURCE_ERRORS: tuple[type[BaseException], ...] = (MemoryError, OSError, RecursionError)
+
+
+def resource_cause(exc: BaseException) -> BaseException | None:
+    """The first resource error (`RESOURCE_ERRORS`) in `exc`'s chain (`exc` itself, then its
+    ``__cause__`` or ``__context__``, as the SDK's serdes wraps any error), or ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RESOURCE_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class JournalPathError(JournalError, ValueError):

@@ -26,8 +26,13 @@ retry formula (`JOURNAL_RETRY`); then the worker stops with the last `JournalUna
 which names the DSN without its password (the command line exits with status 2). An
 ``idle_exit_s`` also bounds the wait: time spent unable to reach the journal is time without
 work, and a worker told to leave after so long idle leaves then, with the same error rather
-than as if it had simply found no work. Retrying, rather than failing at the first refusal,
-lets workers start with (or before) their database and ride out a restart or a failover.
+than as if it had simply found no work. A server that stops answering mid-query (stopped, frozen,
+cut off without a reset) counts as out of reach once its answer is ``timeout_s`` late
+(`durable_sim.pgconn`), so the worker leaves within ``idle_exit_s`` plus a query and a connect
+timeout; its stop event (SIGTERM) also ends a wait for a query's answer at once (a connect
+attempt in progress ends at its own timeout). Retrying, rather
+than failing at the first refusal, lets workers start with (or before) their database and ride
+out a restart or a failover.
 
 The function registry (`FunctionRegistry`, or a mapping of names to durable handlers) names what
 a worker may run: an execution of another name stays in the queue for a worker that has it.
@@ -51,6 +56,7 @@ from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 
 from durable_sim.clock import WallClock
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
 from durable_sim.durable.errors import ExecutionBusyError, JournalError, JournalUnavailableError
 from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, open_journal
 from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
@@ -271,19 +277,22 @@ def open_when_reachable(
     log: Callable[[str], None] | None = None,
     retry: RetryStrategyConfig = JOURNAL_RETRY,
     idle_exit_s: float | None = None,
+    timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
 ) -> Journal | None:
     """`open_journal(where)`, retried as `retry` says (`JOURNAL_RETRY`) while the database
     cannot be reached, so a worker started during a server restart waits for it, and for at
-    most `idle_exit_s` seconds if given; ``None`` if `stop` is set first. Raises the last
-    `JournalUnavailableError` (naming the DSN without its password, the attempts and the time
-    spent) once the retries are spent; other errors (a bad path or DSN, a corrupt journal) at
-    once."""
+    most `idle_exit_s` seconds if given; ``None`` if `stop` is set first. A Postgres journal
+    waits at most `timeout_s` (finite, > 0) to connect and for each answer of its server, and a
+    wait in progress ends once `stop` is set (`durable_sim.pgconn`), so a server that stops
+    answering mid-query counts as unreachable. Raises the last `JournalUnavailableError`
+    (naming the DSN without its password, the attempts and the time spent) once the retries are
+    spent; other errors (a bad path or DSN, a bad timeout, a corrupt journal) at once."""
     deadline = None if idle_exit_s is None else time.monotonic() + idle_exit_s
     retrying = JournalRetry(retry, deadline)
     while True:
         retrying.attempting()
         try:
-            return open_journal(where)
+            return open_journal(where, timeout_s=timeout_s, interrupt=stop)
         except JournalUnavailableError as exc:
             pause = retrying.pause_after(exc)
             _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
@@ -337,8 +346,10 @@ def _run_one(
 
 
 def _say(log: Callable[[str], None] | None, line: str) -> None:
+    """Give `log` `line` as one line: its whitespace runs (a libpq message's newlines) become
+    single spaces."""
     if log is not None:
-        log(line)
+        log(" ".join(line.split()))
 
 
 def _pause(stop: threading.Event | None, seconds: float) -> None:

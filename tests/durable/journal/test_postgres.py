@@ -92,3 +92,35 @@ def test_a_journal_of_another_version_is_refused(postgres_dsn: str) -> None:
 def test_a_dsn_that_does_not_parse_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"bad Postgres DSN .*invalid URI query parameter"):
         PostgresJournal("postgresql://h/db?nosuch=1")
+
+
+def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_dsn: str) -> None:
+    """Formerly a journal call waited without a deadline (here: for a row lock another
+    transaction holds; a stopped server: tests/test_pgconn.py and the worker's tests). The call
+    fails with `JournalUnavailableError`, and the next one reconnects."""
+    import time
+
+    from durable_sim.durable.journal import HistoryEntry
+
+    journal = PostgresJournal(postgres_dsn, query_timeout_s=0.5)
+    started_entry = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "1"})
+    record = journal.open_execution("e", "1", started_entry, owner="w", lease_s=60)
+    assert record.lease is not None
+    with psycopg.connect(postgres_dsn) as holder:
+        holder.execute("SELECT 1 FROM durable_executions FOR UPDATE")  # held, uncommitted
+        started = time.monotonic()
+        with pytest.raises(JournalUnavailableError, match=r"query_timeout_s=0\.5 s") as caught:
+            journal.renew(record.lease, 60)
+        assert time.monotonic() - started < 15  # formerly: until the holder let go
+        assert "\n" not in str(caught.value)
+        holder.rollback()
+    renewed = journal.renew(record.lease, 60)  # a new connection
+    assert renewed.epoch == record.lease.epoch
+    journal.close()
+
+
+@pytest.mark.parametrize("name", ["connect_timeout_s", "query_timeout_s"])
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True])
+def test_a_bad_timeout_is_refused_before_connecting(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"bad {name}=.* \(accepted: a finite number"):
+        PostgresJournal("postgresql://127.0.0.1:1/db", **{name: value})  # type: ignore[arg-type]

@@ -22,9 +22,11 @@ memory backend sorts in and SQLite's BINARY collation uses, whatever the databas
 and NUL characters are kept (``text`` cannot hold them). Items are stored as their JSON text, not
 ``jsonb``, so they round-trip exactly as on the other backends.
 
-Failures. A connection that breaks (server restart, network) fails the call in progress with
-`psycopg.OperationalError`, and the call's effect is then unknown, as for a DynamoDB call that
-times out; the next call opens a new connection.
+Failures. A connection that breaks (server restart, network), and a server that does not answer
+within the deadline (`durable_sim.pgconn`: ``connect_timeout_s`` to connect, ``query_timeout_s``
+for each answer), fail the call in progress with `psycopg.OperationalError`, and the call's
+effect is then unknown, as for a DynamoDB call that times out; the next call opens a new
+connection.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ from typing import TYPE_CHECKING
 
 from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
-from durable_sim.dsn import check_dsn, redact
+from durable_sim.dsn import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_QUERY_TIMEOUT_S,
+    check_dsn,
+    check_timeout,
+    redact,
+)
 
 if TYPE_CHECKING:  # psycopg (~0.1 s to import) is imported where a backend connects
     import psycopg
@@ -75,19 +83,32 @@ def _key(table: str, pk: str, sk: str) -> tuple[str, bytes, bytes]:
 class PostgresBackend(Backend):
     """Raw storage in a PostgreSQL database, shared by every process that opens the same DSN.
 
-    One connection per backend object; a lock serialises its use across threads.
+    One connection per backend object; a lock serialises its use across threads. Every wait
+    for the server has a deadline: `connect_timeout_s` to connect (whole seconds, 2 at least)
+    and `query_timeout_s` for each answer (both finite and > 0, 10 s by default:
+    `durable_sim.pgconn`).
 
     Raises:
-        ValueError: the DSN does not parse, or its search_path names no existing schema.
+        ValueError: the DSN does not parse, its search_path names no existing schema, or a
+            timeout is out of range.
         ConnectionError: the server cannot be reached or refuses the connection (the message
             names the DSN, password redacted).
-        psycopg.Error: the table cannot be created for another reason (e.g. no privilege).
+        psycopg.Error: the table cannot be created for another reason (e.g. no privilege), or
+            the server does not answer in time (`psycopg.OperationalError`).
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
+    ) -> None:
         import psycopg.errors
 
         self.dsn = check_dsn(dsn)
+        self._connect_timeout_s = check_timeout("connect_timeout_s", connect_timeout_s)
+        self._query_timeout_s = check_timeout("query_timeout_s", query_timeout_s)
         self._lock = threading.Lock()
         self._conn = self._connect()
         try:
@@ -111,8 +132,14 @@ class PostgresBackend(Backend):
     def _connect(self) -> psycopg.Connection[TupleRow]:
         import psycopg
 
+        from durable_sim import pgconn
+
         try:
-            return psycopg.connect(self.dsn, autocommit=True)
+            return pgconn.connect(
+                self.dsn,
+                connect_timeout_s=self._connect_timeout_s,
+                query_timeout_s=self._query_timeout_s,
+            )
         except psycopg.OperationalError as exc:
             raise ConnectionError(
                 f"cannot connect to Postgres at {redact(self.dsn)!r}: {str(exc).strip()}"
@@ -120,9 +147,10 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
-        """The connection, held under the lock; reopened first if an earlier call lost it."""
+        """The connection, held under the lock; reopened first if an earlier call lost it
+        (broken, or closed after a wait past its deadline)."""
         with self._lock:
-            if self._conn.broken:
+            if self._conn.broken or self._conn.closed:
                 self._conn = self._connect()
             yield self._conn
 

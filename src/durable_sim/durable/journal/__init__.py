@@ -17,8 +17,10 @@ form a queue that workers (`durable_sim.durable.worker`) take them from.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
 from durable_sim.durable.journal.base import Journal
 from durable_sim.durable.journal.memory import MemoryJournal
 from durable_sim.durable.journal.postgres import PostgresJournal, is_postgres_dsn
@@ -31,14 +33,29 @@ from durable_sim.durable.journal.records import (
 from durable_sim.durable.journal.sqlite import SqliteJournal
 
 
-def open_journal(where: str | Path, *, group_commit: bool = True) -> Journal:
+def open_journal(
+    where: str | Path,
+    *,
+    group_commit: bool = True,
+    timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
+    interrupt: threading.Event | None = None,
+) -> Journal:
     """The journal `where` names: ``"memory"``, a ``postgresql://`` URL or libpq connection
-    string (``host=... dbname=...``), or the path of a SQLite file. Raises the backend's error
-    for a bad path or an unreachable server."""
+    string (``host=... dbname=...``), or the path of a SQLite file. For Postgres, `timeout_s`
+    (finite, > 0; 10 s by default) bounds each wait for the server, to connect (in whole
+    seconds, 2 at least) and for each answer, and `interrupt` cuts a wait short
+    (`PostgresJournal`). Raises the backend's error for a bad path, a bad timeout or an
+    unreachable server."""
     if isinstance(where, str) and where == "memory":
         return MemoryJournal()
     if isinstance(where, str) and is_postgres_dsn(where):
-        return PostgresJournal(where, group_commit=group_commit)
+        return PostgresJournal(
+            where,
+            group_commit=group_commit,
+            connect_timeout_s=timeout_s,
+            query_timeout_s=timeout_s,
+            interrupt=interrupt,
+        )
     return SqliteJournal(where, group_commit=group_commit)
 
 

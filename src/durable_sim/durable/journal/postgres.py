@@ -14,10 +14,12 @@ journal object are group-committed in one transaction (`durable_sim.durable.jour
 Every lease time is the server's clock (``clock_timestamp()``), so machines need not agree on
 the time.
 
-Failures. A connection that breaks (a server restart, the network) fails the call in progress
-with `JournalUnavailableError`; the call's effect is then unknown (a commit may have landed) and
-the next call opens a new connection. The runtime treats it as a crash of the invocation: the
-next invocation reads from the journal what was written.
+Failures. A connection that breaks (a server restart, the network), and a server that does not
+answer within the deadline (`durable_sim.pgconn`: ``connect_timeout_s`` to connect,
+``query_timeout_s`` for each answer, a wait cut short once ``interrupt`` is set), fail the call in
+progress with `JournalUnavailableError`; the call's effect is then unknown (a commit may have
+landed) and the next call opens a new connection. The runtime treats it as a crash of the
+invocation: the next invocation reads from the journal what was written.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from durable_sim.dsn import check_dsn, is_postgres_dsn, redact
+from durable_sim.dsn import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_QUERY_TIMEOUT_S,
+    check_dsn,
+    check_timeout,
+    is_postgres_dsn,
+    redact,
+)
 from durable_sim.durable.errors import (
     ExecutionBusyError,
     ExecutionClosedError,
@@ -136,18 +145,33 @@ class PostgresJournal(Journal):
     One connection per journal object, used by one thread at a time (a lock); `group_commit`
     as for `SqliteJournal`.
 
+    Every wait for the server has a deadline: `connect_timeout_s` to connect (whole seconds, 2
+    at least), `query_timeout_s` for each answer (both finite and > 0; defaults
+    `durable_sim.DEFAULT_CONNECT_TIMEOUT_S` and ``DEFAULT_QUERY_TIMEOUT_S``, 10 s), and
+    a wait is cut short once `interrupt` is set (a worker stopping).
+
     Raises:
-        ValueError: the DSN does not parse.
+        ValueError: the DSN does not parse, or a timeout is out of range.
         JournalPathError: its search_path names no existing schema.
-        JournalUnavailableError: the server cannot be reached (the DSN is named, password
-            redacted).
+        JournalUnavailableError: the server cannot be reached or does not answer in time (the
+            DSN is named, password redacted).
         JournalCorruptError: the schema holds a journal of another version.
     """
 
-    def __init__(self, dsn: str, *, group_commit: bool = True, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        group_commit: bool = True,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
+        interrupt: threading.Event | None = None,
+    ) -> None:
         self.dsn = check_dsn(dsn)
         self._rows = RowDecoder(f"journal {redact(self.dsn)!r}")
-        self._connect_timeout_s = connect_timeout_s
+        self._connect_timeout_s = check_timeout("connect_timeout_s", connect_timeout_s)
+        self._query_timeout_s = check_timeout("query_timeout_s", query_timeout_s)
+        self._interrupt = interrupt
         self._lock = threading.Lock()
         self._group = GroupCommit(self._commit, enabled=group_commit)
         self._conn = self._connect()
@@ -165,9 +189,14 @@ class PostgresJournal(Journal):
     def _connect(self) -> psycopg.Connection[TupleRow]:
         import psycopg
 
+        from durable_sim import pgconn
+
         try:
-            return psycopg.connect(
-                self.dsn, autocommit=True, connect_timeout=self._connect_timeout_s
+            return pgconn.connect(
+                self.dsn,
+                connect_timeout_s=self._connect_timeout_s,
+                query_timeout_s=self._query_timeout_s,
+                interrupt=self._interrupt,
             )
         except psycopg.OperationalError as exc:
             raise JournalUnavailableError(

@@ -75,6 +75,17 @@ CREATE TABLE operations (
 PRAGMA user_version={SCHEMA_VERSION};
 """
 _TABLES = {"executions", "history", "operations"}
+#: SQLite's primary result codes for a resource it lacks, not for a bad file (SQLite's "Result
+#: and Error Codes"): BUSY, LOCKED, NOMEM, INTERRUPT, IOERR, FULL, PROTOCOL.
+_RESOURCE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_INTERRUPT,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_PROTOCOL,
+}
 _EXECUTION = (
     "SELECT input, status, result, error, function_name, invocations, owner, epoch, "
     "lease_expires FROM executions WHERE execution_id=?"
@@ -182,10 +193,13 @@ class SqliteJournal(Journal):
     # -- plumbing ----------------------------------------------------------------------------
 
     def _error(self, exc: sqlite3.Error, doing: str) -> Exception:
-        """The journal error an SQLite error stands for."""
+        """The journal error an SQLite error stands for: a resource SQLite lacks (`_RESOURCE`:
+        a lock, memory, disk space, I/O) makes the journal unavailable, never corrupt."""
         text = str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and (
-            "locked" in text or "busy" in text or "disk I/O" in text
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary result code
+        if code in _RESOURCE or (
+            isinstance(exc, sqlite3.OperationalError)
+            and ("locked" in text or "busy" in text or "disk I/O" in text)
         ):
             return JournalUnavailableError(f"cannot {doing} journal {self.path}: {text}")
         if isinstance(exc, sqlite3.OperationalError) and (
@@ -204,12 +218,15 @@ class SqliteJournal(Journal):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (SQLite's single writer): one durable commit."""
+        """One write transaction (SQLite's single writer): one durable commit. SQLite has
+        rolled back already after some errors (a full disk, out of memory: "Result and Error
+        Codes"), and a second rollback would replace the error with its own."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -482,6 +499,4 @@ def _check_path(path: Path) -> None:
         raise JournalPathError(f"journal path {path}: its directory {parent} {what} {accepted}")
     reason = None if path.exists() else refuses_files(parent)
     if reason is not None:
-        raise JournalPathError(
-            f"journal path {path}: {parent} refuses new files ({reason}) {accepted}"
-        )
+        raise JournalPathError(f"journal path {path}: {reason} {accepted}")

@@ -16,6 +16,9 @@ from durable_sim.durable.errors import (
     CHECKPOINT_LIMIT_BYTES,
     CheckpointTooLargeError,
     JournalCorruptError,
+    JournalError,
+    JournalUnavailableError,
+    resource_cause,
 )
 
 if TYPE_CHECKING:
@@ -47,17 +50,28 @@ def journaled(
     """Decode a payload the engine encoded and decoded back before journaling it (a step's or
     child context's result, a condition's state). If it no longer decodes, the journal's record
     changed under it (or the serdes did): `JournalCorruptError` naming the operation stops the
-    invocation and leaves the execution as it was, to be resumed once the record is repaired."""
+    invocation and leaves the execution as it was, to be resumed once the record is repaired.
+    A resource error while decoding (out of memory, an I/O error: `resource_cause`) says nothing
+    of the record: `JournalUnavailableError`, which stops the invocation the same way."""
     try:
         return decode(payload, serdes, ident, state.durable_execution_arn)
     except RetryableSerDesError:
         raise
     except Exception as exc:
-        error = JournalCorruptError(
-            f"execution {state.execution_id!r}: the journaled result of {describe(ident)} "
-            f"cannot be decoded ({exc}); the execution is left as it was: repair the record "
-            "(or restore the serdes that wrote it) and resume"
-        )
+        cause = resource_cause(exc)
+        error: JournalError
+        if cause is not None:
+            error = JournalUnavailableError(
+                f"execution {state.execution_id!r}: the journaled result of {describe(ident)} "
+                f"cannot be decoded now ({type(cause).__name__}: {cause}), a resource error, "
+                "not a corrupt record; the execution is left as it was: resume it"
+            )
+        else:
+            error = JournalCorruptError(
+                f"execution {state.execution_id!r}: the journaled result of {describe(ident)} "
+                f"cannot be decoded ({exc}); the execution is left as it was: repair the record "
+                "(or restore the serdes that wrote it) and resume"
+            )
         raise state.fail_execution(error) from exc
 
 
