@@ -322,3 +322,16 @@ def test_an_append_begun_under_a_stale_lease_is_refused(journal: Journal, clock:
     with pytest.raises(LeaseLostError, match="lease epoch 1 of a was taken over"):
         journal.begin_append("x", [_op("1")], old)()
     assert journal.get_operation("x", "1") is None
+
+
+@pytest.mark.parametrize("error", [{}, {"ErrorType": "E", "ErrorMessage": ""}])
+def test_a_finished_executions_error_reads_back_as_written(
+    journal: Journal, error: dict[str, Any]
+) -> None:
+    """Every backend returns the error object it was given, an empty one included (SQLite
+    stored ``{}`` as NULL and read it back as ``None``, where memory kept ``{}``)."""
+    lease = journal.open_execution("x", "{}", _started(), owner="a").lease
+    end = HistoryEntry("ExecutionFailed", 5.0, None, {"Error": error})
+    journal.finish_execution("x", "FAILED", None, error, end, lease)
+    record = journal.get_execution("x")
+    assert record is not None and record.error == error

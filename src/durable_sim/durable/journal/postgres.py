@@ -465,7 +465,7 @@ class PostgresJournal(Journal):
             conn.execute(
                 "UPDATE durable_executions SET status = %s, result = %s, error = %s, "
                 "owner = NULL, lease_expires = NULL, ready_at = NULL WHERE execution_id = %s",
-                (status, result, encode_json(error) if error else None, execution_id),
+                (status, result, encode_json(error) if error is not None else None, execution_id),
             )
             conn.execute(
                 "INSERT INTO durable_history (execution_id, entries) VALUES (%s, %s)",

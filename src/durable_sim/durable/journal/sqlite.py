@@ -462,7 +462,7 @@ class SqliteJournal(Journal):
             db.execute(
                 "UPDATE executions SET status=?, result=?, error=?, owner=NULL, "
                 "lease_expires=NULL, ready_at=NULL WHERE execution_id=?",
-                (status, result, encode_json(error) if error else None, execution_id),
+                (status, result, encode_json(error) if error is not None else None, execution_id),
             )
             db.execute(
                 "INSERT INTO history (execution_id, entries) VALUES (?, ?)",
