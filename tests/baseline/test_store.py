@@ -646,17 +646,23 @@ def test_a_sqlite_call_waits_at_most_timeout_s_for_another_connections_lock(
 
 
 def test_a_sqlite_backend_waits_30_s_by_default(tmp_path: Path) -> None:
-    """The documented default busy timeout is 30 s."""
+    """The documented default busy timeout is 30 s; the longest accepted one is taken."""
     backend = SQLiteBackend(tmp_path / "s.db")
     assert backend.timeout_s == 30.0
     backend.close()
+    longest = SQLiteBackend(tmp_path / "s.db", timeout_s=2_147_483)
+    assert longest.timeout_s == 2_147_483.0
+    longest.close()
 
 
-@pytest.mark.parametrize("bad", [-0.001, float("nan"), float("inf"), True, "5"])
+@pytest.mark.parametrize(
+    "bad", [-0.001, float("nan"), float("inf"), True, "5", 2_147_483.001, 3e6, 10**400]
+)
 def test_a_bad_sqlite_timeout_names_the_value_and_the_range(tmp_path: Path, bad: Any) -> None:
+    """Longer than SQLite's millisecond C int holds, Python's sqlite3 waited not at all."""
     with pytest.raises(ValueError) as err:
         SQLiteBackend(tmp_path / "s.db", timeout_s=bad)
-    assert str(err.value) == f"bad SQLite timeout_s {bad!r} (accepted: seconds, >= 0)"
+    assert str(err.value) == f"bad SQLite timeout_s {bad!r} (accepted: seconds, 0 to 2147483)"
     assert not (tmp_path / "s.db").exists()  # nothing half-made
 
 

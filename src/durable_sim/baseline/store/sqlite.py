@@ -9,7 +9,6 @@ loss may drop the last commits), at a fraction of the cost of a sync per commit.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +17,10 @@ from pathlib import Path
 
 from durable_sim.baseline.store.backend import Backend
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
+
+#: Longest busy timeout (s): SQLite keeps it in milliseconds in a C int (``sqlite3_busy_timeout``),
+#: and Python's `sqlite3.connect` silently waits not at all for a longer one.
+MAX_TIMEOUT_S = 2_147_483
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -36,15 +39,19 @@ class SQLiteBackend(Backend):
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         """Open (or create) the database at ``path``.
 
-        ``timeout_s`` (seconds, finite, >= 0; default 30, SQLite's busy timeout as Python's
-        `sqlite3.connect` takes it) is how long a call waits for another connection's write
+        ``timeout_s`` (seconds, 0 to `MAX_TIMEOUT_S`; default 30, SQLite's busy timeout as
+        Python's `sqlite3.connect` takes it) is how long a call waits for another connection's write
         lock before it fails with "database is locked". Raises `ValueError` for a path whose
         directory does not exist or a timeout out of range.
         """
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
-            raise ValueError(f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, >= 0)")
-        if not math.isfinite(timeout_s) or timeout_s < 0:
-            raise ValueError(f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, >= 0)")
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or not 0 <= timeout_s <= MAX_TIMEOUT_S  # NaN fails both comparisons
+        ):
+            raise ValueError(
+                f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, 0 to {MAX_TIMEOUT_S})"
+            )
         self.timeout_s = float(timeout_s)
         self.path = Path(path)
         if not self.path.parent.is_dir():
