@@ -117,3 +117,20 @@ def test_measuring_on_a_postgres_server_this_project_starts(tmp_path: Path) -> N
     assert all(s.database == "postgres" for s in video_specs(params["02_video_pipeline"]))
     written = measure(params, tmp_path)
     assert [p.name for p in written] == ["phase1_counter.csv", "phase2_video.csv"]
+
+
+def test_a_server_out_of_reach_during_a_run_is_a_journal_error_naming_it_without_password() -> None:
+    """The run's schema is made on the server: one that cannot be reached (here a port nothing
+    listens on; a SIGSTOPped one after the query deadline) is `JournalUnavailableError` naming
+    the server, not psycopg's bare error (the CLI said 'unexpected ConnectionTimeout')."""
+    from durable_sim.durable.errors import JournalUnavailableError
+
+    url = "postgresql://u:SECRET@127.0.0.1:1/db"
+    with pytest.raises(JournalUnavailableError) as err, Storage("postgres", url).for_run():
+        pass
+    message = str(err.value)
+    assert message.startswith(
+        "database 'user=u password=*** dbname=db host=127.0.0.1 port=1': "
+        "cannot create the run's schema: connection failed"
+    )
+    assert "SECRET" not in message and "\n" not in message

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +29,7 @@ from durable_sim.baseline import KVStore, open_store
 from durable_sim.clock import Clock
 from durable_sim.dsn import check_dsn, redact
 from durable_sim.durable import Journal, PostgresJournal, SqliteJournal
+from durable_sim.durable.errors import JournalUnavailableError
 from durable_sim.errors import SpecError
 from durable_sim.latency import Sampler
 from durable_sim.pgcluster import PostgresCluster
@@ -81,17 +82,33 @@ class Storage:
             with SqliteJournal(folder / "journal.sqlite") as journal:
                 yield RunStorage(journal, "sqlite", folder / "store.sqlite")
             return
-        from durable_sim import pgconn  # psycopg is imported where a database is used
-
-        with pgconn.connect(self.root) as conn:
-            conn.execute(f"CREATE SCHEMA {name}")
+        self._schema(f"CREATE SCHEMA {name}", "create the run's schema")
         url = in_schema(self.root, name)
         try:
             with PostgresJournal(url) as journal:
                 yield RunStorage(journal, url, None)
-        finally:
+        except BaseException:
+            with suppress(JournalUnavailableError):  # the run's own error is the one to report
+                self._schema(f"DROP SCHEMA {name} CASCADE", "drop the run's schema")
+            raise
+        self._schema(f"DROP SCHEMA {name} CASCADE", "drop the run's schema")
+
+    def _schema(self, statement: str, doing: str) -> None:
+        """Run one schema statement on the server; a server that cannot be reached or does not
+        answer in time (`durable_sim.pgconn`'s deadlines) is a `JournalUnavailableError` naming
+        the server (password redacted), what was being done and why."""
+        import psycopg  # imported where a database is used: a run in memory never loads it
+
+        from durable_sim import pgconn
+
+        try:
             with pgconn.connect(self.root) as conn:
-                conn.execute(f"DROP SCHEMA {name} CASCADE")
+                conn.execute(statement)
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            raise JournalUnavailableError(
+                f"database {redact(self.root)!r}: cannot {doing}: {reason}"
+            ) from None
 
 
 #: The default: every run in memory.
