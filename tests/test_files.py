@@ -424,3 +424,28 @@ def test_the_recover_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert path.read_bytes() == b"new"
     assert main(["recover", str(tmp_path)]) == 0  # nothing to recover
     assert main(["recover", str(tmp_path / "missing")]) == 2
+
+
+def test_the_recover_command_refuses_a_directory_a_sweep_is_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running sweep's temporary and pending files are not leftovers: removing them broke
+    the sweep (FileNotFoundError on its rename). Its held lock makes `recover` refuse, with one
+    line naming the directory, and leave everything as it was."""
+    from durable_sim import sweeps
+    from durable_sim.cli import main
+
+    out = tmp_path / "sweep"
+    path = out / "point.csv"
+    out.mkdir()
+    _killed_between_the_renames(monkeypatch, path)
+    before = _tree(out)
+    with sweeps._locked(out):
+        capsys.readouterr()
+        assert main(["recover", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{str(out)!r} is being written by a sweep" in err and err.count("\n") == 1
+        assert main(["recover", str(path)]) == 2
+        assert _tree(out) == {**before, ".sweep.lock": _tree(out)[".sweep.lock"]}
+    assert main(["recover", str(tmp_path)]) == 0  # the sweep has let go
+    assert path.read_bytes() == b"new"

@@ -698,14 +698,20 @@ def recover_command(paths: tuple[Path, ...]) -> int:
     """Finish every CSV + .meta.json publish that a kill interrupted under each of PATHS (a
     directory, searched recursively, or a data file): a data file still one version behind
     its sidecar gets the new data, and leftover temporary files go. One line per pair settled
-    (completed: the new data put in place; intact or absent: only leftovers removed)."""
+    (completed: the new data put in place; intact or absent: only leftovers removed). A
+    directory a sweep is writing now is refused (exit 2): the sweep's own temporary files are
+    not leftovers."""
     from durable_sim.files import recover_pairs
+    from durable_sim.sweeps import SweepError, quiet_sweeps
 
     settled: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            settled += recover_pairs(path)
+            with quiet_sweeps(path):
+                settled += recover_pairs(path)
         except FileNotFoundError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATHS") from None
+        except SweepError as exc:
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
     for path, status in settled:
         click.echo(f"{status}: {path}")

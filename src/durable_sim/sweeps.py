@@ -395,6 +395,32 @@ def _locked(out: Path) -> Iterator[str]:
             handle.flush()
 
 
+@contextmanager
+def quiet_sweeps(root: Path) -> Iterator[None]:
+    """Hold the sweep lock of every sweep directory at or under `root` (or of the directory of
+    `root`, a file), so that no sweep writes there meanwhile: for a recovery, which removes
+    leftover temporary files that a running sweep is still writing.
+
+    Raises `SweepError` naming the directory if a sweep holds its lock now."""
+    base = root if root.is_dir() else root.parent
+    locks = sorted(base.rglob(LOCK_FILE)) if root.is_dir() else [base / LOCK_FILE]
+    with ExitStack() as stack:
+        for lock in locks:
+            try:
+                handle = stack.enter_context(lock.open("r", encoding="utf-8"))
+            except FileNotFoundError:
+                continue  # no sweep ever wrote there
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SweepError(
+                    f"{str(lock.parent)!r} is being written by a sweep (its {LOCK_FILE} is "
+                    "held): recover it once the sweep has ended (a rerun of the sweep "
+                    "recovers it too)"
+                ) from None
+        yield
+
+
 # A point to run: (its position in the grid, its spec, its CSV file name).
 _Item = tuple[int, ExperimentSpec, str]
 # What a batch returns: each of its points as saved.
