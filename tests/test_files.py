@@ -449,3 +449,37 @@ def test_the_recover_command_refuses_a_directory_a_sweep_is_writing(
         assert _tree(out) == {**before, ".sweep.lock": _tree(out)[".sweep.lock"]}
     assert main(["recover", str(tmp_path)]) == 0  # the sweep has let go
     assert path.read_bytes() == b"new"
+
+
+def test_a_reader_racing_the_writers_last_rename_gets_the_new_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader saw the new sidecar and the old CSV; the writer then renamed the pending file
+    into place before the reader looked for it (1 read in 200 raised SidecarMismatchError in
+    a reviewer's race, one naming the very sha256 it expected). The pair is read again."""
+    path = tmp_path / "rows.csv"
+    _killed_between_the_renames(monkeypatch, path)
+    real = files._read_or_none
+
+    def writer_moves_first(candidate: Path) -> bytes | None:
+        if candidate.name.endswith(".pending"):
+            os.replace(candidate, path)  # the writer's last rename, just before this read
+        return real(candidate)
+
+    monkeypatch.setattr(files, "_read_or_none", writer_moves_first)
+    assert read_pair(path) == (b"new", json.loads(sidecar_path(path).read_text()))
+
+
+def test_a_pair_that_does_not_match_is_reported_after_one_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing moving under the reader, a mismatch is reported at once, not retried."""
+    path = tmp_path / "rows.csv"
+    publish_pair(path, b"old", {"version": "old"})
+    path.write_bytes(b"tampered")
+    reads: list[Path] = []
+    real = files._read_or_none
+    monkeypatch.setattr(files, "_read_or_none", lambda p: reads.append(p) or real(p))
+    with pytest.raises(SidecarMismatchError, match="does not match its sidecar"):
+        read_pair(path)
+    assert len(reads) == 4  # the file, the pending file, the file again, and the message's read

@@ -295,28 +295,39 @@ def _read_or_none(path: Path) -> bytes | None:
         return None
 
 
+#: Reads of a pair that a concurrent writer keeps changing, before it is reported as a mismatch.
+_READ_ROUNDS = 5
+
+
 def read_pair(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     """The verified bytes of a published data file and its sidecar's contents.
 
     Returns the data whose sha256 and size the sidecar records: the file at `path`, or, if a
     publish was interrupted after its commit point, the complete pending file beside it, which
     is then renamed over `path` (the publish's own last step) so that plain readers see it too;
-    a directory that refuses the rename (read-only) is left as it is. Raises
-    `SidecarMismatchError` if the sidecar is missing, unreadable or records other data than
-    either file holds.
+    a directory that refuses the rename (read-only) is left as it is. A writer publishing
+    meanwhile can move both files between this reader's reads: the pair is then read again, up
+    to `_READ_ROUNDS` times. Raises `SidecarMismatchError` if the sidecar is missing, unreadable
+    or records other data than either file holds.
     """
     path = Path(path)
-    meta = _recorded(path)
-    record = meta[DATA_FILE_KEY]
-    data = _read_or_none(path)
-    if data is not None and _matches(data, record):
-        return data, meta
-    pending = _pending_path(path, record["sha256"])
-    data = _read_or_none(pending)
-    if data is not None and _matches(data, record):
-        with contextlib.suppress(OSError):  # read-only, or another process was first
-            _finish_publish(path, pending, record)
-        return data, meta
+    for _ in range(_READ_ROUNDS):
+        meta = _recorded(path)
+        record = meta[DATA_FILE_KEY]
+        data = _read_or_none(path)
+        if data is not None and _matches(data, record):
+            return data, meta
+        pending = _pending_path(path, record["sha256"])
+        data = _read_or_none(pending)
+        if data is not None and _matches(data, record):
+            with contextlib.suppress(OSError):  # read-only, or another process was first
+                _finish_publish(path, pending, record)
+            return data, meta
+        data = _read_or_none(path)  # a writer may have just renamed the pending file in place
+        if data is not None and _matches(data, record):
+            return data, meta
+        if _recorded(path) == meta:
+            break  # nothing moved under this reader: the pair does not match
     raise _mismatch(path, record)
 
 
