@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -10,10 +11,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -662,11 +665,23 @@ def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
     assert files(out) == medium_reference
 
 
+@contextlib.contextmanager
+def _held_by_sweep(out: Path, token: str) -> Iterator[None]:
+    """`out`'s lock held, with `token` in it, as a running sweep holds it."""
+    with (out / LOCK_FILE).open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.truncate(0)
+        handle.write(token)
+        handle.flush()
+        yield
+
+
 def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeypatch):
     """A worker's batch outlives a cancelled sweep (Dask cannot stop a running task): it saves
     no point after the sweep's token has left the lock file."""
     out = tmp_path / "out"
     out.mkdir()
+    monkeypatch.setattr(sweeps, "_still_held", lambda o, t: sweeps._lock_token(o) == t)
     (out / LOCK_FILE).write_text("client-token")
     points = parse_sweep(SMALL).points[:3]
     items = [(i, point.spec, point.file) for i, point in enumerate(points)]
@@ -703,14 +718,14 @@ def test_one_sweep_at_a_time_per_output_directory(tmp_path):
 def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuses(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / LOCK_FILE).write_text("client-token")
     point = parse_sweep(SMALL).points[0]
     item = [(0, point.spec, point.file)]
-    with pytest.raises(SweepError, match="cannot see the output directory"):
-        sweeps._run_batch((str(out), "another-token", code_digest(), (), item))
-    with pytest.raises(SweepError, match=r"runs durable-sim code \w{12}, the client 000000000000"):
-        sweeps._run_batch((str(out), "client-token", "0" * 64, (), item))
-    [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
+    with _held_by_sweep(out, "client-token"):
+        with pytest.raises(SweepError, match="cannot see the output directory"):
+            sweeps._run_batch((str(out), "another-token", code_digest(), (), item))
+        with pytest.raises(SweepError, match=r"runs durable-sim code \w{12}, the client 0{12}"):
+            sweeps._run_batch((str(out), "client-token", "0" * 64, (), item))
+        [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
 
@@ -784,3 +799,23 @@ def test_a_dask_cluster_that_closes_late_warns_and_does_not_fail_a_finished_swee
     with pytest.warns(RuntimeWarning, match="did not close in time.*files are unaffected"):
         sweeps._close_dask(Client())
     assert closed == ["client", "cluster"]
+
+
+def test_a_batch_of_a_killed_sweep_saves_nothing(tmp_path):
+    """A sweep killed with SIGKILL leaves its token in the lock file but not its lock (the
+    kernel drops it with the process): its pool workers, reparented, ran on and kept writing
+    beside a rerun. A batch runs only while the lock is held."""
+    out = tmp_path / "out"
+    out.mkdir()
+    token = f"{socket.gethostname()}:1234:5678"
+    (out / LOCK_FILE).write_text(token)  # the token of a sweep that is gone
+    point = parse_sweep(SMALL).points[0]
+    assert (
+        sweeps._run_batch((str(out), token, code_digest(), (), [(0, point.spec, point.file)])) == []
+    )
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+    with _held_by_sweep(out, token):
+        assert sweeps._still_held(out, token)
+        assert not sweeps._still_held(out, "another-token")
+    (out / LOCK_FILE).write_text("another-host:1234:5678")  # its lock is that host's to see
+    assert sweeps._still_held(out, "another-host:1234:5678")

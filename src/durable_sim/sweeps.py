@@ -441,13 +441,33 @@ def _run_points(
     the directory."""
     done = []
     for position, spec, file in items:
-        if token is not None and _lock_token(out) != token:
+        if token is not None and not _still_held(out, token):
             break
         rows = run_experiment(spec)
         # Durable as a whole before the index is written (`run_sweep`), not point by point.
         path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
         done.append(_saved(position, len(rows), path.read_bytes()))
     return done
+
+
+def _still_held(out: Path, token: str) -> bool:
+    """Whether the sweep whose lock `token` this is still holds `out`'s lock: its token is in
+    the lock file and the lock is held. A sweep killed with SIGKILL leaves its token behind but
+    not its lock (the kernel drops it with the process), and its workers must stop then too.
+    The lock is consulted on the sweep's own host only (the token names it): another host's
+    view of a lock on a shared filesystem depends on that filesystem."""
+    if _lock_token(out) != token:
+        return False
+    if token.split(":", 1)[0] != socket.gethostname():
+        return True
+    try:
+        with Path(out, LOCK_FILE).open("r", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: nobody holds it
+    except BlockingIOError:
+        return True  # held, by the sweep that wrote the token
+    except OSError:
+        return False
+    return False
 
 
 def _lock_token(out: Path) -> str:
