@@ -24,6 +24,7 @@ from durable_sim.baseline import (
 )
 from durable_sim.baseline.store import SQLiteBackend
 from durable_sim.baseline.store.model import item_size
+from durable_sim.baseline.store.postgres import PostgresBackend
 from durable_sim.clock import VirtualClock
 from durable_sim.latency import Dist, LatencyProfile, Sampler
 from durable_sim.pgcluster import PostgresCluster
@@ -683,4 +684,38 @@ def test_postgres_store_call_the_server_does_not_answer_fails_within_its_deadlin
         assert time.monotonic() - started < 15  # formerly: until the holder let go
         holder.rollback()
     assert backend.get("t", "k", "s") == {"v": 1}  # reconnected; the failed write left nothing
+    backend.close()
+
+
+@pytest.mark.parametrize("name", ["connect_timeout_s", "query_timeout_s"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True])
+def test_a_bad_postgres_deadline_names_the_option_and_the_range(name: str, bad: Any) -> None:
+    """Checked before any connection is tried (none could be made to port 1)."""
+    with pytest.raises(ValueError) as err:
+        PostgresBackend("postgresql://u@127.0.0.1:1/db", **{name: bad})
+    assert str(err.value) == f"bad {name}={bad!r} (accepted: a finite number of seconds > 0)"
+
+
+def test_a_postgres_store_connects_with_the_deadlines_it_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both deadlines reach the connection (`durable_sim.pgconn.connect`), not its defaults."""
+    from durable_sim import pgconn
+
+    given: list[dict[str, Any]] = []
+
+    def refuse(dsn: str, **deadlines: Any) -> Any:
+        given.append(deadlines)
+        raise psycopg.OperationalError("refused")
+
+    monkeypatch.setattr(pgconn, "connect", refuse)
+    with pytest.raises(ConnectionError):
+        PostgresBackend("postgresql://u@127.0.0.1:1/db", connect_timeout_s=3, query_timeout_s=4)
+    assert given == [{"connect_timeout_s": 3.0, "query_timeout_s": 4.0}]
+
+
+def test_a_sqlite_backend_may_fail_at_once_on_a_lock(tmp_path: Path) -> None:
+    """``timeout_s=0`` (no wait for another connection's lock) is in range."""
+    backend = SQLiteBackend(tmp_path / "s.db", timeout_s=0)
+    assert backend.timeout_s == 0.0
     backend.close()
