@@ -367,27 +367,28 @@ def test_a_reader_in_a_directory_that_refuses_the_rename_still_reads_the_new_row
     assert path.read_bytes() == b"old" and _pending_files(tmp_path)  # left as it was
 
 
-def test_a_writer_whose_last_rename_a_reader_made_first_succeeds(
+def test_a_reader_between_the_writers_two_renames_reads_the_new_data_and_leaves_it_the_rename(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The last rename is the same whoever makes it: a reader that comes in between the
-    writer's two renames makes it, and the writer finds it made."""
+    """A reader that comes in between a live writer's two renames reads the new data from the
+    pending file; the writer, still at work in the directory, makes the last rename itself."""
     path = tmp_path / "rows.csv"
     publish_pair(path, b"old", {})
     real = os.replace
-    readers: list[bytes] = []
+    readers: list[tuple[bytes, list[str]]] = []
 
     def replace(src: Any, dst: Any) -> None:
         if str(src).endswith(".pending") and Path(dst) == path and not readers:
             with monkeypatch.context() as inner:
                 inner.setattr(files.os, "replace", real)
-                readers.append(read_pair(path)[0])  # the reader renames the pending file
+                readers.append((read_pair(path)[0], _pending_files(tmp_path)))
         real(src, dst)
 
     with monkeypatch.context() as patch:
         patch.setattr(files.os, "replace", replace)
         publish_pair(path, b"new", {})
-    assert readers == [b"new"]
+    [(seen, pending)] = readers
+    assert seen == b"new" and len(pending) == 1  # read from the pending file, left in place
     assert path.read_bytes() == b"new" and read_pair(path)[0] == b"new"
     assert _pending_files(tmp_path) == []
 
@@ -480,6 +481,177 @@ def test_a_pair_that_does_not_match_is_reported_after_one_round(
     reads: list[Path] = []
     real = files._read_or_none
     monkeypatch.setattr(files, "_read_or_none", lambda p: reads.append(p) or real(p))
-    with pytest.raises(SidecarMismatchError, match="does not match its sidecar"):
+    with pytest.raises(SidecarMismatchError, match="does not match its sidecar") as err:
         read_pair(path)
-    assert len(reads) == 4  # the file, the pending file, the file again, and the message's read
+    assert len(reads) == 3  # the file, the pending file, the file again
+    tampered = hashlib.sha256(b"tampered").hexdigest()
+    assert str(err.value).endswith(f"found sha256 {tampered}, 8 bytes")  # what it read
+
+
+# -- a writer republishing A, B, A... while readers read -----------------------------------------
+
+
+def _publish_committed_only(monkeypatch: pytest.MonkeyPatch, path: Path, data: bytes) -> None:
+    """Publish `data` up to its commit point (the sidecar's rename), the data file's rename
+    not yet made: the state a reader sees in the middle of a live writer's publish."""
+    real = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        if str(src).endswith(".pending") and Path(dst) == path:
+            raise _Crash("before the last rename")
+        real(src, dst)
+
+    with monkeypatch.context() as patch, contextlib.suppress(_Crash):
+        patch.setattr(files.os, "replace", replace)
+        publish_pair(path, data, {"version": data.decode()})
+
+
+def test_a_sidecar_that_comes_back_with_the_same_contents_has_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ABA: the reader read sidecar A while the data file still held B; the writer then finished
+    that publish, published B and committed A again. Sidecar A is back, byte for byte, and the
+    data file holds B until A's last rename: the pair moved, and comparing the sidecar's
+    contents called it a mismatch ("expected sha256 X, found ...", 0.3-1.5% of a reviewer's
+    reads). Its identity tells."""
+    path = tmp_path / "rows.csv"
+    publish_pair(path, b"B", {"version": "B"})
+    _publish_committed_only(monkeypatch, path, b"A")  # sidecar A, data file B, A pending
+    real = files._read_or_none
+    reads: list[Path] = []
+
+    def writer_between_reads(candidate: Path) -> bytes | None:
+        reads.append(candidate)
+        if len(reads) == 2:  # the reader found B where A is recorded; the writer finishes A
+            os.replace(files._pending_path(path, hashlib.sha256(b"A").hexdigest()), path)
+        if len(reads) == 3:  # no pending A was left: the writer publishes B, then A again
+            with monkeypatch.context() as inner:
+                inner.setattr(files, "_read_or_none", real)
+                publish_pair(path, b"B", {"version": "B"})
+                _publish_committed_only(monkeypatch, path, b"A")  # sidecar A again, data B
+        return real(candidate)
+
+    monkeypatch.setattr(files, "_read_or_none", writer_between_reads)
+    data, meta = read_pair(path)
+    assert (data, meta["version"]) == (b"A", "A")
+    assert len(reads) == 5  # a second round: the file (still B), then the pending A
+    assert path.read_bytes() == b"A"  # ...which the reader renamed, no writer being at work
+
+
+def test_a_readers_rename_never_puts_old_data_beside_a_newer_sidecar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader found A complete in its pending file; before its rename, the writer finished
+    A, published B, and started A again (a new pending file of the same name, not committed:
+    the sidecar is B's). Renaming that file over the data file put A beside B's sidecar and
+    lost B's data. The reader now renames only a publish its sidecar still names."""
+    path = tmp_path / "rows.csv"
+    publish_pair(path, b"B", {"version": "B"})
+    _publish_committed_only(monkeypatch, path, b"A")
+    pending_a = files._pending_path(path, hashlib.sha256(b"A").hexdigest())
+    real = files._read_or_none
+
+    def writer_moves_on(candidate: Path) -> bytes | None:
+        data = real(candidate)
+        if candidate == pending_a and not hasattr(writer_moves_on, "done"):
+            writer_moves_on.done = True  # type: ignore[attr-defined]
+            os.replace(pending_a, path)  # the writer's own last rename of A
+            with monkeypatch.context() as inner:
+                inner.setattr(files, "_read_or_none", real)
+                publish_pair(path, b"B", {"version": "B"})
+                real_replace = os.replace
+
+                def stop_at_commit(src: Any, dst: Any) -> None:
+                    if Path(dst) == sidecar_path(path):
+                        raise _Crash("before the commit")
+                    real_replace(src, dst)
+
+                inner.setattr(files.os, "replace", stop_at_commit)
+                with contextlib.suppress(_Crash):
+                    publish_pair(path, b"A", {"version": "A"})
+            assert (
+                pending_a.exists() and json.loads(sidecar_path(path).read_text())["version"] == "B"
+            )
+        return data
+
+    monkeypatch.setattr(files, "_read_or_none", writer_moves_on)
+    data, meta = read_pair(path)
+    assert (data, meta["version"]) == (b"A", "A")  # what was committed when it read
+    monkeypatch.setattr(files, "_read_or_none", real)
+    assert path.read_bytes() == b"B"  # B's data beside B's sidecar
+    assert read_pair(path) == (b"B", json.loads(sidecar_path(path).read_text()))
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from durable_sim.files import publish_pair
+path, stop = Path(sys.argv[1]), Path(sys.argv[2])
+ready = [Path(name) for name in sys.argv[4:]]
+deadline = time.monotonic() + 60
+while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+    time.sleep(0.01)
+end, count = time.monotonic() + float(sys.argv[3]), 0
+while time.monotonic() < end:
+    data = b"A\\n" if count % 2 == 0 else b"B\\n"
+    publish_pair(path, data, {"version": data.decode()}, fsync=False)
+    count += 1
+    time.sleep(0.001 * (count % 3))  # back to back, 1 ms and 2 ms apart
+stop.touch()
+print(count)
+"""
+
+_READER = """
+import json, sys, time
+from pathlib import Path
+from durable_sim.errors import SidecarMismatchError
+from durable_sim.files import read_pair
+path, stop, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+reads, errors = 0, []
+ready.touch()
+deadline = time.monotonic() + 120
+while not stop.exists() and time.monotonic() < deadline:
+    try:
+        data, meta = read_pair(path)
+    except SidecarMismatchError as exc:
+        errors.append(str(exc))
+    else:
+        if meta["version"].encode() != data:
+            errors.append(f"data {data!r} beside sidecar {meta['version']!r}")
+    reads += 1
+print(json.dumps({"reads": reads, "errors": errors[:3], "failed": len(errors)}))
+"""
+
+
+def test_readers_racing_a_writer_that_alternates_contents_never_see_a_false_mismatch(
+    tmp_path: Path,
+) -> None:
+    """A writer publishes A, B, A... (back to back and 1-2 ms apart) for 1.5 s while two
+    reader processes read the pair without pause: no read may fail or return data beside
+    another version's sidecar, and the pair left behind verifies."""
+    path = tmp_path / "rows.csv"
+    stop = tmp_path / "stop"
+    publish_pair(path, b"A\n", {"version": "A\n"})
+    ready = [tmp_path / f"ready{i}" for i in range(2)]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _READER, str(path), str(stop), str(r)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for r in ready
+    ]
+    writer = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(path), str(stop), "1.5", *map(str, ready)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results = [json.loads(r.communicate(timeout=120)[0]) for r in readers]
+    assert int(writer.stdout) > 20
+    assert [r["errors"] for r in results] == [[], []]
+    assert all(r["reads"] > 20 for r in results), results
+    data, meta = read_pair(path)
+    assert path.read_bytes() == data and meta["version"].encode() == data
+    assert _pending_files(tmp_path) == []

@@ -24,6 +24,22 @@ it, and whoever comes second finds it made. A pair whose data matches neither fi
 as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair` (which
 `publish_pair` calls first) removes the pair's leftover temporary files.
 
+Readers racing a writer. A writer may publish the same pair again and again, even alternating
+contents (A, B, A...), while readers read it, and no reader reports a false mismatch or leaves
+a torn pair:
+
+- "Nothing moved under the reader" (a mismatch is then real) is decided by the sidecar's
+  identity (device, inode, size, mtime), read while the reader holds the sidecar it read open,
+  so that its inode cannot be reused meanwhile; never by its contents, which come back the
+  same when a writer publishes A again (ABA).
+- A reader's finishing rename could otherwise fire late: after the writer had finished that
+  publish, published B and started on A again, whose pending file has the same name, so that
+  the reader put A beside B's sidecar. Writers therefore hold a shared lock on the directory
+  (``flock`` on the directory itself, no file added) while they publish, and a reader renames
+  only under the exclusive lock, taken without waiting, after checking that the sidecar is still
+  the one it read. If a writer is at work there, the reader returns the verified pending data
+  and leaves the rename to it. On a filesystem without ``flock`` no reader renames at all.
+
 Kills and power loss: a rename is atomic in the kernel and written bytes sit in its page cache,
 which outlives the writing process, so the guarantees above hold against a process killed at any
 moment whether or not anything is fsynced. The fsyncs (each file before its rename, the
@@ -38,11 +54,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -220,26 +237,49 @@ def publish_pair(
     path = check_output_file(path)
     if DATA_FILE_KEY in meta:
         raise ValueError(f"meta must not contain the key {DATA_FILE_KEY!r}; it is recorded here")
-    try:
-        recover_pair(path)
-    except SidecarMismatchError:  # an old pair that cannot be verified is replaced all the same
-        _remove_leftovers(path)
     sha256 = _digest(data)
     record = {"name": path.name, "sha256": sha256, "size_bytes": len(data)}
     sidecar = json.dumps({**meta, DATA_FILE_KEY: record}, indent=2, sort_keys=True) + "\n"
     directory = path.parent
     pending = _pending_path(path, sha256)
-    tmp = _write_temp(directory, path.name, data, fsync)
-    try:
-        os.replace(tmp, pending)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_directory(directory)
-    write_bytes_atomic(sidecar_path(path), sidecar.encode(), fsync=fsync)  # the commit point
-    _finish_publish(path, pending, record, fsync=fsync)
+    with _directory_lock(directory, exclusive=False):  # no reader renames meanwhile
+        try:
+            recover_pair(path)
+        except SidecarMismatchError:  # an old pair that cannot be verified is replaced anyway
+            _remove_leftovers(path)
+        tmp = _write_temp(directory, path.name, data, fsync)
+        try:
+            os.replace(tmp, pending)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if fsync:
+            _fsync_directory(directory)
+        write_bytes_atomic(sidecar_path(path), sidecar.encode(), fsync=fsync)  # the commit point
+        _finish_publish(path, pending, record, fsync=fsync)
     return path
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path, *, exclusive: bool) -> Iterator[bool]:
+    """``flock`` on `directory` itself: shared, waited for (a writer publishing there), or
+    exclusive, not waited for (a reader about to finish a writer's publish). Yields whether it
+    is held: False if a writer holds it, or if the directory or its filesystem cannot be
+    locked."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except OSError:  # BlockingIOError: a writer is at work; else no locks here
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _finish_publish(
@@ -258,12 +298,45 @@ def _finish_publish(
 
 
 def _recorded(path: Path) -> dict[str, Any]:
-    """The data-file record of `path`'s sidecar; `SidecarMismatchError` if there is none."""
+    """The contents of `path`'s sidecar, with its data-file record; `SidecarMismatchError` if
+    there is none."""
     sidecar = sidecar_path(path)
     try:
-        meta = json.loads(sidecar.read_bytes())
+        raw = sidecar.read_bytes()
     except FileNotFoundError:
         raise SidecarMismatchError(f"{path}: its sidecar {sidecar.name} is missing") from None
+    return _parsed_sidecar(path, raw)
+
+
+@contextlib.contextmanager
+def _held_sidecar(path: Path) -> Iterator[tuple[dict[str, Any], os.stat_result]]:
+    """`path`'s sidecar contents (`_parsed_sidecar`) and its identity (``fstat``), the file
+    held open meanwhile, so that its inode cannot be reused by another file (`_unmoved`)."""
+    sidecar = sidecar_path(path)
+    try:
+        handle = sidecar.open("rb")
+    except FileNotFoundError:
+        raise SidecarMismatchError(f"{path}: its sidecar {sidecar.name} is missing") from None
+    with handle:
+        yield _parsed_sidecar(path, handle.read()), os.fstat(handle.fileno())
+
+
+def _unmoved(path: Path, held: os.stat_result) -> bool:
+    """Whether `path`'s sidecar is still the file `held` describes (held open by the caller):
+    then no publish has committed since it was read."""
+    try:
+        now = os.stat(sidecar_path(path))
+    except FileNotFoundError:
+        return False
+    fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns")
+    return all(getattr(now, f) == getattr(held, f) for f in fields)
+
+
+def _parsed_sidecar(path: Path, raw: bytes) -> dict[str, Any]:
+    """The sidecar of `path` from its bytes `raw`, checked to record the data file."""
+    sidecar = sidecar_path(path)
+    try:
+        meta = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SidecarMismatchError(
             f"{path}: its sidecar {sidecar.name} is not JSON: {exc}"
@@ -295,8 +368,9 @@ def _read_or_none(path: Path) -> bytes | None:
         return None
 
 
-#: Reads of a pair that a concurrent writer keeps changing, before it is reported as a mismatch.
-_READ_ROUNDS = 5
+#: Rounds a reader makes while publishes keep committing under it (each round that sees the
+#: sidecar replaced reads the pair again); reaching it takes this many publishes during one read.
+_READ_ROUNDS = 100
 
 
 def read_pair(path: str | Path) -> tuple[bytes, dict[str, Any]]:
@@ -304,35 +378,53 @@ def read_pair(path: str | Path) -> tuple[bytes, dict[str, Any]]:
 
     Returns the data whose sha256 and size the sidecar records: the file at `path`, or, if a
     publish was interrupted after its commit point, the complete pending file beside it, which
-    is then renamed over `path` (the publish's own last step) so that plain readers see it too;
-    a directory that refuses the rename (read-only) is left as it is. A writer publishing
-    meanwhile can move both files between this reader's reads: the pair is then read again, up
-    to `_READ_ROUNDS` times. Raises `SidecarMismatchError` if the sidecar is missing, unreadable
-    or records other data than either file holds.
+    is then renamed over `path` (the publish's own last step) so that plain readers see it too,
+    unless a writer is publishing in the directory (it makes that rename itself) or the directory
+    refuses the rename (read-only). A writer publishing meanwhile can move both files between
+    this reader's reads: the pair is then read again, as long as its sidecar keeps being replaced
+    (see the module's docstring: "Readers racing a writer"). Raises `SidecarMismatchError` if the
+    sidecar is missing or unreadable, or records other data than either file holds with nothing
+    moving under the reader (the message says what it found), or if `_READ_ROUNDS` publishes
+    committed during the read.
     """
     path = Path(path)
     for _ in range(_READ_ROUNDS):
-        meta = _recorded(path)
-        record = meta[DATA_FILE_KEY]
-        data = _read_or_none(path)
-        if data is not None and _matches(data, record):
-            return data, meta
-        pending = _pending_path(path, record["sha256"])
-        data = _read_or_none(pending)
-        if data is not None and _matches(data, record):
-            with contextlib.suppress(OSError):  # read-only, or another process was first
+        with _held_sidecar(path) as (meta, held):
+            record = meta[DATA_FILE_KEY]
+            found = _read_or_none(path)
+            if found is not None and _matches(found, record):
+                return found, meta
+            pending = _pending_path(path, record["sha256"])
+            data = _read_or_none(pending)
+            if data is not None and _matches(data, record):
+                _finish_when_idle(path, pending, record, held)
+                return data, meta
+            found = _read_or_none(path)  # the pending file may have just been renamed in place
+            if found is not None and _matches(found, record):
+                return found, meta
+            if _unmoved(path, held):
+                raise _mismatch(path, record, found)  # nothing moved: the pair does not match
+    raise SidecarMismatchError(
+        f"{path}: its sidecar was replaced {_READ_ROUNDS} times while it was being read "
+        "(accepted: one writer that publishes the pair now and then)"
+    )
+
+
+def _finish_when_idle(
+    path: Path, pending: Path, record: Mapping[str, Any], held: os.stat_result
+) -> None:
+    """A reader's rename of `pending` over `path` (a committed publish's last step), made only
+    while no writer publishes in the directory (`_directory_lock`) and the sidecar is still the
+    one the reader read (`_unmoved`); otherwise, or if the directory refuses it, left to the
+    writer or the next reader."""
+    with _directory_lock(path.parent, exclusive=True) as idle:
+        if idle and _unmoved(path, held):
+            with contextlib.suppress(OSError):  # read-only, or another reader was first
                 _finish_publish(path, pending, record)
-            return data, meta
-        data = _read_or_none(path)  # a writer may have just renamed the pending file in place
-        if data is not None and _matches(data, record):
-            return data, meta
-        if _recorded(path) == meta:
-            break  # nothing moved under this reader: the pair does not match
-    raise _mismatch(path, record)
 
 
-def _mismatch(path: Path, record: Mapping[str, Any]) -> SidecarMismatchError:
-    found = _read_or_none(path)
+def _mismatch(path: Path, record: Mapping[str, Any], found: bytes | None) -> SidecarMismatchError:
+    """The error of a pair whose data file held `found` (None: no file) when it was read."""
     got = "no file" if found is None else f"sha256 {_digest(found)}, {len(found)} bytes"
     return SidecarMismatchError(
         f"{path} does not match its sidecar: expected sha256 {record['sha256']}, "
@@ -372,7 +464,7 @@ def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
         _finish_publish(path, pending, record)
         status = "completed"
     else:
-        raise _mismatch(path, record)
+        raise _mismatch(path, record, _read_or_none(path))
     _remove_leftovers(path)
     return status
 
