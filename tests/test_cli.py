@@ -253,6 +253,10 @@ def user_errors(tmp_path: Path) -> Path:
         "sweep_list.yaml": "[1, 2]\n",
         "sweep_twice.yaml": "base: {workload: counter}\ngrid: {runs: [1]}\ngrid: {seed: [1]}\n",
         "journal.txt": "not a database, but long enough to be read as one's header\n" * 4,
+        "sweep_dsn.yaml": "base: {workload: counter, model: durable}\n"
+        "grid: {database: [memory, 'postgresql+psycopg://su:S3cretPassw0rdXYZ@h/db']}\n",
+        "sweep_passwords.yaml": "base: {workload: counter, model: durable}\n"
+        "grid: {database: ['host=h password=S3cretPassw0rdXYZ', 'host=h password=KeyPassZZZ']}\n",
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -331,6 +335,83 @@ def test_every_kind_of_user_error_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert "unexpected" not in err and "secret" not in err
+
+
+SECRETS = ("S3cretPassw0rdXYZ", "KeyPassZZZ")
+KEYWORDS = "host=127.0.0.1 port={port} user=su password=S3cretPassw0rdXYZ sslpassword=KeyPassZZZ"
+URL = "postgresql://su:S3cretPassw0rdXYZ@127.0.0.1:{port}/postgres?sslpassword=KeyPassZZZ"
+SHOWN = "user=su password=*** dbname=postgres host=127.0.0.1 port={port} sslpassword=***"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # a libpq key=value DSN, refused as unknown before: now out of reach, named masked
+        (
+            [*COUNTER, "--database", KEYWORDS],
+            "database 'user=su password=*** host=127.0.0.1 port={port} sslpassword=***' cannot "
+            "be reached",
+        ),
+        ([*COUNTER, "--database", URL], f"database '{SHOWN}' cannot be reached"),
+        (
+            [*COUNTER, "--database", "postgresql+psycopg://su:S3cretPassw0rdXYZ@h:{port}/db"],
+            "bad experiment spec: database 'postgresql+psycopg://su:***@h:{port}/db' is unknown "
+            "(accepted: 'memory', 'sqlite', 'postgres' (a server this project starts) or a libpq "
+            "connection string: a postgresql:// URL or key=value pairs)",
+        ),
+        (
+            [*COUNTER, "--database", "host=h password S3cretPassw0rdXYZ"],
+            'bad Postgres DSN \'host=h password ***\': missing "=" after "password"',
+        ),
+        (
+            ["sweep", "{tmp}/sweep_dsn.yaml", "--out", "{tmp}/o"],
+            "grid point database='postgresql+psycopg://su:***@h/db': database "
+            "'postgresql+psycopg://su:***@h/db' is unknown",
+        ),
+        (
+            ["sweep", "{tmp}/sweep_passwords.yaml", "--out", "{tmp}/o"],
+            "grid key 'database' lists 'password=*** host=h' and 'password=*** host=h', which "
+            "are the same value 'password=*** host=h' (accepted: distinct values)",
+        ),
+        (
+            [*WORKER, "--journal", URL, "--idle-exit-s", "0.5", "-q"],
+            f"journal out of reach: cannot connect to the journal at '{SHOWN}'",
+        ),
+        (
+            [*WORKER, "--journal", KEYWORDS, "--idle-exit-s", "0.5", "-q"],
+            "journal out of reach: cannot connect to the journal at 'user=su password=*** "
+            "host=127.0.0.1 port={port} sslpassword=***'",
+        ),
+    ],
+)
+def test_no_message_shows_a_dsns_secrets(
+    args: list[str],
+    message: str,
+    user_errors: Path,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reviewer's: a key=value DSN's password in run's and sweep's "is unknown", a URL's
+    ``sslpassword`` in run's "cannot be reached" and the worker's "journal out of reach". Every
+    message shows a DSN masked (also with tracebacks asked for), and run, sweep and worker
+    take the same DSNs."""
+    monkeypatch.setenv(cli_module.TRACEBACK_ENV, "1")
+    fill = {"{tmp}": str(user_errors), "{port}": str(_closed_port())}
+    for key, value in fill.items():
+        args = [a.replace(key, value) for a in args]
+        message = message.replace(key, value)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not any(secret in err for secret in SECRETS)
+
+
+def test_run_sweep_and_worker_say_they_take_the_same_dsns(capsys: Any) -> None:
+    helps = []
+    for command in ("run counter", "worker"):
+        assert main([*command.split(), "--help"]) == 0
+        helps.append(" ".join(capsys.readouterr().out.split()))
+    assert all("postgresql:// URL or key=value pairs" in text for text in helps)
 
 
 def test_an_error_of_ours_is_one_line_and_exit_1(tmp_path: Path, capsys: Any) -> None:

@@ -136,6 +136,24 @@ def test_summary_names_no_machine_path() -> None:
     assert "/" not in text
 
 
+def test_a_database_parameter_is_shown_without_its_password() -> None:
+    """A notebook prints its parameters (committed with its outputs) and names a bad one: a
+    DSN's secrets are masked in both, and the notebook itself keeps the DSN it was given."""
+    url = "postgresql://su:S3cretPassw0rdXYZ@db.example/runs?sslpassword=KeyPassZZZ"
+    namespace: dict[str, object] = {"database": url}
+    params = CounterParameters.bind(namespace)
+    assert namespace["database"] == url  # the runs connect with it
+    text = params.summary()
+    assert "database='user=su password=*** dbname=runs host=db.example sslpassword=***'" in text
+    for bad in (
+        "postgresql+psycopg://su:S3cretPassw0rdXYZ@h/d",
+        "host=h password S3cretPassw0rdXYZ",
+    ):
+        with pytest.raises(ParameterError) as err:
+            CounterParameters.check({"database": bad})
+        assert "S3cretPassw0rdXYZ" not in str(err.value) and "***" in str(err.value)
+
+
 def test_paths_and_ensure(tmp_path: Path) -> None:
     paths = CounterParameters(output_root=str(tmp_path)).paths().ensure()
     assert paths.data == tmp_path / "data" / "experiments"

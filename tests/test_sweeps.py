@@ -819,3 +819,39 @@ def test_a_batch_of_a_killed_sweep_saves_nothing(tmp_path):
         assert not sweeps._still_held(out, "another-token")
     (out / LOCK_FILE).write_text("another-host:1234:5678")  # its lock is that host's to see
     assert sweeps._still_held(out, "another-host:1234:5678")
+
+
+def test_a_sweeps_files_index_and_point_ids_never_hold_a_password(postgres_cluster, tmp_path):
+    """The reviewer's: ``database: <URL>`` in ``base`` put the password in every point's
+    sidecar, and ``grid: {database: [memory, <URL>]}`` in the points' file names and the index
+    too. A sweep writes a DSN down masked, and points that differ only in a password are one
+    experiment: a rerun with another password runs nothing again."""
+    secret = "S3cretPassw0rdXYZ"
+
+    def url(password: str) -> str:
+        return postgres_cluster.dsn.replace("postgres@", f"postgres:{password}@", 1)
+
+    def every_byte(out: Path) -> bytes:
+        return b"".join(p.name.encode() + p.read_bytes() for p in sorted(out.iterdir()))
+
+    for name, document in {
+        "base": {
+            "base": {"workload": "counter", "runs": 1, "database": url(secret)},
+            "grid": {"model": ["durable", "baseline"]},
+        },
+        "grid": {
+            "base": {"workload": "counter", "runs": 1, "model": "baseline"},
+            "grid": {"database": ["memory", url(secret)]},
+        },
+    }.items():
+        out = tmp_path / name
+        assert run_sweep(parse_sweep(document), out, progress=False).ran >= 1
+        assert secret.encode() not in every_byte(out)
+        before = files(out)
+        again = yaml.safe_load(yaml.safe_dump(document).replace(secret, "another"))
+        result = run_sweep(parse_sweep(again), out, progress=False)
+        assert result.ran == 0 and files(out) == before
+    index = pd.read_csv(tmp_path / "grid" / INDEX_FILE)
+    masked = "user=postgres password=*** dbname=postgres host=127.0.0.1 port="
+    assert index["database"][1].startswith(masked)
+    assert index["point"][1].startswith("database=user%3Dpostgres%20password%3D%2A%2A%2A%20")

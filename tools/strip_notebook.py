@@ -9,17 +9,22 @@ widget state, ``collapsed``/``scrolled``) never reaches a commit:
 - cell: ``tags`` only (papermill's ``parameters``, nbval's ``nbval-ignore-output``).
 
 It also gives papermill's injected-parameters cell a fixed id (papermill creates it with a random
-one) and merges consecutive stream outputs, which stdout flushes in timing-dependent pieces.
+one), masks the secrets of any connection string that cell assigns (a ``database`` DSN's
+password: `durable_sim.dsn.redact`), and merges consecutive stream outputs, which stdout flushes
+in timing-dependent pieces.
 Usage: ``python tools/strip_notebook.py NOTEBOOK...``.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import sys
 from pathlib import Path
 
 import nbformat
 
+from durable_sim.dsn import redact, secrets
 from durable_sim.kernel import KERNEL_DISPLAY_NAME, KERNEL_NAME
 
 INJECTED_TAG = "injected-parameters"
@@ -44,6 +49,26 @@ def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.Note
     return merged
 
 
+def redacted_parameters(source: str) -> str:
+    """papermill's injected assignments (`source`) with every text value that holds a secret
+    (`durable_sim.dsn.secrets`) replaced by its redacted form, written as papermill writes a
+    text (double quotes); the rest of the cell as it was."""
+    lines = source.splitlines(keepends=True)
+    texts = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and secrets(node.value)
+    ]
+    # Last first, so that the positions of the earlier ones still hold.
+    for node in sorted(texts, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        head = lines[node.lineno - 1].encode()[: node.col_offset].decode()
+        tail = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode()
+        literal = json.dumps(redact(node.value), ensure_ascii=False)
+        lines[node.lineno - 1 : node.end_lineno] = [head + literal + tail]
+    return "".join(lines)
+
+
 def _language_info(info: dict[str, object]) -> nbformat.NotebookNode:
     """The kernel's language info with the version cut to major.minor ('3.11.2' -> '3.11')."""
     info = dict(info)
@@ -64,6 +89,7 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = coalesce_streams(cell.outputs)
         if INJECTED_TAG in cell.metadata.tags:
             cell.id = INJECTED_TAG
+            cell.source = redacted_parameters(cell.source)
     return nb
 
 

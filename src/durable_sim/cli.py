@@ -495,8 +495,9 @@ def _worker_command() -> click.Command:
         click.Option(
             ["--journal"],
             required=True,
-            help="the shared journal: a SQLite file path, or a postgresql:// URL or libpq "
-            "connection string",
+            help="the shared journal: a SQLite file path, or a libpq connection string (a "
+            "postgresql:// URL or key=value pairs, as run's and sweep's --database take it; "
+            "messages show it without its password)",
         ),
         click.Option(
             ["--functions"],

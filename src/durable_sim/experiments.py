@@ -48,6 +48,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -66,6 +67,7 @@ from durable_sim.cost import (
     run_cost,
 )
 from durable_sim.dispatch import MAX_JOBS, map_chunked
+from durable_sim.dsn import redact
 from durable_sim.errors import DurableSimError, SpecError, WorkloadError, validation_line
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
@@ -285,9 +287,22 @@ class ExperimentSpec(BaseModel):
     database: str = Field(
         "memory",
         description="where runs keep their state, the durable journal and the baseline's "
-        "store alike: memory, sqlite, postgres (a server this project starts) or a "
-        "postgresql:// URL",
+        "store alike: memory, sqlite, postgres (a server this project starts) or a libpq "
+        "connection string (a postgresql:// URL or key=value pairs; written down with its "
+        "password and other secrets masked, so a password is best left to PGPASSWORD or "
+        "~/.pgpass)",
     )
+
+    @field_serializer("database")
+    def _redacted(self, database: str) -> str:
+        """A DSN's secrets are never written down (`durable_sim.dsn.redact`): the spec's dump,
+        hence its sidecar and its digest, name the server without them."""
+        return redact(database)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "database" else value
+
     prices: str = Field(
         DEFAULT_PRICES,
         min_length=1,
@@ -375,8 +390,8 @@ class ExperimentSpec(BaseModel):
         check_database(self.database)
         if self.database != "memory" and self.model == "durable" and self.engine != "sim":
             raise ValueError(
-                f"database {self.database!r} holds our engine's journal (accepted with engine "
-                f"'sim'; engine {self.engine!r} keeps its own in memory)"
+                f"database {redact(self.database)!r} holds our engine's journal (accepted "
+                f"with engine 'sim'; engine {self.engine!r} keeps its own in memory)"
             )
         self.latency_profile()
         self.machine()
@@ -840,9 +855,10 @@ def environment_record() -> dict[str, Any]:
 def provenance(
     specs: Iterable[ExperimentSpec], environment: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """What produced a data file: specs, seeds, the sha256 of each price table they name,
-    package versions, code digest, Python x.y (`environment`: an `environment_record` made in
-    this process, by default made here), and the user code of registered extensions
+    """What produced a data file: specs (as written down: a ``database`` DSN with its secrets
+    masked), seeds, the sha256 of each price table they name, package versions, code digest,
+    Python x.y (`environment`: an `environment_record` made in this process, by default made
+    here), and the user code of registered extensions
     (``extensions``: `extension_provenance`; the key is present only when a spec names one).
 
     The full interpreter version and every installed package are in the reproduce driver's run

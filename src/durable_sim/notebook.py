@@ -27,6 +27,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from durable_sim.cost import DEFAULT_RETENTION_DAYS, MEMORY_RANGE_MB, RETENTION_RANGE_DAYS
+from durable_sim.dsn import redact
 from durable_sim.errors import SpecError
 from durable_sim.parameters import Int, Names, PollInterval, Probability, Runs, Seed, accepted
 from durable_sim.project import ProjectPaths, installed_checkout, project_root
@@ -78,8 +79,10 @@ class NotebookParameters(BaseModel):
                     f"(accepted: {', '.join(cls.model_fields)})"
                 ) from None
             field = cls.model_fields[str(err["loc"][0])]
+            given = err["input"]
+            shown = repr(redact(given)) if isinstance(given, str) else repr(given)
             raise ParameterError(
-                f"{cls.notebook}: bad parameter {key}={err['input']!r}: {err['msg']} "
+                f"{cls.notebook}: bad parameter {key}={shown}: {err['msg']} "
                 f"(accepted: {accepted(field)})"
             ) from None
 
@@ -102,8 +105,12 @@ class NotebookParameters(BaseModel):
         return self.model_dump(exclude={"output_root"})
 
     def summary(self) -> str:
-        """One line: the values in use and where outputs go (no machine-specific path)."""
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.values().items())
+        """One line: the values in use (a ``database`` DSN without its secrets,
+        `durable_sim.dsn.redact`) and where outputs go (no machine-specific path)."""
+        values = self.values()
+        if isinstance(values.get("database"), str):
+            values["database"] = redact(values["database"])
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
         where = self.output_root or "the project root"
         return f"{self.notebook}: {shown}; outputs under {where}"
 

@@ -7,7 +7,11 @@ An experiment spec names a ``database`` (`check_database`):
 ``postgres``  one PostgreSQL server for the experiment, started by this project
               (`durable_sim.pgcluster.PostgresCluster`, with fsync on: commits are durable, as
               a deployment's would be) and removed afterwards.
-a URL         ``postgresql://...`` names a server of one's own.
+a DSN         a libpq connection string, as a ``postgresql://`` URL or as ``key=value`` pairs
+              (``host=db.example dbname=runs``), names a server of one's own. Its secrets
+              (a password...) are never written down (`durable_sim.dsn.redact`); libpq also
+              reads a password from ``PGPASSWORD`` or a password file (``~/.pgpass``), which
+              keeps it out of specs and parameter files altogether.
 
 On Postgres each run gets a schema of its own (created before the run, dropped after it), in
 which both its journal and its store live, so a durable run's checkpoint writes and a baseline
@@ -20,14 +24,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from durable_sim.baseline import KVStore, open_store
 from durable_sim.clock import Clock
-from durable_sim.dsn import check_dsn, redact
+from durable_sim.dsn import check_dsn, is_postgres_dsn, redact, scrub
 from durable_sim.durable import Journal, PostgresJournal, SqliteJournal
 from durable_sim.durable.errors import JournalUnavailableError
 from durable_sim.errors import SpecError
@@ -35,39 +38,47 @@ from durable_sim.latency import Sampler
 from durable_sim.pgcluster import PostgresCluster
 
 DATABASES = ("memory", "sqlite", "postgres")
-_URL_SCHEMES = ("postgresql://", "postgres://")
+#: What a ``database`` may be (`check_database`).
+ACCEPTED_DATABASES = (
+    "accepted: 'memory', 'sqlite', 'postgres' (a server this project starts) or a libpq "
+    "connection string: a postgresql:// URL or key=value pairs"
+)
 
 
 def check_database(value: object) -> str:
     """`value` if it names where runs keep their state: ``memory``, ``sqlite``, ``postgres``,
-    or a ``postgresql://`` URL. Raises ValueError naming the value and what is accepted."""
-    accepted = (
-        "accepted: 'memory', 'sqlite', 'postgres' (a server this project starts) or a "
-        "postgresql:// URL"
-    )
+    or a libpq connection string (a ``postgresql://`` URL or ``key=value`` pairs,
+    `durable_sim.dsn.check_dsn`). Raises ValueError naming the value, its secrets masked
+    (`durable_sim.dsn.redact`), and what is accepted."""
     if isinstance(value, str) and value in DATABASES:
         return value
-    if isinstance(value, str) and value.startswith(_URL_SCHEMES):
+    if isinstance(value, str) and is_postgres_dsn(value):
         return check_dsn(value)
-    raise ValueError(f"database {value!r} is unknown ({accepted})")
+    shown = repr(redact(value)) if isinstance(value, str) else redact(repr(value))
+    raise ValueError(f"database {shown} is unknown ({ACCEPTED_DATABASES})")
 
 
-def in_schema(url: str, schema: str) -> str:
-    """`url` with ``-csearch_path=<schema>`` added to its ``options`` parameter."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema}"])
-    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+def in_schema(dsn: str, schema: str) -> str:
+    """`dsn` (a URL or ``key=value`` pairs) with ``-csearch_path=<schema>`` added to its
+    ``options`` parameter, in libpq's keyword form."""
+    from psycopg import conninfo
+
+    given = conninfo.conninfo_to_dict(dsn).get("options")
+    options = " ".join(str(o) for o in (given, f"-csearch_path={schema}") if o)
+    return conninfo.make_conninfo(dsn, options=options)
 
 
 @dataclass(frozen=True)
 class Storage:
     """An experiment's open storage: its `kind` and where (`root`: the scratch directory for
-    SQLite, the server's URL for Postgres). Picklable, so worker processes share it."""
+    SQLite, the server's DSN for Postgres, shown redacted in the object's repr). Picklable, so
+    worker processes share it."""
 
     kind: Literal["memory", "sqlite", "postgres"]
-    root: str = ""
+    root: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return f"Storage(kind={self.kind!r}, root={redact(self.root)!r})"
 
     @contextmanager
     def for_run(self) -> Iterator[RunStorage | None]:
@@ -105,7 +116,7 @@ class Storage:
             with pgconn.connect(self.root) as conn:
                 conn.execute(statement)
         except psycopg.OperationalError as exc:
-            reason = " ".join(str(exc).split())
+            reason = scrub(" ".join(str(exc).split()), self.root)
             raise JournalUnavailableError(
                 f"database {redact(self.root)!r}: cannot {doing}: {reason}"
             ) from None
@@ -118,11 +129,17 @@ IN_MEMORY = Storage("memory")
 @dataclass(frozen=True)
 class RunStorage:
     """One run's journal, and where its store lives (`store_backend` and `store_path` as
-    `open_store` takes them)."""
+    `open_store` takes them; a DSN shown redacted in the object's repr)."""
 
     journal: Journal
     store_backend: str
     store_path: Path | None
+
+    def __repr__(self) -> str:
+        return (
+            f"RunStorage(journal={self.journal!r}, store_backend={redact(self.store_backend)!r}, "
+            f"store_path={self.store_path!r})"
+        )
 
     def open_store(self, clock: Clock, sampler: Sampler) -> KVStore:
         """The run's counting key-value store on `clock` with `sampler`."""
@@ -130,9 +147,9 @@ class RunStorage:
 
 
 class DatabaseUnreachableError(SpecError):
-    """A ``database`` URL whose server cannot be reached (or refuses the connection: a wrong
-    password, a database that does not exist), found before any run; the message names the URL
-    without its password and the server's reason. Bad usage, like any bad spec value."""
+    """A ``database`` DSN whose server cannot be reached (or refuses the connection: a wrong
+    password, a database that does not exist), found before any run; the message names the DSN
+    without its secrets and the server's reason. Bad usage, like any bad spec value."""
 
 
 #: Seconds to wait for a named server to answer the check before any run (libpq's
@@ -140,20 +157,20 @@ class DatabaseUnreachableError(SpecError):
 CONNECT_TIMEOUT_S = 10
 
 
-def check_reachable(url: str) -> None:
-    """Connect to the server of the ``postgresql://`` `url` once and disconnect.
+def check_reachable(dsn: str) -> None:
+    """Connect to the server of the connection string `dsn` once and disconnect.
 
-    Raises `DatabaseUnreachableError` naming the URL (password redacted) and the reason."""
+    Raises `DatabaseUnreachableError` naming the DSN (secrets redacted) and the reason."""
     import psycopg  # imported where a database is used: a run in memory never loads it
 
     from durable_sim import pgconn
 
     try:
-        pgconn.connect(url, connect_timeout_s=CONNECT_TIMEOUT_S).close()
+        pgconn.connect(dsn, connect_timeout_s=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split())
+        reason = scrub(" ".join(str(exc).split()), dsn)
         raise DatabaseUnreachableError(
-            f"database {redact(url)!r} cannot be reached: {reason} (accepted: the URL of a "
+            f"database {redact(dsn)!r} cannot be reached: {reason} (accepted: the DSN of a "
             "PostgreSQL server that accepts this connection)"
         ) from None
 
@@ -162,7 +179,7 @@ def check_reachable(url: str) -> None:
 def open_storages(databases: Iterable[str], scratch: Path) -> Iterator[dict[str, Storage]]:
     """The storage each of `databases` names (`check_database`), by name: one per distinct
     name, so experiments that name ``postgres`` share one server, started here and removed on
-    exit. `scratch` (an existing directory) holds SQLite files. A server named by URL is
+    exit. `scratch` (an existing directory) holds SQLite files. A server named by a DSN is
     contacted first (`check_reachable`): `DatabaseUnreachableError` before any run."""
     names = list(dict.fromkeys(check_database(d) for d in databases))
     with ExitStack() as stack:

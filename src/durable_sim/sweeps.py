@@ -16,7 +16,9 @@ id names its files and is made from its validated grid values in grid order
 Its digest is the sha256 of the canonical JSON of the full validated spec together with the
 package's code digest (`durable_sim.experiments.code_digest`) and the sha256 of the price table
 the spec names (`ExperimentSpec.prices_sha256`): the same digest means the same rows, byte for
-byte, because rows depend only on the spec, the code and the prices.
+byte, because rows depend only on the spec, the code and the prices. Ids, digests, the index and
+the sidecars take a spec as it is written down, a ``database`` DSN with its secrets masked
+(`durable_sim.dsn.redact`): two points that differ only in a password are one experiment.
 
 A rerun skips a point whose CSV and ``.meta.json`` sidecar are present, whose sidecar's spec,
 code and price-table digests give the point's digest, and whose CSV has the rows that spec
@@ -77,6 +79,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from durable_sim import yamlfile
+from durable_sim.dsn import redact
 from durable_sim.errors import SidecarMismatchError
 from durable_sim.experiments import (
     ExperimentSpec,
@@ -165,8 +168,8 @@ class SweepResult:
 
 def spec_digest(spec: ExperimentSpec, code_sha256: str, prices_sha256: str) -> str:
     """sha256 (64 hex digits) of the canonical JSON (sorted keys, no spaces, ASCII) of the full
-    validated `spec`, the code digest `code_sha256` and the digest of the price table's content
-    `prices_sha256`: which rows a point has."""
+    validated `spec` (as written down: a DSN without its secrets), the code digest `code_sha256`
+    and the digest of the price table's content `prices_sha256`: which rows a point has."""
     document = {
         "code_sha256": code_sha256,
         "prices_sha256": prices_sha256,
@@ -204,7 +207,14 @@ def _point_id(values: Mapping[str, Any]) -> str:
 
 
 def _describe(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={value!r}" for key, value in values.items()) or "(the base alone)"
+    """Grid values for a message, a text's secrets masked (a DSN's password: `redact`)."""
+    shown = (f"{key}={_shown(value)}" for key, value in values.items())
+    return ", ".join(shown) or "(the base alone)"
+
+
+def _shown(value: Any) -> str:
+    """`value`'s repr, a text's secrets masked (`durable_sim.dsn.redact`)."""
+    return repr(redact(value)) if isinstance(value, str) else repr(value)
 
 
 def _check_keys(where: str, keys: Sequence[Any], source: str) -> None:
@@ -274,7 +284,9 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
         except SpecError as exc:
             reason = str(exc).removeprefix("bad experiment spec: ")
             raise SweepError(f"bad sweep {source}: grid point {_describe(raw)}: {reason}") from None
-        values = {key: getattr(spec, key) for key in keys}
+        # As the spec is written down: a DSN without its secrets (`ExperimentSpec`'s dump).
+        dumped = spec.model_dump(include=set(keys))
+        values = {key: dumped[key] for key in keys}
         for key, i in zip(keys, positions, strict=True):
             validated.setdefault((key, i), values[key])
         if spec.prices not in tables:
@@ -296,9 +308,9 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
             if text in seen:
                 first = grid[key][seen[text]]
                 raise SweepError(
-                    f"bad sweep {source}: grid key {key!r} lists {first!r} and {grid[key][i]!r}, "
-                    f"which are the same value {validated[(key, i)]!r} "
-                    "(accepted: distinct values)"
+                    f"bad sweep {source}: grid key {key!r} lists {_shown(first)} and "
+                    f"{_shown(grid[key][i])}, which are the same value "
+                    f"{_shown(validated[(key, i)])} (accepted: distinct values)"
                 )
             seen[text] = i
     return Sweep(source, keys, tuple(points), code)

@@ -44,3 +44,27 @@ def test_committed_notebooks_are_normalized() -> None:
         assert dict(nb.metadata.kernelspec) == KERNELSPEC
         assert nb.metadata.language_info.version == "3.11"
         assert all(set(cell.metadata) == {"tags"} for cell in nb.cells)
+
+
+def test_a_dsns_secrets_in_the_injected_parameters_are_masked(tmp_path: Path) -> None:
+    """papermill writes the parameters it was given into the executed notebook: a ``database``
+    DSN's password would be committed with it. The normalized notebook shows it masked."""
+    source = REPO / "notebooks" / "01_counter.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    (at,) = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.tags]
+    nb.cells[at].source = (
+        "# Parameters\n"
+        'database = "postgresql://su:S3cretPassw0rdXYZ@127.0.0.1:5432/postgres"\n'
+        "counter_runs = 3\n"
+        'other_profiles = ["host=h sslpassword=KeyPassZZZ", "aws-lambda"]\n'
+    )
+    path = tmp_path / source.name
+    nbformat.write(nb, path)
+    strip_file(path)
+    cell = nbformat.read(path, as_version=4).cells[at]
+    assert cell.source == (
+        "# Parameters\n"
+        'database = "user=su password=*** dbname=postgres host=127.0.0.1 port=5432"\n'
+        "counter_runs = 3\n"
+        'other_profiles = ["host=h sslpassword=***", "aws-lambda"]\n'
+    )

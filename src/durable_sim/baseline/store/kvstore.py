@@ -68,6 +68,7 @@ from durable_sim.baseline.store.model import (
 from durable_sim.baseline.store.postgres import PostgresBackend
 from durable_sim.baseline.store.sqlite import SQLiteBackend
 from durable_sim.clock import Clock
+from durable_sim.dsn import is_postgres_dsn, redact
 from durable_sim.latency import Sampler
 
 DEFAULT_PURPOSE = "other"
@@ -283,21 +284,20 @@ class KVStore:
         self._shared.backend.close()
 
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
 def open_store(
     backend: str, *, clock: Clock, sampler: Sampler, path: str | Path | None = None
 ) -> KVStore:
     """A counting store on the backend named by `backend`.
 
     ``"memory"`` (no `path`); ``"sqlite"`` with `path`, a database file in an existing
-    directory; or a ``postgresql://`` (or ``postgres://``) URL, libpq's URL form of a DSN
-    (no `path`), e.g. ``"postgresql://user@127.0.0.1:5432/db?options=-csearch_path%3Dexp1"``.
+    directory; or a libpq connection string (no `path`): a ``postgresql://`` (or
+    ``postgres://``) URL, e.g. ``"postgresql://user@127.0.0.1/db?options=-csearch_path%3Dexp1"``,
+    or ``key=value`` pairs, e.g. ``"host=127.0.0.1 dbname=db options=-csearch_path=exp1"``.
 
     Raises:
-        ValueError: an unknown backend, a missing or extra `path`, a bad SQLite path or DSN.
-        ConnectionError: the Postgres server cannot be reached.
+        ValueError: an unknown backend, a missing or extra `path`, a bad SQLite path or DSN
+            (named with its secrets masked, `durable_sim.dsn.redact`).
+        StoreUnavailableError: the Postgres server cannot be reached or does not answer.
     """
     if backend == "memory":
         _check_no_path(path, "the memory backend")
@@ -306,12 +306,13 @@ def open_store(
         if path is None:
             raise ValueError("the sqlite backend needs a path (accepted: a database file path)")
         return KVStore(SQLiteBackend(path), clock=clock, sampler=sampler)
-    if isinstance(backend, str) and backend.startswith(POSTGRES_SCHEMES):
-        _check_no_path(path, "a Postgres URL")
+    if isinstance(backend, str) and is_postgres_dsn(backend):
+        _check_no_path(path, "a Postgres DSN")
         return KVStore(PostgresBackend(backend), clock=clock, sampler=sampler)
+    shown = repr(redact(backend)) if isinstance(backend, str) else redact(repr(backend))
     raise ValueError(
-        f"unknown store backend {backend!r} (accepted: 'memory', 'sqlite' with a path, "
-        "or a 'postgresql://' URL)"
+        f"unknown store backend {shown} (accepted: 'memory', 'sqlite' with a path, "
+        "or a libpq connection string: a postgresql:// URL or key=value pairs)"
     )
 
 

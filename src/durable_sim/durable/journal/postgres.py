@@ -37,6 +37,7 @@ from durable_sim.dsn import (
     check_timeout,
     is_postgres_dsn,
     redact,
+    scrub,
 )
 from durable_sim.durable.errors import (
     ExecutionBusyError,
@@ -200,8 +201,12 @@ class PostgresJournal(Journal):
             )
         except psycopg.OperationalError as exc:
             raise JournalUnavailableError(
-                f"cannot connect to the journal at {redact(self.dsn)!r}: {str(exc).strip()}"
+                f"cannot connect to the journal at {redact(self.dsn)!r}: {self._reason(exc)}"
             ) from None
+
+    def _reason(self, exc: BaseException) -> str:
+        """The server's or libpq's words in `exc`, on one line, without the DSN's secrets."""
+        return scrub(" ".join(str(exc).split()), self.dsn)
 
     def _create_schema(self) -> None:
         """Create the tables if missing (one process at a time, one transaction) and check the
@@ -256,12 +261,12 @@ class PostgresJournal(Journal):
                 yield self._conn
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 raise JournalUnavailableError(
-                    f"cannot {doing} the journal at {redact(self.dsn)!r}: {str(exc).strip()} "
+                    f"cannot {doing} the journal at {redact(self.dsn)!r}: {self._reason(exc)} "
                     "(the outcome of a write in flight is unknown)"
                 ) from exc
             except psycopg.errors.TransactionRollback as exc:  # deadlock, serialization
                 raise JournalUnavailableError(
-                    f"cannot {doing} the journal at {redact(self.dsn)!r}: {str(exc).strip()}"
+                    f"cannot {doing} the journal at {redact(self.dsn)!r}: {self._reason(exc)}"
                 ) from exc
 
     # -- executions and leases -------------------------------------------------------------
