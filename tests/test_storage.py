@@ -221,3 +221,57 @@ def test_a_run_on_a_key_value_dsn_keeps_its_state_on_that_server(postgres_dsn: s
     )
     rows = run_experiments([spec])
     assert list(rows["ok"]) == [True, True] and list(rows["store_ops"]) == [5, 5]
+
+
+# -- the baseline's store failing during a run ---------------------------------------------------
+
+
+def test_a_full_sqlite_store_is_named_as_unavailable_not_blamed_on_the_workload(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The reviewer's full tmpfs: ``WorkloadError: workload 'video' (built in) raised:
+    OperationalError: database or disk is full``, exit 1. SQLite's own limit on a file's pages
+    fills the store here as a full disk does: the store is named, exit 2 (as the journal)."""
+    from durable_sim.baseline.store import SQLiteBackend
+    from durable_sim.cli import main
+
+    opened = SQLiteBackend.__init__
+
+    def small(self: SQLiteBackend, path: Any, **kwargs: Any) -> None:
+        opened(self, path, **kwargs)
+        self._conn.execute("PRAGMA max_page_count=3")  # the table's pages, then full
+
+    monkeypatch.setattr(SQLiteBackend, "__init__", small)
+    args = ["run", "video", "--model", "baseline", "--runs", "1", "--chunks", "50"]
+    assert main([*args, "--database", "sqlite", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("durable-sim: StoreUnavailableError: cannot write the store '")
+    assert err.endswith("store.sqlite': database or disk is full\n") and "Workload" not in err
+
+
+def test_a_postgres_store_lost_during_a_run_is_named_without_its_password(
+    scratch_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The reviewer's frozen server: ``WorkloadError: workload 'counter' (built in) raised:
+    OperationalError: no answer from the server within query_timeout_s=10 s``, exit 1. Here
+    the server dies at the baseline's first store write: the store is named (password masked)
+    as unavailable, exit 2, as the durable model names its journal."""
+    from durable_sim.baseline.store.postgres import PostgresBackend
+    from durable_sim.cli import main
+
+    put = PostgresBackend.put
+
+    def server_dies(self: PostgresBackend, *args: Any) -> None:
+        scratch_cluster.kill()
+        put(self, *args)
+
+    monkeypatch.setattr(PostgresBackend, "put", server_dies)
+    database = _with_password(scratch_cluster.dsn, SECRET)
+    args = ["run", "counter", "--model", "baseline", "--runs", "1", "--database", database]
+    assert main([*args, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "durable-sim: StoreUnavailableError: cannot write the store at 'user=postgres "
+        "password=*** dbname=postgres host=127.0.0.1 port="
+    )
+    assert err.endswith("(the outcome of a write in flight is unknown)\n") and SECRET not in err

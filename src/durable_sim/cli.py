@@ -20,7 +20,10 @@ given to ``--import`` register (`durable_sim.registry`).
 
 Bad usage (a bad or missing value, an option that does not apply to the chosen workload or
 model, an unusable ``--out``, a missing or bad input file, a database that cannot be reached)
-exits with status 2 and one line on stderr, before any run starts.
+exits with status 2 and one line on stderr, before any run starts; so does a database that
+becomes unusable during the runs (`durable_sim.errors.StorageUnavailableError`: the durable
+journal's or the baseline store's server out of reach or silent, a full disk), named with its
+secrets masked, as every message names a DSN (`durable_sim.dsn.redact`).
 Other errors of ours (`DurableSimError`, e.g. a user workload that raises: `WorkloadError`), a
 module given to ``--import`` that raises, a stdout that cannot be written (a full disk, a
 closed pipe) and any unexpected error exit with status 1 and one line; set
@@ -55,7 +58,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
-from durable_sim.errors import DurableSimError, SpecError
+from durable_sim.errors import DurableSimError, SpecError, StorageUnavailableError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
 from durable_sim.latency import PROFILES, LatencyProfile
 from durable_sim.project import find_project_root
@@ -733,7 +736,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: ``sys.argv[1:]``); returns the exit status:
-    0 done, 1 an error of ours, 2 bad usage."""
+    0 done, 1 an error of ours, 2 bad usage (a database out of reach included)."""
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False
@@ -751,6 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except SpecError as exc:
         click.echo(f"{PROG}: {_one_line(str(exc))}", err=True)
+        return 2
+    except StorageUnavailableError as exc:
+        click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
         return 2
     except StdoutError as exc:
         # Nothing more can reach stdout; point it at /dev/null so that the interpreter's

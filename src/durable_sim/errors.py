@@ -18,6 +18,10 @@ Where each error lives (each layer defines its own, under these roots)::
     │   └── analysis.schema         MissingInputError (an input file the report needs is absent)
     ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
     │                               subprocess (here)
+    ├── StorageUnavailableError     where runs keep their state cannot be used now: a server out
+    │   │                           of reach or silent, a full disk, a lock held too long (here)
+    │   ├── durable.errors          JournalUnavailableError (the journal's, also a JournalError)
+    │   └── baseline                StoreUnavailableError (the baseline's key-value store)
     ├── OutputError                 output files (here)
     │   ├── OutputPathError         an unusable output path, found before any work is done
     │   │   └── project             ProjectRootError (no usable project root)
@@ -27,7 +31,7 @@ Where each error lives (each layer defines its own, under these roots)::
     │                               lease: nothing ran), JournalError (the journal failed: the
     │                               invocation stops, no outcome recorded) and its kinds
     │                               JournalCorruptError, JournalPathError,
-    │                               JournalUnavailableError, LeaseLostError,
+    │                               JournalUnavailableError (above), LeaseLostError,
     │                               OperationClosedError, ExecutionClosedError
     ├── durable.runtime             TooManyInvocationsError
     ├── baseline                    ConditionalCheckFailed (store), RetriesExhausted (retry),
@@ -91,6 +95,15 @@ class WorkloadError(DurableSimError):
     workload, where it was registered and the error, in one line."""
 
 
+class StorageUnavailableError(DurableSimError):
+    """Where runs keep their state (a durable journal, a baseline store) cannot be used now, for
+    a reason of the machine rather than of the code or the data: a database server out of reach
+    or silent past its deadline, a full disk, an I/O error, a lock held too long. The message
+    names the storage (a DSN without its secrets, `durable_sim.dsn.redact`; a file's path) and
+    the reason. The command line reports it as bad usage of the database (status 2), like a
+    database found out of reach before any run."""
+
+
 class OutputError(DurableSimError):
     """Base class of the errors about output files."""
 
@@ -126,6 +139,7 @@ __all__ = [
     "OutputPathError",
     "SidecarMismatchError",
     "SpecError",
+    "StorageUnavailableError",
     "WorkloadError",
     "validation_line",
 ]

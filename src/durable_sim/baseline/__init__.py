@@ -32,6 +32,7 @@ from durable_sim.baseline.store import (
     PostgresBackend,
     SQLiteBackend,
     StoreCounters,
+    StoreUnavailableError,
     check_purpose,
     open_store,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "RetryStrategy",
     "SQLiteBackend",
     "StoreCounters",
+    "StoreUnavailableError",
     "check_purpose",
     "open_store",
     "poll_until",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
-from durable_sim.errors import DurableSimError
+from durable_sim.errors import DurableSimError, StorageUnavailableError
 
 # AWS Lambda durable functions accept a checkpoint payload of at most 256 KiB, measured in UTF-8
 # bytes of the serialized payload (the service's message: "less than or equal to 262144 bytes").
@@ -87,7 +87,7 @@ class JournalPathError(JournalError, ValueError):
     unwritable directory."""
 
 
-class JournalUnavailableError(JournalError):
+class JournalUnavailableError(JournalError, StorageUnavailableError):
     """The journal's database cannot be reached (a server restart, a lost connection, a lock
     held too long). A write in flight may or may not have committed; a later invocation reads
     which from the journal."""

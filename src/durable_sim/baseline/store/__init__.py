@@ -1,6 +1,6 @@
 """The baseline's key-value store: DynamoDB-shaped calls, three backends, one accounting layer."""
 
-from durable_sim.baseline.store.backend import Backend
+from durable_sim.baseline.store.backend import Backend, StoreUnavailableError
 from durable_sim.baseline.store.kvstore import (
     DEFAULT_PURPOSE,
     KVStore,
@@ -25,6 +25,7 @@ __all__ = [
     "PostgresBackend",
     "SQLiteBackend",
     "StoreCounters",
+    "StoreUnavailableError",
     "check_purpose",
     "open_store",
 ]

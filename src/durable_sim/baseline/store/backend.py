@@ -2,7 +2,9 @@
 
 Backends neither count nor charge latency: `KVStore` wraps any backend once and does both,
 so the accounting is identical whichever backend holds the data. Keys arrive already split
-into ``(partition, sort)`` parts and validated; items arrive already validated.
+into ``(partition, sort)`` parts and validated; items arrive already validated. A backend whose
+storage cannot be used now (its server out of reach or silent, a full disk, a lock held too
+long) raises `StoreUnavailableError`, as DynamoDB answers such a call with a service error.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from durable_sim.baseline.store.model import Item
+from durable_sim.errors import StorageUnavailableError
+
+
+class StoreUnavailableError(StorageUnavailableError):
+    """The store's database cannot be used now: the message names it (a DSN without its
+    secrets, `durable_sim.dsn.redact`, or a file's path), what the call was doing and why. A
+    write in flight may or may not have taken effect, as after a DynamoDB call that timed out."""
 
 
 class Backend(Protocol):

@@ -22,11 +22,11 @@ memory backend sorts in and SQLite's BINARY collation uses, whatever the databas
 and NUL characters are kept (``text`` cannot hold them). Items are stored as their JSON text, not
 ``jsonb``, so they round-trip exactly as on the other backends.
 
-Failures. A connection that breaks (server restart, network), and a server that does not answer
-within the deadline (`durable_sim.pgconn`: ``connect_timeout_s`` to connect, ``query_timeout_s``
-for each answer), fail the call in progress with `psycopg.OperationalError`, and the call's
-effect is then unknown, as for a DynamoDB call that times out; the next call opens a new
-connection.
+Failures. A server that cannot be reached, a connection that breaks (server restart, network),
+and a server that does not answer within the deadline (`durable_sim.pgconn`: ``connect_timeout_s``
+to connect, ``query_timeout_s`` for each answer) fail the call in progress with
+`StoreUnavailableError` naming the DSN (without its secrets) and the reason; the call's effect
+is then unknown, as for a DynamoDB call that times out. The next call opens a new connection.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from durable_sim.baseline.store.backend import Backend
+from durable_sim.baseline.store.backend import Backend, StoreUnavailableError
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
 from durable_sim.dsn import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -44,6 +44,7 @@ from durable_sim.dsn import (
     check_dsn,
     check_timeout,
     redact,
+    scrub,
 )
 
 if TYPE_CHECKING:  # psycopg (~0.1 s to import) is imported where a backend connects
@@ -91,10 +92,10 @@ class PostgresBackend(Backend):
     Raises:
         ValueError: the DSN does not parse, its search_path names no existing schema, or a
             timeout is out of range.
-        ConnectionError: the server cannot be reached or refuses the connection (the message
-            names the DSN, password redacted).
-        psycopg.Error: the table cannot be created for another reason (e.g. no privilege), or
-            the server does not answer in time (`psycopg.OperationalError`).
+        StoreUnavailableError: the server cannot be reached, refuses the connection, breaks it
+            or does not answer in time, here or in any later call (the message names the DSN,
+            its secrets masked).
+        psycopg.Error: the table cannot be created for another reason (e.g. no privilege).
     """
 
     def __init__(
@@ -112,11 +113,11 @@ class PostgresBackend(Backend):
         self._lock = threading.Lock()
         self._conn = self._connect()
         try:
-            with self._conn.transaction():
+            with self._connection("open") as conn, conn.transaction():
                 # CREATE TABLE IF NOT EXISTS is not safe against itself: two sessions creating
                 # the table at once can fail on the catalog's unique index. One at a time, then.
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                self._conn.execute(_CREATE)
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(_CREATE)
         except psycopg.errors.InvalidSchemaName:
             path = self._conn.execute("SHOW search_path").fetchone()
             self._conn.close()
@@ -141,31 +142,48 @@ class PostgresBackend(Backend):
                 query_timeout_s=self._query_timeout_s,
             )
         except psycopg.OperationalError as exc:
-            raise ConnectionError(
-                f"cannot connect to Postgres at {redact(self.dsn)!r}: {str(exc).strip()}"
+            raise StoreUnavailableError(
+                f"cannot connect to the store at {redact(self.dsn)!r}: {self._reason(exc)}"
             ) from None
 
+    def _reason(self, exc: BaseException) -> str:
+        """The server's or libpq's words in `exc`, on one line, without the DSN's secrets."""
+        return scrub(" ".join(str(exc).split()), self.dsn)
+
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
+    def _connection(self, doing: str) -> Iterator[psycopg.Connection[TupleRow]]:
         """The connection, held under the lock; reopened first if an earlier call lost it
-        (broken, or closed after a wait past its deadline)."""
+        (broken, or closed after a wait past its deadline). A connection lost meanwhile, or a
+        server silent past the deadline, is a `StoreUnavailableError` saying what the call was
+        `doing` (``read``, ``write``, ``open``)."""
+        import psycopg
+
         with self._lock:
             if self._conn.broken or self._conn.closed:
                 self._conn = self._connect()
-            yield self._conn
+            try:
+                yield self._conn
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                unknown = (
+                    "" if doing == "read" else " (the outcome of a write in flight is unknown)"
+                )
+                raise StoreUnavailableError(
+                    f"cannot {doing} the store at {redact(self.dsn)!r}: {self._reason(exc)}"
+                    f"{unknown}"
+                ) from exc
 
     def get(self, table: str, pk: str, sk: str) -> Item | None:
-        with self._connection() as conn:
+        with self._connection("read") as conn:
             row = conn.execute(_GET, _key(table, pk, sk)).fetchone()
         return None if row is None else decode_item(row[0])
 
     def put(self, table: str, pk: str, sk: str, text: str) -> None:
-        with self._connection() as conn:
+        with self._connection("write") as conn:
             conn.execute(_PUT, (*_key(table, pk, sk), text))
 
     def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
         key = _key(table, pk, sk)
-        with self._connection() as conn, conn.transaction():
+        with self._connection("write") as conn, conn.transaction():
             row = conn.execute(_CLAIM, key).fetchone()
             current = None if row is None or row[0] is None else decode_item(row[0])
             new = change(current)
@@ -173,11 +191,11 @@ class PostgresBackend(Backend):
         return new
 
     def delete(self, table: str, pk: str, sk: str) -> None:
-        with self._connection() as conn:
+        with self._connection("write") as conn:
             conn.execute(_DELETE, _key(table, pk, sk))
 
     def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
-        with self._connection() as conn:
+        with self._connection("read") as conn:
             rows = conn.execute(_QUERY, (table, pk.encode())).fetchall()
         return [(bytes(sk).decode(), decode_item(text)) for sk, text in rows]
 

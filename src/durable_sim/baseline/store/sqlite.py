@@ -4,7 +4,10 @@ Every call runs in its own ``BEGIN IMMEDIATE`` transaction, so a read-modify-wri
 even against another connection (another `SQLiteBackend` on the same file, another process);
 a lock serialises this object's own connection across threads. The database runs in WAL mode
 with ``synchronous=NORMAL``: a committed call survives the process being killed (only a power
-loss may drop the last commits), at a fraction of the cost of a sync per commit.
+loss may drop the last commits), at a fraction of the cost of a sync per commit. A call that
+fails for want of a resource (a full disk, an I/O error, a lock held past the busy timeout:
+`durable_sim.sqlite_errors.lacks_resource`) raises `StoreUnavailableError` naming the file; the
+call's transaction is rolled back, so nothing of it was written.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from durable_sim.baseline.store.backend import Backend
+from durable_sim.baseline.store.backend import Backend, StoreUnavailableError
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
+from durable_sim.sqlite_errors import lacks_resource
 
 #: Longest busy timeout (s): SQLite keeps it in milliseconds in a C int (``sqlite3_busy_timeout``),
 #: and Python's `sqlite3.connect` silently waits not at all for a longer one.
@@ -42,7 +46,8 @@ class SQLiteBackend(Backend):
         ``timeout_s`` (seconds, 0 to `MAX_TIMEOUT_S`; default 30, SQLite's busy timeout as
         Python's `sqlite3.connect` takes it) is how long a call waits for another connection's write
         lock before it fails with "database is locked". Raises `ValueError` for a path whose
-        directory does not exist or a timeout out of range.
+        directory does not exist or a timeout out of range, and `StoreUnavailableError` if the
+        file cannot be set up for want of a resource (a full disk, an I/O error, a lock).
         """
         if (
             isinstance(timeout_s, bool)
@@ -59,43 +64,61 @@ class SQLiteBackend(Backend):
                 f"bad SQLite path {str(self.path)!r}: directory {str(self.path.parent)!r} "
                 "does not exist (accepted: a file path in an existing directory)"
             )
-        self._conn = sqlite3.connect(
-            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
-        )
         self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction() as cur:
+        with self._unavailable_as_error("open"):
+            self._conn = sqlite3.connect(
+                self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction("open") as cur:
             cur.execute(_SCHEMA)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+    def _unavailable_as_error(self, doing: str) -> Iterator[None]:
+        """An SQLite error for want of a resource, raised while `doing` (``read``, ``write``,
+        ``open``), as `StoreUnavailableError` naming the file; other errors as they are."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if not lacks_resource(exc):
+                raise
+            raise StoreUnavailableError(
+                f"cannot {doing} the store {str(self.path)!r}: {exc}"
+            ) from exc
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Cursor]:
+        """One ``BEGIN IMMEDIATE`` transaction, rolled back on any error. SQLite has rolled
+        back already after some errors (a full disk, out of memory: "Result and Error Codes"),
+        and a second rollback would replace the error with its own."""
+        with self._lock, self._unavailable_as_error(doing):
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
 
     def get(self, table: str, pk: str, sk: str) -> Item | None:
-        with self._transaction() as cur:
+        with self._transaction("read") as cur:
             row = cur.execute(
                 "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk)
             ).fetchone()
         return None if row is None else decode_item(row[0])
 
     def put(self, table: str, pk: str, sk: str, text: str) -> None:
-        with self._transaction() as cur:
+        with self._transaction("write") as cur:
             cur.execute(
                 "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?, ?, ?, ?)",
                 (table, pk, sk, text),
             )
 
     def modify(self, table: str, pk: str, sk: str, change: Callable[[Item | None], Item]) -> Item:
-        with self._transaction() as cur:
+        with self._transaction("write") as cur:
             row = cur.execute(
                 "SELECT item FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk)
             ).fetchone()
@@ -107,11 +130,11 @@ class SQLiteBackend(Backend):
         return new
 
     def delete(self, table: str, pk: str, sk: str) -> None:
-        with self._transaction() as cur:
+        with self._transaction("write") as cur:
             cur.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, pk, sk))
 
     def query(self, table: str, pk: str) -> list[tuple[str, Item]]:
-        with self._transaction() as cur:
+        with self._transaction("read") as cur:
             rows = cur.execute(
                 "SELECT sk, item FROM items WHERE tbl = ? AND pk = ? ORDER BY sk", (table, pk)
             ).fetchall()

@@ -42,6 +42,7 @@ from durable_sim.durable.journal.records import (
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
 from durable_sim.files import refuses_files
+from durable_sim.sqlite_errors import lacks_resource
 
 SCHEMA_VERSION = 3  # 1: latest records only; 2: + history; 3: + leases, queue, terminal flags
 _SCHEMA = f"""
@@ -75,17 +76,6 @@ CREATE TABLE operations (
 PRAGMA user_version={SCHEMA_VERSION};
 """
 _TABLES = {"executions", "history", "operations"}
-#: SQLite's primary result codes for a resource it lacks, not for a bad file (SQLite's "Result
-#: and Error Codes"): BUSY, LOCKED, NOMEM, INTERRUPT, IOERR, FULL, PROTOCOL.
-_RESOURCE = {
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_NOMEM,
-    sqlite3.SQLITE_INTERRUPT,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_PROTOCOL,
-}
 _EXECUTION = (
     "SELECT input, status, result, error, function_name, invocations, owner, epoch, "
     "lease_expires FROM executions WHERE execution_id=?"
@@ -193,14 +183,11 @@ class SqliteJournal(Journal):
     # -- plumbing ----------------------------------------------------------------------------
 
     def _error(self, exc: sqlite3.Error, doing: str) -> Exception:
-        """The journal error an SQLite error stands for: a resource SQLite lacks (`_RESOURCE`:
-        a lock, memory, disk space, I/O) makes the journal unavailable, never corrupt."""
+        """The journal error an SQLite error stands for: a resource SQLite lacks
+        (`durable_sim.sqlite_errors.lacks_resource`: a lock, memory, disk space, I/O) makes the
+        journal unavailable, never corrupt."""
         text = str(exc)
-        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary result code
-        if code in _RESOURCE or (
-            isinstance(exc, sqlite3.OperationalError)
-            and ("locked" in text or "busy" in text or "disk I/O" in text)
-        ):
+        if lacks_resource(exc):
             return JournalUnavailableError(f"cannot {doing} journal {self.path}: {text}")
         if isinstance(exc, sqlite3.OperationalError) and (
             "unable to open" in text or "readonly" in text
