@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -33,6 +35,7 @@ from durable_sim.sweeps import (
     INDEX_FILE,
     LOCK_FILE,
     MAX_POINTS,
+    SAVE_LOCK_FILE,
     SweepError,
     collect_sweep,
     load_sweep,
@@ -678,7 +681,8 @@ def _held_by_sweep(out: Path, token: str) -> Iterator[None]:
 
 def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeypatch):
     """A worker's batch outlives a cancelled sweep (Dask cannot stop a running task): it saves
-    no point after the sweep's token has left the lock file."""
+    no point after the sweep's token has left the lock file, not even the point that was
+    running then (it was saved after its sweep had gone, over a rerun's files)."""
     out = tmp_path / "out"
     out.mkdir()
     monkeypatch.setattr(sweeps, "_still_held", lambda o, t: sweeps._lock_token(o) == t)
@@ -694,11 +698,8 @@ def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeyp
 
     monkeypatch.setattr(sweeps, "run_experiment", letting_go)
     done = sweeps._run_batch((str(out), "client-token", code_digest(), (), items))
-    assert [saved.position for saved in done] == [0] and len(calls) == 1
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        points[0].file,
-        f"{points[0].point_id}.meta.json",
-    ]
+    assert done == [] and len(calls) == 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == []
 
 
 # --- one writer, shared filesystem, same code -----------------------------------------------
@@ -776,7 +777,8 @@ def test_a_rerun_removes_the_hidden_leftovers_of_an_interrupted_sweep(tmp_path, 
     pending = out / f".{third.name}.{hashlib.sha256(data).hexdigest()}.pending"
     third.rename(pending)  # killed between the sidecar (the commit point) and the rename
     run_sweep(parse_sweep(SMALL), out, progress=False)
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".sweep.lock"]
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden == [LOCK_FILE, SAVE_LOCK_FILE]
     assert files(out) == small_reference
 
 
@@ -819,6 +821,140 @@ def test_a_batch_of_a_killed_sweep_saves_nothing(tmp_path):
         assert not sweeps._still_held(out, "another-token")
     (out / LOCK_FILE).write_text("another-host:1234:5678")  # its lock is that host's to see
     assert sweeps._still_held(out, "another-host:1234:5678")
+
+
+def test_a_starting_sweep_waits_for_a_save_in_flight_and_later_saves_see_its_token(tmp_path):
+    """A worker of a killed sweep may decide to save a point just as a rerun takes the lock:
+    the old token is still in the file and the lock is held (by the rerun). Its save is then
+    made before the rerun writes its token, because the decision and the save are made under
+    the save lock, which a starting sweep takes exclusively to write its token; a worker that
+    decides after that sees the new token and saves nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    old = f"{socket.gethostname()}:1234:5678"  # the killed sweep's token; its lock is gone
+    (out / LOCK_FILE).write_text(old)
+    rerun: list[str] = []
+    with (out / SAVE_LOCK_FILE).open("a+") as other_save:
+        fcntl.flock(other_save, fcntl.LOCK_SH)  # another save in flight holds the rerun off
+        thread = threading.Thread(target=lambda: rerun.append(_start_and_stop(out)))
+        thread.start()
+        assert _wait_for(lambda: _lock_is_held(out), 30)  # the rerun holds the sweep's lock
+        with sweeps._saving(out, old) as held:
+            assert held  # the old token, a held lock: the worker saves...
+            time.sleep(0.3)
+            assert (out / LOCK_FILE).read_text() == old and rerun == []  # ...before the rerun
+    thread.join(timeout=30)
+    assert rerun == ["started"]
+    with _held_by_sweep(out, "the rerun's token"), sweeps._saving(out, old) as held:
+        assert not held
+
+
+def _lock_is_held(out: Path) -> bool:
+    with (out / LOCK_FILE).open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
+
+
+def _start_and_stop(out: Path) -> str:
+    with sweeps._locked(out):
+        return "started"
+
+
+def test_a_starting_sweep_names_a_save_that_never_ends(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(sweeps, "SAVE_WAIT_S", 0.2)
+    with (out / SAVE_LOCK_FILE).open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)  # a worker stopped while saving
+        with pytest.raises(SweepError) as err, sweeps._locked(out):
+            pass
+    assert str(err.value) == (
+        f"output directory {str(out)!r}: a point being saved there has not been saved within "
+        "0.2 s (a worker of an earlier sweep, stopped mid-save?) (accepted: a directory no "
+        "stopped process is saving into)"
+    )
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of `pid`'s child processes (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and is no zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_for(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_the_pool_of_a_sigkilled_sweep_exits_and_saves_nothing_over_a_rerun(tmp_path):
+    """The reviewer's kill: ``sweep --workers 2``, SIGKILL of the sweep while both workers run a
+    point, and a rerun with fewer runs at once. The orphaned workers published their points
+    over the rerun's files (its index's sha256 no longer matched them), then waited forever on
+    the pool's queue beside the pool's resource tracker. Here the runs wait at a gate, so the
+    kill lands while both run: the workers and the tracker end within seconds, and the rerun's
+    files stay as its index records them once the gate opens."""
+    gate, out = tmp_path / "gate", tmp_path / "out"
+    gate.mkdir()
+    document: dict[str, Any] = {
+        "base": {"workload": "gated", "runs": 3},
+        "grid": {"model": ["durable", "baseline"]},
+    }
+    (tmp_path / "v1.yaml").write_text(yaml.safe_dump(document))
+    document["base"]["runs"] = 1
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(document))
+    tests = Path(__file__).resolve().parent
+    command = [sys.executable, "-m", "durable_sim.cli", "--import", "gated_workload", "sweep"]
+    env = {**os.environ, "DURABLE_SIM_TEST_GATE": str(gate)}
+    sweep = subprocess.Popen(
+        [*command, str(tmp_path / "v1.yaml"), "--out", str(out), "--workers", "2", "-q"],
+        cwd=tests,
+        env=env,
+    )
+    try:
+        assert _wait_for(lambda: len(list(gate.glob("started-*"))) == 2, 180), "no runs began"
+        pool = _children(sweep.pid)
+        workers = [int(p.name.removeprefix("started-")) for p in gate.glob("started-*")]
+        assert set(workers) < set(pool)  # the two workers and the resource tracker
+    finally:
+        sweep.kill()
+        sweep.wait()
+    assert _wait_for(lambda: not any(map(_alive, pool)), 30), "the pool outlived its sweep"
+    rerun = subprocess.run(
+        [*command, str(tmp_path / "v2.yaml"), "--out", str(out), "-q"],
+        cwd=tests,
+        env={**os.environ, "DURABLE_SIM_TEST_GATE": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    (gate / "open").touch()
+    time.sleep(2 * sweeps.PARENT_POLL_S)
+    index = pd.read_csv(out / INDEX_FILE)
+    assert list(index["rows"]) == [1, 1]
+    for file, sha256 in zip(index["file"], index["sha256"], strict=True):
+        assert hashlib.sha256((out / file).read_bytes()).hexdigest() == sha256
 
 
 def test_a_sweeps_files_index_and_point_ids_never_hold_a_password(postgres_cluster, tmp_path):

@@ -42,7 +42,11 @@ Executors: ``local`` runs points in this process (1 worker) or on a pool of spaw
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
 (`local_cluster`), or on the running cluster whose scheduler address is given. Workers run and
 save points themselves, so the output directory must be on a filesystem every worker shares
-(each task checks it before its points run, and stops once the sweep has let go of it). Points
+(each task checks it before its points run, and stops once the sweep has let go of it). A worker
+decides to save a point, and saves it, under a shared lock (`SAVE_LOCK_FILE`) which a sweep
+takes exclusively to write its token when it starts: a point is saved only while the sweep that
+sent it holds the directory, never over a rerun's files by a worker of a sweep that was killed,
+and a pool worker ends once the sweep that started it has died (`_exit_with_parent`). Points
 are sent in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each
 point, and the environment a sidecar records (`durable_sim.experiments.environment_record`:
 code digest, package versions) is made once per batch, not once per point. One sweep at a time
@@ -63,11 +67,12 @@ import os
 import socket
 import string
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import ExitStack, closing, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -104,6 +109,14 @@ EXECUTORS: tuple[str, ...] = ("local", "dask")
 INDEX_FILE = "index.csv"
 #: The advisory lock of an output directory (it holds the running sweep's token, else nothing).
 LOCK_FILE = ".sweep.lock"
+#: The lock a worker holds, shared, from its decision to save a point to the point's last
+#: rename; a starting sweep holds it exclusively while it writes its token.
+SAVE_LOCK_FILE = ".sweep.save.lock"
+#: Longest wait (s) of a starting sweep for the saves in flight in its output directory (a
+#: save takes milliseconds; only a worker stopped in the middle of one holds it up longer).
+SAVE_WAIT_S = 30.0
+#: Seconds between a pool worker's checks that the sweep that started it is alive.
+PARENT_POLL_S = 0.5
 #: At most this many points in one sweep (a typo in a grid should not start a billion runs).
 MAX_POINTS = 1_000_000
 #: At most this many workers (processes) for an executor this package starts.
@@ -396,15 +409,47 @@ def _locked(out: Path) -> Iterator[str]:
                 "(accepted: one sweep per directory at a time)"
             ) from None
         token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
-        handle.truncate(0)
-        handle.write(token)
-        handle.flush()
-        os.fsync(handle.fileno())
+        with _saves_paused(out):  # no worker of a killed sweep saves under the new token
+            handle.truncate(0)
+            handle.write(token)
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
             yield token
         finally:
             handle.truncate(0)
             handle.flush()
+
+
+@contextmanager
+def _saves_paused(out: Path) -> Iterator[None]:
+    """Hold `out`'s save lock exclusively: once the saves in flight have ended, and no new one
+    begins meanwhile. `SweepError` after `SAVE_WAIT_S` seconds of a save in flight."""
+    with (out / SAVE_LOCK_FILE).open("a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + SAVE_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SweepError(
+                        f"output directory {str(out)!r}: a point being saved there has not been "
+                        f"saved within {SAVE_WAIT_S:g} s (a worker of an earlier sweep, stopped "
+                        "mid-save?) (accepted: a directory no stopped process is saving into)"
+                    ) from None
+                time.sleep(0.01)  # a save takes milliseconds
+        yield
+
+
+@contextmanager
+def _saving(out: Path, token: str) -> Iterator[bool]:
+    """Hold `out`'s save lock, shared, and yield whether the sweep of lock `token` still holds
+    `out` (`_still_held`): a point saved inside, when True, is saved before any later sweep
+    writes its token (it waits for this lock, `_saves_paused`)."""
+    with (out / SAVE_LOCK_FILE).open("a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield _still_held(out, token)
 
 
 @contextmanager
@@ -448,16 +493,20 @@ def _run_points(
     out: Path, items: Sequence[_Item], environment: Mapping[str, Any], token: str | None = None
 ) -> _Done:
     """Run and save each point; `environment` is this process's `environment_record`, made once
-    for all of them. With the sweep's lock `token` (a worker), stop before the next point once
-    the lock no longer holds it: the sweep that sent the batch has stopped, and a rerun may own
-    the directory."""
+    for all of them. With the sweep's lock `token` (a worker), stop, saving nothing more, once
+    the lock no longer holds it (the sweep that sent the batch has stopped, and a rerun may own
+    the directory): checked before each point runs and, under the save lock, right before it
+    is saved (`_saving`)."""
     done = []
     for position, spec, file in items:
         if token is not None and not _still_held(out, token):
             break
         rows = run_experiment(spec)
-        # Durable as a whole before the index is written (`run_sweep`), not point by point.
-        path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
+        with nullcontext(True) if token is None else _saving(out, token) as held:
+            if not held:
+                break
+            # Durable as a whole before the index is written (`run_sweep`), not point by point.
+            path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
         done.append(_saved(position, len(rows), path.read_bytes()))
     return done
 
@@ -525,8 +574,28 @@ def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
         yield _run_points(out, [item], environment)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A pool worker's initializer: a daemon thread ends this process once `parent` (the pid of
+    the sweep that started it) is no longer its parent, checked every `PARENT_POLL_S` s: the
+    sweep has died and the worker was reparented. Else a worker of a SIGKILLed sweep finished
+    its batch, then waited forever on the pool's queue, and kept the pool's resource tracker
+    alive; a point it was saving is left as a kill leaves one (the next sweep settles it)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="durable-sim-sweep-parent", daemon=True).start()
+
+
 def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         futures = [pool.submit(_run_batch, task) for task in tasks]
         for future in as_completed(futures):
