@@ -76,3 +76,14 @@ def test_a_twin_runs_the_measured_spec_on_the_model() -> None:
     assert twin.cores == 2  # the real encoder ran on 2 worker processes
     assert twin.latency_profile().encode_per_s.median_ms == 70.0
     assert (twin.runs, twin.seed, twin.chunks) == (measured.runs, measured.seed, measured.chunks)
+
+
+def test_every_spec_made_from_another_keeps_its_database_whole() -> None:
+    """A spec's dump masks its DSN's password (so that no file records it): the specs the study
+    makes from others (the polling design space, the interval sweep, the other fan-out) are
+    derived from the spec itself, and connect with the password they were given."""
+    dsn = "postgresql://su:S3cretPassw0rdXYZ@db.example/runs?sslpassword=KeyPassZZZ"
+    p = {**_values("quick", "02_video_pipeline"), "database": dsn}
+    derived = [*polling_specs(p), *sweep_specs(p), fanout_variant_spec(p), *failure_specs(p)]
+    assert {s.database for s in derived} == {dsn}
+    assert "S3cretPassw0rdXYZ" not in str(derived[0].model_dump())

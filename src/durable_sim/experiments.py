@@ -296,7 +296,8 @@ class ExperimentSpec(BaseModel):
     @field_serializer("database")
     def _redacted(self, database: str) -> str:
         """A DSN's secrets are never written down (`durable_sim.dsn.redact`): the spec's dump,
-        hence its sidecar and its digest, name the server without them."""
+        hence its sidecar and its digest, name the server without them (a spec made from
+        another keeps them: `derive`)."""
         return redact(database)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -412,6 +413,12 @@ class ExperimentSpec(BaseModel):
         except ValidationError as exc:
             raise SpecError(f"bad experiment spec: {validation_line(exc)}") from None
 
+    def derive(self, **changes: Any) -> ExperimentSpec:
+        """This spec with `changes` (field names to values), validated as `parse` validates
+        (`SpecError`). Its ``database`` is this spec's as given, secrets included, which its
+        dump (`model_dump`) masks: derive a spec from another this way, not from its dump."""
+        return ExperimentSpec.parse({**self.model_dump(), "database": self.database, **changes})
+
     @property
     def row_engine(self) -> str:
         return self.engine if self.model == "durable" else "baseline"
@@ -464,17 +471,14 @@ def model_twin(
     """The model's prediction of a measured spec: the same workload, model, sizes, runs and
     seed on the virtual clock with our engine and the model encoder, on `cores` cores, with the
     calibrated `costs` (see `ExperimentSpec`). Raises `SpecError` for bad `cores` or `costs`."""
-    return ExperimentSpec.parse(
-        {
-            **spec.model_dump(),
-            "clock": "virtual",
-            "engine": "sim",
-            "encoder": "model",
-            "cores": cores,
-            "costs": costs or {},
-            "warmup_runs": 0,
-            "database": "memory",
-        }
+    return spec.derive(
+        clock="virtual",
+        engine="sim",
+        encoder="model",
+        cores=cores,
+        costs=costs or {},
+        warmup_runs=0,
+        database="memory",
     )
 
 

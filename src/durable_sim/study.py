@@ -108,10 +108,7 @@ def polling_specs(p: Params) -> list[ExperimentSpec]:
     """The baseline under every polling strategy (`POLL_STRATEGIES`), with the paper's run
     count (keys: those of `video_specs`)."""
     base = video_specs(p)[1]
-    return [
-        ExperimentSpec.parse({**base.model_dump(), "poll_read": read, "poll_backoff": backoff})
-        for read, backoff in POLL_STRATEGIES
-    ]
+    return [base.derive(poll_read=read, poll_backoff=backoff) for read, backoff in POLL_STRATEGIES]
 
 
 def sweep_specs(p: Params) -> list[ExperimentSpec]:
@@ -124,12 +121,7 @@ def sweep_specs(p: Params) -> list[ExperimentSpec]:
             f"bad poll_sweep_ms={sweep!r} (accepted: a non-empty list of intervals in ms)"
         )
     base = video_specs(p)[1]
-    return [
-        ExperimentSpec.parse(
-            {**base.model_dump(), "runs": extra["sweep_runs"], "poll_interval_ms": interval}
-        )
-        for interval in sweep
-    ]
+    return [base.derive(runs=extra["sweep_runs"], poll_interval_ms=interval) for interval in sweep]
 
 
 def fanout_variant_spec(p: Params) -> ExperimentSpec:
@@ -137,9 +129,7 @@ def fanout_variant_spec(p: Params) -> ExperimentSpec:
     `video_specs`)."""
     durable = video_specs(p)[0]
     other = "sequential" if durable.fanout == "map" else "map"
-    return ExperimentSpec.parse(
-        {**durable.model_dump(), "fanout": other, "runs": _get(p, "sweep_runs")["sweep_runs"]}
-    )
+    return durable.derive(fanout=other, runs=_get(p, "sweep_runs")["sweep_runs"])
 
 
 def twin_specs(
