@@ -447,7 +447,8 @@ def test_the_recover_command_refuses_a_directory_a_sweep_is_writing(
         err = capsys.readouterr().err
         assert f"{str(out)!r} is being written by a sweep" in err and err.count("\n") == 1
         assert main(["recover", str(path)]) == 2
-        assert _tree(out) == {**before, ".sweep.lock": _tree(out)[".sweep.lock"]}
+        locks = {name: _tree(out)[name] for name in (sweeps.LOCK_FILE, sweeps.SAVE_LOCK_FILE)}
+        assert _tree(out) == {**before, **locks}
     assert main(["recover", str(tmp_path)]) == 0  # the sweep has let go
     assert path.read_bytes() == b"new"
 
