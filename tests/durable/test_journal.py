@@ -499,6 +499,42 @@ def test_a_postgres_dsn_names_a_postgres_journal(dsn: str) -> None:
         open_journal(dsn.format(port=port))
 
 
+def test_open_journal_hands_postgres_its_timeout_and_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`timeout_s` bounds both the connect and each answer; `interrupt` cuts a wait short."""
+    from durable_sim.durable import journal as journals
+
+    made: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        journals, "PostgresJournal", lambda where, **options: made.append((where, options))
+    )
+    stop = threading.Event()
+    dsn = "postgresql://u@127.0.0.1:1/db"
+    journals.open_journal(dsn, timeout_s=3.5, interrupt=stop, group_commit=False)
+    journals.open_journal(dsn)
+    assert made == [
+        (
+            dsn,
+            {
+                "group_commit": False,
+                "connect_timeout_s": 3.5,
+                "query_timeout_s": 3.5,
+                "interrupt": stop,
+            },
+        ),
+        (
+            dsn,
+            {
+                "group_commit": True,
+                "connect_timeout_s": 10.0,
+                "query_timeout_s": 10.0,
+                "interrupt": None,
+            },
+        ),
+    ]
+
+
 # -- a resource error is no corruption ---------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -810,3 +811,278 @@ def test_sigterm_stops_a_worker_waiting_on_a_stopped_server_at_once(
     assert worker.returncode == 0, outcome
     assert took < 30, outcome  # far within the 60 s deadline (the cancel's bound is 1 s)
     assert "interrupted" in stderr, outcome
+
+
+# -- what the worker hands on: its registry to chained invokes, its deadlines to the journal -----
+
+
+def _doubles(event: Any, ctx: Any) -> Any:
+    return event * 2
+
+
+def _invokes(event: Any, ctx: Any) -> Any:
+    return ctx.invoke("double", event, name="call double") + 1
+
+
+def test_a_chained_invoke_runs_a_function_of_the_workers_registry() -> None:
+    """The worker runs each execution with its registry, so a chained invoke finds the
+    function it names there."""
+    journal = MemoryJournal()
+    submit(journal, "outer", 20, execution_id="o")
+    lines: list[str] = []
+    stats = run_worker(
+        journal, {"outer": _invokes, "double": _doubles}, idle_exit_s=0, poll_s=0, log=lines.append
+    )
+    outcome = journal.get_execution("o")
+    assert outcome is not None and (outcome.status, outcome.result) == ("SUCCEEDED", "41")
+    assert (stats.succeeded, stats.failed, lines) == (1, 0, ["o: SUCCEEDED"])
+
+
+def test_opening_hands_the_journal_its_timeout_and_the_stop_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from durable_sim.durable import worker
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    opened = MemoryJournal()
+
+    def recording(where: str, **options: Any) -> Any:
+        calls.append((where, options))
+        return opened
+
+    monkeypatch.setattr(worker, "open_journal", recording)
+    stop = threading.Event()
+    assert open_when_reachable("db", stop=stop, timeout_s=3.5) is opened
+    assert calls == [("db", {"timeout_s": 3.5, "interrupt": stop})]
+
+
+class _StopsWhileWaited(threading.Event):
+    """A stop event that is set while a pause waits on it (SIGTERM during the pause)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        self.set()
+        return True
+
+
+def test_a_stop_during_a_pause_between_attempts_ends_the_retries(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable_sim.durable import worker
+
+    attempts: list[str] = []
+
+    def unreachable(where: str, **_: Any) -> Any:
+        attempts.append(where)
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    stop = _StopsWhileWaited()
+    assert open_when_reachable("db", stop=stop, retry=THREE_ATTEMPTS) is None
+    assert (attempts, stop.waits, clock.slept) == (["db"], [2.0], [])
+
+
+def test_idle_exit_s_bounds_the_retries_of_opening_from_the_first_attempt(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 s of idle_exit_s with pauses of 2 s and then 6 s: the second pause is cut to the 3 s
+    left, and the attempt after it is the last."""
+    from durable_sim.durable import worker
+
+    def unreachable(where: str, **_: Any) -> Any:
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    lines: list[str] = []
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 3 attempts over 5\.0 s"):
+        open_when_reachable("db", log=lines.append, retry=THREE_ATTEMPTS, idle_exit_s=5.0)
+    assert [line.rpartition(" in ")[2] for line in lines] == ["2.00 s", "3.00 s"]
+    assert clock.slept == [2.0, 3.0]
+
+
+def test_functions_load_from_a_file_whose_directory_has_a_colon_in_its_name(
+    tmp_path: Path,
+) -> None:
+    """The spec splits at its last colon: ``/data/run:1/jobs.py:JOBS`` names ``JOBS`` in
+    ``/data/run:1/jobs.py``."""
+    folder = tmp_path / "run:1"
+    folder.mkdir()
+    module = folder / "colon_jobs.py"
+    module.write_text("def job(event, ctx):\n    return event\n\nJOBS = {'job': job}\n")
+    assert sorted(load_functions(f"{module}:JOBS")) == ["job"]
+
+
+def test_a_worker_counts_every_run_of_each_ending() -> None:
+    journal = MemoryJournal()
+    for event in ("ok", "fail", "wait") * 2:
+        submit(journal, "job", event)
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=0, poll_s=0)
+    assert stats == WorkerStats(claimed=6, succeeded=2, failed=2, pending=2)
+    broken = _FailsMidRun()
+    for i in range(2):
+        submit(broken, "job", "ok", execution_id=f"e{i}")
+    assert run_worker(broken, {"job": _job}, max_runs=2, poll_s=0).journal_errors == 2
+
+
+# -- the worker loop: its defaults, its owner and lease, its pauses, its counts ----------------
+
+
+def test_a_worker_polls_every_0_2_s_by_default(clock: _Clock) -> None:
+    assert run_worker(MemoryJournal(), {"job": _job}, idle_exit_s=1.0) == WorkerStats()
+    assert clock.slept == [0.2] * 5
+
+
+def _named(event: Any, ctx: Any) -> Any:
+    return ctx.lambda_context.function_name
+
+
+def test_each_run_is_invoked_under_its_registered_name() -> None:
+    """The Lambda context a run sees names the function it was submitted to (the registry's
+    name), as AWS names the function it invokes."""
+    journal = MemoryJournal()
+    submit(journal, "report-card", None, execution_id="n")
+    run_worker(journal, {"report-card": _named}, max_runs=1, poll_s=0)
+    assert journal.get_execution("n").result == '"report-card"'  # type: ignore[union-attr]
+
+
+class _Recording(MemoryJournal):
+    """A memory journal that records the owner of each claim and the lease of each opening."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[tuple[str, float]] = []
+        self.opened: list[tuple[str | None, float]] = []
+
+    def claim(self, owner: str, lease_s: float, function_names: Any) -> Any:
+        self.claims.append((owner, lease_s))
+        return super().claim(owner, lease_s, function_names)
+
+    def open_execution(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened.append((kwargs.get("owner"), kwargs.get("lease_s", 0.0)))
+        return super().open_execution(*args, **kwargs)
+
+
+def test_a_worker_claims_and_runs_under_its_owner_and_lease() -> None:
+    journal = _Recording()
+    submit(journal, "job", "ok", execution_id="e")
+    run_worker(journal, {"job": _job}, owner="w1", lease_s=5.0, idle_exit_s=0, poll_s=0)
+    assert set(journal.claims) == {("w1", 5.0)}
+    assert journal.opened[1:] == [("w1", 5.0)]  # the run takes the lease it claimed, for 5 s
+
+
+@pytest.mark.parametrize("registry", ["mapping", "FunctionRegistry"])
+def test_a_worker_checks_a_mapping_as_a_registry_and_uses_a_registry_itself(
+    registry: str,
+) -> None:
+    """A mapping is checked as a `FunctionRegistry` would check it; a `FunctionRegistry` is
+    the worker's own, so a function registered in it while the worker runs can be invoked."""
+    from durable_sim.durable import FunctionRegistry
+
+    if registry == "mapping":
+        with pytest.raises(ValueError, match="a function name must be a non-empty string"):
+            run_worker(MemoryJournal(), {"": _job}, max_runs=0)
+        return
+    functions = FunctionRegistry()
+
+    def registers_then_invokes(event: Any, ctx: Any) -> Any:
+        if "late" not in functions:
+            functions.register("late", _doubles)
+        return ctx.invoke("late", event, name="call late")
+
+    functions.register("outer", registers_then_invokes)
+    journal = MemoryJournal()
+    submit(journal, "outer", 4, execution_id="o")
+    assert run_worker(journal, functions, idle_exit_s=0, poll_s=0).succeeded == 1
+    assert journal.get_execution("o").result == "8"  # type: ignore[union-attr]
+
+
+def test_a_worker_without_functions_names_what_it_needs() -> None:
+    with pytest.raises(ValueError) as info:
+        run_worker(MemoryJournal(), {})
+    assert str(info.value) == ("a worker needs at least one registered function (accepted: a name)")
+
+
+class _DownTwice(MemoryJournal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        if self.claims <= 2:
+            raise JournalUnavailableError("server restarting")
+        return super().claim(*args, **kwargs)
+
+
+def test_a_worker_counts_every_claim_its_journal_refused(clock: _Clock) -> None:
+    stats = run_worker(_DownTwice(), {"job": _job}, idle_exit_s=10.0, retry=THREE_ATTEMPTS)
+    assert stats.journal_errors == 2
+
+
+@pytest.mark.parametrize("journal", ["empty", "unreachable"])
+def test_a_stop_during_a_workers_pause_ends_its_loop(clock: _Clock, journal: str) -> None:
+    """The pauses between claims (an empty queue; a journal out of reach) wait on the stop
+    event, so a SIGTERM ends them at once."""
+    stop = _StopsWhileWaited()
+    source = MemoryJournal() if journal == "empty" else _DownTwice()
+    stats = run_worker(
+        source, {"job": _job}, stop=stop, poll_s=0.5, idle_exit_s=30.0, retry=THREE_ATTEMPTS
+    )
+    assert stats.claimed == 0 and clock.slept == []
+    assert stop.waits == ([0.5] if journal == "empty" else [2.0])
+
+
+def _stepped(event: Any, ctx: Any) -> Any:
+    return [ctx.step(lambda _, i=i: i, name=f"s{i}") for i in range(3)]
+
+
+def test_the_seed_of_a_worker_is_0_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs draw their profile's costs from `seed` (0 unless given): a default worker draws
+    what a worker given seed=0 draws."""
+    from durable_sim.clock import observe_clocks
+    from durable_sim.latency import Dist, LatencyProfile
+
+    class Draws:
+        def __init__(self) -> None:
+            self.drawn: list[tuple[str, float]] = []
+
+        def advanced(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def forked(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def note_charge(self, label: str, ms: float) -> None:
+            self.drawn.append((label, ms))
+
+        def take_charge_label(self, ms: float) -> str | None:
+            return None
+
+    profile = LatencyProfile(name="random-checkpoint", checkpoint=Dist(1.0, 0.5))
+
+    def drawn(**seed: int) -> list[tuple[str, float]]:
+        journal = MemoryJournal()
+        submit(journal, "job", "ok", execution_id="e")
+        with observe_clocks(Draws()) as draws:
+            run_worker(journal, {"job": _stepped}, profile=profile, max_runs=1, poll_s=0, **seed)
+        return draws.drawn
+
+    default, zero, one = drawn(), drawn(seed=0), drawn(seed=1)
+    assert default and default == zero and default != one
+
+
+def test_the_input_an_existing_execution_has_is_shown_up_to_80_characters() -> None:
+    journal = MemoryJournal()
+    long = "x" * 100
+    submit(journal, "job", long, execution_id="e")
+    with pytest.raises(ValueError) as info:
+        submit(journal, "other", long, execution_id="e")
+    shown = repr(json.dumps(long)[:80])
+    assert str(info.value) == (
+        f"execution 'e' exists already with function 'job' and input {shown}; "
+        "use a new execution id"
+    )
