@@ -566,7 +566,11 @@ def test_a_resource_error_while_a_result_is_read_is_not_called_corruption(
     assert "not a corrupt record" in str(caught.value)
     record = journal.get_execution("r")
     assert record is not None and record.status == "RUNNING"
-    assert journal.read_history("r") == history
+    now = journal.read_history("r")
+    assert now[: len(history)] == history  # only the stopped invocation's end was added
+    (ended,) = now[len(history) :]
+    assert ended.event_type == "InvocationCompleted"
+    assert ended.details["Error"]["ErrorType"] == "JournalUnavailableError"  # not a crash
     serdes.starved = False
     pending = run_durable(workflow, None, journal=journal, execution_id="r")
     send_callback_success(journal, pending.pending_callbacks[0], "yes")
