@@ -264,6 +264,7 @@ def user_errors(tmp_path: Path) -> Path:
 
 WORKER = ["worker", "--functions", f"{REPO / 'tests/durable/worker_functions.py'}:FUNCTIONS"]
 COUNTER = ["run", "counter", "--model", "durable"]
+EXAMPLE_SWEEP = str(REPO / "params" / "sweeps" / "example.yaml")
 
 
 _TIMEOUT_X = (
@@ -292,6 +293,12 @@ _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
         (["run", "counter"], "Missing option '--model'"),
         # unusable --out
         ([*COUNTER, "--out", "/proc/x.csv"], "cannot create files in /proc: its file system"),
+        # ... and a sweep's --out the same way (formerly the OS's "No such file or directory")
+        (
+            ["sweep", EXAMPLE_SWEEP, "--out", "/proc/x"],
+            "'/proc/x': cannot create files in /proc: its",
+        ),
+        (["sweep", EXAMPLE_SWEEP, "--out", "{tmp}/bad.yaml/x"], "bad.yaml is not a directory"),
         ([*COUNTER, "--out", "{tmp}/nowhere/x.csv"], "nowhere does not exist"),
         ([*COUNTER, "--out", "{tmp}/x.txt"], "(accepted: a file name ending in .csv)"),
         # missing files

@@ -757,19 +757,22 @@ def profiles_command() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def recover_command(paths: tuple[Path, ...]) -> int:
     """Finish every CSV + .meta.json publish that a kill interrupted under each of PATHS (a
-    directory, searched recursively, or a data file): a data file still one version behind
-    its sidecar gets the new data, and leftover temporary files go. One line per pair settled
-    (completed: the new data put in place; intact or absent: only leftovers removed). A
-    directory a sweep is writing now is refused (exit 2): the sweep's own temporary files are
-    not leftovers."""
+    directory, searched recursively, or a published data file, not its sidecar): a data file
+    still one version behind its sidecar gets the new data, and leftover temporary files go.
+    One line per pair settled (completed: the new data put in place; intact or absent: only
+    leftovers removed) and per temporary file left with no pending file beside it (removed: in
+    a sweep directory, whose lock proves that no writer is live; left: elsewhere, where a writer
+    may be writing it now; remove it once none is). A directory a sweep is writing now, a path
+    that is no published data file and a directory that refuses the changes (read-only) are
+    refused with one line (exit 2)."""
     from durable_sim.files import recover_pairs
     from durable_sim.sweeps import SweepError, quiet_sweeps
 
     settled: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            with quiet_sweeps(path):
-                settled += recover_pairs(path)
+            with quiet_sweeps(path) as quiet:
+                settled += recover_pairs(path, quiet=quiet)
         except FileNotFoundError as exc:
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
         except SweepError as exc:
