@@ -566,20 +566,165 @@ def test_a_worker_stops_after_max_runs_or_when_told() -> None:
 
 
 class _FailsMidRun(MemoryJournal):
-    """A journal whose appends fail: every run it gives out stops as a crash would."""
+    """A journal whose appends fail: claims are answered, every run stops at its first write."""
 
     def append(self, *args: Any, **kwargs: Any) -> None:
         raise JournalUnavailableError("lost the connection")
 
 
-def test_a_run_stopped_by_the_journal_is_counted_and_logged() -> None:
+def test_runs_stopped_by_the_journal_do_not_end_a_worker_as_if_it_had_worked(
+    clock: _Clock,
+) -> None:
+    """Formerly ``--max-runs 1`` counted the stopped run and the worker returned as if done
+    ("0 pending; 1 journal errors", exit 0). A stopped run does not count: the claim and the
+    run are one failed attempt, and a journal whose writes keep failing is out of reach."""
     journal = _FailsMidRun()
     submit(journal, "job", "ok", execution_id="e")
     lines: list[str] = []
-    stats = run_worker(journal, {"job": _job}, max_runs=1, log=lines.append, poll_s=0)
-    assert (stats.claimed, stats.journal_errors, stats.succeeded) == (1, 1, 0)
-    assert lines == ["e: stopped by the journal (lost the connection)"]
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 2 attempts"):
+        run_worker(journal, {"job": _job}, max_runs=1, log=lines.append, retry=SHORT_RETRY)
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "journal unavailable (lost the connection); retrying in 1.00 s",
+    ]
     assert journal.get_execution("e").status == "RUNNING"  # type: ignore[union-attr]
+    # Still leased to the worker, which would record the stop first; another owner may take
+    # it once the lease expires.
+    assert journal.claim("w2", 30.0, ["job"]) is None
+
+
+class _Outage(MemoryJournal):
+    """A journal that goes away at its first append after `MemoryJournal.open_execution`s
+    (a step's checkpoint) and stays away until `restore`; claims and appends fail meanwhile
+    (`lasting`: releases too, so the stopped invocation cannot be recorded at once)."""
+
+    def __init__(self, *, lasting: bool) -> None:
+        super().__init__()
+        self.lasting = lasting
+        self.down = False
+        self.armed = False
+
+    def restore(self) -> None:
+        self.down = False
+
+    def _check(self, *, outage_starts: bool = False) -> None:
+        if outage_starts and self.armed:
+            self.armed, self.down = False, True
+        if self.down:
+            raise JournalUnavailableError("lost the connection")
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        return super().claim(*args, **kwargs)
+
+    def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
+        steps = any(e.operation is not None for e in entries)
+        self._check(outage_starts=steps)
+        super().append(execution_id, entries, lease)
+
+    def release(self, *args: Any, **kwargs: Any) -> None:
+        if self.lasting:
+            self._check()
+        super().release(*args, **kwargs)
+
+
+def _two_steps(event: Any, ctx: Any) -> int:
+    return ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b")
+
+
+def _invocation_errors(journal: MemoryJournal, execution_id: str) -> list[Any]:
+    return [
+        e.details.get("Error")
+        for e in journal.read_history(execution_id)
+        if e.event_type == "InvocationCompleted"
+    ]
+
+
+@pytest.mark.parametrize("lasting", [False, True], ids=["blip", "outlasting the run"])
+def test_an_invocation_stopped_by_an_outage_is_recorded_as_such_and_taken_up_again(
+    clock: _Clock, lasting: bool
+) -> None:
+    """Formerly the stopped invocation was recorded, on resumption, as a crash
+    (``Runtime.ExitError``), and a lease given up after a blip left the execution out of the
+    queue for good. The process it stopped records the invocation's end with the outage as its
+    error (at once, or before its next claim once the journal answers again), gives the lease
+    up ready at once, and takes the execution up again."""
+    journal = _Outage(lasting=lasting)
+    submit(journal, "job", None, execution_id="e")
+    journal.armed = True
+    real_sleep = clock.sleep
+
+    def sleep(seconds: float) -> None:  # the outage ends during the worker's first pause
+        journal.restore()
+        real_sleep(seconds)
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _two_steps}, max_runs=1, idle_exit_s=5.0, log=lines.append)
+    assert (stats.claimed, stats.succeeded, stats.stopped, stats.out_of_reach) == (2, 1, 1, None)
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "journal unavailable (lost the connection); retrying in 1.00 s",
+        "e: SUCCEEDED",
+    ]
+    record = journal.get_execution("e")
+    assert record is not None and (record.status, record.result) == ("SUCCEEDED", "3")
+    stopped, *rest = _invocation_errors(journal, "e")
+    assert stopped == {
+        "ErrorType": "JournalUnavailableError",
+        "ErrorMessage": "the invocation was stopped by the journal: lost the connection",
+    }
+    assert rest == [None]  # the next invocation completed; no crash was recorded
+
+
+def test_a_worker_told_to_stop_during_an_outage_reports_the_journal_out_of_reach() -> None:
+    """Formerly it returned as a worker that had simply stopped."""
+    journal = _Unreachable(JournalUnavailableError("cannot claim from the journal at 'x'"))
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()  # during the first 1 s pause
+    stats = run_worker(journal, FUNCTIONS, stop=stop)
+    assert journal.claims == 1
+    assert str(stats.out_of_reach) == "cannot claim from the journal at 'x'"
+
+
+def test_the_worker_command_exits_2_when_its_runs_are_stopped_by_the_journal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Formerly ``--max-runs 1`` during an outage printed "0 pending; 1 journal errors" and
+    exited 0."""
+    from durable_sim.durable import worker
+
+    journal = _FailsMidRun()
+    submit(journal, "steps", {"n": 1, "side": "/dev/null", "id": "e"}, execution_id="e")
+    monkeypatch.setattr(worker, "open_when_reachable", lambda *a, **k: journal)
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    argv = ["worker", "--journal", "x.db", "--functions", functions, "--max-runs", "1"]
+    assert main([*argv, "--idle-exit-s", "0"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "durable-sim: journal out of reach: lost the connection (gave up after 1 attempt over "
+        + lines[-1].rpartition("over ")[2],
+    ]
+
+
+def test_the_worker_command_exits_2_when_stopped_during_an_outage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from durable_sim.durable import worker
+
+    down = JournalUnavailableError("cannot claim from the journal at 'x'")
+    monkeypatch.setattr(worker, "open_when_reachable", lambda *a, **k: MemoryJournal())
+    monkeypatch.setattr(
+        worker, "run_worker", lambda *a, **k: WorkerStats(journal_errors=3, out_of_reach=down)
+    )
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    assert main(["worker", "--journal", "x.db", "--functions", functions]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "worker: 0 runs: 0 succeeded, 0 failed, 0 pending, 0 stopped by the journal; "
+        "3 journal errors",
+        "durable-sim: journal out of reach: cannot claim from the journal at 'x'",
+    ]
 
 
 _ACCEPTED = (
@@ -763,9 +908,9 @@ def test_a_worker_whose_server_stops_answering_exits_2_within_its_budget(
     scratch_cluster: PostgresCluster,
 ) -> None:
     """Formerly a worker blocked inside libpq while its server was stopped (SIGSTOP), deaf to
-    --idle-exit-s and SIGTERM. Now the claim in flight fails after --timeout-s, and the retries
-    end at --idle-exit-s: the worker exits 2 within idle-exit + a query timeout, the cancel's
-    bound and a connect timeout (libpq's 2 s at least), with one line."""
+    --idle-exit-s and SIGTERM. Now the claim in flight fails after --timeout-s, the retry's
+    connect attempt is cut at the --idle-exit-s deadline, and the worker exits 2 with one
+    retry line and one verdict line."""
     from tests.test_pgconn import stopped
 
     worker = _start_worker(scratch_cluster.dsn, "--idle-exit-s", "4", "--timeout-s", "1")
@@ -779,12 +924,74 @@ def test_a_worker_whose_server_stops_answering_exits_2_within_its_budget(
         worker.kill()
         worker.wait()
     assert worker.returncode == 2, stderr
-    assert took < 30  # its budget is 4 + 1 + 1 + 2 s; formerly it waited for SIGCONT
-    final = stderr.splitlines()[-1]
-    assert final.startswith("durable-sim: journal out of reach: ") and "gave up after" in final
-    retry, final_line = stderr.splitlines()  # one line each: the retry, then the verdict
+    assert took < 30  # formerly it waited for SIGCONT
+    retry, final = stderr.splitlines()  # one line each: the retry, then the verdict
     assert "no answer from the server within query_timeout_s=1 s" in retry
-    assert "connection timeout expired (gave up after 2 attempts" in final_line
+    assert final.startswith("durable-sim: journal out of reach: cannot connect to the journal")
+    assert "(gave up after 2 attempts over" in final
+
+
+@pytest.mark.slow
+def test_an_idle_workers_wait_for_a_stopped_server_ends_at_its_idle_exit(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly the claim in flight waited its whole --timeout-s (here 60 s), and the retry's
+    connect attempt as long again, past the --idle-exit-s deadline: from the freeze to the exit
+    took about 2 x --timeout-s + 1 s. Now the wait ends at the idle deadline."""
+    from tests.test_pgconn import stopped
+
+    worker = _start_worker(scratch_cluster.dsn, "--idle-exit-s", "12", "--timeout-s", "60")
+    try:
+        _wait_connected(scratch_cluster)
+        with stopped(scratch_cluster):
+            started = time.monotonic()
+            _, stderr = worker.communicate(timeout=180)
+            took = time.monotonic() - started
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == 2, stderr
+    assert took < 45, stderr  # at most 12 s after its start; formerly 60 s and more
+    (final,) = stderr.splitlines()
+    assert final.startswith("durable-sim: journal out of reach: cannot write the journal at")
+    assert "interrupted (its caller's deadline passed)" in final
+    assert "(gave up after 1 attempt over" in final
+
+
+def _has_socket(pid: int) -> bool:
+    """Whether process `pid` has a socket open (a worker trying to connect)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd).startswith("socket:") for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while listed
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_connecting_to_a_stopped_server_at_once(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly SIGTERM during a connect attempt waited out the attempt's connect timeout (here
+    60 s): the handshake is now cut as a query's wait is."""
+    from tests.test_pgconn import stopped
+
+    with stopped(scratch_cluster):
+        worker = _start_worker(scratch_cluster.dsn, "--timeout-s", "60")
+        try:
+            deadline = time.monotonic() + 60
+            while not _has_socket(worker.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _has_socket(worker.pid), "the worker never tried to connect"
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=120)
+            took = time.monotonic() - started
+        finally:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, stderr
+    assert took < 30, stderr  # far within the 60 s connect deadline
+    assert "interrupted (stopping)" in stderr
 
 
 @pytest.mark.slow

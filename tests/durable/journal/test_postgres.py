@@ -102,14 +102,14 @@ def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_ds
 
     from durable_sim.durable.journal import HistoryEntry
 
-    journal = PostgresJournal(postgres_dsn, query_timeout_s=0.5)
+    journal = PostgresJournal(postgres_dsn, query_timeout_s=1)
     started_entry = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "1"})
     record = journal.open_execution("e", "1", started_entry, owner="w", lease_s=60)
     assert record.lease is not None
     with psycopg.connect(postgres_dsn) as holder:
         holder.execute("SELECT 1 FROM durable_executions FOR UPDATE")  # held, uncommitted
         started = time.monotonic()
-        with pytest.raises(JournalUnavailableError, match=r"query_timeout_s=0\.5 s") as caught:
+        with pytest.raises(JournalUnavailableError, match=r"query_timeout_s=1 s") as caught:
             journal.renew(record.lease, 60)
         assert time.monotonic() - started < 15  # formerly: until the holder let go
         assert "\n" not in str(caught.value)
@@ -120,9 +120,9 @@ def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_ds
 
 
 @pytest.mark.parametrize("name", ["connect_timeout_s", "query_timeout_s"])
-@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True])
+@pytest.mark.parametrize("value", [0, -1.0, 0.5, 2**31, float("nan"), float("inf"), True])
 def test_a_bad_timeout_is_refused_before_connecting(name: str, value: object) -> None:
-    with pytest.raises(ValueError, match=rf"bad {name}=.* \(accepted: a finite number"):
+    with pytest.raises(ValueError, match=rf"bad {name}=.* \(accepted: a number of seconds from"):
         PostgresJournal("postgresql://127.0.0.1:1/db", **{name: value})  # type: ignore[arg-type]
 
 

@@ -908,14 +908,13 @@ def test_a_large_batch_result_without_a_recorded_decision_is_derived_from_its_br
     assert snapshots == [FIRST_RUN, FIRST_RUN]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch.py _Batch.replay re-runs every branch when the summary has no recorded "
-    "decision; the SDK derives a STARTED branch from its checkpoint without running it",
-)
 def test_a_branch_started_at_the_decision_stays_started_in_a_replay_without_a_record(
     tmp_path: Any,
 ) -> None:
+    """Formerly a summary without a recorded decision re-ran every branch: the 60 s wait had
+    come due, so item 2 became SUCCEEDED and the reason ALL_COMPLETED. The SDK's
+    ``_replay_from_checkpoints`` derives each branch from its own checkpoint, and a STARTED one
+    stays STARTED without running."""
     snapshots: list[list[Any]] = []
     handler = _recorded_batch(_waits_a_minute, snapshots)
     path = tmp_path / "journal.db"
