@@ -268,6 +268,16 @@ def user_errors(tmp_path: Path) -> Path:
 
 WORKER = ["worker", "--functions", f"{REPO / 'tests/durable/worker_functions.py'}:FUNCTIONS"]
 COUNTER = ["run", "counter", "--model", "durable"]
+EXAMPLE_SWEEP = str(REPO / "params" / "sweeps" / "example.yaml")
+
+
+_TIMEOUT_X = (
+    "Invalid value for '--timeout-s': 'x' is not a number (accepted: a number of seconds from 1 "
+    "to 2147483647)"
+)
+_TIMEOUT_TINY = "'--timeout-s': 1e-9 is out of range (accepted: a number of seconds from 1 to"
+_IDLE_X = "'--idle-exit-s': 'x' is not a number (accepted: a finite number >= 0)"
+_MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
 
 
 @pytest.mark.parametrize(
@@ -287,6 +297,12 @@ COUNTER = ["run", "counter", "--model", "durable"]
         (["run", "counter"], "Missing option '--model'"),
         # unusable --out
         ([*COUNTER, "--out", "/proc/x.csv"], "cannot create files in /proc: its file system"),
+        # ... and a sweep's --out the same way (formerly the OS's "No such file or directory")
+        (
+            ["sweep", EXAMPLE_SWEEP, "--out", "/proc/x"],
+            "'/proc/x': cannot create files in /proc: its",
+        ),
+        (["sweep", EXAMPLE_SWEEP, "--out", "{tmp}/bad.yaml/x"], "bad.yaml is not a directory"),
         ([*COUNTER, "--out", "{tmp}/nowhere/x.csv"], "nowhere does not exist"),
         ([*COUNTER, "--out", "{tmp}/x.txt"], "(accepted: a file name ending in .csv)"),
         # missing files
@@ -305,6 +321,18 @@ COUNTER = ["run", "counter", "--model", "durable"]
         ([*WORKER, "--journal", "{tmp}/j.db", "--park-after-ms", "inf"], "inf is not a finite"),
         ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "nan"], "nan is not a finite"),
         ([*WORKER, "--journal", "{tmp}/j.db", "--lease-s", "0"], "'--lease-s': 0.0 is not in"),
+        # a value that is no number names the accepted range (formerly: "is not a valid float
+        # range"), and a deadline below the server's 0.1 s check or above libpq's is refused
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "x"], _TIMEOUT_X),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "1e-9"], _TIMEOUT_TINY),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "0.5"], "0.5 is out of range"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "2147483648"], "out of range"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "nan"], "nan is out of range"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "x"], _IDLE_X),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--max-runs", "x"], _MAX_RUNS_X),
+        ([*COUNTER, "--runs", "x"], "'x' is not an integer (accepted: an integer >= 1"),
+        ([*COUNTER, "--jobs", "1.5"], "'1.5' is not an integer (accepted: an integer >= 1 and"),
+        ([*COUNTER, "--poll-interval-ms", "x"], "'x' is not a number (accepted: a finite number"),
         ([*WORKER, "--journal", "{tmp}/journal.txt"], "file is not a database"),
         ([*WORKER, "--journal", "{tmp}"], "is a directory"),
         ([*WORKER, "--journal", "{tmp}/nowhere/j.db"], "nowhere does not exist"),
@@ -335,6 +363,13 @@ def test_every_kind_of_user_error_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert "unexpected" not in err and "secret" not in err
+
+
+@pytest.mark.parametrize("seconds", ["1", "2.5", "2147483647"])
+def test_a_timeout_in_range_is_accepted(seconds: str, tmp_path: Path, capsys: Any) -> None:
+    args = [*WORKER, "--journal", str(tmp_path / "j.db"), "--idle-exit-s", "0", "-q"]
+    assert main([*args, "--timeout-s", seconds]) == 0
+    assert "0 runs" in capsys.readouterr().err
 
 
 SECRETS = ("S3cretPassw0rdXYZ", "KeyPassZZZ")

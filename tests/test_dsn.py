@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import quote
 
 import pytest
@@ -12,8 +14,12 @@ from property_budget import examples
 from durable_sim.dsn import (
     ACCEPTED,
     MASK,
+    MAX_TIMEOUT_S,
+    MIN_TIMEOUT_S,
     SECRET_KEYWORDS,
+    Interrupt,
     check_dsn,
+    check_timeout,
     is_postgres_dsn,
     redact,
     scrub,
@@ -85,6 +91,42 @@ def test_libpqs_own_message_never_carries_the_password(dsn: str) -> None:
         assert "s3cret" not in str(exc) and ACCEPTED in str(exc)
     else:  # libpq took it: nothing to show
         assert dsn.count("s3cret") == 1
+
+
+@pytest.mark.parametrize("value", [1, 1.0, 10, 2.5, 2**31 - 1])
+def test_a_timeout_in_range_is_returned_as_a_float(value: float) -> None:
+    assert check_timeout("t", value) == float(value)
+    assert isinstance(check_timeout("t", value), float)
+
+
+@pytest.mark.parametrize(
+    "value", [0.999, 0, -1, 1e-9, 2**31, float("nan"), float("inf"), True, "5", None]
+)
+def test_a_timeout_out_of_range_names_the_value_and_the_range(value: object) -> None:
+    """Formerly any finite number > 0 passed (``1e-9`` included): a deadline under the 0.1 s
+    at which it is checked, or above what libpq's connect_timeout holds, is refused."""
+    with pytest.raises(ValueError) as info:
+        check_timeout("query_timeout_s", value)
+    assert str(info.value) == (
+        f"bad query_timeout_s={value!r} (accepted: a number of seconds from 1 to 2147483647)"
+    )
+    assert (MIN_TIMEOUT_S, MAX_TIMEOUT_S) == (1.0, 2147483647.0)
+
+
+def test_an_interrupt_is_set_by_its_stop_event_or_its_deadline() -> None:
+    stop = threading.Event()
+    interrupt = Interrupt(stop)
+    assert not interrupt.is_set() and interrupt.seconds_left() == float("inf")
+    interrupt.deadline = time.monotonic() + 60
+    assert not interrupt.is_set() and 59 < interrupt.seconds_left() <= 60
+    interrupt.deadline = time.monotonic() - 1
+    assert interrupt.is_set() and interrupt.seconds_left() == 0.0
+    assert interrupt.reason() == "its caller's deadline passed"
+    interrupt.deadline = None
+    stop.set()
+    assert interrupt.is_set() and interrupt.seconds_left() == 0.0
+    assert interrupt.reason() == "stopping"
+    assert not Interrupt().is_set()  # a stop event of its own, not set
 
 
 def test_every_parameter_libpq_marks_as_a_password_is_a_secret() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -16,7 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_sim import files
-from durable_sim.errors import OutputPathError, SidecarMismatchError, SpecError
+from durable_sim.errors import (
+    OutputPathError,
+    RecoverPathError,
+    SidecarMismatchError,
+    SpecError,
+)
 from durable_sim.files import (
     DATA_FILE_KEY,
     check_output_file,
@@ -25,6 +31,7 @@ from durable_sim.files import (
     recover_pair,
     recover_pairs,
     sidecar_path,
+    why_not_created,
     write_bytes_atomic,
 )
 
@@ -451,6 +458,148 @@ def test_the_recover_command_refuses_a_directory_a_sweep_is_writing(
         assert _tree(out) == {**before, **locks}
     assert main(["recover", str(tmp_path)]) == 0  # the sweep has let go
     assert path.read_bytes() == b"new"
+
+
+def _stray_temps(directory: Path) -> list[Path]:
+    """Temporary files as writers killed before any rename leave them: a data file's, a
+    sidecar's, an index's and a write probe's, with no pending file beside them."""
+    names = [".p.csv.k1lled.tmp", ".p.meta.json.k1lled.tmp", ".index.csv.k1lled.tmp"]
+    temps = [directory / name for name in [*names, ".write-probe.k1lled.tmp"]]
+    for temp in temps:
+        temp.write_bytes(b"half")
+    return sorted(temps)
+
+
+def test_temporary_files_without_a_pending_file_are_removed_only_where_no_writer_is_live(
+    tmp_path: Path,
+) -> None:
+    """Formerly they were left everywhere. In a directory whose writers' lock the caller holds
+    (`quiet`: a sweep directory) they are a dead writer's, and go; elsewhere a live writer may
+    be writing one now (it writes before it renames anything), so they are only reported."""
+    quiet, plain = tmp_path / "sweep", tmp_path / "plain"
+    for directory in (quiet, plain):
+        directory.mkdir()
+        publish_pair(directory / "p.csv", b"rows", {"v": 1})
+    in_quiet, in_plain = _stray_temps(quiet), _stray_temps(plain)
+    settled = recover_pairs(tmp_path, quiet=[quiet])
+    assert settled == sorted([(t, "left") for t in in_plain] + [(t, "removed") for t in in_quiet])
+    assert not any(t.exists() for t in in_quiet) and all(t.exists() for t in in_plain)
+    # the pair named alone: its own temporary files are left outside a quiet directory too
+    assert recover_pairs(plain / "p.csv") == [
+        (plain / ".p.csv.k1lled.tmp", "left"),
+        (plain / ".p.meta.json.k1lled.tmp", "left"),
+        (plain / "p.csv", "intact"),
+    ]
+    assert recover_pairs(quiet / "p.csv", quiet=[quiet]) == [(quiet / "p.csv", "intact")]
+
+
+def test_a_pair_whose_first_publish_was_killed_is_absent(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    pending = tmp_path / f".p.csv.{'0' * 64}.pending"
+    pending.write_bytes(b"rows")  # killed before the sidecar, the commit point
+    assert recover_pairs(path) == [(path, "absent")]
+    assert not pending.exists() and not path.exists()
+
+
+def test_recover_names_what_it_was_given_when_that_is_no_data_file(tmp_path: Path) -> None:
+    """Formerly a sidecar, or any other file, was said to be "absent"."""
+    path = publish_pair(tmp_path / "rows.csv", b"rows", {"v": 1})
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    accepted = "(accepted: a data file published with its .meta.json sidecar, or a directory)"
+    with pytest.raises(RecoverPathError) as info:
+        recover_pairs(sidecar_path(path))
+    assert str(info.value) == (
+        f"cannot recover {sidecar_path(path)}: it is a provenance sidecar; name its data file "
+        f"({str(path)!r}) or a directory {accepted}"
+    )
+    with pytest.raises(RecoverPathError) as info:
+        recover_pairs(notes)
+    assert str(info.value) == (
+        f"cannot recover {notes}: it is not a published data file (no sidecar "
+        f"notes.meta.json and no interrupted publish beside it) {accepted}"
+    )
+    assert isinstance(info.value, SpecError)  # bad usage: the command line exits 2
+    assert recover_pairs(path) == [(path, "intact")]
+
+
+def test_a_recovery_a_read_only_directory_refuses_names_it_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Formerly "unexpected OSError", exit 1."""
+    path = tmp_path / "rows.csv"
+    _killed_between_the_renames(monkeypatch, path)
+    before = _tree(tmp_path)
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(src))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", refuse)
+        with pytest.raises(RecoverPathError) as info:
+            recover_pairs(tmp_path)
+    assert str(info.value) == (
+        f"cannot recover {tmp_path}: cannot change files in {tmp_path}: Read-only file system "
+        "(accepted: a directory this process can write)"
+    )
+    assert _tree(tmp_path) == before
+
+
+def test_the_recover_command_on_an_unwritable_directory_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ro" / "rows.csv"
+    path.parent.mkdir()
+    _killed_between_the_renames(monkeypatch, path)
+    path.parent.chmod(0o555)
+    command = [sys.executable, "-m", "durable_sim.cli", "recover", str(tmp_path)]
+    try:
+        done = subprocess.run(
+            [*_without_dac_override(), *command],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        path.parent.chmod(0o755)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr == (
+        f"durable-sim: cannot recover {tmp_path}: cannot change files in {path.parent}: "
+        "Permission denied (accepted: a directory this process can write)\n"
+    )
+
+
+def test_the_recover_command_removes_a_dead_sweeps_temporary_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from durable_sim import sweeps
+    from durable_sim.cli import main
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    with sweeps._locked(out):
+        pass  # a sweep ran here and ended (or was killed): its lock file stays, unheld
+    temps = _stray_temps(out)
+    elsewhere = _stray_temps(tmp_path)
+    assert main(["recover", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == sorted(
+        [f"removed: {t}" for t in temps] + [f"left: {t}" for t in elsewhere],
+        key=lambda line: line.partition(": ")[2],
+    )
+    assert not any(t.exists() for t in temps) and all(t.exists() for t in elsewhere)
+
+
+def test_why_a_directory_could_not_be_created_names_the_directory_at_fault(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    error = OSError(errno.ENOTDIR, "Not a directory")
+    assert why_not_created(blocker / "a" / "b", error) == f"{blocker} is not a directory"
+    refused = OSError(errno.EROFS, "Read-only file system")
+    assert why_not_created(tmp_path / "new" / "deeper", refused) == (
+        f"cannot create files in {tmp_path}: Read-only file system"
+    )
 
 
 def test_a_reader_racing_the_writers_last_rename_gets_the_new_data(

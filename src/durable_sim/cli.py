@@ -31,7 +31,10 @@ closed pipe) and any unexpected error exit with status 1 and one line; set
 A worker (`durable_sim.durable.worker`) runs the executions submitted to a shared journal until
 SIGTERM or SIGINT, ``--max-runs`` or ``--idle-exit-s``, retrying a database it cannot reach
 (`durable_sim.durable.worker.JOURNAL_RETRY`, within ``--idle-exit-s``); a bad ``--journal`` or
-``--functions``, and a journal that stays out of reach, are bad usage.
+``--functions``, and a journal that stays out of reach, are bad usage (status 2): a worker
+whose retries run out, or that is told to stop while its journal is out of reach, says so on
+one line after its summary and exits 2, never 0. A run stopped by the journal does not count
+towards ``--max-runs``.
 """
 
 from __future__ import annotations
@@ -100,20 +103,65 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
     return bounds
 
 
+def _limits(bounded: click.FloatRange | click.IntRange) -> str:
+    """A range type's bounds in words, e.g. ``> 0 and <= 10``."""
+    bounds = [
+        f"{'>' if bounded.min_open else '>='} {bounded.min:g}" if bounded.min is not None else "",
+        f"{'<' if bounded.max_open else '<='} {bounded.max:g}" if bounded.max is not None else "",
+    ]
+    return " and ".join(b for b in bounds if b)
+
+
 class FiniteFloatRange(click.FloatRange):
     """`click.FloatRange` that also refuses NaN (which passes no bound check, so click lets it
-    through) and infinities: ``nan is not a finite number (accepted: ...)``."""
+    through) and infinities: ``nan is not a finite number (accepted: ...)``, and that names its
+    range when the value is no number at all: ``'x' is not a number (accepted: ...)``."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> Any:
+        accepted = f"accepted: a finite number {_limits(self)}".rstrip()
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a number ({accepted})", param, ctx)
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
-            bounds = [
-                f"{'>' if self.min_open else '>='} {self.min:g}" if self.min is not None else "",
-                f"{'<' if self.max_open else '<='} {self.max:g}" if self.max is not None else "",
-            ]
-            limits = " and ".join(b for b in bounds if b)
-            self.fail(f"{number} is not a finite number (accepted: a finite number {limits})")
+            self.fail(f"{number} is not a finite number ({accepted})")
         return number
+
+
+class IntegerRange(click.IntRange):
+    """`click.IntRange` that names its range when the value is no integer at all:
+    ``'x' is not an integer (accepted: an integer >= 1)``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                int(value)
+            except ValueError:
+                accepted = f"accepted: an integer {_limits(self)}".rstrip()
+                self.fail(f"{value!r} is not an integer ({accepted})", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Deadline(click.ParamType):
+    """A deadline in seconds for a wait on a database server (``--timeout-s``), checked by the
+    library's own check (`durable_sim.dsn.check_timeout`, whose docstring says why its range is
+    what it is), so the command line accepts exactly what the library does."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> float:
+        from durable_sim.dsn import TIMEOUT_RANGE, check_timeout
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number (accepted: {TIMEOUT_RANGE})", param, ctx)
+        try:
+            return check_timeout("timeout_s", number)
+        except ValueError:
+            self.fail(f"{value} is out of range (accepted: {TIMEOUT_RANGE})", param, ctx)
 
 
 class NameValue(click.ParamType):
@@ -209,9 +257,9 @@ def _param_type(name: str, field: FieldInfo) -> click.ParamType:
     if get_origin(annotation) is Literal:
         return click.Choice([str(v) for v in get_args(annotation)])
     if annotation is int:
-        return click.IntRange(**_bounds(field))
+        return IntegerRange(**_bounds(field))
     if annotation is float:
-        return click.FloatRange(**_bounds(field))
+        return FiniteFloatRange(**_bounds(field))
     if annotation is str:
         return click.STRING
     raise TypeError(f"spec field {name!r} has a type the command line cannot parse: {annotation}")
@@ -334,7 +382,7 @@ def _run_command() -> click.Command:
         ),
         click.Option(
             ["--jobs"],
-            type=click.IntRange(1, MAX_JOBS),
+            type=IntegerRange(1, MAX_JOBS),
             default=1,
             show_default=True,
             help="processes to share the runs, this one included. This process times the first "
@@ -439,7 +487,7 @@ def _sweep_command() -> click.Command:
         ),
         click.Option(
             ["--workers"],
-            type=click.IntRange(1, MAX_WORKERS),
+            type=IntegerRange(1, MAX_WORKERS),
             default=None,
             help="processes (local: a pool of this many; dask: LocalCluster workers, default one "
             "per core)",
@@ -488,7 +536,7 @@ def _out_of_reach(error: Exception) -> int:
 
 
 def _worker_command() -> click.Command:
-    from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
+    from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, TIMEOUT_RANGE
     from durable_sim.durable.lease import DEFAULT_LEASE_S
     from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
 
@@ -531,24 +579,32 @@ def _worker_command() -> click.Command:
             help="a wait longer than this (ms) gives the lease up until the wait is due",
         ),
         click.Option(
-            ["--max-runs"], type=click.IntRange(1), default=None, help="stop after this many runs"
+            ["--max-runs"],
+            type=IntegerRange(1),
+            default=None,
+            help="stop after this many runs have ended (succeeded, failed or pending); a run "
+            "stopped by the journal does not count: the worker takes it up again once the "
+            "journal answers, or exits with status 2 when the journal stays out of reach",
         ),
         click.Option(
             ["--idle-exit-s"],
             type=FiniteFloatRange(0),
             default=None,
             help="stop after this many seconds without work; a journal out of reach for that "
-            "long stops the worker with an error (status 2), as do its retries running out "
-            f"({len(pauses) + 1} attempts over {sum(pauses):g} s)",
+            "long stops the worker with an error (status 2) then, a wait for the server in "
+            "progress included (one begun gets 1 s at least), as do its retries running out "
+            f"({len(pauses) + 1} attempts, {sum(pauses):g} s of pauses between them, each "
+            "attempt waiting at most --timeout-s, plus 1 s to cancel a query)",
         ),
         click.Option(
             ["--timeout-s"],
-            type=FiniteFloatRange(0, min_open=True),
+            type=Deadline(),
             default=DEFAULT_QUERY_TIMEOUT_S,
             show_default=True,
-            help="Postgres journal: seconds to wait for the server, to connect (whole seconds, "
-            "2 at least) and for each answer; a server silent for longer counts as out of "
-            "reach (a wait for an answer ends at SIGTERM, a connect attempt at its timeout)",
+            help=f"Postgres journal: the longest wait for the server, to connect or for one "
+            f"answer ({TIMEOUT_RANGE}: a deadline is kept to within 0.1 s); a server silent for "
+            "longer counts as out of reach, and a query it did not answer is cancelled (at "
+            "most 1 s more). SIGTERM ends any wait at once",
         ),
         click.Option(["--quiet", "-q"], is_flag=True, help="no line per run on stderr"),
     ]
@@ -564,6 +620,7 @@ def _worker_command() -> click.Command:
         timeout_s: float,
         quiet: bool,
     ) -> int:
+        from durable_sim.dsn import Interrupt
         from durable_sim.durable import LeaseConfig
         from durable_sim.durable.errors import (
             JournalCorruptError,
@@ -581,6 +638,7 @@ def _worker_command() -> click.Command:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--functions") from None
         stop = threading.Event()
+        interrupt = Interrupt(stop)  # the journal's waits end at SIGTERM and the idle deadline
         previous = {
             signum: signal.signal(signum, lambda *_: stop.set())
             for signum in (signal.SIGTERM, signal.SIGINT)
@@ -590,7 +648,7 @@ def _worker_command() -> click.Command:
             try:
                 opened = open_when_reachable(
                     journal,
-                    stop=stop,
+                    stop=interrupt,
                     log=log,
                     idle_exit_s=idle_exit_s,
                     timeout_s=timeout_s,
@@ -608,7 +666,7 @@ def _worker_command() -> click.Command:
                     lease_s=lease_s,
                     poll_s=poll_s,
                     park_after_ms=park_after_ms,
-                    stop=stop,
+                    stop=interrupt,
                     max_runs=max_runs,
                     idle_exit_s=idle_exit_s,
                     log=log,
@@ -622,9 +680,12 @@ def _worker_command() -> click.Command:
                 signal.signal(signum, handler)
         click.echo(
             f"worker: {stats.claimed} runs: {stats.succeeded} succeeded, {stats.failed} failed, "
-            f"{stats.pending} pending; {stats.journal_errors} journal errors",
+            f"{stats.pending} pending, {stats.stopped} stopped by the journal; "
+            f"{stats.journal_errors} journal errors",
             err=True,
         )
+        if stats.out_of_reach is not None:  # told to stop while the journal was out of reach
+            return _out_of_reach(stats.out_of_reach)
         return 0
 
     return click.Command(
@@ -700,19 +761,22 @@ def profiles_command() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def recover_command(paths: tuple[Path, ...]) -> int:
     """Finish every CSV + .meta.json publish that a kill interrupted under each of PATHS (a
-    directory, searched recursively, or a data file): a data file still one version behind
-    its sidecar gets the new data, and leftover temporary files go. One line per pair settled
-    (completed: the new data put in place; intact or absent: only leftovers removed). A
-    directory a sweep is writing now is refused (exit 2): the sweep's own temporary files are
-    not leftovers."""
+    directory, searched recursively, or a published data file, not its sidecar): a data file
+    still one version behind its sidecar gets the new data, and leftover temporary files go.
+    One line per pair settled (completed: the new data put in place; intact or absent: only
+    leftovers removed) and per temporary file left with no pending file beside it (removed: in
+    a sweep directory, whose lock proves that no writer is live; left: elsewhere, where a writer
+    may be writing it now; remove it once none is). A directory a sweep is writing now, a path
+    that is no published data file and a directory that refuses the changes (read-only) are
+    refused with one line (exit 2)."""
     from durable_sim.files import recover_pairs
     from durable_sim.sweeps import SweepError, quiet_sweeps
 
     settled: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            with quiet_sweeps(path):
-                settled += recover_pairs(path)
+            with quiet_sweeps(path) as quiet:
+                settled += recover_pairs(path, quiet=quiet)
         except FileNotFoundError as exc:
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
         except SweepError as exc:

@@ -114,6 +114,13 @@ class OutputPathError(OutputError, SpecError):
     option like any `SpecError` (the command line exits with status 2)."""
 
 
+class RecoverPathError(OutputError, SpecError):
+    """A path a recovery (``durable-sim recover``) cannot settle: no published data file (a
+    sidecar, or a file without one), or a directory that refuses the renames and removals a
+    recovery makes (read-only). One line naming the path, the reason and what is accepted; a
+    bad argument like any `SpecError` (the command line exits with status 2)."""
+
+
 class SidecarMismatchError(OutputError):
     """A data file whose bytes do not match the sha256 and size its ``.meta.json`` sidecar
     records (or a sidecar that is missing or unreadable): the pair was edited or torn."""

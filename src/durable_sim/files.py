@@ -22,7 +22,10 @@ the directory lets it; a read-only copy is read all the same), `publish_pair` an
 finishes every interrupted publish under a directory. That last rename is the same whoever makes
 it, and whoever comes second finds it made. A pair whose data matches neither file is reported
 as a `SidecarMismatchError`. One writer per pair at a time: `recover_pair` (which
-`publish_pair` calls first) removes the pair's leftover temporary files.
+`publish_pair` calls first) removes the pair's leftover temporary files. A temporary file with
+no pending file beside it may be a live writer's (it is written before anything is renamed), so
+`recover_pairs` removes one only where the caller proves no writer is live (a sweep directory
+whose lock it holds: `durable_sim.sweeps.quiet_sweeps`) and reports it elsewhere.
 
 Readers racing a writer. A writer may publish the same pair again and again, even alternating
 contents (A, B, A...), while readers read it, and no reader reports a false mismatch or leaves
@@ -63,7 +66,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from durable_sim.errors import OutputPathError, SidecarMismatchError
+from durable_sim.errors import OutputPathError, RecoverPathError, SidecarMismatchError
 
 #: The provenance sidecar of ``name.csv`` is ``name.meta.json``.
 SIDECAR_SUFFIX = ".meta.json"
@@ -97,6 +100,19 @@ def refuses_files(directory: str | Path) -> str | None:
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def why_not_created(path: str | Path, exc: OSError) -> str:
+    """Why creating `path` (a directory, or a file in one) failed with `exc`, as one phrase
+    naming the directory at fault, as `refuses_files` says it: the nearest existing directory
+    at or above `path` (``cannot create files in /proc: its file system creates no files
+    ...``), or the file that stands where a directory should (``/etc/passwd is not a
+    directory``)."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), path)
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    return f"cannot create files in {existing}: {_directory_reason(existing, exc)}"
 
 
 def _directory_reason(directory: Path, exc: OSError) -> str:
@@ -432,19 +448,35 @@ def _mismatch(path: Path, record: Mapping[str, Any], found: bytes | None) -> Sid
     )
 
 
-def _remove_leftovers(path: Path) -> None:
-    """Remove this pair's temporary and pending files left by interrupted writers."""
+def _leftovers(path: Path) -> list[Path]:
+    """The temporary and pending files that writers of `path`'s pair left beside it."""
+    if not path.parent.is_dir():
+        return []
     prefixes = (f".{path.name}.", f".{sidecar_path(path).name}.")
-    for leftover in path.parent.iterdir():
-        if leftover.name.startswith(prefixes) and leftover.name.endswith(
-            (_TEMP_SUFFIX, _PENDING_SUFFIX)
-        ):
+    return [
+        leftover
+        for leftover in path.parent.iterdir()
+        if leftover.name.startswith(prefixes)
+        and leftover.name.endswith((_TEMP_SUFFIX, _PENDING_SUFFIX))
+    ]
+
+
+def _remove_leftovers(path: Path, temporaries: bool = True) -> None:
+    """Remove this pair's pending files left by interrupted writers, and its temporary files
+    if `temporaries`."""
+    suffixes = (_TEMP_SUFFIX, _PENDING_SUFFIX) if temporaries else (_PENDING_SUFFIX,)
+    for leftover in _leftovers(path):
+        if leftover.name.endswith(suffixes):
             leftover.unlink(missing_ok=True)
 
 
-def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
+def recover_pair(
+    path: str | Path, *, temporaries: bool = True
+) -> Literal["absent", "intact", "completed"]:
     """Settle a pair after an interrupted `publish_pair`: the visible pair afterwards is either
-    the one before that publish or the one it was writing, with no temporary files left.
+    the one before that publish or the one it was writing, with no pending files left, nor
+    temporary files if `temporaries` (a temporary file may be a live writer's, written before
+    anything is renamed: pass False unless no writer can be live).
 
     Returns ``"absent"`` (no sidecar: nothing was published), ``"intact"`` (the data matched
     its sidecar) or ``"completed"`` (the publish had committed; its data file was renamed into
@@ -453,7 +485,7 @@ def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
     """
     path = Path(path)
     if not sidecar_path(path).exists():
-        _remove_leftovers(path)
+        _remove_leftovers(path, temporaries)
         return "absent"
     record = _recorded(path)[DATA_FILE_KEY]
     pending = _pending_path(path, record["sha256"])
@@ -465,38 +497,108 @@ def recover_pair(path: str | Path) -> Literal["absent", "intact", "completed"]:
         status = "completed"
     else:
         raise _mismatch(path, record, _read_or_none(path))
-    _remove_leftovers(path)
+    _remove_leftovers(path, temporaries)
     return status
 
 
-def recover_pairs(root: str | Path) -> list[tuple[Path, str]]:
+#: What `recover_pairs` accepts, as its errors say.
+_RECOVERABLE = "accepted: a data file published with its .meta.json sidecar, or a directory"
+
+
+def recover_pairs(root: str | Path, *, quiet: Iterable[str | Path] = ()) -> list[tuple[Path, str]]:
     """`recover_pair` for every pair under the directory `root` (searched recursively) that an
     interrupted publish left a pending data file beside, or for the one pair `root` names (a
-    data file). Returns ``(data file, status)`` per pair settled, in path order. Raises
-    FileNotFoundError for a `root` that does not exist and `SidecarMismatchError` for a pair
+    data file); then the temporary files (``.*.tmp``) that are left: in the directories `quiet`
+    names, where the caller holds the lock that every writer there holds (a sweep's), they are
+    a dead writer's and are removed (``removed``); elsewhere they may be a live writer's (one
+    writes its temporary file before it renames anything) and are only reported (``left``).
+    Returns ``(path, status)`` in path order: per pair its `recover_pair` status, per temporary
+    file ``removed`` or ``left``.
+
+    Raises FileNotFoundError for a `root` that does not exist, `RecoverPathError` for a file
+    that is no published data file (a ``.meta.json`` sidecar, or a file with no sidecar and no
+    interrupted publish beside it) and for a directory that refuses a change the recovery must
+    make (read-only: one line naming it and the reason), and `SidecarMismatchError` for a pair
     whose sidecar names data found nowhere (the other pairs are settled first)."""
     root = Path(root)
-    if not root.exists() and not sidecar_path(root).exists():
-        raise FileNotFoundError(f"{root} does not exist (accepted: a data file or a directory)")
-    if not root.is_dir():
-        return [(root, recover_pair(root))]
-    paths = sorted(
+    if not root.exists() and not sidecar_path(root).exists() and not _leftovers(root):
+        raise FileNotFoundError(f"{root} does not exist ({_RECOVERABLE})")
+    quiet_dirs = {Path(q).resolve() for q in quiet}
+    try:
+        if root.is_dir():
+            temps = root.rglob(f".*{_TEMP_SUFFIX}")
+            return _recover(_pending_pairs(root), temps, quiet_dirs)
+        _check_data_file(root)
+        return _recover([root], [], quiet_dirs)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        directory = Path(exc.filename).parent if exc.filename else root
+        raise RecoverPathError(
+            f"cannot recover {root}: cannot change files in {directory}: "
+            f"{exc.strerror or exc} (accepted: a directory this process can write)"
+        ) from None
+
+
+def _check_data_file(path: Path) -> None:
+    """`RecoverPathError` unless `path` can be a published data file (or one whose first
+    publish was interrupted)."""
+    if path.name.endswith(SIDECAR_SUFFIX):
+        try:
+            named = json.loads(path.read_bytes())[DATA_FILE_KEY]["name"]
+            data = repr(str(path.with_name(named)))
+        except (OSError, ValueError, TypeError, KeyError):
+            data = "the data file it records"
+        raise RecoverPathError(
+            f"cannot recover {path}: it is a provenance sidecar; name its data file ({data}) "
+            f"or a directory ({_RECOVERABLE})"
+        )
+    if path.is_file() and not sidecar_path(path).exists() and not _leftovers(path):
+        raise RecoverPathError(
+            f"cannot recover {path}: it is not a published data file (no sidecar "
+            f"{sidecar_path(path).name} and no interrupted publish beside it) ({_RECOVERABLE})"
+        )
+
+
+def _pending_pairs(root: Path) -> list[Path]:
+    """The data files under `root` that an interrupted publish left a pending file beside."""
+    return sorted(
         {
             pending.with_name(name)
             for pending in root.rglob(f".*{_PENDING_SUFFIX}")
             if (name := _pending_data_name(pending.name)) is not None
         }
     )
+
+
+def _recover(
+    pairs: Iterable[Path], temps: Iterable[Path], quiet: set[Path]
+) -> list[tuple[Path, str]]:
+    """`recover_pair` for each of `pairs` (their temporary files removed in `quiet`
+    directories only), then every temporary file of `temps` and of the pairs that is left:
+    removed in `quiet` directories, reported elsewhere."""
     settled: list[tuple[Path, str]] = []
     mismatches: list[SidecarMismatchError] = []
-    for path in paths:
+    left = set(temps)
+    for path in pairs:
+        left.update(t for t in _leftovers(path) if t.name.endswith(_TEMP_SUFFIX))
         try:
-            settled.append((path, recover_pair(path)))
+            status = recover_pair(path, temporaries=path.parent.resolve() in quiet)
         except SidecarMismatchError as exc:
             mismatches.append(exc)
+        else:
+            settled.append((path, status))
+    for temp in sorted(left):
+        if not temp.exists():
+            continue  # removed with its pair
+        if temp.parent.resolve() in quiet:
+            temp.unlink(missing_ok=True)
+            settled.append((temp, "removed"))
+        else:
+            settled.append((temp, "left"))
     if mismatches:
         raise mismatches[0]
-    return settled
+    return sorted(settled)
 
 
 def _pending_data_name(name: str) -> str | None:

@@ -96,7 +96,14 @@ from durable_sim.experiments import (
     run_seeds,
     save_rows,
 )
-from durable_sim.files import fsync_files, read_pair, recover_pair, sidecar_path, write_bytes_atomic
+from durable_sim.files import (
+    fsync_files,
+    read_pair,
+    recover_pair,
+    sidecar_path,
+    why_not_created,
+    write_bytes_atomic,
+)
 
 if TYPE_CHECKING:  # dask is imported only when a sweep runs on it
     from distributed import LocalCluster
@@ -397,7 +404,7 @@ def _locked(out: Path) -> Iterator[str]:
         handle = (out / LOCK_FILE).open("a+", encoding="utf-8")
     except OSError as exc:
         raise SweepError(
-            f"bad output directory {str(out)!r}: {exc.strerror or exc} "
+            f"bad output directory {str(out)!r}: {why_not_created(out, exc)} "
             "(accepted: a directory this process can create and write)"
         ) from None
     with handle:
@@ -422,10 +429,18 @@ def _locked(out: Path) -> Iterator[str]:
 
 
 @contextmanager
-def _saves_paused(out: Path) -> Iterator[None]:
+def _saves_paused(out: Path, *, create: bool = True) -> Iterator[None]:
     """Hold `out`'s save lock exclusively: once the saves in flight have ended, and no new one
-    begins meanwhile. `SweepError` after `SAVE_WAIT_S` seconds of a save in flight."""
-    with (out / SAVE_LOCK_FILE).open("a+", encoding="utf-8") as handle:
+    begins meanwhile (unless not `create` and no worker ever saved there: no lock file).
+    `SweepError` after `SAVE_WAIT_S` seconds of a save in flight."""
+    try:
+        handle = (out / SAVE_LOCK_FILE).open("a+" if create else "r", encoding="utf-8")
+    except FileNotFoundError:
+        if create:
+            raise
+        yield
+        return
+    with handle:
         deadline = time.monotonic() + SAVE_WAIT_S
         while True:
             try:
@@ -453,14 +468,18 @@ def _saving(out: Path, token: str) -> Iterator[bool]:
 
 
 @contextmanager
-def quiet_sweeps(root: Path) -> Iterator[None]:
+def quiet_sweeps(root: Path) -> Iterator[list[Path]]:
     """Hold the sweep lock of every sweep directory at or under `root` (or of the directory of
     `root`, a file), so that no sweep writes there meanwhile: for a recovery, which removes
-    leftover temporary files that a running sweep is still writing.
+    leftover temporary files that a running sweep is still writing. Yields the sweep
+    directories whose lock it holds: their temporary files are a dead writer's.
 
-    Raises `SweepError` naming the directory if a sweep holds its lock now."""
+    Its saves in flight (a worker of a killed sweep, `_saving`) end first, and none begins
+    meanwhile. Raises `SweepError` naming the directory if a sweep holds its lock now, or a
+    save there does not end within `SAVE_WAIT_S` s."""
     base = root if root.is_dir() else root.parent
     locks = sorted(base.rglob(LOCK_FILE)) if root.is_dir() else [base / LOCK_FILE]
+    held: list[Path] = []
     with ExitStack() as stack:
         for lock in locks:
             try:
@@ -475,7 +494,10 @@ def quiet_sweeps(root: Path) -> Iterator[None]:
                     "held): recover it once the sweep has ended (a rerun of the sweep "
                     "recovers it too)"
                 ) from None
-        yield
+            # A worker of a killed sweep may still be saving a point there: wait for it.
+            stack.enter_context(_saves_paused(lock.parent, create=False))
+            held.append(lock.parent)
+        yield held
 
 
 # A point to run: (its position in the grid, its spec, its CSV file name).

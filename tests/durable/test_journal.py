@@ -38,6 +38,7 @@ from durable_sim.durable import (
     OperationRecord,
 )
 from durable_sim.durable.errors import JournalUnavailableError, resource_cause
+from durable_sim.durable.journal import ExecutionRecord
 from durable_sim.durable.journal.records import encode_json
 from tests.durable.conftest import JournalBackend
 
@@ -152,6 +153,25 @@ def _op(op_id: str, status: OperationStatus, result: str | None = None) -> Histo
 
 def _open(journal: Journal, owner: str | None, lease_s: float = 30.0, **kw: Any) -> Any:
     return journal.open_execution("x", "{}", _started(), owner=owner, lease_s=lease_s, **kw)
+
+
+def test_get_execution_gives_the_execution_without_its_operations(
+    backend: JournalBackend,
+) -> None:
+    """The Journal contract: status, outcome and counters, without the operations and without
+    a lease, alike on every backend (formerly the memory journal returned the operations)."""
+    journal = backend.open()
+    lease = _open(journal, "owner-a", function_name="job").lease
+    done = HistoryEntry("InvocationCompleted", 2.0, None, {})
+    journal.append("x", [_op("1", OperationStatus.STARTED), done], lease)
+    journal.append("x", [_op("1", OperationStatus.SUCCEEDED, "1")], lease)
+    running = ExecutionRecord("x", "{}", function_name="job", invocations=1)
+    assert journal.get_execution("x") == running
+    end = HistoryEntry("ExecutionSucceeded", 3.0, None, {"Result": '"r"'})
+    journal.finish_execution("x", "SUCCEEDED", '"r"', None, end, lease)
+    ended = ExecutionRecord("x", "{}", "SUCCEEDED", '"r"', function_name="job", invocations=1)
+    assert backend.open().get_execution("x") == ended
+    assert set(backend.open().open_execution("x", "{}", _started()).operations) == {"1"}
 
 
 def test_a_live_lease_makes_a_second_owner_busy(backend: JournalBackend) -> None:
@@ -499,6 +519,42 @@ def test_a_postgres_dsn_names_a_postgres_journal(dsn: str) -> None:
         open_journal(dsn.format(port=port))
 
 
+def test_open_journal_hands_postgres_its_timeout_and_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`timeout_s` bounds both the connect and each answer; `interrupt` cuts a wait short."""
+    from durable_sim.durable import journal as journals
+
+    made: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        journals, "PostgresJournal", lambda where, **options: made.append((where, options))
+    )
+    stop = threading.Event()
+    dsn = "postgresql://u@127.0.0.1:1/db"
+    journals.open_journal(dsn, timeout_s=3.5, interrupt=stop, group_commit=False)
+    journals.open_journal(dsn)
+    assert made == [
+        (
+            dsn,
+            {
+                "group_commit": False,
+                "connect_timeout_s": 3.5,
+                "query_timeout_s": 3.5,
+                "interrupt": stop,
+            },
+        ),
+        (
+            dsn,
+            {
+                "group_commit": True,
+                "connect_timeout_s": 10.0,
+                "query_timeout_s": 10.0,
+                "interrupt": None,
+            },
+        ),
+    ]
+
+
 # -- a resource error is no corruption ---------------------------------------------------------
 
 
@@ -546,7 +602,11 @@ def test_a_resource_error_while_a_result_is_read_is_not_called_corruption(
     assert "not a corrupt record" in str(caught.value)
     record = journal.get_execution("r")
     assert record is not None and record.status == "RUNNING"
-    assert journal.read_history("r") == history
+    now = journal.read_history("r")
+    assert now[: len(history)] == history  # only the stopped invocation's end was added
+    (ended,) = now[len(history) :]
+    assert ended.event_type == "InvocationCompleted"
+    assert ended.details["Error"]["ErrorType"] == "JournalUnavailableError"  # not a crash
     serdes.starved = False
     pending = run_durable(workflow, None, journal=journal, execution_id="r")
     send_callback_success(journal, pending.pending_callbacks[0], "yes")

@@ -27,9 +27,9 @@ from durable_sim.durable import (
     LeaseLostError,
     MemoryJournal,
 )
+from durable_sim.durable import lease as lease_module
 from durable_sim.durable.journal import ExecutionRecord
 from durable_sim.durable.lease import (
-    _RENEWAL_STARTS,
     DEFAULT_LEASE_S,
     LeaseKeeper,
     lease_is_free,
@@ -37,6 +37,16 @@ from durable_sim.durable.lease import (
     open_leased,
 )
 from tests.durable.conftest import JournalBackend
+
+
+@pytest.fixture
+def starts(monkeypatch: pytest.MonkeyPatch) -> lease_module._RenewalStarts:
+    """A renewal starter of this test's own in place of the process's: it holds only this
+    test's keepers, and its state and thread begin inside the test (a mutation run then counts
+    its thread's loop as reached by the test; the process's starter runs one loop for good)."""
+    fresh = lease_module._RenewalStarts()
+    monkeypatch.setattr(lease_module, "_RENEWAL_STARTS", fresh)
+    return fresh
 
 
 def _gated(calls: Counter[str], entered: threading.Event, gate: threading.Event) -> Any:
@@ -291,7 +301,7 @@ def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
 
 
 def test_a_keeper_whose_thread_cannot_start_is_renewed_by_the_starter(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, starts: lease_module._RenewalStarts
 ) -> None:
     """At a thread or memory limit ``Thread.start`` raises RuntimeError: the lease must still
     be renewed (else another process takes over a step that is running), the starter must
@@ -309,14 +319,14 @@ def test_a_keeper_whose_thread_cannot_start_is_renewed_by_the_starter(
     time.sleep(0.75)  # 2.5 lease lengths: lapsed unless renewed every third
     keeper.check()
     assert journal.renewals >= 4
-    assert _RENEWAL_STARTS._thread is not None and _RENEWAL_STARTS._thread.is_alive()
+    assert starts._thread is not None and starts._thread.is_alive()
     renewed = keeper.stop()
     assert renewed.epoch == lease.epoch and renewed.expires_at > lease.expires_at
     time.sleep(0.05)  # a renewal already under way ends
     after = journal.renewals
     time.sleep(0.3)
     assert journal.renewals == after
-    monkeypatch.undo()
+    monkeypatch.setattr(threading.Thread, "start", start)  # threads can start again
     other, other_lease = _held(0.3)  # the starter still starts threads for later keepers
     later = LeaseKeeper(other, other_lease, 0.3)  # type: ignore[arg-type]
     time.sleep(0.25)
@@ -325,14 +335,16 @@ def test_a_keeper_whose_thread_cannot_start_is_renewed_by_the_starter(
     later.stop()
 
 
-def test_stopped_keepers_are_not_kept_waiting_for_their_first_renewal() -> None:
+def test_stopped_keepers_are_not_kept_waiting_for_their_first_renewal(
+    starts: lease_module._RenewalStarts,
+) -> None:
     journal, lease = _held(30.0)
     live = LeaseKeeper(journal, lease, 30.0)  # type: ignore[arg-type]
     for _ in range(5000):  # e.g. a sweep of short runs: each keeper stops within a third
         LeaseKeeper(journal, lease, 30.0).stop()  # type: ignore[arg-type]
-    pending = _RENEWAL_STARTS._due
-    kept = [entry[2] for entry in pending if entry[2] is not None]
-    assert live in kept and len(pending) <= 2 * len(kept) + 64  # in proportion to live ones
+        assert len(starts._due) <= 2 * 1 + 64  # in proportion to the one live keeper
+    kept = [entry[2] for entry in starts._due if entry[2] is not None]
+    assert kept == [live]
     live.stop()
 
 
@@ -613,7 +625,7 @@ def test_a_keeper_names_its_execution_epoch_and_duration_once_its_lease_may_have
 
 @pytest.mark.parametrize("threads", [True, False])
 def test_a_keeper_renews_no_more_often_than_every_third_of_its_lease(
-    threads: bool, monkeypatch: pytest.MonkeyPatch
+    threads: bool, monkeypatch: pytest.MonkeyPatch, starts: lease_module._RenewalStarts
 ) -> None:
     """Renewals come at least a third of the lease apart (late under load, never early), from
     the keeper's own thread or, when no thread can start, from the starter's."""
@@ -635,7 +647,9 @@ def test_a_keeper_renews_no_more_often_than_every_third_of_its_lease(
     assert journal.renewals <= elapsed // 0.2
 
 
-def test_a_short_lease_behind_a_long_one_is_renewed_on_time() -> None:
+def test_a_short_lease_behind_a_long_one_is_renewed_on_time(
+    starts: lease_module._RenewalStarts,
+) -> None:
     """A keeper whose first renewal comes before every pending one wakes the starter, which
     would otherwise sleep until the earliest of the others (here 10 s away)."""
     long_journal, long_lease = _held(30.0)
@@ -665,3 +679,263 @@ def test_renewal_threads_are_daemons_named_after_their_execution() -> None:
         keeper.stop()
     assert named["lease-e"] is True
     assert named["lease-renewal-starts"] is True
+
+
+# -- the renewal starter: one thread holds new keepers until their first renewal is due --------
+
+
+def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout_s` (a loaded host is late, never
+    this late)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)
+
+
+class _TimedRenewals(_CountingRenewals):
+    """A journal handle that records when (``time.monotonic``) each renewal was sent."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__(journal)
+        self.sent: list[float] = []
+
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        self.sent.append(time.monotonic())
+        return super().renew(lease, lease_s)
+
+
+def _starter_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "lease-renewal-starts"}
+
+
+def test_a_keepers_first_renewal_comes_a_third_of_its_lease_after_it_starts_and_never_sooner(
+    starts: lease_module._RenewalStarts,
+) -> None:
+    counting, lease = _held(0.3)
+    journal = _TimedRenewals(counting._journal)
+    began = time.monotonic()
+    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    try:
+        _wait_for(lambda: len(journal.sent) >= 2)
+    finally:
+        keeper.stop()
+    first, second = journal.sent[:2]
+    assert first - began >= 0.1 and second - first >= 0.1
+
+
+def test_one_starter_thread_serves_every_keeper_and_outlives_an_empty_queue(
+    starts: lease_module._RenewalStarts,
+) -> None:
+    """The starter starts its thread once; it lives on when every pending keeper has its own
+    thread (the queue is empty), and later keepers are held by the same thread."""
+    before = _starter_threads()
+    journal, lease = _held(0.15)
+    first = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]
+    (thread,) = _starter_threads() - before
+    later: list[LeaseKeeper] = []
+    try:
+        _wait_for(lambda: journal.renewals >= 1)  # its thread runs: the queue is empty
+        time.sleep(0.05)
+        later = [LeaseKeeper(*_held(300.0), 300.0) for _ in range(3)]  # type: ignore[misc]
+        assert _starter_threads() - before == {thread} and thread.is_alive()
+    finally:
+        for keeper in [first, *later]:
+            keeper.stop()
+
+
+def _queue_after_each_stop(starts: lease_module._RenewalStarts, count: int) -> list[int]:
+    """Make `count` keepers (first renewal far off), stopping each at once; the length of the
+    starter's queue after each stop."""
+    journal, lease = _held(300.0)
+    lengths = []
+    for _ in range(count):
+        LeaseKeeper(journal, lease, 300.0).stop()  # type: ignore[arg-type]
+        lengths.append(len(starts._due))
+    return lengths
+
+
+def _no_keeper_threads(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make every keeper's thread fail to start (a thread limit); returns the real start."""
+    start = threading.Thread.start
+
+    def refuse(thread: threading.Thread) -> None:
+        if thread.name.startswith("lease-") and thread.name != "lease-renewal-starts":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    return start
+
+
+@pytest.mark.parametrize("earlier", ["none", "started", "renewed-by-the-starter"])
+@pytest.mark.parametrize("live", [0, 10])
+def test_stopped_keepers_entries_are_dropped_once_they_outnumber_live_ones_by_more_than_64(
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch, live: int, earlier: str
+) -> None:
+    """`_RenewalStarts.cancel`'s rule: a stopped keeper's entry stays queued until the
+    stopped ones outnumber the live ones by more than 64 (so dropping them costs little per
+    stop), then every stopped one is dropped at once; whatever the earlier keepers did (their
+    thread started, or the starter renewed them itself, no thread being possible)."""
+    journal, lease = _held(300.0)
+    keepers = [LeaseKeeper(journal, lease, 300.0) for _ in range(live)]  # type: ignore[arg-type]
+    try:
+        if earlier != "none":
+            start = _no_keeper_threads(monkeypatch) if earlier != "started" else None
+            short, short_lease = _held(0.15)
+            keeper = LeaseKeeper(short, short_lease, 0.15)  # type: ignore[arg-type]
+            _wait_for(lambda: short.renewals >= 2)  # renewed twice: started, or requeued
+            keeper.stop()
+            if start is not None:
+                monkeypatch.setattr(threading.Thread, "start", start)
+            # a turn of the starter's under way when it stopped may requeue it once more
+            _wait_for(lambda: sum(e[2] is not None for e in starts._due) == live)
+        queued = len(starts._due)  # the live keepers, and a stopped one requeued by the starter
+        stops = 2 * live + 64 - queued + 2
+        lengths = _queue_after_each_stop(starts, stops)
+    finally:
+        for keeper in keepers:
+            keeper.stop()
+    kept = [queued + k for k in range(1, stops - 1)]
+    assert lengths == [*kept, live, live + 1]
+    assert max(lengths) == 2 * live + 64
+
+
+def test_an_idle_starter_sleeps_until_its_next_keeper_is_due(
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holding a keeper whose first renewal is 100 s away costs the starter no CPU: it reads
+    the clock once and sleeps, rather than polling."""
+    reads: Counter[str] = Counter()
+
+    class CountingTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def monotonic(self) -> float:
+            reads[threading.current_thread().name] += 1
+            return time.monotonic()
+
+    monkeypatch.setattr(lease_module, "time", CountingTime())
+    keeper = LeaseKeeper(*_held(300.0), 300.0)  # type: ignore[misc]
+    try:
+        time.sleep(0.3)
+    finally:
+        keeper.stop()
+    assert 1 <= reads["lease-renewal-starts"] <= 3
+
+
+def test_a_refused_renewal_is_the_last_one_sent(starts: lease_module._RenewalStarts) -> None:
+    """Once a renewal is refused (another owner took over) the keeper stops renewing: the
+    lease is lost, and asking again would only load the journal."""
+    journal, lease = _held(0.06)
+    keeper = LeaseKeeper(journal, lease, 0.06)  # type: ignore[arg-type]
+
+    def refused() -> bool:
+        try:
+            keeper.check()
+        except LeaseLostError as exc:
+            return "was taken over" in str(exc)
+        return False
+
+    try:
+        journal.open_execution("e", "{}", _STARTED, owner="o", lease_s=30.0)  # a new epoch
+        _wait_for(refused)
+        sent = journal.renewals
+        time.sleep(0.1)  # five thirds of the lease
+    finally:
+        keeper.stop()
+    assert sent >= 1 and journal.renewals == sent
+
+
+class _StillHere:
+    """The lease module's `time` with a monotonic clock that stands at `now` in the thread
+    that made it (the test's) and runs as usual in every other (the starter's, a keeper's)."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+        self._thread = threading.get_ident()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def monotonic(self) -> float:
+        return self.now if threading.get_ident() == self._thread else time.monotonic()
+
+
+def test_a_keepers_lease_may_have_lapsed_from_the_instant_its_duration_ends(
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lease expiring at t is free for another owner at t itself (`lease_is_free`), so the
+    keeper stops trusting it at t, not after."""
+    clock = _StillHere()
+    monkeypatch.setattr(lease_module, "time", clock)
+    began = clock.now
+    keeper = LeaseKeeper(*_held(600.0), 600.0)  # type: ignore[misc]  # first renewal: 200 s
+    try:
+        clock.now = began + 600.0 - 1e-6
+        keeper.check()
+        clock.now = began + 600.0
+        with pytest.raises(LeaseLostError, match=r"not renewed within its 600 s"):
+            keeper.check()
+    finally:
+        keeper.stop()
+
+
+def test_a_wait_spent_to_the_instant_makes_no_further_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`wait_timeout_s` bounds the whole wait: once that much time has passed (to the
+    instant), the busy error is raised; no attempt is made after the budget is spent."""
+    clock = _StillHere()
+    monkeypatch.setattr(lease_module, "time", clock)
+    journal = _Busy(times=10)
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.now += seconds
+
+    config = LeaseConfig(on_busy="wait", wait_timeout_s=0.5, poll_s=0.25)
+    with pytest.raises(ExecutionBusyError):
+        open_leased(journal, "e", "{}", _STARTED, config, sleep=sleep)  # type: ignore[arg-type]
+    assert pauses == [0.25, 0.25] and len(journal.attempts) == 3
+    spent = _Busy(times=10)
+    pauses.clear()
+    with pytest.raises(ExecutionBusyError):
+        open_leased(
+            spent,  # type: ignore[arg-type]
+            "e",
+            "{}",
+            _STARTED,
+            LeaseConfig(on_busy="wait", wait_timeout_s=0),
+            sleep=sleep,
+        )
+    assert pauses == [] and len(spent.attempts) == 1
+
+
+class _StopsDuringItsRenewal(_CountingRenewals):
+    """A journal handle whose first renewal stops the keeper meanwhile (the invocation ends
+    while a renewal is in flight)."""
+
+    keeper: LeaseKeeper | None = None
+
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        if self.renewals == 0 and self.keeper is not None:
+            self.keeper.stop()
+        return super().renew(lease, lease_s)
+
+
+def test_a_keeper_stopped_while_the_starter_renews_it_is_not_renewed_again(
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No thread can start, so the starter renews the keeper itself, with its queue let go:
+    `stop` can return while that renewal is in flight. The renewal ends, and it is the last."""
+    _no_keeper_threads(monkeypatch)
+    counting, lease = _held(0.15)
+    journal = _StopsDuringItsRenewal(counting._journal)
+    keeper = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]
+    journal.keeper = keeper
+    _wait_for(lambda: journal.renewals >= 1)
+    time.sleep(0.2)  # four thirds of the lease
+    assert journal.renewals == 1

@@ -14,7 +14,17 @@ from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
 
 from durable_sim.clock import VirtualClock
-from durable_sim.durable import CallbackAnswer, HistoryEntry, MemoryJournal, OperationRecord
+from durable_sim.durable import (
+    CallbackAnswer,
+    HistoryEntry,
+    Journal,
+    MemoryJournal,
+    OperationRecord,
+    send_callback_success,
+)
+from durable_sim.durable.errors import LeaseLostError
+from durable_sim.durable.lease import LeaseKeeper
+from durable_sim.durable.operation.callback import encode_callback_id
 from durable_sim.durable.result import RunMetrics
 from durable_sim.durable.state import (
     BATCH_GAP_MS,
@@ -26,13 +36,16 @@ from durable_sim.durable.state import (
 )
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import ZERO, Dist, LatencyProfile, Sampler
+from tests.durable.conftest import JournalBackend
 
 CHECKPOINT_MS = 7.0
 COSTLY = LatencyProfile(name="checkpoint-only", checkpoint=Dist(CHECKPOINT_MS))
 
 
-def _state(profile: LatencyProfile = ZERO, **options: Any) -> ExecutionState:
-    journal = MemoryJournal()
+def _state(
+    profile: LatencyProfile = ZERO, journal: Journal | None = None, **options: Any
+) -> ExecutionState:
+    journal = journal or MemoryJournal()
     journal.open_execution("e", "null", HistoryEntry("ExecutionStarted", 0.0))
     return ExecutionState(
         execution_id="e",
@@ -136,6 +149,84 @@ def test_each_refresh_draws_its_own_latency() -> None:
     assert len(set(first)) == 3 and costs() == first
 
 
+def test_flushes_of_different_sizes_draw_their_own_latencies() -> None:
+    """A flush's draw is keyed by the number of updates it sends: batches of different sizes
+    cost independent amounts, fixed by the seed."""
+    noisy = LatencyProfile(name="noisy", checkpoint=Dist(CHECKPOINT_MS, 0.5))
+
+    def costs() -> list[float]:
+        state, clock = _state(noisy), VirtualClock()
+        out = []
+        for size in (1, 2, 3):
+            for k in range(size):
+                state.start(_ident(f"{size}.{k}"), clock, sync=False)
+            before = clock.now_ms()
+            state.flush(clock)
+            out.append(round(clock.now_ms() - before, 6))  # the clock's sums are not exact
+        return out
+
+    first = costs()
+    assert len(set(first)) == 3 and costs() == first
+
+
+class _BranchClock(VirtualClock):
+    """A virtual clock on which, while the first charge is paid, a concurrent branch makes a
+    synchronous update (as a sibling on its own clock would, at that moment)."""
+
+    def __init__(self, update: Any) -> None:
+        super().__init__()
+        self.update = update
+
+    def charge(self, ms: float) -> None:
+        update, self.update = self.update, None
+        if update is not None:
+            update()
+        super().charge(ms)
+
+
+def test_a_flush_whose_batch_a_concurrent_update_took_sends_nothing() -> None:
+    state = _state(COSTLY)
+    clock = _BranchClock(lambda: state.succeed(_ident("1"), VirtualClock(), '"x"'))
+    state.start(_ident("1"), clock, sync=False)
+    state.flush(clock)  # its charge lets the branch's update carry the START along
+    assert _events(state) == ["StepStarted", "StepSucceeded"]
+    assert state.metrics.checkpoint_ops == 1  # one call: no empty second one
+    assert state.journal.get_operation("e", "1") == state.get("1")
+
+
+def test_an_asynchronous_update_after_the_gap_sends_the_waiting_batch_first() -> None:
+    state, clock = _state(), VirtualClock()
+    state.start(_ident("1"), clock, sync=False)
+    clock.charge(BATCH_GAP_MS)
+    state.start(_ident("2"), clock, sync=False)  # the batcher sent "1" before this arrived
+    assert _events(state) == ["StepStarted"] and state.metrics.checkpoint_ops == 1
+    assert state.journal.get_operation("e", "2") is None
+    state.succeed(_ident("2"), clock, '"ab"')  # takes "2" along: only its payload's bytes
+    assert (state.metrics.checkpoint_ops, state.metrics.checkpoint_bytes) == (2, 4)
+
+
+def test_a_retry_counts_both_the_state_and_the_error_it_writes() -> None:
+    state, clock = _state(), VirtualClock()
+    state.start(_ident("1"), clock, attempt=1)
+    before = state.metrics.checkpoint_bytes
+    error = {"ErrorMessage": "not yet"}
+    state.retry(_ident("1"), clock, 1.0, error=error, payload='"s"')
+    written = len('"s"') + len(json.dumps(error, separators=(",", ":")))
+    assert state.metrics.checkpoint_bytes - before == written
+
+
+def test_a_flushed_batchs_bytes_are_counted_once() -> None:
+    state, clock = _state(), VirtualClock()
+    state.start(_ident("c", OperationType.CONTEXT), clock, sync=False)
+    state.succeed(_ident("c", OperationType.CONTEXT), clock, '"ab"', details={"k": 1})
+    assert state.metrics.checkpoint_bytes == 4
+    state.start(_ident("d", OperationType.CONTEXT), clock, sync=False)
+    state.flush(clock)
+    state.start(_ident("e", OperationType.CONTEXT), clock, sync=False)
+    state.flush(clock)
+    assert (state.metrics.checkpoint_ops, state.metrics.checkpoint_bytes) == (3, 4)
+
+
 def test_checkpoint_bytes_count_the_payloads_and_errors_written() -> None:
     """AWS limits and bills the UTF-8 bytes of the payloads and error objects written."""
     state, clock = _state(), VirtualClock()
@@ -194,6 +285,45 @@ def test_start_keeps_the_attempt_and_ending_clears_the_timers() -> None:
     assert state.timers == {} and state.next_due() is None
 
 
+def test_each_attempts_checkpoints_draw_their_own_latencies() -> None:
+    """Every checkpoint call is an occurrence of its own: each attempt's START, and each RETRY
+    (which names no attempt: it is the started one's), draws its own latency."""
+    noisy = LatencyProfile(name="noisy", checkpoint=Dist(CHECKPOINT_MS, 0.5))
+    state, clock = _state(noisy), VirtualClock()
+    starts, retries = [], []
+    for attempt in (1, 2, 3):
+        before = clock.now_ms()
+        state.start(_ident("1"), clock, attempt=attempt)
+        starts.append(round(clock.now_ms() - before, 6))  # rounded: the clock's sums are not exact
+        before = clock.now_ms()
+        state.retry(_ident("1"), clock, 0.0, error={"ErrorMessage": "again"})
+        retries.append(round(clock.now_ms() - before, 6))
+    assert len(set(starts)) == 3 and len(set(retries)) == 3
+    costs = []
+    for op_id in ("2", "3"):  # other operations, and each action of one, are other occurrences
+        before = clock.now_ms()
+        state.start(_ident(op_id), clock)
+        middle = clock.now_ms()
+        state.succeed(_ident(op_id), clock, None)
+        costs += [round(middle - before, 6), round(clock.now_ms() - middle, 6)]
+    assert len(set(costs)) == 4
+
+
+def test_an_update_records_what_its_action_says_and_nothing_else() -> None:
+    """A new operation started without an attempt has had none (attempts are 1-based); a
+    SUCCEED marks no replay of children unless asked; ``details`` go to the history entry."""
+    state, clock = _state(), VirtualClock()
+    assert state.start(_ident("w", OperationType.WAIT), clock, due_in_s=1.0).attempt == 0
+    state.start(_ident("c", OperationType.CONTEXT), clock)
+    assert state.succeed(_ident("c", OperationType.CONTEXT), clock, '"x"').replay_children is False
+    state.start(_ident("d", OperationType.CONTEXT), clock)
+    big = state.succeed(
+        _ident("d", OperationType.CONTEXT), clock, None, replay_children=True, details={"k": 1}
+    )
+    assert big.replay_children is True
+    assert state.journal.read_history("e")[-1].details == {"k": 1}
+
+
 @pytest.mark.parametrize(
     ("kind", "start", "succeeded", "failed"),
     [
@@ -247,9 +377,52 @@ def test_an_orphaned_branch_and_everything_inside_it_checkpoint_nothing() -> Non
         with pytest.raises(OrphanedChildException) as raised:
             state.start(_ident(op_id), clock)
         assert raised.value.operation_id == op_id
+        assert str(raised.value) == (
+            "the map/parallel that ran this branch completed; its checkpoint is dropped"
+        )
     for op_id in ("1", "1.20", "1.3.2", "2"):  # its parent, siblings and look-alikes go on
         state.start(_ident(op_id), clock)
     assert len(_events(state)) == 4
+
+
+def test_a_step_body_runs_only_while_the_lease_is_held() -> None:
+    """With no lease (a run that does not write) there is nothing to check; a keeper that
+    could not confirm its lease stops the invocation, and the error is the run's."""
+    _state().check_lease()
+    journal = MemoryJournal()
+    record = journal.open_execution(
+        "e", "null", HistoryEntry("ExecutionStarted", 0.0), owner="o", lease_s=30.0
+    )
+    assert record.lease is not None
+    keeper = LeaseKeeper(journal, record.lease, 0.0)  # no renewal can be confirmed in 0 s
+    state = ExecutionState(
+        execution_id="e",
+        arn="arn:e",
+        journal=journal,
+        operations={},
+        sampler=Sampler(ZERO, 0),
+        faults=FaultPlan(),
+        metrics=RunMetrics(),
+        keeper=keeper,
+    )
+    try:
+        with pytest.raises(LeaseLostError, match=r"not renewed within its 0 s") as lost:
+            state.check_lease()
+        assert state.fatal is lost.value
+    finally:
+        keeper.stop()
+
+
+def test_only_an_operation_still_running_has_a_timer() -> None:
+    """Records taken from the journal: an ended operation (even one that kept its deadline)
+    and a step READY to run are nothing the service will act on."""
+    state, clock = _state(), VirtualClock()
+    base = state.start(_ident("w", OperationType.WAIT), clock, due_in_s=5.0)
+    assert state.timers == {"w": 5000.0}
+    state.adopt(base.evolve(status=OperationStatus.SUCCEEDED, end_ms=5000.0))
+    ready = base.evolve(id="s", type=OperationType.STEP, status=OperationStatus.READY)
+    state.adopt(ready)
+    assert state.timers == {} and state.next_due() is None
 
 
 def test_the_first_terminal_engine_error_is_kept() -> None:
@@ -311,6 +484,8 @@ def test_a_chained_invoke_completes_when_its_execution_ends() -> None:
     a, b = state.get("a"), state.get("b")
     assert (a.status, a.result, a.end_ms) == (OperationStatus.SUCCEEDED, '"r"', 300.0)  # type: ignore[union-attr]
     assert (b.status, b.error, b.end_ms) == (OperationStatus.FAILED, {"ErrorMessage": "e"}, 200.0)  # type: ignore[union-attr]
+    assert a.due_ms is None and b.due_ms is None  # type: ignore[union-attr]  # completed: nothing due
+    assert state.timers == {} and state.next_due() is None
 
 
 def _callback(state: ExecutionState, clock: VirtualClock, **fields: Any) -> OperationRecord:
@@ -331,10 +506,45 @@ def test_a_callback_times_out_with_the_services_error() -> None:
     state, clock = _state(), VirtualClock()
     _callback(state, clock, due_in_s=10.0, heartbeat_in_s=2.0)
     state.fire_due(2000.0)
-    assert state.get("cb").error == {  # type: ignore[union-attr]
+    rec = state.get("cb")
+    assert rec.error == {  # type: ignore[union-attr]
         "ErrorMessage": "Callback timed out on heartbeat",
         "ErrorType": "Callback.Heartbeat",
     }
+    # A timed-out callback keeps no deadline, neither the one that fired nor the other.
+    assert (rec.end_ms, rec.due_ms, rec.heartbeat_due_ms) == (2000.0, None, None)  # type: ignore[union-attr]
+
+    state, clock = _state(), VirtualClock()
+    _callback(state, clock, due_in_s=10.0, heartbeat_in_s=30.0)
+    assert state.fire_due(10_000.0) is True
+    rec = state.get("cb")
+    assert rec.error["ErrorType"] == "Callback.Timeout"  # type: ignore[index, union-attr]
+    assert (rec.end_ms, rec.due_ms, rec.heartbeat_due_ms) == (10_000.0, None, None)  # type: ignore[union-attr]
+    assert state.timers == {} and state.next_due() is None
+
+
+@pytest.mark.parametrize("also_wait", [False, True])
+def test_a_timeout_losing_to_an_answer_in_the_journal_takes_the_answer(
+    backend: JournalBackend, also_wait: bool
+) -> None:
+    """The outside world answered in the journal while the timeout came due: the journal's
+    record stands, it is a change the handler can observe, and the service's other transitions
+    due then (a wait ending) are still written."""
+    state, clock = _state(journal=backend.open()), VirtualClock()
+    callback_id = encode_callback_id("e", "cb")
+    state.start(_ident("cb", OperationType.CALLBACK), clock, callback_id=callback_id, due_in_s=5)
+    if also_wait:
+        state.start(_ident("w", OperationType.WAIT), clock, due_in_s=5.0)
+    send_callback_success(state.journal, callback_id, '"in time"')
+    assert state.fire_due(5000.0) is True
+    rec = state.get("cb")
+    assert (rec.status, rec.result) == (OperationStatus.SUCCEEDED, '"in time"')  # type: ignore[union-attr]
+    assert state.fatal is None and state.timers == {}
+    assert "CallbackTimedOut" not in _events(state)
+    if also_wait:
+        assert _events(state)[-2:] == ["CallbackSucceeded", "WaitSucceeded"]
+        assert state.journal.get_operation("e", "w") == state.get("w")
+        assert state.get("w").status is OperationStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
 def test_the_outside_worlds_answers_fire_at_their_times() -> None:

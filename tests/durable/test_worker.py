@@ -4,6 +4,7 @@ executions are recovered; the command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -565,20 +566,165 @@ def test_a_worker_stops_after_max_runs_or_when_told() -> None:
 
 
 class _FailsMidRun(MemoryJournal):
-    """A journal whose appends fail: every run it gives out stops as a crash would."""
+    """A journal whose appends fail: claims are answered, every run stops at its first write."""
 
     def append(self, *args: Any, **kwargs: Any) -> None:
         raise JournalUnavailableError("lost the connection")
 
 
-def test_a_run_stopped_by_the_journal_is_counted_and_logged() -> None:
+def test_runs_stopped_by_the_journal_do_not_end_a_worker_as_if_it_had_worked(
+    clock: _Clock,
+) -> None:
+    """Formerly ``--max-runs 1`` counted the stopped run and the worker returned as if done
+    ("0 pending; 1 journal errors", exit 0). A stopped run does not count: the claim and the
+    run are one failed attempt, and a journal whose writes keep failing is out of reach."""
     journal = _FailsMidRun()
     submit(journal, "job", "ok", execution_id="e")
     lines: list[str] = []
-    stats = run_worker(journal, {"job": _job}, max_runs=1, log=lines.append, poll_s=0)
-    assert (stats.claimed, stats.journal_errors, stats.succeeded) == (1, 1, 0)
-    assert lines == ["e: stopped by the journal (lost the connection)"]
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 2 attempts"):
+        run_worker(journal, {"job": _job}, max_runs=1, log=lines.append, retry=SHORT_RETRY)
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "journal unavailable (lost the connection); retrying in 1.00 s",
+    ]
     assert journal.get_execution("e").status == "RUNNING"  # type: ignore[union-attr]
+    # Still leased to the worker, which would record the stop first; another owner may take
+    # it once the lease expires.
+    assert journal.claim("w2", 30.0, ["job"]) is None
+
+
+class _Outage(MemoryJournal):
+    """A journal that goes away at its first append after `MemoryJournal.open_execution`s
+    (a step's checkpoint) and stays away until `restore`; claims and appends fail meanwhile
+    (`lasting`: releases too, so the stopped invocation cannot be recorded at once)."""
+
+    def __init__(self, *, lasting: bool) -> None:
+        super().__init__()
+        self.lasting = lasting
+        self.down = False
+        self.armed = False
+
+    def restore(self) -> None:
+        self.down = False
+
+    def _check(self, *, outage_starts: bool = False) -> None:
+        if outage_starts and self.armed:
+            self.armed, self.down = False, True
+        if self.down:
+            raise JournalUnavailableError("lost the connection")
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        return super().claim(*args, **kwargs)
+
+    def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
+        steps = any(e.operation is not None for e in entries)
+        self._check(outage_starts=steps)
+        super().append(execution_id, entries, lease)
+
+    def release(self, *args: Any, **kwargs: Any) -> None:
+        if self.lasting:
+            self._check()
+        super().release(*args, **kwargs)
+
+
+def _two_steps(event: Any, ctx: Any) -> int:
+    return ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b")
+
+
+def _invocation_errors(journal: MemoryJournal, execution_id: str) -> list[Any]:
+    return [
+        e.details.get("Error")
+        for e in journal.read_history(execution_id)
+        if e.event_type == "InvocationCompleted"
+    ]
+
+
+@pytest.mark.parametrize("lasting", [False, True], ids=["blip", "outlasting the run"])
+def test_an_invocation_stopped_by_an_outage_is_recorded_as_such_and_taken_up_again(
+    clock: _Clock, lasting: bool
+) -> None:
+    """Formerly the stopped invocation was recorded, on resumption, as a crash
+    (``Runtime.ExitError``), and a lease given up after a blip left the execution out of the
+    queue for good. The process it stopped records the invocation's end with the outage as its
+    error (at once, or before its next claim once the journal answers again), gives the lease
+    up ready at once, and takes the execution up again."""
+    journal = _Outage(lasting=lasting)
+    submit(journal, "job", None, execution_id="e")
+    journal.armed = True
+    real_sleep = clock.sleep
+
+    def sleep(seconds: float) -> None:  # the outage ends during the worker's first pause
+        journal.restore()
+        real_sleep(seconds)
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    lines: list[str] = []
+    stats = run_worker(journal, {"job": _two_steps}, max_runs=1, idle_exit_s=5.0, log=lines.append)
+    assert (stats.claimed, stats.succeeded, stats.stopped, stats.out_of_reach) == (2, 1, 1, None)
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "journal unavailable (lost the connection); retrying in 1.00 s",
+        "e: SUCCEEDED",
+    ]
+    record = journal.get_execution("e")
+    assert record is not None and (record.status, record.result) == ("SUCCEEDED", "3")
+    stopped, *rest = _invocation_errors(journal, "e")
+    assert stopped == {
+        "ErrorType": "JournalUnavailableError",
+        "ErrorMessage": "the invocation was stopped by the journal: lost the connection",
+    }
+    assert rest == [None]  # the next invocation completed; no crash was recorded
+
+
+def test_a_worker_told_to_stop_during_an_outage_reports_the_journal_out_of_reach() -> None:
+    """Formerly it returned as a worker that had simply stopped."""
+    journal = _Unreachable(JournalUnavailableError("cannot claim from the journal at 'x'"))
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()  # during the first 1 s pause
+    stats = run_worker(journal, FUNCTIONS, stop=stop)
+    assert journal.claims == 1
+    assert str(stats.out_of_reach) == "cannot claim from the journal at 'x'"
+
+
+def test_the_worker_command_exits_2_when_its_runs_are_stopped_by_the_journal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Formerly ``--max-runs 1`` during an outage printed "0 pending; 1 journal errors" and
+    exited 0."""
+    from durable_sim.durable import worker
+
+    journal = _FailsMidRun()
+    submit(journal, "steps", {"n": 1, "side": "/dev/null", "id": "e"}, execution_id="e")
+    monkeypatch.setattr(worker, "open_when_reachable", lambda *a, **k: journal)
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    argv = ["worker", "--journal", "x.db", "--functions", functions, "--max-runs", "1"]
+    assert main([*argv, "--idle-exit-s", "0"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "e: stopped by the journal (lost the connection)",
+        "durable-sim: journal out of reach: lost the connection (gave up after 1 attempt over "
+        + lines[-1].rpartition("over ")[2],
+    ]
+
+
+def test_the_worker_command_exits_2_when_stopped_during_an_outage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from durable_sim.durable import worker
+
+    down = JournalUnavailableError("cannot claim from the journal at 'x'")
+    monkeypatch.setattr(worker, "open_when_reachable", lambda *a, **k: MemoryJournal())
+    monkeypatch.setattr(
+        worker, "run_worker", lambda *a, **k: WorkerStats(journal_errors=3, out_of_reach=down)
+    )
+    functions = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
+    assert main(["worker", "--journal", "x.db", "--functions", functions]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "worker: 0 runs: 0 succeeded, 0 failed, 0 pending, 0 stopped by the journal; "
+        "3 journal errors",
+        "durable-sim: journal out of reach: cannot claim from the journal at 'x'",
+    ]
 
 
 _ACCEPTED = (
@@ -762,9 +908,9 @@ def test_a_worker_whose_server_stops_answering_exits_2_within_its_budget(
     scratch_cluster: PostgresCluster,
 ) -> None:
     """Formerly a worker blocked inside libpq while its server was stopped (SIGSTOP), deaf to
-    --idle-exit-s and SIGTERM. Now the claim in flight fails after --timeout-s, and the retries
-    end at --idle-exit-s: the worker exits 2 within idle-exit + a query timeout, the cancel's
-    bound and a connect timeout (libpq's 2 s at least), with one line."""
+    --idle-exit-s and SIGTERM. Now the claim in flight fails after --timeout-s, the retry's
+    connect attempt is cut at the --idle-exit-s deadline, and the worker exits 2 with one
+    retry line and one verdict line."""
     from tests.test_pgconn import stopped
 
     worker = _start_worker(scratch_cluster.dsn, "--idle-exit-s", "4", "--timeout-s", "1")
@@ -778,12 +924,74 @@ def test_a_worker_whose_server_stops_answering_exits_2_within_its_budget(
         worker.kill()
         worker.wait()
     assert worker.returncode == 2, stderr
-    assert took < 30  # its budget is 4 + 1 + 1 + 2 s; formerly it waited for SIGCONT
-    final = stderr.splitlines()[-1]
-    assert final.startswith("durable-sim: journal out of reach: ") and "gave up after" in final
-    retry, final_line = stderr.splitlines()  # one line each: the retry, then the verdict
+    assert took < 30  # formerly it waited for SIGCONT
+    retry, final = stderr.splitlines()  # one line each: the retry, then the verdict
     assert "no answer from the server within query_timeout_s=1 s" in retry
-    assert "connection timeout expired (gave up after 2 attempts" in final_line
+    assert final.startswith("durable-sim: journal out of reach: cannot connect to the journal")
+    assert "(gave up after 2 attempts over" in final
+
+
+@pytest.mark.slow
+def test_an_idle_workers_wait_for_a_stopped_server_ends_at_its_idle_exit(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly the claim in flight waited its whole --timeout-s (here 60 s), and the retry's
+    connect attempt as long again, past the --idle-exit-s deadline: from the freeze to the exit
+    took about 2 x --timeout-s + 1 s. Now the wait ends at the idle deadline."""
+    from tests.test_pgconn import stopped
+
+    worker = _start_worker(scratch_cluster.dsn, "--idle-exit-s", "12", "--timeout-s", "60")
+    try:
+        _wait_connected(scratch_cluster)
+        with stopped(scratch_cluster):
+            started = time.monotonic()
+            _, stderr = worker.communicate(timeout=180)
+            took = time.monotonic() - started
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == 2, stderr
+    assert took < 45, stderr  # at most 12 s after its start; formerly 60 s and more
+    (final,) = stderr.splitlines()
+    assert final.startswith("durable-sim: journal out of reach: cannot write the journal at")
+    assert "interrupted (its caller's deadline passed)" in final
+    assert "(gave up after 1 attempt over" in final
+
+
+def _has_socket(pid: int) -> bool:
+    """Whether process `pid` has a socket open (a worker trying to connect)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd).startswith("socket:") for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while listed
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_connecting_to_a_stopped_server_at_once(
+    scratch_cluster: PostgresCluster,
+) -> None:
+    """Formerly SIGTERM during a connect attempt waited out the attempt's connect timeout (here
+    60 s): the handshake is now cut as a query's wait is."""
+    from tests.test_pgconn import stopped
+
+    with stopped(scratch_cluster):
+        worker = _start_worker(scratch_cluster.dsn, "--timeout-s", "60")
+        try:
+            deadline = time.monotonic() + 60
+            while not _has_socket(worker.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _has_socket(worker.pid), "the worker never tried to connect"
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=120)
+            took = time.monotonic() - started
+        finally:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, stderr
+    assert took < 30, stderr  # far within the 60 s connect deadline
+    assert "interrupted (stopping)" in stderr
 
 
 @pytest.mark.slow
@@ -810,3 +1018,278 @@ def test_sigterm_stops_a_worker_waiting_on_a_stopped_server_at_once(
     assert worker.returncode == 0, outcome
     assert took < 30, outcome  # far within the 60 s deadline (the cancel's bound is 1 s)
     assert "interrupted" in stderr, outcome
+
+
+# -- what the worker hands on: its registry to chained invokes, its deadlines to the journal -----
+
+
+def _doubles(event: Any, ctx: Any) -> Any:
+    return event * 2
+
+
+def _invokes(event: Any, ctx: Any) -> Any:
+    return ctx.invoke("double", event, name="call double") + 1
+
+
+def test_a_chained_invoke_runs_a_function_of_the_workers_registry() -> None:
+    """The worker runs each execution with its registry, so a chained invoke finds the
+    function it names there."""
+    journal = MemoryJournal()
+    submit(journal, "outer", 20, execution_id="o")
+    lines: list[str] = []
+    stats = run_worker(
+        journal, {"outer": _invokes, "double": _doubles}, idle_exit_s=0, poll_s=0, log=lines.append
+    )
+    outcome = journal.get_execution("o")
+    assert outcome is not None and (outcome.status, outcome.result) == ("SUCCEEDED", "41")
+    assert (stats.succeeded, stats.failed, lines) == (1, 0, ["o: SUCCEEDED"])
+
+
+def test_opening_hands_the_journal_its_timeout_and_the_stop_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from durable_sim.durable import worker
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    opened = MemoryJournal()
+
+    def recording(where: str, **options: Any) -> Any:
+        calls.append((where, options))
+        return opened
+
+    monkeypatch.setattr(worker, "open_journal", recording)
+    stop = threading.Event()
+    assert open_when_reachable("db", stop=stop, timeout_s=3.5) is opened
+    assert calls == [("db", {"timeout_s": 3.5, "interrupt": stop})]
+
+
+class _StopsWhileWaited(threading.Event):
+    """A stop event that is set while a pause waits on it (SIGTERM during the pause)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        self.set()
+        return True
+
+
+def test_a_stop_during_a_pause_between_attempts_ends_the_retries(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable_sim.durable import worker
+
+    attempts: list[str] = []
+
+    def unreachable(where: str, **_: Any) -> Any:
+        attempts.append(where)
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    stop = _StopsWhileWaited()
+    assert open_when_reachable("db", stop=stop, retry=THREE_ATTEMPTS) is None
+    assert (attempts, stop.waits, clock.slept) == (["db"], [2.0], [])
+
+
+def test_idle_exit_s_bounds_the_retries_of_opening_from_the_first_attempt(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 s of idle_exit_s with pauses of 2 s and then 6 s: the second pause is cut to the 3 s
+    left, and the attempt after it is the last."""
+    from durable_sim.durable import worker
+
+    def unreachable(where: str, **_: Any) -> Any:
+        raise JournalUnavailableError(f"cannot reach {where}")
+
+    monkeypatch.setattr(worker, "open_journal", unreachable)
+    lines: list[str] = []
+    with pytest.raises(JournalUnavailableError, match=r"gave up after 3 attempts over 5\.0 s"):
+        open_when_reachable("db", log=lines.append, retry=THREE_ATTEMPTS, idle_exit_s=5.0)
+    assert [line.rpartition(" in ")[2] for line in lines] == ["2.00 s", "3.00 s"]
+    assert clock.slept == [2.0, 3.0]
+
+
+def test_functions_load_from_a_file_whose_directory_has_a_colon_in_its_name(
+    tmp_path: Path,
+) -> None:
+    """The spec splits at its last colon: ``/data/run:1/jobs.py:JOBS`` names ``JOBS`` in
+    ``/data/run:1/jobs.py``."""
+    folder = tmp_path / "run:1"
+    folder.mkdir()
+    module = folder / "colon_jobs.py"
+    module.write_text("def job(event, ctx):\n    return event\n\nJOBS = {'job': job}\n")
+    assert sorted(load_functions(f"{module}:JOBS")) == ["job"]
+
+
+def test_a_worker_counts_every_run_of_each_ending() -> None:
+    journal = MemoryJournal()
+    for event in ("ok", "fail", "wait") * 2:
+        submit(journal, "job", event)
+    stats = run_worker(journal, {"job": _job}, idle_exit_s=0, poll_s=0)
+    assert stats == WorkerStats(claimed=6, succeeded=2, failed=2, pending=2)
+    broken = _FailsMidRun()
+    for i in range(2):
+        submit(broken, "job", "ok", execution_id=f"e{i}")
+    assert run_worker(broken, {"job": _job}, max_runs=2, poll_s=0).journal_errors == 2
+
+
+# -- the worker loop: its defaults, its owner and lease, its pauses, its counts ----------------
+
+
+def test_a_worker_polls_every_0_2_s_by_default(clock: _Clock) -> None:
+    assert run_worker(MemoryJournal(), {"job": _job}, idle_exit_s=1.0) == WorkerStats()
+    assert clock.slept == [0.2] * 5
+
+
+def _named(event: Any, ctx: Any) -> Any:
+    return ctx.lambda_context.function_name
+
+
+def test_each_run_is_invoked_under_its_registered_name() -> None:
+    """The Lambda context a run sees names the function it was submitted to (the registry's
+    name), as AWS names the function it invokes."""
+    journal = MemoryJournal()
+    submit(journal, "report-card", None, execution_id="n")
+    run_worker(journal, {"report-card": _named}, max_runs=1, poll_s=0)
+    assert journal.get_execution("n").result == '"report-card"'  # type: ignore[union-attr]
+
+
+class _Recording(MemoryJournal):
+    """A memory journal that records the owner of each claim and the lease of each opening."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[tuple[str, float]] = []
+        self.opened: list[tuple[str | None, float]] = []
+
+    def claim(self, owner: str, lease_s: float, function_names: Any) -> Any:
+        self.claims.append((owner, lease_s))
+        return super().claim(owner, lease_s, function_names)
+
+    def open_execution(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened.append((kwargs.get("owner"), kwargs.get("lease_s", 0.0)))
+        return super().open_execution(*args, **kwargs)
+
+
+def test_a_worker_claims_and_runs_under_its_owner_and_lease() -> None:
+    journal = _Recording()
+    submit(journal, "job", "ok", execution_id="e")
+    run_worker(journal, {"job": _job}, owner="w1", lease_s=5.0, idle_exit_s=0, poll_s=0)
+    assert set(journal.claims) == {("w1", 5.0)}
+    assert journal.opened[1:] == [("w1", 5.0)]  # the run takes the lease it claimed, for 5 s
+
+
+@pytest.mark.parametrize("registry", ["mapping", "FunctionRegistry"])
+def test_a_worker_checks_a_mapping_as_a_registry_and_uses_a_registry_itself(
+    registry: str,
+) -> None:
+    """A mapping is checked as a `FunctionRegistry` would check it; a `FunctionRegistry` is
+    the worker's own, so a function registered in it while the worker runs can be invoked."""
+    from durable_sim.durable import FunctionRegistry
+
+    if registry == "mapping":
+        with pytest.raises(ValueError, match="a function name must be a non-empty string"):
+            run_worker(MemoryJournal(), {"": _job}, max_runs=0)
+        return
+    functions = FunctionRegistry()
+
+    def registers_then_invokes(event: Any, ctx: Any) -> Any:
+        if "late" not in functions:
+            functions.register("late", _doubles)
+        return ctx.invoke("late", event, name="call late")
+
+    functions.register("outer", registers_then_invokes)
+    journal = MemoryJournal()
+    submit(journal, "outer", 4, execution_id="o")
+    assert run_worker(journal, functions, idle_exit_s=0, poll_s=0).succeeded == 1
+    assert journal.get_execution("o").result == "8"  # type: ignore[union-attr]
+
+
+def test_a_worker_without_functions_names_what_it_needs() -> None:
+    with pytest.raises(ValueError) as info:
+        run_worker(MemoryJournal(), {})
+    assert str(info.value) == ("a worker needs at least one registered function (accepted: a name)")
+
+
+class _DownTwice(MemoryJournal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        if self.claims <= 2:
+            raise JournalUnavailableError("server restarting")
+        return super().claim(*args, **kwargs)
+
+
+def test_a_worker_counts_every_claim_its_journal_refused(clock: _Clock) -> None:
+    stats = run_worker(_DownTwice(), {"job": _job}, idle_exit_s=10.0, retry=THREE_ATTEMPTS)
+    assert stats.journal_errors == 2
+
+
+@pytest.mark.parametrize("journal", ["empty", "unreachable"])
+def test_a_stop_during_a_workers_pause_ends_its_loop(clock: _Clock, journal: str) -> None:
+    """The pauses between claims (an empty queue; a journal out of reach) wait on the stop
+    event, so a SIGTERM ends them at once."""
+    stop = _StopsWhileWaited()
+    source = MemoryJournal() if journal == "empty" else _DownTwice()
+    stats = run_worker(
+        source, {"job": _job}, stop=stop, poll_s=0.5, idle_exit_s=30.0, retry=THREE_ATTEMPTS
+    )
+    assert stats.claimed == 0 and clock.slept == []
+    assert stop.waits == ([0.5] if journal == "empty" else [2.0])
+
+
+def _stepped(event: Any, ctx: Any) -> Any:
+    return [ctx.step(lambda _, i=i: i, name=f"s{i}") for i in range(3)]
+
+
+def test_the_seed_of_a_worker_is_0_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs draw their profile's costs from `seed` (0 unless given): a default worker draws
+    what a worker given seed=0 draws."""
+    from durable_sim.clock import observe_clocks
+    from durable_sim.latency import Dist, LatencyProfile
+
+    class Draws:
+        def __init__(self) -> None:
+            self.drawn: list[tuple[str, float]] = []
+
+        def advanced(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def forked(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def note_charge(self, label: str, ms: float) -> None:
+            self.drawn.append((label, ms))
+
+        def take_charge_label(self, ms: float) -> str | None:
+            return None
+
+    profile = LatencyProfile(name="random-checkpoint", checkpoint=Dist(1.0, 0.5))
+
+    def drawn(**seed: int) -> list[tuple[str, float]]:
+        journal = MemoryJournal()
+        submit(journal, "job", "ok", execution_id="e")
+        with observe_clocks(Draws()) as draws:
+            run_worker(journal, {"job": _stepped}, profile=profile, max_runs=1, poll_s=0, **seed)
+        return draws.drawn
+
+    default, zero, one = drawn(), drawn(seed=0), drawn(seed=1)
+    assert default and default == zero and default != one
+
+
+def test_the_input_an_existing_execution_has_is_shown_up_to_80_characters() -> None:
+    journal = MemoryJournal()
+    long = "x" * 100
+    submit(journal, "job", long, execution_id="e")
+    with pytest.raises(ValueError) as info:
+        submit(journal, "other", long, execution_id="e")
+    shown = repr(json.dumps(long)[:80])
+    assert str(info.value) == (
+        f"execution 'e' exists already with function 'job' and input {shown}; "
+        "use a new execution id"
+    )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
 from durable_sim.errors import DurableSimError, StorageUnavailableError
+
+if TYPE_CHECKING:
+    from durable_sim.durable.journal.records import HistoryEntry
+    from durable_sim.durable.lease import Lease
 
 # AWS Lambda durable functions accept a checkpoint payload of at most 256 KiB, measured in UTF-8
 # bytes of the serialized payload (the service's message: "less than or equal to 262144 bytes").
@@ -91,6 +97,18 @@ class JournalUnavailableError(JournalError, StorageUnavailableError):
     """The journal's database cannot be reached (a server restart, a lost connection, a lock
     held too long). A write in flight may or may not have committed; a later invocation reads
     which from the journal."""
+
+
+class InvocationStoppedError(JournalUnavailableError):
+    """An invocation stopped by a journal outage (its message is the outage's), whose end the
+    journal could not take yet: `entry` (its InvocationCompleted history entry, the outage as
+    its error) is to be appended under `lease` once the journal answers again, and the lease
+    then given up (`durable_sim.durable.worker` does both)."""
+
+    def __init__(self, message: str, lease: Lease, entry: HistoryEntry) -> None:
+        super().__init__(message)
+        self.lease = lease
+        self.entry = entry
 
 
 class LeaseLostError(JournalError):

@@ -33,10 +33,18 @@ from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
 from durable_sim.durable.errors import (
     ExecutionInputMismatchError,
+    InvocationStoppedError,
     JournalError,
+    JournalUnavailableError,
     LeaseLostError,
 )
-from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, OperationRecord
+from durable_sim.durable.journal import (
+    READY_NOW,
+    ExecutionRecord,
+    HistoryEntry,
+    Journal,
+    OperationRecord,
+)
 from durable_sim.durable.lease import Lease, LeaseConfig, LeaseKeeper, open_leased
 from durable_sim.durable.operation.common import error_fields
 from durable_sim.durable.registry import (
@@ -151,7 +159,7 @@ def execute(
     try:
         run = _invoke(runner, handler, input_payload, execution, function_name, park_after_ms)
     except JournalError as exc:
-        runner.abandon(release=not isinstance(exc, LeaseLostError))
+        runner.abandon(exc)
         raise
     except SimulatedCrash:
         # An in-process stand-in for a dead process: its lease lapses at once, as if its
@@ -159,8 +167,8 @@ def execute(
         with contextlib.suppress(JournalError):
             journal.renew(keeper.stop(), 0.0)
         raise
-    except BaseException:  # an interrupt: nothing runs on after it, so the lease is given up
-        runner.abandon(release=True)
+    except BaseException as exc:  # an interrupt: nothing runs on after it
+        runner.abandon(exc)
         raise
     return run
 
@@ -208,6 +216,7 @@ def _invoke(
         began = clock.now_ms()
         state.waiting_callbacks.clear()
         request_id = deterministic_uuid(execution_id, invocation)
+        runner.invocation = (began, request_id)
         context = DurableContext(state, clock, replaying=replaying)
         context.set_lambda_context_builder(
             functools.partial(runner.lambda_context, request_id, function_name)
@@ -286,6 +295,9 @@ class _Runner:
         self.config = config
         self.child_callbacks: set[str] = set()
         self._ready_ms: float | None = None
+        #: The invocation in progress, until its InvocationCompleted entry is written: its
+        #: start (ms) and request id.
+        self.invocation: tuple[float, str] | None = None
 
     def lease(self) -> Lease:
         """The lease this run holds (as last renewed)."""
@@ -319,6 +331,7 @@ class _Runner:
         now = self.clock.now_ms()
         details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
         self.state.append([HistoryEntry("InvocationCompleted", now, None, details)])
+        self.invocation = None
 
     def wait_for_change(self) -> bool:
         """Let time pass until the service has something the handler can observe (a wait
@@ -381,16 +394,57 @@ class _Runner:
             "PENDING", pending=sorted(state.waiting_callbacks | self.child_callbacks)
         )
 
-    def abandon(self, *, release: bool) -> None:
-        """Stop after a journal error: join branch threads, stop renewing the lease and, unless
-        it was lost, give it up (if the journal can still be reached)."""
+    def abandon(self, error: BaseException) -> None:
+        """Stop after `error` (a journal error, or an interrupt): join branch threads and stop
+        renewing the lease, then, unless the lease was lost (another owner's now), give it up
+        if the journal can still be reached: ready at once for a worker after an interrupt or
+        an outage (the execution did not end), and not before the outside world changes it
+        after any other journal error (a corrupt record needs repair first).
+
+        An outage (`JournalUnavailableError`) that stopped an invocation is first recorded as
+        that invocation's end: an InvocationCompleted entry whose error is the outage
+        (``ErrorType`` its class's name, as Lambda names the unhandled exception that ended an
+        invocation; on AWS the SDK's ``CheckpointError`` would end it), fenced by the lease.
+        AWS's history has no other event for the end of an invocation, and without this entry
+        the next invocation would record the gap as a crash (``Runtime.ExitError``). Raises
+        `InvocationStoppedError`, carrying the entry and the lease, when the journal cannot
+        take them yet."""
         self._join_branches()
         keeper = self.state.keeper
         assert keeper is not None
         lease = keeper.stop()
-        if release:
+        if isinstance(error, LeaseLostError):
+            return  # the lease is another owner's now: nothing more is written
+        state = self.state
+        if not isinstance(error, JournalUnavailableError):
+            ready = None if isinstance(error, JournalError) else READY_NOW
             with contextlib.suppress(JournalError):  # else the lease expires by itself
-                self.state.journal.release(lease)
+                state.journal.release(lease, ready_at=ready)
+            return
+        entry = None
+        if self.invocation is not None:
+            began, request_id = self.invocation
+            now = self.clock.now_ms()
+            details = {
+                "StartTimestamp": began,
+                "EndTimestamp": now,
+                "RequestId": request_id,
+                "Error": {
+                    "ErrorType": type(error).__name__,
+                    "ErrorMessage": f"the invocation was stopped by the journal: {error}",
+                },
+            }
+            entry = HistoryEntry("InvocationCompleted", now, None, details)
+        try:
+            if entry is not None:
+                state.journal.append(state.execution_id, [entry], lease)
+            state.journal.release(lease, ready_at=READY_NOW)
+        except JournalUnavailableError:
+            if entry is None:
+                return  # the lease expires by itself
+            raise InvocationStoppedError(str(error), lease, entry) from error
+        except JournalError:
+            return  # taken over or ended meanwhile: the new owner records what it finds
 
     def record_crashed_invocation(self) -> bool:
         """If the last invocation ended without completing (its process crashed), record it

@@ -14,25 +14,30 @@ lease up when it ends or waits:
 - an execution whose owner died (its lease expired without being renewed) is claimed again and
   replayed from the journal: its completed steps are not re-run.
 
-A journal error (the database restarting, a lost connection) ends that invocation like a crash
-(nothing is recorded as the outcome); the worker backs off, reconnects and takes the execution up
-again, since its own lease does not block it.
+A journal outage (the database restarting, a lost connection) ends that invocation: the
+invocation's end is recorded with the outage as its error once the journal answers again
+(`durable_sim.durable.runtime`), and the execution goes back to the queue, ready at once; the
+worker backs off, reconnects and takes it (or another) up again. Such a run is not one of the
+runs ``max_runs`` counts: it did not end.
 
 A journal the worker cannot reach (at start or later: a server down, a wrong host, a database
 that does not exist yet) is retried a bounded number of times, as the field's workers do (a
 Celery worker gives its broker connection ``broker_connection_max_retries`` attempts, 100 by
 default, then fails: Celery's configuration reference), paced by the AWS SDK's own
 retry formula (`JOURNAL_RETRY`); then the worker stops with the last `JournalUnavailableError`,
-which names the DSN without its password (the command line exits with status 2). An
-``idle_exit_s`` also bounds the wait: time spent unable to reach the journal is time without
-work, and a worker told to leave after so long idle leaves then, with the same error rather
-than as if it had simply found no work. A server that stops answering mid-query (stopped, frozen,
-cut off without a reset) counts as out of reach once its answer is ``timeout_s`` late
-(`durable_sim.pgconn`), so the worker leaves within ``idle_exit_s`` plus a query and a connect
-timeout; its stop event (SIGTERM) also ends a wait for a query's answer at once (a connect
-attempt in progress ends at its own timeout). Retrying, rather
-than failing at the first refusal, lets workers start with (or before) their database and ride
-out a restart or a failover.
+which names the DSN without its password (the command line exits with status 2), as it does
+when it is told to stop while the journal is out of reach. An ``idle_exit_s`` also bounds the
+wait: time spent unable to reach the journal is time without work, and a worker told to leave
+after so long idle leaves then, with the same error rather than as if it had simply found no
+work. A server that stops answering (stopped, frozen, cut off without a reset) counts as out of
+reach once an answer or a connection is ``timeout_s`` late (`durable_sim.pgconn`; a query so
+cut is then cancelled, for at most 1 s). While it has no work, a worker's waits for the server
+end at its ``idle_exit_s`` deadline (a wait already begun gets `MIN_TIMEOUT_S` at least), so it
+leaves within ``idle_exit_s`` of its last work plus that second; without ``idle_exit_s`` it
+leaves once its retries are spent, each attempt waiting at most ``timeout_s`` (plus the
+cancel's second). Its stop event (SIGTERM) ends any wait for the server at once, a connect
+attempt's included. Retrying, rather than failing at the first refusal, lets workers start with
+(or before) their database and ride out a restart or a failover.
 
 The function registry (`FunctionRegistry`, or a mapping of names to durable handlers) names what
 a worker may run: an execution of another name stays in the queue for a worker that has it.
@@ -56,9 +61,20 @@ from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 
 from durable_sim.clock import WallClock
-from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
-from durable_sim.durable.errors import ExecutionBusyError, JournalError, JournalUnavailableError
-from durable_sim.durable.journal import ExecutionRecord, HistoryEntry, Journal, open_journal
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, MIN_TIMEOUT_S, Interrupt
+from durable_sim.durable.errors import (
+    ExecutionBusyError,
+    InvocationStoppedError,
+    JournalError,
+    JournalUnavailableError,
+)
+from durable_sim.durable.journal import (
+    READY_NOW,
+    ExecutionRecord,
+    HistoryEntry,
+    Journal,
+    open_journal,
+)
 from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
 from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
 from durable_sim.durable.runtime import check_execution_id, execute
@@ -192,13 +208,23 @@ def wait_for_outcome(
 @dataclass
 class WorkerStats:
     """What a worker did: executions `claimed`, how their runs ended (`succeeded`, `failed`,
-    `pending`), and runs stopped by a journal error (`journal_errors`)."""
+    `pending`: the runs ``max_runs`` counts), runs `stopped` by a journal outage (taken up
+    again later), every journal error met (`journal_errors`: claims, records and runs), and
+    `out_of_reach`: the last journal error, if the journal has not answered since (a worker
+    told to stop during an outage)."""
 
     claimed: int = 0
     succeeded: int = 0
     failed: int = 0
     pending: int = 0
+    stopped: int = 0
     journal_errors: int = 0
+    out_of_reach: JournalUnavailableError | None = None
+
+    @property
+    def ended(self) -> int:
+        """Runs that reached an outcome (succeeded, failed or pending)."""
+        return self.succeeded + self.failed + self.pending
 
 
 def run_worker(
@@ -211,7 +237,7 @@ def run_worker(
     park_after_ms: float = DEFAULT_PARK_AFTER_MS,
     profile: LatencyProfile = ZERO,
     seed: int = 0,
-    stop: threading.Event | None = None,
+    stop: threading.Event | Interrupt | None = None,
     max_runs: int | None = None,
     idle_exit_s: float | None = None,
     log: Callable[[str], None] | None = None,
@@ -219,10 +245,16 @@ def run_worker(
 ) -> WorkerStats:
     """Claim and run executions of `functions` from `journal` until stopped.
 
-    Stops when `stop` is set, after `max_runs` runs, or once nothing was claimable for
-    `idle_exit_s` seconds (each ``None``: never). `poll_s` is the pause between empty claims. A
-    journal that cannot be reached is retried as `retry` says (`JOURNAL_RETRY`), within
-    `idle_exit_s` of the last work if given. Runs are on the wall clock with `profile`'s costs
+    Stops when `stop` is set (an event, or the stop event of an `Interrupt`), after
+    `max_runs` runs have ended (succeeded, failed or pending; a run stopped by a journal
+    outage does not count), or once nothing was claimable for `idle_exit_s` seconds since the
+    last run (each ``None``: never). `poll_s` is the pause between empty claims. A journal
+    that cannot be reached is retried as `retry` says (`JOURNAL_RETRY`), within `idle_exit_s`
+    of the last work if given; if `stop` is the `Interrupt` the journal was opened with
+    (`open_when_reachable`), the worker sets its deadline to that time while it has no work,
+    so a wait for a silent server ends then too (one already begun gets `MIN_TIMEOUT_S` at
+    least). An invocation stopped by an outage is recorded, and its lease given up, before the
+    next claim (`InvocationStoppedError`). Runs are on the wall clock with `profile`'s costs
     charged (none by default) and `seed`. `log` receives one line per run and per retry.
     Raises ValueError for an empty registry or a bad number, and `JournalUnavailableError`
     (naming the DSN without its password) once the journal stays out of reach.
@@ -241,39 +273,103 @@ def run_worker(
             raise ValueError(f"bad {name}={value!r} (accepted: a finite number >= 0)")
     config = LeaseConfig(duration_s=lease_s, owner=owner or new_owner_id())
     assert config.owner is not None
+    interrupt = stop if isinstance(stop, Interrupt) else Interrupt(stop)
+    halt = None if stop is None else interrupt.stop
     names = sorted(registry)
     stats = WorkerStats()
+    unrecorded: list[InvocationStoppedError] = []
     idle_since = time.monotonic()
     retrying = JournalRetry(retry)
-    while not (stop is not None and stop.is_set()):
-        if max_runs is not None and stats.claimed >= max_runs:
+    while not interrupt.stop.is_set():
+        if max_runs is not None and stats.ended >= max_runs:
             break
+        retrying.deadline = None if idle_exit_s is None else idle_since + idle_exit_s
         retrying.attempting()
+        interrupt.deadline = _wait_deadline(retrying.deadline)
         try:
+            _record_stopped(journal, unrecorded)
             claimed = journal.claim(config.owner, lease_s, names)
         except JournalError as exc:
             stats.journal_errors += 1
-            retrying.deadline = None if idle_exit_s is None else idle_since + idle_exit_s
-            pause = retrying.pause_after(exc)
-            _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
-            _pause(stop, pause)
+            _retry_later(retrying, exc, interrupt, stats, log, halt)
             continue
-        retrying.succeeded()
+        finally:
+            interrupt.deadline = None
+        stats.out_of_reach = None
         if claimed is None:
+            retrying.succeeded()
             if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
                 break
-            _pause(stop, poll_s)
+            _pause(halt, poll_s)
             continue
-        idle_since = time.monotonic()
         stats.claimed += 1
-        _run_one(journal, registry, claimed, config, park_after_ms, profile, seed, stats, log)
+        stopped = _run_one(
+            journal, registry, claimed, config, park_after_ms, profile, seed, stats, log
+        )
+        idle_since = time.monotonic()  # it worked until now
+        if stopped is None:
+            retrying.succeeded()
+            continue
+        # An outage: the claim and the run count as one failed attempt (a journal whose claims
+        # are answered but whose writes fail is out of reach all the same).
+        if isinstance(stopped, InvocationStoppedError):
+            unrecorded.append(stopped)
+        retrying.deadline = None if idle_exit_s is None else idle_since + idle_exit_s
+        _retry_later(retrying, stopped, interrupt, stats, log, halt)
     return stats
+
+
+def _wait_deadline(deadline: float | None) -> float | None:
+    """When a wait for the server that starts now must end, for a worker that leaves at
+    `deadline` (None: never): then, but no sooner than `MIN_TIMEOUT_S` from now, the shortest
+    wait that can tell a silent server from a slow one (`durable_sim.dsn.MIN_TIMEOUT_S`)."""
+    return None if deadline is None else max(deadline, time.monotonic() + MIN_TIMEOUT_S)
+
+
+def _retry_later(
+    retrying: JournalRetry,
+    error: JournalError,
+    interrupt: Interrupt,
+    stats: WorkerStats,
+    log: Callable[[str], None] | None,
+    halt: threading.Event | None,
+) -> None:
+    """Count the failed attempt `error` and pause before the next (`JournalRetry.pause_after`,
+    which raises once the retries or the deadline are spent). An error of the worker's own
+    making (a wait it cut short to stop) is no evidence that the journal is out of reach: it
+    is logged, and the worker stops."""
+    if interrupt.stop.is_set():
+        _say(log, f"stopping: {error}")
+        return
+    pause = retrying.pause_after(error)
+    if isinstance(error, JournalUnavailableError):
+        stats.out_of_reach = error
+    _say(log, f"journal unavailable ({error}); retrying in {pause:.2f} s")
+    _pause(halt, pause)
+
+
+def _record_stopped(journal: Journal, unrecorded: list[InvocationStoppedError]) -> None:
+    """Record the ends of the invocations an outage stopped (`InvocationStoppedError`) and
+    give their leases up, ready at once; an execution taken over or ended meanwhile is left to
+    its new owner. Raises `JournalUnavailableError` while the journal is still out of reach
+    (what is left stays in `unrecorded`)."""
+    while unrecorded:
+        stopped = unrecorded[0]
+        lease = stopped.lease
+        try:
+            journal.append(lease.execution_id, [stopped.entry], lease)
+            journal.release(lease, ready_at=READY_NOW)
+        except JournalUnavailableError:
+            raise
+        except (JournalError, KeyError):
+            pass  # its lease was taken over, or the execution ended: nothing to record
+        unrecorded.pop(0)
 
 
 def open_when_reachable(
     where: str,
     *,
-    stop: threading.Event | None = None,
+    stop: threading.Event | Interrupt | None = None,
     log: Callable[[str], None] | None = None,
     retry: RetryStrategyConfig = JOURNAL_RETRY,
     idle_exit_s: float | None = None,
@@ -282,24 +378,31 @@ def open_when_reachable(
     """`open_journal(where)`, retried as `retry` says (`JOURNAL_RETRY`) while the database
     cannot be reached, so a worker started during a server restart waits for it, and for at
     most `idle_exit_s` seconds if given; ``None`` if `stop` is set first. A Postgres journal
-    waits at most `timeout_s` (finite, > 0) to connect and for each answer of its server, and a
-    wait in progress ends once `stop` is set (`durable_sim.pgconn`), so a server that stops
-    answering mid-query counts as unreachable. Raises the last `JournalUnavailableError`
-    (naming the DSN without its password, the attempts and the time spent) once the retries are
-    spent; other errors (a bad path or DSN, a bad timeout, a corrupt journal) at once."""
+    waits at most `timeout_s` (1 s to 2**31 - 1 s) to connect and for each answer of its
+    server, and its waits end once `stop` (an event or an `Interrupt`, kept by the journal for
+    its later waits: pass the same one to `run_worker`) is set, and at the `idle_exit_s`
+    deadline while opening (`durable_sim.pgconn`), so a server that stops answering
+    mid-query counts as unreachable. Raises the last `JournalUnavailableError` (naming the DSN
+    without its password, the attempts and the time spent) once the retries are spent; other
+    errors (a bad path or DSN, a bad timeout, a corrupt journal) at once."""
+    interrupt = stop if isinstance(stop, Interrupt) else Interrupt(stop)
+    halt = None if stop is None else interrupt.stop
     deadline = None if idle_exit_s is None else time.monotonic() + idle_exit_s
     retrying = JournalRetry(retry, deadline)
     while True:
         retrying.attempting()
+        interrupt.deadline = _wait_deadline(deadline)
         try:
-            return open_journal(where, timeout_s=timeout_s, interrupt=stop)
+            return open_journal(where, timeout_s=timeout_s, interrupt=interrupt)
         except JournalUnavailableError as exc:
             pause = retrying.pause_after(exc)
             _say(log, f"journal unavailable ({exc}); retrying in {pause:.2f} s")
-        if stop is not None and stop.is_set():
+        finally:
+            interrupt.deadline = None
+        if interrupt.stop.is_set():
             return None
-        _pause(stop, pause)
-        if stop is not None and stop.is_set():
+        _pause(halt, pause)
+        if interrupt.stop.is_set():
             return None
 
 
@@ -313,7 +416,8 @@ def _run_one(
     seed: int,
     stats: WorkerStats,
     log: Callable[[str], None] | None,
-) -> None:
+) -> JournalUnavailableError | None:
+    """Run the `claimed` execution once; the outage that stopped it, if one did."""
     name = claimed.function_name
     assert name is not None, "only executions of registered functions are claimed"
     try:
@@ -331,11 +435,14 @@ def _run_one(
             park_after_ms=park_after_ms,
         )
     except ExecutionBusyError:
-        return  # taken over meanwhile (this worker's lease had lapsed)
+        return None  # taken over meanwhile (this worker's lease had lapsed)
     except JournalError as exc:
         stats.journal_errors += 1
         _say(log, f"{claimed.execution_id}: stopped by the journal ({exc})")
-        return
+        if isinstance(exc, JournalUnavailableError):
+            stats.stopped += 1
+            return exc
+        return None
     if run.status == "SUCCEEDED":
         stats.succeeded += 1
     elif run.status == "FAILED":
@@ -343,6 +450,7 @@ def _run_one(
     else:
         stats.pending += 1
     _say(log, f"{claimed.execution_id}: {run.status}")
+    return None
 
 
 def _say(log: Callable[[str], None] | None, line: str) -> None:

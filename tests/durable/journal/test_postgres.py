@@ -102,14 +102,14 @@ def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_ds
 
     from durable_sim.durable.journal import HistoryEntry
 
-    journal = PostgresJournal(postgres_dsn, query_timeout_s=0.5)
+    journal = PostgresJournal(postgres_dsn, query_timeout_s=1)
     started_entry = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "1"})
     record = journal.open_execution("e", "1", started_entry, owner="w", lease_s=60)
     assert record.lease is not None
     with psycopg.connect(postgres_dsn) as holder:
         holder.execute("SELECT 1 FROM durable_executions FOR UPDATE")  # held, uncommitted
         started = time.monotonic()
-        with pytest.raises(JournalUnavailableError, match=r"query_timeout_s=0\.5 s") as caught:
+        with pytest.raises(JournalUnavailableError, match=r"query_timeout_s=1 s") as caught:
             journal.renew(record.lease, 60)
         assert time.monotonic() - started < 15  # formerly: until the holder let go
         assert "\n" not in str(caught.value)
@@ -120,7 +120,42 @@ def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_ds
 
 
 @pytest.mark.parametrize("name", ["connect_timeout_s", "query_timeout_s"])
-@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True])
+@pytest.mark.parametrize("value", [0, -1.0, 0.5, 2**31, float("nan"), float("inf"), True])
 def test_a_bad_timeout_is_refused_before_connecting(name: str, value: object) -> None:
-    with pytest.raises(ValueError, match=rf"bad {name}=.* \(accepted: a finite number"):
+    with pytest.raises(ValueError, match=rf"bad {name}=.* \(accepted: a number of seconds from"):
         PostgresJournal("postgresql://127.0.0.1:1/db", **{name: value})  # type: ignore[arg-type]
+
+
+def _cut_off(dsn: str) -> None:
+    """End every other session of the database (as a server restart or a network cut does)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND datname = current_database()"
+        )
+
+
+@pytest.mark.parametrize(
+    ("call", "doing"),
+    [("claim", "write"), ("release", "write"), ("get_execution", "read")],
+)
+def test_a_call_cut_off_from_the_server_says_what_it_was_doing(
+    postgres_dsn: str, call: str, doing: str
+) -> None:
+    from durable_sim.durable.journal import HistoryEntry
+
+    journal = PostgresJournal(postgres_dsn)
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {})
+    record = journal.open_execution("e", "{}", started, owner="w", function_name="f")
+    assert record.lease is not None
+    calls = {
+        "claim": lambda: journal.claim("w2", 30.0, ["f"]),
+        "release": lambda: journal.release(record.lease),  # type: ignore[arg-type]
+        "get_execution": lambda: journal.get_execution("e"),
+    }
+    _cut_off(postgres_dsn)
+    with pytest.raises(JournalUnavailableError) as caught:
+        calls[call]()
+    assert str(caught.value).startswith(f"cannot {doing} the journal at ")
+    calls[call]()  # the next call reconnects
+    journal.close()

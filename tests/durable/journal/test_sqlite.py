@@ -383,3 +383,66 @@ def test_a_malformed_history_row_names_its_execution_and_sequence_number(tmp_pat
     assert str(info.value).startswith(
         f"journal {path}: history entry {seq} of execution 'e' is malformed: "
     )
+
+
+# -- paths: each refusal names the path and what is accepted -------------------------------------
+
+_ACCEPTED_PATH = "(accepted: a file path in an existing directory; the file is created if missing)"
+
+
+def test_a_journal_inside_a_file_is_named_with_its_directory(tmp_path: Path) -> None:
+    parent = tmp_path / "file"
+    parent.write_text("x")
+    with pytest.raises(JournalPathError) as info:
+        SqliteJournal(parent / "j.sqlite")
+    assert str(info.value) == (
+        f"journal path {parent / 'j.sqlite'}: its directory {parent} is not a directory "
+        f"{_ACCEPTED_PATH}"
+    )
+
+
+def test_a_file_sqlite_cannot_open_is_named_as_a_path_it_cannot_use(tmp_path: Path) -> None:
+    """A dangling link into a missing directory passes the path checks (the link's directory
+    takes files), and SQLite cannot open it: a path error naming the path, not a corrupt file."""
+    link = tmp_path / "j.sqlite"
+    link.symlink_to(tmp_path / "missing" / "j.sqlite")
+    with pytest.raises(JournalPathError) as info:
+        SqliteJournal(link)
+    assert str(info.value) == (
+        f"cannot open journal {link}: unable to open database file (accepted: a file path in "
+        "an existing directory that this process may write)"
+    )
+
+
+def test_an_existing_journal_opens_in_a_directory_that_takes_no_new_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory's probe is for a file yet to be made: a journal that exists (its WAL files
+    held by another process) opens even where no new file can be made (say, a directory this
+    user may not write; root passes permission bits, so the refusal is played here)."""
+    path = tmp_path / "j.sqlite"
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {})
+    with SqliteJournal(path) as other:
+        other.open_execution("e", "{}", started)
+        refusal = f"cannot create files in {tmp_path}: Permission denied"
+        monkeypatch.setattr(sqlite, "refuses_files", lambda directory: refusal)
+        with SqliteJournal(path) as journal:
+            assert journal.get_execution("e") is not None
+        with pytest.raises(JournalPathError, match="Permission denied"):
+            SqliteJournal(tmp_path / "new.sqlite")
+
+
+def test_the_switch_to_wal_is_retried_until_its_busy_timeout_and_not_a_moment_longer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout of exactly three pauses: the attempt made when it has passed, to the instant,
+    is the last."""
+    path = tmp_path / "j.sqlite"
+    held = _held(monkeypatch, path, release_after=None)
+    held.now = 0.0
+    try:
+        with pytest.raises(JournalUnavailableError, match="database is locked"):
+            SqliteJournal(path, busy_timeout_s=0.005 + 0.01 + 0.02)
+    finally:
+        held.close()
+    assert held.pauses == [0.005, 0.01, 0.02]

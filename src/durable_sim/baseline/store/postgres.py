@@ -85,8 +85,8 @@ class PostgresBackend(Backend):
     """Raw storage in a PostgreSQL database, shared by every process that opens the same DSN.
 
     One connection per backend object; a lock serialises its use across threads. Every wait
-    for the server has a deadline: `connect_timeout_s` to connect (whole seconds, 2 at least)
-    and `query_timeout_s` for each answer (both finite and > 0, 10 s by default:
+    for the server has a deadline: `connect_timeout_s` to connect and `query_timeout_s` for
+    each answer (each 1 s to 2**31 - 1 s, `durable_sim.dsn.check_timeout`; 10 s by default:
     `durable_sim.pgconn`).
 
     Raises:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S
-from durable_sim.durable.journal.base import Journal
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, Interrupt
+from durable_sim.durable.journal.base import READY_NOW, Journal
 from durable_sim.durable.journal.memory import MemoryJournal
 from durable_sim.durable.journal.postgres import PostgresJournal, is_postgres_dsn
 from durable_sim.durable.journal.records import (
@@ -38,12 +38,12 @@ def open_journal(
     *,
     group_commit: bool = True,
     timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
-    interrupt: threading.Event | None = None,
+    interrupt: threading.Event | Interrupt | None = None,
 ) -> Journal:
     """The journal `where` names: ``"memory"``, a ``postgresql://`` URL or libpq connection
     string (``host=... dbname=...``), or the path of a SQLite file. For Postgres, `timeout_s`
-    (finite, > 0; 10 s by default) bounds each wait for the server, to connect (in whole
-    seconds, 2 at least) and for each answer, and `interrupt` cuts a wait short
+    (1 s to 2**31 - 1 s, `durable_sim.dsn.check_timeout`; 10 s by default) bounds each wait
+    for the server, to connect and for each answer, and `interrupt` cuts a wait short
     (`PostgresJournal`). Raises the backend's error for a bad path, a bad timeout or an
     unreachable server."""
     if isinstance(where, str) and where == "memory":
@@ -60,6 +60,7 @@ def open_journal(
 
 
 __all__ = [
+    "READY_NOW",
     "TERMINAL",
     "ExecutionRecord",
     "HistoryEntry",

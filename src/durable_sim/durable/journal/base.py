@@ -8,6 +8,9 @@ from typing import Any, Protocol
 from durable_sim.durable.journal.records import ExecutionRecord, HistoryEntry, OperationRecord
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease
 
+#: A release's ``ready_at`` for "ready at once", whatever the journal's clock (Unix time 0).
+READY_NOW = 0.0
+
 
 class Journal(Protocol):
     """Storage of executions: their leases, history entries and operations' latest records.
@@ -42,8 +45,8 @@ class Journal(Protocol):
         self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
     ) -> None:
         """Give the lease up: the execution is ready for a worker at `ready_at` (``None``:
-        when the outside world answers), or at once if any operation in `watch` has ended
-        meanwhile. Releasing a lease taken over already does nothing."""
+        when the outside world answers; `READY_NOW`: at once), or at once if any operation in
+        `watch` has ended meanwhile. Releasing a lease taken over already does nothing."""
 
     def claim(
         self, owner: str, lease_s: float, function_names: Sequence[str]

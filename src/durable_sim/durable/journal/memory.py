@@ -94,7 +94,11 @@ class MemoryJournal(Journal):
         return Lease(execution.record.execution_id, owner, execution.epoch, now + lease_s)
 
     @staticmethod
-    def _snapshot(execution: _Execution, lease: Lease | None) -> ExecutionRecord:
+    def _snapshot(
+        execution: _Execution, lease: Lease | None, *, operations: bool = True
+    ) -> ExecutionRecord:
+        """A copy of the execution's record: with its operations (an open or a claim), or
+        without them (`get_execution`, as the `Journal` contract says)."""
         r = execution.record
         return ExecutionRecord(
             r.execution_id,
@@ -102,7 +106,7 @@ class MemoryJournal(Journal):
             r.status,
             r.result,
             r.error,
-            dict(r.operations),
+            dict(r.operations) if operations else {},
             r.function_name,
             r.invocations,
             lease,
@@ -170,7 +174,9 @@ class MemoryJournal(Journal):
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         with self._lock:
             execution = self._executions.get(execution_id)
-            return None if execution is None else self._snapshot(execution, None)
+            if execution is None:
+                return None
+            return self._snapshot(execution, None, operations=False)
 
     # -- checkpoints ---------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from durable_sim.dsn import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_QUERY_TIMEOUT_S,
+    Interrupt,
     check_dsn,
     check_timeout,
     is_postgres_dsn,
@@ -146,10 +147,11 @@ class PostgresJournal(Journal):
     One connection per journal object, used by one thread at a time (a lock); `group_commit`
     as for `SqliteJournal`.
 
-    Every wait for the server has a deadline: `connect_timeout_s` to connect (whole seconds, 2
-    at least), `query_timeout_s` for each answer (both finite and > 0; defaults
-    `durable_sim.DEFAULT_CONNECT_TIMEOUT_S` and ``DEFAULT_QUERY_TIMEOUT_S``, 10 s), and
-    a wait is cut short once `interrupt` is set (a worker stopping).
+    Every wait for the server has a deadline: `connect_timeout_s` to connect,
+    `query_timeout_s` for each answer (each 1 s to 2**31 - 1 s,
+    `durable_sim.dsn.check_timeout`; defaults `durable_sim.dsn.DEFAULT_CONNECT_TIMEOUT_S` and
+    ``DEFAULT_QUERY_TIMEOUT_S``, 10 s), and a wait is cut short once `interrupt` is set (an
+    event, or a `durable_sim.dsn.Interrupt`: a worker stopping, or out of time).
 
     Raises:
         ValueError: the DSN does not parse, or a timeout is out of range.
@@ -166,7 +168,7 @@ class PostgresJournal(Journal):
         group_commit: bool = True,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
-        interrupt: threading.Event | None = None,
+        interrupt: threading.Event | Interrupt | None = None,
     ) -> None:
         self.dsn = check_dsn(dsn)
         self._rows = RowDecoder(f"journal {redact(self.dsn)!r}")

@@ -72,6 +72,7 @@ from aws_durable_execution_sdk_python.types import SummaryGenerator
 from durable_sim.attribution import JOIN
 from durable_sim.clock import Clock
 from durable_sim.collector import collector_paused
+from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.operation.child import run_child
 from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
@@ -79,6 +80,7 @@ from durable_sim.machine import QUEUEING
 
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
+    from durable_sim.durable.journal import OperationRecord
 
 
 @dataclass(frozen=True)
@@ -470,33 +472,68 @@ class _Batch:
     # -- replay of a ReplayChildren batch ---------------------------------------------------
 
     def replay(self, batch_ctx: DurableContext, summary: str | None) -> BatchResult[Any]:
-        """Rebuild a result too large to store from its recorded completion decision (the
-        SDK's ``ConcurrentExecutor.replay``): succeeded branches re-run from their own
-        checkpoints, failed ones take their journaled error, started ones stay STARTED."""
+        """Rebuild a result too large to store (the SDK's ``ConcurrentExecutor.replay``).
+
+        With the completion decision recorded in `summary`: the branches it started, in index
+        order; those recorded STARTED are reported STARTED without running, the others are
+        re-derived from their own checkpoints (`_replay_terminal`); the reason is the recorded
+        one. Without a record (a summary written before the SDK recorded decisions, the SDK's
+        ``_replay_from_checkpoints``): every branch, each from its own checkpoint: SUCCEEDED
+        and FAILED ones as terminal, any other (still running, never started, or FLAT, which
+        journals no checkpoint of its own) STARTED without running; the reason is inferred
+        from the items and the completion config (``BatchResult.from_items``)."""
         record = CompletionRecord.from_summary_payload(summary)
-        started_total = record.started_total if record else len(self.branches)
-        started = record.started_indexes if record else frozenset()
         items: list[BatchItem[Any]] = []
-        for index in range(started_total):
-            if index in started:
+        if record is None:
+            for index in range(len(self.branches)):
+                rec = self._branch_record(batch_ctx, index)
+                if rec is not None and rec.terminal:
+                    items.append(self._replay_terminal(batch_ctx, index))
+                else:
+                    items.append(BatchItem(index, BatchItemStatus.STARTED))
+            return BatchResult.from_items(items, self.completion)
+        for index in range(min(record.started_total, len(self.branches))):
+            if index in record.started_indexes:
+                self._branch_record(batch_ctx, index)
                 items.append(BatchItem(index, BatchItemStatus.STARTED))
                 continue
-            outcome = self.run_branch(batch_ctx, index, batch_ctx.clock)
-            if outcome.kind == "completed":
-                items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value))
-            elif outcome.kind == "failed":
-                assert outcome.error is not None
-                items.append(
-                    BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
+            rec = self._branch_record(batch_ctx, index)
+            if not self.flat and (rec is None or not rec.terminal):
+                found = "no checkpoint" if rec is None else f"status {rec.status.value}"
+                raise self.state.fail_execution(
+                    NonDeterminismError(
+                        self.branch_id(index),
+                        f"{found} for a branch that the batch's recorded completion decision "
+                        "says ended",
+                        "a replay of the batch from that decision, which needs the branch's "
+                        "terminal checkpoint",
+                    )
                 )
-            elif outcome.kind == "fatal":
-                assert outcome.error is not None
-                raise outcome.error
-            else:
-                items.append(BatchItem(index, BatchItemStatus.STARTED))
-        if record is None:
-            return BatchResult.from_items(items, self.completion)
+            items.append(self._replay_terminal(batch_ctx, index))
         return BatchResult(items, record.completion_reason)
+
+    def _branch_record(self, batch_ctx: DurableContext, index: int) -> OperationRecord | None:
+        """Branch `index`'s own checkpoint, its identity checked against the journal's (a
+        FLAT branch must have none); `NonDeterminismError` otherwise."""
+        ident = self.branch_ident(batch_ctx, index)
+        rec = self.state.get(ident.operation_id)
+        if rec is not None:
+            batch_ctx._begin(ident, is_virtual=self.flat, branch=True)
+        return rec
+
+    def _replay_terminal(self, batch_ctx: DurableContext, index: int) -> BatchItem[Any]:
+        """A branch that ended, re-derived by running it over its checkpoints (a NESTED branch
+        returns its journaled outcome; a FLAT one re-runs its body over its inner ones)."""
+        outcome = self.run_branch(batch_ctx, index, batch_ctx.clock)
+        if outcome.kind == "completed":
+            return BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value)
+        if outcome.kind == "failed":
+            assert outcome.error is not None
+            return BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
+        if outcome.kind == "fatal":
+            assert outcome.error is not None
+            raise outcome.error
+        return BatchItem(index, BatchItemStatus.STARTED)
 
 
 _ITEM_STATUS = {
