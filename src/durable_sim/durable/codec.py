@@ -60,6 +60,8 @@ _TEXT: dict[type, Any] = {
 #: The SDK's envelope of each primitive type (``{"t": tag, "v": value}``) up to the value.
 _OPEN = {str: '{"t":"s","v":', int: '{"t":"i","v":', float: '{"t":"f","v":', bool: '{"t":"b","v":'}
 _NULL = '{"t":"n","v":null}'
+#: Types the SDK's ``is_primitive`` never accepts, whatever they hold.
+_CONTAINERS = frozenset({dict, tuple, BatchResult})
 
 
 def _leaf(value: Any) -> str | None:
@@ -194,7 +196,7 @@ def encode(
         if cls in _PRIMITIVE:  # the SDK's plain JSON
             text: str = _TEXT[cls](value)
             return text
-        if SerDes.is_primitive(value):
+        if cls not in _CONTAINERS and SerDes.is_primitive(value):
             return _COMPACT.encode(value)
         try:
             return _envelope_text(value)
@@ -254,7 +256,9 @@ def round_trip(
         cls = type(value)
         if cls in _PRIMITIVE:
             return _TEXT[cls](value), value
-        if not SerDes.is_primitive(value):  # a subclass of one decodes as its base type
+        # A subclass of a primitive, or a list of primitives, is the SDK's plain JSON and
+        # decodes as its base types; a dict, tuple or batch result never is (no need to ask).
+        if cls in _CONTAINERS or not SerDes.is_primitive(value):
             try:
                 text = _envelope_text(value)
             except _NotPlain:
