@@ -30,6 +30,7 @@ SDK's do.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import queue
@@ -70,7 +71,7 @@ from aws_durable_execution_sdk_python.serdes import SerDes
 from aws_durable_execution_sdk_python.types import SummaryGenerator
 
 from durable_sim.attribution import JOIN
-from durable_sim.clock import Clock
+from durable_sim.clock import Clock, VirtualClock
 from durable_sim.collector import collector_paused
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.operation.child import run_child
@@ -288,6 +289,33 @@ class _Batch:
         waves: dict[float, list[int]] = {}
         in_flight = running = 0
         settled = self.state.settled
+        # Without a completion check of the user's, whether the batch is complete changes only
+        # with the counts (`changed`); a check of the user's is asked at every turn, as before.
+        asks_user = self.policy.should_complete is not None
+        # A branch whose time moved may run on without yielding while the loop below would
+        # resume it next at once: no check of the user's to ask at that turn, and a
+        # coordinator whose own clock never yields (not itself a branch of a batch).
+        turns_kept = (
+            not asks_user
+            and isinstance(clock, VirtualClock)
+            and type(clock)._moved is VirtualClock._moved
+        )
+        looping = True
+
+        def keeps_turn(rank: int, index: int, now: float) -> bool:
+            """Whether branch `index` (of `rank`), its time just moved to `now`, is the loop's
+            next turn at once: it would come first in `ready`, and no wave of resumptions is
+            due by then. The coordinator's clock then waits until `now`, as the loop does."""
+            if not looping:
+                return False
+            if ready:
+                head = ready[0]
+                if now > head[0] or (now == head[0] and (rank, index) > (head[1], head[2])):
+                    return False
+            if waves and min(waves) <= now:
+                return False
+            clock.sleep_until(now, JOIN)
+            return True
 
         def launch(index: int, waited: str | None) -> None:
             """Start branch `index` now; its clock waited for this since it last moved."""
@@ -298,11 +326,10 @@ class _Batch:
             branch_clock.catch_up(clock.now_ms(), waited)
             task = Task(branch_clock, self.run_branch, batch_ctx, index)
             rank = 0 if self.branch_id(index) in settled else 1
+            if turns_kept:
+                branch_clock.keeps_turn = functools.partial(keeps_turn, rank, index)
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
-        # Without a completion check of the user's, whether the batch is complete changes only
-        # with the counts (`changed`); a check of the user's is asked at every turn, as before.
-        asks_user = self.policy.should_complete is not None
         try:
             changed = done = True
             while True:
@@ -354,6 +381,7 @@ class _Batch:
                     continue
                 in_flight -= 1
                 self.apply(index, outcome)
+            looping = False
             reason = self.reason()
             # Branches that end at the instant the batch completed keep their outcome.
             now = clock.now_ms()
@@ -376,6 +404,7 @@ class _Batch:
                 self.status[index] = _RUNNING  # it ended after the decision: STARTED
             return reason
         finally:
+            looping = False
             for *_, task in ready:
                 task.kill()
 
