@@ -75,6 +75,7 @@ from durable_sim.clock import Clock, VirtualClock
 from durable_sim.collector import collector_paused
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.operation.child import run_child
+from durable_sim.durable.operation.common import retries_invocation
 from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
 from durable_sim.machine import QUEUEING
@@ -179,6 +180,9 @@ class _Batch:
         self.failed = 0
         self.decision: CompletionDecision | None = None
         self.snapshot: tuple[CompletionItemStatus, ...] = ()
+        # The last branch error that retries the invocation (`retries_invocation`): the branch
+        # is FAILED like any other, and the error is raised once the batch has completed.
+        self.retry_error: BaseException | None = None
 
     # -- one branch ---------------------------------------------------------------------
 
@@ -233,6 +237,8 @@ class _Batch:
                 reason = self.run_virtual(batch_ctx)
         else:
             reason = self.run_threaded(batch_ctx)
+        if self.retry_error is not None:
+            raise self.retry_error
         return BatchResult(self.items(), reason)
 
     def refresh(self) -> None:
@@ -258,6 +264,8 @@ class _Batch:
         else:
             self.status[index], self.errors[index] = _FAILED, outcome.error
             self.failed += count
+            if outcome.error is not None and retries_invocation(outcome.error):
+                self.retry_error = outcome.error
 
     def reason(self) -> CompletionReason:
         return self.policy.reason(self.succeeded, self.failed, self.snapshot, self.decision)
@@ -558,6 +566,8 @@ class _Batch:
             return BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value)
         if outcome.kind == "failed":
             assert outcome.error is not None
+            if retries_invocation(outcome.error):
+                raise outcome.error
             return BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
         if outcome.kind == "fatal":
             assert outcome.error is not None
