@@ -176,10 +176,13 @@ class Trace:
         `COMPONENT_OF` does not know."""
         if cost not in COMPONENT_OF:
             raise AttributionError(f"unknown cost {cost!r} (accepted: {sorted(COMPONENT_OF)})")
+        # Only timelines that ever paid or waited for `cost` are walked (most branch timelines
+        # never do): the same terms, added in the same order.
         return float(
             sum(
                 end - start
                 for tl in self._timelines.values()
+                if cost in tl.labels
                 for start, end, label, charge in zip(
                     tl.starts, tl.ends, tl.labels, tl.charges, strict=True
                 )

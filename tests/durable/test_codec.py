@@ -343,10 +343,78 @@ def test_a_round_trip_returns_the_payload_and_what_replay_decodes(value: Any) ->
     replayed = decode(payload, None, ident, "arn")
     if isinstance(value, BatchResult):
         assert type(back) is BatchResult and _same_shape(back.to_dict(), replayed.to_dict())
+        assert back == replayed  # items, statuses, errors and the completion reason
         assert not set(_containers(back.to_dict())) & set(_containers(value.to_dict()))
     else:
         assert _same_shape(back, replayed)
         assert not set(_containers(back)) & set(_containers(value))  # nothing shared
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        -0.0,
+        1e300,
+        5e-324,
+        2**70,
+        -(2**70),
+        True,
+        'naïve \u2028 \U0001f600 "quoted" \\ \n',
+        {"é": [float("-inf"), 2**64, None, False, "\x00"]},
+        (float("nan"), {"k": ("x", -1.5)}),
+    ],
+)
+def test_odd_primitives_are_written_as_the_sdk_writes_them(value: Any) -> None:
+    """NaN and the infinities by their JavaScript names, big integers, escaped non-ASCII text:
+    the fast path writes the SDK's text, bare or inside its envelope."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+
+    from durable_sim.durable.codec import encode, round_trip
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    payload = EXTENDED_TYPES_SERDES.serialize(value)
+    assert encode(value, None, ident, "arn", "result") == payload
+    assert round_trip(value, None, ident, "arn", "result")[0] == payload
+
+
+def test_a_batch_result_copy_is_what_the_sdk_decodes_item_by_item() -> None:
+    """A batch result's round trip rebuilds every item as the SDK's ``from_dict`` does: the
+    same statuses and completion reason, errors with their data and stack trace, nothing
+    shared with the original."""
+    from aws_durable_execution_sdk_python.concurrency.models import (
+        BatchItem,
+        BatchResult,
+        CompletionReason,
+    )
+    from aws_durable_execution_sdk_python.config import BatchItemStatus
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import ErrorObject, OperationType
+    from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+
+    from durable_sim.durable.codec import round_trip
+
+    error = ErrorObject("boom", "ValueError", "data", ["frame 1", "frame 2"])
+    value = BatchResult(
+        [
+            BatchItem(0, BatchItemStatus.SUCCEEDED, {"a": [1, (2, "b")]}),
+            BatchItem(1, BatchItemStatus.FAILED, error=error),
+            BatchItem(2, BatchItemStatus.STARTED),
+        ],
+        CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+    )
+    ident = OperationIdentifier("1", "Map", operation_type=OperationType.CONTEXT)
+    payload, back = round_trip(value, None, ident, "arn", "result")
+    assert payload == EXTENDED_TYPES_SERDES.serialize(value)
+    assert back == EXTENDED_TYPES_SERDES.deserialize(payload) == value
+    assert back.all[1].error is not error
+    assert back.all[1].error.stack_trace is not error.stack_trace
+    assert back.all[0].result["a"] is not value.all[0].result["a"]
+    assert back.all[0].status is BatchItemStatus.SUCCEEDED
 
 
 def test_a_round_trip_of_other_values_decodes_the_payload() -> None:

@@ -1060,7 +1060,10 @@ def test_opening_hands_the_journal_its_timeout_and_the_stop_event(
     monkeypatch.setattr(worker, "open_journal", recording)
     stop = threading.Event()
     assert open_when_reachable("db", stop=stop, timeout_s=3.5) is opened
-    assert calls == [("db", {"timeout_s": 3.5, "interrupt": stop})]
+    [(where, options)] = calls
+    assert (where, sorted(options), options["timeout_s"]) == ("db", ["interrupt", "timeout_s"], 3.5)
+    # The journal's waits end on the worker's own stop event (wrapped with its deadline).
+    assert options["interrupt"].stop is stop
 
 
 class _StopsWhileWaited(threading.Event):
@@ -1129,10 +1132,7 @@ def test_a_worker_counts_every_run_of_each_ending() -> None:
         submit(journal, "job", event)
     stats = run_worker(journal, {"job": _job}, idle_exit_s=0, poll_s=0)
     assert stats == WorkerStats(claimed=6, succeeded=2, failed=2, pending=2)
-    broken = _FailsMidRun()
-    for i in range(2):
-        submit(broken, "job", "ok", execution_id=f"e{i}")
-    assert run_worker(broken, {"job": _job}, max_runs=2, poll_s=0).journal_errors == 2
+    # Runs the journal stops are counted as `stopped` (and retried), tested beside the outage.
 
 
 # -- the worker loop: its defaults, its owner and lease, its pauses, its counts ----------------

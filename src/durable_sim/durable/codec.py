@@ -3,17 +3,23 @@
 `encode`/`decode` call the SDK's ``serialize``/``deserialize`` (the extended-type serdes by
 default: tuples, datetimes, dates, ``Decimal``, ``bytes``, ``UUID`` and ``BatchResult`` come back
 as themselves; a configured ``serdes=`` replaces it), and name the operation and the value's type
-when a value cannot be encoded. `check_size` applies AWS's checkpoint limit to the serialized
-payload in UTF-8 bytes, inclusive.
+when a value cannot be encoded. Plain data under the default serdes (primitives, and dicts with
+string keys, lists, tuples and batch results of plain data) takes a fast path that writes the
+SDK's text and returns the SDK's decoded value without the SDK's generic codec; `test_codec`
+compares both with the SDK's own on random values, and any other value goes to the SDK's
+functions. `check_size` applies AWS's checkpoint limit to the serialized payload in UTF-8 bytes,
+inclusive.
 """
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
-from aws_durable_execution_sdk_python.concurrency.models import BatchResult
+from aws_durable_execution_sdk_python.concurrency.models import BatchItem, BatchResult
 from aws_durable_execution_sdk_python.exceptions import RetryableSerDesError, SerDesError
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from aws_durable_execution_sdk_python.serdes import SerDes, deserialize, serialize
 
 from durable_sim.durable.errors import CHECKPOINT_LIMIT_BYTES, CheckpointTooLargeError
@@ -24,50 +30,89 @@ if TYPE_CHECKING:
 # Values the SDK's extended-type serdes writes as plain compact JSON (its ``is_primitive`` path).
 _PRIMITIVE = frozenset({type(None), str, int, float, bool})
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+_INFINITY = float("inf")
 
 
 class _NotPlain(Exception):
     """A value (or an envelope) the fast path leaves to the SDK's codec."""
 
 
-_TAG = {str: "s", int: "i", float: "f", bool: "b", type(None): "n"}
+def _float_text(value: float) -> str:
+    """A float as ``json.dumps`` writes it (NaN and the infinities by their JavaScript names)."""
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
 
 
-def _envelope(value: Any) -> dict[str, Any]:
-    """The SDK's extended-type envelope of plain data (dicts, lists, tuples of primitives, and
-    batch results holding such data), built directly: the same JSON text as the SDK's
-    ``TypeCodec``, several times faster. Raises `_NotPlain` for anything else; `test_codec`
-    checks the equality on random values."""
+#: The JSON text ``json.dumps`` writes for a value of each primitive type (ASCII-escaped
+#: strings, ``repr`` of numbers), as its C encoder writes them.
+_TEXT: dict[type, Any] = {
+    str: encode_basestring_ascii,
+    int: int.__repr__,
+    float: _float_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+#: The SDK's envelope of each primitive type (``{"t": tag, "v": value}``) up to the value.
+_OPEN = {str: '{"t":"s","v":', int: '{"t":"i","v":', float: '{"t":"f","v":', bool: '{"t":"b","v":'}
+_NULL = '{"t":"n","v":null}'
+#: Types the SDK's ``is_primitive`` never accepts, whatever they hold.
+_CONTAINERS = frozenset({dict, tuple, BatchResult})
+
+
+def _leaf(value: Any) -> str | None:
+    """The envelope text of a primitive; None for any other value."""
     cls = type(value)
-    tag = _TAG.get(cls)
-    if tag is not None:
-        return {"t": tag, "v": value}
-    # Primitive members are wrapped in place (most payloads are flat): one call per container.
-    if cls is dict:
-        for key in value:
-            if type(key) is not str:
-                raise _NotPlain
-        return {
-            "t": "m",
-            "v": {
-                k: {"t": tag, "v": v} if (tag := _TAG.get(type(v))) else _envelope(v)
+    opening = _OPEN.get(cls)
+    if opening is not None:
+        return opening + _TEXT[cls](value) + "}"
+    return _NULL if value is None else None
+
+
+def _members(value: dict[Any, Any]) -> str:
+    """``{"key":envelope,...}``: the members of a dict with string keys, each value enveloped."""
+    for key in value:
+        if type(key) is not str:
+            raise _NotPlain
+    return (
+        "{"
+        + ",".join(
+            [
+                encode_basestring_ascii(k) + ":" + (_leaf(v) or _envelope_text(v))
                 for k, v in value.items()
-            },
-        }
+            ]
+        )
+        + "}"
+    )
+
+
+def _envelope_text(value: Any) -> str:
+    """The JSON text the SDK's extended-type serdes writes for plain data (dicts with string
+    keys, lists, tuples of primitives, and batch results holding such data), written directly:
+    the same text as the SDK's ``TypeCodec`` and ``json.dumps`` of its envelope, several times
+    faster. Raises `_NotPlain` for anything else; `test_codec` checks the equality on random
+    values."""
+    leaf = _leaf(value)
+    if leaf is not None:
+        return leaf
+    cls = type(value)
+    if cls is dict:
+        return '{"t":"m","v":' + _members(value) + "}"
     if cls is list or cls is tuple:
-        return {
-            "t": "l" if cls is list else "t",
-            "v": [
-                {"t": tag, "v": v} if (tag := _TAG.get(type(v))) else _envelope(v) for v in value
-            ],
-        }
+        items = ",".join([_leaf(v) or _envelope_text(v) for v in value])
+        return ('{"t":"l","v":[' if cls is list else '{"t":"t","v":[') + items + "]}"
     if cls is BatchResult:
-        return {"t": "br", "v": _envelope(value.to_dict())["v"]}
+        return '{"t":"br","v":' + _members(value.to_dict()) + "}"
     raise _NotPlain
 
 
 def _unwrap(obj: Any) -> Any:
-    """Inverse of `_envelope`, as the SDK's ``ContainerCodec`` decodes."""
+    """Inverse of `_envelope_text` (of its parsed JSON), as the SDK's ``ContainerCodec``
+    decodes."""
     if type(obj) is not dict or "t" not in obj or "v" not in obj:
         raise _NotPlain
     tag, value = obj["t"], obj["v"]
@@ -93,8 +138,13 @@ def _unwrap(obj: Any) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    """What `_unwrap` returns for `_envelope(value)` (of plain data only): a deep copy with the
-    same container types; primitives are immutable and equal to their JSON round trip."""
+    """What `_unwrap` returns for the envelope of `value` (of plain data only): a deep copy with
+    the same container types; primitives are immutable and equal to their JSON round trip.
+
+    A batch result is copied item by item, as ``BatchResult.from_dict`` rebuilds it from its
+    decoded ``to_dict``: the same index, status (the enum member its value names) and
+    completion reason, a copy of the result, and an error rebuilt from a copy of its fields.
+    """
     cls = type(value)
     if cls is dict:
         return {k: v if type(v) in _PRIMITIVE else _copy(v) for k, v in value.items()}
@@ -103,8 +153,19 @@ def _copy(value: Any) -> Any:
     if cls is tuple:
         return tuple([v if type(v) in _PRIMITIVE else _copy(v) for v in value])
     if cls is BatchResult:
-        return BatchResult.from_dict(_copy(value.to_dict()))
+        return BatchResult([_copy_item(item) for item in value.all], value.completion_reason)
     return value
+
+
+def _copy_item(item: BatchItem[Any]) -> BatchItem[Any]:
+    """A batch item as ``BatchItem.from_dict`` rebuilds it from its decoded ``to_dict``."""
+    error = item.error.to_dict() if item.error else None
+    return BatchItem(
+        _copy(item.index),
+        item.status,
+        _copy(item.result),
+        ErrorObject.from_dict(_copy(error)) if error else None,
+    )
 
 
 def describe(ident: OperationIdentifier) -> str:
@@ -131,10 +192,14 @@ def encode(
     `RetryableSerDesError` propagates unchanged (the SDK retries the invocation on it).
     """
     if serdes is None:
-        if type(value) in _PRIMITIVE or SerDes.is_primitive(value):  # the SDK's plain JSON
+        cls = type(value)
+        if cls in _PRIMITIVE:  # the SDK's plain JSON
+            text: str = _TEXT[cls](value)
+            return text
+        if cls not in _CONTAINERS and SerDes.is_primitive(value):
             return _COMPACT.encode(value)
         try:
-            return _COMPACT.encode(_envelope(value))
+            return _envelope_text(value)
         except _NotPlain:
             pass  # another type: the SDK's own code
     try:
@@ -188,15 +253,18 @@ def round_trip(
     random values. Raises what `encode` and `decode` raise.
     """
     if serdes is None:
-        if type(value) in _PRIMITIVE:
-            return _COMPACT.encode(value), value
-        if not SerDes.is_primitive(value):  # a subclass of one decodes as its base type
+        cls = type(value)
+        if cls in _PRIMITIVE:
+            return _TEXT[cls](value), value
+        # A subclass of a primitive, or a list of primitives, is the SDK's plain JSON and
+        # decodes as its base types; a dict, tuple or batch result never is (no need to ask).
+        if cls in _CONTAINERS or not SerDes.is_primitive(value):
             try:
-                envelope = _envelope(value)
+                text = _envelope_text(value)
             except _NotPlain:
                 pass
             else:
-                return _COMPACT.encode(envelope), _copy(value)
+                return text, _copy(value)
     payload = encode(value, serdes, ident, arn, what)
     return payload, decode(payload, serdes, ident, arn)
 

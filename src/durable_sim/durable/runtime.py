@@ -182,7 +182,7 @@ def _invoke(
     park_after_ms: float | None,
 ) -> DurableRun:
     """Invoke the handler until the execution ends or waits on something (the service's loop)."""
-    state, clock, sampler = runner.state, runner.clock, runner.state.sampler
+    state, clock = runner.state, runner.clock
     metrics, execution_id = state.metrics, state.execution_id
     if clock.virtual and execution.operations:  # resuming: time continues from the journal
         clock.sleep_until(_last_time(execution.operations))
@@ -208,10 +208,10 @@ def _invoke(
         replaying = state.has_prior_operations()
         if replaying:
             state.count("replays")
-        clock.charge(sampler.draw("invoke", invocation))
-        clock.charge(sampler.draw("durable_invoke", invocation))
+        state.charge(clock, "invoke", invocation)
+        state.charge(clock, "durable_invoke", invocation)
         if cold:
-            clock.charge(sampler.draw("cold_start", invocation))
+            state.charge(clock, "cold_start", invocation)
             cold = False
         began = clock.now_ms()
         state.waiting_callbacks.clear()
@@ -233,13 +233,13 @@ def _invoke(
             # The service looks at the journal before it lets the invocation end: a callback
             # answered meanwhile means another invocation, at once.
             if runner.reload_callbacks():
-                clock.charge(sampler.draw("resume", invocation))
+                state.charge(clock, "resume", invocation)
                 continue
             if runner.park(park_after_ms):
                 metrics.elapsed_ms = clock.now_ms() - start
                 return runner.pending(park=True)
             if runner.wait_for_change():
-                clock.charge(sampler.draw("resume", invocation))
+                state.charge(clock, "resume", invocation)
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
             return runner.pending(park=False)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aws_durable_execution_sdk_python import DurableContext, StepContext
 from aws_durable_execution_sdk_python.config import (
+    ChildConfig,
     CompletionConfig,
     CompletionDecision,
     CompletionOutcome,
@@ -1518,21 +1519,42 @@ class _StoreDown(SerDes[Any]):
         return json.loads(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a branch's RetryableSerDesError becomes a FAILED item (batch.py run_branch "
-    "returns it as 'failed'); the SDK lets it escape the batch so the invocation is retried",
-)
-def test_a_retryable_serdes_error_in_a_branch_escapes_the_batch() -> None:
+@pytest.mark.parametrize("kind", ["map", "parallel"])
+@pytest.mark.parametrize("wall", [False, True], ids=["virtual", "wall"])
+def test_a_retryable_serdes_error_in_a_branch_escapes_the_batch(kind: str, wall: bool) -> None:
     """The SDK's `RetryableSerDesError`: "In a map or parallel branch it escapes the batch
-    rather than becoming a failed item, so the invocation still fails and retries"."""
+    rather than becoming a failed item, so the invocation still fails and retries", even when
+    the batch's completion config tolerates failed items; no branch records a FAIL."""
     returned: list[Any] = []
+    tolerant = CompletionConfig(tolerated_failure_count=2)
 
     def handler(event: Any, ctx: DurableContext) -> Any:
-        config = MapConfig(item_serdes=_StoreDown())
-        returned.append(ctx.map([1, 2], lambda c, item, i, items: item, config=config))
+        if kind == "map":
+            config = MapConfig(item_serdes=_StoreDown(), completion_config=tolerant)
+            returned.append(ctx.map([1, 2], lambda c, item, i, items: item, config=config))
+        else:
+            branches = [lambda c: 1, lambda c: 2]
+            pconfig = ParallelConfig(item_serdes=_StoreDown(), completion_config=tolerant)
+            returned.append(ctx.parallel(branches, config=pconfig))
         return "returned"
 
-    run = run_durable(handler, None)
+    run = run_durable(handler, None, clock=WallClock() if wall else None)
     assert returned == [] and run.status == "FAILED"
+    assert run.error is not None and "briefly down" in str(run.error)
+    assert all(op.status != "FAILED" for op in run.operations)
+
+
+def test_a_retryable_serdes_error_escapes_a_child_context_without_a_fail_checkpoint() -> None:
+    """The SDK's child context re-raises a retryable `InvocationError` with no FAIL checkpoint
+    (``operation/child.py``): the context stays STARTED, and the invocation fails."""
+    run = run_durable(
+        lambda e, ctx: ctx.run_in_child_context(
+            lambda c: 1, name="c", config=ChildConfig(serdes=_StoreDown())
+        ),
+        None,
+    )
+    assert (run.status, [(op.id, op.status) for op in run.operations]) == (
+        "FAILED",
+        [("1", "STARTED")],
+    )
     assert run.error is not None and "briefly down" in str(run.error)

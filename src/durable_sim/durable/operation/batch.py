@@ -30,6 +30,7 @@ SDK's do.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import queue
@@ -70,10 +71,11 @@ from aws_durable_execution_sdk_python.serdes import SerDes
 from aws_durable_execution_sdk_python.types import SummaryGenerator
 
 from durable_sim.attribution import JOIN
-from durable_sim.clock import Clock
+from durable_sim.clock import Clock, VirtualClock
 from durable_sim.collector import collector_paused
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.operation.child import run_child
+from durable_sim.durable.operation.common import retries_invocation
 from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
 from durable_sim.machine import QUEUEING
@@ -178,6 +180,9 @@ class _Batch:
         self.failed = 0
         self.decision: CompletionDecision | None = None
         self.snapshot: tuple[CompletionItemStatus, ...] = ()
+        # The last branch error that retries the invocation (`retries_invocation`): the branch
+        # is FAILED like any other, and the error is raised once the batch has completed.
+        self.retry_error: BaseException | None = None
 
     # -- one branch ---------------------------------------------------------------------
 
@@ -232,6 +237,8 @@ class _Batch:
                 reason = self.run_virtual(batch_ctx)
         else:
             reason = self.run_threaded(batch_ctx)
+        if self.retry_error is not None:
+            raise self.retry_error
         return BatchResult(self.items(), reason)
 
     def refresh(self) -> None:
@@ -257,6 +264,8 @@ class _Batch:
         else:
             self.status[index], self.errors[index] = _FAILED, outcome.error
             self.failed += count
+            if outcome.error is not None and retries_invocation(outcome.error):
+                self.retry_error = outcome.error
 
     def reason(self) -> CompletionReason:
         return self.policy.reason(self.succeeded, self.failed, self.snapshot, self.decision)
@@ -288,6 +297,33 @@ class _Batch:
         waves: dict[float, list[int]] = {}
         in_flight = running = 0
         settled = self.state.settled
+        # Without a completion check of the user's, whether the batch is complete changes only
+        # with the counts (`changed`); a check of the user's is asked at every turn, as before.
+        asks_user = self.policy.should_complete is not None
+        # A branch whose time moved may run on without yielding while the loop below would
+        # resume it next at once: no check of the user's to ask at that turn, and a
+        # coordinator whose own clock never yields (not itself a branch of a batch).
+        turns_kept = (
+            not asks_user
+            and isinstance(clock, VirtualClock)
+            and type(clock)._moved is VirtualClock._moved
+        )
+        looping = True
+
+        def keeps_turn(rank: int, index: int, now: float) -> bool:
+            """Whether branch `index` (of `rank`), its time just moved to `now`, is the loop's
+            next turn at once: it would come first in `ready`, and no wave of resumptions is
+            due by then. The coordinator's clock then waits until `now`, as the loop does."""
+            if not looping:
+                return False
+            if ready:
+                head = ready[0]
+                if now > head[0] or (now == head[0] and (rank, index) > (head[1], head[2])):
+                    return False
+            if waves and min(waves) <= now:
+                return False
+            clock.sleep_until(now, JOIN)
+            return True
 
         def launch(index: int, waited: str | None) -> None:
             """Start branch `index` now; its clock waited for this since it last moved."""
@@ -298,11 +334,10 @@ class _Batch:
             branch_clock.catch_up(clock.now_ms(), waited)
             task = Task(branch_clock, self.run_branch, batch_ctx, index)
             rank = 0 if self.branch_id(index) in settled else 1
+            if turns_kept:
+                branch_clock.keeps_turn = functools.partial(keeps_turn, rank, index)
             heapq.heappush(ready, (task.now_ms, rank, index, next(order), task))
 
-        # Without a completion check of the user's, whether the batch is complete changes only
-        # with the counts (`changed`); a check of the user's is asked at every turn, as before.
-        asks_user = self.policy.should_complete is not None
         try:
             changed = done = True
             while True:
@@ -354,6 +389,7 @@ class _Batch:
                     continue
                 in_flight -= 1
                 self.apply(index, outcome)
+            looping = False
             reason = self.reason()
             # Branches that end at the instant the batch completed keep their outcome.
             now = clock.now_ms()
@@ -376,6 +412,7 @@ class _Batch:
                 self.status[index] = _RUNNING  # it ended after the decision: STARTED
             return reason
         finally:
+            looping = False
             for *_, task in ready:
                 task.kill()
 
@@ -529,6 +566,8 @@ class _Batch:
             return BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value)
         if outcome.kind == "failed":
             assert outcome.error is not None
+            if retries_invocation(outcome.error):
+                raise outcome.error
             return BatchItem(index, BatchItemStatus.FAILED, error=_error_object(outcome.error))
         if outcome.kind == "fatal":
             assert outcome.error is not None

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python.config import ChildConfig
-from aws_durable_execution_sdk_python.exceptions import ChildContextError, RetryableSerDesError
+from aws_durable_execution_sdk_python.exceptions import ChildContextError
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 from aws_durable_execution_sdk_python.serdes import SerDes
@@ -28,6 +28,7 @@ from durable_sim.durable.operation.common import (
     error_fields,
     journaled,
     raise_operation_error,
+    retries_invocation,
 )
 
 if TYPE_CHECKING:
@@ -88,10 +89,8 @@ def run_child(
         try:
             value = func(child)
             payload, result = round_trip(value, serdes, ident, arn, "result")
-        except RetryableSerDesError:
-            raise
         except Exception as exc:
-            if state.fatal is not None:
+            if state.fatal is not None or retries_invocation(exc):
                 raise
             fields = error_fields(exc)
             if not is_virtual:

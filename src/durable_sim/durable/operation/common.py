@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_durable_execution_sdk_python.exceptions import (
     DurableOperationError,
+    InvocationError,
     RetryableSerDesError,
 )
 from aws_durable_execution_sdk_python.lambda_service import ErrorObject
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
 def error_fields(exc: BaseException) -> dict[str, Any]:
     """The SDK's wire form of an exception (ErrorType, ErrorMessage, ...)."""
     return dict(ErrorObject.from_exception(exc).to_dict())
+
+
+def retries_invocation(exc: BaseException) -> bool:
+    """Whether `exc` fails the whole invocation, for the service to run it again, instead of
+    failing the operation it escaped: the SDK's retryable `InvocationError` (its
+    `RetryableSerDesError`, say). A child context re-raises it without a FAIL checkpoint, and a
+    map or parallel records the branch as failed, then re-raises it once the batch has
+    completed (the SDK's ``operation/child.py`` and ``concurrency/executor.py``)."""
+    return isinstance(exc, InvocationError) and exc.is_retryable()
 
 
 def raise_operation_error(
