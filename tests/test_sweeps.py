@@ -991,3 +991,26 @@ def test_a_sweeps_files_index_and_point_ids_never_hold_a_password(postgres_clust
     masked = "user=postgres password=*** dbname=postgres host=127.0.0.1 port="
     assert index["database"][1].startswith(masked)
     assert index["point"][1].startswith("database=user%3Dpostgres%20password%3D%2A%2A%2A%20")
+
+
+def test_a_recovery_waits_for_a_save_in_flight_of_a_killed_sweeps_worker(tmp_path):
+    """`durable-sim recover` takes a swept directory whose lock no sweep holds for one no writer
+    is live in, and removes its temporary files: a worker of a killed sweep that is saving a
+    point there is such a writer until its save ends. The recovery waits for it."""
+    out = tmp_path / "out"
+    with sweeps._locked(out):
+        pass
+    entered: list[list[Path]] = []
+
+    def recover() -> None:
+        with sweeps.quiet_sweeps(out) as held:
+            entered.append(held)
+
+    with (out / SAVE_LOCK_FILE).open("a+") as saving:
+        fcntl.flock(saving, fcntl.LOCK_SH)  # the killed sweep's worker, mid-save
+        thread = threading.Thread(target=recover)
+        thread.start()
+        time.sleep(0.5)
+        assert entered == []
+    thread.join(timeout=30)
+    assert entered == [[out]]
