@@ -488,15 +488,16 @@ def test_points_are_fsynced_together_before_the_index(tmp_path, monkeypatch, sma
 
 
 def test_a_worker_running_in_memory_points_imports_no_database_driver_or_sdk_test_kit(tmp_path):
-    """What a worker process imports to run a sweep's in-memory points: neither psycopg (a
-    Postgres database's driver) nor the SDK's testing package (read for a Lambda context only)."""
+    """What a worker process imports to run a sweep's in-memory model-encoder points: neither
+    psycopg (a Postgres database's driver), nor the SDK's testing package (read for a Lambda
+    context only), nor PyAV (the real encoder's)."""
     script = f"""
 import sys
 from durable_sim.sweeps import parse_sweep, run_sweep
 document = {{"base": {{"workload": "video", "encoder": "model", "runs": 1, "chunks": 3}},
             "grid": {{"model": ["durable", "baseline"]}}}}
 run_sweep(parse_sweep(document), {str(tmp_path / "out")!r}, progress=False)
-unneeded = ("psycopg", "aws_durable_execution_sdk_python_testing")
+unneeded = ("av", "psycopg", "aws_durable_execution_sdk_python_testing")
 print(sorted(m for m in unneeded if m in sys.modules))
 """
     done = subprocess.run(
