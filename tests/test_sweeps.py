@@ -8,6 +8,7 @@ import hashlib
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -400,6 +401,27 @@ def test_a_local_cluster_is_single_threaded_workers_without_the_profiler(running
         assert list(client.run(_profiling).values()) == [False]
     with pytest.raises(SweepError, match=r"bad workers=0 \(accepted: an int in 1..256\)"):
         local_cluster(0)
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/cmdline").is_file()
+    or "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="needs /proc and the forkserver start method",
+)
+def test_a_local_cluster_forks_its_workers_from_a_server_that_imported_the_sweep_module():
+    """A worker's parent is the fork server, not this process, and the worker has the sweep
+    module before any task has brought it (a spawned worker would import it with its first)."""
+
+    def start() -> tuple[int, str, bool]:  # nested: sent by value, importing nothing of ours
+        parent = os.getppid()
+        cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return parent, cmdline, "durable_sim.sweeps" in sys.modules
+
+    with local_cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
+        ((parent, cmdline, imported),) = client.run(start).values()
+    assert parent != os.getpid()
+    assert "multiprocessing.forkserver" in cmdline
+    assert imported
 
 
 def test_files_are_byte_identical_whatever_the_executor_and_workers(

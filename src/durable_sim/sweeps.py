@@ -116,6 +116,10 @@ GUIDED_SHARE = 4
 #: tasks are deep simulation stacks and no dashboard is served, so it only costs CPU.
 DASK_CONFIG: Mapping[str, Any] = MappingProxyType({"distributed.worker.profile.enabled": False})
 
+#: What the fork server of a `local_cluster`'s workers imports before it forks them: the Dask
+#: worker, and this module, whose `_run_batch` every task of a sweep calls.
+FORKSERVER_PRELOAD: tuple[str, ...] = ("distributed", __name__)
+
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
 _MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
 
@@ -528,19 +532,38 @@ def local_cluster(workers: int) -> LocalCluster:
     `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
     silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
     :8787 and warns if that is taken); and the workers' statistical profiler off (`DASK_CONFIG`).
+
+    Where the platform has it, the worker processes are forked from a `multiprocessing` fork
+    server that has imported `FORKSERVER_PRELOAD`, instead of each starting an interpreter and
+    importing them (spawn): the imports are paid once, by one process, and a worker exits
+    without tearing down an interpreter. The fork server is the process's own
+    (``multiprocessing.forkserver``): it starts with the first such cluster and serves the next
+    ones until this process ends, and a fork server already running keeps the modules it was
+    started with. A worker its nanny restarts later is spawned (distributed's default).
+
     The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
     _check_arguments("dask", workers, None, None)
     # Imported here: dask is needed only by this executor and costs a second to import.
-    from distributed import LocalCluster
+    import multiprocessing
 
-    return LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
-        config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
-    )
+    import dask
+    from distributed import LocalCluster
+    from distributed.utils import get_mp_context
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    # The nannies read the start method from this process's configuration as they start.
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            get_mp_context()  # distributed sets its own preload list on its first call, then ours
+            multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+            config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+        )
 
 
 def _dask_client(scheduler: str | None, workers: int) -> Any:
