@@ -32,12 +32,15 @@ import tempfile
 import time
 from multiprocessing import forkserver
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from unittest import mock
 
 import psutil
 
 from benchmarks.registry import Row, benchmark
-from durable_sim.sweeps import Sweep, local_cluster, parse_sweep, run_sweep
+from durable_sim import sweeps
+from durable_sim.sweeps import DASK_CONFIG, Sweep, local_cluster, parse_sweep, run_sweep
 
 AREA = "sweeps"
 ROUNDS = 3
@@ -248,4 +251,66 @@ def sweep_throughput() -> list[Row]:
         _ratio("dask / serial throughput", rates[DASK], rates[SERIAL], 1.6),
         _ratio("dask / process pool throughput", rates[DASK], rates[POOL], 1.0),
     ]
+    return rows
+
+
+IDLE_SECONDS = 10.0
+TICK = "distributed.admin.tick.interval"
+
+
+def _idle_cpu() -> tuple[float, float]:
+    """CPU ms per second of wall an idle `local_cluster` of `WORKERS` uses: in this process
+    (its scheduler and nannies) and in each worker (mean), over `IDLE_SECONDS` after start-up."""
+    from distributed import Client
+
+    with local_cluster(WORKERS) as cluster, Client(cluster, set_as_default=False) as client:
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+        time.sleep(1.0)  # start-up settles
+        processes = [psutil.Process(), *workers]
+        before = [sum(p.cpu_times()[:2]) for p in processes]
+        start = time.perf_counter()
+        time.sleep(IDLE_SECONDS)
+        seconds = time.perf_counter() - start
+        used = [sum(p.cpu_times()[:2]) - b for p, b in zip(processes, before, strict=True)]
+    return used[0] * 1000 / seconds, sum(used[1:]) * 1000 / seconds / WORKERS
+
+
+@benchmark("dask-idle")
+def dask_idle() -> list[Row]:
+    """CPU an idle 2-worker `local_cluster` uses per second, with its settings (`DASK_CONFIG`)
+    and with distributed's default event-loop tick (20 ms), in interleaved rounds: the cost of
+    a cluster's own housekeeping, paid for every second a sweep runs."""
+    ours = dict(DASK_CONFIG)
+    default_tick = {key: value for key, value in ours.items() if key != TICK}
+    settings = {"DASK_CONFIG": ours, "DASK_CONFIG with distributed's default tick": default_tick}
+    measured: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
+    loads = []
+    for i in range(ROUNDS):
+        for name in list(settings)[i % 2 :] + list(settings)[: i % 2]:
+            with mock.patch.object(sweeps, "DASK_CONFIG", MappingProxyType(settings[name])):
+                measured[name].append(_idle_cpu())
+        loads.append(os.getloadavg()[0])
+    rows = [
+        Row(
+            AREA,
+            f"machine load, 1-min average after each round ({_range(loads)})",
+            statistics.median(loads),
+            "runnable",
+            "",
+            None,
+        )
+    ]
+    for name, values in measured.items():
+        for part, label in ((0, "this process (scheduler, nannies)"), (1, "each worker")):
+            series = [v[part] for v in values]
+            rows.append(
+                Row(
+                    AREA,
+                    f"idle cluster, {name}: {label} ({_range(series)})",
+                    statistics.median(series),
+                    "ms CPU/s",
+                    "",
+                    None,
+                )
+            )
     return rows

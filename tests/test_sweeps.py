@@ -395,10 +395,23 @@ def _profiling(dask_worker) -> bool:
     return "profile" in dask_worker.periodic_callbacks
 
 
+def _tick_ms(server) -> float:
+    return server.periodic_callbacks["tick"].callback_time
+
+
+def _worker_tick_ms(dask_worker) -> float:
+    return _tick_ms(dask_worker)
+
+
 def test_a_local_cluster_is_single_threaded_workers_without_the_profiler(running_cluster):
+    """One thread per worker, no statistical profiler, and every server's event loop (the
+    scheduler's, the nannies', the workers') timed once a second, not every 20 ms."""
     with Client(running_cluster, set_as_default=False) as client:
         assert list(client.nthreads().values()) == [1]
         assert list(client.run(_profiling).values()) == [False]
+        assert list(client.run(_worker_tick_ms).values()) == [1000]
+    nannies = list(running_cluster.workers.values())
+    assert [_tick_ms(server) for server in [running_cluster.scheduler, *nannies]] == [1000, 1000]
     with pytest.raises(SweepError, match=r"bad workers=0 \(accepted: an int in 1..256\)"):
         local_cluster(0)
 
