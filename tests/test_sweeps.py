@@ -29,7 +29,14 @@ from hypothesis import strategies as st
 
 from durable_sim import sweeps
 from durable_sim.cli import main
-from durable_sim.experiments import ExperimentSpec, code_digest, run_experiment, save_rows
+from durable_sim.experiments import (
+    ExperimentSpec,
+    code_digest,
+    environment_record,
+    run_experiment,
+    save_rows,
+)
+from durable_sim.files import read_pair
 from durable_sim.sweeps import (
     INDEX_FILE,
     LOCK_FILE,
@@ -456,6 +463,48 @@ def test_files_are_byte_identical_whatever_the_executor_and_workers(
         assert files(tmp_path / name) == reference, name
 
 
+def test_a_task_that_fails_on_a_dask_worker_raises_its_error_and_a_rerun_finishes(
+    tmp_path, small_reference, running_cluster
+):
+    """A point that fails on a worker ends the sweep with that point's error; the points saved
+    before it stay valid, and a rerun on the mended worker runs the rest."""
+
+    def break_seed_2() -> None:  # nested: sent by value
+        module = sys.modules["durable_sim.sweeps"]
+        real = module.run_experiment
+
+        def failing(spec):
+            if spec.seed == 2:
+                raise RuntimeError(f"power cut at seed {spec.seed}")
+            return real(spec)
+
+        module.run_experiment = failing
+
+    def mend() -> None:
+        sys.modules["durable_sim.sweeps"].run_experiment = run_experiment
+
+    out = tmp_path / "out"
+    address = running_cluster.scheduler_address
+    with Client(address, set_as_default=False) as client:
+        client.run(break_seed_2)
+        try:
+            with pytest.raises(RuntimeError, match="power cut at seed 2"):
+                run_sweep(
+                    parse_sweep(SMALL),
+                    out,
+                    executor="dask",
+                    scheduler=address,
+                    batch_size=1,
+                    progress=False,
+                )
+        finally:
+            client.run(mend)
+    assert not (out / INDEX_FILE).exists()
+    result = run_sweep(parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False)
+    assert result.ran >= 2 and result.ran + result.skipped == 6
+    assert files(out) == small_reference
+
+
 def test_the_cli_runs_a_sweep_on_a_running_dask_cluster(
     tmp_path, capsys, small_reference, running_cluster
 ):
@@ -764,6 +813,32 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
         [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
+
+
+def test_a_worker_makes_its_environment_record_once_for_all_its_batches(tmp_path, monkeypatch):
+    """The code digest and package versions a worker's sidecars record are read on its first
+    batch only (tens of milliseconds each time), and are the process's `environment_record`."""
+    made = []
+
+    def counting() -> dict:
+        made.append(1)
+        return environment_record()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    points = parse_sweep(SMALL).points
+    monkeypatch.setattr(sweeps, "environment_record", counting)
+    sweeps._process_environment.cache_clear()
+    try:
+        with _held_by_sweep(out, "client-token"):
+            for position in (0, 1, 2):
+                item = [(position, points[position].spec, points[position].file)]
+                sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
+    finally:
+        sweeps._process_environment.cache_clear()
+    assert len(made) == 1
+    _, meta = read_pair(out / points[2].file)
+    assert {key: meta[key] for key in ("python", "packages", "code_sha256")} == environment_record()
 
 
 def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):

@@ -38,25 +38,28 @@ their sidecars say; a rerun finds them by their sha256 and runs them again, as a
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
-(`local_cluster`), or on the running cluster whose scheduler address is given. Workers run and
-save points themselves, so the output directory must be on a filesystem every worker shares
-(each task checks it before its points run, and stops once the sweep has let go of it). Points
-are sent in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each
-point, and the environment a sidecar records (`durable_sim.experiments.environment_record`:
-code digest, package versions) is made once per batch, not once per point. One sweep at a time
-may write an output directory (an advisory lock on ``.sweep.lock``).
+(`local_cluster`: forked from a fork server that has imported this module), or on the running
+cluster whose scheduler address is given. Workers run and save points themselves, so the output
+directory must be on a filesystem every worker shares (each task checks it before its points
+run, and stops once the sweep has let go of it). Points are sent in batches (guided,
+`GUIDED_SHARE`), which keeps the scheduler's per-task cost off each point, and the environment
+a sidecar records (`durable_sim.experiments.environment_record`: code digest, package versions)
+is made once per process, not once per batch or point. One sweep at a time may write an output
+directory (an advisory lock on ``.sweep.lock``).
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import io
 import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import socket
 import string
@@ -67,7 +70,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -494,15 +497,15 @@ def _lock_token(out: Path) -> str:
 def _run_batch(task: _Task) -> _Done:
     """A worker's task: check it writes where the client reads and runs the client's code, make
     the registrations its points name (workloads, profiles), then run and save its points with
-    one `environment_record` made here (the worker's packages go into its points' sidecars),
-    until the sweep lets go of the directory (`_run_points`)."""
+    this process's `environment_record` (`_process_environment`: the worker's packages go into
+    its points' sidecars), until the sweep lets go of the directory (`_run_points`)."""
     out, token, code, registrations, items = task
     if _lock_token(Path(out)) != token:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
             "(accepted: a directory on a filesystem every worker shares)"
         )
-    environment = environment_record()
+    environment = _process_environment()
     if environment["code_sha256"] != code:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} runs durable-sim code "
@@ -512,6 +515,14 @@ def _run_batch(task: _Task) -> _Done:
     for registration in registrations:
         registration.restore()
     return _run_points(Path(out), items, environment, token)
+
+
+@functools.cache
+def _process_environment() -> Mapping[str, Any]:
+    """This process's `environment_record`, made on its first batch: a worker runs many batches,
+    and the code and packages a process runs do not change while it runs (as the project's
+    checkout, `durable_sim.project.installed_checkout`). Read only."""
+    return MappingProxyType(environment_record())
 
 
 def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]:
@@ -545,27 +556,26 @@ def local_cluster(workers: int) -> LocalCluster:
 
     Where the platform has it, the worker processes are forked from a `multiprocessing` fork
     server that has imported `FORKSERVER_PRELOAD`, instead of each starting an interpreter and
-    importing them (spawn): the imports are paid once, by one process, and a worker exits
-    without tearing down an interpreter. The fork server is the process's own
-    (``multiprocessing.forkserver``): it starts with the first such cluster and serves the next
-    ones until this process ends, and a fork server already running keeps the modules it was
-    started with. A worker its nanny restarts later is spawned (distributed's default).
+    importing them (spawn): the imports are paid once, by one process, while this one imports
+    distributed, and a worker exits without tearing down an interpreter. The fork server is
+    the process's own (``multiprocessing.forkserver``): it starts with the first such cluster
+    and serves the next ones until this process and the workers it forked have ended, and a
+    fork server already running keeps the modules it was started with. A worker its nanny
+    restarts later is spawned (distributed's default).
 
     The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
     _check_arguments("dask", workers, None, None)
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "forkserver":
+        # Started first: its imports run beside this process's import of distributed.
+        multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        forkserver.ensure_running()
     # Imported here: dask is needed only by this executor and costs a second to import.
-    import multiprocessing
-
     import dask
     from distributed import LocalCluster
-    from distributed.utils import get_mp_context
 
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     # The scheduler and the nannies read this process's configuration as they start.
     with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
-        if method == "forkserver":
-            get_mp_context()  # distributed sets its own preload list on its first call, then ours
-            multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -598,12 +608,14 @@ def _dask_client(scheduler: str | None, workers: int) -> Any:
 
 
 def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
+    """The tasks' results as they finish: sent to the scheduler in one graph, gathered by the
+    client's event loop as they finish (a task's error is raised here)."""
     from distributed import as_completed as dask_as_completed
 
-    futures = [client.submit(_run_batch, task, pure=False) for task in tasks]
+    futures = client.map(_run_batch, tasks, pure=False)
     try:
-        for future in dask_as_completed(futures, loop=client.loop):
-            yield future.result()
+        for _, done in dask_as_completed(futures, with_results=True, loop=client.loop):
+            yield done
     finally:
         client.cancel(futures)
 
