@@ -3,18 +3,24 @@
 Contenders: serial; a local pool of 2 processes; a 2-worker Dask LocalCluster started by the
 sweep (as ``durable-sim sweep --executor dask`` does); and a running 2-worker LocalCluster made
 the same way (`durable_sim.sweeps.local_cluster`) and passed as ``--scheduler``, with the default
-guided batches and with one point per task. Each round runs
-them all, in a rotated order, into fresh directories, and checks that they wrote the same files.
-Times are end to end, so a pool's or a cluster's start-up and shutdown count; the running cluster
-shows the sweep without them (the difference is the LocalCluster's start-up and close), and one
-point per task shows the scheduler's cost per task. The verdicts are those of the sweep that
-starts its own cluster: what a user of ``--executor dask`` waits for.
+guided batches and with one point per task. Each round runs them all, in a rotated order, into
+fresh directories, and checks that they wrote the same files; the running cluster is started
+before its two contenders and closed after them, untimed. Times are end to end, so a pool's or a
+cluster's start-up and shutdown count; the running cluster shows the sweep without them (the
+difference is the LocalCluster's start-up and close), and one point per task shows the
+scheduler's cost per task. The verdicts are those of the sweep that starts its own cluster: what
+a user of ``--executor dask`` waits for. A LocalCluster forks its workers from this process's
+fork server (`durable_sim.sweeps.local_cluster`), which outlives the cluster; it is stopped
+before each sweep that starts a cluster, so that each pays the fork server's start and imports,
+as ``durable-sim sweep`` does in a new process.
 
 Besides points per second, each contender's CPU time per point is measured (this process, the
-children it reaped, and the live ones: pool and cluster workers included). Wall time on this
-shared machine depends on the other processes' load; CPU time per point much less so, and
-2 cores / CPU time per point bounds what 2 workers can reach: the "bound" rows divide that by
-serial's 1 core / CPU time per point, round by round.
+children it reaped, and the live descendants with the children they reaped: pool and cluster
+workers and the fork server included), and the part of it spent in this process (the sweep's
+client; for a LocalCluster also its scheduler and nannies). Wall time on this shared machine
+depends on the other processes' load; CPU time per point much less so, and 2 cores / CPU time
+per point bounds what 2 workers can reach: the "bound" rows divide that by serial's 1 core /
+CPU time per point, round by round.
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ import resource
 import statistics
 import tempfile
 import time
+from multiprocessing import forkserver
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from unittest import mock
 
 import psutil
 
 from benchmarks.registry import Row, benchmark
-from durable_sim.sweeps import Sweep, local_cluster, parse_sweep, run_sweep
+from durable_sim import sweeps
+from durable_sim.sweeps import DASK_CONFIG, Sweep, local_cluster, parse_sweep, run_sweep
 
 AREA = "sweeps"
 ROUNDS = 3
@@ -57,47 +67,75 @@ CONTENDERS: dict[str, dict[str, Any]] = {
     RUNNING: {"executor": "dask"},  # and the running cluster's scheduler address
     RUNNING_1: {"executor": "dask", "batch_size": 1},
 }
+#: The running cluster's two contenders run in a row, on one cluster started before them and
+#: closed after them (untimed); a round runs each of `UNITS` in turn.
+RUNNING_UNIT = (RUNNING, RUNNING_1)
+UNITS: list[tuple[str, ...]] = [(SERIAL,), (POOL,), (DASK,), RUNNING_UNIT]
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process, of the children it has reaped, and of its live descendants."""
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU time (s) of this process, and of its descendants: the children it reaped and the
+    live ones, each with the children it reaped (a fork server's exited workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    descendants = reaped.ru_utime + reaped.ru_stime
     for child in psutil.Process().children(recursive=True):
         try:
             times = child.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        descendants += times.user + times.system + times.children_user + times.children_system
+    return own.ru_utime + own.ru_stime, descendants
+
+
+def _fresh_fork_server() -> None:
+    """Stop this process's fork server if it runs, so that the next cluster starts its own.
+    `multiprocessing.forkserver` keeps its server until the process ends and offers only its
+    tests a way to stop it (``_stop``); it waits for the server's children, the workers of the
+    clusters closed before."""
+    forkserver._forkserver._stop()  # no public way: see the docstring
 
 
 def _files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if not p.name.startswith(".")}
 
 
-def _round(
-    sweep: Sweep, order: list[str], root: Path, scheduler: str
-) -> dict[str, tuple[float, float]]:
-    """(points per second, CPU ms per point) of each contender in `order`; checks that they all
-    wrote the same files."""
-    measured: dict[str, tuple[float, float]] = {}
-    written: dict[str, dict[str, bytes]] = {}
-    for name in order:
-        out = root / name.replace(" ", "-").replace(",", "")
-        arguments = dict(CONTENDERS[name])
-        if name in (RUNNING, RUNNING_1):
-            arguments["scheduler"] = scheduler
-        cpu = _cpu_seconds()
-        start = time.perf_counter()
-        run_sweep(sweep, out, progress=False, **arguments)
-        seconds = time.perf_counter() - start
-        cpu = _cpu_seconds() - cpu
-        measured[name] = (len(sweep.points) / seconds, cpu * 1000 / len(sweep.points))
-        written[name] = _files(out)
-    first = written[order[0]]
-    assert all(files == first for files in written.values()), "executors wrote different files"
+def _measure(sweep: Sweep, name: str, out: Path, scheduler: str | None) -> tuple[float, ...]:
+    """(points per second, CPU ms per point, of which in this process) of one contender."""
+    arguments = dict(CONTENDERS[name])
+    if scheduler is not None:
+        arguments["scheduler"] = scheduler
+    own, descendants = _cpu_seconds()
+    start = time.perf_counter()
+    run_sweep(sweep, out, progress=False, **arguments)
+    seconds = time.perf_counter() - start
+    own_after, descendants_after = _cpu_seconds()
+    own, descendants = own_after - own, descendants_after - descendants
+    per_point = 1000 / len(sweep.points)
+    return len(sweep.points) / seconds, (own + descendants) * per_point, own * per_point
+
+
+def _directory(root: Path, name: str) -> Path:
+    return root / name.replace(" ", "-").replace(",", "")
+
+
+def _round(sweep: Sweep, units: list[tuple[str, ...]], root: Path) -> dict[str, tuple[float, ...]]:
+    """`_measure` of each contender of `units` in turn; checks that they all wrote the same
+    files."""
+    measured: dict[str, tuple[float, ...]] = {}
+    for unit in units:
+        if unit == RUNNING_UNIT:
+            with local_cluster(WORKERS) as cluster:
+                for name in unit:
+                    out = _directory(root, name)
+                    measured[name] = _measure(sweep, name, out, cluster.scheduler_address)
+            continue
+        (name,) = unit
+        if name == DASK:
+            _fresh_fork_server()
+        measured[name] = _measure(sweep, name, _directory(root, name), None)
+    written = [_files(_directory(root, name)) for name in measured]
+    assert all(files == written[0] for files in written), "executors wrote different files"
     return measured
 
 
@@ -122,16 +160,17 @@ def sweep_throughput() -> list[Row]:
     names = list(CONTENDERS)
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpu_ms: dict[str, list[float]] = {name: [] for name in names}
+    own_ms: dict[str, list[float]] = {name: [] for name in names}
     loads = []
-    with local_cluster(WORKERS) as cluster:
-        for i in range(ROUNDS):
-            order = names[i % len(names) :] + names[: i % len(names)]
-            with tempfile.TemporaryDirectory(prefix="durable-sim-bench-sweep-") as tmp:
-                measured = _round(sweep, order, Path(tmp), cluster.scheduler_address)
-            loads.append(os.getloadavg()[1])
-            for name, (rate, cpu) in measured.items():
-                rates[name].append(rate)
-                cpu_ms[name].append(cpu)
+    for i in range(ROUNDS):
+        units = UNITS[i % len(UNITS) :] + UNITS[: i % len(UNITS)]
+        with tempfile.TemporaryDirectory(prefix="durable-sim-bench-sweep-") as tmp:
+            measured = _round(sweep, units, Path(tmp))
+        loads.append(os.getloadavg()[1])
+        for name, (rate, cpu, own) in measured.items():
+            rates[name].append(rate)
+            cpu_ms[name].append(cpu)
+            own_ms[name].append(own)
     rows = []
     for name in names:
         rows.append(
@@ -149,6 +188,16 @@ def sweep_throughput() -> list[Row]:
                 AREA,
                 f"{name}: CPU per point ({_range(cpu_ms[name])})",
                 statistics.median(cpu_ms[name]),
+                "ms",
+                "",
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                AREA,
+                f"{name}: of which in this process ({_range(own_ms[name])})",
+                statistics.median(own_ms[name]),
                 "ms",
                 "",
                 None,
@@ -202,4 +251,66 @@ def sweep_throughput() -> list[Row]:
         _ratio("dask / serial throughput", rates[DASK], rates[SERIAL], 1.6),
         _ratio("dask / process pool throughput", rates[DASK], rates[POOL], 1.0),
     ]
+    return rows
+
+
+IDLE_SECONDS = 10.0
+TICK = "distributed.admin.tick.interval"
+
+
+def _idle_cpu() -> tuple[float, float]:
+    """CPU ms per second of wall an idle `local_cluster` of `WORKERS` uses: in this process
+    (its scheduler and nannies) and in each worker (mean), over `IDLE_SECONDS` after start-up."""
+    from distributed import Client
+
+    with local_cluster(WORKERS) as cluster, Client(cluster, set_as_default=False) as client:
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+        time.sleep(1.0)  # start-up settles
+        processes = [psutil.Process(), *workers]
+        before = [sum(p.cpu_times()[:2]) for p in processes]
+        start = time.perf_counter()
+        time.sleep(IDLE_SECONDS)
+        seconds = time.perf_counter() - start
+        used = [sum(p.cpu_times()[:2]) - b for p, b in zip(processes, before, strict=True)]
+    return used[0] * 1000 / seconds, sum(used[1:]) * 1000 / seconds / WORKERS
+
+
+@benchmark("dask-idle")
+def dask_idle() -> list[Row]:
+    """CPU an idle 2-worker `local_cluster` uses per second, with its settings (`DASK_CONFIG`)
+    and with distributed's default event-loop tick (20 ms), in interleaved rounds: the cost of
+    a cluster's own housekeeping, paid for every second a sweep runs."""
+    ours = dict(DASK_CONFIG)
+    default_tick = {key: value for key, value in ours.items() if key != TICK}
+    settings = {"DASK_CONFIG": ours, "DASK_CONFIG with distributed's default tick": default_tick}
+    measured: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
+    loads = []
+    for i in range(ROUNDS):
+        for name in list(settings)[i % 2 :] + list(settings)[: i % 2]:
+            with mock.patch.object(sweeps, "DASK_CONFIG", MappingProxyType(settings[name])):
+                measured[name].append(_idle_cpu())
+        loads.append(os.getloadavg()[0])
+    rows = [
+        Row(
+            AREA,
+            f"machine load, 1-min average after each round ({_range(loads)})",
+            statistics.median(loads),
+            "runnable",
+            "",
+            None,
+        )
+    ]
+    for name, values in measured.items():
+        for part, label in ((0, "this process (scheduler, nannies)"), (1, "each worker")):
+            series = [v[part] for v in values]
+            rows.append(
+                Row(
+                    AREA,
+                    f"idle cluster, {name}: {label} ({_range(series)})",
+                    statistics.median(series),
+                    "ms CPU/s",
+                    "",
+                    None,
+                )
+            )
     return rows

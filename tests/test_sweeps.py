@@ -8,6 +8,7 @@ import hashlib
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -30,7 +31,14 @@ from hypothesis import strategies as st
 
 from durable_sim import sweeps
 from durable_sim.cli import main
-from durable_sim.experiments import ExperimentSpec, code_digest, run_experiment, save_rows
+from durable_sim.experiments import (
+    ExperimentSpec,
+    code_digest,
+    environment_record,
+    run_experiment,
+    save_rows,
+)
+from durable_sim.files import read_pair
 from durable_sim.sweeps import (
     INDEX_FILE,
     LOCK_FILE,
@@ -397,12 +405,46 @@ def _profiling(dask_worker) -> bool:
     return "profile" in dask_worker.periodic_callbacks
 
 
+def _tick_ms(server) -> float:
+    return server.periodic_callbacks["tick"].callback_time
+
+
+def _worker_tick_ms(dask_worker) -> float:
+    return _tick_ms(dask_worker)
+
+
 def test_a_local_cluster_is_single_threaded_workers_without_the_profiler(running_cluster):
+    """One thread per worker, no statistical profiler, and every server's event loop (the
+    scheduler's, the nannies', the workers') timed once a second, not every 20 ms."""
     with Client(running_cluster, set_as_default=False) as client:
         assert list(client.nthreads().values()) == [1]
         assert list(client.run(_profiling).values()) == [False]
+        assert list(client.run(_worker_tick_ms).values()) == [1000]
+    nannies = list(running_cluster.workers.values())
+    assert [_tick_ms(server) for server in [running_cluster.scheduler, *nannies]] == [1000, 1000]
     with pytest.raises(SweepError, match=r"bad workers=0 \(accepted: an int in 1..256\)"):
         local_cluster(0)
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/cmdline").is_file()
+    or "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="needs /proc and the forkserver start method",
+)
+def test_a_local_cluster_forks_its_workers_from_a_server_that_imported_the_sweep_module():
+    """A worker's parent is the fork server, not this process, and the worker has the sweep
+    module before any task has brought it (a spawned worker would import it with its first)."""
+
+    def start() -> tuple[int, str, bool]:  # nested: sent by value, importing nothing of ours
+        parent = os.getppid()
+        cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return parent, cmdline, "durable_sim.sweeps" in sys.modules
+
+    with local_cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
+        ((parent, cmdline, imported),) = client.run(start).values()
+    assert parent != os.getpid()
+    assert "multiprocessing.forkserver" in cmdline
+    assert imported
 
 
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
@@ -422,6 +464,48 @@ def test_files_are_byte_identical_whatever_the_executor_and_workers(
         result = run_sweep(EXAMPLE, tmp_path / name, progress=False, **arguments)
         assert (result.ran, result.skipped) == (12, 0), name
         assert files(tmp_path / name) == reference, name
+
+
+def test_a_task_that_fails_on_a_dask_worker_raises_its_error_and_a_rerun_finishes(
+    tmp_path, small_reference, running_cluster
+):
+    """A point that fails on a worker ends the sweep with that point's error; the points saved
+    before it stay valid, and a rerun on the mended worker runs the rest."""
+
+    def break_seed_2() -> None:  # nested: sent by value
+        module = sys.modules["durable_sim.sweeps"]
+        real = module.run_experiment
+
+        def failing(spec):
+            if spec.seed == 2:
+                raise RuntimeError(f"power cut at seed {spec.seed}")
+            return real(spec)
+
+        module.run_experiment = failing
+
+    def mend() -> None:
+        sys.modules["durable_sim.sweeps"].run_experiment = run_experiment
+
+    out = tmp_path / "out"
+    address = running_cluster.scheduler_address
+    with Client(address, set_as_default=False) as client:
+        client.run(break_seed_2)
+        try:
+            with pytest.raises(RuntimeError, match="power cut at seed 2"):
+                run_sweep(
+                    parse_sweep(SMALL),
+                    out,
+                    executor="dask",
+                    scheduler=address,
+                    batch_size=1,
+                    progress=False,
+                )
+        finally:
+            client.run(mend)
+    assert not (out / INDEX_FILE).exists()
+    result = run_sweep(parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False)
+    assert result.ran >= 2 and result.ran + result.skipped == 6
+    assert files(out) == small_reference
 
 
 def test_the_cli_runs_a_sweep_on_a_running_dask_cluster(
@@ -491,15 +575,16 @@ def test_points_are_fsynced_together_before_the_index(tmp_path, monkeypatch, sma
 
 
 def test_a_worker_running_in_memory_points_imports_no_database_driver_or_sdk_test_kit(tmp_path):
-    """What a worker process imports to run a sweep's in-memory points: neither psycopg (a
-    Postgres database's driver) nor the SDK's testing package (read for a Lambda context only)."""
+    """What a worker process imports to run a sweep's in-memory model-encoder points: neither
+    psycopg (a Postgres database's driver), nor the SDK's testing package (read for a Lambda
+    context only), nor PyAV (the real encoder's)."""
     script = f"""
 import sys
 from durable_sim.sweeps import parse_sweep, run_sweep
 document = {{"base": {{"workload": "video", "encoder": "model", "runs": 1, "chunks": 3}},
             "grid": {{"model": ["durable", "baseline"]}}}}
 run_sweep(parse_sweep(document), {str(tmp_path / "out")!r}, progress=False)
-unneeded = ("psycopg", "aws_durable_execution_sdk_python_testing")
+unneeded = ("av", "psycopg", "aws_durable_execution_sdk_python_testing")
 print(sorted(m for m in unneeded if m in sys.modules))
 """
     done = subprocess.run(
@@ -729,6 +814,32 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
         [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
+
+
+def test_a_worker_makes_its_environment_record_once_for_all_its_batches(tmp_path, monkeypatch):
+    """The code digest and package versions a worker's sidecars record are read on its first
+    batch only (tens of milliseconds each time), and are the process's `environment_record`."""
+    made = []
+
+    def counting() -> dict:
+        made.append(1)
+        return environment_record()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    points = parse_sweep(SMALL).points
+    monkeypatch.setattr(sweeps, "environment_record", counting)
+    sweeps._process_environment.cache_clear()
+    try:
+        with _held_by_sweep(out, "client-token"):
+            for position in (0, 1, 2):
+                item = [(position, points[position].spec, points[position].file)]
+                sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
+    finally:
+        sweeps._process_environment.cache_clear()
+    assert len(made) == 1
+    _, meta = read_pair(out / points[2].file)
+    assert {key: meta[key] for key in ("python", "packages", "code_sha256")} == environment_record()
 
 
 def test_read_sweep_can_give_each_row_its_grid_values(tmp_path: Path):

@@ -40,29 +40,32 @@ their sidecars say; a rerun finds them by their sha256 and runs them again, as a
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
-(`local_cluster`), or on the running cluster whose scheduler address is given. Workers run and
-save points themselves, so the output directory must be on a filesystem every worker shares
-(each task checks it before its points run, and stops once the sweep has let go of it). A worker
-decides to save a point, and saves it, under a shared lock (`SAVE_LOCK_FILE`) which a sweep
-takes exclusively to write its token when it starts: a point is saved only while the sweep that
-sent it holds the directory, never over a rerun's files by a worker of a sweep that was killed,
-and a pool worker ends once the sweep that started it has died (`_exit_with_parent`). Points
-are sent in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each
-point, and the environment a sidecar records (`durable_sim.experiments.environment_record`:
-code digest, package versions) is made once per batch, not once per point. One sweep at a time
-may write an output directory (an advisory lock on ``.sweep.lock``).
+(`local_cluster`: forked from a fork server that has imported this module), or on the running
+cluster whose scheduler address is given. Workers run and save points themselves, so the output
+directory must be on a filesystem every worker shares (each task checks it before its points
+run, and stops once the sweep has let go of it). A worker decides to save a point, and saves it,
+under a shared lock (`SAVE_LOCK_FILE`) which a sweep takes exclusively to write its token when it
+starts: a point is saved only while the sweep that sent it holds the directory, never over a
+rerun's files by a worker of a sweep that was killed, and a pool worker ends once the sweep that
+started it has died (`_exit_with_parent`). Points are sent in batches (guided, `GUIDED_SHARE`),
+which keeps the scheduler's per-task cost off each point, and the environment a sidecar records
+(`durable_sim.experiments.environment_record`: code digest, package versions) is made once per
+process, not once per batch or point. One sweep at a time may write an output directory (an
+advisory lock on ``.sweep.lock``).
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import io
 import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import socket
 import string
@@ -74,7 +77,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -133,11 +136,24 @@ MAX_WORKERS = 256
 #: tasks spread the scheduler's per-task cost over many points, and small last ones let the
 #: workers finish together.
 GUIDED_SHARE = 4
-#: Dask settings of the workers of a cluster this package starts (`local_cluster`). The
-#: statistical profiler, which feeds the dashboard's profile page, samples the running task's
-#: stack every 10 ms (distributed's default ``distributed.worker.profile.interval``); a sweep's
-#: tasks are deep simulation stacks and no dashboard is served, so it only costs CPU.
-DASK_CONFIG: Mapping[str, Any] = MappingProxyType({"distributed.worker.profile.enabled": False})
+#: Dask settings of a cluster this package starts (`local_cluster`): its scheduler and nannies
+#: (in the process that starts it) and its workers.
+#: - The statistical profiler, which feeds the dashboard's profile page, samples the running
+#:   task's stack every 10 ms (distributed's default ``distributed.worker.profile.interval``); a
+#:   sweep's tasks are deep simulation stacks and no dashboard is served, so it only costs CPU.
+#: - Each server (scheduler, nanny, worker) wakes its event loop every
+#:   ``distributed.admin.tick.interval`` (default 20 ms) to time it, for a log message when the
+#:   loop was blocked longer than ``distributed.admin.tick.limit`` (3 s), at a level the cluster
+#:   silences. Once a second still finds such a block, and an idle 2-worker cluster uses 28
+#:   instead of 68 ms of CPU per second (its scheduler and nannies 15 instead of 35, each worker
+#:   6 instead of 16; ``python -m benchmarks dask-idle``, medians of 3 at load 7-11).
+DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
+    {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
+)
+
+#: What the fork server of a `local_cluster`'s workers imports before it forks them: the Dask
+#: worker, and this module, whose `_run_batch` every task of a sweep calls.
+FORKSERVER_PRELOAD: tuple[str, ...] = ("distributed", __name__)
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + ".+-")
 _MAX_ID_CHARS = 150  # a point's file names stay well below common 255-byte limits
@@ -564,15 +580,15 @@ def _lock_token(out: Path) -> str:
 def _run_batch(task: _Task) -> _Done:
     """A worker's task: check it writes where the client reads and runs the client's code, make
     the registrations its points name (workloads, profiles), then run and save its points with
-    one `environment_record` made here (the worker's packages go into its points' sidecars),
-    until the sweep lets go of the directory (`_run_points`)."""
+    this process's `environment_record` (`_process_environment`: the worker's packages go into
+    its points' sidecars), until the sweep lets go of the directory (`_run_points`)."""
     out, token, code, registrations, items = task
     if _lock_token(Path(out)) != token:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
             "(accepted: a directory on a filesystem every worker shares)"
         )
-    environment = environment_record()
+    environment = _process_environment()
     if environment["code_sha256"] != code:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} runs durable-sim code "
@@ -582,6 +598,14 @@ def _run_batch(task: _Task) -> _Done:
     for registration in registrations:
         registration.restore()
     return _run_points(Path(out), items, environment, token)
+
+
+@functools.cache
+def _process_environment() -> Mapping[str, Any]:
+    """This process's `environment_record`, made on its first batch: a worker runs many batches,
+    and the code and packages a process runs do not change while it runs (as the project's
+    checkout, `durable_sim.project.installed_checkout`). Read only."""
+    return MappingProxyType(environment_record())
 
 
 def _registrations(specs: Iterable[ExperimentSpec]) -> tuple[Registrations, ...]:
@@ -630,20 +654,39 @@ def local_cluster(workers: int) -> LocalCluster:
     """A new `distributed.LocalCluster` as ``executor="dask"`` starts one: `workers` (1..
     `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
     silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
-    :8787 and warns if that is taken); and the workers' statistical profiler off (`DASK_CONFIG`).
+    :8787 and warns if that is taken); the workers' statistical profiler off and the servers'
+    event loops timed once a second (`DASK_CONFIG`).
+
+    Where the platform has it, the worker processes are forked from a `multiprocessing` fork
+    server that has imported `FORKSERVER_PRELOAD`, instead of each starting an interpreter and
+    importing them (spawn): the imports are paid once, by one process, while this one imports
+    distributed, and a worker exits without tearing down an interpreter. The fork server is
+    the process's own (``multiprocessing.forkserver``): it starts with the first such cluster
+    and serves the next ones until this process and the workers it forked have ended, and a
+    fork server already running keeps the modules it was started with. A worker its nanny
+    restarts later is spawned (distributed's default).
+
     The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
     _check_arguments("dask", workers, None, None)
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "forkserver":
+        # Started first: its imports run beside this process's import of distributed.
+        multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        forkserver.ensure_running()
     # Imported here: dask is needed only by this executor and costs a second to import.
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
-        config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
-    )
+    # The scheduler and the nannies read this process's configuration as they start.
+    with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+            config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+        )
 
 
 def _dask_client(scheduler: str | None, workers: int) -> Any:
@@ -668,12 +711,14 @@ def _dask_client(scheduler: str | None, workers: int) -> Any:
 
 
 def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
+    """The tasks' results as they finish: sent to the scheduler in one graph, gathered by the
+    client's event loop as they finish (a task's error is raised here)."""
     from distributed import as_completed as dask_as_completed
 
-    futures = [client.submit(_run_batch, task, pure=False) for task in tasks]
+    futures = client.map(_run_batch, tasks, pure=False)
     try:
-        for future in dask_as_completed(futures, loop=client.loop):
-            yield future.result()
+        for _, done in dask_as_completed(futures, with_results=True, loop=client.loop):
+            yield done
     finally:
         client.cancel(futures)
 

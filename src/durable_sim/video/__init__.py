@@ -4,6 +4,9 @@ Validate metadata, split a video into keyframe-aligned chunks, encode the chunks
 (in parallel worker processes or serially), and assemble and verify the output. The `*_step`
 functions are the workflow-facing API: JSON-serializable arguments and small JSON-serializable
 results, with video bytes kept in a content-addressed `BlobStore` and passed by key.
+
+PyAV (``av``) is imported by the functions that call FFmpeg, not with these modules: a process
+that runs the model encoder only (a sweep's worker) never loads it.
 """
 
 from durable_sim.video.assemble import assemble, concat_parts, verify_against

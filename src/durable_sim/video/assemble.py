@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-
-from av.video.stream import VideoStream
+from typing import TYPE_CHECKING
 
 from durable_sim.video.errors import AssemblyError, InvalidVideoError
 from durable_sim.video.mp4 import (
@@ -24,6 +23,9 @@ from durable_sim.video.mp4 import (
     shift_timestamps,
 )
 from durable_sim.video.probe import VideoInfo, decoded_frame_count, probe
+
+if TYPE_CHECKING:
+    from av.video.stream import VideoStream
 
 
 def _stream_signature(stream: VideoStream) -> tuple[object, ...]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import av
-
 from durable_sim.video.errors import InvalidVideoError
 from durable_sim.video.h264 import EncodeParams, encode_frames
 from durable_sim.video.mp4 import first_video_stream, open_input
@@ -17,6 +15,8 @@ from durable_sim.video.mp4 import first_video_stream, open_input
 
 def encode_chunk(data: bytes, params: EncodeParams) -> bytes:
     """Re-encode the chunk `data` to H.264 in MP4 with `params`; return the output bytes."""
+    import av
+
     with open_input(data) as container:
         stream = first_video_stream(container)
         if not stream.average_rate:

@@ -12,11 +12,12 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-
-import av
-from av.video.frame import PictureType, VideoFrame
+from typing import TYPE_CHECKING
 
 from durable_sim.video.mp4 import BITEXACT, MP4_FORMAT
+
+if TYPE_CHECKING:
+    from av.video.frame import VideoFrame
 
 PRESETS = (
     "ultrafast",
@@ -57,6 +58,9 @@ def encode_frames(
     frames: Iterable[VideoFrame], *, fps: Fraction, width: int, height: int, params: EncodeParams
 ) -> bytes:
     """Encode `frames` (any pixel format, `width`x`height`) to H.264 in MP4 at `fps`."""
+    import av
+    from av.video.frame import PictureType
+
     buffer = io.BytesIO()
     time_base = 1 / fps
     with av.open(buffer, mode="w", format=MP4_FORMAT, options=BITEXACT) as output:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-
-import av
-from av.container import InputContainer
-from av.video.stream import VideoStream
+from typing import TYPE_CHECKING
 
 from durable_sim.video.errors import InvalidVideoError
+
+if TYPE_CHECKING:
+    import av
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 MP4_FORMAT = "mp4"
 BITEXACT = {"fflags": "+bitexact"}
@@ -21,6 +23,8 @@ BITEXACT = {"fflags": "+bitexact"}
 
 def open_input(data: bytes) -> InputContainer:
     """Open video bytes for reading; unreadable bytes raise `InvalidVideoError`."""
+    import av
+
     if not data:
         raise InvalidVideoError("not a readable video: the input is empty")
     try:
@@ -38,6 +42,8 @@ def first_video_stream(container: InputContainer) -> VideoStream:
 
 def read_packets(container: InputContainer, stream: VideoStream) -> list[av.Packet]:
     """The packets of `stream` in decode order, without the demuxer's empty flush packet."""
+    import av
+
     try:
         packets = [packet for packet in container.demux(stream) if packet.size]
     except av.FFmpegError as exc:
@@ -70,6 +76,8 @@ def shift_timestamps(packets: Iterable[av.Packet], delta: int) -> None:
 
 def mux_packets(template: VideoStream, packets: Iterable[av.Packet]) -> bytes:
     """Write `packets` (already re-timed) into a new MP4 whose stream copies `template`."""
+    import av
+
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=MP4_FORMAT, options=BITEXACT) as output:
         stream = output.add_stream_from_template(template)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypedDict
 
-import av
-
 from durable_sim.video.errors import InvalidVideoError
 from durable_sim.video.mp4 import first_video_stream, open_input, presentation_span, read_packets
 
@@ -86,6 +84,8 @@ def probe(data: bytes) -> VideoInfo:
 
 def decoded_frame_count(data: bytes) -> int:
     """Number of frames that decode from the first video stream of `data`."""
+    import av
+
     with open_input(data) as container:
         stream = first_video_stream(container)
         try:

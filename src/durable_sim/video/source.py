@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
-
 from durable_sim.video.h264 import EncodeParams, encode_frames
 
 SOURCE_PRESET = "veryfast"
@@ -56,6 +54,8 @@ class SourceSpec:
 
 def make_source_video(spec: SourceSpec) -> bytes:
     """Render and encode the synthetic video (H.264 in MP4, GOP of `spec.gop_frames`)."""
+    import av
+
     params = EncodeParams(preset=SOURCE_PRESET, crf=SOURCE_CRF, gop_frames=spec.gop_frames)
     with av.open(spec.lavfi_graph(), format="lavfi") as lavfi:
         return encode_frames(
