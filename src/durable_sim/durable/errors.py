@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
@@ -120,14 +121,20 @@ class ExecutionBusyError(DurableSimError, RuntimeError):
     """Another owner holds a live lease on the execution; nothing was run.
 
     `owner` is the holder, `epoch` its lease epoch and `expires_in_s` the seconds until its
-    lease lapses unless renewed.
+    lease lapses unless renewed (infinite for a lease held until released,
+    `durable_sim.durable.lease.HeldLease`).
     """
 
     def __init__(self, execution_id: str, owner: str, epoch: int, expires_in_s: float) -> None:
+        left = (
+            f"{max(expires_in_s, 0.0):.1f} s left unless renewed"
+            if expires_in_s < math.inf
+            else "held until released"
+        )
         super().__init__(
             f"execution {execution_id!r} is being run by {owner} (lease epoch {epoch}, "
-            f"{max(expires_in_s, 0.0):.1f} s left unless renewed); no step was run. Wait for "
-            "it (LeaseConfig(on_busy='wait')) or try again after the lease ends"
+            f"{left}); no step was run. Wait for it (LeaseConfig(on_busy='wait')) or try "
+            "again after the lease ends"
         )
         self.execution_id = execution_id
         self.owner = owner

@@ -136,15 +136,19 @@ def open_leased(
     *,
     function_name: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    until_released: bool = False,
 ) -> ExecutionRecord:
     """Open (or create) the execution and take its lease as `config` says.
 
     A finished execution comes back without a lease. With ``on_busy="wait"`` a busy
     execution is polled until its lease is free; past `wait_timeout_s` the last
-    `ExecutionBusyError` is raised.
+    `ExecutionBusyError` is raised. With `until_released` the lease has no expiry (it is
+    held until released or lapsed on purpose; only for a journal of this process, see
+    `HeldLease`), else it lasts ``config.duration_s``.
     """
     owner = config.owner or new_owner_id()
     deadline = None if config.wait_timeout_s is None else time.monotonic() + config.wait_timeout_s
+    lease_s = math.inf if until_released else config.duration_s
     while True:
         try:
             return journal.open_execution(
@@ -152,7 +156,7 @@ def open_leased(
                 input_payload,
                 started,
                 owner=owner,
-                lease_s=config.duration_s,
+                lease_s=lease_s,
                 function_name=function_name,
             )
         except ExecutionBusyError as busy:
@@ -249,6 +253,37 @@ class _RenewalStarts:
 
 
 _RENEWAL_STARTS = _RenewalStarts()
+
+
+class HeldLease:
+    """A lease on a journal that lives only in this process (a plain `MemoryJournal`), taken
+    without expiry (``open_leased(..., until_released=True)``): nothing renews it, and it ends
+    when its holder releases it (or lapses it, as a simulated crash does).
+
+    One writer still holds: every thread or engine of the process that shares the journal
+    takes the lease through it, and finds it busy until it is released; writes stay fenced by
+    its epoch. What is given up is only the expiry, which exists to let another process take
+    over from a crashed or stalled holder. No other process can open this journal, and a crash
+    of this one takes the journal with it. A stall cannot end the lease either: a
+    `LeaseKeeper` renews from its own thread for as long as the process lives, so another
+    holder in the same process can take it over only if renewal fails, which a plain memory
+    journal's ``renew`` does only after a takeover. The one-writer guarantees of the module
+    docstring therefore hold as they do with a keeper. `check` never raises, and `stop`
+    returns the lease. A journal that can fail otherwise (a subclass simulating an outage, a
+    wrapper) gets a `LeaseKeeper`.
+    """
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+
+    def check(self) -> None:
+        """Nothing to check: the lease cannot lapse while it is held."""
+
+    def stop(self) -> Lease:
+        """Nothing to stop; returns the lease."""
+        return self.lease
 
 
 class LeaseKeeper:

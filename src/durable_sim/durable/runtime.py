@@ -43,9 +43,10 @@ from durable_sim.durable.journal import (
     ExecutionRecord,
     HistoryEntry,
     Journal,
+    MemoryJournal,
     OperationRecord,
 )
-from durable_sim.durable.lease import Lease, LeaseConfig, LeaseKeeper, open_leased
+from durable_sim.durable.lease import HeldLease, Lease, LeaseConfig, LeaseKeeper, open_leased
 from durable_sim.durable.operation.common import error_fields
 from durable_sim.durable.registry import (
     FunctionRegistry,
@@ -121,9 +122,12 @@ def execute(
 
     The run holds the execution's lease (`lease`; see `durable_sim.durable.lease`) from the
     start to its end: another owner's live lease raises `ExecutionBusyError` (or is waited
-    for) before anything runs. With `park_after_ms`, an execution whose next timer is further
-    away than that (or that waits on a callback) returns PENDING and leaves itself ready in the
-    journal's queue for that time, instead of sleeping with its lease held (for workers).
+    for) before anything runs. On a plain `MemoryJournal` (this process's own) the lease has
+    no expiry and nothing renews it (`durable_sim.durable.lease.HeldLease`); on any other
+    journal a `LeaseKeeper` renews it. With `park_after_ms`, an execution whose next timer is
+    further away than that (or that waits on a callback) returns PENDING and leaves itself
+    ready in the journal's queue for that time, instead of sleeping with its lease held (for
+    workers).
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
     lease, unreachable database) that stops the invocation without recording an outcome.
@@ -131,8 +135,16 @@ def execute(
     check_execution_id(execution_id)
     config = lease or _DEFAULT_LEASE
     started = HistoryEntry("ExecutionStarted", clock.now_ms(), None, {"Input": input_payload})
+    # A plain memory journal lives and dies with this process: its lease needs no renewal.
+    local = type(journal) is MemoryJournal
     execution = open_leased(
-        journal, execution_id, input_payload, started, config, function_name=function_name
+        journal,
+        execution_id,
+        input_payload,
+        started,
+        config,
+        function_name=function_name,
+        until_released=local,
     )
     if execution.input != input_payload:
         if execution.lease is not None:
@@ -143,7 +155,11 @@ def execute(
         )
     if execution.status != "RUNNING" or execution.lease is None:
         return _finished_run(execution, RunMetrics(), journal)
-    keeper = LeaseKeeper(journal, execution.lease, config.duration_s)
+    keeper: HeldLease | LeaseKeeper = (
+        HeldLease(execution.lease)
+        if local
+        else LeaseKeeper(journal, execution.lease, config.duration_s)
+    )
     state = ExecutionState(
         execution_id=execution_id,
         arn=execution_arn(function_name, execution_id),

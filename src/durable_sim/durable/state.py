@@ -44,7 +44,7 @@ from durable_sim.durable.codec import describe, payload_bytes
 from durable_sim.durable.errors import JournalError, OperationClosedError
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
-from durable_sim.durable.lease import LeaseKeeper
+from durable_sim.durable.lease import HeldLease, LeaseKeeper
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import Sampler
@@ -146,7 +146,7 @@ class ExecutionState:
         faults: FaultPlan,
         metrics: RunMetrics,
         responder: Responder | None = None,
-        keeper: LeaseKeeper | None = None,
+        keeper: HeldLease | LeaseKeeper | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.durable_execution_arn = arn
