@@ -21,7 +21,17 @@ from aws_durable_execution_sdk_python.waits import (
     WaitForConditionDecision,
 )
 
-from durable_sim import MemoryJournal, VirtualClock, WallClock, run_durable, send_callback_success
+from durable_sim import (
+    FaultPlan,
+    MemoryJournal,
+    SimulatedCrash,
+    VirtualClock,
+    WallClock,
+    run_durable,
+    send_callback_success,
+)
+from durable_sim.durable import ExecutionBusyError
+from durable_sim.durable import lease as lease_module
 from durable_sim.latency import Dist, LatencyProfile
 from tests.durable.conftest import JournalBackend
 
@@ -309,3 +319,65 @@ def test_an_infinite_or_nan_duration_is_one_clear_error_on_both_clocks(
     assert isinstance(run.error, ValidationError), run.error
     assert repr(seconds) in str(run.error) and "finite number of seconds" in str(run.error)
     assert math.isfinite(run.metrics.elapsed_ms)  # type: ignore[arg-type]
+
+
+class _Starts:
+    """Stands in for the process's lease renewal starter: counts the keepers made."""
+
+    def __init__(self) -> None:
+        self.keepers = 0
+
+    def add(self, due: float, keeper: Any) -> list[Any]:
+        self.keepers += 1
+        return [due, 0, keeper]
+
+    def cancel(self, entry: list[Any]) -> None:
+        entry[2] = None
+
+
+class _OwnJournal(MemoryJournal):
+    """A memory journal of a subclass (one that may simulate outages, as tests do)."""
+
+
+def test_a_run_on_a_plain_memory_journal_holds_its_lease_until_it_releases_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    starts = _Starts()
+    monkeypatch.setattr(lease_module, "_RENEWAL_STARTS", starts)
+    journal = MemoryJournal()
+    seen: list[ExecutionBusyError] = []
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        def other_caller(_: Any) -> int:
+            with pytest.raises(ExecutionBusyError) as busy:
+                run_durable(handler, None, journal=journal, execution_id="e")
+            seen.append(busy.value)
+            return 1
+
+        return ctx.step(other_caller, name="s")
+
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    assert (run.status, run.result, starts.keepers) == ("SUCCEEDED", 1, 0)  # no keeper made
+    assert seen[0].expires_in_s == math.inf and seen[0].epoch == 1
+    assert "(lease epoch 1, held until released); no step was run" in str(seen[0])
+    # released at its end: the next caller gets the outcome at once
+    assert run_durable(handler, None, journal=journal, execution_id="e").result == 1
+    run_durable(lambda event, ctx: ctx.step(lambda _: 2), None, journal=_OwnJournal())
+    assert starts.keepers == 1  # any other journal's lease is renewed by a keeper
+
+
+def test_a_simulated_crash_lapses_a_lease_held_until_released() -> None:
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b")
+
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            handler,
+            None,
+            journal=journal,
+            execution_id="e",
+            faults=FaultPlan(crash_after_checkpoint=1, crash_mode="raise"),
+        )
+    assert run_durable(handler, None, journal=journal, execution_id="e").result == 3
