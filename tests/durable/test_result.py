@@ -1,17 +1,21 @@
-"""`OperationView.of`: the view of a journal record equals the one its constructor builds."""
+"""`OperationView.of`: the view of a journal record equals the one its constructor builds; a
+run's operations are built once, when first read, from its records at its end."""
 
 from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from durable_sim.durable.journal import OperationRecord
+from durable_sim import MemoryJournal, run_durable
+from durable_sim.durable.journal import HistoryEntry, OperationRecord
 from durable_sim.durable.result import DurableRun, OperationView
 from durable_sim.durable.runtime import operation_views
 
@@ -81,3 +85,34 @@ def test_a_run_finds_its_first_operation_by_name() -> None:
     with pytest.raises(KeyError) as missing:
         run.operation("u")
     assert missing.value.args[0] == "no operation named 'u' (names: ['s', 't'])"
+
+
+def test_operations_given_as_a_function_are_built_once_when_first_read() -> None:
+    built: list[int] = []
+    views = [_view('"a"')]
+
+    def build() -> list[OperationView]:
+        built.append(1)
+        return views
+
+    run = DurableRun(execution_id="e", engine="sim", status="SUCCEEDED", operations=build)
+    assert built == []  # nothing is built until someone reads the operations
+    assert run.operations is views and run.operations is views and built == [1]
+    eager = DurableRun(execution_id="e", engine="sim", status="SUCCEEDED", operations=views)
+    assert run == eager and repr(run) == repr(eager)
+    assert DurableRun(execution_id="e", engine="sim", status="SUCCEEDED").operations == []
+    lazy_later = DurableRun(execution_id="e", engine="sim", status="SUCCEEDED", operations=build)
+    assert dataclasses.replace(lazy_later).operations == views
+
+
+def test_a_runs_operations_are_its_journal_records_at_its_end() -> None:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b")
+
+    journal = MemoryJournal()
+    run = run_durable(handler, None, journal=journal, execution_id="e")
+    records = journal.open_execution("e", "null", HistoryEntry("ExecutionStarted", 0, None, {}))
+    assert run.operations == operation_views(records.operations)
+    assert [(op.name, op.result) for op in run.operations] == [("a", 1), ("b", 2)]
+    again = run_durable(handler, None, journal=journal, execution_id="e")  # the outcome, read back
+    assert again.operations == run.operations

@@ -580,7 +580,7 @@ class _Runner:
             result=result,
             error=error,
             error_object=error_object,
-            operations=operation_views(state.operations),
+            operations=functools.partial(operation_views, dict(state.operations)),
             metrics=state.metrics,
             pending_callbacks=pending or [],
             journal=state.journal,
@@ -602,7 +602,7 @@ def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Jour
         result=json.loads(execution.result) if execution.result is not None else None,
         error=error,
         error_object=error_object,
-        operations=operation_views(execution.operations),
+        operations=functools.partial(operation_views, execution.operations),
         metrics=metrics,
         journal=journal,
     )
