@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -41,3 +42,8 @@ def test_plain_function_runs_on_sim() -> None:
         "SUCCEEDED",
         1,
     )
+
+
+def test_a_run_without_an_execution_id_starts_a_new_execution_with_a_random_id() -> None:
+    ids = [run_durable(lambda event, ctx: event, 1).execution_id for _ in range(3)]
+    assert all(re.fullmatch(r"execution-[0-9a-f]{12}", i) for i in ids) and len(set(ids)) == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,7 +73,7 @@ def run_durable(
             json.dumps(event),
             journal=journal if journal is not None else MemoryJournal(),
             execution_id=(
-                f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
+                f"execution-{os.urandom(6).hex()}" if execution_id is None else execution_id
             ),
             clock=clock if clock is not None else VirtualClock(),
             sampler=Sampler(profile or ZERO, seed),
