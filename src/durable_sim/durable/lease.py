@@ -22,7 +22,8 @@ What a user may rely on when several processes share one journal
   longer than the lease (a paused process, a database unreachable for that long) stops before
   its next step, and its writes are refused once a new owner took over. A body already running
   in a stalled process is not interrupted: keep ``duration_s`` longer than the longest stall
-  you expect.
+  you expect. (A run on a plain memory journal, which no other process can open, holds its
+  lease until it releases it, with no expiry and nothing to renew: `HeldLease`.)
 - **No completed step re-runs**: a step whose completion is in the journal returns its
   journaled result in every later invocation, in any process.
 - **At-least-once per attempt**: a step whose body ran but whose completion did not reach the
