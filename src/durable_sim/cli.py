@@ -767,8 +767,9 @@ def recover_command(paths: tuple[Path, ...]) -> int:
     leftovers removed) and per temporary file left with no pending file beside it (removed: in
     a sweep directory, whose lock proves that no writer is live; left: elsewhere, where a writer
     may be writing it now; remove it once none is). A directory a sweep is writing now, a path
-    that is no published data file and a directory that refuses the changes (read-only) are
-    refused with one line (exit 2)."""
+    that is no published data file, a directory that refuses the changes (read-only), a sweep
+    lock file that is no regular file (a directory, a FIFO) and a filesystem that keeps no locks
+    are refused with one line naming the path (exit 2)."""
     from durable_sim.files import recover_pairs
     from durable_sim.sweeps import SweepError, quiet_sweeps
 
