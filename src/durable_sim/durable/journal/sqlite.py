@@ -42,7 +42,7 @@ from durable_sim.durable.journal.records import (
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
 from durable_sim.files import refuses_files
-from durable_sim.sqlite_errors import lacks_resource
+from durable_sim.sqlite_errors import BUSY_TIMEOUT, lacks_resource
 
 SCHEMA_VERSION = 3  # 1: latest records only; 2: + history; 3: + leases, queue, terminal flags
 _SCHEMA = f"""
@@ -87,8 +87,9 @@ class SqliteJournal(Journal):
     """A journal in a SQLite file; see `durable_sim.durable.journal.Journal` for the contract.
 
     `group_commit` (default on) merges appends made concurrently through this object into one
-    transaction each; off, every append is its own commit. `busy_timeout_s` is how long a
-    write waits for another process's transaction before `JournalUnavailableError`.
+    transaction each; off, every append is its own commit. `busy_timeout_s` (seconds, 0 to
+    `durable_sim.sqlite_errors.MAX_BUSY_TIMEOUT_S`; ValueError otherwise) is how long a write
+    waits for another process's transaction before `JournalUnavailableError`.
 
     Raises `JournalPathError` for a path that is a directory or whose directory is missing or
     not writable, and `JournalCorruptError` (naming the path) for a file that is not a journal
@@ -98,6 +99,7 @@ class SqliteJournal(Journal):
     def __init__(
         self, path: str | Path, *, group_commit: bool = True, busy_timeout_s: float = 30.0
     ) -> None:
+        busy_timeout_s = BUSY_TIMEOUT.check("SQLite journal busy_timeout_s", busy_timeout_s)
         self.path = Path(path)
         self._rows = RowDecoder(f"journal {self.path}")
         _check_path(self.path)
