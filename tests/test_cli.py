@@ -345,6 +345,8 @@ _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
         ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "x"], _IDLE_X),
         ([*WORKER, "--journal", "{tmp}/j.db", "--max-runs", "x"], _MAX_RUNS_X),
         ([*COUNTER, "--runs", "x"], "'x' is not an integer (accepted: an integer >= 1"),
+        # a remedy is written as the option that makes it (formerly: spec syntax, clock='wall')
+        ([*COUNTER, "--engine", "aws-local"], "runs on the wall clock (set --clock wall)"),
         ([*COUNTER, "--jobs", "1.5"], "'1.5' is not an integer (accepted: an integer >= 1 and"),
         ([*COUNTER, "--poll-interval-ms", "x"], "'x' is not a number (accepted: a finite number"),
         ([*WORKER, "--journal", "{tmp}/journal.txt"], "file is not a database"),

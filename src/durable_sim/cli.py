@@ -830,8 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         click.echo(f"{PROG}: aborted", err=True)
         return 1
-    except SpecError as exc:
-        click.echo(f"{PROG}: {_one_line(str(exc))}", err=True)
+    except SpecError as exc:  # a remedy it proposes, as options (--clock wall)
+        click.echo(f"{PROG}: {_one_line(exc.command_line_message())}", err=True)
         return 2
     except StorageUnavailableError as exc:
         click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
