@@ -4,9 +4,12 @@ file's settings, and which journal error an SQLite error becomes."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
@@ -471,3 +474,24 @@ def test_open_journal_checks_its_timeout_whatever_the_journal(tmp_path: Path) ->
     with pytest.raises(ValueError, match=r"^bad timeout_s=0.5 \(accepted: a number of seconds"):
         open_journal(str(tmp_path / "j.db"), timeout_s=0.5)
     assert not (tmp_path / "j.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "a FIFO (named pipe)"),
+        (lambda path: socket.socket(socket.AF_UNIX).bind(str(path)), "a socket"),
+        (lambda path: path.symlink_to("/dev/null"), "a character device"),
+    ],
+)
+def test_a_journal_path_that_is_no_regular_file_is_a_path_error(
+    tmp_path: Path, make: Any, kind: str
+) -> None:
+    """SQLite called a FIFO or a device a "disk I/O error", which the journal reported as
+    unavailable for now (a worker retried it for minutes); the docstring promises a path error
+    for a path that cannot hold a journal."""
+    path = tmp_path / "j.sqlite"
+    make(path)
+    with pytest.raises(JournalPathError) as info:
+        SqliteJournal(path)
+    assert str(info.value) == f"journal path {path} is {kind} {_ACCEPTED_PATH}"
