@@ -276,7 +276,15 @@ _TIMEOUT_X = (
     "to 2147483647)"
 )
 _TIMEOUT_TINY = "'--timeout-s': 1e-9 is out of range (accepted: a number of seconds from 1 to"
-_IDLE_X = "'--idle-exit-s': 'x' is not a number (accepted: a finite number >= 0)"
+_IDLE_X = "'--idle-exit-s': 'x' is not a number (accepted: a finite number of seconds >= 0)"
+_LEASE_TINY = (
+    "'--lease-s': 1e-9 is out of range (accepted: a finite number of seconds >= 0.1; a lease is "
+    "renewed every third of it, and under 0.1 s a renewal's round trip to the journal may not "
+    "land before the lease lapses)"
+)
+_TIMEOUT_HUGE = (
+    "'--timeout-s': 1.000e+400 is out of range (accepted: a number of seconds from 1 to 2147483647)"
+)
 _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
 
 
@@ -317,10 +325,16 @@ _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
         (["sweep", "{tmp}/sweep_list.yaml", "--out", "{tmp}/o"], "expected a mapping"),
         (["sweep", "{tmp}/sweep_twice.yaml", "--out", "{tmp}/o"], "key 'grid' given twice"),
         # bad worker flags
-        ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "nan"], "nan is not a finite number"),
-        ([*WORKER, "--journal", "{tmp}/j.db", "--park-after-ms", "inf"], "inf is not a finite"),
-        ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "nan"], "nan is not a finite"),
-        ([*WORKER, "--journal", "{tmp}/j.db", "--lease-s", "0"], "'--lease-s': 0.0 is not in"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "nan"], "nan is out of range (accepted"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "0"], "0 is out of range (accepted: a"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--park-after-ms", "inf"], "inf is out of range"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "nan"], "nan is out of range"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "-1e-300"], "-1e-300 is out of"),
+        ([*WORKER, "--journal", "{tmp}/j.db", "--lease-s", "0"], "'--lease-s': 0 is out of range"),
+        # a lease shorter than a renewal's round trip to the journal: refused, saying why
+        ([*WORKER, "--journal", "{tmp}/j.db", "--lease-s", "1e-9"], _LEASE_TINY),
+        # a huge value is abbreviated (formerly: all its digits)
+        ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "1" + "0" * 400], _TIMEOUT_HUGE),
         # a value that is no number names the accepted range (formerly: "is not a valid float
         # range"), and a deadline below the server's 0.1 s check or above libpq's is refused
         ([*WORKER, "--journal", "{tmp}/j.db", "--timeout-s", "x"], _TIMEOUT_X),
@@ -331,6 +345,8 @@ _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
         ([*WORKER, "--journal", "{tmp}/j.db", "--idle-exit-s", "x"], _IDLE_X),
         ([*WORKER, "--journal", "{tmp}/j.db", "--max-runs", "x"], _MAX_RUNS_X),
         ([*COUNTER, "--runs", "x"], "'x' is not an integer (accepted: an integer >= 1"),
+        # a remedy is written as the option that makes it (formerly: spec syntax, clock='wall')
+        ([*COUNTER, "--engine", "aws-local"], "runs on the wall clock (set --clock wall)"),
         ([*COUNTER, "--jobs", "1.5"], "'1.5' is not an integer (accepted: an integer >= 1 and"),
         ([*COUNTER, "--poll-interval-ms", "x"], "'x' is not a number (accepted: a finite number"),
         ([*WORKER, "--journal", "{tmp}/journal.txt"], "file is not a database"),

@@ -376,3 +376,21 @@ def test_defaults_do_not_count_as_given() -> None:
     ):
         assert ExperimentSpec.parse(spec.model_dump()) == spec
     assert ExperimentSpec.parse({**COUNTER, "chunks": 10, "runs": 2.0}).runs == 2
+
+
+def test_a_remedy_is_written_as_a_spec_writes_it_and_kept_for_the_command_line() -> None:
+    """The library says ``clock='wall'`` (spec syntax); the command line renders the same
+    remedy as ``--clock wall`` (`SpecError.command_line_message`), also after a pickle (a
+    worker process's error)."""
+    import pickle
+
+    from durable_sim.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        ExperimentSpec.parse({"workload": "counter", "model": "durable", "engine": "aws-local"})
+    error = info.value
+    assert str(error).endswith("engine 'aws-local' runs on the wall clock (set clock='wall')")
+    assert error.settings == {"clock": "wall"}
+    assert error.command_line_message().endswith("the wall clock (set --clock wall)")
+    copied = pickle.loads(pickle.dumps(error))
+    assert str(copied) == str(error) and copied.settings == {"clock": "wall"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -795,7 +796,7 @@ def test_one_sweep_at_a_time_per_output_directory(tmp_path):
     out.mkdir()
     with (out / LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(SweepError, match="is in use by another sweep"):
+        with pytest.raises(SweepError, match="held by another sweep or by a durable-sim recover"):
             run_sweep(parse_sweep(SMALL), out, progress=False)
     assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
     assert (out / LOCK_FILE).read_text() == ""
@@ -1125,3 +1126,131 @@ def test_a_recovery_waits_for_a_save_in_flight_of_a_killed_sweeps_worker(tmp_pat
         assert entered == []
     thread.join(timeout=30)
     assert entered == [[out]]
+
+
+# --- lock files that cannot serve, and who holds a lock ------------------------------------------
+
+
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _make_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+
+
+_NOT_FILES = {
+    "a FIFO (named pipe)": _make_fifo,
+    "a directory": _make_directory,
+    "a socket": _make_socket,
+}
+
+
+def _without_hanging(call, fifo: Path | None = None, timeout_s: float = 60.0) -> Any:
+    """`call()`'s result, failing (not hanging) if it does not return within `timeout_s`: a
+    thread stuck opening the FIFO `fifo` is let go by opening its other end."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # handed to the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout_s)
+        pytest.fail(f"{call} did not return within {timeout_s} s (blocked on a lock file)")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+@pytest.mark.parametrize("what", sorted(_NOT_FILES))
+@pytest.mark.parametrize("name", [LOCK_FILE, SAVE_LOCK_FILE])
+def test_a_lock_file_that_is_no_regular_file_is_refused_by_sweep_and_recover_without_hanging(
+    tmp_path, capsys, what, name
+):
+    """A FIFO at .sweep.lock hung recover (its open blocked for a writer), a directory gave an
+    unexpected IsADirectoryError (exit 1): each is one line naming the path, what stands there
+    and what should, exit 2 (bad usage), for sweep and recover alike, and nothing is written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).touch()  # a sweep ran there (recover looks at the save lock then only)
+    lock = out / name
+    lock.unlink(missing_ok=True)
+    _NOT_FILES[what](lock)
+    fifo = lock if what.startswith("a FIFO") else None
+    sweep_file = tmp_path / "small.yaml"
+    sweep_file.write_text(yaml.safe_dump(SMALL))
+    before = sorted(p.name for p in out.iterdir())
+    for argv in (["recover", str(out)], ["sweep", str(sweep_file), "--out", str(out), "-q"]):
+        capsys.readouterr()
+        assert _without_hanging(lambda argv=argv: main(argv), fifo) == 2, argv
+        err = capsys.readouterr().err
+        assert f"lock file {str(lock)!r} is {what} (accepted: a regular file" in err, err
+        assert err.count("\n") == 1, err
+        assert sorted(p.name for p in out.iterdir()) == before
+        assert not [p for p in out.iterdir() if p.suffix == ".csv"]
+
+
+def test_a_filesystem_without_locks_is_named_not_an_unexpected_error(tmp_path, capsys, monkeypatch):
+    """flock failing with ENOLCK (NFS without its lock manager) printed "unexpected OSError:
+    [Errno 37] No locks available", exit 1, naming no directory."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).touch()
+    sweep_file = tmp_path / "small.yaml"
+    sweep_file.write_text(yaml.safe_dump(SMALL))
+
+    def no_locks(fd: Any, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(sweeps.fcntl, "flock", no_locks)
+    for argv in (["recover", str(out)], ["sweep", str(sweep_file), "--out", str(out), "-q"]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"cannot lock {str(out / LOCK_FILE)!r}: No locks available" in err, err
+        assert "accepted: a directory on a filesystem that keeps advisory locks" in err
+        assert err.count("\n") == 1 and "unexpected" not in err
+    assert not [p for p in out.iterdir() if p.suffix == ".csv"]
+
+
+def test_a_sweep_refused_by_a_recover_says_a_recover_may_hold_the_lock(tmp_path):
+    """A sweep starting while recover held its shared lock said "in use by another sweep"."""
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    with sweeps.quiet_sweeps(out) as held:
+        assert held == [out]
+        with pytest.raises(SweepError) as err:
+            run_sweep(parse_sweep(SMALL), out, progress=False)
+    assert str(err.value) == (
+        f"output directory {str(out)!r} is in use: its {LOCK_FILE} is held by another sweep or "
+        "by a durable-sim recover (accepted: one sweep or recover per directory at a time; run "
+        "again once it has ended)"
+    )
+
+
+def test_a_sweep_waits_out_a_probe_of_its_lock(tmp_path):
+    """A worker's probe of the lock (`_still_held`, a shared lock for microseconds) no longer
+    makes a sweep starting at that instant fail: it waits up to LOCK_WAIT_S."""
+    out = tmp_path / "out"
+    out.mkdir()
+    probe = (out / LOCK_FILE).open("a")
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    timer = threading.Timer(sweeps.LOCK_WAIT_S / 4, probe.close)
+    timer.start()
+    try:
+        assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
+    finally:
+        timer.join()

@@ -61,6 +61,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from durable_sim.dispatch import MAX_JOBS, PROBE_S, SERIAL_BELOW_S
+from durable_sim.durations import Seconds, shown
 from durable_sim.errors import DurableSimError, SpecError, StorageUnavailableError
 from durable_sim.experiments import ExperimentSpec, check_rows_path, run_experiment, save_rows
 from durable_sim.latency import PROFILES, LatencyProfile
@@ -144,24 +145,35 @@ class IntegerRange(click.IntRange):
         return super().convert(value, param, ctx)
 
 
-class Deadline(click.ParamType):
-    """A deadline in seconds for a wait on a database server (``--timeout-s``), checked by the
-    library's own check (`durable_sim.dsn.check_timeout`, whose docstring says why its range is
-    what it is), so the command line accepts exactly what the library does."""
+class Duration(click.ParamType):
+    """A duration option (``--timeout-s``, ``--lease-s``, ``--poll-s``, ``--park-after-ms``,
+    ``--idle-exit-s``), checked by the library's own range for it (a
+    `durable_sim.durations.Seconds`, whose owner says why it is what it is), so the command
+    line accepts exactly what the library does: ``'x' is not a number (accepted: ...)``,
+    ``0.01 is out of range (accepted: ...; WHY)``, a huge value abbreviated."""
 
-    name = "SECONDS"
+    def __init__(self, accepted: Seconds, why: str = "") -> None:
+        self.accepted = accepted
+        self.why = why
+        self.name = "MS" if accepted.unit == "ms" else "SECONDS"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> float:
-        from durable_sim.dsn import TIMEOUT_RANGE, check_timeout
-
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number (accepted: {TIMEOUT_RANGE})", param, ctx)
-        try:
-            return check_timeout("timeout_s", number)
-        except ValueError:
-            self.fail(f"{value} is out of range (accepted: {TIMEOUT_RANGE})", param, ctx)
+        reason = f"; {self.why}" if self.why else ""
+        accepted = f"accepted: {self.accepted.describe()}{reason}"
+        text = str(value)
+        number: Any = value
+        if isinstance(value, str):
+            try:
+                number = int(value)  # exact, however many digits
+            except ValueError:
+                try:
+                    number = float(value)
+                except ValueError:
+                    self.fail(f"{shown(value)} is not a number ({accepted})", param, ctx)
+        if not self.accepted.contains(number):
+            said = text.strip() if len(text.strip()) <= 24 else shown(number)
+            self.fail(f"{said} is out of range ({accepted})", param, ctx)
+        return self.accepted.check(param.name if param and param.name else "value", number)
 
 
 class NameValue(click.ParamType):
@@ -536,9 +548,15 @@ def _out_of_reach(error: Exception) -> int:
 
 
 def _worker_command() -> click.Command:
-    from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, TIMEOUT_RANGE
-    from durable_sim.durable.lease import DEFAULT_LEASE_S
-    from durable_sim.durable.worker import DEFAULT_PARK_AFTER_MS, JOURNAL_RETRY, retry_pauses_s
+    from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, TIMEOUT, TIMEOUT_RANGE
+    from durable_sim.durable.lease import DEFAULT_LEASE_S, LEASE, LEASE_WHY
+    from durable_sim.durable.worker import (
+        DEFAULT_PARK_AFTER_MS,
+        IDLE_EXIT,
+        JOURNAL_RETRY,
+        PARK_AFTER,
+        retry_pauses_s,
+    )
 
     pauses = retry_pauses_s(JOURNAL_RETRY)
 
@@ -558,22 +576,22 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--lease-s"],
-            type=FiniteFloatRange(0, min_open=True),
+            type=Duration(LEASE, LEASE_WHY),
             default=DEFAULT_LEASE_S,
             show_default=True,
-            help="seconds a lease lasts unless renewed (renewed every third of it); a dead "
-            "worker's executions are taken over after it",
+            help=f"seconds a lease lasts unless renewed (renewed every third of it; "
+            f"{LEASE.describe()}); a dead worker's executions are taken over after it",
         ),
         click.Option(
             ["--poll-s"],
-            type=FiniteFloatRange(0, min_open=True),
+            type=Duration(Seconds(0.0, low_open=True), "0 would claim without a pause"),
             default=0.2,
             show_default=True,
-            help="seconds between claims when the queue is empty",
+            help="seconds between claims when the queue is empty (> 0)",
         ),
         click.Option(
             ["--park-after-ms"],
-            type=FiniteFloatRange(0),
+            type=Duration(PARK_AFTER),
             default=DEFAULT_PARK_AFTER_MS,
             show_default=True,
             help="a wait longer than this (ms) gives the lease up until the wait is due",
@@ -588,17 +606,17 @@ def _worker_command() -> click.Command:
         ),
         click.Option(
             ["--idle-exit-s"],
-            type=FiniteFloatRange(0),
+            type=Duration(IDLE_EXIT),
             default=None,
-            help="stop after this many seconds without work; a journal out of reach for that "
-            "long stops the worker with an error (status 2) then, a wait for the server in "
+            help="stop after this many seconds without work (>= 0); a journal out of reach for "
+            "that long stops the worker with an error (status 2) then, a wait for the server in "
             "progress included (one begun gets 1 s at least), as do its retries running out "
             f"({len(pauses) + 1} attempts, {sum(pauses):g} s of pauses between them, each "
             "attempt waiting at most --timeout-s, plus 1 s to cancel a query)",
         ),
         click.Option(
             ["--timeout-s"],
-            type=Deadline(),
+            type=Duration(TIMEOUT),
             default=DEFAULT_QUERY_TIMEOUT_S,
             show_default=True,
             help=f"Postgres journal: the longest wait for the server, to connect or for one "
@@ -621,7 +639,6 @@ def _worker_command() -> click.Command:
         quiet: bool,
     ) -> int:
         from durable_sim.dsn import Interrupt
-        from durable_sim.durable import LeaseConfig
         from durable_sim.durable.errors import (
             JournalCorruptError,
             JournalPathError,
@@ -629,10 +646,6 @@ def _worker_command() -> click.Command:
         )
         from durable_sim.durable.worker import load_functions, open_when_reachable, run_worker
 
-        try:
-            LeaseConfig(duration_s=lease_s)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--lease-s") from None
         try:
             registry = load_functions(functions)
         except ValueError as exc:
@@ -767,8 +780,9 @@ def recover_command(paths: tuple[Path, ...]) -> int:
     leftovers removed) and per temporary file left with no pending file beside it (removed: in
     a sweep directory, whose lock proves that no writer is live; left: elsewhere, where a writer
     may be writing it now; remove it once none is). A directory a sweep is writing now, a path
-    that is no published data file and a directory that refuses the changes (read-only) are
-    refused with one line (exit 2)."""
+    that is no published data file, a directory that refuses the changes (read-only), a sweep
+    lock file that is no regular file (a directory, a FIFO) and a filesystem that keeps no locks
+    are refused with one line naming the path (exit 2)."""
     from durable_sim.files import recover_pairs
     from durable_sim.sweeps import SweepError, quiet_sweeps
 
@@ -816,8 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         click.echo(f"{PROG}: aborted", err=True)
         return 1
-    except SpecError as exc:
-        click.echo(f"{PROG}: {_one_line(str(exc))}", err=True)
+    except SpecError as exc:  # a remedy it proposes, as options (--clock wall)
+        click.echo(f"{PROG}: {_one_line(exc.command_line_message())}", err=True)
         return 2
     except StorageUnavailableError as exc:
         click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)

@@ -18,6 +18,8 @@ import re
 import threading
 import time
 
+from durable_sim.durations import Seconds
+
 _URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
 _KEYWORD = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
 ACCEPTED = "accepted: a libpq connection string or postgresql:// URL"
@@ -39,8 +41,10 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 MIN_TIMEOUT_S = 1.0
 #: Longest deadline (s): what libpq's ``connect_timeout``, a C int of seconds, can hold.
 MAX_TIMEOUT_S = float(2**31 - 1)
+#: The accepted deadlines (`durable_sim.durations.Seconds`).
+TIMEOUT = Seconds(MIN_TIMEOUT_S, MAX_TIMEOUT_S)
 #: The accepted deadlines, as error messages and the command line's help state them.
-TIMEOUT_RANGE = f"a number of seconds from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:.0f}"
+TIMEOUT_RANGE = TIMEOUT.describe()
 
 # psycopg (~0.1 s of CPU to import) is imported by the functions that parse a DSN, not with this
 # module: a process that never meets a database (a sweep's worker) does not load it.
@@ -198,16 +202,11 @@ def check_dsn(dsn: object) -> str:
 
 
 def check_timeout(name: str, value: object) -> float:
-    """`value` as a float if it is a number of seconds from `MIN_TIMEOUT_S` (1) to
-    `MAX_TIMEOUT_S` (2**31 - 1; see there why); ValueError naming `name`, the value and the
-    accepted range otherwise (NaN, infinities and booleans included)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S
-    ):
-        raise ValueError(f"bad {name}={value!r} (accepted: {TIMEOUT_RANGE})")
-    return float(value)
+    """`value` as a float if it is a real number of seconds (numpy's included) from
+    `MIN_TIMEOUT_S` (1) to `MAX_TIMEOUT_S` (2**31 - 1; see there why); ValueError naming
+    `name`, the value (abbreviated if huge) and the accepted range otherwise (NaN, infinities
+    and booleans included): `durable_sim.durations.Seconds.check` with `TIMEOUT`."""
+    return TIMEOUT.check(name, value)
 
 
 class Interrupt:

@@ -15,7 +15,11 @@ Where each error lives (each layer defines its own, under these roots)::
     ├── SpecError                   a bad experiment spec or option (here)
     │   ├── notebook                ParameterError (a bad notebook parameter or parameter file)
     │   ├── storage                 DatabaseUnreachableError (a database URL out of reach)
-    │   └── analysis.schema         MissingInputError (an input file the report needs is absent)
+    │   ├── analysis.schema         MissingInputError (an input file the report needs is absent)
+    │   └── sweeps                  SweepError (a bad sweep), LockFileError (a lock file that
+    │                               is no regular file, a filesystem without locks)
+    ├── SettingError                a spec value another setting would make right, raised in a
+    │                               spec's validator with that remedy (here)
     ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
     │                               subprocess (here)
     ├── StorageUnavailableError     where runs keep their state cannot be used now: a server out
@@ -57,7 +61,8 @@ the discrete-event kernel's cancellation and the actor's private retry signals.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -87,7 +92,41 @@ class FaultPlanError(DurableSimError, ValueError):
 
 class SpecError(DurableSimError, ValueError):
     """A bad experiment spec or option; the message is one line naming the value and the
-    accepted range."""
+    accepted range. `settings` (field name -> value) are the settings its message proposes, as
+    a spec writes them (`spec_settings`: ``clock='wall'``); `command_line_message` is the
+    message with them as a command line's options (``--clock wall``)."""
+
+    def __init__(self, message: str, *, settings: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.settings: Mapping[str, Any] = dict(settings or {})
+
+    def command_line_message(self) -> str:
+        """The message, its proposed settings written as options (`option_settings`)."""
+        text = str(self)
+        if not self.settings:
+            return text
+        return text.replace(spec_settings(self.settings), option_settings(self.settings))
+
+
+class SettingError(DurableSimError, ValueError):
+    """Raised by a spec's validator for a value that another setting would make right; its
+    `settings` (field name -> value) are that remedy, its message writes them as a spec does
+    (`spec_settings`). The spec's `parse` hands them on in its `SpecError`."""
+
+    def __init__(self, message: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.settings: Mapping[str, Any] = dict(settings)
+
+
+def spec_settings(settings: Mapping[str, Any]) -> str:
+    """Settings as a spec (a dict, a YAML file, a notebook's parameters) writes them:
+    ``clock='wall'``, several separated by ", "."""
+    return ", ".join(f"{name}={value!r}" for name, value in settings.items())
+
+
+def option_settings(settings: Mapping[str, Any]) -> str:
+    """Settings as the command line's options: ``--clock wall``, several separated by " "."""
+    return " ".join(f"--{name.replace('_', '-')} {value}" for name, value in settings.items())
 
 
 class WorkloadError(DurableSimError):

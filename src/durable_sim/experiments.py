@@ -68,7 +68,14 @@ from durable_sim.cost import (
 )
 from durable_sim.dispatch import MAX_JOBS, map_chunked
 from durable_sim.dsn import redact
-from durable_sim.errors import DurableSimError, SpecError, WorkloadError, validation_line
+from durable_sim.errors import (
+    DurableSimError,
+    SettingError,
+    SpecError,
+    WorkloadError,
+    spec_settings,
+    validation_line,
+)
 from durable_sim.files import check_output_file, publish_pair, read_pair
 from durable_sim.latency import (
     CALIBRATED,
@@ -379,7 +386,10 @@ class ExperimentSpec(BaseModel):
         PROFILES[self.profile]
         self._check_applies()
         if self.engine == "aws-local" and self.clock != "wall":
-            raise ValueError("engine 'aws-local' runs on the wall clock (set clock='wall')")
+            wall = {"clock": "wall"}
+            raise SettingError(
+                f"engine 'aws-local' runs on the wall clock (set {spec_settings(wall)})", wall
+            )
         unknown = sorted(
             set(self.costs) - set(CALIBRATED) - {f"{c}_sigma" for c in CALIBRATED} - {"cores"}
         )
@@ -411,7 +421,14 @@ class ExperimentSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise SpecError(f"bad experiment spec: {validation_line(exc)}") from None
+            settings: dict[str, Any] = {}
+            for error in exc.errors():
+                cause = error.get("ctx", {}).get("error")
+                if isinstance(cause, SettingError):
+                    settings.update(cause.settings)
+            raise SpecError(
+                f"bad experiment spec: {validation_line(exc)}", settings=settings
+            ) from None
 
     def derive(self, **changes: Any) -> ExperimentSpec:
         """This spec with `changes` (field names to values), validated as `parse` validates

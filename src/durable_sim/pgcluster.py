@@ -50,6 +50,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from durable_sim.durations import Seconds
 from durable_sim.errors import DurableSimError
 
 BINDIR_ENV = "DURABLE_SIM_PG_BINDIR"
@@ -261,7 +262,7 @@ class PostgresCluster:
         PostgresNotFound: no server programs (the message says what to install).
         ClusterError: initdb or the first start failed (the message quotes the log), or the
             account the server runs as cannot reach `base_dir`.
-        ValueError: `timeout_s` is not a positive number.
+        ValueError: `timeout_s` is not a finite number of seconds > 0.
     """
 
     def __init__(
@@ -272,8 +273,7 @@ class PostgresCluster:
         bindir: str | Path | None = None,
         timeout_s: float = 60.0,
     ) -> None:
-        if not isinstance(timeout_s, int | float) or not timeout_s > 0:
-            raise ValueError(f"bad timeout_s {timeout_s!r} (accepted: seconds > 0)")
+        timeout_s = Seconds(0.0, low_open=True).check("timeout_s", timeout_s)
         self.bindir = Path(bindir) if bindir is not None else find_bindir()
         if not _has_server(self.bindir):
             raise PostgresNotFound(

@@ -1,11 +1,20 @@
-"""Which SQLite errors mean that a resource is lacking (a lock, memory, disk space, I/O) rather
-than that a file is bad or a statement wrong: the durable journal and the baseline's store
-report the first kind as storage that is unavailable for now, never as corruption.
+"""What the durable journal and the baseline's store, both on SQLite, share: which SQLite errors
+mean that a resource is lacking (a lock, memory, disk space, I/O) rather than that a file is bad
+or a statement wrong (they report the first kind as storage that is unavailable for now, never as
+corruption), and the busy timeouts SQLite can keep.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from durable_sim.durations import Seconds
+
+#: Longest busy timeout (s): SQLite keeps it in milliseconds in a C int (``sqlite3_busy_timeout``),
+#: and Python's `sqlite3.connect` silently waits not at all for a longer one.
+MAX_BUSY_TIMEOUT_S = 2_147_483
+#: The busy timeouts (how long a write waits for another connection's lock) a caller may give.
+BUSY_TIMEOUT = Seconds(0.0, MAX_BUSY_TIMEOUT_S)
 
 #: SQLite's primary result codes for a resource it lacks, not for a bad file (SQLite's "Result
 #: and Error Codes"): BUSY, LOCKED, NOMEM, INTERRUPT, IOERR, FULL, PROTOCOL.

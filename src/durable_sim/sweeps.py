@@ -51,12 +51,15 @@ started it has died (`_exit_with_parent`). Points are sent in batches (guided, `
 which keeps the scheduler's per-task cost off each point, and the environment a sidecar records
 (`durable_sim.experiments.environment_record`: code digest, package versions) is made once per
 process, not once per batch or point. One sweep at a time may write an output directory (an
-advisory lock on ``.sweep.lock``).
+advisory lock on ``.sweep.lock``, which a recover holds shared); a lock file is never opened in
+a way that blocks, and one that is no regular file, or a filesystem that keeps no locks, is
+refused with one line (`LockFileError`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import functools
 import hashlib
@@ -68,6 +71,7 @@ import math
 import multiprocessing
 import os
 import socket
+import stat
 import string
 import tempfile
 import threading
@@ -80,7 +84,7 @@ from dataclasses import dataclass
 from multiprocessing import forkserver, get_context
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 import yaml
@@ -122,6 +126,10 @@ LOCK_FILE = ".sweep.lock"
 #: The lock a worker holds, shared, from its decision to save a point to the point's last
 #: rename; a starting sweep holds it exclusively while it writes its token.
 SAVE_LOCK_FILE = ".sweep.save.lock"
+#: Longest wait (s) of a starting sweep for a lock another process holds: a probe of it
+#: (`_still_held`, by a worker of a sweep that just died) holds it for microseconds; a sweep or
+#: a recover holds it for as long as it runs, and is refused once this has passed.
+LOCK_WAIT_S = 0.2
 #: Longest wait (s) of a starting sweep for the saves in flight in its output directory (a
 #: save takes milliseconds; only a worker stopped in the middle of one holds it up longer).
 SAVE_WAIT_S = 30.0
@@ -412,25 +420,112 @@ def _present(out: Path, position: int, point: SweepPoint) -> _Saved | None:
     return _saved(position, len(rows), data) if found == expected else None
 
 
+class LockFileError(SweepError):
+    """A sweep's lock file (`LOCK_FILE`, `SAVE_LOCK_FILE`) that cannot serve as one: something
+    other than a regular file stands at its path (a directory, a FIFO, a socket, a device), or
+    its filesystem refuses advisory locks (``ENOLCK``: NFS without a lock manager). One line
+    naming the path, what it is and what it should be."""
+
+
+#: How a file type reads in a message (`stat.S_IFMT` -> words).
+_FILE_TYPES: Mapping[int, str] = MappingProxyType(
+    {
+        stat.S_IFDIR: "a directory",
+        stat.S_IFIFO: "a FIFO (named pipe)",
+        stat.S_IFSOCK: "a socket",
+        stat.S_IFCHR: "a character device",
+        stat.S_IFBLK: "a block device",
+    }
+)
+
+
+def _open_lock(path: Path, *, create: bool) -> IO[str] | None:
+    """Open the lock file `path`: created if missing and opened for reading and writing when
+    `create`, else opened for reading only, or None if missing (a lock works on either). Never
+    blocks: it is opened non-blocking (a FIFO would hold an ordinary open until a writer came)
+    and refused with `LockFileError` unless it is a regular file. Other `OSError`s propagate."""
+    access = os.O_RDWR | os.O_CREAT if create else os.O_RDONLY
+    flags = access | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    except IsADirectoryError:
+        raise _not_a_lock_file(path, "a directory") from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENXIO, errno.EOPNOTSUPP, errno.ENODEV):
+            raise
+        # A socket (ENXIO), or a device this process may not open as a file.
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+        raise _not_a_lock_file(path, _FILE_TYPES.get(kind, "no regular file")) from None
+    kind = stat.S_IFMT(os.fstat(fd).st_mode)
+    if kind != stat.S_IFREG:
+        os.close(fd)
+        raise _not_a_lock_file(path, _FILE_TYPES.get(kind, "no regular file"))
+    os.set_blocking(fd, True)
+    return open(fd, "r+" if create else "r", encoding="utf-8")  # the caller closes it
+
+
+def _not_a_lock_file(path: Path, what: str) -> LockFileError:
+    return LockFileError(
+        f"lock file {str(path)!r} is {what} (accepted: a regular file, which a sweep creates "
+        "if missing; remove what stands there)"
+    )
+
+
+def _flock(handle: IO[str], path: Path, operation: int) -> None:
+    """`fcntl.flock` on `handle` (the lock file `path`); `BlockingIOError` as it is (held by
+    another), and a filesystem that keeps no locks (``ENOLCK``, ``EOPNOTSUPP``) as
+    `LockFileError` naming the directory. Other `OSError`s propagate."""
+    try:
+        fcntl.flock(handle, operation)
+    except BlockingIOError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+            raise
+        raise LockFileError(
+            f"cannot lock {str(path)!r}: {exc.strerror} (accepted: a directory on a filesystem "
+            "that keeps advisory locks, flock(2): a local disk, or NFS with its lock manager)"
+        ) from None
+
+
+def _in_use(out: Path) -> SweepError:
+    return SweepError(
+        f"output directory {str(out)!r} is in use: its {LOCK_FILE} is held by another sweep "
+        "or by a durable-sim recover (accepted: one sweep or recover per directory at a time; "
+        "run again once it has ended)"
+    )
+
+
 @contextmanager
 def _locked(out: Path) -> Iterator[str]:
-    """Hold `out`'s sweep lock; yields the token written into the lock file while it is held."""
+    """Hold `out`'s sweep lock; yields the token written into the lock file while it is held.
+    A lock held by someone else is waited for up to `LOCK_WAIT_S` (a probe holds it for
+    microseconds: `_still_held`), then refused (`SweepError`)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handle = (out / LOCK_FILE).open("a+", encoding="utf-8")
+        handle = _open_lock(out / LOCK_FILE, create=True)
+    except LockFileError:
+        raise
     except OSError as exc:
         raise SweepError(
             f"bad output directory {str(out)!r}: {why_not_created(out, exc)} "
             "(accepted: a directory this process can create and write)"
         ) from None
+    assert handle is not None
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SweepError(
-                f"output directory {str(out)!r} is in use by another sweep "
-                "(accepted: one sweep per directory at a time)"
-            ) from None
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                _flock(handle, out / LOCK_FILE, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _in_use(out) from None
+                time.sleep(0.01)
         token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         with _saves_paused(out):  # no worker of a killed sweep saves under the new token
             handle.truncate(0)
@@ -449,18 +544,15 @@ def _saves_paused(out: Path, *, create: bool = True) -> Iterator[None]:
     """Hold `out`'s save lock exclusively: once the saves in flight have ended, and no new one
     begins meanwhile (unless not `create` and no worker ever saved there: no lock file).
     `SweepError` after `SAVE_WAIT_S` seconds of a save in flight."""
-    try:
-        handle = (out / SAVE_LOCK_FILE).open("a+" if create else "r", encoding="utf-8")
-    except FileNotFoundError:
-        if create:
-            raise
+    handle = _open_lock(out / SAVE_LOCK_FILE, create=create)
+    if handle is None:
         yield
         return
     with handle:
         deadline = time.monotonic() + SAVE_WAIT_S
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _flock(handle, out / SAVE_LOCK_FILE, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -478,8 +570,10 @@ def _saving(out: Path, token: str) -> Iterator[bool]:
     """Hold `out`'s save lock, shared, and yield whether the sweep of lock `token` still holds
     `out` (`_still_held`): a point saved inside, when True, is saved before any later sweep
     writes its token (it waits for this lock, `_saves_paused`)."""
-    with (out / SAVE_LOCK_FILE).open("a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
+    handle = _open_lock(out / SAVE_LOCK_FILE, create=True)
+    assert handle is not None
+    with handle:
+        _flock(handle, out / SAVE_LOCK_FILE, fcntl.LOCK_SH)
         yield _still_held(out, token)
 
 
@@ -490,20 +584,29 @@ def quiet_sweeps(root: Path) -> Iterator[list[Path]]:
     leftover temporary files that a running sweep is still writing. Yields the sweep
     directories whose lock it holds: their temporary files are a dead writer's.
 
+    The lock files are found once, before any is locked: a sweep that first starts in a
+    directory under `root` after that (one with no `LOCK_FILE` yet, or whose lock file is made
+    after the search) is not held, nor yielded, so the recovery treats its temporary files as a
+    live writer's (reported, never removed) and settles its pairs as any writer's
+    (`durable_sim.files.recover_pair`, which renames only when no writer holds the directory):
+    such a sweep is never disturbed, it only goes unrecovered this time.
+
     Its saves in flight (a worker of a killed sweep, `_saving`) end first, and none begins
     meanwhile. Raises `SweepError` naming the directory if a sweep holds its lock now, or a
-    save there does not end within `SAVE_WAIT_S` s."""
+    save there does not end within `SAVE_WAIT_S` s, and `LockFileError` for a lock file that is
+    no regular file or a filesystem that keeps no locks; no lock file is ever opened in a way
+    that blocks."""
     base = root if root.is_dir() else root.parent
     locks = sorted(base.rglob(LOCK_FILE)) if root.is_dir() else [base / LOCK_FILE]
     held: list[Path] = []
     with ExitStack() as stack:
         for lock in locks:
-            try:
-                handle = stack.enter_context(lock.open("r", encoding="utf-8"))
-            except FileNotFoundError:
+            handle = _open_lock(lock, create=False)
+            if handle is None:
                 continue  # no sweep ever wrote there
+            stack.enter_context(handle)
             try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                _flock(handle, lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise SweepError(
                     f"{str(lock.parent)!r} is being written by a sweep (its {LOCK_FILE} is "
@@ -560,20 +663,28 @@ def _still_held(out: Path, token: str) -> bool:
     if token.split(":", 1)[0] != socket.gethostname():
         return True
     try:
-        with Path(out, LOCK_FILE).open("r", encoding="utf-8") as handle:
+        handle = _open_lock(Path(out, LOCK_FILE), create=False)
+        if handle is None:
+            return False
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: nobody holds it
     except BlockingIOError:
         return True  # held, by the sweep that wrote the token
-    except OSError:
+    except (OSError, LockFileError):
         return False
     return False
 
 
 def _lock_token(out: Path) -> str:
-    """The token in `out`'s lock file: the running sweep's, else empty."""
+    """The token in `out`'s lock file: the running sweep's, else empty (no lock file, or one
+    that is no regular file: never a blocking read of a FIFO)."""
     try:
-        return Path(out, LOCK_FILE).read_text(encoding="utf-8")
-    except OSError:
+        handle = _open_lock(Path(out, LOCK_FILE), create=False)
+        if handle is None:
+            return ""
+        with handle:
+            return handle.read()
+    except (OSError, LockFileError):
         return ""
 
 
@@ -832,7 +943,8 @@ def run_sweep(
     executor, the workers or the batch size.
 
     Raises `SweepError` for a bad sweep or argument, an output directory that cannot be written
-    or is in use by another sweep, an unreachable scheduler, or a worker that cannot see `out`
+    or is in use by another sweep or a recover (`LOCK_WAIT_S`), a lock file that cannot serve
+    (`LockFileError`), an unreachable scheduler, or a worker that cannot see `out`
     or runs other code; every point saved before an error stays valid for the next run. With
     worker processes (dask, or `workers` > 1), before anything is written,
     `durable_sim.registry.RegistryError` for a workload or profile registered where workers

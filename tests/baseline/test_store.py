@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -663,14 +665,47 @@ def test_a_sqlite_backend_waits_30_s_by_default(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [-0.001, float("nan"), float("inf"), True, "5", 2_147_483.001, 3e6, 10**400]
+    ("bad", "shown"),
+    [
+        (-0.001, "-0.001"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (True, "True"),
+        (np.bool_(True), "np.True_"),
+        ("5", "'5'"),
+        (None, "None"),
+        (2_147_483.001, "2147483.001"),
+        (3e6, "3000000.0"),
+        (np.int64(2_147_484), "2147484"),
+        (10**400, "1.000e+400"),  # formerly all 401 digits
+    ],
 )
-def test_a_bad_sqlite_timeout_names_the_value_and_the_range(tmp_path: Path, bad: Any) -> None:
+def test_a_bad_sqlite_timeout_names_the_value_and_the_range(
+    tmp_path: Path, bad: Any, shown: str
+) -> None:
     """Longer than SQLite's millisecond C int holds, Python's sqlite3 waited not at all."""
     with pytest.raises(ValueError) as err:
         SQLiteBackend(tmp_path / "s.db", timeout_s=bad)
-    assert str(err.value) == f"bad SQLite timeout_s {bad!r} (accepted: seconds, 0 to 2147483)"
+    assert str(err.value) == (
+        f"bad SQLite timeout_s={shown} (accepted: a number of seconds from 0 to 2147483)"
+    )
     assert not (tmp_path / "s.db").exists()  # nothing half-made
+
+
+@pytest.mark.parametrize("good", [5, 5.0, np.int64(5), np.float64(5), np.int32(5), np.float32(5)])
+def test_a_sqlite_timeout_is_any_real_number_and_stored_as_a_float(
+    tmp_path: Path, good: Any
+) -> None:
+    """`np.float64(5)` was accepted and `np.int64(5)` refused; now every real number is."""
+    backend = SQLiteBackend(tmp_path / "s.db", timeout_s=good)
+    assert type(backend.timeout_s) is float and backend.timeout_s == 5.0
+    backend.close()
+
+
+def test_a_sqlite_timeout_of_minus_zero_is_stored_as_zero(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "s.db", timeout_s=-0.0)
+    assert math.copysign(1.0, backend.timeout_s) == 1.0  # formerly -0.0
+    backend.close()
 
 
 def test_postgres_store_call_the_server_does_not_answer_fails_within_its_deadline(

@@ -3,6 +3,7 @@ stalled owner is fenced, and the lease's options are checked."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration
@@ -31,6 +33,8 @@ from durable_sim.durable import lease as lease_module
 from durable_sim.durable.journal import ExecutionRecord
 from durable_sim.durable.lease import (
     DEFAULT_LEASE_S,
+    LEASE_WHY,
+    MIN_LEASE_S,
     LeaseKeeper,
     lease_is_free,
     new_owner_id,
@@ -443,23 +447,30 @@ def test_the_lease_defaults_are_the_documented_ones() -> None:
     assert config.poll_s == 0.05
 
 
+_LEASE_RANGE = f"a finite number of seconds >= 0.1; {LEASE_WHY}"
+_POLL_RANGE = "a finite number of seconds > 0"
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"duration_s": -1.0}, "lease duration_s=-1.0 (accepted: a finite number of seconds > 0)"),
-        ({"duration_s": "5"}, "lease duration_s='5' (accepted: a finite number of seconds > 0)"),
+        ({"duration_s": -1.0}, f"bad lease duration_s=-1.0 (accepted: {_LEASE_RANGE})"),
+        ({"duration_s": "5"}, f"bad lease duration_s='5' (accepted: {_LEASE_RANGE})"),
+        ({"duration_s": 1e-9}, f"bad lease duration_s=1e-09 (accepted: {_LEASE_RANGE})"),
+        ({"duration_s": 0.0999}, f"bad lease duration_s=0.0999 (accepted: {_LEASE_RANGE})"),
+        ({"duration_s": 10**400}, f"bad lease duration_s=1.000e+400 (accepted: {_LEASE_RANGE})"),
         ({"on_busy": "RAISE"}, "lease on_busy='RAISE' (accepted: 'raise' or 'wait')"),
         (
             {"wait_timeout_s": float("inf")},
-            "lease wait_timeout_s=inf (accepted: None or a finite number of seconds >= 0)",
+            "bad lease wait_timeout_s=inf (accepted: a finite number of seconds >= 0)",
         ),
         (
             {"wait_timeout_s": "1"},
-            "lease wait_timeout_s='1' (accepted: None or a finite number of seconds >= 0)",
+            "bad lease wait_timeout_s='1' (accepted: a finite number of seconds >= 0)",
         ),
-        ({"poll_s": float("inf")}, "lease poll_s=inf (accepted: a finite number of seconds > 0)"),
-        ({"poll_s": -0.5}, "lease poll_s=-0.5 (accepted: a finite number of seconds > 0)"),
-        ({"poll_s": None}, "lease poll_s=None (accepted: a finite number of seconds > 0)"),
+        ({"poll_s": float("inf")}, f"bad lease poll_s=inf (accepted: {_POLL_RANGE})"),
+        ({"poll_s": -0.5}, f"bad lease poll_s=-0.5 (accepted: {_POLL_RANGE})"),
+        ({"poll_s": None}, f"bad lease poll_s=None (accepted: {_POLL_RANGE})"),
         ({"owner": 7}, "lease owner=7 (accepted: None or a non-empty string)"),
     ],
 )
@@ -470,9 +481,19 @@ def test_a_bad_lease_option_is_named_with_its_range(values: dict[str, Any], mess
 
 
 def test_the_edges_of_the_lease_options_are_accepted() -> None:
-    config = LeaseConfig(duration_s=1e-9, on_busy="wait", wait_timeout_s=0, poll_s=1e-9, owner="o")
-    assert (config.duration_s, config.wait_timeout_s, config.poll_s) == (1e-9, 0, 1e-9)
+    config = LeaseConfig(
+        duration_s=MIN_LEASE_S, on_busy="wait", wait_timeout_s=-0.0, poll_s=1e-9, owner="o"
+    )
+    assert (config.duration_s, config.wait_timeout_s, config.poll_s) == (0.1, 0, 1e-9)
+    assert math.copysign(1.0, config.wait_timeout_s) == 1.0  # -0.0 is stored as 0.0
     assert LeaseConfig(duration_s=5, wait_timeout_s=2.5).duration_s == 5
+
+
+def test_lease_durations_are_any_real_number_stored_as_floats() -> None:
+    """numpy's integers were refused where its floats were accepted."""
+    config = LeaseConfig(duration_s=np.int64(5), wait_timeout_s=np.float32(2), poll_s=np.int8(1))
+    values = (config.duration_s, config.wait_timeout_s, config.poll_s)
+    assert values == (5.0, 2.0, 1.0) and all(type(v) is float for v in values)
 
 
 def test_an_owner_id_names_host_and_process_and_is_unique() -> None:

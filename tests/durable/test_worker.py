@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig
@@ -521,11 +522,47 @@ def test_waiting_for_an_outcome_gives_up_at_its_timeout(clock: _Clock) -> None:
 
 
 @pytest.mark.parametrize("option", ["poll_s", "park_after_ms", "idle_exit_s"])
-@pytest.mark.parametrize("value", [True, -0.5, float("inf"), float("nan"), "1"])
-def test_a_bad_worker_number_is_named_with_its_range(option: str, value: Any) -> None:
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "True"),
+        (-0.5, "-0.5"),
+        (float("inf"), "inf"),
+        (float("nan"), "nan"),
+        ("1", "'1'"),
+        (np.float64(-1), "-1.0"),
+        (-(10**400), "-1.000e+400"),
+    ],
+)
+def test_a_bad_worker_number_is_named_with_its_range(option: str, value: Any, shown: str) -> None:
+    unit = "ms" if option.endswith("_ms") else "seconds"
     with pytest.raises(ValueError) as info:
         run_worker(MemoryJournal(), FUNCTIONS, **{option: value})
-    assert str(info.value) == f"bad {option}={value!r} (accepted: a finite number >= 0)"
+    assert str(info.value) == f"bad {option}={shown} (accepted: a finite number of {unit} >= 0)"
+
+
+def test_a_lease_shorter_than_a_renewal_round_trip_is_refused_by_the_worker() -> None:
+    with pytest.raises(ValueError, match=r"bad lease duration_s=1e-09 \(accepted: a finite "):
+        run_worker(MemoryJournal(), FUNCTIONS, lease_s=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout_s": -1}, "bad timeout_s=-1 (accepted: a finite number of seconds >= 0)"),
+        ({"timeout_s": 1, "poll_s": 0}, "bad poll_s=0 (accepted: a finite number of seconds > 0)"),
+    ],
+)
+def test_a_bad_wait_for_outcome_duration_is_named(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        wait_for_outcome(MemoryJournal(), "e", **options)
+    assert str(info.value) == message
+
+
+def test_a_worker_takes_numpy_durations() -> None:
+    numbers = {"poll_s": np.int64(0), "park_after_ms": np.float32(0), "idle_exit_s": -0.0}
+    stats = run_worker(MemoryJournal(), FUNCTIONS, **numbers)
+    assert stats == WorkerStats()
 
 
 def test_zero_is_a_valid_worker_number() -> None:

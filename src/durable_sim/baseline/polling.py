@@ -23,7 +23,6 @@ time, e.g. ``store.query(...)`` and ``all(h.done_by(clock.now_ms()) for h in han
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -32,6 +31,7 @@ from aws_durable_execution_sdk_python.waits import WaitStrategyConfig
 
 from durable_sim.attribution import POLL_WAIT
 from durable_sim.clock import Clock
+from durable_sim.durations import Seconds
 from durable_sim.errors import DurableSimError
 
 T = TypeVar("T")
@@ -65,12 +65,10 @@ class PollResult(Generic[T]):
     elapsed_ms: float
 
 
-def _check_ms(name: str, value: object, *, positive: bool) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):  # type: ignore[operator]
-        accepted = "a finite number > 0" if positive else "a finite number >= 0"
-        raise ValueError(f"bad {name} {value!r} (accepted: {accepted}, in ms)")
-    return float(value)  # type: ignore[arg-type]
+#: The poll intervals and caps (ms) a caller may give.
+INTERVAL_MS = Seconds(0.0, low_open=True, unit="ms")
+#: The poll timeouts (ms): 0 polls once.
+TIMEOUT_MS = Seconds(0.0, unit="ms")
 
 
 def wait_ms(
@@ -104,15 +102,15 @@ def poll_until(
     is left, `PollTimeout` reports the polls made and the time elapsed. Bad arguments raise
     `ValueError` naming the value and the accepted range.
     """
-    interval = _check_ms("interval_ms", interval_ms, positive=True)
-    timeout = _check_ms("timeout_ms", timeout_ms, positive=False)
+    interval = INTERVAL_MS.check("interval_ms", interval_ms)
+    timeout = TIMEOUT_MS.check("timeout_ms", timeout_ms)
     if backoff not in BACKOFFS:
         raise ValueError(f"bad backoff {backoff!r} (accepted: 'fixed', 'exponential')")
     if isinstance(backoff_rate, bool) or not (
         isinstance(backoff_rate, int | float) and 1 <= backoff_rate <= 100
     ):
         raise ValueError(f"bad backoff_rate {backoff_rate!r} (accepted: a number in [1, 100])")
-    cap = _check_ms("max_interval_ms", max_interval_ms, positive=True)
+    cap = INTERVAL_MS.check("max_interval_ms", max_interval_ms)
     start = clock.now_ms()
     polls = 0
     next_poll = start

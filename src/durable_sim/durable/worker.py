@@ -61,7 +61,7 @@ from aws_durable_execution_sdk_python.config import Duration, JitterStrategy
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 
 from durable_sim.clock import WallClock
-from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, MIN_TIMEOUT_S, Interrupt
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, MIN_TIMEOUT_S, Interrupt, check_timeout
 from durable_sim.durable.errors import (
     ExecutionBusyError,
     InvocationStoppedError,
@@ -78,11 +78,21 @@ from durable_sim.durable.journal import (
 from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
 from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
 from durable_sim.durable.runtime import check_execution_id, execute
+from durable_sim.durations import Seconds
 from durable_sim.faults import NO_FAULTS
 from durable_sim.latency import ZERO, LatencyProfile, Sampler
 
 #: Longest a worker sleeps through a timer with the lease held; longer waits are parked.
 DEFAULT_PARK_AFTER_MS = 1000.0
+#: The pauses between a worker's empty claims (s): 0 claims again at once.
+POLL_INTERVAL = Seconds(0.0)
+#: The waits a worker sleeps through with the lease held (ms): 0 parks every wait.
+PARK_AFTER = Seconds(0.0, unit="ms")
+#: The idle times after which a worker stops (s): 0 stops once nothing is claimable; also the
+#: longest waits for an outcome (`wait_for_outcome`).
+IDLE_EXIT = Seconds(0.0)
+#: The pauses between `wait_for_outcome`'s reads of the journal (s).
+OUTCOME_POLL = Seconds(0.0, low_open=True)
 #: How a worker retries a journal it cannot reach, opening it or claiming from it: the SDK's
 #: exponential back-off (`create_retry_strategy`: delay ``min(initial * rate**(n - 1), max)``
 #: after the n-th failed attempt), 1 s doubling to 30 s, 9 attempts: pauses of 1, 2, 4, 8, 16,
@@ -187,8 +197,11 @@ def wait_for_outcome(
 ) -> ExecutionRecord:
     """Poll until the execution has an outcome (SUCCEEDED or FAILED) and return its record.
 
-    Raises KeyError for an unknown execution and TimeoutError after `timeout_s` seconds.
+    Raises KeyError for an unknown execution, TimeoutError after `timeout_s` seconds (a
+    finite number >= 0), and ValueError for a bad `timeout_s` or `poll_s` (> 0, finite).
     """
+    timeout_s = IDLE_EXIT.check("timeout_s", timeout_s)
+    poll_s = OUTCOME_POLL.check("poll_s", poll_s)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -256,22 +269,19 @@ def run_worker(
     least). An invocation stopped by an outage is recorded, and its lease given up, before the
     next claim (`InvocationStoppedError`). Runs are on the wall clock with `profile`'s costs
     charged (none by default) and `seed`. `log` receives one line per run and per retry.
-    Raises ValueError for an empty registry or a bad number, and `JournalUnavailableError`
+    Raises ValueError for an empty registry or a bad number (`POLL_INTERVAL`, `PARK_AFTER`,
+    `IDLE_EXIT`, `durable_sim.durable.lease.LEASE`), and `JournalUnavailableError`
     (naming the DSN without its password) once the journal stays out of reach.
     """
     registry = functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
     if not registry:
         raise ValueError("a worker needs at least one registered function (accepted: a name)")
-    for name, value in (
-        ("poll_s", poll_s),
-        ("park_after_ms", park_after_ms),
-        ("idle_exit_s", 0.0 if idle_exit_s is None else idle_exit_s),
-    ):
-        if isinstance(value, bool) or not (
-            isinstance(value, int | float) and 0 <= value < float("inf")
-        ):
-            raise ValueError(f"bad {name}={value!r} (accepted: a finite number >= 0)")
+    poll_s = POLL_INTERVAL.check("poll_s", poll_s)
+    park_after_ms = PARK_AFTER.check("park_after_ms", park_after_ms)
+    if idle_exit_s is not None:
+        idle_exit_s = IDLE_EXIT.check("idle_exit_s", idle_exit_s)
     config = LeaseConfig(duration_s=lease_s, owner=owner or new_owner_id())
+    lease_s = config.duration_s
     assert config.owner is not None
     interrupt = stop if isinstance(stop, Interrupt) else Interrupt(stop)
     halt = None if stop is None else interrupt.stop
@@ -384,7 +394,11 @@ def open_when_reachable(
     deadline while opening (`durable_sim.pgconn`), so a server that stops answering
     mid-query counts as unreachable. Raises the last `JournalUnavailableError` (naming the DSN
     without its password, the attempts and the time spent) once the retries are spent; other
-    errors (a bad path or DSN, a bad timeout, a corrupt journal) at once."""
+    errors (a bad path or DSN, a bad timeout or `idle_exit_s` (`IDLE_EXIT`): ValueError, a
+    corrupt journal) at once."""
+    if idle_exit_s is not None:
+        idle_exit_s = IDLE_EXIT.check("idle_exit_s", idle_exit_s)
+    timeout_s = check_timeout("timeout_s", timeout_s)
     interrupt = stop if isinstance(stop, Interrupt) else Interrupt(stop)
     halt = None if stop is None else interrupt.stop
     deadline = None if idle_exit_s is None else time.monotonic() + idle_exit_s

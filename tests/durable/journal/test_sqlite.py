@@ -4,9 +4,12 @@ file's settings, and which journal error an SQLite error becomes."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
@@ -446,3 +449,49 @@ def test_the_switch_to_wal_is_retried_until_its_busy_timeout_and_not_a_moment_lo
     finally:
         held.close()
     assert held.pauses == [0.005, 0.01, 0.02]
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"), [(-1, "-1"), (2_147_484, "2147484"), (float("nan"), "nan"), (True, "True")]
+)
+def test_a_bad_busy_timeout_is_refused_before_the_file_is_made(
+    tmp_path: Path, bad: object, shown: str
+) -> None:
+    """It was not checked at all: a timeout beyond SQLite's millisecond C int made Python's
+    sqlite3 wait not at all, silently."""
+    with pytest.raises(ValueError) as info:
+        sqlite.SqliteJournal(tmp_path / "j.db", busy_timeout_s=bad)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"bad SQLite journal busy_timeout_s={shown} "
+        "(accepted: a number of seconds from 0 to 2147483)"
+    )
+    assert not (tmp_path / "j.db").exists()
+
+
+def test_open_journal_checks_its_timeout_whatever_the_journal(tmp_path: Path) -> None:
+    from durable_sim.durable.journal import open_journal
+
+    with pytest.raises(ValueError, match=r"^bad timeout_s=0.5 \(accepted: a number of seconds"):
+        open_journal(str(tmp_path / "j.db"), timeout_s=0.5)
+    assert not (tmp_path / "j.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "a FIFO (named pipe)"),
+        (lambda path: socket.socket(socket.AF_UNIX).bind(str(path)), "a socket"),
+        (lambda path: path.symlink_to("/dev/null"), "a character device"),
+    ],
+)
+def test_a_journal_path_that_is_no_regular_file_is_a_path_error(
+    tmp_path: Path, make: Any, kind: str
+) -> None:
+    """SQLite called a FIFO or a device a "disk I/O error", which the journal reported as
+    unavailable for now (a worker retried it for minutes); the docstring promises a path error
+    for a path that cannot hold a journal."""
+    path = tmp_path / "j.sqlite"
+    make(path)
+    with pytest.raises(JournalPathError) as info:
+        SqliteJournal(path)
+    assert str(info.value) == f"journal path {path} is {kind} {_ACCEPTED_PATH}"

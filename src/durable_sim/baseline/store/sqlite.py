@@ -20,11 +20,7 @@ from pathlib import Path
 
 from durable_sim.baseline.store.backend import Backend, StoreUnavailableError
 from durable_sim.baseline.store.model import Item, decode_item, encode_item
-from durable_sim.sqlite_errors import lacks_resource
-
-#: Longest busy timeout (s): SQLite keeps it in milliseconds in a C int (``sqlite3_busy_timeout``),
-#: and Python's `sqlite3.connect` silently waits not at all for a longer one.
-MAX_TIMEOUT_S = 2_147_483
+from durable_sim.sqlite_errors import BUSY_TIMEOUT, lacks_resource
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -43,21 +39,14 @@ class SQLiteBackend(Backend):
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         """Open (or create) the database at ``path``.
 
-        ``timeout_s`` (seconds, 0 to `MAX_TIMEOUT_S`; default 30, SQLite's busy timeout as
-        Python's `sqlite3.connect` takes it) is how long a call waits for another connection's write
+        ``timeout_s`` (seconds, 0 to `durable_sim.sqlite_errors.MAX_BUSY_TIMEOUT_S`, any real
+        number, numpy's included; default 30, SQLite's busy timeout as Python's
+        `sqlite3.connect` takes it) is how long a call waits for another connection's write
         lock before it fails with "database is locked". Raises `ValueError` for a path whose
         directory does not exist or a timeout out of range, and `StoreUnavailableError` if the
         file cannot be set up for want of a resource (a full disk, an I/O error, a lock).
         """
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, int | float)
-            or not 0 <= timeout_s <= MAX_TIMEOUT_S  # NaN fails both comparisons
-        ):
-            raise ValueError(
-                f"bad SQLite timeout_s {timeout_s!r} (accepted: seconds, 0 to {MAX_TIMEOUT_S})"
-            )
-        self.timeout_s = float(timeout_s)
+        self.timeout_s = BUSY_TIMEOUT.check("SQLite timeout_s", timeout_s)
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise ValueError(

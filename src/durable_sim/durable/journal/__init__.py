@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, Interrupt
+from durable_sim.dsn import DEFAULT_QUERY_TIMEOUT_S, Interrupt, check_timeout
 from durable_sim.durable.journal.base import READY_NOW, Journal
 from durable_sim.durable.journal.memory import MemoryJournal
 from durable_sim.durable.journal.postgres import PostgresJournal, is_postgres_dsn
@@ -44,8 +44,9 @@ def open_journal(
     string (``host=... dbname=...``), or the path of a SQLite file. For Postgres, `timeout_s`
     (1 s to 2**31 - 1 s, `durable_sim.dsn.check_timeout`; 10 s by default) bounds each wait
     for the server, to connect and for each answer, and `interrupt` cuts a wait short
-    (`PostgresJournal`). Raises the backend's error for a bad path, a bad timeout or an
-    unreachable server."""
+    (`PostgresJournal`); `timeout_s` is checked whatever the journal (ValueError). Raises the
+    backend's error for a bad path or an unreachable server."""
+    timeout_s = check_timeout("timeout_s", timeout_s)
     if isinstance(where, str) and where == "memory":
         return MemoryJournal()
     if isinstance(where, str) and is_postgres_dsn(where):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,7 +43,7 @@ from durable_sim.durable.journal.records import (
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, Lease, lease_is_free
 from durable_sim.files import refuses_files
-from durable_sim.sqlite_errors import lacks_resource
+from durable_sim.sqlite_errors import BUSY_TIMEOUT, lacks_resource
 
 SCHEMA_VERSION = 3  # 1: latest records only; 2: + history; 3: + leases, queue, terminal flags
 _SCHEMA = f"""
@@ -87,17 +88,25 @@ class SqliteJournal(Journal):
     """A journal in a SQLite file; see `durable_sim.durable.journal.Journal` for the contract.
 
     `group_commit` (default on) merges appends made concurrently through this object into one
-    transaction each; off, every append is its own commit. `busy_timeout_s` is how long a
-    write waits for another process's transaction before `JournalUnavailableError`.
+    transaction each; off, every append is its own commit. `busy_timeout_s` (seconds, 0 to
+    `durable_sim.sqlite_errors.MAX_BUSY_TIMEOUT_S`; ValueError otherwise) is how long a write
+    waits for another process's transaction before `JournalUnavailableError`.
 
-    Raises `JournalPathError` for a path that is a directory or whose directory is missing or
-    not writable, and `JournalCorruptError` (naming the path) for a file that is not a journal
-    of this schema version, or whose pages or rows cannot be read back.
+    Raises `JournalPathError` (naming the path and what is accepted), before SQLite opens it,
+    for a path that is a directory or another file that is no regular file (a FIFO, a device,
+    a socket: SQLite would call it a disk I/O error, a journal out of reach for now), whose
+    directory is missing or is no directory, or, where no journal exists yet, whose directory
+    takes no new files (`durable_sim.files.refuses_files`; an existing journal opens in a
+    directory that takes none); and, from the constructor or any later call, for a file SQLite
+    cannot open or write (a dangling link, a read-only file). Raises `JournalCorruptError`
+    (naming the path) for a file that is not a journal of this schema version, or whose pages
+    or rows cannot be read back, and ValueError for a bad `busy_timeout_s`.
     """
 
     def __init__(
         self, path: str | Path, *, group_commit: bool = True, busy_timeout_s: float = 30.0
     ) -> None:
+        busy_timeout_s = BUSY_TIMEOUT.check("SQLite journal busy_timeout_s", busy_timeout_s)
         self.path = Path(path)
         self._rows = RowDecoder(f"journal {self.path}")
         _check_path(self.path)
@@ -475,11 +484,23 @@ class SqliteJournal(Journal):
         return self._rows.history(execution_id, rows)
 
 
+#: How a file type that cannot hold a journal reads in a message (`stat.S_IFMT` -> words).
+_FILE_TYPES = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
 def _check_path(path: Path) -> None:
     """Refuse a path that cannot hold a journal file, before SQLite reports it as corrupt."""
     accepted = "(accepted: a file path in an existing directory; the file is created if missing)"
     if path.is_dir():
         raise JournalPathError(f"journal path {path} is a directory {accepted}")
+    if path.exists() and not path.is_file():
+        kind = _FILE_TYPES.get(stat.S_IFMT(path.stat().st_mode), "no regular file")
+        raise JournalPathError(f"journal path {path} is {kind} {accepted}")
     parent = path.parent
     if not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"
