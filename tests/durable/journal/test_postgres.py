@@ -209,6 +209,20 @@ def test_a_call_the_server_does_not_answer_fails_within_its_deadline(postgres_ds
     journal.close()
 
 
+def test_a_server_silent_while_connecting_fails_within_the_connect_deadline() -> None:
+    """A port that accepts the connection but never answers (a hung server): the journal gives
+    up after its connect_timeout_s, not the default, and names it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        dsn = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/postgres"
+        started = time.monotonic()
+        with pytest.raises(JournalUnavailableError) as caught:
+            PostgresJournal(dsn, connect_timeout_s=1)
+        assert time.monotonic() - started < 8  # not the default 10 s
+    assert "no answer from the server within connect_timeout_s=1 s" in str(caught.value)
+
+
 def test_a_set_interrupt_cuts_a_wait_for_the_server_short(postgres_dsn: str) -> None:
     """A journal given an interrupt (a worker's stop event) leaves a wait for the server once
     it is set, long before the query deadline, and says why."""
