@@ -1,15 +1,15 @@
 """Mutation testing with mutmut: the score per target, the equivalent mutants, every survivor.
 
-    python tools/mutate.py [TARGET ...] [--max-children N] [--json FILE]
+    python tools/mutate.py [TARGET ...] [--only GLOB ...] [--max-children N] [--json FILE]
 
 A TARGET is ``durable``, ``baseline`` or ``stats`` (default: all three), or one module or
 subpackage of a package target, to keep a run short: ``durable/codec.py``, ``durable/journal``,
-``baseline/store/kvstore.py``. Each runs in its own temporary copy of ``src/``, ``tests/`` and
-``pyproject.toml`` (mutmut writes its ``mutants/`` tree and its cache beside the code it
-mutates, so the working tree is never touched), against the tests that mirror it, with
-pytest-xdist off (mutmut runs each mutant's covering tests itself, in forked children).
-Subprocesses the tests start import the mutated code too (``PYTHONPATH``), so a test that
-crashes a worker process tests the mutant, not the original.
+``baseline/store/kvstore.py``. Each runs in its own temporary copy of ``src/``, ``tests/``, the
+inputs they read (`ROOT_INPUTS`) and ``pyproject.toml`` (mutmut writes its ``mutants/`` tree and
+its cache beside the code it mutates, so the working tree is never touched), against the tests
+that mirror it, with pytest-xdist off (mutmut runs each mutant's covering tests itself, in
+forked children). Subprocesses the tests start import the mutated code too (``PYTHONPATH``), so
+a test that crashes a worker process tests the mutant, not the original.
 
 mutmut runs the tests covering a function once for every mutant of it, so two things keep a
 run short (about ten times as many mutants a minute as the full suite), and neither can raise a
@@ -20,6 +20,21 @@ score, only lower it (a mutant a left-out test would kill counts as a survivor):
   the in-process tests cover the same functions;
 - ``DURABLE_SIM_MUTATION=1`` is set for the test runs, and each property test then draws a
   tenth of its examples (``tests/property_budget.py``).
+
+``--only GLOB`` (repeatable) runs only the mutants of the functions whose dotted names, as this
+tool prints them, match a glob (``fnmatch``, case-sensitive): ``--only '*.ExecutionState.fire_due'``
+or ``--only 'durable_sim.durable.state.*'``, e.g. to finish functions a stopped run never reached.
+The score, survivors and stale entries then cover those functions only; a glob that matches no
+function of the targets is an error naming it. (mutmut still measures which tests cover what
+over the whole selection first; only the mutants are filtered.)
+
+Tests on PostgreSQL ask for the ``postgres_cluster`` fixture, which starts a cluster once per
+pytest session (``initdb`` and a start, seconds): once per mutant here. So the run starts one
+throwaway cluster itself (`durable_sim.pgcluster`, without fsync, as the fixture's) and names its
+DSN in `SHARED_CLUSTER_ENV`, and the fixture connects to that one instead; each test still gets a
+schema of its own (named with its process id, so concurrent children never share one). Tests that
+stop or kill a server (``scratch_cluster``) still start their own. Without the server programs no
+cluster is started and the tests fail as they do in ``make test``.
 
 A mutant that makes a loop endless is stopped, and counted killed (mutmut's ``timeout``), once
 its tests have run `TIMEOUT_MULTIPLIER` times as long as they took on the original code (plus
@@ -44,6 +59,7 @@ printed as stale (the mutant is killed now, or the code changed): delete or upda
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import os
@@ -55,8 +71,12 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from durable_sim.pgcluster import PostgresCluster, PostgresNotFound
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "src/durable_sim"
@@ -74,6 +94,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 EQUIVALENT_FILE = REPO / "tools" / "equivalent_mutants.toml"
+#: Inputs under the project root that the selected tests read (the default price table of every
+#: experiment spec), copied beside the code: the mutated package finds its root in the copy.
+ROOT_INPUTS = ("data/prices",)
+#: The variable naming the run's cluster to tests/conftest.py's ``postgres_cluster`` (same name).
+SHARED_CLUSTER_ENV = "DURABLE_SIM_TEST_PG_DSN"
 #: The tests a mutation run selects (module docstring: why ``slow`` ones are left out).
 MUTATION_MARKERS = "not slow"
 #: mutmut's timeout: (the covering tests' time on the original + constant) x multiplier, seconds.
@@ -174,6 +199,7 @@ def _config(code: str, tests: tuple[str, ...]) -> str:
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["src"]\n'
+        f"also_copy = [{', '.join(repr(p) for p in ROOT_INPUTS)}]\n"
         f'only_mutate = ["{code}"]\n'
         f"pytest_add_cli_args_test_selection = [{quoted}]\n"
         'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-q", '
@@ -194,6 +220,37 @@ def function_of(name: str) -> str:
         raise MutateError(f"not a mutmut mutant name: {name!r}")
     parts = [match["module"], match["cls"], match["function"]]
     return ".".join(p for p in parts if p)
+
+
+def functions_of(code: str) -> dict[str, str]:
+    """The functions mutmut can mutate in the files matching glob `code` (relative to the root):
+    their dotted names (as `function_of` gives them) -> mutmut's mangled names (a module's
+    functions and its classes' methods: ``pkg.mod.f`` -> ``pkg.mod.x_f``, ``pkg.mod.C.m`` ->
+    ``pkg.mod.xǁCǁm``)."""
+    functions = {}
+    for path in sorted(p for p in _sources() if fnmatch.fnmatch(p, code)):
+        module = path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+        module = module.removesuffix(".__init__")
+        tree = ast.parse((REPO / path).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions[f"{module}.{node.name}"] = f"{module}.x_{node.name}"
+            elif isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                        dotted = f"{module}.{node.name}.{item.name}"
+                        functions[dotted] = f"{module}.xǁ{node.name}ǁ{item.name}"
+    return functions
+
+
+def mutant_globs(functions: dict[str, str], patterns: Sequence[str]) -> list[str]:
+    """mutmut's mutant-name globs for the `functions` (`functions_of`) whose dotted names match
+    one of `patterns` (``fnmatch``, case-sensitive); sorted, empty when none matches."""
+    return sorted(
+        f"{mangled}__mutmut_*"
+        for dotted, mangled in functions.items()
+        if any(fnmatch.fnmatchcase(dotted, pattern) for pattern in patterns)
+    )
 
 
 def changed_lines(diff: str) -> tuple[str, str]:
@@ -301,24 +358,59 @@ def dump_results() -> None:
     json.dump(out, sys.stdout)
 
 
-def run_target(spec: str, workdir: Path, max_children: int) -> tuple[list[Mutant], float]:
-    """Run mutmut on one target in a fresh copy; returns its mutants and the seconds it took."""
+@contextmanager
+def shared_postgres() -> Iterator[str | None]:
+    """One throwaway PostgreSQL cluster for every test session of the run: its superuser DSN,
+    removed on exit; None when the server programs are not installed (module docstring)."""
+    try:
+        cluster = PostgresCluster(fsync=False)
+    except PostgresNotFound:
+        yield None
+        return
+    with cluster:
+        yield cluster.dsn
+
+
+def mutmut_environment(copy: Path, postgres_dsn: str | None) -> dict[str, str]:
+    """The environment of mutmut's test runs in target copy `copy`: this one's, plus the
+    mutation budget, the mutated code first on ``PYTHONPATH``, and the shared cluster's DSN
+    (`SHARED_CLUSTER_ENV`; removed when `postgres_dsn` is None)."""
+    env = dict(os.environ, DURABLE_SIM_MUTATION="1")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(copy / "mutants" / "src"), env.get("PYTHONPATH")) if p
+    )
+    env.pop(SHARED_CLUSTER_ENV, None)
+    if postgres_dsn is not None:
+        env[SHARED_CLUSTER_ENV] = postgres_dsn
+    return env
+
+
+def run_target(
+    spec: str,
+    workdir: Path,
+    max_children: int,
+    postgres_dsn: str | None = None,
+    only: Sequence[str] = (),
+) -> tuple[list[Mutant], float]:
+    """Run mutmut on one target in a fresh copy; returns its mutants and the seconds it took.
+
+    `postgres_dsn` is the run's shared cluster (`shared_postgres`), or None for the tests to
+    start their own. `only` (`mutant_globs`), if given, limits the run, and the mutants
+    returned, to the mutants whose names match one of its globs.
+    """
     name, code, tests = resolve_target(spec)
     copy = workdir / name.replace("/", "_")
     copy.mkdir()
-    for part in ("src", "tests"):
+    for part in ("src", "tests", *ROOT_INPUTS):
         shutil.copytree(REPO / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     (copy / "pyproject.toml").write_text(pyproject + _config(code, tests), encoding="utf-8")
     # Created now, not by mutmut: a sys.path entry missing at start-up is cached as unusable.
     (copy / "mutants" / "src").mkdir(parents=True)
-    env = dict(os.environ, DURABLE_SIM_MUTATION="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(copy / "mutants" / "src"), env.get("PYTHONPATH")) if p
-    )
+    env = mutmut_environment(copy, postgres_dsn)
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *only],
         cwd=copy,
         env=env,
         capture_output=True,
@@ -342,6 +434,8 @@ def run_target(spec: str, workdir: Path, max_children: int) -> tuple[list[Mutant
     )
     mutants = []
     for item in json.loads(dumped.stdout):
+        if only and not any(fnmatch.fnmatchcase(item["name"], glob) for glob in only):
+            continue
         old, new = changed_lines(item["diff"])
         mutants.append(Mutant(item["name"], item["status"], function_of(item["name"]), old, new))
     return mutants, seconds
@@ -378,17 +472,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant runs")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only the mutants of functions whose dotted names match GLOB (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         specs = [resolve_target(t)[0] for t in args.targets or list(TARGETS)]
         equivalents = load_equivalents()
     except MutateError as exc:
         parser.error(str(exc))
+    selected: dict[str, list[str]] = {}
+    if args.only:
+        functions = {spec: functions_of(resolve_target(spec)[1]) for spec in specs}
+        for pattern in args.only:
+            if not any(mutant_globs(f, [pattern]) for f in functions.values()):
+                parser.error(
+                    f"--only {pattern!r} matches no function of {', '.join(specs)} (accepted: "
+                    "a glob over dotted names such as durable_sim.durable.state.ExecutionState."
+                    "fire_due or '*.fire_due')"
+                )
+        selected = {spec: mutant_globs(f, args.only) for spec, f in functions.items()}
+        equivalents = [
+            e for e in equivalents if any(fnmatch.fnmatchcase(e.function, p) for p in args.only)
+        ]
     results = []
-    with tempfile.TemporaryDirectory(prefix="durable-sim-mutate-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="durable-sim-mutate-") as tmp,
+        shared_postgres() as postgres_dsn,
+    ):
         for spec in specs:
+            if args.only and not selected[spec]:
+                print(f"{spec}: no function matches --only; not run", flush=True)
+                continue
             try:
-                mutants, seconds = run_target(spec, Path(tmp), args.max_children)
+                mutants, seconds = run_target(
+                    spec, Path(tmp), args.max_children, postgres_dsn, selected.get(spec, ())
+                )
             except MutateError as exc:
                 print(exc, file=sys.stderr)
                 return 1

@@ -304,6 +304,51 @@ def test_a_keeper_renews_every_third_of_its_lease_and_stops_when_told() -> None:
     assert journal.renewals == after  # nothing is renewed once stop returned
 
 
+class _BlockedRenewals(_CountingRenewals):
+    """A journal handle whose renewals wait for `release` (a server slow to answer), noting
+    that one is under way (`entered`, `in_flight`) and what each returned (`renewed`)."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__(journal)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.in_flight = False
+        self.renewed: list[Lease] = []
+
+    def renew(self, lease: Lease, lease_s: float) -> Lease:
+        self.in_flight = True
+        self.entered.set()
+        self.release.wait(60)
+        renewed = super().renew(lease, lease_s)
+        self.renewed.append(renewed)
+        self.in_flight = False
+        return renewed
+
+
+def test_stop_waits_for_a_renewal_under_way_and_returns_the_lease_it_renewed(
+    starts: lease_module._RenewalStarts,
+) -> None:
+    """`stop` stops renewing and returns the lease as last renewed: a renewal under way when it
+    is called is part of that (the caller releases, or finishes, with the returned lease), so
+    `stop` returns only once that renewal has ended, and returns what it renewed."""
+    counting, lease = _held(0.3)
+    journal = _BlockedRenewals(counting._journal)
+    keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
+    assert journal.entered.wait(30)  # the first renewal (due after 0.1 s) is under way
+    returned: list[tuple[Lease, bool]] = []
+    stopper = threading.Thread(target=lambda: returned.append((keeper.stop(), journal.in_flight)))
+    stopper.start()
+    stopper.join(0.5)  # a stop that does not wait for the renewal returns well within this
+    waited = stopper.is_alive()
+    journal.release.set()
+    stopper.join(30)
+    assert waited, "stop() returned while a renewal was under way"
+    ((stopped, in_flight),) = returned
+    assert not in_flight
+    assert journal.renewed == [stopped] and stopped.expires_at > lease.expires_at
+    assert journal.renewals == 1  # and none after it
+
+
 def test_a_keeper_whose_thread_cannot_start_is_renewed_by_the_starter(
     monkeypatch: pytest.MonkeyPatch, starts: lease_module._RenewalStarts
 ) -> None:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
+import json
 import re
+import subprocess
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 import mutate
+import psycopg
 import pytest
 from mutate import Equivalent, Mutant, MutateError
+
+from durable_sim.pgcluster import PostgresNotFound
+from tests.conftest import SHARED_CLUSTER_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,6 +63,51 @@ def test_generated_config_is_valid_toml() -> None:
     marks = config["pytest_add_cli_args"][config["pytest_add_cli_args"].index("-m") + 1]
     assert marks == "not slow"
     assert (config["timeout_multiplier"], config["timeout_constant"]) == (5.0, 2.0)
+    assert config["also_copy"] == list(mutate.ROOT_INPUTS)
+
+
+def test_the_inputs_copied_for_the_tests_exist() -> None:
+    """The default price table every experiment spec reads is among them (the mutated package
+    resolves the project root to the target's copy)."""
+    from durable_sim.experiments import DEFAULT_PRICES
+
+    assert all((REPO / part).is_dir() for part in mutate.ROOT_INPUTS)
+    assert any(DEFAULT_PRICES.startswith(part + "/") for part in mutate.ROOT_INPUTS)
+
+
+def test_the_runs_cluster_is_named_under_the_fixtures_variable() -> None:
+    assert mutate.SHARED_CLUSTER_ENV == SHARED_CLUSTER_ENV
+
+
+def test_the_test_runs_get_the_runs_cluster_and_the_mutated_code_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SHARED_CLUSTER_ENV, "postgresql://someone@elsewhere/db")
+    monkeypatch.setenv("PYTHONPATH", "/x")
+    env = mutate.mutmut_environment(tmp_path, "postgresql://postgres@127.0.0.1:5/postgres")
+    assert env[SHARED_CLUSTER_ENV] == "postgresql://postgres@127.0.0.1:5/postgres"
+    assert env["DURABLE_SIM_MUTATION"] == "1"
+    assert env["PYTHONPATH"].split(":") == [str(tmp_path / "mutants" / "src"), "/x"]
+    # no cluster of the run's: the tests start their own, whatever the caller's environment
+    assert SHARED_CLUSTER_ENV not in mutate.mutmut_environment(tmp_path, None)
+
+
+def test_a_run_shares_one_cluster_and_removes_it_at_the_end() -> None:
+    with mutate.shared_postgres() as dsn:
+        assert dsn is not None
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=5)
+
+
+def test_without_server_programs_a_run_starts_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_found(**_: object) -> None:
+        raise PostgresNotFound("no initdb")
+
+    monkeypatch.setattr(mutate, "PostgresCluster", not_found)
+    with mutate.shared_postgres() as dsn:
+        assert dsn is None
 
 
 def test_function_of_a_mutant_name() -> None:
@@ -178,3 +231,105 @@ def test_every_equivalent_entry_names_code_that_still_exists() -> None:
         missing = [line for line in entry.old.splitlines() if line not in lines]
         assert not missing, f"{entry.function}: {missing} no longer in its source; update the entry"
         assert entry.old != entry.new and "\n" not in entry.reason, entry.function
+
+
+# -- --only: the mutants of some functions ------------------------------------------------------
+
+
+def test_the_functions_of_a_target_are_named_as_mutmut_names_them() -> None:
+    functions = mutate.functions_of("src/durable_sim/durable/*")
+    assert functions["durable_sim.durable.state.ExecutionState.fire_due"] == (
+        "durable_sim.durable.state.xǁExecutionStateǁfire_due"
+    )
+    assert functions["durable_sim.durable.lease.lease_is_free"] == (
+        "durable_sim.durable.lease.x_lease_is_free"
+    )
+    # every mangled name reads back, through a mutant's name, as its dotted one
+    for dotted, mangled in functions.items():
+        assert mutate.function_of(f"{mangled}__mutmut_12") == dotted
+    assert not any(f.startswith("durable_sim.baseline.") for f in functions)
+
+
+def test_only_selects_the_mutants_of_matching_functions() -> None:
+    functions = mutate.functions_of("src/durable_sim/durable/state.py")
+    globs = mutate.mutant_globs(functions, ["*.ExecutionState._send", "*.fire_due"])
+    assert globs == [
+        "durable_sim.durable.state.xǁExecutionStateǁ_send__mutmut_*",
+        "durable_sim.durable.state.xǁExecutionStateǁfire_due__mutmut_*",
+    ]
+    send = "durable_sim.durable.state.xǁExecutionStateǁ_send__mutmut_4"
+    send_more = "durable_sim.durable.state.xǁExecutionStateǁ_send_batch__mutmut_4"
+    assert fnmatch.fnmatchcase(send, globs[0]) and not fnmatch.fnmatchcase(send_more, globs[0])
+    assert mutate.mutant_globs(functions, ["*.FIRE_DUE", "*.nothing"]) == []
+
+
+def _fake_mutmut(monkeypatch: pytest.MonkeyPatch, names: list[str]) -> list[list[str]]:
+    """Replace the mutmut subprocesses: the run does nothing, the dump lists `names` as
+    survivors; returns the commands run."""
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        out = (
+            ""
+            if "mutmut" in command
+            else json.dumps([{"name": n, "status": "survived", "diff": "-a\n+b\n"} for n in names])
+        )
+        return subprocess.CompletedProcess(command, 0, out, "")
+
+    monkeypatch.setattr(mutate.subprocess, "run", run)
+    return commands
+
+
+def test_a_run_with_only_passes_its_globs_to_mutmut_and_returns_only_their_mutants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fire = "durable_sim.durable.state.xǁExecutionStateǁfire_due__mutmut_1"
+    other = "durable_sim.durable.state.xǁExecutionStateǁ__init____mutmut_1"
+    commands = _fake_mutmut(monkeypatch, [fire, other])
+    globs = ["durable_sim.durable.state.xǁExecutionStateǁfire_due__mutmut_*"]
+    mutants, _ = mutate.run_target("durable/state.py", tmp_path, 1, only=globs)
+    assert commands[0][-3:] == ["--max-children", "1", globs[0]]
+    assert [m.name for m in mutants] == [fire]
+    (tmp_path / "durable_state.py").rename(tmp_path / "first")
+    mutants, _ = mutate.run_target("durable/state.py", tmp_path, 1)  # no --only: all of them
+    assert commands[2][-2:] == ["--max-children", "1"]
+    assert [m.name for m in mutants] == [fire, other]
+
+
+def test_only_reports_its_functions_and_their_stale_entries_and_skips_other_targets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran: dict[str, Sequence[str]] = {}
+
+    def run_target(
+        spec: str, workdir: Path, max_children: int, postgres_dsn: str | None, only: Sequence[str]
+    ) -> tuple[list[Mutant], float]:
+        ran[spec] = only
+        return [], 1.0
+
+    monkeypatch.setattr(mutate, "run_target", run_target)
+    monkeypatch.setattr(mutate, "shared_postgres", lambda: contextlib.nullcontext(None))
+    monkeypatch.setattr(
+        mutate,
+        "load_equivalents",
+        lambda: [
+            Equivalent("durable_sim.durable.lease.LeaseKeeper.stop", "a", "b", "why"),
+            Equivalent("durable_sim.durable.lease.LeaseKeeper._run", "a", "b", "why"),
+        ],
+    )
+    assert mutate.main(["durable/lease.py", "stats", "--only", "*.LeaseKeeper.stop"]) == 0
+    out = capsys.readouterr().out
+    assert ran == {"durable/lease.py": ["durable_sim.durable.lease.xǁLeaseKeeperǁstop__mutmut_*"]}
+    assert "stats: no function matches --only; not run" in out
+    assert "LeaseKeeper.stop  a  =>  b" in out and "LeaseKeeper._run" not in out
+
+
+def test_an_only_glob_that_matches_nothing_is_one_error_naming_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        mutate.main(["durable/lease.py", "--only", "*.fire_due"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--only '*.fire_due' matches no function of durable/lease.py (accepted: " in err
