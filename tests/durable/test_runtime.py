@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import types
 from typing import Any
 
 import pytest
@@ -28,7 +30,14 @@ from aws_durable_execution_sdk_python.waits import (
     WaitForConditionDecision,
 )
 
-from durable_sim import MemoryJournal, VirtualClock, WallClock, run_durable, send_callback_success
+from durable_sim import (
+    MemoryJournal,
+    VirtualClock,
+    WallClock,
+    export_history,
+    run_durable,
+    send_callback_success,
+)
 from durable_sim.durable import (
     CallbackAnswer,
     ExecutionInputMismatchError,
@@ -36,6 +45,7 @@ from durable_sim.durable import (
     JournalCorruptError,
     JournalUnavailableError,
     LeaseConfig,
+    LeaseLostError,
     execute,
 )
 from durable_sim.durable.journal import READY_NOW
@@ -805,3 +815,297 @@ def test_a_crashed_invocation_after_a_wait_does_not_start_before_the_wait_ended(
     waited = next(e.at_ms for e in history if e.event_type == "WaitSucceeded")
     crashed = [d for d in _completions(journal, "w") if d.get("Error")]
     assert len(crashed) == 1 and crashed[0]["StartTimestamp"] >= waited == 60_000.0
+
+
+def test_a_resumed_execution_continues_from_its_last_recorded_time() -> None:
+    """Here a step that started (its last record) before the crash: the resumed invocation
+    begins after it, not at the end of the wait before it."""
+    profile = LatencyProfile(
+        name="const", invoke=Dist(INVOKE_MS), cold_start=Dist(COLD_MS), step=Dist(100.0)
+    )
+
+    def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.step(lambda _: 1, name="a")
+        ctx.wait(Duration.from_seconds(1))  # ends at 1210 ms
+        return ctx.step(lambda _: 2, name="b")  # starts at 1220 ms; the crash follows
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        faults = FaultPlan(crash_after_checkpoint=4)
+        run_durable(
+            handler, None, journal=journal, execution_id="r", profile=profile, faults=faults
+        )
+    started = journal.get_operation("r", "3")
+    assert started is not None and (started.status.value, started.start_ms) == ("STARTED", 1220.0)
+    run = run_durable(handler, None, journal=journal, execution_id="r", profile=profile)
+    assert (run.status, run.result) == ("SUCCEEDED", 2)
+    last = _completions(journal, "r")[-1]
+    begins = 1220.0 + COLD_MS + INVOKE_MS
+    assert (last["StartTimestamp"], last["EndTimestamp"]) == (begins, begins + 100.0)
+
+
+def test_without_latencies_a_resumed_execution_stays_at_time_zero() -> None:
+    journal = MemoryJournal()
+    runs = _resume_until_done(journal)
+    assert [r.status for r in runs] == ["PENDING", "PENDING", "SUCCEEDED"]
+    assert {e.at_ms for e in journal.read_history("a")} == {0.0}
+
+
+def test_a_resumed_run_that_fails_counts_only_its_own_time() -> None:
+    profile = LatencyProfile(name="const", invoke=Dist(INVOKE_MS))
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ctx.wait(Duration.from_seconds(5))
+        raise ValueError(ctx.create_callback(name="m").result())
+
+    first = run_durable(handler, None, journal=journal, execution_id="f", profile=profile)
+    assert first.status == "PENDING"
+    record = journal.get_operation("f", "2")
+    assert record is not None and record.callback_id is not None
+    send_callback_success(journal, record.callback_id, "no")
+    again = run_durable(handler, None, journal=journal, execution_id="f", profile=profile)
+    assert (again.status, str(again.error), again.metrics.elapsed_ms) == ("FAILED", "no", INVOKE_MS)
+
+
+def test_a_failure_is_not_recorded_by_an_owner_whose_lease_was_taken_over() -> None:
+    """The lease is lost after the invocation's end was written, before the failure is: the
+    write is fenced (LeaseLostError) and the execution stays the new owner's, running."""
+
+    class _TakenOverAtTheEnd(MemoryJournal):
+        def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
+            super().append(execution_id, entries, lease)
+            if any(e.event_type == "InvocationCompleted" for e in entries):
+                self.renew(lease, 0.0)
+                started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "null"})
+                self.open_execution(execution_id, "null", started, owner="other", lease_s=30.0)
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        raise ValueError("late")
+
+    journal = _TakenOverAtTheEnd()
+    with pytest.raises(LeaseLostError):
+        run_durable(handler, None, journal=journal, execution_id="l")
+    record = journal.get_execution("l")
+    assert record is not None and (record.status, record.error) == ("RUNNING", None)
+
+
+def test_a_finished_execution_started_again_reports_itself_on_its_journal() -> None:
+    journal = MemoryJournal()
+    first = run_durable(_raiser("value"), None, journal=journal, execution_id="h")
+    again = run_durable(_raiser("value"), None, journal=journal, execution_id="h")
+    assert (again.execution_id, again.engine, again.journal) == ("h", "sim", journal)
+    assert export_history(again) == export_history(first)
+
+
+class Ledger:
+    """Stands for a workflow module's namespace (registered in `sys.modules` by the test)."""
+
+    class Error(Exception):
+        pass
+
+
+class BooksError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error_type", "expected"),
+    [
+        ("ledger.Error", BooksError),  # a top-level module's class
+        ("ledger.Ledger.Error", Ledger.Error),  # a nested class
+        ("ledger.books.BooksError", BooksError),  # a submodule its package does not name
+        ("ledger.books.Ledger.Error", Ledger.Error),
+    ],
+)
+def test_an_error_type_is_found_in_the_modules_this_process_imported(
+    monkeypatch: pytest.MonkeyPatch, error_type: str, expected: type[Exception]
+) -> None:
+    package, books = types.ModuleType("ledger"), types.ModuleType("ledger.books")
+    package.Error, package.Ledger = BooksError, Ledger  # type: ignore[attr-defined]
+    books.BooksError, books.Ledger = BooksError, Ledger  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ledger", package)
+    monkeypatch.setitem(sys.modules, "ledger.books", books)
+    rebuilt = rebuild_error({"ErrorType": error_type, "ErrorMessage": "m"})
+    assert type(rebuilt) is expected and str(rebuilt) == "m"
+
+
+@pytest.mark.parametrize(
+    "error_type",
+    ["LostError", "print", "int", "json.dumps", "json.NoSuchError", "json.decoder.Nope.Error"],
+)
+def test_a_name_that_is_no_exception_class_comes_back_as_the_sdks_operation_error(
+    error_type: str,
+) -> None:
+    rebuilt = rebuild_error({"ErrorType": error_type, "ErrorMessage": "m"})
+    assert type(rebuilt) is DurableOperationError
+    assert (rebuilt.error_type, rebuilt.message) == (error_type, "m")
+
+
+def _clock_park(clock: Any) -> Any:
+    return execute(
+        _waits(Duration.from_seconds(3600)),
+        "null",
+        journal=MemoryJournal(),
+        execution_id="p",
+        clock=clock,
+        sampler=Sampler(ZERO, 0),
+        faults=NO_FAULTS,
+        function_name="parked",
+        park_after_ms=1000.0,
+    )
+
+
+def test_a_run_parked_on_the_virtual_clock_is_not_queued_for_its_timer() -> None:
+    """Virtual time means nothing to a worker: only a parked run on a real clock is left
+    ready in the queue for its next timer."""
+    run = _clock_park(VirtualClock())
+    assert run.status == "PENDING"
+    assert run.journal.claim("worker", 30.0, ["parked"]) is None  # type: ignore[union-attr]
+
+
+def test_a_pending_run_is_ready_at_once_when_its_callback_is_answered_as_it_ends() -> None:
+    """The answer arrives while the lease is given up: the execution is queued at once. A
+    callback answered earlier does not make a waiting execution ready."""
+
+    class _AnsweredAtRelease(MemoryJournal):
+        answer_at_release = False
+
+        def release(self, lease: Any, **kwargs: Any) -> None:
+            record = self.get_operation(lease.execution_id, "2")
+            if self.answer_at_release and record is not None and not record.terminal:
+                send_callback_success(self, record.callback_id, "late")  # type: ignore[arg-type]
+            super().release(lease, **kwargs)
+
+    def waiter(event: Any, ctx: DurableContext) -> list[str]:
+        return [ctx.create_callback(name=f"m{i}").result() for i in range(2)]
+
+    journal = _AnsweredAtRelease()
+    assert run_durable(waiter, None, journal=journal, execution_id="q").status == "PENDING"
+    first = journal.get_operation("q", "1")
+    assert first is not None and first.callback_id is not None
+    send_callback_success(journal, first.callback_id, "early")
+    journal.release(journal.claim("w", 30.0, ["waiter"]).lease)  # type: ignore[union-attr,arg-type]
+    assert run_durable(waiter, None, journal=journal, execution_id="q").status == "PENDING"
+    assert journal.claim("worker", 30.0, ["waiter"]) is None  # waits on the second callback
+    journal.answer_at_release = True
+    assert run_durable(waiter, None, journal=journal, execution_id="q").status == "PENDING"
+    claimed = journal.claim("worker", 30.0, ["waiter"])
+    assert claimed is not None and claimed.execution_id == "q"
+
+
+def test_each_invocation_pays_the_platforms_and_the_services_costs() -> None:
+    """Every invocation: Lambda's invoke and the service's orchestration; the first also a cold
+    start; a re-invocation after a suspension the resume delay from its due time."""
+    profile = LatencyProfile(
+        name="const",
+        invoke=Dist(10.0),
+        durable_invoke=Dist(20.0),
+        cold_start=Dist(100.0),
+        resume=Dist(1000.0),
+    )
+    run = run_durable(_waits(Duration.from_seconds(5)), None, profile=profile)
+    assert run.status == "SUCCEEDED"
+    first = 10.0 + 20.0 + 100.0
+    assert run.metrics.elapsed_ms == first + 5000.0 + 1000.0 + 10.0 + 20.0
+
+
+def test_a_callback_answered_during_the_invocation_resumes_after_the_resume_delay() -> None:
+    profile = LatencyProfile(name="const", invoke=Dist(10.0), resume=Dist(1000.0))
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        callback = ctx.create_callback(name="reply")
+        ctx.step(lambda _: send_callback_success(journal, callback.callback_id, "hi"), "send")
+        return callback.result()
+
+    run = run_durable(handler, None, journal=journal, profile=profile)
+    assert (run.status, run.metrics.invocations) == ("SUCCEEDED", 2)
+    assert run.metrics.elapsed_ms == 10.0 + 1000.0 + 10.0
+
+
+def test_a_pending_run_names_only_the_callbacks_its_last_invocation_waits_on() -> None:
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        first = ctx.create_callback(name="first")
+        ctx.step(lambda _: send_callback_success(journal, first.callback_id, "hi"), "send")
+        return first.result() + ctx.create_callback(name="second").result()
+
+    run = run_durable(handler, None, journal=journal, execution_id="n")
+    second = journal.get_operation("n", "3")
+    assert second is not None and second.name == "second"
+    assert (run.status, run.pending_callbacks) == ("PENDING", [second.callback_id])
+
+
+def _circular() -> list[Any]:
+    items: list[Any] = []
+    items.append(items)
+    return items
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "reason"),
+    [
+        ({1, 2}, "set", "Object of type set is not JSON serializable"),
+        (_circular(), "list", "Circular reference detected"),
+    ],
+)
+def test_a_result_json_cannot_encode_fails_the_execution_naming_its_type(
+    value: Any, kind: str, reason: str
+) -> None:
+    journal = MemoryJournal()
+    run = run_durable(lambda event, ctx: value, None, journal=journal, execution_id="j")
+    assert run.status == "FAILED" and type(run.error) is TypeError
+    assert str(run.error) == (
+        f"the handler returned a {kind} that JSON cannot encode ({reason}); an execution's "
+        "result is JSON, as on AWS: return JSON data"
+    )
+    record = journal.get_execution("j")
+    assert record is not None and record.status == "FAILED"
+
+
+def test_a_workflow_cannot_catch_a_journal_error_away() -> None:
+    """The invocation stops with it, whatever the workflow does; no outcome is recorded."""
+    journal = _BreaksAtFirstStep(JournalCorruptError("operation 1: bad bytes"))
+
+    def swallowing(event: Any, ctx: DurableContext) -> str:
+        try:  # noqa: SIM105 - workflow code trying to swallow the error
+            ctx.step(lambda _: 1, name="a")
+        except Exception:
+            pass
+        return "pretends to succeed"
+
+    with pytest.raises(JournalCorruptError, match=r"^operation 1: bad bytes$"):
+        run_durable(swallowing, None, journal=journal, execution_id="s")
+    record = journal.get_execution("s")
+    assert record is not None and (record.status, record.result) == ("RUNNING", None)
+
+
+def test_a_resumed_run_that_parks_counts_only_its_own_time() -> None:
+    profile = LatencyProfile(name="const", invoke=Dist(INVOKE_MS))
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ctx.create_callback(name="go").result()
+        ctx.wait(Duration.from_seconds(3600))
+
+    def start() -> Any:
+        return execute(
+            handler,
+            "null",
+            journal=journal,
+            execution_id="pk",
+            clock=VirtualClock(),
+            sampler=Sampler(profile, 0),
+            faults=NO_FAULTS,
+            park_after_ms=1000.0,
+        )
+
+    assert start().status == "PENDING"
+    record = journal.get_operation("pk", "1")
+    assert record is not None and record.callback_id is not None
+    send_callback_success(journal, record.callback_id, "go")
+    parked = start()
+    assert (parked.status, parked.metrics.elapsed_ms) == ("PENDING", INVOKE_MS)
+    assert journal.get_operation("pk", "2").status.value == "STARTED"  # type: ignore[union-attr]
