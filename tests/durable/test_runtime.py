@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 import types
 from typing import Any
 
@@ -36,6 +37,7 @@ from durable_sim import (
     WallClock,
     export_history,
     run_durable,
+    send_callback_heartbeat,
     send_callback_success,
 )
 from durable_sim.durable import (
@@ -1109,3 +1111,68 @@ def test_a_resumed_run_that_parks_counts_only_its_own_time() -> None:
     parked = start()
     assert (parked.status, parked.metrics.elapsed_ms) == ("PENDING", INVOKE_MS)
     assert journal.get_operation("pk", "2").status.value == "STARTED"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("make", "delay_s"),
+    [
+        (lambda: _waits(Duration.from_seconds(3600)), 3600.0),
+        (lambda: _times_out(Duration.from_seconds(3600)), 3600.0),  # to time the callback out
+        (lambda: _two_messages, None),  # only the outside world can move it on
+    ],
+    ids=["wait", "callback timeout", "callback"],
+)
+def test_a_parked_run_on_the_wall_clock_is_queued_for_its_next_timer(
+    make: Any, delay_s: float | None
+) -> None:
+    class _Releases(MemoryJournal):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ready_at: list[float | None] = []
+
+        def release(self, lease: Any, **kwargs: Any) -> None:
+            self.ready_at.append(kwargs.get("ready_at"))
+            super().release(lease, **kwargs)
+
+    journal = _Releases()
+    before = time.time()
+    run = execute(
+        make(),
+        "null",
+        journal=journal,
+        execution_id="wp",
+        clock=WallClock(),
+        sampler=Sampler(ZERO, 0),
+        faults=NO_FAULTS,
+        park_after_ms=1000.0,
+    )
+    after = time.time()
+    assert run.status == "PENDING" and len(journal.ready_at) == 1
+    ready = journal.ready_at[0]
+    if delay_s is None:
+        assert ready is None
+    else:
+        assert ready is not None and before + delay_s <= ready <= after + delay_s
+
+
+def test_a_heartbeat_during_the_invocation_does_not_invoke_the_function_again() -> None:
+    """The handler cannot observe a heartbeat: the run ends PENDING after one invocation (on
+    the wall clock, which does not wait for the heartbeat timeout either)."""
+    journal = MemoryJournal()
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        config = CallbackConfig(heartbeat_timeout=Duration.from_seconds(600))
+        callback = ctx.create_callback(name="reply", config=config)
+        ctx.step(lambda _: send_callback_heartbeat(journal, callback.callback_id), "beat")
+        return callback.result()
+
+    run = run_durable(handler, None, journal=journal, execution_id="hb", clock=WallClock())
+    assert (run.status, run.metrics.invocations) == ("PENDING", 1)
+
+
+def test_on_the_wall_clock_a_callback_timeout_is_not_waited_for() -> None:
+    """The run returns PENDING rather than sleep until the timeout (module docstring)."""
+    started = time.monotonic()
+    run = run_durable(_times_out(Duration.from_seconds(3600)), None, clock=WallClock())
+    assert run.status == "PENDING" and len(run.pending_callbacks) == 1
+    assert time.monotonic() - started < 600  # far from the hour the timeout is away
