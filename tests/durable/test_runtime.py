@@ -1176,3 +1176,20 @@ def test_on_the_wall_clock_a_callback_timeout_is_not_waited_for() -> None:
     run = run_durable(_times_out(Duration.from_seconds(3600)), None, clock=WallClock())
     assert run.status == "PENDING" and len(run.pending_callbacks) == 1
     assert time.monotonic() - started < 600  # far from the hour the timeout is away
+
+
+@pytest.mark.parametrize(("wait_ms", "status"), [(1000, "SUCCEEDED"), (1001, "PENDING")])
+def test_a_run_parks_only_for_a_timer_further_away_than_park_after_ms(
+    wait_ms: int, status: str
+) -> None:
+    run = execute(
+        _waits(Duration(seconds=wait_ms / 1000)),  # type: ignore[arg-type]
+        "null",
+        journal=MemoryJournal(),
+        execution_id="b",
+        clock=VirtualClock(),
+        sampler=Sampler(ZERO, 0),
+        faults=NO_FAULTS,
+        park_after_ms=1000.0,
+    )
+    assert run.status == status
