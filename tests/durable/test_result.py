@@ -1,4 +1,5 @@
-"""`OperationView.of`: the view of a journal record equals the one its constructor builds."""
+"""What a run returns: the view of a journal record (equal to the one its constructor builds), a
+run's operations by name, and the counters of a run that ran nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from durable_sim import MemoryJournal, run_durable
 from durable_sim.durable.journal import OperationRecord
-from durable_sim.durable.result import DurableRun, OperationView
+from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.runtime import operation_views
 
 _text = st.none() | st.text(max_size=8)
@@ -81,3 +83,18 @@ def test_a_run_finds_its_first_operation_by_name() -> None:
     with pytest.raises(KeyError) as missing:
         run.operation("u")
     assert missing.value.args[0] == "no operation named 'u' (names: ['s', 't'])"
+
+
+def test_a_run_that_runs_nothing_counts_nothing() -> None:
+    """A finished execution started again runs no code: every counter is 0 (not None, which
+    stands for a metric the engine cannot observe)."""
+    journal = MemoryJournal()
+    run_durable(
+        lambda event, ctx: ctx.step(lambda _: 1, name="s"), None, journal=journal, execution_id="e"
+    )
+    again = run_durable(lambda event, ctx: 0, None, journal=journal, execution_id="e")
+    assert (again.status, again.result) == ("SUCCEEDED", 1)
+    counters = dataclasses.asdict(again.metrics)
+    assert counters == {name: 0 for name in counters} and again.metrics.elapsed_ms == 0.0
+    assert type(again.metrics.elapsed_ms) is float
+    assert dataclasses.asdict(RunMetrics()) == counters
