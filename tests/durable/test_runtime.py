@@ -1194,3 +1194,25 @@ def test_a_run_parks_only_for_a_timer_further_away_than_park_after_ms(
         park_after_ms=1000.0,
     )
     assert run.status == status
+
+
+@pytest.mark.parametrize("handler", [_raiser("value"), lambda event, ctx: "done"])
+def test_a_finished_run_keeps_no_lease_renewal_going(handler: Any) -> None:
+    """The run stops renewing its lease when it ends: with a 0.3 s lease (renewed every 0.1 s)
+    no renewal starts once the run has returned."""
+
+    class _Renewals(MemoryJournal):
+        def __init__(self) -> None:
+            super().__init__()
+            self.renewed_at: list[float] = []
+
+        def renew(self, lease: Any, lease_s: float) -> Any:
+            self.renewed_at.append(time.monotonic())
+            return super().renew(lease, lease_s)
+
+    journal = _Renewals()
+    run = run_durable(handler, None, journal=journal, lease=LeaseConfig(duration_s=0.3))
+    returned = time.monotonic()
+    assert run.status in ("SUCCEEDED", "FAILED")
+    time.sleep(0.3)  # the renewal period three times over: a keeper left running renews
+    assert [t for t in journal.renewed_at if t > returned + 0.01] == []
