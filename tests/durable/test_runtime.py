@@ -96,6 +96,12 @@ def test_each_resumption_draws_its_own_latencies() -> None:
     assert [r.metrics.elapsed_ms for r in again] == times  # and a seed still fixes them
 
 
+def test_each_resumption_draws_its_own_orchestration_latency() -> None:
+    noisy = LatencyProfile(name="noisy", durable_invoke=Dist(INVOKE_MS, 0.5))
+    runs = _resume_until_done(MemoryJournal(), profile=noisy, seed=3)
+    assert len({r.metrics.elapsed_ms for r in runs}) == 3
+
+
 def test_a_crash_makes_the_next_invocation_cold() -> None:
     constant = LatencyProfile(name="const", invoke=Dist(INVOKE_MS), cold_start=Dist(COLD_MS))
 
