@@ -1,5 +1,6 @@
-"""`OperationView.of`: the view of a journal record equals the one its constructor builds; a
-run's operations are built once, when first read, from its records at its end."""
+"""What a run returns: the view of a journal record (equal to the one its constructor builds), a
+run's operations by name (built once, when first read, from its records at its end), and the
+counters of a run that ran nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from durable_sim import MemoryJournal, run_durable
 from durable_sim.durable.journal import HistoryEntry, OperationRecord
-from durable_sim.durable.result import DurableRun, OperationView
+from durable_sim.durable.result import DurableRun, OperationView, RunMetrics
 from durable_sim.durable.runtime import operation_views
 
 _text = st.none() | st.text(max_size=8)
@@ -116,3 +117,18 @@ def test_a_runs_operations_are_its_journal_records_at_its_end() -> None:
     assert [(op.name, op.result) for op in run.operations] == [("a", 1), ("b", 2)]
     again = run_durable(handler, None, journal=journal, execution_id="e")  # the outcome, read back
     assert again.operations == run.operations
+
+
+def test_a_run_that_runs_nothing_counts_nothing() -> None:
+    """A finished execution started again runs no code: every counter is 0 (not None, which
+    stands for a metric the engine cannot observe)."""
+    journal = MemoryJournal()
+    run_durable(
+        lambda event, ctx: ctx.step(lambda _: 1, name="s"), None, journal=journal, execution_id="e"
+    )
+    again = run_durable(lambda event, ctx: 0, None, journal=journal, execution_id="e")
+    assert (again.status, again.result) == ("SUCCEEDED", 1)
+    counters = dataclasses.asdict(again.metrics)
+    assert counters == {name: 0 for name in counters} and again.metrics.elapsed_ms == 0.0
+    assert type(again.metrics.elapsed_ms) is float
+    assert dataclasses.asdict(RunMetrics()) == counters
