@@ -475,11 +475,7 @@ class _Runner:
         last = work[-1] if work else history[-1]
         if last.event_type == "InvocationCompleted":
             return False
-        began = next(
-            entry.at_ms
-            for entry in reversed(history)
-            if entry.event_type in ("InvocationCompleted", "ExecutionStarted")
-        )
+        began = _crashed_invocation_start(history)
         details = {
             "StartTimestamp": began,
             "EndTimestamp": last.at_ms,
@@ -608,23 +604,46 @@ def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Jour
     )
 
 
+def _crashed_invocation_start(history: list[HistoryEntry]) -> float:
+    """When the invocation that ended the history without completing started, as far as the
+    history tells (ms): no earlier than the end of the invocation before it (or the execution's
+    start), nor than the service events recorded between that end and the invocation's first
+    work (the timer or answer that woke it)."""
+    last = max(
+        i
+        for i, entry in enumerate(history)
+        if entry.event_type in ("InvocationCompleted", "ExecutionStarted")
+    )
+    began = history[last].at_ms
+    for entry in history[last + 1 :]:
+        if entry.event_type not in _SERVICE_EVENTS:
+            break
+        began = max(began, entry.at_ms)
+    return began
+
+
 def rebuild_error(fields: dict[str, Any]) -> BaseException:
     """The error an execution failed with, rebuilt from its journaled ``ErrorObject`` fields
     with its original type: a builtin exception, one of the SDK's operation errors, or a class
     of a module this process has imported (the workflow's own); with its message as its only
     argument. A type that cannot be found comes back as the SDK's `DurableOperationError`
-    carrying the original ``error_type``, as the SDK itself rebuilds unknown errors."""
+    carrying the original ``error_type``, as the SDK itself rebuilds unknown errors; so does a
+    type that cannot carry its message that way: one whose constructor refuses a lone message
+    (``ExceptionGroup`` wants its sub-exceptions), or whose text is not made from its arguments
+    and so would print nothing or fail to print (``UnicodeDecodeError`` prints five fields)."""
     error = ErrorObject.from_dict(fields)
     kind = _exception_class(error.type or "")
     message = error.message or ""
-    if kind is None:
-        return DurableOperationError(message, error.type, error.data, error.stack_trace)
-    rebuilt = kind.__new__(kind, message)  # its own __init__ may want other arguments
-    BaseException.__init__(rebuilt, message)
-    if isinstance(rebuilt, DurableOperationError):
-        rebuilt.message, rebuilt.error_type = message, error.type or ""
-        rebuilt.data, rebuilt.stack_trace = error.data, error.stack_trace
-    return rebuilt
+    if kind is not None:
+        with contextlib.suppress(Exception):  # a refusal: it cannot be rebuilt this way
+            rebuilt = kind.__new__(kind, message)  # its own __init__ may want other arguments
+            BaseException.__init__(rebuilt, message)
+            if isinstance(rebuilt, DurableOperationError):
+                rebuilt.message, rebuilt.error_type = message, error.type or ""
+                rebuilt.data, rebuilt.stack_trace = error.data, error.stack_trace
+            if str(rebuilt) or not message:
+                return rebuilt
+    return DurableOperationError(message, error.type, error.data, error.stack_trace)
 
 
 def _exception_class(error_type: str) -> type[BaseException] | None:
