@@ -33,10 +33,15 @@ from aws_durable_execution_sdk_python.waits import (
 
 from durable_sim import run_durable
 from durable_sim.attribution import Trace
-from durable_sim.clock import observe_clocks
+from durable_sim.clock import VirtualClock, observe_clocks
+from durable_sim.durable import HistoryEntry, MemoryJournal
+from durable_sim.durable.context import DurableContext as SimContext
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.history import export_history
-from durable_sim.latency import Dist, LatencyProfile
+from durable_sim.durable.result import RunMetrics
+from durable_sim.durable.state import ExecutionState
+from durable_sim.faults import FaultPlan
+from durable_sim.latency import ZERO, Dist, LatencyProfile, Sampler
 
 
 def test_is_replaying_tracks_the_journal() -> None:
@@ -281,9 +286,11 @@ def test_lambda_context_set_by_hand_is_what_the_context_and_its_children_read() 
     def handler(event: Any, ctx: DurableContext) -> None:
         ctx.lambda_context = mine
         seen.extend([ctx.lambda_context, ctx.create_child_context("7").lambda_context])
+        ctx.lambda_context = None  # as outside an invocation
+        seen.extend([ctx.lambda_context, ctx.create_child_context("8").lambda_context])
 
     assert run_durable(handler, None).status == "SUCCEEDED"
-    assert seen == [mine, mine]
+    assert seen == [mine, mine, None, None]
 
 
 def _flip_then_replay(first: Any, second: Any) -> Any:
@@ -560,3 +567,75 @@ def test_each_operation_returned_from_the_journal_costs_its_own_replay_draw() ->
     assert run.status == "SUCCEEDED" and len(replays) == 3
     assert len(set(replays)) == 3 and all(ms > 0 for ms in replays)
     assert run.metrics.elapsed_ms == pytest.approx(1000.0 + sum(replays))
+
+
+def test_a_child_replays_on_while_its_own_next_operation_is_journaled() -> None:
+    """Replay ends at the first operation the journal lacks in the context's own sequence
+    (``1.2`` after ``1.1`` in child ``1``), not at a missing top-level position."""
+    seen: list[tuple[str, bool]] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        def child(c: DurableContext) -> None:
+            c.step(lambda _: 1, name="a")
+            seen.append(("after a", c.is_replaying()))
+            c.step(lambda _: 2, name="b")
+            seen.append(("after b", c.is_replaying()))
+            c.wait(Duration.from_seconds(1))
+
+        ctx.run_in_child_context(child, name="c")
+
+    assert run_durable(handler, None).status == "SUCCEEDED"
+    assert seen == [
+        ("after a", False),
+        ("after b", False),
+        ("after a", True),  # 1.2 is journaled: still replaying, though no operation 2 is
+        ("after b", True),
+    ]
+
+
+def _state() -> ExecutionState:
+    journal = MemoryJournal()
+    journal.open_execution("e", "null", HistoryEntry("ExecutionStarted", 0.0))
+    return ExecutionState(
+        execution_id="e",
+        arn="arn:e",
+        journal=journal,
+        operations={},
+        sampler=Sampler(ZERO, 0),
+        faults=FaultPlan(),
+        metrics=RunMetrics(),
+    )
+
+
+@pytest.mark.parametrize("replaying", [False, True])
+def test_a_context_made_with_a_logger_logs_through_it_silent_while_it_replays(
+    caplog: pytest.LogCaptureFixture, replaying: bool
+) -> None:
+    """The SDK's constructor argument: ``logger.with_is_replaying(context.is_replaying)``, the
+    given logger's own fields kept, for the context and the child contexts it makes."""
+    given = Logger(logging.getLogger("tests.given"), {"executionArn": "given", "tag": 7})
+    options = {"replaying": True} if replaying else {}  # not replaying by default
+    ctx = SimContext(_state(), VirtualClock(), logger=given, **options)
+    child = ctx.create_child_context("1")  # held: a logger outliving its context logs
+    with caplog.at_level(logging.INFO):
+        ctx.logger.info("parent")
+        child.logger.info("child")
+    records = [r for r in caplog.records if r.name in {"root", "tests.given"}]
+    if replaying:
+        assert records == []
+    else:
+        assert [(r.name, r.getMessage()) for r in records] == [
+            ("tests.given", "parent"),
+            ("tests.given", "child"),
+        ]
+        assert (records[0].executionArn, records[0].tag) == ("given", 7)
+
+
+def test_a_context_made_with_a_parent_id_uses_it_as_its_id_prefix() -> None:
+    """The SDK's constructor: ``step_id_prefix`` defaults to ``parent_id``, and a context is
+    virtual only when the two differ; a new context is not replaying (``ReplayStatus.NEW``)."""
+    state = _state()
+    ctx = SimContext(state, VirtualClock(), parent_id="5")
+    assert (ctx.is_virtual, ctx.is_replaying()) == (False, False)
+    assert ctx.step(lambda _: 1, name="s") == 1
+    assert [(op.id, op.parent_id) for op in state.operations.values()] == [("5.1", "5")]
