@@ -612,3 +612,37 @@ def test_a_serdes_failure_keeps_the_data_the_serdes_attached() -> None:
     assert str(read.value) == (
         "Step 's' (id 4): cannot deserialize its payload '1' with _Refusing: cannot read it"
     )
+
+
+class _RefusingWithTrace(SerDes[Any]):
+    """A serdes whose SerDesError carries a stack trace of its own."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        raise SerDesError("cannot write it", data="d", stack_trace=["remote frame 1"])
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise SerDesError("cannot read it", data="d", stack_trace=["remote frame 2"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="codec.encode/decode re-raise a serdes' SerDesError with its data but without its "
+    "stack_trace, which the SDK propagates unchanged",
+)
+def test_a_serdes_failure_keeps_the_stack_trace_the_serdes_attached() -> None:
+    """The SDK (serdes.serialize/deserialize) re-raises a serdes' SerDesError unchanged "so
+    metadata (data, stack_trace) survives into the checkpoint"."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode, encode
+
+    ident = OperationIdentifier("4", "Step", None, "s", operation_type=OperationType.STEP)
+    with pytest.raises(SerDesError) as written:
+        encode(1, _RefusingWithTrace(), ident, "arn", "result")
+    with pytest.raises(SerDesError) as read:
+        decode("1", _RefusingWithTrace(), ident, "arn")
+    assert (written.value.stack_trace, read.value.stack_trace) == (
+        ["remote frame 1"],
+        ["remote frame 2"],
+    )
