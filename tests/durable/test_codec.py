@@ -546,3 +546,103 @@ def test_odd_payloads_decode_as_the_sdk_decodes_them(payload: str) -> None:
             decode(payload, None, ident, "arn")
     else:
         assert decode(payload, None, ident, "arn") == expected
+
+
+def _generic_codec_called(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("plain data reached the SDK's generic serialize/deserialize")
+
+
+@settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
+@given(st.one_of(plain, st.lists(plain, max_size=4).map(batch_results)))
+def test_plain_data_never_reaches_the_sdks_generic_codec(value: Any) -> None:
+    """The module's contract: plain data under the default serdes is written and read without
+    the SDK's generic ``serialize``/``deserialize`` (the same text and values, checked against
+    the SDK above), in `encode`, `decode` and `round_trip` alike."""
+    from unittest import mock
+
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+    from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES
+
+    from durable_sim.durable import codec
+
+    ident = OperationIdentifier("1", "Step", operation_type=OperationType.STEP)
+    text = EXTENDED_TYPES_SERDES.serialize(value)
+    expected = EXTENDED_TYPES_SERDES.deserialize(text)
+    with (
+        mock.patch.object(codec, "serialize", _generic_codec_called),
+        mock.patch.object(codec, "deserialize", _generic_codec_called),
+    ):
+        payload = codec.encode(value, None, ident, "arn", "result")
+        back = codec.decode(text, None, ident, "arn")
+        first_run = codec.round_trip(value, None, ident, "arn", "result")
+    assert payload == text and first_run[0] == text
+    assert back == expected and first_run[1] == expected
+    assert type(back) is type(expected) and type(first_run[1]) is type(expected)
+
+
+class _Refusing(SerDes[Any]):
+    """A serdes that refuses every value with a classified SerDesError carrying data."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        raise SerDesError("cannot write it", data="written-data")
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise SerDesError("cannot read it", data="read-data")
+
+
+def test_a_serdes_failure_keeps_the_data_the_serdes_attached() -> None:
+    """The SDK propagates a serdes' own SerDesError unchanged "so metadata (data, stack_trace)
+    survives into the checkpoint": ours adds the operation to the message and keeps `data`."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode, encode
+
+    ident = OperationIdentifier("4", "Step", None, "s", operation_type=OperationType.STEP)
+    with pytest.raises(SerDesError) as written:
+        encode(1, _Refusing(), ident, "arn", "result")
+    assert written.value.data == "written-data"
+    assert str(written.value) == (
+        "Step 's' (id 4): cannot serialize its result of type int with _Refusing: cannot write it"
+    )
+    with pytest.raises(SerDesError) as read:
+        decode("1", _Refusing(), ident, "arn")
+    assert read.value.data == "read-data"
+    assert str(read.value) == (
+        "Step 's' (id 4): cannot deserialize its payload '1' with _Refusing: cannot read it"
+    )
+
+
+class _RefusingWithTrace(SerDes[Any]):
+    """A serdes whose SerDesError carries a stack trace of its own."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        raise SerDesError("cannot write it", data="d", stack_trace=["remote frame 1"])
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise SerDesError("cannot read it", data="d", stack_trace=["remote frame 2"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="codec.encode/decode re-raise a serdes' SerDesError with its data but without its "
+    "stack_trace, which the SDK propagates unchanged",
+)
+def test_a_serdes_failure_keeps_the_stack_trace_the_serdes_attached() -> None:
+    """The SDK (serdes.serialize/deserialize) re-raises a serdes' SerDesError unchanged "so
+    metadata (data, stack_trace) survives into the checkpoint"."""
+    from aws_durable_execution_sdk_python.identifier import OperationIdentifier
+    from aws_durable_execution_sdk_python.lambda_service import OperationType
+
+    from durable_sim.durable.codec import decode, encode
+
+    ident = OperationIdentifier("4", "Step", None, "s", operation_type=OperationType.STEP)
+    with pytest.raises(SerDesError) as written:
+        encode(1, _RefusingWithTrace(), ident, "arn", "result")
+    with pytest.raises(SerDesError) as read:
+        decode("1", _RefusingWithTrace(), ident, "arn")
+    assert (written.value.stack_trace, read.value.stack_trace) == (
+        ["remote frame 1"],
+        ["remote frame 2"],
+    )

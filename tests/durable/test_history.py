@@ -317,3 +317,100 @@ def test_a_run_without_a_history_names_it() -> None:
     events = [{"EventType": "ExecutionStarted", "EventId": 1}]
     copied = export_history(DurableRun("x", "aws-local", "SUCCEEDED", events=events))
     assert copied == events and copied[0] is not events[0]  # the caller's list stays its own
+
+
+def test_the_rarer_details_come_from_the_entry_or_the_record() -> None:
+    """A wait's ``Duration`` as the entry states it, else whole seconds from the record (an
+    hour here); no ``ScheduledEndTimestamp`` or ``Duration`` without the times; a retried
+    step's success with its delay; a chained invoke's details from the record (its child
+    execution's id as journaled) when the entry states none; any other event's details as
+    the entry holds them."""
+    wait, inv, step = OperationType.WAIT, OperationType.CHAINED_INVOKE, OperationType.STEP
+    started, ok = OperationStatus.STARTED, OperationStatus.SUCCEEDED
+    failed = OperationStatus.FAILED
+    hour = 3_600_000.0
+    entries = [
+        HistoryEntry("WaitStarted", 0.0, _op("1", wait, started, start_ms=0.0, due_ms=hour)),
+        HistoryEntry("WaitSucceeded", hour, _op("1", wait, ok, start_ms=0.0, end_ms=hour)),
+        HistoryEntry("WaitStarted", hour, _op("2", wait, started), {"Duration": 7}),
+        HistoryEntry("WaitSucceeded", hour, _op("2", wait, ok, start_ms=hour)),
+        HistoryEntry(
+            "StepSucceeded",
+            hour,
+            _op("3", step, ok, attempt=3, result="1"),
+            {"NextAttemptDelaySeconds": 4},
+        ),
+        HistoryEntry(
+            "ChainedInvokeStarted",
+            hour,
+            _op(
+                "4",
+                inv,
+                started,
+                function_name="g",
+                input_payload='"in"',
+                child_execution_id="journaled-child",
+            ),
+        ),
+        HistoryEntry("ChainedInvokeStarted", hour, _op("5", inv, started)),
+        HistoryEntry("ChainedInvokeStarted", hour, _op("6", step, started), {"Odd": 1}),
+        HistoryEntry("ChainedInvokeStopped", hour, _op("7", inv, started), {"Reason": "r"}),
+        HistoryEntry("ExecutionTimedOut", hour, None, {"Error": "late"}),
+    ]
+    invocation = {"StartTimestamp": 1500.0, "EndTimestamp": hour, "RequestId": "r1"}
+    # AWS's StepStartedDetails and ContextStartedDetails have no fields: stray details go.
+    extra = [
+        HistoryEntry("InvocationCompleted", hour, None, invocation),
+        HistoryEntry("StepStarted", hour, _op("8", step, started), {"Stray": 1}),
+        HistoryEntry("ContextStarted", hour, _op("9", OperationType.CONTEXT, started), {"S": 2}),
+    ]
+    extra += [
+        HistoryEntry("ContextSucceeded", hour, _op("9", OperationType.CONTEXT, ok, result="2")),
+        HistoryEntry(
+            "ChainedInvokeStarted",
+            hour,
+            _op("10", inv, started, function_name="g", input_payload='"journaled"'),
+            {"FunctionName": "h", "Input": '"stated"'},
+        ),
+        HistoryEntry("ChainedInvokeFailed", hour, _op("10", inv, failed, error={"E": 1})),
+    ]
+    assert [e[f"{e['EventType']}Details"] for e in events_from_entries(extra, "run")] == [
+        {"StartTimestamp": 1.5, "EndTimestamp": 3600.0, "RequestId": "r1"},
+        {},
+        {},
+        {"Result": {"Truncated": False, "Payload": "2"}},
+        {
+            "FunctionName": "h",
+            "Input": {"Truncated": False, "Payload": '"stated"'},
+            "ExecutedVersion": "$LATEST",
+            "DurableExecutionArn": execution_arn("g", "run/invoke-10"),
+        },
+        {"Error": {"Truncated": False, "Payload": {"E": 1}}},
+    ]
+    events = events_from_entries(entries, "run")
+    details = [e[f"{e['EventType']}Details"] for e in events]
+    assert details[:5] == [
+        {"Duration": 3600, "ScheduledEndTimestamp": 3600.0},
+        {"Duration": 3600},
+        {"Duration": 7},
+        {"Duration": None},
+        {
+            "Result": {"Truncated": False, "Payload": "1"},
+            "RetryDetails": {"CurrentAttempt": 3, "NextAttemptDelaySeconds": 4},
+        },
+    ]
+    assert details[5] == {
+        "FunctionName": "g",
+        "Input": {"Truncated": False, "Payload": '"in"'},
+        "ExecutedVersion": "$LATEST",
+        "DurableExecutionArn": execution_arn("g", "journaled-child"),
+    }
+    assert details[6] == {
+        "FunctionName": None,
+        "Input": {"Truncated": False},
+        "ExecutedVersion": "$LATEST",
+        "DurableExecutionArn": execution_arn("", "run/invoke-5"),
+    }
+    assert details[7:] == [{"Odd": 1}, {"Reason": "r"}, {"Error": "late"}]
+    assert [e.get("Id") for e in events[-3:]] == ["6", "7", "run"]
+    assert events[-1]["Name"] == "run"

@@ -97,3 +97,74 @@ def test_a_task_clock_forks_an_observed_virtual_clock() -> None:
         child = clock.fork()
     assert isinstance(child, VirtualClock) and child.now_ms() == 3.0
     assert trace.seen[-1] == ("forked", clock, child, 3.0)
+
+
+def test_catch_up_to_the_clocks_own_time_reports_nothing() -> None:
+    trace = Recorder()
+    with observe_clocks(trace):
+        clock = TaskClock(VirtualClock(), 40.0)
+        clock.catch_up(40.0, "queueing")
+    assert clock.now_ms() == 40.0
+    assert [event[0] for event in trace.seen] == ["forked"]
+
+
+def test_a_task_keeps_its_turn_only_when_its_coordinator_says_so() -> None:
+    """`keeps_turn` is asked with the clock's new time after every advance: True lets the task
+    run on (no hand-over), False (or no `keeps_turn`) hands control back with `YIELD`."""
+    asked: list[float] = []
+    clock = TaskClock(VirtualClock(), 0.0)
+
+    def keeps_turn(now: float) -> bool:
+        asked.append(now)
+        return now < 20.0
+
+    clock.keeps_turn = keeps_turn
+
+    def body(c: TaskClock) -> str:
+        c.charge(5.0)  # keeps its turn
+        c.sleep_until(15.0)  # keeps its turn
+        c.charge(10.0)  # at 25: hands over
+        c.keeps_turn = None
+        c.charge(1.0)  # no coordinator's word: hands over
+        return "done"
+
+    task = Task(clock, body)
+    assert task.resume() is YIELD
+    assert (asked, task.now_ms) == ([5.0, 15.0, 25.0], 25.0)
+    assert task.resume() is YIELD and task.now_ms == 26.0
+    assert task.resume() == "done"
+    assert asked == [5.0, 15.0, 25.0]
+
+
+def test_a_task_is_alive_until_its_function_returns() -> None:
+    task = Task(TaskClock(VirtualClock(), 0.0), lambda c: c.charge(1.0))
+    assert task.alive  # not started yet
+    assert task.resume() is YIELD and task.alive
+    assert task.resume() is None and not task.alive
+
+
+def test_kill_runs_a_started_tasks_finally_blocks_and_spares_the_others() -> None:
+    ran: list[str] = []
+
+    def body(c: TaskClock) -> None:
+        ran.append("started")
+        try:
+            c.charge(1.0)
+            ran.append("resumed")  # never: the task is killed while suspended
+        finally:
+            ran.append("finally")
+
+    started = Task(TaskClock(VirtualClock(), 0.0), body)
+    assert started.resume() is YIELD
+    started.kill()
+    assert ran == ["started", "finally"] and not started.alive
+
+    never_started = Task(TaskClock(VirtualClock(), 0.0), body)
+    never_started.kill()  # nothing to end: its function never runs
+    assert ran == ["started", "finally"]
+    assert never_started.resume() is YIELD and ran[-1] == "started"  # ... until it is resumed
+
+    finished = Task(TaskClock(VirtualClock(), 0.0), lambda c: "done")
+    assert finished.resume() == "done"
+    finished.kill()  # a dead task: nothing happens
+    assert not finished.alive
