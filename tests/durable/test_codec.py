@@ -618,17 +618,16 @@ class _RefusingWithTrace(SerDes[Any]):
     """A serdes whose SerDesError carries a stack trace of its own."""
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
-        raise SerDesError("cannot write it", data="d", stack_trace=["remote frame 1"])
+        raise SerDesError(
+            "cannot write it", "custom.WriteRefused", data="d", stack_trace=["remote frame 1"]
+        )
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
-        raise SerDesError("cannot read it", data="d", stack_trace=["remote frame 2"])
+        raise SerDesError(
+            "cannot read it", "custom.ReadRefused", data="d", stack_trace=["remote frame 2"]
+        )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec.encode/decode re-raise a serdes' SerDesError with its data but without its "
-    "stack_trace, which the SDK propagates unchanged",
-)
 def test_a_serdes_failure_keeps_the_stack_trace_the_serdes_attached() -> None:
     """The SDK (serdes.serialize/deserialize) re-raises a serdes' SerDesError unchanged "so
     metadata (data, stack_trace) survives into the checkpoint"."""
@@ -645,4 +644,8 @@ def test_a_serdes_failure_keeps_the_stack_trace_the_serdes_attached() -> None:
     assert (written.value.stack_trace, read.value.stack_trace) == (
         ["remote frame 1"],
         ["remote frame 2"],
+    )
+    assert (written.value.error_type, read.value.error_type) == (
+        "custom.WriteRefused",
+        "custom.ReadRefused",
     )

@@ -211,7 +211,9 @@ def encode(
         raise SerDesError(
             f"{describe(ident)}: cannot serialize its {what} of type {_type_name(value)} "
             f"with {codec}: {exc.message}",
+            error_type=exc.error_type,
             data=exc.data,
+            stack_trace=exc.stack_trace,
         ) from exc
 
 
@@ -238,7 +240,9 @@ def decode(
         raise SerDesError(
             f"{describe(ident)}: cannot deserialize its payload {data[:60]!r} with {codec}: "
             f"{exc.message}",
+            error_type=exc.error_type,
             data=exc.data,
+            stack_trace=exc.stack_trace,
         ) from exc
 
 

@@ -140,7 +140,8 @@ class DurableRun:
     handler's own exception object; on a later call one rebuilt from ``error_object``
     (`durable_sim.durable.runtime.rebuild_error`), which has the original type (or, for a type
     that cannot carry its message alone, the SDK's `DurableOperationError` naming it) but only
-    what the ErrorObject kept (attributes the handler set on its exception are not journaled, as on AWS).
+    what the ErrorObject kept (attributes the handler set on its exception are not journaled,
+    as on AWS).
 
     ``operations`` is a list of `OperationView`; it may be given as a function returning that
     list, which is called once, when the field is first read.
