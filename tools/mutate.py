@@ -277,13 +277,17 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
     entries, seen = [], set()
     for i, table in enumerate(data.get("equivalent", []), start=1):
         fields = {k: table.get(k) for k in ("function", "old", "new", "reason")}
-        bad = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
+        # ``new`` may be empty: a mutant that deletes a line (an argument of a call spread
+        # over lines) changes it to nothing.
+        bad = [
+            k for k, v in fields.items() if not isinstance(v, str) or (not v.strip() and k != "new")
+        ]
         if bad or set(table) - set(fields):
             unknown = sorted(set(table) - set(fields))
             raise MutateError(
                 f"{path.name}: entry {i} ({table.get('function')!r}): "
                 f"missing or empty {bad}, unknown keys {unknown}; each entry needs exactly "
-                "function, old, new and reason"
+                "function, old, new and reason (new may be empty: a deleted line)"
             )
         entry = Equivalent(**{k: v.strip() for k, v in fields.items()})  # type: ignore[union-attr]
         key = (entry.function, entry.old, entry.new)

@@ -197,6 +197,20 @@ def test_a_bad_equivalent_list_is_one_error_naming_the_entry(tmp_path: Path) -> 
         mutate.load_equivalents(path)
 
 
+def test_an_entry_may_explain_a_mutant_that_deletes_a_line(tmp_path: Path) -> None:
+    """A deleted line (an argument of a call spread over lines) leaves ``new`` empty; ``old``
+    and ``reason`` may still not be."""
+    path = tmp_path / "eq.toml"
+    entry = '[[equivalent]]\nfunction = "m.f"\nold = "x=1,"\nnew = ""\nreason = "r"\n'
+    path.write_text(entry, encoding="utf-8")
+    (loaded,) = mutate.load_equivalents(path)
+    deleted = mutate.Mutant("m.x_f__mutmut_1", "survived", "m.f", "x=1,", "")
+    assert mutate.tally([deleted], [loaded], "src/m.py").equivalent == 1
+    path.write_text(entry.replace('old = "x=1,"', 'old = ""'), encoding="utf-8")
+    with pytest.raises(MutateError, match=r"missing or empty \['old'\]"):
+        mutate.load_equivalents(path)
+
+
 def _function_lines(path: Path, dotted: str) -> set[str]:
     """The stripped source lines of a top-level function or a method of a top-level class."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

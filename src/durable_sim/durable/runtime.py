@@ -154,7 +154,7 @@ def execute(
             f"not {input_payload[:80]!r}; use a new execution id for a new input"
         )
     if execution.status != "RUNNING" or execution.lease is None:
-        return _finished_run(execution, RunMetrics(), journal)
+        return _finished_run(execution, journal)
     keeper: HeldLease | LeaseKeeper = (
         HeldLease(execution.lease)
         if local
@@ -587,8 +587,9 @@ def _last_time(operations: dict[str, OperationRecord]) -> float:
     return max(max(op.start_ms or 0.0, op.end_ms or 0.0) for op in operations.values())
 
 
-def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Journal) -> DurableRun:
-    """An execution that already finished: return its outcome, run nothing (idempotent start)."""
+def _finished_run(execution: ExecutionRecord, journal: Journal) -> DurableRun:
+    """An execution that already finished: return its outcome, run nothing (idempotent start;
+    every counter of its metrics is 0)."""
     error = rebuild_error(execution.error) if execution.error else None
     error_object = ErrorObject.from_dict(execution.error) if execution.error else None
     return DurableRun(
@@ -599,7 +600,7 @@ def _finished_run(execution: ExecutionRecord, metrics: RunMetrics, journal: Jour
         error=error,
         error_object=error_object,
         operations=functools.partial(operation_views, execution.operations),
-        metrics=metrics,
+        metrics=RunMetrics(),
         journal=journal,
     )
 
