@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import time
 import types
 from typing import Any
@@ -14,8 +15,10 @@ import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import (
     CallbackConfig,
+    CompletionConfig,
     Duration,
     InvokeConfig,
+    ParallelConfig,
     StepConfig,
 )
 from aws_durable_execution_sdk_python.exceptions import (
@@ -40,6 +43,8 @@ from durable_sim import (
     send_callback_heartbeat,
     send_callback_success,
 )
+from durable_sim.attribution import Trace
+from durable_sim.clock import observe_clocks
 from durable_sim.durable import (
     CallbackAnswer,
     ExecutionBusyError,
@@ -885,6 +890,70 @@ def test_every_invocation_has_a_request_id_of_its_own_crashed_ones_too() -> None
     assert not set(first) & set(second)
 
 
+def _callback_crash_callback(journal: MemoryJournal, profile: LatencyProfile) -> list[float]:
+    """Execution "k" of `_two_messages`: PENDING on m0; answered; a crash in the invocation
+    that creates m1; resumed (the crash recorded) to PENDING on m1; answered; finished. The
+    cold starts charged by each call (ms), on a traced virtual clock."""
+    colds = []
+
+    def call(faults: FaultPlan = NO_FAULTS) -> Any:
+        with observe_clocks(Trace()) as trace:
+            try:
+                return run_durable(
+                    _two_messages,
+                    None,
+                    journal=journal,
+                    execution_id="k",
+                    faults=faults,
+                    profile=profile,
+                    seed=5,
+                )
+            finally:
+                colds.append(trace.charged_ms("cold_start"))
+
+    first = call()
+    send_callback_success(journal, first.pending_callbacks[0], "one")
+    with pytest.raises(SimulatedCrash):
+        call(FaultPlan(crash_after_checkpoint=1, crash_mode="raise"))
+    resumed = call()
+    assert resumed.status == "PENDING" and resumed.pending_callbacks != first.pending_callbacks
+    send_callback_success(journal, resumed.pending_callbacks[0], "two")
+    assert call().result == ["one", "two"]
+    return colds
+
+
+def test_invocations_after_a_recorded_crash_keep_their_own_request_ids_and_draws() -> None:
+    """The crashed invocation counts as one: the invocations after it are numbered on from it,
+    so a later resumption reuses no earlier invocation's request id, and each cold start (the
+    first invocation's, and the one after the crash) draws its own latency."""
+    journal = MemoryJournal()
+    noisy = LatencyProfile(name="noisy", invoke=Dist(INVOKE_MS), cold_start=Dist(COLD_MS, 0.5))
+    colds = _callback_crash_callback(journal, noisy)
+    requests = [details["RequestId"] for details in _completions(journal, "k")]
+    crashed = [d for d in _completions(journal, "k") if d.get("Error")]
+    assert len(requests) == 4 and len(crashed) == 1
+    assert len(set(requests)) == 4
+    assert colds[1] == colds[3] == 0.0 and colds[0] > 0.0 and colds[2] > 0.0  # cold: 1st, 3rd
+    assert colds[0] != colds[2]  # the first invocation's cold start and the one after the crash
+
+
+def test_a_resumption_numbers_its_invocations_on_from_every_earlier_one() -> None:
+    """A call that ran two invocations (a wait between them) and then a later call: three
+    invocations, three request ids."""
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        ctx.wait(Duration.from_seconds(1))
+        return ctx.create_callback(name="reply").result()
+
+    journal = MemoryJournal()
+    first = run_durable(handler, None, journal=journal, execution_id="n")
+    assert first.status == "PENDING" and first.metrics.invocations == 2
+    send_callback_success(journal, first.pending_callbacks[0], "hi")
+    assert run_durable(handler, None, journal=journal, execution_id="n").result == "hi"
+    requests = [details["RequestId"] for details in _completions(journal, "n")]
+    assert len(requests) == len(set(requests)) == 3
+
+
 def test_a_crashed_invocation_after_a_wait_does_not_start_before_the_wait_ended() -> None:
     journal = MemoryJournal()
 
@@ -1298,3 +1367,27 @@ def test_a_finished_run_keeps_no_lease_renewal_going(handler: Any) -> None:
     assert run.status in ("SUCCEEDED", "FAILED")
     time.sleep(0.3)  # the renewal period three times over: a keeper left running renews
     assert [t for t in journal.renewed_at if t > returned + 0.01] == []
+
+
+def test_a_run_returns_only_after_the_branches_its_batches_left_running_have_ended() -> None:
+    """A wall-clock parallel decided by its first branch leaves the other running; the
+    invocation joins it before it ends, so nothing of the run outlives run_durable."""
+    started, ended = threading.Event(), threading.Event()
+
+    def first(ctx: DurableContext) -> str:
+        assert started.wait(10), "the second branch never started"
+        return "first"
+
+    def second(ctx: DurableContext) -> str:
+        started.set()
+        time.sleep(0.2)  # still running when the first branch decides the batch
+        ended.set()
+        return "second"
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        config = ParallelConfig(completion_config=CompletionConfig(min_successful=1))
+        return ctx.parallel([first, second], config=config).completion_reason.value
+
+    run = run_durable(handler, None, journal=MemoryJournal(), clock=WallClock())
+    assert (run.status, run.result) == ("SUCCEEDED", "MIN_SUCCESSFUL_REACHED")
+    assert ended.is_set()
