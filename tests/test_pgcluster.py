@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -194,3 +198,63 @@ def test_the_fixture_fails_rather_than_skips_without_a_server() -> None:
     assert done.returncode == 1, done.stdout
     assert "1 error" in done.stdout and "skipped" not in done.stdout
     assert done.stdout.count("`apt install postgresql-15`") == 1, done.stdout
+
+
+_OWNER = """
+import sys, time
+from durable_sim.pgcluster import PostgresCluster
+cluster = PostgresCluster(fsync=False)
+print(cluster.root, cluster.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _wait_gone(pid: int, path: Path, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() and not path.exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_cluster_whose_owner_is_killed_is_stopped_and_removed_by_its_reaper() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    root, pid = owner.stdout.readline().split()
+    assert Path(f"/proc/{pid}").exists() and Path(root).is_dir()
+    owner.kill()  # no teardown, no interpreter exit
+    owner.wait()
+    gone = _wait_gone(int(pid), Path(root))
+    if not gone:  # leave nothing running for the next test
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGQUIT)
+        shutil.rmtree(root, ignore_errors=True)
+    assert gone, f"postmaster {pid} or {root} outlived its owner"
+
+
+def test_a_closed_cluster_ends_its_reaper() -> None:
+    cluster = PostgresCluster(fsync=False)
+    reaper = cluster._state.reaper
+    assert reaper is not None and reaper.poll() is None
+    cluster.close()
+    assert reaper.returncode == 0 and not cluster.root.exists()
+
+
+def test_the_reaper_never_signals_a_process_that_does_not_serve_its_cluster(
+    tmp_path: Path,
+) -> None:
+    """After a kill, postmaster.pid may name a pid reused since by another process."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        root = tmp_path / "durable-sim-pg-x"
+        (root / "data").mkdir(parents=True)
+        (root / "data" / "postmaster.pid").write_text(f"{bystander.pid}\n{root / 'data'}\n")
+        reaper = pgcluster._start_reaper(root)
+        assert reaper.stdin is not None
+        reaper.stdin.close()
+        assert reaper.wait(30) == 0
+        assert bystander.poll() is None and not root.exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

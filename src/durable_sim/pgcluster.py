@@ -22,8 +22,11 @@ user.
 
 The postmaster is this process's child (not daemonised by ``pg_ctl``), so a stop, a kill and the
 reaping of the process are all direct. The cluster is removed when its object is closed, or at
-the latest when the interpreter exits; a process that is itself SIGKILLed leaves its cluster
-running, in a directory named ``durable-sim-pg-*`` under the temporary directory.
+the latest when the interpreter exits. A process that dies without either (SIGKILL, e.g. a test
+runner's timeout) leaves no cluster behind either: each cluster has a reaper, a small process
+of its own session that waits for the end of a pipe only its owner holds open; when the owner
+is gone (or has closed the cluster) it stops a postmaster still serving the cluster's data
+directory (immediate shutdown, then SIGKILL after `REAPER_GRACE_S`) and removes the directory.
 
 Authentication is ``trust`` for connections over loopback and the cluster's own socket directory:
 the cluster holds test data only and lives as long as the object. Shutdown modes and their signals
@@ -41,6 +44,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -67,6 +71,43 @@ _SHUTDOWN_SIGNALS: dict[str, signal.Signals] = {
 }
 _SERVER_PROGRAMS = ("initdb", "postgres")
 _PORT_ATTEMPTS = 5
+#: How long the reaper lets an orphaned postmaster take over an immediate shutdown before it
+#: kills it, seconds.
+REAPER_GRACE_S = 10.0
+#: The reaper (module docstring), run as ``python -I -S -c _REAPER ROOT GRACE_S``: only the
+#: standard library, so it starts in milliseconds. It acts only on a pid whose command line is a
+#: ``postgres -D ROOT/data``: after a kill, ``postmaster.pid`` may name a pid reused since.
+_REAPER = """
+import os, shutil, signal, sys, time
+root, grace = sys.argv[1], float(sys.argv[2])
+data = os.path.join(root, "data")
+sys.stdin.buffer.read()
+def serves(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\\0")
+    except OSError:
+        return False
+    return b"-D" in args and os.fsencode(data) in args
+try:
+    with open(os.path.join(data, "postmaster.pid")) as f:
+        pid = int(f.readline())
+except (OSError, ValueError):
+    pid = 0
+if pid > 0 and serves(pid):
+    try:
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + grace
+        while serves(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if serves(pid):
+            os.kill(pid, signal.SIGKILL)
+        while serves(pid):
+            time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 class PostgresNotFound(DurableSimError, RuntimeError):
@@ -227,6 +268,18 @@ class _State:
 
     root: Path
     server: subprocess.Popen[bytes] | None = None
+    reaper: subprocess.Popen[bytes] | None = None
+
+
+def _start_reaper(root: Path) -> subprocess.Popen[bytes]:
+    """The cluster's reaper (module docstring); its stdin is the pipe this process holds."""
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _REAPER, str(root), str(REAPER_GRACE_S)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # outlives a signal to this process's group
+    )
 
 
 def _teardown(state: _State, timeout_s: float) -> None:
@@ -240,6 +293,11 @@ def _teardown(state: _State, timeout_s: float) -> None:
             server.wait()
     state.server = None
     shutil.rmtree(state.root, ignore_errors=True)
+    reaper, state.reaper = state.reaper, None
+    if reaper is not None:  # nothing is left for it to do: let it end
+        assert reaper.stdin is not None
+        reaper.stdin.close()
+        reaper.wait()
 
 
 class PostgresCluster:
@@ -286,6 +344,11 @@ class PostgresCluster:
         root = Path(tempfile.mkdtemp(prefix="durable-sim-pg-", dir=base_dir))
         self._state = _State(root=root)
         self._finalizer = weakref.finalize(self, _teardown, self._state, self.timeout_s)
+        try:
+            self._state.reaper = _start_reaper(root)
+        except BaseException:
+            self.close()
+            raise
         try:
             self._init_directory()
             self.port = _free_port()
