@@ -1391,3 +1391,76 @@ def test_a_run_returns_only_after_the_branches_its_batches_left_running_have_end
     run = run_durable(handler, None, journal=MemoryJournal(), clock=WallClock())
     assert (run.status, run.result) == ("SUCCEEDED", "MIN_SUCCESSFUL_REACHED")
     assert ended.is_set()
+
+
+def _consecutive_waits(count: int) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> int:
+        for i in range(count):
+            ctx.wait(Duration.from_seconds(1), name=f"w{i}")
+        return count
+
+    return handler
+
+
+def test_each_resumption_after_a_timer_draws_its_own_resume_latency() -> None:
+    """One wait costs one resume draw, two waits two: the second is not the first again."""
+    noisy = LatencyProfile(name="noisy", resume=Dist(50.0, 0.5))
+
+    def resumes(count: int) -> float:
+        with observe_clocks(Trace()) as trace:
+            run = run_durable(
+                _consecutive_waits(count), None, execution_id="r", profile=noisy, seed=11
+            )
+        assert (run.status, run.metrics.invocations) == ("SUCCEEDED", count + 1)
+        return trace.charged_ms("resume")
+
+    one, two = resumes(1), resumes(2)
+    assert one > 0.0 and two > one and two != pytest.approx(2 * one, abs=1e-6)
+
+
+def test_an_engine_error_caught_by_the_workflow_fails_the_execution_when_it_suspends() -> None:
+    """A checkpoint too large is terminal: the workflow catches it and waits, and the run
+    fails with it at the suspension, having waited for nothing."""
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        try:  # noqa: SIM105 - workflow code trying to swallow the error
+            ctx.step(lambda _: "x" * 300_000, name="big")
+        except Exception:
+            pass
+        ctx.wait(Duration.from_seconds(5), name="later")
+        return "done"
+
+    constant = LatencyProfile(name="const", invoke=Dist(INVOKE_MS))
+    run = run_durable(handler, None, execution_id="f", profile=constant)
+    assert run.status == "FAILED" and run.error_object is not None
+    assert run.error_object.type is not None and "CheckpointTooLarge" in run.error_object.type
+    assert run.metrics.elapsed_ms == INVOKE_MS  # it never waited
+    assert type(run.error).__name__ == "CheckpointTooLargeError"
+
+
+def test_each_resumption_for_an_answered_callback_draws_its_own_resume_latency() -> None:
+    """A callback answered while the invocation runs means another invocation at once, after a
+    resume draw of its own: two such answers cost two different draws."""
+    noisy = LatencyProfile(name="noisy", resume=Dist(50.0, 0.5))
+
+    def resumes(count: int) -> float:
+        journal = MemoryJournal()
+
+        def handler(event: Any, ctx: DurableContext) -> list[str]:
+            replies = []
+            for i in range(count):
+                callback = ctx.create_callback(name=f"reply{i}")
+                ctx.step(
+                    lambda _, c=callback, i=i: send_callback_success(journal, c.callback_id, i),
+                    name=f"send{i}",
+                )
+                replies.append(callback.result())
+            return replies
+
+        with observe_clocks(Trace()) as trace:
+            run = run_durable(handler, None, journal=journal, execution_id="c", profile=noisy)
+        assert (run.status, run.metrics.invocations) == ("SUCCEEDED", count + 1)
+        return trace.charged_ms("resume")
+
+    one, two = resumes(1), resumes(2)
+    assert one > 0.0 and two > one and two != pytest.approx(2 * one, abs=1e-6)
