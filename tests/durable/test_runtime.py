@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ from aws_durable_execution_sdk_python.waits import (
 
 from durable_sim import (
     MemoryJournal,
+    SqliteJournal,
     VirtualClock,
     WallClock,
     export_history,
@@ -1496,3 +1498,104 @@ def test_each_resumption_for_an_answered_callback_draws_its_own_resume_latency()
 
     one, two = resumes(1), resumes(2)
     assert one > 0.0 and two > one and two != pytest.approx(2 * one, abs=1e-6)
+
+
+def _execute(handler: Any, journal: Any, **options: Any) -> Any:
+    return execute(
+        handler,
+        "null",
+        journal=journal,
+        execution_id="x",
+        clock=VirtualClock(),
+        sampler=Sampler(ZERO, 0),
+        faults=NO_FAULTS,
+        **options,
+    )
+
+
+def test_execute_names_the_function_handler_unless_told_otherwise() -> None:
+    names: list[str] = []
+
+    def workflow(event: Any, ctx: DurableContext) -> None:
+        names.append(ctx.lambda_context.function_name)
+
+    _execute(workflow, MemoryJournal())
+    assert names == ["handler"]
+
+
+def test_a_run_on_a_shared_journal_renews_its_lease_while_it_runs(tmp_path: Path) -> None:
+    """On a journal other processes can open, the run's lease is renewed while a step runs
+    longer than the lease (here 0.1 s, renewed every third of it)."""
+    renewals: list[float] = []
+
+    class _Counting(SqliteJournal):
+        def renew(self, lease: Any, lease_s: float) -> Any:
+            renewals.append(lease_s)
+            return super().renew(lease, lease_s)
+
+    journal = _Counting(tmp_path / "j.sqlite")
+
+    def slow(event: Any, ctx: DurableContext) -> str:
+        return ctx.step(lambda _: time.sleep(0.35) or "done", name="slow")
+
+    run = run_durable(
+        slow,
+        None,
+        journal=journal,
+        execution_id="r",
+        clock=WallClock(),
+        lease=LeaseConfig(duration_s=0.1),
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", "done")
+    assert renewals.count(0.1) >= 2  # every third of 0.1 s, over 0.35 s
+
+
+def test_a_crash_whose_lease_cannot_be_given_up_is_still_reported_as_the_crash() -> None:
+    """The journal is out of reach as the crashed run lets its lease lapse: the lease then
+    expires by itself, and the caller sees the crash, not the outage."""
+
+    class _Unreachable(MemoryJournal):
+        def renew(self, lease: Any, lease_s: float) -> Any:
+            if lease_s == 0.0:
+                raise JournalUnavailableError("lost the connection")
+            return super().renew(lease, lease_s)
+
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            lambda event, ctx: ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b"),
+            None,
+            journal=_Unreachable(),
+            execution_id="c",
+            faults=FaultPlan(crash_after_checkpoint=1, crash_mode="raise"),
+        )
+
+
+def test_an_outage_before_the_first_invocation_leaves_the_execution_ready_at_once() -> None:
+    """The journal fails as a resumed run records the previous invocation's crash, before any
+    invocation of its own began: the outage propagates, and the execution is left ready for
+    a worker (no invocation of this run to record)."""
+
+    class _OutageOnTheCrashRecord(MemoryJournal):
+        def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
+            if any(
+                (e.details or {}).get("Error", {}).get("ErrorType") == "Runtime.ExitError"
+                for e in entries
+            ):
+                raise JournalUnavailableError("lost the connection")
+            super().append(execution_id, entries, lease)
+
+    def two_steps(event: Any, ctx: DurableContext) -> int:
+        return ctx.step(lambda _: 1, name="a") + ctx.step(lambda _: 2, name="b")
+
+    journal = _OutageOnTheCrashRecord()
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            two_steps,
+            None,
+            journal=journal,
+            execution_id="o",
+            faults=FaultPlan(crash_after_checkpoint=1, crash_mode="raise"),
+        )
+    with pytest.raises(JournalUnavailableError):
+        run_durable(two_steps, None, journal=journal, execution_id="o")
+    assert journal.claim("worker", 30.0, ["two_steps"]) is not None
