@@ -569,6 +569,33 @@ def test_the_outside_worlds_answers_fire_at_their_times() -> None:
     assert state.answers == [] and state.next_due() is None
 
 
+def test_a_heartbeat_that_moved_a_deadline_makes_the_old_deadline_pass_without_a_timeout() -> None:
+    """One late call sees the heartbeat (1.1 s) and the heartbeat deadline it replaced (2.1 s):
+    that deadline no longer holds, so nothing times out, and the new one (3.1 s) is due next."""
+    answers = [CallbackAnswer("heartbeat", after_s=1.0)]
+    state = _state(responder=lambda callback_id, rec: answers if callback_id == "id-cb" else [])
+    clock = VirtualClock(100.0)
+    state.schedule_answers(_callback(state, clock, heartbeat_timeout_s=2, heartbeat_in_s=2.0))
+    assert state.fire_due(2600.0) is False
+    rec = state.get("cb")
+    assert (rec.status, rec.heartbeat_due_ms) == (OperationStatus.STARTED, 3100.0)  # type: ignore[union-attr]
+    assert "CallbackTimedOut" not in _events(state)
+
+
+def test_a_deadline_of_an_ended_callback_does_not_hold_up_later_transitions() -> None:
+    """Answered at 1.1 s, the callback's heartbeat deadline (2.1 s) is moot; a wait due at 2.6 s
+    in the same call still ends."""
+    answers = [CallbackAnswer("success", after_s=1.0, result='"ok"')]
+    state = _state(responder=lambda callback_id, rec: answers if callback_id == "id-cb" else [])
+    clock = VirtualClock(100.0)
+    state.schedule_answers(_callback(state, clock, heartbeat_timeout_s=2, heartbeat_in_s=2.0))
+    state.start(_ident("w", OperationType.WAIT), clock, due_in_s=2.5)
+    assert state.fire_due(3000.0) is True
+    assert state.get("cb").status is OperationStatus.SUCCEEDED  # type: ignore[union-attr]
+    assert state.get("w").status is OperationStatus.SUCCEEDED  # type: ignore[union-attr]
+    assert _events(state)[-2:] == ["CallbackSucceeded", "WaitSucceeded"]
+
+
 def test_answers_at_one_instant_apply_in_the_responders_order() -> None:
     answers = [CallbackAnswer("heartbeat", after_s=3.0), CallbackAnswer("success", after_s=3.0)]
     state = _state(responder=lambda _, rec: answers)
