@@ -124,6 +124,10 @@ _MUTANT_NAME = re.compile(
 )
 
 
+#: What mutmut prints when it stops because no selected test covers any mutant.
+_NOTHING_COVERED = "could not find any test case for any mutant"
+
+
 class MutateError(Exception):
     """A target or an equivalent-list entry that cannot be used; the message names it."""
 
@@ -421,7 +425,11 @@ def run_target(
         text=True,
     )
     seconds = time.monotonic() - started
-    if run.returncode != 0 or not (copy / "mutants").is_dir():
+    # mutmut stops with exit 1 when no selected test covers any mutant: a target with no
+    # mutants at all (only imports, or a Protocol under a no-mutate pragma), or one whose
+    # mutants no test reaches; the results below tell the two apart (the latter survive).
+    nothing_covered = _NOTHING_COVERED in run.stdout + run.stderr
+    if (run.returncode != 0 and not nothing_covered) or not (copy / "mutants").is_dir():
         tail = (run.stdout[-3000:] + run.stderr[-3000:]).strip()
         raise MutateError(f"mutmut run failed for {name} (exit {run.returncode}):\n{tail}")
     dumped = subprocess.run(
@@ -454,8 +462,9 @@ def report(name: str, result: Tally, seconds: float) -> list[str]:
     minutes, secs = divmod(round(seconds), 60)
     run = result.killed + result.equivalent + len(result.survived)
     rate = f"{run / seconds * 60:.1f} mutants/min" if seconds > 0 else "no time"
+    score = "no mutants" if run == 0 else f"{result.score:.1%}"
     lines = [
-        f"{name}: mutation score {result.score:.1%} ({result.killed} killed, "
+        f"{name}: mutation score {score} ({result.killed} killed, "
         f"{result.equivalent} equivalent, {len(result.survived)} survived, "
         f"{result.skipped} skipped; {minutes}m{secs:02d}s, {rate})"
     ]

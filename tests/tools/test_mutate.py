@@ -176,6 +176,14 @@ def test_score_line_counts_killed_equivalent_and_survived() -> None:
     )
 
 
+def test_a_target_without_mutants_reports_no_score() -> None:
+    empty = mutate.Tally(killed=0, equivalent=0, survived=[], skipped=0, stale=[])
+    assert mutate.report("durable/__init__.py", empty, 61.0) == [
+        "durable/__init__.py: mutation score no mutants (0 killed, 0 equivalent, 0 survived, "
+        "0 skipped; 1m01s, 0.0 mutants/min)"
+    ]
+
+
 def test_an_entry_that_explains_no_survivor_is_stale() -> None:
     entry = Equivalent("durable_sim.analysis.stats._var", "x", "y", "killed since")
     result = mutate.tally([], [entry], "src/durable_sim/analysis/stats.py")
