@@ -1024,58 +1024,37 @@ def test_a_resumed_run_that_fails_counts_only_its_own_time() -> None:
     assert (again.status, str(again.error), again.metrics.elapsed_ms) == ("FAILED", "no", INVOKE_MS)
 
 
-def test_a_failure_is_not_recorded_by_an_owner_whose_lease_was_taken_over() -> None:
-    """The lease is lost after the invocation's end was written, before the failure is: the
-    write is fenced (LeaseLostError) and the execution stays the new owner's, running."""
+class _TakenOverAtTheEnd(MemoryJournal):
+    """Loses the lease to another owner right after an invocation's end is written."""
 
-    class _TakenOverAtTheEnd(MemoryJournal):
-        def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
-            super().append(execution_id, entries, lease)
-            if any(e.event_type == "InvocationCompleted" for e in entries):
-                self.renew(lease, 0.0)
-                started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "null"})
-                self.open_execution(execution_id, "null", started, owner="other", lease_s=30.0)
+    def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
+        super().append(execution_id, entries, lease)
+        if any(e.event_type == "InvocationCompleted" for e in entries):
+            self.renew(lease, 0.0)
+            started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "null"})
+            self.open_execution(execution_id, "null", started, owner="other", lease_s=30.0)
 
-    def handler(event: Any, ctx: DurableContext) -> None:
-        raise ValueError("late")
 
+def _raises_late(event: Any, ctx: DurableContext) -> None:
+    raise ValueError("late")
+
+
+@pytest.mark.parametrize(
+    ("handler", "outcome"),
+    [(_raises_late, "error"), (lambda event, ctx: "done", "result")],
+    ids=["failure", "success"],
+)
+def test_an_outcome_is_not_recorded_by_an_owner_whose_lease_was_taken_over(
+    handler: Any, outcome: str
+) -> None:
+    """The lease is lost after the invocation's end was written, before the failure or the
+    success is: the write is fenced (LeaseLostError) and the execution stays the new owner's,
+    running."""
     journal = _TakenOverAtTheEnd()
     with pytest.raises(LeaseLostError):
         run_durable(handler, None, journal=journal, execution_id="l")
     record = journal.get_execution("l")
-    assert record is not None and (record.status, record.error) == ("RUNNING", None)
-
-
-def test_a_success_is_not_recorded_by_an_owner_whose_lease_was_taken_over() -> None:
-    """As for a failure: the lease is lost after the invocation's end was written, and the
-    success is fenced."""
-
-    class _TakenOverAtTheEnd(MemoryJournal):
-        def append(self, execution_id: str, entries: Any, lease: Any = None) -> None:
-            super().append(execution_id, entries, lease)
-            if any(e.event_type == "InvocationCompleted" for e in entries):
-                self.renew(lease, 0.0)
-                started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": "null"})
-                self.open_execution(execution_id, "null", started, owner="other", lease_s=30.0)
-
-    journal = _TakenOverAtTheEnd()
-    with pytest.raises(LeaseLostError):
-        run_durable(lambda event, ctx: "done", None, journal=journal, execution_id="l")
-    record = journal.get_execution("l")
-    assert record is not None and (record.status, record.result) == ("RUNNING", None)
-
-
-def test_a_failed_invocation_is_recorded_with_the_request_id_its_handler_saw() -> None:
-    seen: list[str] = []
-
-    def handler(event: Any, ctx: DurableContext) -> None:
-        seen.append(ctx.lambda_context.aws_request_id)
-        raise ValueError("no")
-
-    journal = MemoryJournal()
-    run = run_durable(handler, None, journal=journal, execution_id="q")
-    assert run.status == "FAILED"
-    assert [details["RequestId"] for details in _completions(journal, "q")] == seen
+    assert record is not None and (record.status, getattr(record, outcome)) == ("RUNNING", None)
 
 
 def test_a_finished_execution_started_again_reports_itself_on_its_journal() -> None:
