@@ -475,6 +475,20 @@ def _not_a_lock_file(path: Path, what: str) -> LockFileError:
     )
 
 
+def _flock_within(handle: IO[str], path: Path, seconds: float) -> bool:
+    """Lock `handle` (the lock file `path`) exclusively, trying every 10 ms (a save or a
+    probe holds it for milliseconds) for up to `seconds`; False if it is still held then."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _flock(handle, path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
 def _flock(handle: IO[str], path: Path, operation: int) -> None:
     """`fcntl.flock` on `handle` (the lock file `path`); `BlockingIOError` as it is (held by
     another), and a filesystem that keeps no locks (``ENOLCK``, ``EOPNOTSUPP``) as
@@ -517,15 +531,8 @@ def _locked(out: Path) -> Iterator[str]:
         ) from None
     assert handle is not None
     with handle:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                _flock(handle, out / LOCK_FILE, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _in_use(out) from None
-                time.sleep(0.01)
+        if not _flock_within(handle, out / LOCK_FILE, LOCK_WAIT_S):
+            raise _in_use(out)
         token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         with _saves_paused(out):  # no worker of a killed sweep saves under the new token
             handle.truncate(0)
@@ -549,19 +556,12 @@ def _saves_paused(out: Path, *, create: bool = True) -> Iterator[None]:
         yield
         return
     with handle:
-        deadline = time.monotonic() + SAVE_WAIT_S
-        while True:
-            try:
-                _flock(handle, out / SAVE_LOCK_FILE, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise SweepError(
-                        f"output directory {str(out)!r}: a point being saved there has not been "
-                        f"saved within {SAVE_WAIT_S:g} s (a worker of an earlier sweep, stopped "
-                        "mid-save?) (accepted: a directory no stopped process is saving into)"
-                    ) from None
-                time.sleep(0.01)  # a save takes milliseconds
+        if not _flock_within(handle, out / SAVE_LOCK_FILE, SAVE_WAIT_S):
+            raise SweepError(
+                f"output directory {str(out)!r}: a point being saved there has not been "
+                f"saved within {SAVE_WAIT_S:g} s (a worker of an earlier sweep, stopped "
+                "mid-save?) (accepted: a directory no stopped process is saving into)"
+            )
         yield
 
 
