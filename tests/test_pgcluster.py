@@ -258,3 +258,38 @@ def test_the_reaper_never_signals_a_process_that_does_not_serve_its_cluster(
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_forked_child_neither_removes_the_cluster_nor_keeps_it_alive() -> None:
+    """A child's exit runs no teardown of its parent's cluster, and the child holds no copy
+    of the reaper's pipe: the parent's death alone ends the cluster."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            "from durable_sim.pgcluster import PostgresCluster\n"
+            "c = PostgresCluster(fsync=False)\n"
+            "if os.fork() == 0:\n"
+            "    time.sleep(0.3); sys.exit(0)\n"
+            "os.wait()\n"
+            "print(c.root, c.pid, c.root.exists() and c.running, flush=True)\n"
+            "if os.fork() == 0:\n"
+            "    time.sleep(600); os._exit(0)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    root, pid, alive = owner.stdout.readline().split()
+    assert alive == "True"  # the first child's exit left the cluster alone
+    owner.kill()  # the second child, still sleeping, holds no end of the reaper's pipe
+    owner.wait()
+    gone = _wait_gone(int(pid), Path(root))
+    subprocess.run(["pkill", "-f", "time.sleep(600); os._exit"], check=False)
+    if not gone:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGQUIT)
+        shutil.rmtree(root, ignore_errors=True)
+    assert gone, f"postmaster {pid} or {root} outlived its owner"

@@ -267,22 +267,41 @@ class _State:
     """What teardown needs; kept apart from the cluster object so a finalizer can hold it."""
 
     root: Path
+    owner: int  #: the pid of the process that made the cluster (a forked child is not it)
     server: subprocess.Popen[bytes] | None = None
     reaper: subprocess.Popen[bytes] | None = None
 
 
 def _start_reaper(root: Path) -> subprocess.Popen[bytes]:
-    """The cluster's reaper (module docstring); its stdin is the pipe this process holds."""
-    return subprocess.Popen(
+    """The cluster's reaper (module docstring); its stdin is the pipe this process holds. A
+    child forked later closes its copy at once, so only this process keeps the reaper waiting."""
+    reaper = subprocess.Popen(
         [sys.executable, "-I", "-S", "-c", _REAPER, str(root), str(REAPER_GRACE_S)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # outlives a signal to this process's group
     )
+    pipe = weakref.ref(reaper)
+    os.register_at_fork(after_in_child=lambda: _close_in_child(pipe()))
+    return reaper
+
+
+def _close_in_child(reaper: subprocess.Popen[bytes] | None) -> None:
+    """Let go of the pipe's write end in a forked child: its descriptor is pointed at the null
+    device instead (closing it would free the number for another file that the child's copy of
+    the pipe object might close later)."""
+    if reaper is not None and reaper.stdin is not None and not reaper.stdin.closed:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, reaper.stdin.fileno())
+        finally:
+            os.close(null)
 
 
 def _teardown(state: _State, timeout_s: float) -> None:
+    if os.getpid() != state.owner:  # a forked child's exit: the cluster is its parent's
+        return
     server = state.server
     if server is not None and server.poll() is None:
         server.send_signal(signal.SIGINT)
@@ -342,7 +361,7 @@ class PostgresCluster:
         self.fsync = fsync
         self.timeout_s = float(timeout_s)
         root = Path(tempfile.mkdtemp(prefix="durable-sim-pg-", dir=base_dir))
-        self._state = _State(root=root)
+        self._state = _State(root=root, owner=os.getpid())
         self._finalizer = weakref.finalize(self, _teardown, self._state, self.timeout_s)
         try:
             self._state.reaper = _start_reaper(root)

@@ -1005,3 +1005,11 @@ def test_a_keeper_stopped_while_the_starter_renews_it_is_not_renewed_again(
     _wait_for(lambda: journal.renewals >= 1)
     time.sleep(0.2)  # four thirds of the lease
     assert journal.renewals == 1
+
+
+@pytest.mark.parametrize("duration_s", [1e308, 2.0**31, 365 * 86_400.0 + 1])
+def test_a_lease_longer_than_a_year_is_refused_naming_the_range(duration_s: float) -> None:
+    """A renewal waits a third of the lease on a lock timeout: 2**31 s crashed the renewal
+    starter on this platform's time_t."""
+    with pytest.raises(ValueError, match=r"from 0\.1 to 31536000"):
+        LeaseConfig(duration_s=duration_s)

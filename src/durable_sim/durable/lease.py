@@ -68,8 +68,12 @@ DEFAULT_LEASE_S = 30.0
 #: such outliers or scheduler time slices of a loaded host, no more, and is lost while its
 #: holder is alive and well; a Postgres journal in another region adds tens of ms a trip.
 MIN_LEASE_S = 0.1
+#: Longest lease (s): one year. Its holder waits a third of it between renewals on a lock
+#: timeout, which some platforms count as a 32-bit time_t (up to 2038): a lease of 2**31 s
+#: crashed the renewal starter ("timestamp out of range for platform time_t").
+MAX_LEASE_S = 365 * 86_400.0
 #: The leases a caller may ask for.
-LEASE = Seconds(MIN_LEASE_S)
+LEASE = Seconds(MIN_LEASE_S, MAX_LEASE_S)
 #: Why `LEASE` starts where it does, as its error message says.
 LEASE_WHY = (
     f"a lease is renewed every third of it, and under {MIN_LEASE_S:g} s a renewal's round "
