@@ -278,9 +278,9 @@ _TIMEOUT_X = (
 _TIMEOUT_TINY = "'--timeout-s': 1e-9 is out of range (accepted: a number of seconds from 1 to"
 _IDLE_X = "'--idle-exit-s': 'x' is not a number (accepted: a finite number of seconds >= 0)"
 _LEASE_TINY = (
-    "'--lease-s': 1e-9 is out of range (accepted: a finite number of seconds >= 0.1; a lease is "
-    "renewed every third of it, and under 0.1 s a renewal's round trip to the journal may not "
-    "land before the lease lapses)"
+    "'--lease-s': 1e-9 is out of range (accepted: a number of seconds from 0.1 to 31536000; "
+    "a lease is renewed every third of it, and under 0.1 s a renewal's round trip to the "
+    "journal may not land before the lease lapses)"
 )
 _TIMEOUT_HUGE = (
     "'--timeout-s': 1.000e+400 is out of range (accepted: a number of seconds from 1 to 2147483647)"

@@ -492,7 +492,7 @@ def test_the_lease_defaults_are_the_documented_ones() -> None:
     assert config.poll_s == 0.05
 
 
-_LEASE_RANGE = f"a finite number of seconds >= 0.1; {LEASE_WHY}"
+_LEASE_RANGE = f"a number of seconds from 0.1 to 31536000; {LEASE_WHY}"
 _POLL_RANGE = "a finite number of seconds > 0"
 
 
