@@ -138,10 +138,10 @@ class DurableRun:
     every later call for that execution (re-invoking a finished execution reads it back from the
     journal), on every engine. ``error`` is a Python exception for raising: on the first call the
     handler's own exception object; on a later call one rebuilt from ``error_object``
-    (`durable_sim.durable.runtime.rebuild_error`), which has the original type (or, for a type
-    that cannot carry its message alone, the SDK's `DurableOperationError` naming it) but only
-    what the ErrorObject kept (attributes the handler set on its exception are not journaled,
-    as on AWS).
+    (`durable_sim.durable.runtime.rebuild_error`), which prints the same ``str()`` and has the
+    original type (or, for a type that cannot print its message again from arguments, the SDK's
+    `DurableOperationError` naming it) but only what the ErrorObject kept (attributes the
+    handler set on its exception are not journaled, as on AWS).
 
     ``operations`` is a list of `OperationView`; it may be given as a function returning that
     list, which is called once, when the field is first read.

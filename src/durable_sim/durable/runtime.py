@@ -14,15 +14,16 @@ with time skipping; on the wall clock the run returns PENDING rather than sleep 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from aws_durable_execution_sdk_python.exceptions import DurableOperationError
+from aws_durable_execution_sdk_python.exceptions import DurableOperationError, SerDesError
 from aws_durable_execution_sdk_python.lambda_service import (
     ErrorObject,
     OperationStatus,
@@ -624,27 +625,51 @@ def _crashed_invocation_start(history: list[HistoryEntry]) -> float:
 
 
 def rebuild_error(fields: dict[str, Any]) -> BaseException:
-    """The error an execution failed with, rebuilt from its journaled ``ErrorObject`` fields
-    with its original type: a builtin exception, one of the SDK's operation errors, or a class
-    of a module this process has imported (the workflow's own); with its message as its only
-    argument. A type that cannot be found comes back as the SDK's `DurableOperationError`
-    carrying the original ``error_type``, as the SDK itself rebuilds unknown errors; so does a
-    type that cannot carry its message that way: one whose constructor refuses a lone message
-    (``ExceptionGroup`` wants its sub-exceptions), or whose text is not made from its arguments
-    and so would print nothing or fail to print (``UnicodeDecodeError`` prints five fields)."""
+    """The error an execution failed with, rebuilt from its journaled ``ErrorObject`` fields.
+
+    The SDK keeps two things of an exception (``ErrorObject.from_exception``): its type's name
+    and its ``str()`` as the message, plus ``data`` and ``stack_trace`` for its own operation
+    errors. On replay it rebuilds a stand-in that keeps exactly these: a
+    `DurableOperationError` whose ``str()`` is the message and whose ``error_type`` names the
+    original type (``DurableOperationError.from_error_fields``; ``raise_as_operation_error``
+    chains it as the cause of a failed step replayed). So does this function, with the original
+    type where it can keep both: a builtin exception, one of the SDK's errors, or a class of a
+    module this process has imported (the workflow's own), built by its class's ``__new__``
+    (its own ``__init__`` may want other arguments) from arguments whose ``str()`` is the
+    message: the message itself, or else the Python literal it prints (``KeyError`` prints its
+    key's ``repr``: ``'k'`` is rebuilt as ``KeyError('k')``, not ``KeyError("'k'")``), or else
+    no argument (an empty message). Any other error comes back as the SDK's stand-in: a type
+    that cannot be found, one that cannot print its message from arguments (``ExceptionGroup``
+    wants its sub-exceptions; ``UnicodeDecodeError`` prints five fields; a key whose ``repr``
+    is no literal), or one whose constructor refuses them. So ``str()`` of the rebuilt error is
+    always the journaled message, and its type is the original or the stand-in naming it."""
     error = ErrorObject.from_dict(fields)
     kind = _exception_class(error.type or "")
     message = error.message or ""
     if kind is not None:
-        with contextlib.suppress(Exception):  # a refusal: it cannot be rebuilt this way
-            rebuilt = kind.__new__(kind, message)  # its own __init__ may want other arguments
-            BaseException.__init__(rebuilt, message)
-            if isinstance(rebuilt, DurableOperationError):
-                rebuilt.message, rebuilt.error_type = message, error.type or ""
-                rebuilt.data, rebuilt.stack_trace = error.data, error.stack_trace
-            if str(rebuilt) or not message:
-                return rebuilt
+        for args in _printing_args(message):
+            with contextlib.suppress(Exception):  # a refusal: it cannot be rebuilt this way
+                rebuilt = kind.__new__(kind, *args)
+                BaseException.__init__(rebuilt, *args)
+                if isinstance(rebuilt, DurableOperationError | SerDesError):
+                    rebuilt.message, rebuilt.error_type = message, error.type or ""
+                    rebuilt.data, rebuilt.stack_trace = error.data, error.stack_trace
+                if str(rebuilt) == message:
+                    return rebuilt
     return DurableOperationError(message, error.type, error.data, error.stack_trace)
+
+
+def _printing_args(message: str) -> Iterator[tuple[object, ...]]:
+    """Argument tuples an exception may have printed as `message`, the likeliest first."""
+    yield (message,)
+    if not message:
+        yield ()
+        return
+    try:
+        literal = ast.literal_eval(message)
+    except Exception:  # not a literal (or too deep to parse)
+        return
+    yield (literal,)
 
 
 def _exception_class(error_type: str) -> type[BaseException] | None:
