@@ -321,3 +321,39 @@ def test_random_callback_workflows_agree_on_both_engines(workflow: list[Any]) ->
     ] * 2
     silent = sum(answer == "silent" for b in spec if b[0] == "callbacks" for answer in b[1])
     assert (runs[0].status == "PENDING") == (silent > 0)
+
+
+class Unprintable(Exception):
+    """An error whose str() raises, so the SDK cannot build its ErrorObject."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _unprintable(*args: Any) -> None:
+    raise Unprintable()
+
+
+UNPRINTABLE = {
+    "step": durable_execution(lambda event, ctx: ctx.step(_unprintable, name="s")),
+    "child": durable_execution(lambda event, ctx: ctx.run_in_child_context(_unprintable)),
+    "map": durable_execution(lambda event, ctx: ctx.map([1], _unprintable).get_results()),
+    "parallel": durable_execution(lambda event, ctx: ctx.parallel([_unprintable]).get_results()),
+}
+
+
+@pytest.mark.parametrize("where", sorted(UNPRINTABLE))
+def test_an_unprintable_error_ends_the_same_on_both_engines(where: str) -> None:
+    """What its str() raised fails the step (after its retries), the child context or the
+    branch, on both engines. (Escaping the handler, it fails the invocation; the runner's
+    retries of it take 20 s of real time, so that case is checked against the runner's
+    constants in tests/durable/test_runtime_unprintable_errors.py.)"""
+    handler = UNPRINTABLE[where]
+    aws = run_durable(handler, {}, engine="aws-local")
+    sim = run_durable(handler, {}, engine="sim")
+    assert (sim.status, sim.result, sim.error_object) == (aws.status, aws.result, aws.error_object)
+    assert _outcomes(sim) == _outcomes(aws)
+
+
+def _outcomes(run: DurableRun) -> list[tuple[str, str, int, str]]:
+    return sorted((op.type, op.status, op.attempts, op.error or "") for op in run.operations)

@@ -169,3 +169,24 @@ class ExecutionInputMismatchError(DurableSimError, ValueError):
 
 class UnknownFunctionError(DurableSimError, LookupError):
     """``context.invoke`` named a function that is not in the run's function registry."""
+
+
+class UnprintableError(DurableSimError, RuntimeError):
+    """Recorded in place of an exception that cannot be printed, when printing it raised an
+    exception that cannot be printed either (`durable_sim.durable.operation.common.recordable`).
+    """
+
+    def __init__(self, error: BaseException, failure: BaseException) -> None:
+        super().__init__(
+            f"a {_qualified_name(error)} was raised and its str() raised a "
+            f"{_qualified_name(failure)}, whose str() fails too; neither can be recorded"
+        )
+
+
+def _qualified_name(error: BaseException) -> str:
+    kind = type(error)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )

@@ -13,14 +13,15 @@ published conformance histories differ, we follow AWS's, the service being what 
 models: StepSucceeded carries ``RetryDetails`` with the attempt; CallbackStarted carries
 ``Timeout`` and ``HeartbeatTimeout``; ChainedInvokeStarted carries ``ExecutedVersion`` (and
 ``TenantId`` when given); an invocation whose process crashed gets an InvocationCompleted with
-a ``Runtime.ExitError`` (recorded when the execution resumes). One stopped by a journal outage
-gets an InvocationCompleted whose error is the outage (``JournalUnavailableError`` and its
-message), written by the process it stopped once the journal answers again
+a ``Runtime.ExitError`` (recorded when the execution resumes); one that an error escaped (the
+SDK could not print the handler's error) gets one with that error. One stopped by a journal
+outage gets an InvocationCompleted whose error is the outage (``JournalUnavailableError`` and
+its message), written by the process it stopped once the journal answers again
 (`durable_sim.durable.runtime`, `durable_sim.durable.worker`): AWS's history has no event type
 of its own for it, so the type stays and the reason is in the details. A process that dies or
 loses its lease before it can write that entry leaves the gap to be recorded as a crash, the
-next invocation having no way to tell. Transitions AWS does not report
-(a retry becoming ready, a callback heartbeat) are kept in the journal but not exported.
+next invocation having no way to tell. Transitions AWS does not report (a retry becoming ready,
+a callback heartbeat) are kept in the journal but not exported.
 """
 
 from __future__ import annotations

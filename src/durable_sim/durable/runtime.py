@@ -30,6 +30,7 @@ from aws_durable_execution_sdk_python.lambda_service import (
     OperationType,
 )
 
+from durable_sim.attribution import RETRY_BACKOFF
 from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
 from durable_sim.durable.errors import (
@@ -48,7 +49,7 @@ from durable_sim.durable.journal import (
     OperationRecord,
 )
 from durable_sim.durable.lease import HeldLease, Lease, LeaseConfig, LeaseKeeper, open_leased
-from durable_sim.durable.operation.common import error_fields
+from durable_sim.durable.operation.common import error_fields, recordable
 from durable_sim.durable.registry import (
     FunctionRegistry,
     deterministic_uuid,
@@ -67,6 +68,11 @@ if TYPE_CHECKING:  # the SDK testing package is imported when a handler reads th
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+# An invocation that fails (an error escapes the SDK's wrapper) is run again after 5 s; the
+# fifth failure in a row fails the execution with its error (the official local runner's
+# `Executor.MAX_CONSECUTIVE_FAILED_ATTEMPTS` and `RETRY_BACKOFF_SECONDS`).
+MAX_FAILED_INVOCATIONS = 5
+INVOCATION_RETRY_MS = 5_000.0
 _DEFAULT_LEASE = LeaseConfig()
 # History events the service or the outside world appends between invocations (timers firing,
 # callback answers and heartbeats, chained invokes ending), not the work of an invocation.
@@ -129,6 +135,11 @@ def execute(
     further away than that (or that waits on a callback) returns PENDING and leaves itself
     ready in the journal's queue for that time, instead of sleeping with its lease held (for
     workers).
+
+    An error the SDK cannot record (its ``str()`` raises) fails the invocation instead of the
+    execution, as it escapes the SDK's wrapper; the service runs it again 5 s later, and the
+    fifth such invocation in a row fails the execution with what ``str()`` raised (the
+    official local runner's rule; `MAX_FAILED_INVOCATIONS`).
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
     lease, unreachable database) that stops the invocation without recording an outcome.
@@ -214,6 +225,7 @@ def _invoke(
         invocation += 1
         cold = True
     state.fire_due(clock.now_ms())
+    failed_invocations = 0  # in a row (a clean invocation resets the count, as on AWS)
     while True:
         invocation += 1
         metrics.invocations += 1  # type: ignore[operator]
@@ -244,6 +256,7 @@ def _invoke(
         except Suspend:
             state.flush(clock)
             runner.end_invocation(began, request_id)
+            failed_invocations = 0
             if state.fatal is not None:
                 return runner.fail(state.fatal, start)
             runner.run_invokes()
@@ -264,8 +277,19 @@ def _invoke(
             error = state.fatal or exc
             if isinstance(error, JournalError):
                 raise error from None
-            runner.end_invocation(began, request_id)
-            return runner.fail(error, start)
+            recorded = recordable(error)
+            if recorded is error:
+                runner.end_invocation(began, request_id)
+                return runner.fail(error, start)
+            # The SDK cannot build the error's ErrorObject (its str() raised): what str() raised
+            # escapes the SDK's wrapper and fails the invocation, and the service runs it again.
+            state.flush(clock)
+            runner.end_invocation(began, request_id, recorded)
+            failed_invocations += 1
+            if failed_invocations == MAX_FAILED_INVOCATIONS:
+                return runner.fail(recorded, start)
+            clock.sleep_until(clock.now_ms() + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+            continue
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
             raise
@@ -342,11 +366,22 @@ class _Runner:
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
         )
 
-    def end_invocation(self, began: float, request_id: str) -> None:
-        """Join branch threads left running, and record the invocation in the history."""
+    def end_invocation(
+        self, began: float, request_id: str, error: BaseException | None = None
+    ) -> None:
+        """Join branch threads left running, and record the invocation in the history; with
+        the `error` that failed it, if one escaped the SDK's wrapper (``ErrorType`` and
+        ``ErrorMessage``, as Lambda reports an invocation's unhandled error)."""
         self._join_branches()
         now = self.clock.now_ms()
-        details = {"StartTimestamp": began, "EndTimestamp": now, "RequestId": request_id}
+        details: dict[str, Any] = {
+            "StartTimestamp": began,
+            "EndTimestamp": now,
+            "RequestId": request_id,
+        }
+        if error is not None:
+            fields = error_fields(error)
+            details["Error"] = {key: fields[key] for key in ("ErrorType", "ErrorMessage")}
         self.state.append([HistoryEntry("InvocationCompleted", now, None, details)])
         self.invocation = None
 

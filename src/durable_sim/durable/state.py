@@ -45,6 +45,7 @@ from durable_sim.durable.errors import JournalError, OperationClosedError
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.lease import HeldLease, LeaseKeeper
+from durable_sim.durable.operation.common import check_error_fields
 from durable_sim.durable.result import RunMetrics
 from durable_sim.faults import FaultPlan
 from durable_sim.latency import Sampler
@@ -127,6 +128,8 @@ class CallbackAnswer:
             )
         if not self.after_s >= 0:
             raise ValueError(f"callback answer after_s={self.after_s} (accepted: >= 0 seconds)")
+        if self.kind == "failure" and self.error is not None:
+            check_error_fields(self.error, "callback failure answer")
 
 
 Responder = Callable[[str, OperationRecord], list[CallbackAnswer]]

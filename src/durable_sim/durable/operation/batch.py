@@ -75,7 +75,7 @@ from durable_sim.clock import Clock, VirtualClock
 from durable_sim.collector import collector_paused
 from durable_sim.durable.errors import NonDeterminismError
 from durable_sim.durable.operation.child import run_child
-from durable_sim.durable.operation.common import retries_invocation
+from durable_sim.durable.operation.common import error_fields, retries_invocation
 from durable_sim.durable.scheduler import YIELD, Task, TaskClock
 from durable_sim.durable.state import Suspend
 from durable_sim.machine import QUEUEING
@@ -588,4 +588,4 @@ def _error_object(err: BaseException) -> ErrorObject:
     """A failed branch's error as the SDK records it: the escaping error's own type."""
     if isinstance(err, DurableOperationError):
         return ErrorObject(err.message, err.error_type, err.data, err.stack_trace)
-    return ErrorObject.from_exception(err)
+    return ErrorObject.from_dict(error_fields(err))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from aws_durable_execution_sdk_python.exceptions import (
     DurableOperationError,
@@ -19,6 +19,7 @@ from durable_sim.durable.errors import (
     JournalCorruptError,
     JournalError,
     JournalUnavailableError,
+    UnprintableError,
     resource_cause,
 )
 
@@ -28,9 +29,79 @@ if TYPE_CHECKING:
     from durable_sim.durable.state import ExecutionState
 
 
+@overload
+def recordable(exc: Exception) -> Exception: ...
+
+
+@overload
+def recordable(exc: BaseException) -> BaseException: ...
+
+
+def recordable(exc: BaseException) -> BaseException:
+    """The exception recorded for `exc`: `exc` itself, unless the SDK cannot build its
+    ``ErrorObject`` (``ErrorObject.from_exception`` calls ``str(exc)``, which raises when the
+    exception's ``__str__`` does, or when an argument's ``__str__`` or ``__repr__`` does). Then
+    the exception that ``str()`` raised takes its place from there on, as it does in the SDK,
+    whose ``from_exception`` call sits in each error path: a step retries and fails with it, a
+    child context or a map/parallel branch fails with it, and escaping the handler it fails the
+    invocation (`durable_sim.durable.runtime`). When that one cannot be printed either, an
+    `UnprintableError` naming both types (there the official runner's own ``from_exception``
+    call raises, and the execution never ends)."""
+    try:
+        ErrorObject.from_exception(exc)
+    except Exception as failure:
+        try:
+            ErrorObject.from_exception(failure)
+        except Exception:
+            return UnprintableError(exc, failure)
+        return failure
+    return exc
+
+
 def error_fields(exc: BaseException) -> dict[str, Any]:
-    """The SDK's wire form of an exception (ErrorType, ErrorMessage, ...)."""
-    return dict(ErrorObject.from_exception(exc).to_dict())
+    """The SDK's wire form (ErrorType, ErrorMessage, ...) of `exc`, or of the exception
+    recorded in its place (`recordable`). Its strings are made encodable as UTF-8: a lone
+    surrogate (``"\\ud800"``, which ``str.encode`` refuses and so no journal can store) is
+    written as its escape sequence, in the same way on the first run and in the journal."""
+    fields = ErrorObject.from_exception(recordable(exc)).to_dict()
+    return {key: _encodable(value) for key, value in fields.items()}
+
+
+#: The fields of the SDK's ``ErrorObject`` on the wire, and whether each is a list of strings
+#: (``StackTrace``) rather than a string (``lambda_service.ErrorObject``: message, type, data,
+#: stack_trace).
+ERROR_FIELDS = {"ErrorMessage": False, "ErrorType": False, "ErrorData": False, "StackTrace": True}
+
+
+def check_error_fields(fields: object, what: str) -> dict[str, Any]:
+    """`fields` if they are an ``ErrorObject``'s wire fields (`ERROR_FIELDS`): a dict of those
+    keys only, each a string (``StackTrace`` a list of strings) encodable as UTF-8, as every
+    journal stores it. Raises ValueError naming `what` and the first bad key or value."""
+    accepted = "a dict of ErrorMessage, ErrorType, ErrorData (strings) and StackTrace (strings)"
+    if not isinstance(fields, dict):
+        raise ValueError(f"{what}: a {type(fields).__name__} is not {accepted}")
+    for key, value in fields.items():
+        if key not in ERROR_FIELDS:
+            shown = repr(key)[:80] if isinstance(key, str) else f"a {type(key).__name__}"
+            raise ValueError(f"{what}: unknown error field {shown} (accepted: {accepted})")
+        strings = value if ERROR_FIELDS[key] and isinstance(value, list) else [value]
+        for text in strings:
+            if not isinstance(text, str):
+                problem = f"holds a {type(text).__name__}"
+            elif _encodable(text) != text:
+                problem = "holds a lone surrogate, which UTF-8 cannot encode"
+            else:
+                continue
+            raise ValueError(f"{what}: error field {key} {problem} (accepted: {accepted})")
+    return fields
+
+
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    return value
 
 
 def retries_invocation(exc: BaseException) -> bool:

@@ -33,6 +33,7 @@ from durable_sim.durable.operation.common import (
     error_fields,
     journaled,
     raise_operation_error,
+    recordable,
 )
 from durable_sim.durable.state import Suspend, check_seconds
 from durable_sim.faults import InjectedFault
@@ -111,7 +112,7 @@ def _step(
     except Exception as exc:
         if state.fatal is not None:
             raise
-        _after_failure(ctx, ident, config, exc, attempt)
+        _after_failure(ctx, ident, config, recordable(exc), attempt)
     state.succeed(ident, clock, checked(state, payload, ident))
     return value
 
