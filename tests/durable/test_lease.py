@@ -325,12 +325,17 @@ class _BlockedRenewals(_CountingRenewals):
         return renewed
 
 
+@pytest.mark.parametrize("renewer", ["keeper thread", "starter"])
 def test_stop_waits_for_a_renewal_under_way_and_returns_the_lease_it_renewed(
-    starts: lease_module._RenewalStarts,
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch, renewer: str
 ) -> None:
     """`stop` stops renewing and returns the lease as last renewed: a renewal under way when it
     is called is part of that (the caller releases, or finishes, with the returned lease), so
-    `stop` returns only once that renewal has ended, and returns what it renewed."""
+    `stop` returns only once that renewal has ended, and returns what it renewed. So also when
+    no keeper thread could start and the starter sends the renewal itself (formerly `stop`
+    then returned at once, and the renewal ended after it)."""
+    if renewer == "starter":
+        _no_keeper_threads(monkeypatch)
     counting, lease = _held(0.3)
     journal = _BlockedRenewals(counting._journal)
     keeper = LeaseKeeper(journal, lease, 0.3)  # type: ignore[arg-type]
@@ -992,12 +997,15 @@ class _StopsDuringItsRenewal(_CountingRenewals):
         return super().renew(lease, lease_s)
 
 
-def test_a_keeper_stopped_while_the_starter_renews_it_is_not_renewed_again(
-    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("renewer", ["keeper thread", "starter"])
+def test_a_keeper_stopped_from_inside_its_renewal_is_not_renewed_again(
+    starts: lease_module._RenewalStarts, monkeypatch: pytest.MonkeyPatch, renewer: str
 ) -> None:
-    """No thread can start, so the starter renews the keeper itself, with its queue let go:
-    `stop` can return while that renewal is in flight. The renewal ends, and it is the last."""
-    _no_keeper_threads(monkeypatch)
+    """`stop` called by the journal while it renews (on the keeper's thread, or on the
+    starter's when no thread can start) waits for no renewal but its own, and joins no thread
+    from inside itself. The renewal ends, and it is the last."""
+    if renewer == "starter":
+        _no_keeper_threads(monkeypatch)
     counting, lease = _held(0.15)
     journal = _StopsDuringItsRenewal(counting._journal)
     keeper = LeaseKeeper(journal, lease, 0.15)  # type: ignore[arg-type]

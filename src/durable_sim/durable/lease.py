@@ -317,6 +317,10 @@ class LeaseKeeper:
         self._valid_until = started + duration_s
         self._lost: LeaseLostError | None = None
         self._lock = threading.Lock()  # held while starting the thread and while stopping
+        # Signalled when a renewal ends: `stop` waits until none is under way, on whichever
+        # thread it runs (the keeper's own, or the starter's when no thread could start).
+        self._renewal_ended = threading.Condition(self._lock)
+        self._renewing: list[int] = []  # the threads (idents) sending a renewal now
         self._stopped = False
         self._stop: threading.Event | None = None  # made with the thread
         self._thread: threading.Thread | None = None
@@ -338,19 +342,27 @@ class LeaseKeeper:
     def _renew_once(self) -> bool:
         """Send one renewal; False once the lease is lost or this keeper stopped (a journal
         error is retried at the next renewal; the lease lapses if none succeeds in time)."""
-        if self._stopped:
-            return False
-        sent = time.monotonic()
+        me = threading.get_ident()
+        with self._lock:
+            if self._stopped:
+                return False
+            self._renewing.append(me)
         try:
-            self.lease = self.journal.renew(self.lease, self.duration_s)
-        except LeaseLostError as exc:
-            self._lost = exc
-            return False
-        except JournalError:
-            pass
-        else:
-            self._valid_until = sent + self.duration_s
-        return True
+            sent = time.monotonic()
+            try:
+                self.lease = self.journal.renew(self.lease, self.duration_s)
+            except LeaseLostError as exc:
+                self._lost = exc
+                return False
+            except JournalError:
+                pass
+            else:
+                self._valid_until = sent + self.duration_s
+        finally:
+            with self._lock:
+                self._renewing.remove(me)
+                self._renewal_ended.notify_all()
+        return not self._stopped
 
     def _run(self, stop: threading.Event) -> None:
         # started when the first renewal is due
@@ -369,12 +381,17 @@ class LeaseKeeper:
             )
 
     def stop(self) -> Lease:
-        """Stop renewing; returns the lease as last renewed."""
+        """Stop renewing; returns the lease as last renewed, once no renewal is under way
+        (one sent before the call ends first, whichever thread sends it: the keeper's own or
+        the starter's; a `stop` called from inside a renewal waits for the others only)."""
         _RENEWAL_STARTS.cancel(self._entry)
+        me = threading.get_ident()
         with self._lock:
             self._stopped = True
             thread, stop = self._thread, self._stop
+            self._renewal_ended.wait_for(lambda: all(t == me for t in self._renewing))
         if thread is not None and stop is not None:
             stop.set()
-            thread.join()
+            if thread is not threading.current_thread():  # not from inside its own renewal
+                thread.join()
         return self.lease
