@@ -536,6 +536,12 @@ class _Runner:
                 self._run_invoke(rec)
 
     def _run_invoke(self, rec: OperationRecord) -> None:
+        """Run the execution a chained invoke started, under the caller's run options: its
+        `LeaseConfig` whole (duration, ``on_busy``, ``poll_s``, ``wait_timeout_s``, owner),
+        fault plan, responder and registry, on its clock (a virtual clock of its own from the
+        invoke's start), with latency draws of its own. It is not parked (``park_after_ms``):
+        the caller runs it here to its end or to a wait on the outside world, and only this
+        call resolves the invoke."""
         state = self.state
         assert rec.function_name is not None and rec.child_execution_id is not None
         handler = self.functions.get(rec.function_name)
@@ -565,7 +571,7 @@ class _Runner:
             functions=self.functions,
             responder=state.responder,
             function_name=rec.function_name,
-            lease=LeaseConfig(self.config.duration_s, self.config.on_busy),
+            lease=self.config,  # every lease option of the caller's, as one object
         )
         end = clock.now_ms()
         if run.status == "PENDING":
@@ -573,7 +579,8 @@ class _Runner:
         elif run.status == "SUCCEEDED":
             state.resolve_invoke(rec, end, json.dumps(run.result), None)
         else:
-            state.resolve_invoke(rec, end, None, error_fields(run.error or RuntimeError("failed")))
+            assert run.error_object is not None, "a FAILED run has its ErrorObject"
+            state.resolve_invoke(rec, end, None, dict(run.error_object.to_dict()))
 
     def fail(self, error: BaseException, start: float) -> DurableRun:
         """Record the execution's failure with `error` (a journal error is raised instead:

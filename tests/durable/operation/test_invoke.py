@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -12,7 +14,9 @@ from aws_durable_execution_sdk_python.exceptions import InvokeError, SerDesError
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 
 from durable_sim import FunctionRegistry, MemoryJournal, export_history, run_durable
+from durable_sim.durable import ExecutionBusyError, HistoryEntry, LeaseConfig, runtime
 from durable_sim.durable.errors import CHAINED_INVOKE_LIMIT_BYTES, CheckpointTooLargeError
+from durable_sim.durable.lease import open_leased
 from durable_sim.latency import Dist, LatencyProfile
 
 from ..conftest import STEP_MS, STEP_ONLY
@@ -228,3 +232,74 @@ def test_the_started_event_carries_the_tenant_id_only_when_one_is_given(
     started = next(e for e in export_history(run) if e["EventType"] == "ChainedInvokeStarted")
     details = started["ChainedInvokeStartedDetails"]
     assert details.get("TenantId", "absent") == (tenant or "absent")
+
+
+#: A value other than the default for every `LeaseConfig` field: a field added without one
+#: fails `test_the_invoked_execution_runs_under_each_of_the_callers_lease_options`.
+LEASE_OPTIONS = {
+    "duration_s": 7.0,
+    "on_busy": "wait",
+    "wait_timeout_s": 2.5,
+    "poll_s": 0.02,
+    "owner": "worker-7",
+}
+
+
+@pytest.mark.parametrize("option", [field.name for field in dataclasses.fields(LeaseConfig)])
+def test_the_invoked_execution_runs_under_each_of_the_callers_lease_options(
+    monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """Formerly only the lease duration and ``on_busy`` reached the invoked execution:
+    ``poll_s``, ``wait_timeout_s`` and the owner were the defaults (an unbounded wait)."""
+    assert option in LEASE_OPTIONS, f"give LeaseConfig.{option} a value in LEASE_OPTIONS"
+    taken: dict[str, LeaseConfig] = {}
+
+    def spy(journal: Any, execution_id: str, *args: Any, **kwargs: Any) -> Any:
+        taken[execution_id] = args[2]
+        return open_leased(journal, execution_id, *args, **kwargs)
+
+    monkeypatch.setattr(runtime, "open_leased", spy)
+    config = LeaseConfig(**{option: LEASE_OPTIONS[option]})  # type: ignore[arg-type]
+    caller = _invoking("double")
+    run = run_durable(caller, None, functions=FUNCTIONS, execution_id="c", lease=config)
+    assert run.status == "SUCCEEDED" and set(taken) == {"c", "c/invoke-1"}
+    assert getattr(taken["c/invoke-1"], option) == LEASE_OPTIONS[option]
+    assert taken["c/invoke-1"] == config
+
+
+def _invoking(name: str) -> Any:
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke(name, {"n": 21}, name="call")
+
+    return caller
+
+
+def test_an_invoked_execution_held_elsewhere_is_waited_for_only_as_long_as_the_caller_says() -> (
+    None
+):
+    """The invoked execution is busy (another owner's live lease): the caller's
+    ``wait_timeout_s`` bounds the wait, polled every ``poll_s`` (formerly it waited forever)."""
+    journal = MemoryJournal()
+    started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": '{"n": 21}'})
+    journal.open_execution("c/invoke-1", '{"n": 21}', started, owner="elsewhere", lease_s=600.0)
+    config = LeaseConfig(on_busy="wait", wait_timeout_s=0.2, poll_s=0.05)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_durable(
+                _invoking("double"),
+                None,
+                functions=FUNCTIONS,
+                journal=journal,
+                execution_id="c",
+                lease=config,
+            )
+        except ExecutionBusyError as busy:
+            outcome.append(busy)
+
+    caller = threading.Thread(target=run, daemon=True)
+    caller.start()
+    caller.join(60)  # a wait bounded at 0.2 s ends well within this, even on a loaded host
+    assert not caller.is_alive(), "the invoked execution's wait for its lease had no bound"
+    assert len(outcome) == 1 and "elsewhere" in str(outcome[0])
