@@ -167,10 +167,6 @@ class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""
 
 
-class UnknownFunctionError(DurableSimError, LookupError):
-    """``context.invoke`` named a function that is not in the run's function registry."""
-
-
 class UnprintableError(DurableSimError, RuntimeError):
     """Recorded in place of an exception that cannot be printed, when printing it raised an
     exception that cannot be printed either (`durable_sim.durable.operation.common.recordable`).
