@@ -113,3 +113,31 @@ def test_bad_charges_and_forks_are_refused() -> None:
     kernel.run()
     assert "-1.0 ms" in errors[0] and ">= 0" in errors[0]
     assert "cannot fork" in errors[1]
+
+
+@pytest.mark.parametrize("through", [True, False])
+def test_sleep_through_orders_simultaneous_events_as_two_sleeps(through: bool) -> None:
+    """A process that sleeps to 5 ms and on to 10 ms schedules its second timeout at 5 ms
+    (after another's scheduled at 3 ms for 10 ms): at 10 ms the other one runs first."""
+    kernel = Kernel()
+    log: list[tuple[str, float]] = []
+
+    def sleeper(clock: ProcessClock) -> None:
+        if through:
+            clock.sleep_through(5.0, "queueing", 10.0, "compute")
+        else:
+            clock.sleep_until(5.0, "queueing")
+            clock.sleep_until(10.0, "compute")
+        log.append(("sleeper", clock.now_ms()))
+
+    def other(clock: ProcessClock) -> None:
+        clock.charge(3.0)
+        clock.sync()
+        clock.charge(7.0)
+        clock.sync()
+        log.append(("other", clock.now_ms()))
+
+    kernel.spawn("sleeper", sleeper)
+    kernel.spawn("other", other)
+    kernel.run()
+    assert log == [("other", 10.0), ("sleeper", 10.0)]

@@ -180,12 +180,13 @@ def test_cores_contend_on_a_host_and_not_between_lambda_invocations():
 def test_a_run_that_fails_without_injected_failures_stops_the_experiment(monkeypatch):
     # The fault a first merge of the engine and the machine model made silently: the branch
     # clock did not take the Clock protocol's `label`, so every durable map run failed and the
-    # rows said ok=False. Such a run is a fault of the code, never a result.
-    def old_sleep_until(self, t_ms):  # the signature before the label existed
+    # rows said ok=False. Such a run is a fault of the code, never a result. The same kind of
+    # fault today: a branch clock whose `sleep_through` (a core booking) takes no labels.
+    def unlabelled_sleep_through(self, waypoint_ms, t_ms):
         VirtualClock.sleep_until(self, t_ms)
 
-    monkeypatch.setattr(scheduler.TaskClock, "sleep_until", old_sleep_until)
-    failure = r"run 0 .*video/durable.*unexpected keyword argument 'label'"
+    monkeypatch.setattr(scheduler.TaskClock, "sleep_through", unlabelled_sleep_through)
+    failure = r"run 0 .*video/durable.*takes 3 positional arguments but 5 were given"
     with pytest.raises(RunFailedError, match=failure):
         run_experiment(spec(model="durable"))
 

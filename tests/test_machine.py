@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
+from aws_durable_execution_sdk_python.config import MapConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from property_budget import examples
 
+from durable_sim import export_history, run_durable
 from durable_sim.attribution import Trace
-from durable_sim.clock import VirtualClock, WallClock, observe_clocks
-from durable_sim.machine import Calendar, Cpu, Machine, SlotsExhausted
+from durable_sim.clock import Clock, VirtualClock, WallClock, current_clock, observe_clocks
+from durable_sim.durable import DurableContext
+from durable_sim.durable.scheduler import YIELD, Task, TaskClock
+from durable_sim.latency import Dist, LatencyProfile
+from durable_sim.machine import COMPUTE, QUEUEING, Calendar, Cpu, Machine, SlotsExhausted
+from durable_sim.rows import TIME_COMPONENTS
 
 
 def test_equal_bursts_ready_together_are_served_first_come_first_served() -> None:
@@ -194,3 +202,108 @@ def test_acquire_takes_the_free_slot_that_starts_first_lowest_on_a_tie(
             end = held.pop(server) + length
             calendar.release(server, end)
             free_since[server] = end
+
+
+#: Each checkpoint takes 0.5 ms: branches interleave around their bookings.
+PROFILE = LatencyProfile(name="checkpoints", checkpoint=Dist(0.5))
+
+
+class _TwoSleepCpu(Cpu):
+    """The booking as two sleeps (a yield at the core's start, another at the work's end)."""
+
+    def run(self, clock: Clock, ms: float) -> None:
+        start, end = self.calendar.book(clock.now_ms(), ms)
+        clock.sleep_until(start, label=QUEUEING)
+        clock.sleep_until(end, label=COMPUTE)
+
+
+def _cpu_batch(cpu: Cpu, work: list[list[float]], max_concurrency: int | None) -> Any:
+    """A durable map whose items book bursts of `work` on `cpu`, one per step; each item
+    returns the times its bursts ended."""
+
+    def item(ctx: DurableContext, bursts: list[float], index: int, _: object) -> list[float]:
+        def burst(ms: float) -> float:
+            clock = current_clock()  # the branch's own (a step body's)
+            assert isinstance(clock, TaskClock)
+            cpu.run(clock, ms)
+            return clock.now_ms()
+
+        return [ctx.step(lambda _, ms=ms: burst(ms), name=f"b{n}") for n, ms in enumerate(bursts)]
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(max_concurrency=max_concurrency)
+        return ctx.map(work, item, config=config).get_results()
+
+    return handler
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    cores=st.integers(1, 3),
+    work=st.lists(
+        st.lists(st.sampled_from([0.0, 1.0, 2.5, 4.0, 10.0]), min_size=1, max_size=3),
+        min_size=1,
+        max_size=6,
+    ),
+    max_concurrency=st.one_of(st.none(), st.integers(1, 3)),
+)
+def test_a_booking_yields_once_with_the_same_times_and_attribution_as_two_sleeps(
+    cores: int, work: list[list[float]], max_concurrency: int | None
+) -> None:
+    """Branches of a map booking CPU work: one hand-over per booking (`Clock.sleep_through`)
+    gives the same results, the same times, the same journal and the same split of the run's
+    time as a hand-over at the core's start and another at the work's end."""
+    seen = []
+    for cpu in (Cpu(cores), _TwoSleepCpu(cores)):
+        clock, trace = VirtualClock(), Trace()
+        with observe_clocks(trace):
+            run = run_durable(
+                _cpu_batch(cpu, work, max_concurrency),
+                None,
+                clock=clock,
+                profile=PROFILE,
+                execution_id="cpu",
+            )
+        assert run.status == "SUCCEEDED", run.error
+        branch_advances = [
+            (tl.order, list(tl.starts), list(tl.ends), tl.labels)
+            for tl in trace._timelines.values()
+            if tl.clock is not clock
+        ]
+        seen.append(
+            (
+                run.result,
+                clock.now_ms(),
+                export_history(run),
+                trace.breakdown(clock, 0.0, clock.now_ms()),
+                branch_advances,
+            )
+        )
+    assert seen[0] == seen[1]
+
+
+def test_sleep_through_reports_two_sleeps_and_yields_once() -> None:
+    trace = Trace()
+    with observe_clocks(trace):
+        clock = TaskClock(VirtualClock(), 0.0)
+
+        def body(c: TaskClock) -> str:
+            c.sleep_through(3.0, QUEUEING, 5.0, COMPUTE)
+            c.sleep_through(2.0, QUEUEING, 8.0, COMPUTE)  # the waypoint has passed
+            c.sleep_through(8.0, QUEUEING, 8.0, COMPUTE)  # nowhere to go: no hand-over
+            return "done"
+
+        task = Task(clock, body)
+        assert [task.resume() for _ in range(3)] == [YIELD, YIELD, "done"]
+    assert trace.breakdown(clock, 0.0, 8.0) == {
+        **dict.fromkeys(TIME_COMPONENTS, 0.0),
+        "queueing": 3.0,
+        "compute": 5.0,
+    }
+
+
+def test_sleep_through_on_a_wall_clock_sleeps_until_the_later_time() -> None:
+    clock = WallClock()
+    start = clock.now_ms()
+    clock.sleep_through(start + 5.0, QUEUEING, start + 2.0, COMPUTE)
+    assert clock.now_ms() - start >= 5.0

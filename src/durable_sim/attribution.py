@@ -36,7 +36,6 @@ Only the virtual clock is traced: a wall-clock run's time is real and not split.
 from __future__ import annotations
 
 import bisect
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,9 +82,9 @@ class AttributionError(DurableSimError, RuntimeError):
 class _Timeline:
     """The advances of one clock, contiguous in time, and the timelines forked from it.
 
-    Advance `i` runs from ``starts[i]`` to ``ends[i]`` (ms, float arrays: a trace of thousands of
-    branch timelines holds no per-advance objects for the garbage collector to walk) and pays
-    or waits for ``labels[i]``; ``charges[i]`` is 1 for a charge (a modelled cost), 0 for a sleep.
+    Advance `i` runs from ``starts[i]`` to ``ends[i]`` (ms; lists hold the clock's own float
+    objects, where float arrays would convert each) and pays or waits for ``labels[i]``;
+    ``charges[i]`` is True for a charge (a modelled cost), False for a sleep.
     """
 
     __slots__ = ("charges", "children", "clock", "ends", "forked_at", "labels", "order", "starts")
@@ -93,10 +92,10 @@ class _Timeline:
     def __init__(self, clock: object, order: int) -> None:
         self.clock = clock  # held so that its id stays unique while the trace lives
         self.order = order
-        self.starts = array("d")
-        self.ends = array("d")
+        self.starts: list[float] = []
+        self.ends: list[float] = []
         self.labels: list[str | None] = []
-        self.charges = bytearray()
+        self.charges: list[bool] = []
         self.forked_at = 0.0
         self.children: list[_Timeline] = []
 

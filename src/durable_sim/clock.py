@@ -90,6 +90,17 @@ class Clock(Protocol):
         `label` names what the wait is for (e.g. ``"poll_wait"``) for an observer.
         """
 
+    def sleep_through(
+        self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
+    ) -> None:
+        """Let time pass until `waypoint_ms` (a wait for `waypoint_label`), then on until `t_ms`
+        (a wait for `label`): ``sleep_until(waypoint_ms, waypoint_label)`` followed by
+        ``sleep_until(t_ms, label)``, as far as time and what an observer sees go.
+
+        A clock that hands control to a scheduler when it moves may do so once, at the end:
+        nothing can happen to its caller at the waypoint (e.g. a booked core's start).
+        """
+
     def fork(self) -> Clock:
         """A clock for a branch that runs concurrently with its siblings."""
 
@@ -131,6 +142,19 @@ class VirtualClock:
             if observer is not None:
                 observer.advanced(self, self._now, t_ms, charge=False, label=label)
             self._now = t_ms
+            self._moved()
+
+    def sleep_through(
+        self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
+    ) -> None:
+        """Jump to `waypoint_ms`, then to `t_ms` (each if later than now), reported as two sleeps
+        labelled `waypoint_label` and `label`; `_moved` runs once, after both."""
+        now = self._now
+        if waypoint_ms > now:
+            self._pass(waypoint_ms, waypoint_label)
+        if t_ms > self._now:
+            self._pass(t_ms, label)
+        if self._now > now:
             self._moved()
 
     def _pass(self, t_ms: float, label: str | None) -> None:
@@ -187,6 +211,12 @@ class WallClock:
         delay = t_ms - self.now_ms()
         if delay > 0:
             time.sleep(delay / 1000.0)
+
+    def sleep_through(
+        self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
+    ) -> None:
+        """Sleep until `t_ms` (a later `t_ms` is past the waypoint anyway); labels are unused."""
+        self.sleep_until(max(waypoint_ms, t_ms))
 
     def fork(self) -> WallClock:
         """This clock itself: concurrent branches share real time."""

@@ -70,6 +70,15 @@ class ProcessClock:
         if t_ms > self.now_ms():
             self._advance_to(t_ms)
 
+    def sleep_through(
+        self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
+    ) -> None:
+        """`sleep_until(waypoint_ms)` then `sleep_until(t_ms)`, each with its own hand-off if
+        one is due: SimPy orders simultaneous events by when they were scheduled, so the second
+        timeout is scheduled at the waypoint, as two sleeps would."""
+        self.sleep_until(waypoint_ms, waypoint_label)
+        self.sleep_until(t_ms, label)
+
     def fork(self) -> ProcessClock:
         """Not supported: always raises `NotImplementedError` (concurrent work on this
         kernel is a process of its own, started with `Kernel.spawn`)."""
