@@ -20,10 +20,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from distributed import Client
@@ -446,6 +449,31 @@ def test_a_local_cluster_forks_its_workers_from_a_server_that_imported_the_sweep
     assert parent != os.getpid()
     assert "multiprocessing.forkserver" in cmdline
     assert imported
+
+
+def test_a_sweep_whose_local_cluster_workers_cannot_start_fails_cleanly(tmp_path, monkeypatch):
+    """A sweep sends its tasks while its LocalCluster's workers start; a worker that does not
+    start (here its process dies while starting, as one the OOM killer picks) ends the sweep
+    with one error naming it: no point written, the directory let go (a rerun runs), and no
+    nanny or worker process left behind."""
+    preload = tmp_path / "die.py"  # run by the worker as it starts (a failing one only logs)
+    preload.write_text("import os\n\ndef dask_setup(worker):\n    os._exit(3)\n")
+    settings = {**sweeps.DASK_CONFIG, "distributed.worker.preload": [str(preload)]}
+    monkeypatch.setattr(sweeps, "DASK_CONFIG", MappingProxyType(settings))
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match=r"LocalCluster's workers \['0'\] did not start"):
+        run_sweep(parse_sweep(SMALL), out, executor="dask", workers=1, progress=False)
+    assert files(out) == {}
+    # This process's own fork server and resource tracker outlive its clusters, as designed.
+    services = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before | services and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert [" ".join(p.cmdline()) for p in left] == []
+    assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
 
 
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
@@ -905,13 +933,11 @@ def test_a_dask_cluster_that_closes_late_warns_and_does_not_fail_a_finished_swee
             raise TimeoutError("workers did not stop within 10 s")
 
     class Client:
-        cluster = Cluster()
-
         def close(self) -> None:
             closed.append("client")
 
     with pytest.warns(RuntimeWarning, match="did not close in time.*files are unaffected"):
-        sweeps._close_dask(Client())
+        sweeps._close_dask(Client(), Cluster())
     assert closed == ["client", "cluster"]
 
 
