@@ -792,16 +792,23 @@ def _cluster_settings() -> Iterator[None]:
     """This process's Dask configuration while a `local_cluster`'s scheduler and nannies start
     (they read it then; each nanny hands `DASK_CONFIG` to its worker process), with the fork
     server of its workers started (`local_cluster`)."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "forkserver":
-        # Started first: its imports run beside this process's import of distributed.
-        multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        forkserver.ensure_running()
+    method = _start_fork_server()
     # Imported here: dask is needed only by this executor and costs a second to import.
     import dask
 
     with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
         yield
+
+
+def _start_fork_server() -> str:
+    """Start this process's fork server with `FORKSERVER_PRELOAD` unless it runs (it imports
+    them while this process goes on), and return the start method of a `local_cluster`'s
+    workers: ``"forkserver"``, or ``"spawn"`` where the platform has no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    forkserver.ensure_running()
+    return "forkserver"
 
 
 def _new_cluster(workers: int) -> LocalCluster:
@@ -1024,6 +1031,8 @@ def run_sweep(
     itself (e.g. `SpecError`) propagates likewise.
     """
     _check_arguments(executor, workers, scheduler, batch_size)
+    if executor == "dask" and scheduler is None:
+        _start_fork_server()  # its imports run while the sweep is read and checked
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     if executor == "dask" or (workers or 1) > 1:
