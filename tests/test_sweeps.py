@@ -537,6 +537,40 @@ def test_a_task_that_fails_on_a_dask_worker_raises_its_error_and_a_rerun_finishe
     assert files(out) == small_reference
 
 
+def test_a_local_cluster_made_in_a_new_process_leaves_dasks_configuration_whole() -> None:
+    """`local_cluster` in a process that has not imported distributed: its settings, set while
+    it starts and then unset, leave distributed's defaults in place for its servers, which read
+    them later (the scheduler as its workers leave, at close)."""
+    script = (
+        "import dask\n"
+        "from durable_sim.sweeps import local_cluster\n"
+        "with local_cluster(1):\n"
+        "    pass\n"
+        "print(dask.config.get('distributed.scheduler.events-cleanup-delay'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1h\n", "")
+
+
+def test_the_cli_runs_a_sweep_on_a_local_cluster_it_starts(tmp_path, small_reference):
+    """``durable-sim sweep --executor dask`` in a new process, which imports dask only when the
+    sweep starts its cluster: nothing logged, and the files are the serial sweep's."""
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "durable_sim.cli", "sweep", str(sweep_file), "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--executor", "dask", "--workers", "1", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert files(out) == small_reference
+
+
 def test_the_cli_runs_a_sweep_on_a_running_dask_cluster(
     tmp_path, capsys, small_reference, running_cluster
 ):

@@ -793,8 +793,10 @@ def _cluster_settings() -> Iterator[None]:
     (they read it then; each nanny hands `DASK_CONFIG` to its worker process), with the fork
     server of its workers started (`local_cluster`)."""
     method = _start_fork_server()
-    # Imported here: dask is needed only by this executor and costs a second to import.
+    # Imported here: dask is needed only by this executor and costs a second to import; and
+    # distributed before the settings are set, or their end would take its defaults with them.
     import dask
+    import distributed  # noqa: F401
 
     with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
         yield
