@@ -40,7 +40,8 @@ their sidecars say; a rerun finds them by their sha256 and runs them again, as a
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
-(`local_cluster`: forked from a fork server that has imported this module), or on the running
+(`local_cluster`: forked from a fork server that has imported this module; the sweep sends its
+tasks once the scheduler is up, and each worker takes them as it registers), or on the running
 cluster whose scheduler address is given. Workers run and save points themselves, so the output
 directory must be on a filesystem every worker shares (each task checks it before its points
 run, and stops once the sweep has let go of it). A worker decides to save a point, and saves it,
