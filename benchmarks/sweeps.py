@@ -30,6 +30,8 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from multiprocessing import forkserver
@@ -322,4 +324,80 @@ def dask_idle() -> list[Row]:
                     None,
                 )
             )
+    return rows
+
+
+START_ROUNDS = 5
+
+
+def _start_and_close(fresh: bool) -> tuple[float, float, float]:
+    """(start s, close s, fork server CPU s) of a `local_cluster` of `WORKERS`: its start with a
+    new fork server (as a new durable-sim process has) or with the one already running, and
+    the CPU the fork server had used once the workers had started (its imports, if new)."""
+    if fresh:
+        _fresh_fork_server()
+    start = time.perf_counter()
+    cluster = local_cluster(WORKERS)
+    started = time.perf_counter()
+    server = psutil.Process(forkserver._forkserver._forkserver_pid)  # no public way either
+    server_cpu = sum(server.cpu_times()[:2])
+    closing = time.perf_counter()
+    cluster.close()
+    return started - start, time.perf_counter() - closing, server_cpu
+
+
+def _fresh_import() -> float:
+    """Wall seconds of a new interpreter that imports `FORKSERVER_PRELOAD` and exits."""
+    code = "; ".join(f"import {name}" for name in sweeps.FORKSERVER_PRELOAD)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+@benchmark("dask-start")
+def dask_start() -> list[Row]:
+    """A `local_cluster`'s start-up and close, in interleaved rounds: started with a new fork
+    server (as by ``durable-sim sweep --executor dask``) and with a running one, whose
+    difference is the new fork server's interpreter start and imports (`FORKSERVER_PRELOAD`),
+    beside a new interpreter importing them on its own; the rest of a start is the scheduler,
+    the nannies, the workers' fork, start and registration, and the nannies' notice of it."""
+    series: dict[str, list[float]] = {}
+    loads = []
+    for i in range(START_ROUNDS):
+        measured: dict[str, float] = {}
+        for fresh in (True, False) if i % 2 == 0 else (False, True):
+            up, down, server_cpu = _start_and_close(fresh)
+            kind = "new fork server" if fresh else "fork server running"
+            measured[f"start, {kind}"] = up
+            measured[f"close, {kind}"] = down
+            if fresh:
+                measured["new fork server's CPU by the time the workers had started"] = server_cpu
+        measured["start, difference (the new fork server's start and imports)"] = (
+            measured["start, new fork server"] - measured["start, fork server running"]
+        )
+        measured["a new interpreter importing FORKSERVER_PRELOAD"] = _fresh_import()
+        for name, value in measured.items():
+            series.setdefault(name, []).append(value)
+        loads.append(os.getloadavg()[0])
+    rows = [
+        Row(
+            AREA,
+            f"machine load, 1-min average after each round ({_range(loads)})",
+            statistics.median(loads),
+            "runnable",
+            "",
+            None,
+        )
+    ]
+    for name, values in series.items():
+        rows.append(
+            Row(
+                AREA,
+                f"{WORKERS}-worker LocalCluster: {name} ({_range(values)})",
+                statistics.median(values),
+                "s",
+                "",
+                None,
+            )
+        )
     return rows

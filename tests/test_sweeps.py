@@ -20,10 +20,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from distributed import Client
@@ -448,6 +451,31 @@ def test_a_local_cluster_forks_its_workers_from_a_server_that_imported_the_sweep
     assert imported
 
 
+def test_a_sweep_whose_local_cluster_workers_cannot_start_fails_cleanly(tmp_path, monkeypatch):
+    """A sweep sends its tasks while its LocalCluster's workers start; a worker that does not
+    start (here its process dies while starting, as one the OOM killer picks) ends the sweep
+    with one error naming it: no point written, the directory let go (a rerun runs), and no
+    nanny or worker process left behind."""
+    preload = tmp_path / "die.py"  # run by the worker as it starts (a failing one only logs)
+    preload.write_text("import os\n\ndef dask_setup(worker):\n    os._exit(3)\n")
+    settings = {**sweeps.DASK_CONFIG, "distributed.worker.preload": [str(preload)]}
+    monkeypatch.setattr(sweeps, "DASK_CONFIG", MappingProxyType(settings))
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match=r"LocalCluster's workers \['0'\] did not start"):
+        run_sweep(parse_sweep(SMALL), out, executor="dask", workers=1, progress=False)
+    assert files(out) == {}
+    # This process's own fork server and resource tracker outlive its clusters, as designed.
+    services = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before | services and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert [" ".join(p.cmdline()) for p in left] == []
+    assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
+
+
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
     tmp_path, reference, running_cluster
 ):
@@ -506,6 +534,40 @@ def test_a_task_that_fails_on_a_dask_worker_raises_its_error_and_a_rerun_finishe
     assert not (out / INDEX_FILE).exists()
     result = run_sweep(parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False)
     assert result.ran >= 2 and result.ran + result.skipped == 6
+    assert files(out) == small_reference
+
+
+def test_a_local_cluster_made_in_a_new_process_leaves_dasks_configuration_whole() -> None:
+    """`local_cluster` in a process that has not imported distributed: its settings, set while
+    it starts and then unset, leave distributed's defaults in place for its servers, which read
+    them later (the scheduler as its workers leave, at close)."""
+    script = (
+        "import dask\n"
+        "from durable_sim.sweeps import local_cluster\n"
+        "with local_cluster(1):\n"
+        "    pass\n"
+        "print(dask.config.get('distributed.scheduler.events-cleanup-delay'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1h\n", "")
+
+
+def test_the_cli_runs_a_sweep_on_a_local_cluster_it_starts(tmp_path, small_reference):
+    """``durable-sim sweep --executor dask`` in a new process, which imports dask only when the
+    sweep starts its cluster: nothing logged, and the files are the serial sweep's."""
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "durable_sim.cli", "sweep", str(sweep_file), "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--executor", "dask", "--workers", "1", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
     assert files(out) == small_reference
 
 
@@ -905,13 +967,11 @@ def test_a_dask_cluster_that_closes_late_warns_and_does_not_fail_a_finished_swee
             raise TimeoutError("workers did not stop within 10 s")
 
     class Client:
-        cluster = Cluster()
-
         def close(self) -> None:
             closed.append("client")
 
     with pytest.warns(RuntimeWarning, match="did not close in time.*files are unaffected"):
-        sweeps._close_dask(Client())
+        sweeps._close_dask(Client(), Cluster())
     assert closed == ["client", "cluster"]
 
 

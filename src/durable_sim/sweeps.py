@@ -40,7 +40,8 @@ their sidecars say; a rerun finds them by their sha256 and runs them again, as a
 
 Executors: ``local`` runs points in this process (1 worker) or on a pool of spawned processes;
 ``dask`` runs them on a `distributed.LocalCluster` of N single-threaded worker processes
-(`local_cluster`: forked from a fork server that has imported this module), or on the running
+(`local_cluster`: forked from a fork server that has imported this module; the sweep sends its
+tasks once the scheduler is up, and each worker takes them as it registers), or on the running
 cluster whose scheduler address is given. Workers run and save points themselves, so the output
 directory must be on a filesystem every worker shares (each task checks it before its points
 run, and stops once the sweep has let go of it). A worker decides to save a point, and saves it,
@@ -158,6 +159,10 @@ GUIDED_SHARE = 4
 DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
     {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 )
+
+#: Seconds between a sweep's looks at whether the workers of the cluster it started have all
+#: started or failed (`_await_start`); the workers run its tasks meanwhile.
+START_POLL_S = 0.1
 
 #: What the fork server of a `local_cluster`'s workers imports before it forks them: the Dask
 #: worker, and this module, whose `_run_batch` every task of a sweep calls.
@@ -762,8 +767,8 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
 
 
 def local_cluster(workers: int) -> LocalCluster:
-    """A new `distributed.LocalCluster` as ``executor="dask"`` starts one: `workers` (1..
-    `MAX_WORKERS`) single-threaded worker processes, each under a nanny; logs below ERROR
+    """A new `distributed.LocalCluster` of `workers` (1..`MAX_WORKERS`) single-threaded worker
+    processes, each under a nanny, returned once every worker has started; logs below ERROR
     silenced; the scheduler's HTTP server on a free port of 127.0.0.1 (with no address it takes
     :8787 and warns if that is taken); the workers' statistical profiler off and the servers'
     event loops timed once a second (`DASK_CONFIG`).
@@ -779,34 +784,99 @@ def local_cluster(workers: int) -> LocalCluster:
 
     The caller closes it (a context manager). Raises `SweepError` for a bad `workers`."""
     _check_arguments("dask", workers, None, None)
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "forkserver":
-        # Started first: its imports run beside this process's import of distributed.
-        multiprocessing.get_context(method).set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        forkserver.ensure_running()
-    # Imported here: dask is needed only by this executor and costs a second to import.
+    with _cluster_settings():
+        return _new_cluster(workers)
+
+
+@contextmanager
+def _cluster_settings() -> Iterator[None]:
+    """This process's Dask configuration while a `local_cluster`'s scheduler and nannies start
+    (they read it then; each nanny hands `DASK_CONFIG` to its worker process), with the fork
+    server of its workers started (`local_cluster`)."""
+    method = _start_fork_server()
+    # Imported here: dask is needed only by this executor and costs a second to import; and
+    # distributed before the settings are set, or their end would take its defaults with them.
     import dask
+    import distributed  # noqa: F401
+
+    with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
+        yield
+
+
+def _start_fork_server() -> str:
+    """Start this process's fork server with `FORKSERVER_PRELOAD` unless it runs (it imports
+    them while this process goes on), and return the start method of a `local_cluster`'s
+    workers: ``"forkserver"``, or ``"spawn"`` where the platform has no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    forkserver.ensure_running()
+    return "forkserver"
+
+
+def _new_cluster(workers: int) -> LocalCluster:
+    """A `local_cluster`'s `LocalCluster`, with `workers` started (0: its scheduler only); called
+    within `_cluster_settings`."""
     from distributed import LocalCluster
 
-    # The scheduler and the nannies read this process's configuration as they start.
-    with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.ERROR,
-            config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+        config=dict(DASK_CONFIG),  # each nanny hands it to its worker process
+    )
+
+
+@contextmanager
+def _starting_cluster(workers: int) -> Iterator[tuple[Any, LocalCluster]]:
+    """A new `local_cluster` of `workers` and a `distributed.Client` of its scheduler, yielded as
+    soon as the scheduler is up, the workers still starting: a sweep prepares and sends its
+    tasks while the fork server imports (`FORKSERVER_PRELOAD`), and each worker takes tasks as
+    it registers, not once every nanny has seen its worker start (nannies poll for that every
+    50 ms). The client connects to the scheduler's address (a client given the cluster itself
+    waits for its workers). `_await_start` raises a worker's failure to start. The cluster's
+    settings (`_cluster_settings`) stay this process's Dask configuration until it is closed, on
+    exit (`_close_dask`), since its nannies read them as they start their workers."""
+    from distributed import Client
+
+    with _cluster_settings():
+        cluster = _new_cluster(0)
+        try:
+            cluster.scale(workers)  # its nannies start on the cluster's event loop
+            client = Client(cluster.scheduler_address, set_as_default=False)
+        except BaseException:
+            cluster.close()
+            raise
+        try:
+            yield client, cluster
+        finally:
+            _close_dask(client, cluster)
+
+
+def _await_start(cluster: Any) -> None:
+    """Return once every worker of `cluster` (a `_starting_cluster`'s) has started; raise
+    `SweepError` naming those that did not (their error is logged, at ERROR). SpecCluster adds
+    the nannies to ``cluster.workers`` once each has started or failed; they are looked at every
+    `START_POLL_S` s, while the workers that have registered run the sweep's tasks."""
+    from distributed.core import Status
+
+    while len(cluster.workers) < len(cluster.worker_spec):
+        time.sleep(START_POLL_S)
+    failed = sorted(
+        str(name) for name, nanny in cluster.workers.items() if nanny.status != Status.running
+    )
+    if failed:
+        raise SweepError(
+            f"the Dask LocalCluster's workers {failed} did not start (the cause is logged "
+            "above) (accepted: a host where this package's worker processes can start)"
         )
 
 
-def _dask_client(scheduler: str | None, workers: int) -> Any:
-    """A connected `distributed.Client`: on a new `local_cluster` of `workers`, or on the
-    running cluster at `scheduler`."""
+def _dask_client(scheduler: str) -> Any:
+    """A `distributed.Client` connected to the running cluster at `scheduler`."""
     from distributed import Client
-
-    if scheduler is None:
-        return Client(local_cluster(workers), set_as_default=False)
     from distributed.comm import parse_address
     from distributed.comm.registry import get_backend
 
@@ -821,13 +891,17 @@ def _dask_client(scheduler: str | None, workers: int) -> Any:
     return client
 
 
-def _dask(tasks: list[_Task], client: Any) -> Generator[_Done]:
+def _dask(tasks: list[_Task], client: Any, cluster: LocalCluster | None) -> Generator[_Done]:
     """The tasks' results as they finish: sent to the scheduler in one graph, gathered by the
-    client's event loop as they finish (a task's error is raised here)."""
+    client's event loop as they finish (a task's error is raised here). On a `cluster` this
+    process started, first waits for its workers to have started (`_await_start`): they run the
+    tasks meanwhile."""
     from distributed import as_completed as dask_as_completed
 
     futures = client.map(_run_batch, tasks, pure=False)
     try:
+        if cluster is not None:
+            _await_start(cluster)
         for _, done in dask_as_completed(futures, with_results=True, loop=client.loop):
             yield done
     finally:
@@ -848,19 +922,27 @@ def _survey(out: Path, sweep: Sweep) -> tuple[dict[int, _Saved], list[_Item]]:
 
 
 def _batches(
-    work: _Work, client: Any, workers: int | None, batch_size: int | None
+    work: _Work,
+    client: Any,
+    cluster: LocalCluster | None,
+    workers: int | None,
+    batch_size: int | None,
 ) -> Generator[_Done]:
     """The results of `work`'s points, batch by batch as they finish: in this process, on a pool
-    of `workers` processes, or on the Dask `client`'s workers."""
+    of `workers` processes, or on the Dask `client`'s workers: the `workers` of the `cluster`
+    this process started (they may still be starting), else those its scheduler has now."""
     out, token, code, todo = work
     if not todo or (client is None and (workers or 1) == 1):
         return _serial(Path(out), todo)
-    count = (workers or 1) if client is None else len(client.scheduler_info()["workers"]) or 1
+    if client is None or cluster is not None:
+        count = workers or 1
+    else:
+        count = len(client.scheduler_info()["workers"]) or 1
     batches = _split(todo, count, batch_size)
     tasks = [
         (out, token, code, _registrations(spec for _, spec, _ in batch), batch) for batch in batches
     ]
-    return _process_pool(tasks, count) if client is None else _dask(tasks, client)
+    return _process_pool(tasks, count) if client is None else _dask(tasks, client, cluster)
 
 
 def _split(todo: list[_Item], workers: int, batch_size: int | None) -> list[list[_Item]]:
@@ -952,6 +1034,8 @@ def run_sweep(
     itself (e.g. `SpecError`) propagates likewise.
     """
     _check_arguments(executor, workers, scheduler, batch_size)
+    if executor == "dask" and scheduler is None:
+        _start_fork_server()  # its imports run while the sweep is read and checked
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     if executor == "dask" or (workers or 1) > 1:
@@ -960,11 +1044,15 @@ def run_sweep(
     if out.exists() and not out.is_dir():
         raise SweepError(f"bad output directory {str(out)!r}: it is a file (accepted: a directory)")
     with ExitStack() as stack:
-        client = None
+        client = cluster = None
         if executor == "dask" and (not out.is_dir() or _survey(out, sweep)[1]):
-            # Before `out` is touched: an unreachable scheduler leaves nothing behind.
-            client = _dask_client(scheduler, workers or os.cpu_count() or 1)
-            stack.callback(_close_dask, client)
+            if scheduler is None:
+                workers = workers or os.cpu_count() or 1
+                client, cluster = stack.enter_context(_starting_cluster(workers))
+            else:
+                # Before `out` is touched: an unreachable scheduler leaves nothing behind.
+                client = _dask_client(scheduler)
+                stack.callback(_close_dask, client, None)
         token = stack.enter_context(_locked(out))
         _settle_leftovers(out, sweep)
         saved, todo = _survey(out, sweep)
@@ -983,7 +1071,9 @@ def run_sweep(
             )
         )
         work = (str(out), token, sweep.code_sha256, todo)
-        for done in stack.enter_context(closing(_batches(work, client, workers, batch_size))):
+        for done in stack.enter_context(
+            closing(_batches(work, client, cluster, workers, batch_size))
+        ):
             saved.update((s.position, s) for s in done)
             bar.update(len(done))
         bar.close()
@@ -1017,11 +1107,10 @@ def _settle_leftovers(out: Path, sweep: Sweep) -> None:
             recover_pair(out / file)
 
 
-def _close_dask(client: Any) -> None:
-    """Close the client and the cluster it started; a close that times out (workers starved
-    of CPU answer late) warns instead of raising, since every point and the index are written
-    by then (or the sweep's own error is already on its way)."""
-    cluster = client.cluster
+def _close_dask(client: Any, cluster: LocalCluster | None) -> None:
+    """Close the client, then the `cluster` this process started for it, if any; a close that
+    times out (workers starved of CPU answer late) warns instead of raising, since every point
+    and the index are written by then (or the sweep's own error is already on its way)."""
     try:
         client.close()
         if cluster is not None:
