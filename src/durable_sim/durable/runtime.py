@@ -68,6 +68,15 @@ if TYPE_CHECKING:  # the SDK testing package is imported when a handler reads th
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+# The ErrorType of an InvocationCompleted entry for an invocation whose process died (a crash,
+# recorded when the execution resumes) or was stopped by a journal outage: no answer of the
+# handler's, so it does not count towards MAX_FAILED_INVOCATIONS. The design promises that an
+# execution killed at any checkpoint boundary and started again finishes, however often; the
+# official local runner, which counts a dead runtime as a failed invoke, would fail it at the
+# fifth death in a row.
+_PROCESS_ERRORS = frozenset(
+    {"Runtime.ExitError", JournalUnavailableError.__name__, InvocationStoppedError.__name__}
+)
 # An invocation that fails (an error escapes the SDK's wrapper) is run again after 5 s; the
 # fifth failure in a row fails the execution with its error (the official local runner's
 # `Executor.MAX_CONSECUTIVE_FAILED_ATTEMPTS` and `RETRY_BACKOFF_SECONDS`).
@@ -139,7 +148,10 @@ def execute(
     An error the SDK cannot record (its ``str()`` raises) fails the invocation instead of the
     execution, as it escapes the SDK's wrapper; the service runs it again 5 s later, and the
     fifth such invocation in a row fails the execution with what ``str()`` raised (the
-    official local runner's rule; `MAX_FAILED_INVOCATIONS`).
+    official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the journal's
+    history's, so a run that resumes an execution in its invocation retries goes on counting
+    (and starts its first invocation no sooner than 5 s after the last failed one); an
+    invocation whose process died or lost the journal is passed over (`_PROCESS_ERRORS`).
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
     lease, unreachable database) that stops the invocation without recording an outcome.
@@ -221,11 +233,24 @@ def _invoke(
     # a new Lambda runtime (a cold start).
     invocation = execution.invocations
     cold = invocation == 0
-    if execution.operations and runner.record_crashed_invocation():
-        invocation += 1
-        cold = True
+    # Invocations the handler failed in a row (a clean invocation resets the count, as on
+    # AWS): the journal's count, so a run that resumes an execution in its invocation retries
+    # goes on where the last one stopped, as the official runner keeps the count with the
+    # execution (``Execution.consecutive_failed_invocation_attempts``).
+    failed_invocations = 0
+    if execution.operations or invocation:
+        history = state.journal.read_history(execution_id)
+        failed_invocations, last_failure = _failed_invocations(history)
+        if last_failure is not None:  # its retry is due 5 s after it, not before
+            clock.sleep_until(last_failure.at_ms + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+        if execution.operations and runner.record_crashed_invocation(history):
+            invocation += 1
+            cold = True
+        if failed_invocations >= MAX_FAILED_INVOCATIONS and last_failure is not None:
+            # A run recorded the fifth failure and stopped before it recorded the outcome.
+            fields = dict((last_failure.details or {})["Error"])
+            return runner.fail(rebuild_error(fields), start, fields)
     state.fire_due(clock.now_ms())
-    failed_invocations = 0  # in a row (a clean invocation resets the count, as on AWS)
     while True:
         invocation += 1
         metrics.invocations += 1  # type: ignore[operator]
@@ -286,7 +311,7 @@ def _invoke(
             state.flush(clock)
             runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1
-            if failed_invocations == MAX_FAILED_INVOCATIONS:
+            if failed_invocations >= MAX_FAILED_INVOCATIONS:
                 return runner.fail(recorded, start)
             clock.sleep_until(clock.now_ms() + INVOCATION_RETRY_MS, RETRY_BACKOFF)
             continue
@@ -498,15 +523,15 @@ class _Runner:
         except JournalError:
             return  # taken over or ended meanwhile: the new owner records what it finds
 
-    def record_crashed_invocation(self) -> bool:
+    def record_crashed_invocation(self, history: list[HistoryEntry]) -> bool:
         """If the last invocation ended without completing (its process crashed), record it
         as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
+        `history` is the execution's, as the journal holds it.
 
         What the service and the outside world appended since (timers, answers) is not the
         invocation's work and does not count.
         """
         state = self.state
-        history = state.journal.read_history(state.execution_id)
         work = [entry for entry in history if entry.event_type not in _SERVICE_EVENTS]
         last = work[-1] if work else history[-1]
         if last.event_type == "InvocationCompleted":
@@ -582,13 +607,16 @@ class _Runner:
             assert run.error_object is not None, "a FAILED run has its ErrorObject"
             state.resolve_invoke(rec, end, None, dict(run.error_object.to_dict()))
 
-    def fail(self, error: BaseException, start: float) -> DurableRun:
-        """Record the execution's failure with `error` (a journal error is raised instead:
-        the execution is left as it was)."""
+    def fail(
+        self, error: BaseException, start: float, fields: dict[str, Any] | None = None
+    ) -> DurableRun:
+        """Record the execution's failure with `error`, as its wire `fields` (by default
+        `error_fields` of it); a journal error is raised instead: the execution is left as it
+        was."""
         if isinstance(error, JournalError):
             raise error
         state = self.state
-        fields = error_fields(error)
+        fields = error_fields(error) if fields is None else fields
         state.journal.finish_execution(
             state.execution_id,
             "FAILED",
@@ -646,6 +674,25 @@ def _finished_run(execution: ExecutionRecord, journal: Journal) -> DurableRun:
         metrics=RunMetrics(),
         journal=journal,
     )
+
+
+def _failed_invocations(history: list[HistoryEntry]) -> tuple[int, HistoryEntry | None]:
+    """How many invocations at the end of `history` the handler failed in a row (their
+    InvocationCompleted entries carry the error that escaped it), and the last of them (None if
+    there is none). An invocation whose process died (`_PROCESS_ERRORS`) is passed over: it
+    neither counts nor ends the run of failures."""
+    failed, last = 0, None
+    for entry in reversed(history):
+        if entry.event_type != "InvocationCompleted":
+            continue
+        error = (entry.details or {}).get("Error")
+        if not error:
+            break
+        if error.get("ErrorType") in _PROCESS_ERRORS:
+            continue
+        failed += 1
+        last = last or entry
+    return failed, last
 
 
 def _crashed_invocation_start(history: list[HistoryEntry]) -> float:
