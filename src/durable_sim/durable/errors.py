@@ -167,6 +167,17 @@ class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""
 
 
+class ResponderError(DurableSimError, RuntimeError):
+    """The responder given to `run_durable` (the outside world's stand-in, which answers
+    callbacks) raised, or returned something other than a list of `CallbackAnswer`, when asked
+    about a new callback. It is no error of the workflow's: the invocation stops where it is
+    and the run raises it (chained to what the responder raised), recording nothing as the
+    execution's outcome, as the official runner's engine passes a failing responder's error
+    to the caller (`durable_sim.engines.aws_local`). Workflow code cannot catch it away. The
+    callback stays started: a run that resumes the execution does not ask the responder about
+    it again (answer it with ``send_callback_*``, or it times out)."""
+
+
 class UnprintableError(DurableSimError, RuntimeError):
     """Recorded in place of an exception that cannot be printed, when printing it raised an
     exception that cannot be printed either (`durable_sim.durable.operation.common.recordable`).

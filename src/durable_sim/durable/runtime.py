@@ -39,6 +39,7 @@ from durable_sim.durable.errors import (
     JournalError,
     JournalUnavailableError,
     LeaseLostError,
+    ResponderError,
 )
 from durable_sim.durable.journal import (
     READY_NOW,
@@ -68,6 +69,9 @@ if TYPE_CHECKING:  # the SDK testing package is imported when a handler reads th
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+# Errors that are not the workflow's: they stop the invocation where it is, record nothing as
+# the execution's outcome, and the run raises them (a journal that failed, a responder that did).
+_STOPS = (JournalError, ResponderError)
 # The ErrorType of an InvocationCompleted entry for an invocation whose process died (a crash,
 # recorded when the execution resumes) or was stopped by a journal outage: no answer of the
 # handler's, so it does not count towards MAX_FAILED_INVOCATIONS. The design promises that an
@@ -198,7 +202,7 @@ def execute(
     runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config)
     try:
         run = _invoke(runner, handler, input_payload, execution, function_name, park_after_ms)
-    except JournalError as exc:
+    except _STOPS as exc:
         runner.abandon(exc)
         raise
     except SimulatedCrash:
@@ -302,6 +306,8 @@ def _invoke(
             error = state.fatal or exc
             if isinstance(error, JournalError):
                 raise error from None
+            if isinstance(error, ResponderError):
+                raise error from error.__cause__  # what the responder raised
             recorded = recordable(error)
             if recorded is error:
                 runner.end_invocation(began, request_id)
@@ -318,7 +324,7 @@ def _invoke(
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
             raise
-        if isinstance(state.fatal, JournalError):
+        if isinstance(state.fatal, _STOPS):
             raise state.fatal
         runner.end_invocation(began, request_id)
         if state.fatal is not None:
@@ -613,7 +619,7 @@ class _Runner:
         """Record the execution's failure with `error`, as its wire `fields` (by default
         `error_fields` of it); a journal error is raised instead: the execution is left as it
         was."""
-        if isinstance(error, JournalError):
+        if isinstance(error, _STOPS):
             raise error
         state = self.state
         fields = error_fields(error) if fields is None else fields

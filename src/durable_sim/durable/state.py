@@ -41,7 +41,7 @@ from aws_durable_execution_sdk_python.lambda_service import (
 
 from durable_sim.clock import Clock
 from durable_sim.durable.codec import describe, payload_bytes
-from durable_sim.durable.errors import JournalError, OperationClosedError
+from durable_sim.durable.errors import JournalError, OperationClosedError, ResponderError
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.lease import HeldLease, LeaseKeeper
@@ -133,6 +133,37 @@ class CallbackAnswer:
 
 
 Responder = Callable[[str, OperationRecord], list[CallbackAnswer]]
+
+
+def ask_responder(
+    responder: Responder, callback_id: str, rec: OperationRecord
+) -> list[CallbackAnswer] | tuple[CallbackAnswer, ...]:
+    """The answers `responder` gives to the new callback `callback_id` (record `rec`).
+
+    Raises `ResponderError` if it raises (chained to its error) or returns anything but a
+    list (or tuple) of `CallbackAnswer`: the outside world's stand-in failed, not the workflow.
+    """
+    asked = f"the responder, asked about callback {callback_id!r},"
+    try:
+        answers = responder(callback_id, rec)
+    except Exception as exc:
+        raise ResponderError(
+            f"{asked} raised a {type(exc).__name__} (chained below); nothing is recorded as "
+            "the execution's outcome: fix the responder"
+        ) from exc
+    if not isinstance(answers, list | tuple):
+        problem = f"a {type(answers).__name__}"
+    else:
+        strays = [answer for answer in answers if not isinstance(answer, CallbackAnswer)]
+        problem = (
+            f"a {type(answers).__name__} holding a {type(strays[0]).__name__}" if strays else ""
+        )
+    if problem:
+        raise ResponderError(
+            f"{asked} returned {problem} (accepted: a list of CallbackAnswer, possibly "
+            "empty); nothing is recorded as the execution's outcome"
+        )
+    return answers
 
 
 class ExecutionState:
@@ -512,10 +543,18 @@ class ExecutionState:
         return min(dues) if dues else None
 
     def schedule_answers(self, rec: OperationRecord) -> None:
-        """Ask the responder (if any) how the outside world answers a new callback."""
+        """Ask the responder (if any) how the outside world answers a new callback.
+
+        Raises `ResponderError` (remembered as the run's fatal error, so workflow code cannot
+        swallow it) if the responder raises or returns anything but a list of
+        `CallbackAnswer`."""
         if self.responder is None or rec.callback_id is None or rec.start_ms is None:
             return
-        for answer in self.responder(rec.callback_id, rec):
+        try:
+            answers = ask_responder(self.responder, rec.callback_id, rec)
+        except ResponderError as exc:
+            raise self.fail_execution(exc) from exc.__cause__
+        for answer in answers:
             self.answers.append((rec.start_ms + answer.after_s * 1000.0, rec.id, answer))
         self.answers.sort(key=lambda item: (item[0], item[1]))
 

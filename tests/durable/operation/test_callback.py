@@ -34,6 +34,7 @@ from durable_sim import (
     send_callback_heartbeat,
     send_callback_success,
 )
+from durable_sim.durable import ResponderError
 from durable_sim.durable.operation.callback import encode_callback_id
 
 
@@ -377,3 +378,92 @@ def test_a_callback_still_pending_on_replay_is_a_resume_point() -> None:
         ("after callback", False),
         ("after wait", False),
     ]
+
+
+# -- a responder that fails ------------------------------------------------------------------
+# The responder stands for the outside world; its failure is none of the workflow's. The
+# official runner's engine passes it to the caller and records nothing (measured with
+# `run_durable(engine="aws-local")` below); ours fails neither the execution nor an invocation.
+# Formerly a responder's ValueError failed the execution with it, and one that could not be
+# printed failed an invocation, after which the callback silently timed out.
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _bad_responder(kind: str) -> Any:
+    def responder(callback_id: str, record: Any) -> Any:
+        if kind == "raises":
+            raise ValueError("the harness broke")
+        if kind == "raises unprintable":
+            raise _Unprintable()
+        if kind == "returns None":
+            return None
+        return [CallbackAnswer("success", result='"ok"'), "ok"]  # a stray value
+
+    return responder
+
+
+BAD_RESPONDERS = ["raises", "raises unprintable", "returns None", "returns a stray value"]
+
+
+def _callback_in(where: str) -> Any:
+    """A handler that creates one callback `where`, catching every error it can."""
+
+    def create(ctx: DurableContext) -> Any:
+        return ctx.create_callback(name="cb").result()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            if where == "handler":
+                return create(ctx)
+            if where == "wait_for_callback":
+                return ctx.wait_for_callback(lambda callback_id, _: None, name="cb")
+            if where == "child context":
+                return ctx.run_in_child_context(create, name="child")
+            return ctx.map([1], lambda child, item, i, items: create(child)).get_results()
+        except Exception as exc:  # the workflow cannot catch the responder's failure away
+            return f"caught {type(exc).__name__}"
+
+    return handler
+
+
+@pytest.mark.parametrize("where", ["handler", "wait_for_callback", "child context", "map"])
+@pytest.mark.parametrize("kind", BAD_RESPONDERS)
+def test_a_failing_responder_stops_the_run_and_records_no_outcome(kind: str, where: str) -> None:
+    journal = MemoryJournal()
+    handler = _callback_in(where)
+    with pytest.raises(ResponderError, match="the responder, asked about callback") as raised:
+        run_durable(
+            handler, None, journal=journal, execution_id="r", responder=_bad_responder(kind)
+        )
+    if kind.startswith("raises"):
+        assert isinstance(raised.value.__cause__, ValueError | _Unprintable)
+    else:
+        assert "accepted: a list of CallbackAnswer" in str(raised.value)
+    execution = journal.get_execution("r")
+    assert execution is not None and execution.status == "RUNNING"
+    events = [entry.event_type for entry in journal.read_history("r")]
+    assert "ExecutionFailed" not in events and "CallbackStarted" in events
+    assert all(not (e.details or {}).get("Error") for e in journal.read_history("r") if e.details)
+
+    # Resumed, the callback can still be answered from outside.
+    (callback_id,) = {
+        entry.operation.callback_id
+        for entry in journal.read_history("r")
+        if entry.operation is not None and entry.operation.callback_id is not None
+    }
+    send_callback_success(journal, callback_id, "late")  # raw text, as the SDK reads it
+    run = run_durable(handler, None, journal=journal, execution_id="r")
+    assert run.status == "SUCCEEDED"
+    assert run.result in ("late", ["late"])
+
+
+def test_a_failing_responder_is_passed_to_the_caller_on_the_official_runner_too() -> None:
+    with pytest.raises(ResponderError) as raised:
+        run_durable(
+            _callback_in("handler"), None, engine="aws-local", responder=_bad_responder("raises")
+        )
+    assert isinstance(raised.value.__cause__, ValueError)
