@@ -24,6 +24,7 @@ without recording an outcome.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -35,13 +36,20 @@ from aws_durable_execution_sdk_python.exceptions import OrphanedChildException, 
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import (
     CallbackTimeoutType,
+    ErrorObject,
     OperationStatus,
     OperationType,
 )
 
 from durable_sim.clock import Clock
 from durable_sim.durable.codec import describe, payload_bytes
-from durable_sim.durable.errors import JournalError, OperationClosedError, ResponderError
+from durable_sim.durable.errors import (
+    ERROR_OBJECT_LIMIT_BYTES,
+    ErrorObjectTooLargeError,
+    JournalError,
+    OperationClosedError,
+    ResponderError,
+)
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.lease import HeldLease, LeaseKeeper
@@ -294,7 +302,8 @@ class ExecutionState:
     def fail(
         self, ident: OperationIdentifier, clock: Clock, error: dict[str, Any]
     ) -> OperationRecord:
-        """FAIL with the SDK's ``ErrorObject`` fields."""
+        """FAIL with the SDK's ``ErrorObject`` fields (`check_error_size`)."""
+        self.check_error_size(ident, error)
         return self._checkpoint(
             ident,
             clock,
@@ -318,6 +327,8 @@ class ExecutionState:
         waiting, carrying its state as `payload`) a StepSucceeded event.
         """
         event = "StepFailed" if error is not None else "StepSucceeded"
+        if error is not None:
+            self.check_error_size(ident, error)
         return self._checkpoint(
             ident,
             clock,
@@ -329,6 +340,16 @@ class ExecutionState:
             due_in_s=delay_s,
             details={"NextAttemptDelaySeconds": delay_s},
         )
+
+    def check_error_size(self, ident: OperationIdentifier, error: dict[str, Any]) -> None:
+        """Raise a terminal `ErrorObjectTooLargeError` (remembered as the run's fatal error)
+        if the error object `error` is longer than AWS accepts in a checkpoint; nothing is
+        written then."""
+        size = len(json.dumps(ErrorObject.from_dict(error).to_dict()))
+        if size > ERROR_OBJECT_LIMIT_BYTES:
+            raise self.fail_execution(
+                ErrorObjectTooLargeError(ident.operation_id, describe(ident), size)
+            )
 
     def _checkpoint(
         self,
