@@ -199,8 +199,8 @@ class ResponderError(DurableSimError, RuntimeError):
     and the run raises it (chained to what the responder raised), recording nothing as the
     execution's outcome, as the official runner's engine passes a failing responder's error
     to the caller (`durable_sim.engines.aws_local`). Workflow code cannot catch it away. The
-    callback stays started: a run that resumes the execution does not ask the responder about
-    it again (answer it with ``send_callback_*``, or it times out)."""
+    callback stays started: a run that resumes the execution asks the responder about it
+    again (or answer it with ``send_callback_*``)."""
 
 
 class UnprintableError(DurableSimError, RuntimeError):

@@ -254,6 +254,7 @@ def _invoke(
             # A run recorded the fifth failure and stopped before it recorded the outcome.
             fields = dict((last_failure.details or {})["Error"])
             return runner.fail(rebuild_error(fields), start, fields)
+        runner.offer_open_callbacks()
     state.fire_due(clock.now_ms())
     while True:
         invocation += 1
@@ -554,6 +555,18 @@ class _Runner:
         }
         state.append([HistoryEntry("InvocationCompleted", last.at_ms, None, details)])
         return True
+
+    def offer_open_callbacks(self) -> None:
+        """Ask the responder about every callback the execution has open, as a run resuming it
+        finds them: the answers a responder gave live in the run that asked for them, so those
+        of a run that died, or that left the execution PENDING, are gone (the official runner's
+        engine likewise offers every callback open in the history). An answer due before now is
+        delivered at once. Raises `ResponderError` as `ExecutionState.schedule_answers` does."""
+        state = self.state
+        for op_id in sorted(state.operations, key=_order):
+            rec = state.operations[op_id]
+            if rec.type is OperationType.CALLBACK and not rec.terminal:
+                state.schedule_answers(rec)
 
     def run_invokes(self) -> None:
         """Run the executions of chained invokes that have not ended yet."""

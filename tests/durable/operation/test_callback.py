@@ -25,7 +25,9 @@ from aws_durable_execution_sdk_python.serdes import JsonSerDes, SerDes, SerDesCo
 
 from durable_sim import (
     CallbackAnswer,
+    FaultPlan,
     MemoryJournal,
+    SimulatedCrash,
     WallClock,
     export_history,
     export_history_from_journal,
@@ -36,6 +38,7 @@ from durable_sim import (
 )
 from durable_sim.durable import ResponderError
 from durable_sim.durable.operation.callback import encode_callback_id
+from tests.durable.conftest import JournalBackend
 
 
 def approval(event: Any, ctx: DurableContext) -> dict[str, Any]:
@@ -467,3 +470,89 @@ def test_a_failing_responder_is_passed_to_the_caller_on_the_official_runner_too(
             _callback_in("handler"), None, engine="aws-local", responder=_bad_responder("raises")
         )
     assert isinstance(raised.value.__cause__, ValueError)
+
+
+# -- callbacks still open when a run resumes the execution ------------------------------------
+# The responder's answers live in the run that asked for them. The official runner's engine
+# offers every callback it finds open in the execution's history (`_Driver`), whatever ended
+# the invocation that created it; formerly a run that resumed the execution asked nothing, so a
+# callback whose creating run died before it asked, or before the answer was due, or that a run
+# left PENDING, was never answered by the responder (it timed out, or stayed PENDING forever).
+
+
+def _answers_after(seconds: float, asked: list[str]) -> Any:
+    def responder(callback_id: str, record: Any) -> list[CallbackAnswer]:
+        asked.append(callback_id)
+        return [CallbackAnswer("success", after_s=seconds, result="ok")]
+
+    return responder
+
+
+def _approval_then_step(event: Any, ctx: DurableContext) -> Any:
+    cb = ctx.create_callback(name="cb", config=CallbackConfig(timeout=Duration.from_seconds(60)))
+    ctx.step(lambda _: None, name="after")
+    return cb.result()
+
+
+@pytest.mark.parametrize("crash_after", [1, 2])
+def test_a_callback_left_open_by_a_dead_run_is_offered_to_the_responder_again(
+    backend: JournalBackend, crash_after: int
+) -> None:
+    """The run dies right after the callback's checkpoint (before the responder is asked), or
+    after the next one (the answer, due 10 s later, not yet delivered): the resuming run asks
+    again and gets the answer, as on the official runner."""
+    asked: list[str] = []
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            _approval_then_step,
+            None,
+            journal=backend.open(),
+            execution_id="a",
+            responder=_answers_after(10, asked),
+            faults=FaultPlan(crash_after_checkpoint=crash_after),
+        )
+    run = run_durable(
+        _approval_then_step,
+        None,
+        journal=backend.open(),
+        execution_id="a",
+        responder=_answers_after(10, asked),
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", "ok")
+    assert len(asked) == crash_after  # the callback was asked about once per run holding it
+    history = backend.open().read_history("a")
+    assert [e.event_type for e in history].count("CallbackSucceeded") == 1
+
+
+def test_a_dead_runs_callback_is_answered_on_the_official_runner_too() -> None:
+    asked: list[str] = []
+    runs: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        runs.append(1)
+        cb = ctx.create_callback(
+            name="cb", config=CallbackConfig(timeout=Duration.from_seconds(60))
+        )
+        if len(runs) == 1:
+            raise SimulatedCrash("the process dies")
+        return cb.result()
+
+    run = run_durable(handler, None, engine="aws-local", responder=_answers_after(10, asked))
+    assert (run.status, run.result, len(asked)) == ("SUCCEEDED", "ok", 1)
+
+
+def test_a_run_resuming_a_pending_execution_asks_the_responder_about_its_open_callbacks() -> None:
+    journal = MemoryJournal()
+    first = run_durable(
+        approval, None, journal=journal, execution_id="p", responder=lambda cb, rec: []
+    )
+    assert first.status == "PENDING"
+    asked: list[str] = []
+    run = run_durable(
+        approval, None, journal=journal, execution_id="p", responder=_answers_after(0, asked)
+    )
+    assert (run.status, run.result, asked) == (
+        "SUCCEEDED",
+        {"approved": "ok"},
+        first.pending_callbacks,
+    )
