@@ -14,6 +14,7 @@ from durable_sim.durable.errors import (
     LeaseLostError,
     NonDeterminismError,
     OperationClosedError,
+    ResponderError,
 )
 from durable_sim.durable.history import export_history, export_history_from_journal
 from durable_sim.durable.journal import (
@@ -62,6 +63,7 @@ __all__ = [
     "OperationView",
     "PostgresJournal",
     "Responder",
+    "ResponderError",
     "RunMetrics",
     "SqliteJournal",
     "TooManyInvocationsError",

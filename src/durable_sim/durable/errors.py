@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 # AWS Lambda durable functions accept a checkpoint payload of at most 256 KiB, measured in UTF-8
 # bytes of the serialized payload (the service's message: "less than or equal to 262144 bytes").
 CHECKPOINT_LIMIT_BYTES = 256 * 1024
+# An operation update's error object may be up to 32768 characters as JSON text (``json.dumps``
+# of its wire fields): the official local runner's ``MAX_ERROR_PAYLOAD_SIZE_BYTES``
+# (``checkpoint/validators/checkpoint.py``), which refuses a larger one, as the service does.
+ERROR_OBJECT_LIMIT_BYTES = 32768
 # A chained invoke's input and its result may each be up to 1 MiB (the official runner's
 # validator, which mirrors the service: "must be less than or equal to 1048576 bytes").
 CHAINED_INVOKE_LIMIT_BYTES = 1024 * 1024
@@ -53,6 +57,27 @@ class CheckpointTooLargeError(DurableSimError):
             f"checkpoint payload of operation {op_id} ({label}) is {size} bytes; a payload must "
             f"be less than or equal to {limit} bytes (UTF-8 of the serialized value). "
             "Return a reference (e.g. a blob key) instead of the data"
+        )
+        self.op_id = op_id
+        self.size = size
+        self.limit = limit
+
+
+class ErrorObjectTooLargeError(DurableSimError):
+    """An operation's error (a FAIL or RETRY checkpoint's ``ErrorObject``) exceeds its limit,
+    `ERROR_OBJECT_LIMIT_BYTES` characters of its JSON text: a terminal error, as a payload over
+    its limit is (`CheckpointTooLargeError`). The service refuses such a checkpoint with
+    ``InvalidParameterValueException`` ("Error object size must be less than 32768 bytes.").
+    """
+
+    def __init__(
+        self, op_id: str, label: str, size: int, limit: int = ERROR_OBJECT_LIMIT_BYTES
+    ) -> None:
+        super().__init__(
+            f"the error of operation {op_id} ({label}) is {size} characters as JSON; an "
+            f"operation's error object must be at most {limit} (the service refuses a larger "
+            "one with InvalidParameterValueException). Raise an error with a shorter message "
+            "(or keep the detail in a step's result)"
         )
         self.op_id = op_id
         self.size = size
@@ -165,6 +190,17 @@ class ExecutionClosedError(JournalError):
 
 class ExecutionInputMismatchError(DurableSimError, ValueError):
     """An existing execution id was started again with a different input event."""
+
+
+class ResponderError(DurableSimError, RuntimeError):
+    """The responder given to `run_durable` (the outside world's stand-in, which answers
+    callbacks) raised, or returned something other than a list of `CallbackAnswer`, when asked
+    about a new callback. It is no error of the workflow's: the invocation stops where it is
+    and the run raises it (chained to what the responder raised), recording nothing as the
+    execution's outcome, as the official runner's engine passes a failing responder's error
+    to the caller (`durable_sim.engines.aws_local`). Workflow code cannot catch it away. The
+    callback stays started: a run that resumes the execution asks the responder about it
+    again (or answer it with ``send_callback_*``)."""
 
 
 class UnprintableError(DurableSimError, RuntimeError):

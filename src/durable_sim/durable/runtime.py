@@ -39,6 +39,7 @@ from durable_sim.durable.errors import (
     JournalError,
     JournalUnavailableError,
     LeaseLostError,
+    ResponderError,
 )
 from durable_sim.durable.journal import (
     READY_NOW,
@@ -68,6 +69,18 @@ if TYPE_CHECKING:  # the SDK testing package is imported when a handler reads th
 Handler = Callable[[Any, DurableContext], Any]
 
 MAX_INVOCATIONS = 100_000
+# Errors that are not the workflow's: they stop the invocation where it is, record nothing as
+# the execution's outcome, and the run raises them (a journal that failed, a responder that did).
+_STOPS = (JournalError, ResponderError)
+# The ErrorType of an InvocationCompleted entry for an invocation whose process died (a crash,
+# recorded when the execution resumes) or was stopped by a journal outage: no answer of the
+# handler's, so it does not count towards MAX_FAILED_INVOCATIONS. The design promises that an
+# execution killed at any checkpoint boundary and started again finishes, however often; the
+# official local runner, which counts a dead runtime as a failed invoke, would fail it at the
+# fifth death in a row.
+_PROCESS_ERRORS = frozenset(
+    {"Runtime.ExitError", JournalUnavailableError.__name__, InvocationStoppedError.__name__}
+)
 # An invocation that fails (an error escapes the SDK's wrapper) is run again after 5 s; the
 # fifth failure in a row fails the execution with its error (the official local runner's
 # `Executor.MAX_CONSECUTIVE_FAILED_ATTEMPTS` and `RETRY_BACKOFF_SECONDS`).
@@ -139,7 +152,10 @@ def execute(
     An error the SDK cannot record (its ``str()`` raises) fails the invocation instead of the
     execution, as it escapes the SDK's wrapper; the service runs it again 5 s later, and the
     fifth such invocation in a row fails the execution with what ``str()`` raised (the
-    official local runner's rule; `MAX_FAILED_INVOCATIONS`).
+    official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the journal's
+    history's, so a run that resumes an execution in its invocation retries goes on counting
+    (and starts its first invocation no sooner than 5 s after the last failed one); an
+    invocation whose process died or lost the journal is passed over (`_PROCESS_ERRORS`).
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
     lease, unreachable database) that stops the invocation without recording an outcome.
@@ -186,7 +202,7 @@ def execute(
     runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config)
     try:
         run = _invoke(runner, handler, input_payload, execution, function_name, park_after_ms)
-    except JournalError as exc:
+    except _STOPS as exc:
         runner.abandon(exc)
         raise
     except SimulatedCrash:
@@ -221,11 +237,25 @@ def _invoke(
     # a new Lambda runtime (a cold start).
     invocation = execution.invocations
     cold = invocation == 0
-    if execution.operations and runner.record_crashed_invocation():
-        invocation += 1
-        cold = True
+    # Invocations the handler failed in a row (a clean invocation resets the count, as on
+    # AWS): the journal's count, so a run that resumes an execution in its invocation retries
+    # goes on where the last one stopped, as the official runner keeps the count with the
+    # execution (``Execution.consecutive_failed_invocation_attempts``).
+    failed_invocations = 0
+    if execution.operations or invocation:
+        history = state.journal.read_history(execution_id)
+        failed_invocations, last_failure = _failed_invocations(history)
+        if last_failure is not None:  # its retry is due 5 s after it, not before
+            clock.sleep_until(last_failure.at_ms + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+        if execution.operations and runner.record_crashed_invocation(history):
+            invocation += 1
+            cold = True
+        if failed_invocations >= MAX_FAILED_INVOCATIONS and last_failure is not None:
+            # A run recorded the fifth failure and stopped before it recorded the outcome.
+            fields = dict((last_failure.details or {})["Error"])
+            return runner.fail(rebuild_error(fields), start, fields)
+        runner.offer_open_callbacks()
     state.fire_due(clock.now_ms())
-    failed_invocations = 0  # in a row (a clean invocation resets the count, as on AWS)
     while True:
         invocation += 1
         metrics.invocations += 1  # type: ignore[operator]
@@ -277,6 +307,8 @@ def _invoke(
             error = state.fatal or exc
             if isinstance(error, JournalError):
                 raise error from None
+            if isinstance(error, ResponderError):
+                raise error from error.__cause__  # what the responder raised
             recorded = recordable(error)
             if recorded is error:
                 runner.end_invocation(began, request_id)
@@ -286,14 +318,14 @@ def _invoke(
             state.flush(clock)
             runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1
-            if failed_invocations == MAX_FAILED_INVOCATIONS:
+            if failed_invocations >= MAX_FAILED_INVOCATIONS:
                 return runner.fail(recorded, start)
             clock.sleep_until(clock.now_ms() + INVOCATION_RETRY_MS, RETRY_BACKOFF)
             continue
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
             raise
-        if isinstance(state.fatal, JournalError):
+        if isinstance(state.fatal, _STOPS):
             raise state.fatal
         runner.end_invocation(began, request_id)
         if state.fatal is not None:
@@ -498,15 +530,15 @@ class _Runner:
         except JournalError:
             return  # taken over or ended meanwhile: the new owner records what it finds
 
-    def record_crashed_invocation(self) -> bool:
+    def record_crashed_invocation(self, history: list[HistoryEntry]) -> bool:
         """If the last invocation ended without completing (its process crashed), record it
         as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
+        `history` is the execution's, as the journal holds it.
 
         What the service and the outside world appended since (timers, answers) is not the
         invocation's work and does not count.
         """
         state = self.state
-        history = state.journal.read_history(state.execution_id)
         work = [entry for entry in history if entry.event_type not in _SERVICE_EVENTS]
         last = work[-1] if work else history[-1]
         if last.event_type == "InvocationCompleted":
@@ -523,6 +555,18 @@ class _Runner:
         }
         state.append([HistoryEntry("InvocationCompleted", last.at_ms, None, details)])
         return True
+
+    def offer_open_callbacks(self) -> None:
+        """Ask the responder about every callback the execution has open, as a run resuming it
+        finds them: the answers a responder gave live in the run that asked for them, so those
+        of a run that died, or that left the execution PENDING, are gone (the official runner's
+        engine likewise offers every callback open in the history). An answer due before now is
+        delivered at once. Raises `ResponderError` as `ExecutionState.schedule_answers` does."""
+        state = self.state
+        for op_id in sorted(state.operations, key=_order):
+            rec = state.operations[op_id]
+            if rec.type is OperationType.CALLBACK and not rec.terminal:
+                state.schedule_answers(rec)
 
     def run_invokes(self) -> None:
         """Run the executions of chained invokes that have not ended yet."""
@@ -582,13 +626,16 @@ class _Runner:
             assert run.error_object is not None, "a FAILED run has its ErrorObject"
             state.resolve_invoke(rec, end, None, dict(run.error_object.to_dict()))
 
-    def fail(self, error: BaseException, start: float) -> DurableRun:
-        """Record the execution's failure with `error` (a journal error is raised instead:
-        the execution is left as it was)."""
-        if isinstance(error, JournalError):
+    def fail(
+        self, error: BaseException, start: float, fields: dict[str, Any] | None = None
+    ) -> DurableRun:
+        """Record the execution's failure with `error`, as its wire `fields` (by default
+        `error_fields` of it); a journal error is raised instead: the execution is left as it
+        was."""
+        if isinstance(error, _STOPS):
             raise error
         state = self.state
-        fields = error_fields(error)
+        fields = error_fields(error) if fields is None else fields
         state.journal.finish_execution(
             state.execution_id,
             "FAILED",
@@ -646,6 +693,25 @@ def _finished_run(execution: ExecutionRecord, journal: Journal) -> DurableRun:
         metrics=RunMetrics(),
         journal=journal,
     )
+
+
+def _failed_invocations(history: list[HistoryEntry]) -> tuple[int, HistoryEntry | None]:
+    """How many invocations at the end of `history` the handler failed in a row (their
+    InvocationCompleted entries carry the error that escaped it), and the last of them (None if
+    there is none). An invocation whose process died (`_PROCESS_ERRORS`) is passed over: it
+    neither counts nor ends the run of failures."""
+    failed, last = 0, None
+    for entry in reversed(history):
+        if entry.event_type != "InvocationCompleted":
+            continue
+        error = (entry.details or {}).get("Error")
+        if not error:
+            break
+        if error.get("ErrorType") in _PROCESS_ERRORS:
+            continue
+        failed += 1
+        last = last or entry
+    return failed, last
 
 
 def _crashed_invocation_start(history: list[HistoryEntry]) -> float:

@@ -24,6 +24,7 @@ without recording an outcome.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -35,13 +36,20 @@ from aws_durable_execution_sdk_python.exceptions import OrphanedChildException, 
 from aws_durable_execution_sdk_python.identifier import OperationIdentifier
 from aws_durable_execution_sdk_python.lambda_service import (
     CallbackTimeoutType,
+    ErrorObject,
     OperationStatus,
     OperationType,
 )
 
 from durable_sim.clock import Clock
 from durable_sim.durable.codec import describe, payload_bytes
-from durable_sim.durable.errors import JournalError, OperationClosedError
+from durable_sim.durable.errors import (
+    ERROR_OBJECT_LIMIT_BYTES,
+    ErrorObjectTooLargeError,
+    JournalError,
+    OperationClosedError,
+    ResponderError,
+)
 from durable_sim.durable.journal import HistoryEntry, Journal, OperationRecord
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.lease import HeldLease, LeaseKeeper
@@ -133,6 +141,37 @@ class CallbackAnswer:
 
 
 Responder = Callable[[str, OperationRecord], list[CallbackAnswer]]
+
+
+def ask_responder(
+    responder: Responder, callback_id: str, rec: OperationRecord
+) -> list[CallbackAnswer] | tuple[CallbackAnswer, ...]:
+    """The answers `responder` gives to the new callback `callback_id` (record `rec`).
+
+    Raises `ResponderError` if it raises (chained to its error) or returns anything but a
+    list (or tuple) of `CallbackAnswer`: the outside world's stand-in failed, not the workflow.
+    """
+    asked = f"the responder, asked about callback {callback_id!r},"
+    try:
+        answers = responder(callback_id, rec)
+    except Exception as exc:
+        raise ResponderError(
+            f"{asked} raised a {type(exc).__name__} (chained below); nothing is recorded as "
+            "the execution's outcome: fix the responder"
+        ) from exc
+    if not isinstance(answers, list | tuple):
+        problem = f"a {type(answers).__name__}"
+    else:
+        strays = [answer for answer in answers if not isinstance(answer, CallbackAnswer)]
+        problem = (
+            f"a {type(answers).__name__} holding a {type(strays[0]).__name__}" if strays else ""
+        )
+    if problem:
+        raise ResponderError(
+            f"{asked} returned {problem} (accepted: a list of CallbackAnswer, possibly "
+            "empty); nothing is recorded as the execution's outcome"
+        )
+    return answers
 
 
 class ExecutionState:
@@ -263,7 +302,8 @@ class ExecutionState:
     def fail(
         self, ident: OperationIdentifier, clock: Clock, error: dict[str, Any]
     ) -> OperationRecord:
-        """FAIL with the SDK's ``ErrorObject`` fields."""
+        """FAIL with the SDK's ``ErrorObject`` fields (`check_error_size`)."""
+        self.check_error_size(ident, error)
         return self._checkpoint(
             ident,
             clock,
@@ -287,6 +327,8 @@ class ExecutionState:
         waiting, carrying its state as `payload`) a StepSucceeded event.
         """
         event = "StepFailed" if error is not None else "StepSucceeded"
+        if error is not None:
+            self.check_error_size(ident, error)
         return self._checkpoint(
             ident,
             clock,
@@ -298,6 +340,16 @@ class ExecutionState:
             due_in_s=delay_s,
             details={"NextAttemptDelaySeconds": delay_s},
         )
+
+    def check_error_size(self, ident: OperationIdentifier, error: dict[str, Any]) -> None:
+        """Raise a terminal `ErrorObjectTooLargeError` (remembered as the run's fatal error)
+        if the error object `error` is longer than AWS accepts in a checkpoint; nothing is
+        written then."""
+        size = len(json.dumps(ErrorObject.from_dict(error).to_dict()))
+        if size > ERROR_OBJECT_LIMIT_BYTES:
+            raise self.fail_execution(
+                ErrorObjectTooLargeError(ident.operation_id, describe(ident), size)
+            )
 
     def _checkpoint(
         self,
@@ -512,10 +564,18 @@ class ExecutionState:
         return min(dues) if dues else None
 
     def schedule_answers(self, rec: OperationRecord) -> None:
-        """Ask the responder (if any) how the outside world answers a new callback."""
+        """Ask the responder (if any) how the outside world answers a new callback.
+
+        Raises `ResponderError` (remembered as the run's fatal error, so workflow code cannot
+        swallow it) if the responder raises or returns anything but a list of
+        `CallbackAnswer`."""
         if self.responder is None or rec.callback_id is None or rec.start_ms is None:
             return
-        for answer in self.responder(rec.callback_id, rec):
+        try:
+            answers = ask_responder(self.responder, rec.callback_id, rec)
+        except ResponderError as exc:
+            raise self.fail_execution(exc) from exc.__cause__
+        for answer in answers:
             self.answers.append((rec.start_ms + answer.after_s * 1000.0, rec.id, answer))
         self.answers.sort(key=lambda item: (item[0], item[1]))
 

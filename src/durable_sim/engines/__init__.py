@@ -49,12 +49,13 @@ def run_durable(
     to choose; `seed` fixes every latency draw and retry jitter; `functions` maps names to the
     durable functions ``context.invoke`` may call; `responder(callback_id, record)` returns the
     `CallbackAnswer` list with which the outside world answers each new callback (success,
-    failure, heartbeat, each ``after_s`` seconds after the callback was created). On the
-    virtual clock a callback nobody answers times out at its timeout; without a timeout the run
-    returns PENDING with its id in ``pending_callbacks``. `execution_id` names the execution to
-    start or resume (a non-empty string; ``None`` starts a new one with a random id); the run
-    holds its lease as `lease` says (`durable_sim.durable.lease`: another process running it
-    raises `ExecutionBusyError`, or is waited for).
+    failure, heartbeat, each ``after_s`` seconds after the callback was created), and each
+    callback still open in an execution the run resumes (an answer already due comes at once).
+    On the virtual clock a callback nobody answers times out at its timeout; without a timeout
+    the run returns PENDING with its id in ``pending_callbacks``. `execution_id` names the
+    execution to start or resume (a non-empty string; ``None`` starts a new one with a random
+    id); the run holds its lease as `lease` says (`durable_sim.durable.lease`: another process
+    running it raises `ExecutionBusyError`, or is waited for).
 
     ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`
     (`durable_sim.engines.aws_local`); it takes `functions` and `responder` (whose answers it

@@ -82,6 +82,7 @@ from durable_sim.durable import (
 from durable_sim.durable.codec import payload_bytes
 from durable_sim.durable.journal.records import encode_json
 from durable_sim.durable.result import DurableRun, OperationView, RunMetrics, Status
+from durable_sim.durable.state import ask_responder
 from durable_sim.faults import SimulatedCrash
 
 EXECUTION_TIMEOUT_S = 900
@@ -286,7 +287,7 @@ class _Driver:
                 heartbeat_timeout_s=heartbeat,
                 heartbeat_due_ms=(created + heartbeat) * 1000.0 if heartbeat else None,
             )
-            for answer in self.responder(callback_id, record):
+            for answer in ask_responder(self.responder, callback_id, record):
                 self.asked += 1
                 self.queue.append(((invocation, answer.after_s), self.asked, callback_id, answer))
                 if answer.kind != "heartbeat":

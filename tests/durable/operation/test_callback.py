@@ -25,7 +25,9 @@ from aws_durable_execution_sdk_python.serdes import JsonSerDes, SerDes, SerDesCo
 
 from durable_sim import (
     CallbackAnswer,
+    FaultPlan,
     MemoryJournal,
+    SimulatedCrash,
     WallClock,
     export_history,
     export_history_from_journal,
@@ -34,7 +36,9 @@ from durable_sim import (
     send_callback_heartbeat,
     send_callback_success,
 )
+from durable_sim.durable import ResponderError
 from durable_sim.durable.operation.callback import encode_callback_id
+from tests.durable.conftest import JournalBackend
 
 
 def approval(event: Any, ctx: DurableContext) -> dict[str, Any]:
@@ -377,3 +381,178 @@ def test_a_callback_still_pending_on_replay_is_a_resume_point() -> None:
         ("after callback", False),
         ("after wait", False),
     ]
+
+
+# -- a responder that fails ------------------------------------------------------------------
+# The responder stands for the outside world; its failure is none of the workflow's. The
+# official runner's engine passes it to the caller and records nothing (measured with
+# `run_durable(engine="aws-local")` below); ours fails neither the execution nor an invocation.
+# Formerly a responder's ValueError failed the execution with it, and one that could not be
+# printed failed an invocation, after which the callback silently timed out.
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _bad_responder(kind: str) -> Any:
+    def responder(callback_id: str, record: Any) -> Any:
+        if kind == "raises":
+            raise ValueError("the harness broke")
+        if kind == "raises unprintable":
+            raise _Unprintable()
+        if kind == "returns None":
+            return None
+        return [CallbackAnswer("success", result='"ok"'), "ok"]  # a stray value
+
+    return responder
+
+
+BAD_RESPONDERS = ["raises", "raises unprintable", "returns None", "returns a stray value"]
+
+
+def _callback_in(where: str) -> Any:
+    """A handler that creates one callback `where`, catching every error it can."""
+
+    def create(ctx: DurableContext) -> Any:
+        return ctx.create_callback(name="cb").result()
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            if where == "handler":
+                return create(ctx)
+            if where == "wait_for_callback":
+                return ctx.wait_for_callback(lambda callback_id, _: None, name="cb")
+            if where == "child context":
+                return ctx.run_in_child_context(create, name="child")
+            return ctx.map([1], lambda child, item, i, items: create(child)).get_results()
+        except Exception as exc:  # the workflow cannot catch the responder's failure away
+            return f"caught {type(exc).__name__}"
+
+    return handler
+
+
+@pytest.mark.parametrize("where", ["handler", "wait_for_callback", "child context", "map"])
+@pytest.mark.parametrize("kind", BAD_RESPONDERS)
+def test_a_failing_responder_stops_the_run_and_records_no_outcome(kind: str, where: str) -> None:
+    journal = MemoryJournal()
+    handler = _callback_in(where)
+    with pytest.raises(ResponderError, match="the responder, asked about callback") as raised:
+        run_durable(
+            handler, None, journal=journal, execution_id="r", responder=_bad_responder(kind)
+        )
+    if kind.startswith("raises"):
+        assert isinstance(raised.value.__cause__, ValueError | _Unprintable)
+    else:
+        assert "accepted: a list of CallbackAnswer" in str(raised.value)
+    execution = journal.get_execution("r")
+    assert execution is not None and execution.status == "RUNNING"
+    events = [entry.event_type for entry in journal.read_history("r")]
+    assert "ExecutionFailed" not in events and "CallbackStarted" in events
+    assert all(not (e.details or {}).get("Error") for e in journal.read_history("r") if e.details)
+
+    # Resumed, the callback can still be answered from outside.
+    (callback_id,) = {
+        entry.operation.callback_id
+        for entry in journal.read_history("r")
+        if entry.operation is not None and entry.operation.callback_id is not None
+    }
+    send_callback_success(journal, callback_id, "late")  # raw text, as the SDK reads it
+    run = run_durable(handler, None, journal=journal, execution_id="r")
+    assert run.status == "SUCCEEDED"
+    assert run.result in ("late", ["late"])
+
+
+def test_a_failing_responder_is_passed_to_the_caller_on_the_official_runner_too() -> None:
+    with pytest.raises(ResponderError) as raised:
+        run_durable(
+            _callback_in("handler"), None, engine="aws-local", responder=_bad_responder("raises")
+        )
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+# -- callbacks still open when a run resumes the execution ------------------------------------
+# The responder's answers live in the run that asked for them. The official runner's engine
+# offers every callback it finds open in the execution's history (`_Driver`), whatever ended
+# the invocation that created it; formerly a run that resumed the execution asked nothing, so a
+# callback whose creating run died before it asked, or before the answer was due, or that a run
+# left PENDING, was never answered by the responder (it timed out, or stayed PENDING forever).
+
+
+def _answers_after(seconds: float, asked: list[str]) -> Any:
+    def responder(callback_id: str, record: Any) -> list[CallbackAnswer]:
+        asked.append(callback_id)
+        return [CallbackAnswer("success", after_s=seconds, result="ok")]
+
+    return responder
+
+
+def _approval_then_step(event: Any, ctx: DurableContext) -> Any:
+    cb = ctx.create_callback(name="cb", config=CallbackConfig(timeout=Duration.from_seconds(60)))
+    ctx.step(lambda _: None, name="after")
+    return cb.result()
+
+
+@pytest.mark.parametrize("crash_after", [1, 2])
+def test_a_callback_left_open_by_a_dead_run_is_offered_to_the_responder_again(
+    backend: JournalBackend, crash_after: int
+) -> None:
+    """The run dies right after the callback's checkpoint (before the responder is asked), or
+    after the next one (the answer, due 10 s later, not yet delivered): the resuming run asks
+    again and gets the answer, as on the official runner."""
+    asked: list[str] = []
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            _approval_then_step,
+            None,
+            journal=backend.open(),
+            execution_id="a",
+            responder=_answers_after(10, asked),
+            faults=FaultPlan(crash_after_checkpoint=crash_after),
+        )
+    run = run_durable(
+        _approval_then_step,
+        None,
+        journal=backend.open(),
+        execution_id="a",
+        responder=_answers_after(10, asked),
+    )
+    assert (run.status, run.result) == ("SUCCEEDED", "ok")
+    assert len(asked) == crash_after  # the callback was asked about once per run holding it
+    history = backend.open().read_history("a")
+    assert [e.event_type for e in history].count("CallbackSucceeded") == 1
+
+
+def test_a_dead_runs_callback_is_answered_on_the_official_runner_too() -> None:
+    asked: list[str] = []
+    runs: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        runs.append(1)
+        cb = ctx.create_callback(
+            name="cb", config=CallbackConfig(timeout=Duration.from_seconds(60))
+        )
+        if len(runs) == 1:
+            raise SimulatedCrash("the process dies")
+        return cb.result()
+
+    run = run_durable(handler, None, engine="aws-local", responder=_answers_after(10, asked))
+    assert (run.status, run.result, len(asked)) == ("SUCCEEDED", "ok", 1)
+
+
+def test_a_run_resuming_a_pending_execution_asks_the_responder_about_its_open_callbacks() -> None:
+    journal = MemoryJournal()
+    first = run_durable(
+        approval, None, journal=journal, execution_id="p", responder=lambda cb, rec: []
+    )
+    assert first.status == "PENDING"
+    asked: list[str] = []
+    run = run_durable(
+        approval, None, journal=journal, execution_id="p", responder=_answers_after(0, asked)
+    )
+    assert (run.status, run.result, asked) == (
+        "SUCCEEDED",
+        {"approved": "ok"},
+        first.pending_callbacks,
+    )

@@ -383,3 +383,76 @@ def test_a_poll_interrupted_after_its_start_was_written_reruns_as_the_same_attem
     run = run_durable(handler, None, journal=journal, execution_id="e")
     assert (run.status, run.result, attempts) == ("SUCCEEDED", {"n": 1}, [1, 1])
     assert run.operation("poll").attempts == 1
+
+
+# -- a wait strategy that misbehaves ----------------------------------------------------------
+# The SDK evaluates the strategy and its decision inside the operation's try (its
+# ``operation/wait_for_condition.py``): an error there fails the condition with
+# WaitForConditionError, as a failing check does. The strategy is no user function the SDK wraps
+# (``ExecutionState.wrap_user_function`` wraps the check), so an error the SDK cannot print
+# reaches the operation's own ``ErrorObject.from_exception``, which raises: what ``str()``
+# raised escapes the operation, which records no FAIL. Expected values measured with
+# `run_durable(engine="aws-local")` (runner 1.4.0, SDK 3.0.0); formerly a decision that was no
+# WaitForConditionDecision escaped as a raw AttributeError, leaving the condition STARTED, and an
+# unprintable strategy error failed the condition.
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _misbehaving(kind: str) -> Any:
+    def strategy(state: Any, attempt: int) -> Any:
+        if kind == "returns None":
+            return None
+        if kind == "returns a string":
+            return "stop"
+        if kind == "raises":
+            raise ValueError("strategy broke")
+        raise _Unprintable()
+
+    return strategy
+
+
+# kind -> (what the workflow catches: type, message, error_type), the condition's status
+MISBEHAVIOURS = {
+    "returns None": (
+        ("WaitForConditionError", "'NoneType' object has no attribute 'should_continue'"),
+        "AttributeError",
+        "FAILED",
+    ),
+    "returns a string": (
+        ("WaitForConditionError", "'str' object has no attribute 'should_continue'"),
+        "AttributeError",
+        "FAILED",
+    ),
+    "raises": (("WaitForConditionError", "strategy broke"), "ValueError", "FAILED"),
+    "raises unprintable": (("RuntimeError", "str broke"), None, "STARTED"),
+}
+
+
+@pytest.mark.parametrize("engine", ["sim", "aws-local"])
+@pytest.mark.parametrize("kind", sorted(MISBEHAVIOURS))
+def test_a_misbehaving_wait_strategy_ends_the_condition_as_in_the_sdk(
+    kind: str, engine: str
+) -> None:
+    """The workflow catches the same error in its first invocation and, after a wait, in its
+    replay (from the journal, or from polling again when nothing was recorded)."""
+    caught: list[Any] = []
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        config = WaitForConditionConfig(wait_strategy=_misbehaving(kind), initial_state=0)
+        try:
+            ctx.wait_for_condition(lambda s, c: s + 1, config, name="poll")
+        except Exception as exc:
+            caught.append(((type(exc).__name__, str(exc)), getattr(exc, "error_type", None)))
+        ctx.wait(Duration.from_seconds(1), name="pause")
+        return "done"
+
+    run = run_durable(handler, None, engine=engine)
+    assert (run.status, run.result) == ("SUCCEEDED", "done")
+    condition = next(op for op in run.operations if op.name == "poll")
+    caught_as, error_type, status = MISBEHAVIOURS[kind]
+    assert caught == [(caught_as, error_type)] * 2
+    assert condition.status == status

@@ -4,8 +4,11 @@ wait strategy stops polling.
 As in the SDK: the operation is a STEP with subtype ``WaitForCondition``; each poll is an
 attempt; a poll that keeps waiting is a RETRY carrying the state (no error) and suspends for the
 strategy's delay (at least 1 s); the final state is the SUCCEED payload; a check that raises,
-or a strategy that runs out of attempts, fails the operation with ``WaitForConditionError``. The
-state goes through the config's ``serdes`` (the initial state too, before the first check).
+a strategy that runs out of attempts, raises or returns no decision, fails the operation with
+``WaitForConditionError``, except that an error of the strategy's that the SDK cannot print
+escapes the operation as what its ``str()`` raised, recording nothing (the SDK's own
+``from_exception`` call raises there). The state goes through the config's ``serdes`` (the
+initial state too, before the first check).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from aws_durable_execution_sdk_python.lambda_service import OperationStatus
 from aws_durable_execution_sdk_python.types import WaitForConditionCheckContext
 from aws_durable_execution_sdk_python.waits import WaitForConditionConfig
 
-from durable_sim.clock import active_clock
+from durable_sim.clock import Clock, active_clock
 from durable_sim.durable.codec import decode, describe, round_trip
 from durable_sim.durable.operation.common import (
     checked,
     error_fields,
     journaled,
     raise_operation_error,
+    recordable,
 )
 from durable_sim.durable.operation.step import operation_logger, seeded_call
 from durable_sim.durable.state import Suspend, check_seconds
 
 if TYPE_CHECKING:
+    from aws_durable_execution_sdk_python.logger import Logger
+
     from durable_sim.durable.context import DurableContext
 
 
@@ -67,10 +73,7 @@ def run_wait_for_condition(
                 current = journaled(state, rec.result, serdes, ident)
             else:
                 _, current = round_trip(config.initial_state, serdes, ident, arn, "initial state")
-            with active_clock(clock):
-                new_state = check(
-                    current, WaitForConditionCheckContext(logger=logger, attempt=attempt)
-                )
+            new_state = _checked_state(check, current, clock, logger, attempt)
             payload, polled = round_trip(new_state, serdes, ident, arn, "state")
             decision = seeded_call(
                 ctx,
@@ -79,19 +82,45 @@ def run_wait_for_condition(
                 attempt,
                 lambda: config.wait_strategy(polled, attempt),
             )
+            stop = not decision.should_continue  # a decision that is none raises here
+            delay_s = 0 if stop else decision.delay_seconds
         except RetryableSerDesError:
             raise
         except Exception as exc:
             if state.fatal is not None:
                 raise
+            recorded = recordable(exc)
+            if recorded is not exc:
+                raise recorded from exc  # the SDK's from_exception raised: nothing recorded
             fields = error_fields(exc)
             state.fail(ident, clock, fields)
             raise_operation_error(WaitForConditionError, fields)
-        if not decision.should_continue:
+        if stop:
             state.succeed(ident, clock, checked(state, payload, ident))
             return decode(payload, serdes, ident, arn)
-        delay = check_seconds(decision.delay_seconds, f"{describe(ident)}: polling delay")
+        delay = check_seconds(delay_s, f"{describe(ident)}: polling delay")
         rec = state.retry(ident, clock, max(1, delay), payload=checked(state, payload, ident))
         raise Suspend(rec.due_ms)
     finally:
         ctx._end(leave)
+
+
+def _checked_state(
+    check: Callable[[Any, WaitForConditionCheckContext], Any],
+    current: Any,
+    clock: Clock,
+    logger: Logger,
+    attempt: int,
+) -> Any:
+    """The state `check` returns. The check is a user function the SDK wraps
+    (``ExecutionState.wrap_user_function``), which builds the ``ErrorObject`` of what it raises:
+    an error it cannot print is replaced there by what ``str()`` raised (`recordable`), and that
+    one fails the condition."""
+    try:
+        with active_clock(clock):
+            return check(current, WaitForConditionCheckContext(logger=logger, attempt=attempt))
+    except Exception as exc:
+        recorded = recordable(exc)
+        if recorded is exc:
+            raise
+        raise recorded from exc

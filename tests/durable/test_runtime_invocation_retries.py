@@ -1,0 +1,228 @@
+"""An execution in its invocation retries, resumed by another run: the count of invocations the
+handler failed in a row is the execution's, not the run's.
+
+The official local runner keeps the count with the execution
+(``Execution.consecutive_failed_invocation_attempts``, saved in its store at every failed
+invocation, reset by a clean one; ``Executor._retry_invocation``), retries 5 s later
+(``RETRY_BACKOFF_SECONDS``) and fails the execution at the fifth failure in a row
+(``MAX_CONSECUTIVE_FAILED_ATTEMPTS``) with that failure's error. Formerly a run that resumed
+the execution started counting again from 0, so every interruption bought 5 more invocations.
+
+One departure: the runner also counts an invocation whose runtime died (``_retry_after_error``;
+measured with `run_durable(engine="aws-local")` in
+`test_a_crash_is_passed_over_where_the_official_runner_counts_it`), where our engine passes it
+over, as the design promises that an execution killed at any checkpoint boundary and started
+again finishes, however often it is killed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from property_budget import examples
+
+from durable_sim import run_durable
+from durable_sim.durable import JournalUnavailableError, MemoryJournal
+from durable_sim.durable.journal import HistoryEntry
+from durable_sim.durable.runtime import INVOCATION_RETRY_MS, MAX_FAILED_INVOCATIONS
+from durable_sim.faults import FaultPlan, SimulatedCrash
+from tests.durable.conftest import JournalBackend
+
+STR_BROKE = ErrorObject(message="str broke", type="RuntimeError", data=None, stack_trace=None)
+EXIT_ERROR = "Runtime.ExitError"
+
+
+class BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _failures(history: list[HistoryEntry]) -> list[dict[str, Any]]:
+    """The Error of each invocation recorded in `history` (an empty dict for a clean one)."""
+    return [
+        (entry.details or {}).get("Error") or {}
+        for entry in history
+        if entry.event_type == "InvocationCompleted"
+    ]
+
+
+def _starts(history: list[HistoryEntry]) -> list[float]:
+    return [
+        (entry.details or {})["StartTimestamp"]
+        for entry in history
+        if entry.event_type == "InvocationCompleted"
+    ]
+
+
+@pytest.mark.parametrize("interrupted", [2, 3, 5])
+def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
+    backend: JournalBackend, interrupted: int
+) -> None:
+    """The process dies in invocation `interrupted` (an interrupt, which records nothing);
+    the run that resumes the execution fails it once five invocations in a row have failed,
+    and no sooner than 5 s after the last failure."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        ctx.step(lambda _: None, name="once")
+        if len(ran) == interrupted:
+            raise KeyboardInterrupt
+        raise BadStr()
+
+    with pytest.raises(KeyboardInterrupt):
+        run_durable(handler, None, journal=backend.open(), execution_id="r")
+    resumed = run_durable(handler, None, journal=backend.open(), execution_id="r")
+    assert (resumed.status, resumed.error_object) == ("FAILED", STR_BROKE)
+    history = backend.open().read_history("r")
+    broke = {"ErrorType": "RuntimeError", "ErrorMessage": "str broke"}
+    assert _failures(history) == [broke] * MAX_FAILED_INVOCATIONS
+    assert len(ran) == MAX_FAILED_INVOCATIONS + 1  # the interrupted one recorded nothing
+    starts = _starts(history)
+    assert all(b - a >= INVOCATION_RETRY_MS for a, b in itertools.pairwise(starts))
+    assert history[-1].event_type == "ExecutionFailed"
+
+    again = run_durable(handler, None, journal=backend.open(), execution_id="r")
+    assert (again.status, again.error_object) == ("FAILED", STR_BROKE)
+    assert len(ran) == MAX_FAILED_INVOCATIONS + 1  # an ended execution runs no handler
+
+
+def test_a_crash_is_passed_over_where_the_official_runner_counts_it() -> None:
+    """The first invocation dies after its step's checkpoint, every later one fails: the
+    official runner fails the execution at the fifth invocation (the death counted), ours at
+    the sixth (the death passed over); both with the handler's last error."""
+    ran: list[str] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append("handler")
+        ctx.step(lambda _: None, name="once")
+        if len(ran) == 1 and engine == "aws-local":
+            raise SimulatedCrash("the process dies")  # the runner sees a failed invoke
+        raise BadStr()
+
+    engine = "aws-local"
+    reference = run_durable(handler, None, engine=engine)
+    assert (reference.status, reference.error_object) == ("FAILED", STR_BROKE)
+    assert len(ran) == reference.metrics.invocations == MAX_FAILED_INVOCATIONS
+
+    ran.clear()
+    engine = "sim"
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            handler,
+            None,
+            journal=journal,
+            execution_id="c",
+            faults=FaultPlan(crash_after_checkpoint=1),
+        )
+    run = run_durable(handler, None, journal=journal, execution_id="c")
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    assert len(ran) == MAX_FAILED_INVOCATIONS + 1
+    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("c"))]
+    assert kinds == [EXIT_ERROR] + ["RuntimeError"] * MAX_FAILED_INVOCATIONS
+
+
+def test_a_crash_between_failed_invocations_neither_counts_nor_ends_the_count() -> None:
+    """Two invocations fail, the third dies after a checkpoint: three more failures end the
+    execution."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        if len(ran) == 3:
+            ctx.step(lambda _: None, name="late")  # checkpoint 1 of this process: it dies
+        raise BadStr()
+
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            handler,
+            None,
+            journal=journal,
+            execution_id="f",
+            faults=FaultPlan(crash_after_checkpoint=1),
+        )
+    run = run_durable(handler, None, journal=journal, execution_id="f")
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    assert len(ran) == MAX_FAILED_INVOCATIONS + 1
+    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("f"))]
+    assert kinds == ["RuntimeError"] * 2 + [EXIT_ERROR] + ["RuntimeError"] * 3
+
+
+class _OutcomeLost(MemoryJournal):
+    """A memory journal whose first `finish_execution` fails: the database went away just
+    after the fifth failed invocation was recorded."""
+
+    lost = False
+
+    def finish_execution(self, *args: Any, **kwargs: Any) -> None:
+        if not self.lost:
+            self.lost = True
+            raise JournalUnavailableError("the database went away")
+        super().finish_execution(*args, **kwargs)
+
+
+def test_a_fifth_failure_recorded_without_its_outcome_fails_the_execution_on_resume() -> None:
+    """The run that recorded the fifth failed invocation lost the journal before it recorded
+    the outcome: the run that resumes the execution fails it with that failure's error, and
+    invokes nothing."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        raise BadStr()
+
+    journal = _OutcomeLost()
+    with pytest.raises(JournalUnavailableError):
+        run_durable(handler, None, journal=journal, execution_id="o")
+    assert len(ran) == MAX_FAILED_INVOCATIONS
+    run = run_durable(handler, None, journal=journal, execution_id="o")
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    assert len(ran) == MAX_FAILED_INVOCATIONS  # the resuming run invoked nothing
+    assert type(run.error) is RuntimeError and str(run.error) == "str broke"
+    history = journal.read_history("o")
+    assert history[-1].event_type == "ExecutionFailed"
+    assert history[-1].details == {"Error": _failures(history)[-1]}
+
+
+@settings(max_examples=examples(40), derandomize=True, database=None, deadline=None)
+@given(deaths=st.lists(st.integers(1, 8), max_size=4))
+def test_an_execution_ends_after_five_failed_invocations_however_often_its_runs_die(
+    deaths: list[int],
+) -> None:
+    """Runs die (an interrupt, or a crash in the handler) in the invocations `deaths` name
+    (counted over the whole execution); each death is resumed by a new run. Whatever they are,
+    the execution ends FAILED once five invocations in a row have failed (a death that wrote
+    nothing cannot be told from no invocation, and does not count); a further run invokes
+    nothing."""
+    ran: list[int] = []
+    dying = set(deaths)
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        ctx.step(lambda _: None, name="once")
+        if len(ran) in dying:
+            raise KeyboardInterrupt if len(ran) % 2 else SimulatedCrash("dies")
+        raise BadStr()
+
+    journal = MemoryJournal()
+    for _ in range(len(dying) + 1):
+        try:
+            run = run_durable(handler, None, journal=journal, execution_id="h")
+            break
+        except (KeyboardInterrupt, SimulatedCrash):
+            continue
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    failures = _failures(journal.read_history("h"))  # no invocation of it is clean
+    broke = [failure for failure in failures if failure["ErrorType"] != EXIT_ERROR]
+    assert len(broke) == MAX_FAILED_INVOCATIONS and all(failures)
+    total = len(ran)
+    again = run_durable(handler, None, journal=journal, execution_id="h")
+    assert (again.status, len(ran)) == ("FAILED", total)
