@@ -20,12 +20,17 @@ from aws_durable_execution_sdk_python.config import (
     ParallelConfig,
     StepConfig,
 )
-from aws_durable_execution_sdk_python.exceptions import CallbackError, DurableOperationError
+from aws_durable_execution_sdk_python.exceptions import (
+    CallbackError,
+    DurableOperationError,
+    RetryableSerDesError,
+)
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
     RetryStrategyConfig,
     create_retry_strategy,
 )
+from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_budget import examples
@@ -357,3 +362,43 @@ def test_an_unprintable_error_ends_the_same_on_both_engines(where: str) -> None:
 
 def _outcomes(run: DurableRun) -> list[tuple[str, str, int, str]]:
     return sorted((op.type, op.status, op.attempts, op.error or "") for op in run.operations)
+
+
+class _StoreDownOnce(SerDes[Any]):
+    """A step serdes whose payload store is down for its first write only."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        if self.down:
+            self.down = False
+            raise RetryableSerDesError("the payload store is briefly down")
+        return json.dumps(value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        return json.loads(data)
+
+
+def _over_a_store_down_once(calls: list[int]) -> Any:
+    serdes = _StoreDownOnce()
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        calls.append(1)
+        return ctx.step(lambda _: 7, name="s", config=StepConfig(serdes=serdes))
+
+    return handler
+
+
+def test_a_retryable_invocation_error_reruns_the_invocation_on_both_engines() -> None:
+    """A `RetryableSerDesError` escaping the handler fails the invocation, and the service runs
+    it again 5 s later (on the runner, 5 s of real time): the handler runs twice and the
+    execution succeeds with the step's result, on both engines."""
+    results: dict[str, tuple[Any, ...]] = {}
+    for engine in ("aws-local", "sim"):
+        calls: list[int] = []
+        run = run_durable(_over_a_store_down_once(calls), {}, engine=engine)
+        results[engine] = (run.status, run.result, run.error_object, len(calls), _outcomes(run))
+    assert results["sim"] == results["aws-local"]
+    assert results["sim"][:4] == ("SUCCEEDED", 7, None, 2)

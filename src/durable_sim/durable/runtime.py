@@ -50,7 +50,7 @@ from durable_sim.durable.journal import (
     OperationRecord,
 )
 from durable_sim.durable.lease import HeldLease, Lease, LeaseConfig, LeaseKeeper, open_leased
-from durable_sim.durable.operation.common import error_fields, recordable
+from durable_sim.durable.operation.common import error_fields, recordable, retries_invocation
 from durable_sim.durable.registry import (
     FunctionRegistry,
     deterministic_uuid,
@@ -149,10 +149,11 @@ def execute(
     ready in the journal's queue for that time, instead of sleeping with its lease held (for
     workers).
 
-    An error the SDK cannot record (its ``str()`` raises) fails the invocation instead of the
-    execution, as it escapes the SDK's wrapper; the service runs it again 5 s later, and the
-    fifth such invocation in a row fails the execution with what ``str()`` raised (the
-    official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the journal's
+    An error the SDK cannot record (its ``str()`` raises) or a retryable ``InvocationError``
+    (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
+    escapes the SDK's wrapper; the service runs it again 5 s later, and the fifth such
+    invocation in a row fails the execution with that error (what ``str()`` raised, for the
+    first kind; the official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the journal's
     history's, so a run that resumes an execution in its invocation retries goes on counting
     (and starts its first invocation no sooner than 5 s after the last failed one); an
     invocation whose process died or lost the journal is passed over (`_PROCESS_ERRORS`).
@@ -310,11 +311,13 @@ def _invoke(
             if isinstance(error, ResponderError):
                 raise error from error.__cause__  # what the responder raised
             recorded = recordable(error)
-            if recorded is error:
+            if recorded is error and not retries_invocation(error):
                 runner.end_invocation(began, request_id)
                 return runner.fail(error, start)
-            # The SDK cannot build the error's ErrorObject (its str() raised): what str() raised
-            # escapes the SDK's wrapper and fails the invocation, and the service runs it again.
+            # The invocation fails and the service runs it again: the SDK's wrapper re-raises a
+            # retryable `InvocationError` (a `RetryableSerDesError`, say) "to trigger Lambda
+            # retry" (its execution.py), and it cannot build the ErrorObject of an error whose
+            # str() raised, so what str() raised escapes it.
             state.flush(clock)
             runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1

@@ -49,6 +49,7 @@ from durable_sim.attribution import Trace
 from durable_sim.clock import VirtualClock, current_clock, observe_clocks
 from durable_sim.durable.history import export_history
 from durable_sim.durable.journal.records import encode_json
+from durable_sim.durable.runtime import MAX_FAILED_INVOCATIONS
 from durable_sim.latency import ZERO, Dist, LatencyProfile
 from durable_sim.machine import Cpu
 
@@ -1548,38 +1549,64 @@ def test_on_threads_a_branch_that_ended_as_the_batch_completed_keeps_its_outcome
 
 
 class _StoreDown(SerDes[Any]):
-    """An item serdes whose store is briefly down: the SDK's retryable serdes failure."""
+    """An item serdes whose store is down for its first `failures` writes: the SDK's
+    retryable serdes failure."""
+
+    def __init__(self, failures: int = 10**6) -> None:
+        self.failures = failures
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        if self.failures <= 0:
+            return json.dumps(value)
+        self.failures -= 1
         raise RetryableSerDesError("the payload store is briefly down")
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
         return json.loads(data)
 
 
-@pytest.mark.parametrize("kind", ["map", "parallel"])
-@pytest.mark.parametrize("wall", [False, True], ids=["virtual", "wall"])
-def test_a_retryable_serdes_error_in_a_branch_escapes_the_batch(kind: str, wall: bool) -> None:
-    """The SDK's `RetryableSerDesError`: "In a map or parallel branch it escapes the batch
-    rather than becoming a failed item, so the invocation still fails and retries", even when
-    the batch's completion config tolerates failed items; no branch records a FAIL."""
-    returned: list[Any] = []
+def _batch_over_a_store(kind: str, store: _StoreDown, returned: list[Any]) -> Any:
     tolerant = CompletionConfig(tolerated_failure_count=2)
 
     def handler(event: Any, ctx: DurableContext) -> Any:
         if kind == "map":
-            config = MapConfig(item_serdes=_StoreDown(), completion_config=tolerant)
+            config = MapConfig(item_serdes=store, completion_config=tolerant)
             returned.append(ctx.map([1, 2], lambda c, item, i, items: item, config=config))
         else:
             branches = [lambda c: 1, lambda c: 2]
-            pconfig = ParallelConfig(item_serdes=_StoreDown(), completion_config=tolerant)
+            pconfig = ParallelConfig(item_serdes=store, completion_config=tolerant)
             returned.append(ctx.parallel(branches, config=pconfig))
         return "returned"
 
-    run = run_durable(handler, None, clock=WallClock() if wall else None)
+    return handler
+
+
+@pytest.mark.parametrize("kind", ["map", "parallel"])
+def test_a_retryable_serdes_error_in_a_branch_escapes_the_batch(kind: str) -> None:
+    """The SDK's `RetryableSerDesError`: "In a map or parallel branch it escapes the batch
+    rather than becoming a failed item, so the invocation still fails and retries", even when
+    the batch's completion config tolerates failed items; no branch records a FAIL, and the
+    fifth failed invocation in a row fails the execution (`MAX_FAILED_INVOCATIONS`)."""
+    returned: list[Any] = []
+    run = run_durable(_batch_over_a_store(kind, _StoreDown(), returned), None)
     assert returned == [] and run.status == "FAILED"
     assert run.error is not None and "briefly down" in str(run.error)
     assert all(op.status != "FAILED" for op in run.operations)
+    assert run.metrics.invocations == MAX_FAILED_INVOCATIONS
+
+
+@pytest.mark.parametrize("wall", [False, True], ids=["virtual", "wall"])
+def test_a_batch_whose_store_comes_back_succeeds_in_the_next_invocation(wall: bool) -> None:
+    """The invocation the escaping error failed is run again 5 s later (on the wall clock
+    too), and its batch completes with every item."""
+    returned: list[Any] = []
+    run = run_durable(
+        _batch_over_a_store("map", _StoreDown(failures=1), returned),
+        None,
+        clock=WallClock() if wall else None,
+    )
+    assert (run.status, run.result, run.metrics.invocations) == ("SUCCEEDED", "returned", 2)
+    assert returned[-1].get_results() == [1, 2]
 
 
 def test_a_retryable_serdes_error_escapes_a_child_context_without_a_fail_checkpoint() -> None:
