@@ -809,8 +809,11 @@ def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
     monkeypatch.undo()
     assert not (out / INDEX_FILE).exists()
     assert (out / LOCK_FILE).read_text() == ""
+    # Every point may be saved by then: Dask cannot stop a batch a worker has started, and the
+    # workers (which take the tasks as soon as they register) may have run all six batches of
+    # these fast points before the first result reaches this process.
     saved = len(list(out.glob("*.meta.json")))
-    assert interrupted["batch_size"] <= saved < 16
+    assert interrupted["batch_size"] <= saved <= 16
     result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
     assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16
     assert files(out) == medium_reference
