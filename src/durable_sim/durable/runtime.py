@@ -153,9 +153,9 @@ def execute(
     (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
     escapes the SDK's wrapper; the service runs it again 5 s later, and the fifth such
     invocation in a row fails the execution with that error (what ``str()`` raised, for the
-    first kind; the official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the journal's
-    history's, so a run that resumes an execution in its invocation retries goes on counting
-    (and starts its first invocation no sooner than 5 s after the last failed one); an
+    first kind; the official local runner's rule; `MAX_FAILED_INVOCATIONS`). The count is the
+    journal's history's, so a run that resumes an execution in its invocation retries goes on
+    counting (and starts its first invocation no sooner than 5 s after the last failed one); an
     invocation whose process died or lost the journal is passed over (`_PROCESS_ERRORS`).
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
