@@ -245,6 +245,65 @@ def test_an_unreachable_scheduler_is_one_clear_error_and_writes_nothing(tmp_path
     assert not out.exists()
 
 
+@contextlib.contextmanager
+def _impostor(answer: bytes | None) -> Iterator[str]:
+    """The address of a TCP server that is no Dask scheduler: it sends `answer` to each
+    connection (an HTTP server's reply, say), or nothing (None: it accepts and stays silent)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)  # a closed server does not wake a blocked accept: look again
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            if answer is not None:
+                with contextlib.suppress(OSError):  # the client has gone
+                    conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_scheduler_address_where_no_scheduler_answers_is_one_clear_error_in_bounded_time(
+    tmp_path, monkeypatch, running_cluster
+):
+    """An address where something else listens: an HTTP server's reply formerly ended the sweep
+    with a MemoryError (its bytes read as a Dask frame's length, 3 EiB) and a traceback at exit,
+    a server that accepts and says nothing hung it for good, and a Dask worker is no scheduler.
+    Each is one SweepError naming the address, within `SCHEDULER_TIMEOUT_S`, nothing written."""
+    monkeypatch.setattr(sweeps, "SCHEDULER_TIMEOUT_S", 2.0)
+    out = tmp_path / "out"
+    http = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4
+    worker = next(iter(running_cluster.scheduler_info["workers"]))
+    cases = [(_impostor(http), "protocol"), (_impostor(None), "no answer within 2.0 s")]
+    cases.append((contextlib.nullcontext(worker), "a Dask Worker, not a scheduler"))
+    for impostor, why in cases:
+        with impostor as address:
+            started = time.monotonic()
+            with pytest.raises(SweepError) as info:
+                run_sweep(
+                    parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False
+                )
+            assert time.monotonic() - started < 10.0
+        message = str(info.value)
+        assert message.startswith(f"cannot reach the Dask scheduler at '{address}': "), message
+        assert why in message and "\n" not in message
+    assert not out.exists()
+
+
 # --- grid expansion and digests ------------------------------------------------------------------
 
 VALUES = {
