@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import fcntl
 import hashlib
@@ -611,6 +612,27 @@ def test_a_local_cluster_made_in_a_new_process_leaves_dasks_configuration_whole(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "1h\n", "")
+
+
+def test_dask_sweeps_back_to_back_in_one_process_leave_dasks_configuration_as_it_was(
+    tmp_path, small_reference
+):
+    """Sweeps on a LocalCluster each, one after another in one process (a notebook's kernel):
+    each runs and leaves `dask.config` as it found it. Formerly every cluster's scheduler added
+    a route to distributed's list of HTTP routes where bokeh is not installed (distributed
+    appends to the configured list itself), so the list grew by one per sweep."""
+    import dask
+
+    before = copy.deepcopy(dask.config.config)
+    for n, workers in enumerate([2, 1, 2]):
+        result = run_sweep(
+            parse_sweep(SMALL), tmp_path / str(n), executor="dask", workers=workers, progress=False
+        )
+        assert (result.ran, files(tmp_path / str(n))) == (6, small_reference)
+        assert dask.config.config == before, n
+    with local_cluster(1):
+        pass
+    assert dask.config.config == before
 
 
 def test_the_cli_runs_a_sweep_on_a_local_cluster_it_starts(tmp_path, small_reference):

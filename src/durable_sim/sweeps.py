@@ -164,6 +164,9 @@ DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
     {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 )
 
+#: distributed's setting of its scheduler's HTTP routes (see `_cluster_settings`).
+_ROUTES = "distributed.scheduler.http.routes"
+
 #: Seconds between a sweep's looks at whether the workers of the cluster it started have all
 #: started or failed (`_await_start`); the workers run its tasks meanwhile.
 START_POLL_S = 0.1
@@ -803,7 +806,15 @@ def _cluster_settings() -> Iterator[None]:
     import dask
     import distributed  # noqa: F401
 
-    with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
+    settings = {
+        **DASK_CONFIG,
+        "distributed.worker.multiprocessing-method": method,
+        # A copy of the scheduler's HTTP routes: where bokeh is not installed, a scheduler with
+        # a dashboard address appends a route to the configured list itself, which would grow
+        # by one per cluster; the copy goes with the settings.
+        _ROUTES: list(dask.config.get(_ROUTES)),
+    }
+    with dask.config.set(settings):
         yield
 
 
