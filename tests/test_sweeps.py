@@ -891,7 +891,9 @@ def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
     assert not (out / INDEX_FILE).exists()
     assert (out / LOCK_FILE).read_text() == ""
     saved = len(list(out.glob("*.meta.json")))
-    assert interrupted["batch_size"] <= saved < 16
+    # A LocalCluster's first worker runs tasks while the sweep waits for the others to start
+    # (`_await_start`) before it takes results: under load it may have run them all by then.
+    assert interrupted["batch_size"] <= saved <= 16
     result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
     assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16
     assert files(out) == medium_reference
