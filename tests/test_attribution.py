@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from aws_durable_execution_sdk_python.config import (
+    CompletionConfig,
+    Duration,
+    MapConfig,
+    StepConfig,
+)
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from durable_sim import run_durable
 from durable_sim.attribution import COMPONENT_OF, JOIN, AttributionError, Trace
-from durable_sim.clock import VirtualClock, note_charge, observe_clocks
+from durable_sim.clock import VirtualClock, current_clock, note_charge, observe_clocks
 from durable_sim.experiments import ExperimentSpec, run_experiment
-from durable_sim.latency import PROFILES
+from durable_sim.latency import PROFILES, Dist, LatencyProfile
+from durable_sim.machine import Cpu
 from durable_sim.rows import TIME_COLUMNS
 
 
@@ -64,6 +73,66 @@ def test_a_join_follows_its_own_batch_not_an_earlier_batchs_orphan() -> None:
         main.sleep_until(50.0, JOIN)
     times = trace.breakdown(main, 0.0, 50.0)
     assert (times["compute"], times["checkpoint"], times["queueing"]) == (40.0, 10.0, 0.0)
+
+
+def test_a_join_follows_a_branch_that_ran_on_after_its_event_ended_the_join() -> None:
+    """The branch whose event completed the batch may advance after it (an orphan runs on to
+    its next checkpoint): the path goes through the event, not the branch's last advance.
+    Formerly the breakdown raised AttributionError."""
+    main = VirtualClock()
+    trace = Trace()
+    with observe_clocks(trace):
+        done, failing = main.fork(), main.fork()
+        done.sleep_until(10.0, "compute")
+        main.sleep_until(10.0, JOIN)
+        failing.sleep_until(30.0, "compute")
+        main.sleep_until(30.0, JOIN)  # its failure completes the batch ...
+        note_charge("checkpoint", 5.0)
+        failing.charge(5.0)  # ... and it runs on to a checkpoint that is dropped
+        note_charge("checkpoint", 10.0)
+        main.charge(10.0)
+    times = trace.breakdown(main, 0.0, 40.0)
+    assert (times["compute"], times["checkpoint"]) == (30.0, 10.0)
+    assert sum(times.values()) == 40.0
+
+
+def test_a_map_whose_failing_branch_completes_it_while_another_retries_is_attributed() -> None:
+    """A map that tolerates no failure, one branch failing its step's last attempt while
+    another retries its step (found by a differential test of `Cpu.run`): every millisecond of
+    the run is attributed (formerly: 'a join ends at 2013.5 ms, where none of its branches
+    ends', the failing branch's FAIL checkpoint ending after the batch completed)."""
+    cpu = Cpu(1)
+    attempts: dict[tuple[int, int], int] = {}
+    failures = {(0, 1): 2, (1, 0): 3}  # (item, step) -> attempts that fail
+    retry = create_retry_strategy(
+        RetryStrategyConfig(max_attempts=3, initial_delay=Duration.from_seconds(1))
+    )
+
+    def item(ctx, bursts, index, _):  # type: ignore[no-untyped-def]
+        def body(_: object, n: int) -> int:
+            cpu.run(current_clock(), bursts[n])  # ms of CPU work on the one core
+            attempts[index, n] = attempts.get((index, n), 0) + 1
+            if failures.get((index, n), 0) >= attempts[index, n]:
+                raise ValueError(f"item {index} step {n} attempt {attempts[index, n]}")
+            return n
+
+        config = StepConfig(retry_strategy=retry)
+        return [
+            ctx.step(lambda c, n=n: body(c, n), name=f"s{n}", config=config)
+            for n in range(len(bursts))
+        ]
+
+    def handler(event, ctx):  # type: ignore[no-untyped-def]
+        config = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=0))
+        return ctx.map([[0.0, 4.0], [4.0]], item, config=config).completion_reason.value
+
+    clock, trace = VirtualClock(), Trace()
+    with observe_clocks(trace):
+        profile = LatencyProfile(name="checkpoints", checkpoint=Dist(0.5))
+        run = run_durable(handler, None, clock=clock, profile=profile, seed=1)
+    assert (run.status, run.result) == ("SUCCEEDED", "FAILURE_TOLERANCE_EXCEEDED")
+    times = trace.breakdown(clock, 0.0, clock.now_ms())
+    assert sum(times.values()) == pytest.approx(clock.now_ms())
 
 
 def test_a_join_that_no_branch_ends_is_an_error() -> None:

@@ -7,8 +7,16 @@ import math
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python.config import MapConfig
-from hypothesis import given, settings
+from aws_durable_execution_sdk_python.config import (
+    CompletionConfig,
+    Duration,
+    JitterStrategy,
+    MapConfig,
+    ParallelConfig,
+    StepConfig,
+)
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from property_budget import examples
 
@@ -279,6 +287,116 @@ def test_a_booking_yields_once_with_the_same_times_and_attribution_as_two_sleeps
                 branch_advances,
             )
         )
+    assert seen[0] == seen[1]
+
+
+#: Step retries 1 s apart, up to 3 attempts, without jitter: retried branches resume in waves.
+_RETRY = create_retry_strategy(
+    RetryStrategyConfig(
+        max_attempts=3,
+        initial_delay=Duration.from_seconds(1),
+        backoff_rate=1.0,
+        jitter_strategy=JitterStrategy.NONE,
+    )
+)
+
+
+def _failing_cpu_batch(
+    cpu: Cpu,
+    work: list[list[float]],
+    max_concurrency: int | None,
+    failures: dict[tuple[int, int], int],
+    completion_config: CompletionConfig | None,
+    kind: str,
+) -> Any:
+    """A map or parallel whose items book bursts of `work` on `cpu`, one per step; the first
+    `failures[item, burst]` attempts of a step raise after their burst (retried per `_RETRY`).
+    Returns each item's status, result and error message."""
+    attempts: dict[tuple[int, int], int] = {}
+
+    def item(ctx: DurableContext, bursts: list[float], index: int) -> list[float]:
+        def burst(n: int) -> float:
+            clock = current_clock()
+            cpu.run(clock, bursts[n])
+            attempts[index, n] = attempts.get((index, n), 0) + 1
+            if failures.get((index, n), 0) >= attempts[index, n]:
+                raise ValueError(f"burst {index}.{n}, attempt {attempts[index, n]}")
+            return clock.now_ms()
+
+        config = StepConfig(retry_strategy=_RETRY)
+        return [
+            ctx.step(lambda _, n=n: burst(n), name=f"b{n}", config=config)
+            for n in range(len(bursts))
+        ]
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        completion = completion_config or CompletionConfig()  # the SDK's default: all of them
+        if kind == "map":
+            config = MapConfig(max_concurrency=max_concurrency, completion_config=completion)
+            result = ctx.map(work, lambda c, b, i, _: item(c, b, i), config=config)
+        else:
+            branches = [lambda c, b=b, i=i: item(c, b, i) for i, b in enumerate(work)]
+            parallel = ParallelConfig(max_concurrency=max_concurrency, completion_config=completion)
+            result = ctx.parallel(branches, config=parallel)
+        return [
+            (it.status.value, it.result, it.error.message if it.error else None)
+            for it in result.all
+        ]
+
+    return handler
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    cores=st.integers(1, 3),
+    work=st.lists(
+        st.lists(st.sampled_from([0.0, 0.5, 1.0, 4.0, 10.0]), min_size=1, max_size=3),
+        min_size=1,
+        max_size=5,
+    ),
+    max_concurrency=st.one_of(st.none(), st.integers(1, 3)),
+    failures=st.dictionaries(
+        st.tuples(st.integers(0, 4), st.integers(0, 2)), st.integers(1, 3), max_size=3
+    ),
+    completion=st.sampled_from(
+        [
+            None,
+            CompletionConfig(min_successful=1),
+            CompletionConfig(tolerated_failure_count=0),
+            CompletionConfig(min_successful=2, tolerated_failure_count=1),
+        ]
+    ),
+    kind=st.sampled_from(["map", "parallel"]),
+)
+@example(  # the failing branch completes the batch while another retries (attribution's join)
+    cores=1,
+    work=[[0.0, 4.0], [4.0]],
+    max_concurrency=None,
+    failures={(0, 1): 2, (1, 0): 3},
+    completion=CompletionConfig(tolerated_failure_count=0),
+    kind="map",
+)
+def test_a_booking_yields_once_alike_with_failures_retries_and_early_completion(
+    cores: int,
+    work: list[list[float]],
+    max_concurrency: int | None,
+    failures: dict[tuple[int, int], int],
+    completion: CompletionConfig | None,
+    kind: str,
+) -> None:
+    """As above, with steps that fail and are retried (branches resuming in waves), batches that
+    complete early (orphans run on) and parallels: the same run as with two hand-overs per
+    booking, and a breakdown that sums to the run's time."""
+    seen = []
+    for cpu in (Cpu(cores), _TwoSleepCpu(cores)):
+        clock, trace = VirtualClock(), Trace()
+        handler = _failing_cpu_batch(cpu, work, max_concurrency, failures, completion, kind)
+        with observe_clocks(trace):
+            run = run_durable(handler, None, clock=clock, profile=PROFILE, execution_id="cpu")
+        assert run.status == "SUCCEEDED", run.error
+        breakdown = trace.breakdown(clock, 0.0, clock.now_ms())
+        assert sum(breakdown.values()) == pytest.approx(clock.now_ms())
+        seen.append((run.result, clock.now_ms(), export_history(run), breakdown))
     assert seen[0] == seen[1]
 
 

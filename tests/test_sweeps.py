@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import fcntl
 import hashlib
@@ -242,6 +243,65 @@ def test_an_unreachable_scheduler_is_one_clear_error_and_writes_nothing(tmp_path
     for address in ("nonsense://somewhere", "tcp://127.0.0.1:9"):
         with pytest.raises(SweepError, match=f"cannot reach the Dask scheduler at '{address}'"):
             run_sweep(parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False)
+    assert not out.exists()
+
+
+@contextlib.contextmanager
+def _impostor(answer: bytes | None) -> Iterator[str]:
+    """The address of a TCP server that is no Dask scheduler: it sends `answer` to each
+    connection (an HTTP server's reply, say), or nothing (None: it accepts and stays silent)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)  # a closed server does not wake a blocked accept: look again
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            if answer is not None:
+                with contextlib.suppress(OSError):  # the client has gone
+                    conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_scheduler_address_where_no_scheduler_answers_is_one_clear_error_in_bounded_time(
+    tmp_path, monkeypatch, running_cluster
+):
+    """An address where something else listens: an HTTP server's reply formerly ended the sweep
+    with a MemoryError (its bytes read as a Dask frame's length, 3 EiB) and a traceback at exit,
+    a server that accepts and says nothing hung it for good, and a Dask worker is no scheduler.
+    Each is one SweepError naming the address, within `SCHEDULER_TIMEOUT_S`, nothing written."""
+    monkeypatch.setattr(sweeps, "SCHEDULER_TIMEOUT_S", 2.0)
+    out = tmp_path / "out"
+    http = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4
+    worker = next(iter(running_cluster.scheduler_info["workers"]))
+    cases = [(_impostor(http), "protocol"), (_impostor(None), "no answer within 2.0 s")]
+    cases.append((contextlib.nullcontext(worker), "a Dask Worker, not a scheduler"))
+    for impostor, why in cases:
+        with impostor as address:
+            started = time.monotonic()
+            with pytest.raises(SweepError) as info:
+                run_sweep(
+                    parse_sweep(SMALL), out, executor="dask", scheduler=address, progress=False
+                )
+            assert time.monotonic() - started < 10.0
+        message = str(info.value)
+        assert message.startswith(f"cannot reach the Dask scheduler at '{address}': "), message
+        assert why in message and "\n" not in message
     assert not out.exists()
 
 
@@ -554,6 +614,27 @@ def test_a_local_cluster_made_in_a_new_process_leaves_dasks_configuration_whole(
     assert (done.returncode, done.stdout, done.stderr) == (0, "1h\n", "")
 
 
+def test_dask_sweeps_back_to_back_in_one_process_leave_dasks_configuration_as_it_was(
+    tmp_path, small_reference
+):
+    """Sweeps on a LocalCluster each, one after another in one process (a notebook's kernel):
+    each runs and leaves `dask.config` as it found it. Formerly every cluster's scheduler added
+    a route to distributed's list of HTTP routes where bokeh is not installed (distributed
+    appends to the configured list itself), so the list grew by one per sweep."""
+    import dask
+
+    before = copy.deepcopy(dask.config.config)
+    for n, workers in enumerate([2, 1, 2]):
+        result = run_sweep(
+            parse_sweep(SMALL), tmp_path / str(n), executor="dask", workers=workers, progress=False
+        )
+        assert (result.ran, files(tmp_path / str(n))) == (6, small_reference)
+        assert dask.config.config == before, n
+    with local_cluster(1):
+        pass
+    assert dask.config.config == before
+
+
 def test_the_cli_runs_a_sweep_on_a_local_cluster_it_starts(tmp_path, small_reference):
     """``durable-sim sweep --executor dask`` in a new process, which imports dask only when the
     sweep starts its cluster: nothing logged, and the files are the serial sweep's."""
@@ -809,10 +890,9 @@ def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
     monkeypatch.undo()
     assert not (out / INDEX_FILE).exists()
     assert (out / LOCK_FILE).read_text() == ""
-    # Every point may be saved by then: Dask cannot stop a batch a worker has started, and the
-    # workers (which take the tasks as soon as they register) may have run all six batches of
-    # these fast points before the first result reaches this process.
     saved = len(list(out.glob("*.meta.json")))
+    # A LocalCluster's first worker runs tasks while the sweep waits for the others to start
+    # (`_await_start`) before it takes results: under load it may have run them all by then.
     assert interrupted["batch_size"] <= saved <= 16
     result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
     assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16

@@ -258,17 +258,27 @@ class _Walk:
         """A join: the path continues in the branch whose event ended it, back to its fork.
 
         Of the branches ending then, one of the latest batch (an earlier batch's orphan may end
-        at the same instant), the first forked.
+        at the same instant), the first forked. If none ends then, the branch whose event it was
+        ran on after it (it completed the batch, and an orphan runs on to its next checkpoint):
+        of those with an advance ending then, likewise.
         """
         ended = [
             c for c in tl.children if c.ends and c.last == cursor and id(c) not in self.visited
         ]
+        if not ended:
+            ended = [c for c in tl.children if id(c) not in self.visited and _ends_at(c, cursor)]
         if not ended:
             raise AttributionError(f"a join ends at {cursor} ms, where none of its branches ends")
         branch = min(ended, key=lambda c: (-c.forked_at, c.order))
         self.walk(branch, cursor, branch.first)
         self.add("queueing", branch.first - branch.forked_at)
         return branch.forked_at
+
+
+def _ends_at(tl: _Timeline, at_ms: float) -> bool:
+    """Whether one of `tl`'s advances ends at `at_ms` (its ends are in time order)."""
+    i = bisect.bisect_left(tl.ends, at_ms)
+    return i < len(tl.ends) and tl.ends[i] == at_ms
 
 
 @contextmanager

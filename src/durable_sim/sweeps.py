@@ -59,6 +59,7 @@ refused with one line (`LockFileError`).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import errno
 import fcntl
@@ -79,7 +80,7 @@ import threading
 import time
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from multiprocessing import forkserver, get_context
@@ -134,6 +135,9 @@ LOCK_WAIT_S = 0.2
 #: Longest wait (s) of a starting sweep for the saves in flight in its output directory (a
 #: save takes milliseconds; only a worker stopped in the middle of one holds it up longer).
 SAVE_WAIT_S = 30.0
+#: Longest wait (s) for the running Dask scheduler a sweep is given to answer, from the connection
+#: to its identity (`_dask_client`): an address where something else listens may never answer.
+SCHEDULER_TIMEOUT_S = 10.0
 #: Seconds between a pool worker's checks that the sweep that started it is alive.
 PARENT_POLL_S = 0.5
 #: At most this many points in one sweep (a typo in a grid should not start a billion runs).
@@ -159,6 +163,9 @@ GUIDED_SHARE = 4
 DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
     {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 )
+
+#: distributed's setting of its scheduler's HTTP routes (see `_cluster_settings`).
+_ROUTES = "distributed.scheduler.http.routes"
 
 #: Seconds between a sweep's looks at whether the workers of the cluster it started have all
 #: started or failed (`_await_start`); the workers run its tasks meanwhile.
@@ -799,7 +806,15 @@ def _cluster_settings() -> Iterator[None]:
     import dask
     import distributed  # noqa: F401
 
-    with dask.config.set({**DASK_CONFIG, "distributed.worker.multiprocessing-method": method}):
+    settings = {
+        **DASK_CONFIG,
+        "distributed.worker.multiprocessing-method": method,
+        # A copy of the scheduler's HTTP routes: where bokeh is not installed, a scheduler with
+        # a dashboard address appends a route to the configured list itself, which would grow
+        # by one per cluster; the copy goes with the settings.
+        _ROUTES: list(dask.config.get(_ROUTES)),
+    }
+    with dask.config.set(settings):
         yield
 
 
@@ -875,20 +890,59 @@ def _await_start(cluster: Any) -> None:
 
 
 def _dask_client(scheduler: str) -> Any:
-    """A `distributed.Client` connected to the running cluster at `scheduler`."""
+    """A `distributed.Client` connected to the running cluster at `scheduler`, once the server
+    there has said it is a Dask scheduler within `SCHEDULER_TIMEOUT_S` (`_server_type`).
+    Raises `SweepError` naming the address for an unknown scheme, a server out of reach, one
+    that does not answer in time or not in Dask's protocol, and a Dask server of another type."""
     from distributed import Client
     from distributed.comm import parse_address
     from distributed.comm.registry import get_backend
 
+    def unreachable(why: object) -> SweepError:
+        return SweepError(
+            f"cannot reach the Dask scheduler at {scheduler!r}: {why} "
+            "(accepted: the address of a running scheduler, e.g. tcp://host:8786)"
+        )
+
     try:
         get_backend(parse_address(scheduler)[0])  # an unknown scheme fails here, not in Client
-        client = Client(scheduler, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise SweepError(
-            f"cannot reach the Dask scheduler at {scheduler!r}: {exc} "
-            "(accepted: the address of a running scheduler, e.g. tcp://host:8786)"
+        kind = _server_type(scheduler, SCHEDULER_TIMEOUT_S)
+    except TimeoutError:
+        raise unreachable(f"no answer within {SCHEDULER_TIMEOUT_S} s") from None
+    except (OSError, ValueError) as exc:
+        raise unreachable(exc) from None
+    except Exception as exc:  # whatever distributed makes of bytes not in its protocol
+        raise unreachable(
+            f"the server there does not speak Dask's protocol ({type(exc).__name__}: {exc})"
         ) from None
+    if kind != "Scheduler":
+        raise unreachable(f"the server there is a Dask {kind}, not a scheduler")
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise unreachable(exc) from None
     return client
+
+
+def _server_type(address: str, timeout: float) -> str | None:
+    """The type the Dask server at `address` says it is (``"Scheduler"``, ``"Worker"``; ``None``
+    if its identity names none), asked in Dask's protocol from a thread and event loop of its
+    own (this thread may run one, a notebook kernel's). Raises `TimeoutError` if the answer
+    takes over `timeout` s (a `distributed.Client` waits for it without bound), `OSError` if the
+    connection fails, or what distributed raises reading an answer in another protocol."""
+    from distributed.core import rpc
+
+    async def identity() -> Any:
+        async with rpc(address, timeout=timeout) as server:
+            return await server.identity()
+
+    def ask() -> Any:
+        return asyncio.run(asyncio.wait_for(identity(), timeout))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="durable-sim-scheduler-probe") as pool:
+        answer = pool.submit(ask).result()
+    kind = answer.get("type") if isinstance(answer, Mapping) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _dask(tasks: list[_Task], client: Any, cluster: LocalCluster | None) -> Generator[_Done]:

@@ -24,6 +24,7 @@ from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
 from durable_sim import export_history, run_durable
 from durable_sim.durable import MemoryJournal
 from durable_sim.durable.runtime import INVOCATION_RETRY_MS, MAX_FAILED_INVOCATIONS
+from tests.durable.conftest import JournalBackend
 
 
 class _StoreDown(SerDes[Any]):
@@ -108,3 +109,31 @@ def test_a_non_retryable_invocation_error_fails_the_execution_at_once() -> None:
     run = run_durable(handler, {})
     assert (run.status, len(calls), run.metrics.elapsed_ms) == ("FAILED", 1, 0.0)
     assert _invocation_errors(run) == [None]
+
+
+@pytest.mark.parametrize("failures", [2, 10**6])
+def test_invocation_retries_are_counted_alike_on_every_journal(
+    backend: JournalBackend, failures: int
+) -> None:
+    """The failed invocations are journaled on each backend as on the memory journal: two
+    failures then the step's result, or the fifth failure in a row failing the execution; and
+    a run on another handle of an ended execution runs nothing."""
+    calls: list[int] = []
+    run = run_durable(_stepping(_StoreDown(failures), calls), {}, journal=backend.open())
+    retried = min(failures, MAX_FAILED_INVOCATIONS - 1)
+    if failures < MAX_FAILED_INVOCATIONS:
+        assert (run.status, run.result, len(calls)) == ("SUCCEEDED", 7, failures + 1)
+        assert _invocation_errors(run) == ["the payload store is briefly down"] * failures + [None]
+    else:
+        assert (run.status, len(calls)) == ("FAILED", MAX_FAILED_INVOCATIONS)
+        assert isinstance(run.error, RetryableSerDesError)
+        assert _invocation_errors(run) == ["the payload store is briefly down"] * 5
+    assert run.metrics.elapsed_ms == retried * INVOCATION_RETRY_MS
+    again = run_durable(
+        _stepping(_StoreDown(0), calls),
+        {},
+        journal=backend.open(),
+        execution_id=run.execution_id,
+    )
+    assert (again.status, again.result) == (run.status, run.result)
+    assert len(calls) == min(failures + 1, MAX_FAILED_INVOCATIONS)
