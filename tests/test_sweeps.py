@@ -536,6 +536,37 @@ def test_a_sweep_whose_local_cluster_workers_cannot_start_fails_cleanly(tmp_path
     assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
 
 
+def test_a_sweep_whose_local_cluster_worker_hangs_while_starting_gives_up(tmp_path, monkeypatch):
+    """A worker that never finishes starting (here its preload blocks) ends the sweep with one
+    error naming it once `WORKER_START_TIMEOUT_S` has passed, instead of waiting forever; no
+    nanny or worker process is left behind, and a rerun runs."""
+    preload = tmp_path / "hang.py"
+    preload.write_text("import time\n\ndef dask_setup(worker):\n    time.sleep(600)\n")
+    settings = {**sweeps.DASK_CONFIG, "distributed.worker.preload": [str(preload)]}
+    monkeypatch.setattr(sweeps, "DASK_CONFIG", MappingProxyType(settings))
+    monkeypatch.setattr(sweeps, "WORKER_START_TIMEOUT_S", 3.0)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    out = tmp_path / "out"
+    started = time.monotonic()
+    with pytest.raises(SweepError, match=r"workers \['0'\] did not start within 3 s"):
+        run_sweep(parse_sweep(SMALL), out, executor="dask", workers=1, progress=False)
+    assert time.monotonic() - started < 60
+    assert files(out) == {}
+    services = {forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid}
+    deadline = time.monotonic() + 10
+    while True:
+        left = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if p.pid not in before | services and p.status() != psutil.STATUS_ZOMBIE
+        ]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [" ".join(p.cmdline()) for p in left] == []
+    assert run_sweep(parse_sweep(SMALL), out, progress=False).ran == 6
+
+
 def test_files_are_byte_identical_whatever_the_executor_and_workers(
     tmp_path, reference, running_cluster
 ):

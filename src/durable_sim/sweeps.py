@@ -72,6 +72,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import stat
 import string
@@ -170,6 +171,11 @@ _ROUTES = "distributed.scheduler.http.routes"
 #: Seconds between a sweep's looks at whether the workers of the cluster it started have all
 #: started or failed (`_await_start`); the workers run its tasks meanwhile.
 START_POLL_S = 0.1
+#: How long `_await_start` waits for a LocalCluster's workers to start before it gives up (s).
+#: A worker starts in ~0.15 s from a running fork server (`python -m benchmarks dask-start`)
+#: and in seconds on a loaded host; one still starting after a minute is stuck (e.g. a preload
+#: that blocks), and neither distributed nor this module would otherwise stop waiting for it.
+WORKER_START_TIMEOUT_S = 60.0
 
 #: What the fork server of a `local_cluster`'s workers imports before it forks them: the Dask
 #: worker, and this module, whose `_run_batch` every task of a sweep calls.
@@ -874,10 +880,20 @@ def _await_start(cluster: Any) -> None:
     """Return once every worker of `cluster` (a `_starting_cluster`'s) has started; raise
     `SweepError` naming those that did not (their error is logged, at ERROR). SpecCluster adds
     the nannies to ``cluster.workers`` once each has started or failed; they are looked at every
-    `START_POLL_S` s, while the workers that have registered run the sweep's tasks."""
+    `START_POLL_S` s, while the workers that have registered run the sweep's tasks; a worker
+    still starting after `WORKER_START_TIMEOUT_S` counts as one that did not start."""
     from distributed.core import Status
 
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     while len(cluster.workers) < len(cluster.worker_spec):
+        if time.monotonic() > deadline:
+            stuck = sorted(str(name) for name in cluster.worker_spec if name not in cluster.workers)
+            _kill_starting_workers(cluster)
+            raise SweepError(
+                f"the Dask LocalCluster's workers {stuck} did not start within "
+                f"{WORKER_START_TIMEOUT_S:g} s (accepted: a host where this package's worker "
+                "processes start, and worker preloads that return)"
+            )
         time.sleep(START_POLL_S)
     failed = sorted(
         str(name) for name, nanny in cluster.workers.items() if nanny.status != Status.running
@@ -887,6 +903,20 @@ def _await_start(cluster: Any) -> None:
             f"the Dask LocalCluster's workers {failed} did not start (the cause is logged "
             "above) (accepted: a host where this package's worker processes can start)"
         )
+
+
+def _kill_starting_workers(cluster: Any) -> None:
+    """SIGKILL the worker process of each nanny of `cluster` still starting, so that its start
+    ends (as a failure) and the cluster can close: a cluster's close waits for every start."""
+    started = {id(nanny) for nanny in cluster.workers.values()}
+    for nanny in list(cluster._created):  # distributed keeps no other list of starting nannies
+        if id(nanny) in started:
+            continue
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        pid = getattr(process, "pid", None)
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _dask_client(scheduler: str) -> Any:
