@@ -93,6 +93,23 @@ def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     assert len(ran) == MAX_FAILED_INVOCATIONS + 1  # an ended execution runs no handler
 
 
+def _crash_then_resume(handler: Any, execution_id: str) -> tuple[Any, list[str]]:
+    """Run `handler` until it dies right after its first checkpoint, then resume it on the same
+    memory journal; the resumed run and the ErrorType of each recorded invocation."""
+    journal = MemoryJournal()
+    with pytest.raises(SimulatedCrash):
+        run_durable(
+            handler,
+            None,
+            journal=journal,
+            execution_id=execution_id,
+            faults=FaultPlan(crash_after_checkpoint=1),
+        )
+    run = run_durable(handler, None, journal=journal, execution_id=execution_id)
+    history = journal.read_history(execution_id)
+    return run, [failure["ErrorType"] for failure in _failures(history)]
+
+
 def test_a_crash_is_passed_over_where_the_official_runner_counts_it() -> None:
     """The first invocation dies after its step's checkpoint, every later one fails: the
     official runner fails the execution at the fifth invocation (the death counted), ours at
@@ -113,19 +130,9 @@ def test_a_crash_is_passed_over_where_the_official_runner_counts_it() -> None:
 
     ran.clear()
     engine = "sim"
-    journal = MemoryJournal()
-    with pytest.raises(SimulatedCrash):
-        run_durable(
-            handler,
-            None,
-            journal=journal,
-            execution_id="c",
-            faults=FaultPlan(crash_after_checkpoint=1),
-        )
-    run = run_durable(handler, None, journal=journal, execution_id="c")
+    run, kinds = _crash_then_resume(handler, "c")
     assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
     assert len(ran) == MAX_FAILED_INVOCATIONS + 1
-    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("c"))]
     assert kinds == [EXIT_ERROR] + ["RuntimeError"] * MAX_FAILED_INVOCATIONS
 
 
@@ -140,19 +147,9 @@ def test_a_crash_between_failed_invocations_neither_counts_nor_ends_the_count() 
             ctx.step(lambda _: None, name="late")  # checkpoint 1 of this process: it dies
         raise BadStr()
 
-    journal = MemoryJournal()
-    with pytest.raises(SimulatedCrash):
-        run_durable(
-            handler,
-            None,
-            journal=journal,
-            execution_id="f",
-            faults=FaultPlan(crash_after_checkpoint=1),
-        )
-    run = run_durable(handler, None, journal=journal, execution_id="f")
+    run, kinds = _crash_then_resume(handler, "f")
     assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
     assert len(ran) == MAX_FAILED_INVOCATIONS + 1
-    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("f"))]
     assert kinds == ["RuntimeError"] * 2 + [EXIT_ERROR] + ["RuntimeError"] * 3
 
 
