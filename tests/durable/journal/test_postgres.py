@@ -326,11 +326,20 @@ def test_a_malformed_history_row_names_its_execution_and_sequence_number(
     )
 
 
+def _writes(execution_id: str) -> dict[str, Any]:
+    """Each fenced write of `execution_id`, as a call of (journal, lease)."""
+    return {
+        "renew": lambda j, lease: j.renew(lease, 30.0),
+        "append": lambda j, lease: j.append(execution_id, [_STEP], lease),
+        "finish_execution": lambda j, lease: j.finish_execution(
+            execution_id, "FAILED", None, {}, _DONE, lease
+        ),
+    }
+
+
 _ON_MISSING = {  # a call about an execution the journal does not hold
     "read_history": lambda j, lease: j.read_history("x"),
-    "renew": lambda j, lease: j.renew(lease, 30.0),
-    "append": lambda j, lease: j.append("x", [_STEP], lease),
-    "finish_execution": lambda j, lease: j.finish_execution("x", "FAILED", None, {}, _DONE, lease),
+    **_writes("x"),
 }
 
 
@@ -378,11 +387,7 @@ def _taken_over(journal: PostgresJournal) -> tuple[Lease, Lease]:
     return first, second
 
 
-_WRITES = {  # each fenced write of execution "e" with `lease`
-    "renew": lambda j, lease: j.renew(lease, 30.0),
-    "append": lambda j, lease: j.append("e", [_STEP], lease),
-    "finish_execution": lambda j, lease: j.finish_execution("e", "FAILED", None, {}, _DONE, lease),
-}
+_WRITES = _writes("e")  # each fenced write of execution "e" with `lease`
 
 
 @pytest.mark.parametrize("write", list(_WRITES))
