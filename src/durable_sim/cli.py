@@ -68,7 +68,7 @@ from durable_sim.latency import PROFILES, LatencyProfile
 from durable_sim.project import find_project_root
 from durable_sim.registry import Registry
 from durable_sim.report import ReportSpec, rebuild_report
-from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, run_sweep
+from durable_sim.sweeps import EXECUTORS, MAX_WORKERS, PointFailedError, run_sweep
 from durable_sim.workloads import WORKLOADS
 
 PROG = "durable-sim"
@@ -841,6 +841,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # final flush does not fail a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         click.echo(f"{PROG}: {exc}", err=True)
+        return 1
+    except PointFailedError as exc:  # a grid point's run: unexpected if it has a traceback
+        hint = f" (set {TRACEBACK_ENV}=1 for the traceback)" if exc.details else ""
+        if exc.details and os.environ.get(TRACEBACK_ENV):
+            click.echo(exc.details.rstrip("\n"), err=True)
+            hint = ""
+        click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}{hint}", err=True)
         return 1
     except DurableSimError as exc:
         click.echo(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}", err=True)

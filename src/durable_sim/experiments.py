@@ -61,6 +61,7 @@ from durable_sim.cost import (
     MB_PER_VCPU,
     MEMORY_RANGE_MB,
     RETENTION_RANGE_DAYS,
+    CostInputError,
     PriceTable,
     lambda_memory_mb,
     load_prices,
@@ -86,7 +87,7 @@ from durable_sim.latency import (
     with_calibration,
 )
 from durable_sim.machine import Machine
-from durable_sim.parameters import check_scalars
+from durable_sim.parameters import accepted, check_scalars, problem
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
 from durable_sim.registry import Origin
@@ -101,7 +102,13 @@ from durable_sim.rows import (
     USAGE_COLUMNS,
     cost_column,
 )
-from durable_sim.storage import IN_MEMORY, Storage, check_database, open_storages
+from durable_sim.storage import (
+    ACCEPTED_DATABASES,
+    IN_MEMORY,
+    Storage,
+    check_database,
+    open_storages,
+)
 from durable_sim.workloads import WORKLOADS, RunEnv, RunValues, Workload
 
 #: The price table every spec costs its runs with unless it names another (project-relative).
@@ -406,17 +413,41 @@ class ExperimentSpec(BaseModel):
             )
         self.latency_profile()
         self.machine()
-        self.price_table()
+        try:
+            self.price_table()
+        except CostInputError as exc:
+            readable = "" if "(accepted:" in str(exc) else f" (accepted: {self.accepted('prices')})"
+            raise ValueError(f"prices={self.prices!r}: {exc}{readable}") from None
         workload.check(self)
         return self
 
     @classmethod
+    def accepted(cls, name: str) -> str:
+        """What field `name` accepts, in words (an error message's ``accepted: ...``): the
+        names registered now for ``workload`` and ``profile``, the kinds of ``database``, a
+        price table's path for ``prices``, else the field's type and bounds
+        (`durable_sim.parameters.accepted`). Raises `KeyError` for an unknown field."""
+        field = cls.model_fields[name]
+        if name == "workload":
+            return f"a registered workload: {', '.join(WORKLOADS)}"
+        if name == "profile":
+            return f"a registered latency profile: {', '.join(PROFILES)}"
+        if name == "database":
+            return ACCEPTED_DATABASES.removeprefix("accepted: ")
+        if name == "prices":
+            return "the path of a price table (YAML), relative to the project root unless absolute"
+        return accepted(field)
+
+    @classmethod
     def parse(cls, values: dict[str, Any]) -> ExperimentSpec:
         """Validate `values` (a mapping of field names to values); a bad one raises `SpecError`
-        with a single clear line."""
+        with a single clear line naming the field, its value and what it accepts
+        (`accepted`): ``bad experiment spec: chunks=0 is out of range (accepted: an int in
+        1..1000000)``; a value a rule refuses says so in the rule's words."""
         if not isinstance(values, dict):
             raise SpecError(
-                f"bad experiment spec: {values!r} is not a mapping of field names to values"
+                f"bad experiment spec: {values!r} is not a mapping of field names to values "
+                f"(accepted: a mapping of {', '.join(cls.model_fields)} to values)"
             )
         try:
             return cls(**values)
@@ -426,9 +457,26 @@ class ExperimentSpec(BaseModel):
                 cause = error.get("ctx", {}).get("error")
                 if isinstance(cause, SettingError):
                     settings.update(cause.settings)
-            raise SpecError(
-                f"bad experiment spec: {validation_line(exc)}", settings=settings
-            ) from None
+            line = " ".join(cls._error_line(exc).split())  # a cause's message may span lines
+            raise SpecError(f"bad experiment spec: {line}", settings=settings) from None
+
+    @classmethod
+    def _error_line(cls, exc: ValidationError) -> str:
+        """The first error of `exc` as one line naming the value and what is accepted."""
+        error = exc.errors()[0]
+        loc = error["loc"]
+        what = problem(error)
+        if what is None or not loc:  # a rule's own message (it names the value and the range)
+            return validation_line(exc)
+        name = str(loc[0])
+        if error["type"] == "extra_forbidden":
+            return f"{name}={error['input']!r} {what} (accepted: {', '.join(cls.model_fields)})"
+        if name not in cls.model_fields:
+            return validation_line(exc)
+        given = name if error["type"] == "missing" else f"{name}={_shown(name, error['input'])}"
+        if len(loc) > 1:  # an entry of a mapping
+            given = f"{name}[{loc[1]!r}]={error['input']!r}"
+        return f"{given} {what} (accepted: {cls.accepted(name)})"
 
     def derive(self, **changes: Any) -> ExperimentSpec:
         """This spec with `changes` (field names to values), validated as `parse` validates
@@ -475,6 +523,11 @@ class ExperimentSpec(BaseModel):
             return self.memory_mb
         machine = self.machine()
         return lambda_memory_mb(machine.cores) if machine.kind == "lambda" else MB_PER_VCPU
+
+
+def _shown(name: str, value: Any) -> str:
+    """`value` of field `name` for a message: its repr, a database's secrets masked."""
+    return repr(redact(value)) if name == "database" and isinstance(value, str) else repr(value)
 
 
 def run_seeds(seed: int, runs: int) -> list[int]:

@@ -11,7 +11,9 @@ parameters are). Models using them set pydantic's strict mode, so that:
 - a list of names (`Names`) takes a list or a tuple and becomes a tuple.
 
 `accepted` renders a field's type and bounds as the one-line text an error message ends with
-("an int in 1..300", "a number in (0, 1]"), so the range is written once, in the constraint.
+("an int in 1..300", "a number in (0, 1]"), so the range is written once, in the constraint;
+`problem` says in a few words what pydantic found wrong with a value ("is out of range"), for a
+message that ends with that range instead of pydantic's own sentence.
 `check_numbers` gives a lax model (`durable_sim.experiments.ExperimentSpec`) the same rule:
 booleans, strings and NaN are never numbers; `check_scalars` adds that only ``True`` and
 ``False`` are booleans, for models with boolean fields (a workload's options, checked by the
@@ -28,6 +30,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BeforeValidator, Field
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 
 def _integral(value: object) -> object:
@@ -83,6 +86,8 @@ def _describe(annotation: Any, metadata: list[Any]) -> str:
     bounds = _bounds(metadata)
     if get_origin(annotation) is Literal:
         return " or ".join(repr(v) for v in get_args(annotation))
+    if get_origin(annotation) is dict:
+        return f"a mapping of names, each to {_describe(get_args(annotation)[1], [])}"
     if get_origin(annotation) in (list, tuple):
         item = get_args(annotation)[0]
         size = "a non-empty list" if bounds.get("min_length", 0) >= 1 else "a list"
@@ -107,6 +112,8 @@ def _describe(annotation: Any, metadata: list[Any]) -> str:
         if right:
             return f"a number {'<=' if right[-1] == ']' else '<'} {right[:-1]}"
         return "a number"
+    if annotation is bool:
+        return "True or False"
     if annotation is str:
         return "a non-empty string" if bounds.get("min_length", 0) >= 1 else "a string"
     return getattr(annotation, "__name__", str(annotation))
@@ -117,6 +124,43 @@ def accepted(field: FieldInfo) -> str:
     ``"a number in (0, 1]"``, ``"'map' or 'sequential'"``, ``"a non-empty list, each a number
     in (0, 3600000]"``)."""
     return _describe(field.annotation, list(field.metadata))
+
+
+#: pydantic's error types of a value outside a field's bounds (numbers, lengths).
+_OUT_OF_RANGE = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "string_too_short",
+        "string_too_long",
+        "too_short",
+        "too_long",
+    }
+)
+
+
+def problem(error: ErrorDetails) -> str | None:
+    """What is wrong with the value of one pydantic `error`, in words that precede the field's
+    accepted range (`accepted`): ``"is out of range"``, ``"is not one of the accepted
+    values"``, ``"is not a whole number"``, ``"is required, missing"``, ``"is not a field"``,
+    or ``"has the wrong type (list)"``; None for an error a validator raised (``value_error``,
+    ``assertion_error``), whose own message already says it."""
+    kind = error["type"]
+    if kind in ("value_error", "assertion_error"):
+        return None
+    if kind in _OUT_OF_RANGE:
+        return "is out of range"
+    if kind in ("literal_error", "enum"):
+        return "is not one of the accepted values"
+    if kind == "int_from_float":
+        return "is not a whole number"
+    if kind == "missing":
+        return "is required, missing"
+    if kind == "extra_forbidden":
+        return "is not a field"
+    return f"has the wrong type ({type(error['input']).__name__})"
 
 
 def _numeric(annotation: Any) -> bool:

@@ -79,6 +79,7 @@ import string
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -95,11 +96,15 @@ from tqdm.auto import tqdm
 
 from durable_sim import yamlfile
 from durable_sim.dsn import redact
-from durable_sim.errors import SidecarMismatchError
+from durable_sim.errors import (
+    DurableSimError,
+    SidecarMismatchError,
+    SpecError,
+    StorageUnavailableError,
+)
 from durable_sim.experiments import (
     ExperimentSpec,
     Registrations,
-    SpecError,
     code_digest,
     environment_record,
     run_experiment,
@@ -279,6 +284,20 @@ def _shown(value: Any) -> str:
     return repr(redact(value)) if isinstance(value, str) else repr(value)
 
 
+def _unrepeated(values: Mapping[str, Any], reason: str) -> str:
+    """`reason` (a message about a grid point whose values `_describe` names) with the grid
+    value it begins with named by its key alone: ``chunks=0 is out of range`` and ``database
+    'x' cannot be reached`` become ``chunks is out of range`` and ``database cannot be
+    reached``, since the point's description has just said ``chunks=0``, ``database='x'``."""
+    for key, value in values.items():
+        for shown in (repr(value), _shown(value)):
+            for given in (f"{key}={shown}", f"{key} {shown}"):
+                end = len(given)
+                if reason.startswith(given) and reason[end : end + 1] in (" ", ":"):
+                    return key + reason[end:]
+    return reason
+
+
 def _check_keys(where: str, keys: Sequence[Any], source: str) -> None:
     fields = sorted(ExperimentSpec.model_fields)
     for key in keys:
@@ -307,8 +326,9 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
             f"got {type(document).__name__}"
         )
     unknown = [key for key in document if key not in SWEEP_KEYS]
-    if unknown or any(key not in document for key in SWEEP_KEYS):
-        bad = f"unknown key {unknown[0]!r}" if unknown else "missing key"
+    missing = [key for key in SWEEP_KEYS if key not in document]
+    if unknown or missing:
+        bad = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
         raise SweepError(f"bad sweep {source}: {bad} (accepted: exactly {list(SWEEP_KEYS)})")
     base, grid = document["base"], document["grid"]
     for name, part in (("base", base), ("grid", grid)):
@@ -344,7 +364,7 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
         try:
             spec = ExperimentSpec.parse({**base, **raw})
         except SpecError as exc:
-            reason = str(exc).removeprefix("bad experiment spec: ")
+            reason = _unrepeated(raw, str(exc).removeprefix("bad experiment spec: "))
             raise SweepError(f"bad sweep {source}: grid point {_describe(raw)}: {reason}") from None
         # As the spec is written down: a DSN without its secrets (`ExperimentSpec`'s dump).
         dumped = spec.model_dump(include=set(keys))
@@ -395,7 +415,10 @@ def load_sweep(path: str | Path) -> Sweep:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise SweepError(f"bad sweep file {str(path)!r}: {problem}{where}") from None
+        raise SweepError(
+            f"bad sweep file {str(path)!r}: {problem}{where} (accepted: a YAML mapping with "
+            f"keys {list(SWEEP_KEYS)})"
+        ) from None
     return parse_sweep(document, source=str(path))
 
 
@@ -639,8 +662,76 @@ def quiet_sweeps(root: Path) -> Iterator[list[Path]]:
 
 # A point to run: (its position in the grid, its spec, its CSV file name).
 _Item = tuple[int, ExperimentSpec, str]
-# What a batch returns: each of its points as saved.
-_Done = list[_Saved]
+
+
+class _Failure(NamedTuple):
+    """The error that stopped a batch, as a worker sends it (plain values, which always cross
+    a process boundary): the grid position of the point whose run or save raised it (None for
+    an error before any point, e.g. a worker that cannot see the output directory), its type's
+    name, its message, whether it is ours (`DurableSimError`) and bad usage (`SpecError`,
+    `StorageUnavailableError`: a value or a database the sweep cannot use), and its traceback."""
+
+    position: int | None
+    kind: str
+    message: str
+    ours: bool
+    usage: bool
+    traceback: str
+
+
+class _Done(NamedTuple):
+    """What a batch did: each point it saved, then the error that stopped it, if any. A worker
+    returns its error as a value rather than raising it, so that the executor has no failed
+    task to report (distributed's workers log each one with its traceback, at ERROR) and the
+    sweep reports it once, naming the point (`_raise`)."""
+
+    saved: list[_Saved]
+    failure: _Failure | None = None
+
+
+def _failure(position: int | None, exc: Exception) -> _Failure:
+    return _Failure(
+        position,
+        type(exc).__name__,
+        str(exc),
+        isinstance(exc, DurableSimError),
+        isinstance(exc, SpecError | StorageUnavailableError),
+        "".join(traceback.format_exception(exc)),
+    )
+
+
+class PointFailedError(DurableSimError, RuntimeError):
+    """A grid point's run (or save) raised an error that is not bad usage: a workload or engine
+    that fails, a bug. One line naming the sweep, the point's grid values and the error (its
+    type and message); `details` is the traceback of an unexpected error (not a
+    `DurableSimError`: a bug) where it was raised, a worker's perhaps, else empty."""
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def _raise(failure: _Failure, sweep: Sweep) -> None:
+    """Raise the error of a batch's `failure`, naming the grid point of `sweep` it stopped at:
+    bad usage (a value the run refused, a database out of reach) as `SweepError`, an error of
+    ours as `PointFailedError` with its type, any other as `PointFailedError` "unexpected", and
+    an error before any point (the worker's own checks) as `SweepError` as it was raised."""
+    if failure.position is None:
+        if failure.usage:
+            raise SweepError(failure.message)
+        raise SweepError(
+            f"a worker failed before its first point: {failure.kind}: {failure.message}"
+        )
+    point = sweep.points[failure.position]
+    where = f"sweep {sweep.source}: grid point {_describe(point.values)}"
+    if failure.usage:
+        message = failure.message.removeprefix("bad experiment spec: ")
+        raise SweepError(f"{where}: {_unrepeated(point.values, message)}")
+    kind = failure.kind if failure.ours else f"unexpected {failure.kind}"
+    details = "" if failure.ours else failure.traceback
+    raise PointFailedError(f"{where}: {kind}: {failure.message}", details=details)
+
+
 # One task: (output directory, lock token, code digest, the registrations its points name, the
 # points to run).
 _Task = tuple[str, str, str, tuple[Registrations, ...], list[_Item]]
@@ -652,22 +743,27 @@ def _run_points(
     out: Path, items: Sequence[_Item], environment: Mapping[str, Any], token: str | None = None
 ) -> _Done:
     """Run and save each point; `environment` is this process's `environment_record`, made once
-    for all of them. With the sweep's lock `token` (a worker), stop, saving nothing more, once
-    the lock no longer holds it (the sweep that sent the batch has stopped, and a rerun may own
-    the directory): checked before each point runs and, under the save lock, right before it
-    is saved (`_saving`)."""
-    done = []
+    for all of them. An error of a point's run or save ends the batch, returned with the points
+    saved before it (`_Done`). With the sweep's lock `token` (a worker), stop, saving nothing
+    more, once the lock no longer holds it (the sweep that sent the batch has stopped, and a
+    rerun may own the directory): checked before each point runs and, under the save lock, right
+    before it is saved (`_saving`)."""
+    done: list[_Saved] = []
     for position, spec, file in items:
         if token is not None and not _still_held(out, token):
             break
-        rows = run_experiment(spec)
-        with nullcontext(True) if token is None else _saving(out, token) as held:
-            if not held:
-                break
-            # Durable as a whole before the index is written (`run_sweep`), not point by point.
-            path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
+        try:
+            rows = run_experiment(spec)
+            with nullcontext(True) if token is None else _saving(out, token) as held:
+                if not held:
+                    break
+                # Durable as a whole before the index is written (`run_sweep`), not point by
+                # point.
+                path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
+        except Exception as exc:
+            return _Done(done, _failure(position, exc))
         done.append(_saved(position, len(rows), path.read_bytes()))
-    return done
+    return _Done(done)
 
 
 def _still_held(out: Path, token: str) -> bool:
@@ -710,8 +806,22 @@ def _run_batch(task: _Task) -> _Done:
     """A worker's task: check it writes where the client reads and runs the client's code, make
     the registrations its points name (workloads, profiles), then run and save its points with
     this process's `environment_record` (`_process_environment`: the worker's packages go into
-    its points' sidecars), until the sweep lets go of the directory (`_run_points`)."""
+    its points' sidecars), until the sweep lets go of the directory (`_run_points`). An error is
+    returned, not raised (`_Done`)."""
     out, token, code, registrations, items = task
+    try:
+        environment = _prepare(out, token, code, registrations)
+    except Exception as exc:
+        return _Done([], _failure(None, exc))
+    return _run_points(Path(out), items, environment, token)
+
+
+def _prepare(
+    out: str, token: str, code: str, registrations: tuple[Registrations, ...]
+) -> Mapping[str, Any]:
+    """A worker's checks and set-up before a batch's first point (`_run_batch`); returns the
+    process's `environment_record`. Raises `SweepError` for a worker that cannot see `out` or
+    runs other code than `code`, and what restoring a registration raises."""
     if _lock_token(Path(out)) != token:
         raise SweepError(
             f"a worker on host {socket.gethostname()!r} cannot see the output directory {out!r} "
@@ -726,7 +836,7 @@ def _run_batch(task: _Task) -> _Done:
         )
     for registration in registrations:
         registration.restore()
-    return _run_points(Path(out), items, environment, token)
+    return environment
 
 
 @functools.cache
@@ -1158,8 +1268,10 @@ def run_sweep(
         for done in stack.enter_context(
             closing(_batches(work, client, cluster, workers, batch_size))
         ):
-            saved.update((s.position, s) for s in done)
-            bar.update(len(done))
+            saved.update((s.position, s) for s in done.saved)
+            bar.update(len(done.saved))
+            if done.failure is not None:
+                _raise(done.failure, sweep)
         bar.close()
         fsync_files(path for _, _, file in todo for path in (out / file, sidecar_path(out / file)))
         index = _index(sweep, saved)
