@@ -322,7 +322,7 @@ _MAX_RUNS_X = "'--max-runs': 'x' is not an integer (accepted: an integer >= 1)"
         (["sweep", "{tmp}/bad.yaml", "--out", "{tmp}/o"], "bad sweep file '{tmp}/bad.yaml'"),
         (["sweep", "{tmp}/sweep_grid.yaml", "--out", "{tmp}/o"], "a non-empty list of values"),
         (["sweep", "{tmp}/sweep_value.yaml", "--out", "{tmp}/o"], "grid point runs=0"),
-        (["sweep", "{tmp}/sweep_list.yaml", "--out", "{tmp}/o"], "expected a mapping"),
+        (["sweep", "{tmp}/sweep_list.yaml", "--out", "{tmp}/o"], "[1, 2] is no mapping"),
         (["sweep", "{tmp}/sweep_twice.yaml", "--out", "{tmp}/o"], "key 'grid' given twice"),
         # bad worker flags
         ([*WORKER, "--journal", "{tmp}/j.db", "--poll-s", "nan"], "nan is out of range (accepted"),
@@ -416,8 +416,7 @@ SHOWN = "user=su password=*** dbname=postgres host=127.0.0.1 port={port} sslpass
         ),
         (
             ["sweep", "{tmp}/sweep_dsn.yaml", "--out", "{tmp}/o"],
-            "grid point database='postgresql+psycopg://su:***@h/db': database "
-            "'postgresql+psycopg://su:***@h/db' is unknown",
+            "grid point database='postgresql+psycopg://su:***@h/db': database is unknown",
         ),
         (
             ["sweep", "{tmp}/sweep_passwords.yaml", "--out", "{tmp}/o"],

@@ -38,7 +38,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ from durable_sim.machine import Machine
 from durable_sim.parameters import accepted, check_scalars, problem
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
-from durable_sim.registry import Origin
+from durable_sim.registry import Origin, Registry, UnknownNameError
 from durable_sim.rows import (
     COST_COLUMNS,
     COST_COMPONENTS,
@@ -122,6 +122,8 @@ class RunFailedError(DurableSimError, RuntimeError):
     result: the experiment stops instead of writing a row that says ``ok=False``.
     """
 
+
+T = TypeVar("T")
 
 #: The fields whose ``applies_to`` conditions every spec enforces (`ExperimentSpec`).
 RUN_KIND_FIELDS = ("workload", "clock")
@@ -382,15 +384,26 @@ class ExperimentSpec(BaseModel):
                         f"{field.default!r})"
                     )
 
+    def _registered(self, registry: Registry[T], name: str) -> T:
+        """What field `name`'s value names in `registry`; `ValueError` naming the value and
+        the names registered (`accepted`) if it names nothing there."""
+        value = getattr(self, name)
+        try:
+            return registry[value]
+        except UnknownNameError:
+            raise ValueError(
+                f"{name}={value!r} is not registered (accepted: {self.accepted(name)})"
+            ) from None
+
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
-        workload = WORKLOADS[self.workload]  # UnknownNameError lists the registered names
+        workload = self._registered(WORKLOADS, "workload")
         if self.model not in workload.models:
             raise ValueError(
                 f"workload {self.workload!r} has no model {self.model!r} "
                 f"(accepted: {list(workload.models)})"
             )
-        PROFILES[self.profile]
+        self._registered(PROFILES, "profile")
         self._check_applies()
         if self.engine == "aws-local" and self.clock != "wall":
             wall = {"clock": "wall"}
@@ -402,7 +415,7 @@ class ExperimentSpec(BaseModel):
         )
         if unknown or "cores" in self.costs:
             raise ValueError(
-                f"costs has unknown cost name(s) {unknown or ['cores']} (accepted: "
+                f"costs={self.costs!r} has unknown cost name(s) {unknown or ['cores']} (accepted: "
                 f"{list(CALIBRATED[1:])} and their '_sigma' spreads; cores is its own field)"
             )
         check_database(self.database)

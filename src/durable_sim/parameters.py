@@ -143,15 +143,15 @@ _OUT_OF_RANGE = frozenset(
 
 def problem(error: ErrorDetails) -> str | None:
     """What is wrong with the value of one pydantic `error`, in words that precede the field's
-    accepted range (`accepted`): ``"is out of range"``, ``"is not one of the accepted
-    values"``, ``"is not a whole number"``, ``"is required, missing"``, ``"is not a field"``,
-    or ``"has the wrong type (list)"``; None for an error a validator raised (``value_error``,
-    ``assertion_error``), whose own message already says it."""
+    accepted range (`accepted`): ``"is out of range"``, ``"is empty"``, ``"is not one of the
+    accepted values"``, ``"is not a whole number"``, ``"is required, missing"``, ``"is not a
+    field"``, or ``"has the wrong type (list)"``; None for an error a validator raised
+    (``value_error``, ``assertion_error``), whose own message already says it."""
     kind = error["type"]
     if kind in ("value_error", "assertion_error"):
         return None
     if kind in _OUT_OF_RANGE:
-        return "is out of range"
+        return "is empty" if error["input"] in ("", [], ()) else "is out of range"
     if kind in ("literal_error", "enum"):
         return "is not one of the accepted values"
     if kind == "int_from_float":

@@ -276,7 +276,12 @@ def _point_id(values: Mapping[str, Any]) -> str:
 def _describe(values: Mapping[str, Any]) -> str:
     """Grid values for a message, a text's secrets masked (a DSN's password: `redact`)."""
     shown = (f"{key}={_shown(value)}" for key, value in values.items())
-    return ", ".join(shown) or "(the base alone)"
+    return ", ".join(shown)
+
+
+def _point(values: Mapping[str, Any]) -> str:
+    """A grid point in a message: ``grid point chunks=10``, or ``base`` (a grid without keys)."""
+    return f"grid point {_describe(values)}" if values else "base"
 
 
 def _shown(value: Any) -> str:
@@ -322,8 +327,8 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
     """
     if not isinstance(document, Mapping):
         raise SweepError(
-            f"bad sweep {source}: expected a mapping with keys {list(SWEEP_KEYS)}, "
-            f"got {type(document).__name__}"
+            f"bad sweep {source}: {document!r:.60} is no mapping (accepted: a mapping with "
+            f"keys {list(SWEEP_KEYS)})"
         )
     unknown = [key for key in document if key not in SWEEP_KEYS]
     missing = [key for key in SWEEP_KEYS if key not in document]
@@ -365,7 +370,7 @@ def parse_sweep(document: Any, *, source: str = "<sweep>") -> Sweep:
             spec = ExperimentSpec.parse({**base, **raw})
         except SpecError as exc:
             reason = _unrepeated(raw, str(exc).removeprefix("bad experiment spec: "))
-            raise SweepError(f"bad sweep {source}: grid point {_describe(raw)}: {reason}") from None
+            raise SweepError(f"bad sweep {source}: {_point(raw)}: {reason}") from None
         # As the spec is written down: a DSN without its secrets (`ExperimentSpec`'s dump).
         dumped = spec.model_dump(include=set(keys))
         values = {key: dumped[key] for key in keys}
@@ -407,7 +412,7 @@ def load_sweep(path: str | Path) -> Sweep:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SweepError(
-            f"bad sweep file {str(path)!r}: {reason} (accepted: a readable YAML file)"
+            f"bad sweep file {str(path)!r}: {reason} (accepted: a readable UTF-8 YAML file)"
         ) from None
     try:
         document = yamlfile.load(text)
@@ -415,10 +420,10 @@ def load_sweep(path: str | Path) -> Sweep:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise SweepError(
-            f"bad sweep file {str(path)!r}: {problem}{where} (accepted: a YAML mapping with "
-            f"keys {list(SWEEP_KEYS)})"
-        ) from None
+        accepted = f"a YAML mapping with keys {list(SWEEP_KEYS)}"
+        if "accepted: " not in problem:  # else the problem says what is accepted (a key once)
+            where += f" (accepted: {accepted})"
+        raise SweepError(f"bad sweep file {str(path)!r}: {problem}{where}") from None
     return parse_sweep(document, source=str(path))
 
 
@@ -723,7 +728,7 @@ def _raise(failure: _Failure, sweep: Sweep) -> None:
             f"a worker failed before its first point: {failure.kind}: {failure.message}"
         )
     point = sweep.points[failure.position]
-    where = f"sweep {sweep.source}: grid point {_describe(point.values)}"
+    where = f"sweep {sweep.source}: {_point(point.values)}"
     if failure.usage:
         message = failure.message.removeprefix("bad experiment spec: ")
         raise SweepError(f"{where}: {_unrepeated(point.values, message)}")

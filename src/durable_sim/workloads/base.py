@@ -32,7 +32,7 @@ from durable_sim.durable import DurableRun, Responder
 from durable_sim.engines import run_durable
 from durable_sim.latency import LatencyProfile, Sampler
 from durable_sim.machine import MachineState
-from durable_sim.parameters import accepted, check_scalars
+from durable_sim.parameters import accepted, check_scalars, problem
 
 if TYPE_CHECKING:
     from durable_sim.storage import RunStorage
@@ -174,8 +174,11 @@ class Workload:
             message = str(err["msg"]).removeprefix("Value error, ")
             if name not in fields:  # an error of the whole model (e.g. two options disagree)
                 raise ValueError(f"workload {self.name!r} options: {message}") from None
+            # In the spec's words for its own fields (`ExperimentSpec.parse`): "is out of range".
+            what = problem(err)
+            said = f": {message}" if what is None else f" {what}"
             raise ValueError(
-                f"workload {self.name!r} option {name}={err['input']!r}: {message} "
+                f"workload {self.name!r} option {name}={err['input']!r}{said} "
                 f"(accepted: {accepted(fields[name])})"
             ) from None
 
