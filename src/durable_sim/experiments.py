@@ -90,7 +90,7 @@ from durable_sim.machine import Machine
 from durable_sim.parameters import accepted, check_scalars, problem
 from durable_sim.progress import Progress, progress_reporter
 from durable_sim.project import project_root
-from durable_sim.registry import Origin, Registry, UnknownNameError
+from durable_sim.registry import Named, Origin, Registry, UnknownNameError
 from durable_sim.rows import (
     COST_COLUMNS,
     COST_COMPONENTS,
@@ -123,7 +123,7 @@ class RunFailedError(DurableSimError, RuntimeError):
     """
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Named)
 
 #: The fields whose ``applies_to`` conditions every spec enforces (`ExperimentSpec`).
 RUN_KIND_FIELDS = ("workload", "clock")
