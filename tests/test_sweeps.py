@@ -100,7 +100,10 @@ def small_reference(tmp_path_factory) -> dict[str, bytes]:
     [
         ([1, 2], "[1, 2] is no mapping (accepted: a mapping with keys ['base', 'grid'])"),
         ({"base": {}, "grid": {}, "runs": 3}, "unknown key 'runs' (accepted: exactly"),
-        ({"base": {"workload": "counter"}}, "missing key (accepted: exactly ['base', 'grid'])"),
+        (
+            {"base": {"workload": "counter"}},
+            "missing key 'grid' (accepted: exactly ['base', 'grid'])",
+        ),
         ({"base": [1], "grid": {}}, "base must be a mapping, got [1]"),
         ({"base": {}, "grid": {"chunkz": [1]}}, "grid key 'chunkz' is not an experiment spec"),
         ({"base": {"colour": "red"}, "grid": {}}, "base key 'colour' is not an experiment spec"),
@@ -925,8 +928,8 @@ def test_an_interrupted_parallel_sweep_resumes_with_the_same_files(
     assert not (out / INDEX_FILE).exists()
     assert (out / LOCK_FILE).read_text() == ""
     saved = len(list(out.glob("*.meta.json")))
-    # A LocalCluster's first worker runs tasks while the sweep waits for the others to start
-    # (`_await_start`) before it takes results: under load it may have run them all by then.
+    # Dask cannot stop a batch a worker has started, and a worker may take its next ones before
+    # the sweep's interrupt reaches the scheduler: under load it may have run them all by then.
     assert interrupted["batch_size"] <= saved <= 16
     result = run_sweep(parse_sweep(MEDIUM), out, progress=False, **resumed)
     assert result.skipped >= interrupted["batch_size"] and result.ran + result.skipped == 16

@@ -174,9 +174,10 @@ DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
 _ROUTES = "distributed.scheduler.http.routes"
 
 #: Seconds between a sweep's looks at whether the workers of the cluster it started have all
-#: started or failed (`_await_start`); the workers run its tasks meanwhile.
+#: started or failed (`_while_starting`), while it takes the results of those that run its tasks
+#: meanwhile (one that arrives between two looks waits for the next).
 START_POLL_S = 0.1
-#: How long `_await_start` waits for a LocalCluster's workers to start before it gives up (s).
+#: How long a sweep waits for a LocalCluster's workers to start before it gives up (s).
 #: A worker starts in ~0.15 s from a running fork server (`python -m benchmarks dask-start`)
 #: and in seconds on a loaded host; one still starting after a minute is stuck (e.g. a preload
 #: that blocks), and neither distributed nor this module would otherwise stop waiting for it.
@@ -972,7 +973,7 @@ def _starting_cluster(workers: int) -> Iterator[tuple[Any, LocalCluster]]:
     tasks while the fork server imports (`FORKSERVER_PRELOAD`), and each worker takes tasks as
     it registers, not once every nanny has seen its worker start (nannies poll for that every
     50 ms). The client connects to the scheduler's address (a client given the cluster itself
-    waits for its workers). `_await_start` raises a worker's failure to start. The cluster's
+    waits for its workers). `_while_starting` raises a worker's failure to start. The cluster's
     settings (`_cluster_settings`) stay this process's Dask configuration until it is closed, on
     exit (`_close_dask`), since its nannies read them as they start their workers."""
     from distributed import Client
@@ -991,25 +992,29 @@ def _starting_cluster(workers: int) -> Iterator[tuple[Any, LocalCluster]]:
             _close_dask(client, cluster)
 
 
-def _await_start(cluster: Any) -> None:
-    """Return once every worker of `cluster` (a `_starting_cluster`'s) has started; raise
-    `SweepError` naming those that did not (their error is logged, at ERROR). SpecCluster adds
-    the nannies to ``cluster.workers`` once each has started or failed; they are looked at every
-    `START_POLL_S` s, while the workers that have registered run the sweep's tasks; a worker
-    still starting after `WORKER_START_TIMEOUT_S` counts as one that did not start."""
+def _while_starting(finished: Any, cluster: Any) -> Generator[_Done]:
+    """The results in `finished` (a `distributed.as_completed` with results) as they arrive
+    while the workers of `cluster` (a `_starting_cluster`'s) start, looked at every
+    `START_POLL_S` s; returns once every worker has started (`_all_started`: its errors
+    propagate), the results still to come left in `finished`. The workers that have registered
+    run the sweep's tasks meanwhile, and their results and the sweep's progress flow at once."""
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+    while not _all_started(cluster, deadline):
+        if not finished.has_ready():
+            time.sleep(START_POLL_S)
+        while finished.has_ready():
+            _, done = next(finished)  # does not block; raises a failed task's error
+            yield done
+
+
+def _all_started(cluster: Any, deadline: float) -> bool:
+    """Whether every worker of `cluster` has started. Raises `SweepError` naming those that
+    failed to start (their error is logged, at ERROR), or, past `deadline` (`time.monotonic`),
+    those still starting (`WORKER_START_TIMEOUT_S`), whose processes it kills so that the
+    cluster can close. SpecCluster adds a nanny to ``cluster.workers`` once it has started or
+    failed."""
     from distributed.core import Status
 
-    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while len(cluster.workers) < len(cluster.worker_spec):
-        if time.monotonic() > deadline:
-            stuck = sorted(str(name) for name in cluster.worker_spec if name not in cluster.workers)
-            _kill_starting_workers(cluster)
-            raise SweepError(
-                f"the Dask LocalCluster's workers {stuck} did not start within "
-                f"{WORKER_START_TIMEOUT_S:g} s (accepted: a host where this package's worker "
-                "processes start, and worker preloads that return)"
-            )
-        time.sleep(START_POLL_S)
     failed = sorted(
         str(name) for name, nanny in cluster.workers.items() if nanny.status != Status.running
     )
@@ -1018,13 +1023,26 @@ def _await_start(cluster: Any) -> None:
             f"the Dask LocalCluster's workers {failed} did not start (the cause is logged "
             "above) (accepted: a host where this package's worker processes can start)"
         )
+    if len(cluster.workers) == len(cluster.worker_spec):
+        return True
+    if time.monotonic() > deadline:
+        # SpecCluster adds the nannies it started together to ``workers`` once all have.
+        started = {str(nanny.name) for nanny in _nannies(cluster) if nanny.status == Status.running}
+        stuck = sorted(str(name) for name in cluster.worker_spec if str(name) not in started)
+        _kill_starting_workers(cluster)
+        raise SweepError(
+            f"the Dask LocalCluster's workers {stuck} did not start within "
+            f"{WORKER_START_TIMEOUT_S:g} s (accepted: a host where this package's worker "
+            "processes start, and worker preloads that return)"
+        )
+    return False
 
 
 def _kill_starting_workers(cluster: Any) -> None:
     """SIGKILL the worker process of each nanny of `cluster` still starting, so that its start
     ends (as a failure) and the cluster can close: a cluster's close waits for every start."""
     started = {id(nanny) for nanny in cluster.workers.values()}
-    for nanny in list(cluster._created):  # distributed keeps no other list of starting nannies
+    for nanny in _nannies(cluster):
         if id(nanny) in started:
             continue
         process = getattr(getattr(nanny, "process", None), "process", None)
@@ -1032,6 +1050,12 @@ def _kill_starting_workers(cluster: Any) -> None:
         if pid is not None:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _nannies(cluster: Any) -> list[Any]:
+    """Every nanny `cluster` has created, started or starting: distributed keeps no public list
+    of those still starting (``SpecCluster._created``; the pinned version's)."""
+    return list(cluster._created)
 
 
 def _dask_client(scheduler: str) -> Any:
@@ -1092,16 +1116,17 @@ def _server_type(address: str, timeout: float) -> str | None:
 
 def _dask(tasks: list[_Task], client: Any, cluster: LocalCluster | None) -> Generator[_Done]:
     """The tasks' results as they finish: sent to the scheduler in one graph, gathered by the
-    client's event loop as they finish (a task's error is raised here). On a `cluster` this
-    process started, first waits for its workers to have started (`_await_start`): they run the
-    tasks meanwhile."""
+    client's event loop as they finish (a failed task's error, such as a worker lost, is raised
+    here). On a `cluster` this process started, its workers' start is watched meanwhile
+    (`_while_starting`): one that fails to start ends the sweep, even after every result."""
     from distributed import as_completed as dask_as_completed
 
     futures = client.map(_run_batch, tasks, pure=False)
     try:
+        finished = dask_as_completed(futures, with_results=True, loop=client.loop)
         if cluster is not None:
-            _await_start(cluster)
-        for _, done in dask_as_completed(futures, with_results=True, loop=client.loop):
+            yield from _while_starting(finished, cluster)
+        for _, done in finished:
             yield done
     finally:
         client.cancel(futures)
