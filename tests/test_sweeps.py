@@ -207,7 +207,7 @@ def test_unreadable_and_invalid_yaml_files(tmp_path):
         load_sweep(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("base: {workload: video\ngrid: {}\n")
-    with pytest.raises(SweepError, match=r"broken.yaml': .* at line 2, column 5$"):
+    with pytest.raises(SweepError, match=r"broken.yaml': .* at line 2, column 5 \(accepted: "):
         load_sweep(broken)
     twice = tmp_path / "twice.yaml"
     twice.write_text("base: {workload: counter}\ngrid: {runs: [1]}\ngrid: {seed: [1, 2]}\n")
@@ -966,7 +966,7 @@ def test_a_batch_stops_once_its_sweep_lets_go_of_the_directory(tmp_path, monkeyp
 
     monkeypatch.setattr(sweeps, "run_experiment", letting_go)
     done = sweeps._run_batch((str(out), "client-token", code_digest(), (), items))
-    assert done == [] and len(calls) == 1
+    assert done == sweeps._Done([]) and len(calls) == 1
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == []
 
 
@@ -989,12 +989,20 @@ def test_a_worker_that_cannot_see_the_output_directory_or_runs_other_code_refuse
     out.mkdir()
     point = parse_sweep(SMALL).points[0]
     item = [(0, point.spec, point.file)]
+    sweep = parse_sweep(SMALL)
     with _held_by_sweep(out, "client-token"):
-        with pytest.raises(SweepError, match="cannot see the output directory"):
-            sweeps._run_batch((str(out), "another-token", code_digest(), (), item))
-        with pytest.raises(SweepError, match=r"runs durable-sim code \w{12}, the client 0{12}"):
-            sweeps._run_batch((str(out), "client-token", "0" * 64, (), item))
-        [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item))
+        for task, message in [
+            ((str(out), "another-token", code_digest(), (), item), "cannot see the output dir"),
+            (
+                (str(out), "client-token", "0" * 64, (), item),
+                r"runs durable-sim code \w{12}, the client 0{12}",
+            ),
+        ]:
+            done = sweeps._run_batch(task)  # the error is returned: no failed task to log
+            assert done.saved == [] and done.failure is not None
+            with pytest.raises(SweepError, match=message):
+                sweeps._raise(done.failure, sweep)
+        [saved] = sweeps._run_batch((str(out), "client-token", code_digest(), (), item)).saved
     data = (out / point.file).read_bytes()
     assert (saved.position, saved.rows, saved.sha256) == (0, 2, hashlib.sha256(data).hexdigest())
 
@@ -1104,9 +1112,8 @@ def test_a_batch_of_a_killed_sweep_saves_nothing(tmp_path):
     token = f"{socket.gethostname()}:1234:5678"
     (out / LOCK_FILE).write_text(token)  # the token of a sweep that is gone
     point = parse_sweep(SMALL).points[0]
-    assert (
-        sweeps._run_batch((str(out), token, code_digest(), (), [(0, point.spec, point.file)])) == []
-    )
+    done = sweeps._run_batch((str(out), token, code_digest(), (), [(0, point.spec, point.file)]))
+    assert done == sweeps._Done([])
     assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
     with _held_by_sweep(out, token):
         assert sweeps._still_held(out, token)
@@ -1242,7 +1249,7 @@ def test_the_pool_of_a_sigkilled_sweep_exits_and_saves_nothing_over_a_rerun(tmp_
     )
     assert rerun.returncode == 0, rerun.stderr
     (gate / "open").touch()
-    time.sleep(2 * sweeps.PARENT_POLL_S)
+    time.sleep(1.0)  # a worker left behind would publish its point by now
     index = pd.read_csv(out / INDEX_FILE)
     assert list(index["rows"]) == [1, 1]
     for file, sha256 in zip(index["file"], index["sha256"], strict=True):

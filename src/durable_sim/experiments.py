@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -980,14 +980,17 @@ def save_rows(
     *,
     environment: Mapping[str, Any] | None = None,
     fsync: bool = True,
+    commit_if: Callable[[], bool] | None = None,
 ) -> Path:
     """Publish `rows` as CSV with its ``.meta.json`` provenance sidecar (`provenance`, with
     `environment` if given): floats as ``%.6f``, except dollars (columns ending ``_usd``), which
     a run spends in millionths, with six significant digits (``%.6g``).
 
-    The pair is published as one (`durable_sim.files.publish_pair`, with its `fsync`): a reader
-    sees the old pair or the new one, and the sidecar records the CSV's sha256 and size. Raises
-    `OutputPathError` if `path` fails `check_rows_path`; nothing is written then.
+    The pair is published as one (`durable_sim.files.publish_pair`, with its `fsync` and
+    `commit_if`: `durable_sim.files.PublishWithdrawnError` if that says no at the commit
+    point): a reader sees the old pair or the new one, and the sidecar records the CSV's sha256
+    and size. Raises `OutputPathError` if `path` fails `check_rows_path`; nothing is written
+    then.
     """
     path = check_rows_path(path)
     dollars = [c for c in rows.columns if str(c).endswith("_usd")]
@@ -995,7 +998,7 @@ def save_rows(
         **{c: rows[c].map(lambda v: "" if pd.isna(v) else f"{v:.6g}") for c in dollars}
     )
     csv = frame.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
-    return publish_pair(path, csv, provenance(specs, environment), fsync=fsync)
+    return publish_pair(path, csv, provenance(specs, environment), fsync=fsync, commit_if=commit_if)
 
 
 def load_specs(path: str | Path) -> list[ExperimentSpec]:

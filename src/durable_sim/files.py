@@ -62,12 +62,17 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from durable_sim.errors import OutputPathError, RecoverPathError, SidecarMismatchError
+from durable_sim.errors import (
+    OutputError,
+    OutputPathError,
+    RecoverPathError,
+    SidecarMismatchError,
+)
 
 #: The provenance sidecar of ``name.csv`` is ``name.meta.json``.
 SIDECAR_SUFFIX = ".meta.json"
@@ -245,7 +250,12 @@ def _pending_path(path: Path, sha256: str) -> Path:
 
 
 def publish_pair(
-    path: str | Path, data: bytes, meta: Mapping[str, Any], *, fsync: bool = True
+    path: str | Path,
+    data: bytes,
+    meta: Mapping[str, Any],
+    *,
+    fsync: bool = True,
+    commit_if: Callable[[], bool] | None = None,
 ) -> Path:
     """Publish `data` at `path` with its sidecar (`meta` plus the data's name, sha256, size).
 
@@ -254,7 +264,10 @@ def publish_pair(
     False nothing is fsynced (5 fsyncs saved): the pair is as safe against a killed process,
     not against a power loss until the caller passes both files to `fsync_files`. Raises
     `OutputPathError` if `path` cannot be written (checked first: nothing is written then).
-    Returns `path`.
+    `commit_if` is called immediately before the commit point (the sidecar's rename), every
+    file written by then: if it returns False, they are removed, the pair stays as it was, and
+    `PublishWithdrawnError` is raised (a writer that may publish only while something holds,
+    e.g. a sweep's worker while its sweep lives). Returns `path`.
     """
     path = check_output_file(path)
     if DATA_FILE_KEY in meta:
@@ -277,9 +290,24 @@ def publish_pair(
             raise
         if fsync:
             _fsync_path(directory)
-        write_bytes_atomic(sidecar_path(path), sidecar.encode(), fsync=fsync)  # the commit point
+        sidecar_tmp = _write_temp(directory, sidecar_path(path).name, sidecar.encode(), fsync)
+        try:
+            if commit_if is not None and not commit_if():
+                pending.unlink(missing_ok=True)
+                raise PublishWithdrawnError(f"{str(path)!r} was not published: withdrawn")
+            os.replace(sidecar_tmp, sidecar_path(path))  # the commit point
+        except BaseException:
+            Path(sidecar_tmp).unlink(missing_ok=True)
+            raise
+        if fsync:
+            _fsync_path(directory)
         _finish_publish(path, pending, record, fsync=fsync)
     return path
+
+
+class PublishWithdrawnError(OutputError):
+    """A `publish_pair` whose ``commit_if`` said no at the commit point: nothing was published
+    (its temporary and pending files are removed) and the pair is as it was."""
 
 
 @contextlib.contextmanager

@@ -47,14 +47,16 @@ directory must be on a filesystem every worker shares (each task checks it befor
 run, and stops once the sweep has let go of it). A worker decides to save a point, and saves it,
 under a shared lock (`SAVE_LOCK_FILE`) which a sweep takes exclusively to write its token when it
 starts: a point is saved only while the sweep that sent it holds the directory, never over a
-rerun's files by a worker of a sweep that was killed, and a pool worker ends once the sweep that
-started it has died (`_exit_with_parent`). Points are sent in batches (guided, `GUIDED_SHARE`),
-which keeps the scheduler's per-task cost off each point, and the environment a sidecar records
-(`durable_sim.experiments.environment_record`: code digest, package versions) is made once per
-process, not once per batch or point. One sweep at a time may write an output directory (an
-advisory lock on ``.sweep.lock``, which a recover holds shared); a lock file is never opened in
-a way that blocks, and one that is no regular file, or a filesystem that keeps no locks, is
-refused with one line (`LockFileError`).
+rerun's files by a worker of a sweep that was killed: the worker asks again, immediately
+before the commit point of each point's publish (`durable_sim.files.publish_pair`'s
+``commit_if``), so no point is published after its sweep died. A pool worker ends once the
+sweep that started it has died, even while it is still importing (`_lifeline`). Points are sent
+in batches (guided, `GUIDED_SHARE`), which keeps the scheduler's per-task cost off each point,
+and the environment a sidecar records (`durable_sim.experiments.environment_record`: code
+digest, package versions) is made once per process, not once per batch or point. One sweep at
+a time may write an output directory (an advisory lock on ``.sweep.lock``, which a recover
+holds shared); a lock file is never opened in a way that blocks, and one that is no regular
+file, or a filesystem that keeps no locks, is refused with one line (`LockFileError`).
 """
 
 from __future__ import annotations
@@ -71,11 +73,14 @@ import json
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import stat
 import string
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -112,6 +117,7 @@ from durable_sim.experiments import (
     save_rows,
 )
 from durable_sim.files import (
+    PublishWithdrawnError,
     fsync_files,
     read_pair,
     recover_pair,
@@ -144,8 +150,6 @@ SAVE_WAIT_S = 30.0
 #: Longest wait (s) for the running Dask scheduler a sweep is given to answer, from the connection
 #: to its identity (`_dask_client`): an address where something else listens may never answer.
 SCHEDULER_TIMEOUT_S = 10.0
-#: Seconds between a pool worker's checks that the sweep that started it is alive.
-PARENT_POLL_S = 0.5
 #: At most this many points in one sweep (a typo in a grid should not start a billion runs).
 MAX_POINTS = 1_000_000
 #: At most this many workers (processes) for an executor this package starts.
@@ -752,9 +756,12 @@ def _run_points(
     for all of them. An error of a point's run or save ends the batch, returned with the points
     saved before it (`_Done`). With the sweep's lock `token` (a worker), stop, saving nothing
     more, once the lock no longer holds it (the sweep that sent the batch has stopped, and a
-    rerun may own the directory): checked before each point runs and, under the save lock, right
-    before it is saved (`_saving`)."""
+    rerun may own the directory): checked before each point runs, under the save lock right
+    before it is saved (`_saving`), and at the commit point of its publish (``commit_if``): a
+    sweep that dies while a point is written never has it published after its death."""
     done: list[_Saved] = []
+    # Asked again at each point's commit: the sweep may die while the point is written.
+    commit_if = None if token is None else functools.partial(_still_held, out, token)
     for position, spec, file in items:
         if token is not None and not _still_held(out, token):
             break
@@ -765,7 +772,16 @@ def _run_points(
                     break
                 # Durable as a whole before the index is written (`run_sweep`), not point by
                 # point.
-                path = save_rows(rows, [spec], out / file, environment=environment, fsync=False)
+                path = save_rows(
+                    rows,
+                    [spec],
+                    out / file,
+                    environment=environment,
+                    fsync=False,
+                    commit_if=commit_if,
+                )
+        except PublishWithdrawnError:
+            break
         except Exception as exc:
             return _Done(done, _failure(position, exc))
         done.append(_saved(position, len(rows), path.read_bytes()))
@@ -865,34 +881,97 @@ def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
         yield _run_points(out, [item], environment)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A pool worker's initializer: a daemon thread ends this process once `parent` (the pid of
-    the sweep that started it) is no longer its parent, checked every `PARENT_POLL_S` s: the
-    sweep has died and the worker was reparented. Else a worker of a SIGKILLed sweep finished
-    its batch, then waited forever on the pool's queue, and kept the pool's resource tracker
-    alive; a point it was saving is left as a kill leaves one (the next sweep settles it)."""
+#: The reaper of a sweep's pool workers (`_lifeline`), run as ``python -I -S -c _REAPER FD``
+#: (the standard library only: it starts in milliseconds). It waits for the end of file on the
+#: pipe FD, whose write end only the sweep holds, then SIGKILLs every process that holds the
+#: pipe's read end, itself aside: the workers, each of which has held it since the sweep
+#: started it, before it imported anything, and nothing else (no pid that may have been reused).
+_REAPER = """
+import os, signal, sys
+fd = int(sys.argv[1])
+while os.read(fd, 512):
+    pass
+pipe = os.readlink(f"/proc/self/fd/{fd}")
+me = str(os.getpid())
+def holds(pid):
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") == pipe:
+                return True
+        except OSError:
+            pass
+    return False
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and pid != me and holds(pid):
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+@contextmanager
+def _lifeline() -> Iterator[Any]:
+    """The lifeline of a pool's workers: yields the read end of a pipe whose write end only this
+    process holds, for each worker to be given (`_exit_with_parent`), and starts the pipe's
+    reaper (`_REAPER`) where ``/proc`` lists processes' files (Linux). When this process dies
+    (SIGKILL included) the write end closes: the reaper kills every worker at once, even one
+    still importing the package before its first line of ours runs (a spawned worker imports
+    for a second, longer on a loaded host), and each worker that runs ends itself too (the
+    portable fallback). On exit, once the pool has shut down, the pipe is closed: the reaper
+    finds no worker left, and ends."""
+    reader, writer = multiprocessing.Pipe(duplex=False)  # neither end is inherited unasked
+    reaper = None
+    try:
+        if os.path.isdir("/proc/self/fd"):
+            reaper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _REAPER, str(reader.fileno())],
+                pass_fds=(reader.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # outlives a signal to this process's group
+            )
+        yield reader
+    finally:
+        reader.close()  # first: the reaper kills whoever holds the read end
+        writer.close()
+        if reaper is not None:
+            reaper.wait()
+
+
+def _exit_with_parent(lifeline: Any) -> None:
+    """A pool worker's initializer: a daemon thread ends this process as soon as the sweep that
+    started it has died, which closes the write end of the `lifeline` pipe (`_lifeline`). Else
+    a worker of a SIGKILLed sweep finished its batch, then waited forever on the pool's queue,
+    and kept the pool's resource tracker alive; a point it was saving is left as a kill leaves
+    one, unpublished (`_run_points`; the next sweep settles it)."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
+        multiprocessing.connection.wait([lifeline])  # nothing is ever sent: the end of file
         os._exit(1)
 
     threading.Thread(target=watch, name="durable-sim-sweep-parent", daemon=True).start()
 
 
 def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=get_context("spawn"),
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
-    )
-    try:
-        futures = [pool.submit(_run_batch, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with _lifeline() as lifeline:
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(lifeline,),
+        )
+        try:
+            futures = [pool.submit(_run_batch, task) for task in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def local_cluster(workers: int) -> LocalCluster:
