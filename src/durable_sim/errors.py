@@ -18,6 +18,8 @@ Where each error lives (each layer defines its own, under these roots)::
     │   ├── analysis.schema         MissingInputError (an input file the report needs is absent)
     │   └── sweeps                  SweepError (a bad sweep), LockFileError (a lock file that
     │                               is no regular file, a filesystem without locks)
+    ├── sweeps                      PointFailedError (a grid point's run failed, not as bad
+    │                               usage: a workload's error, a bug)
     ├── SettingError                a spec value another setting would make right, raised in a
     │                               spec's validator with that remedy (here)
     ├── FaultPlanError              a bad fault plan, or a SIGKILL asked for outside a dedicated
@@ -29,7 +31,9 @@ Where each error lives (each layer defines its own, under these roots)::
     ├── OutputError                 output files (here)
     │   ├── OutputPathError         an unusable output path, found before any work is done
     │   │   └── project             ProjectRootError (no usable project root)
-    │   └── SidecarMismatchError    a data file that does not match its provenance sidecar
+    │   ├── SidecarMismatchError    a data file that does not match its provenance sidecar
+    │   └── files                   PublishWithdrawnError (a publish its writer withdrew at the
+    │                               commit point: nothing published)
     ├── durable.errors              NonDeterminismError, CheckpointTooLargeError,
     │                               ExecutionInputMismatchError, ExecutionBusyError (a live
     │                               lease: nothing ran), JournalError (the journal failed: the
