@@ -447,6 +447,7 @@ def _run_one(
             function_name=name,
             lease=config,
             park_after_ms=park_after_ms,
+            taken_over=claimed.lease is not None and claimed.lease.taken_over,
         )
     except ExecutionBusyError:
         return None  # taken over meanwhile (this worker's lease had lapsed)
