@@ -39,6 +39,7 @@ from durable_sim.durable.errors import (
     JournalError,
     JournalUnavailableError,
     LeaseLostError,
+    PrintingAborted,
     ResponderError,
 )
 from durable_sim.durable.journal import (
@@ -316,20 +317,26 @@ def _invoke(
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
             return runner.pending(park=False)
-        except Exception as exc:
+        except (Exception, PrintingAborted) as exc:
             error = state.fatal or exc
             if isinstance(error, JournalError):
                 raise error from None
             if isinstance(error, ResponderError):
                 raise error from error.__cause__  # what the responder raised
-            recorded = recordable(error)
+            try:  # an error whose str() raised an interrupt is the user's code failing
+                recorded = (
+                    error.recorded if isinstance(error, PrintingAborted) else recordable(error)
+                )
+            except PrintingAborted as aborted:
+                recorded = aborted.recorded
             if recorded is error and not retries_invocation(error):
                 runner.end_invocation(began, request_id)
                 return runner.fail(error, start)
             # The invocation fails and the service runs it again: the SDK's wrapper re-raises a
             # retryable `InvocationError` (a `RetryableSerDesError`, say) "to trigger Lambda
             # retry" (its execution.py), and it cannot build the ErrorObject of an error whose
-            # str() raised, so what str() raised escapes it.
+            # str() raised, so what str() raised escapes it (an interrupt str() raised, from
+            # wherever the SDK formats an error: `PrintingAborted`).
             state.flush(clock)
             runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1
