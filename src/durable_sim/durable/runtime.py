@@ -146,9 +146,9 @@ def execute(
     for) before anything runs. On a plain `MemoryJournal` (this process's own) the lease has
     no expiry and nothing renews it (`durable_sim.durable.lease.HeldLease`); on any other
     journal a `LeaseKeeper` renews it. With `park_after_ms`, an execution whose next timer is
-    further away than that (or that waits on a callback) returns PENDING and leaves itself
-    ready in the journal's queue for that time, instead of sleeping with its lease held (for
-    workers).
+    further away than that (or that waits on a callback), or whose failed invocation's retry
+    is (5 s later, `INVOCATION_RETRY_MS`), returns PENDING and leaves itself ready in the
+    journal's queue for that time, instead of sleeping with its lease held (for workers).
 
     An error the SDK cannot record (its ``str()`` raises) or a retryable ``InvocationError``
     (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
@@ -267,7 +267,11 @@ def _invoke(
             invocation += 1
             cold = True
         if last_failure is not None:  # its retry is due 5 s after it, not before
-            clock.sleep_until(last_failure.at_ms + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+            due = last_failure.at_ms + INVOCATION_RETRY_MS
+            if runner.park(park_after_ms, retry_ms=due):
+                metrics.elapsed_ms = clock.now_ms() - start
+                return runner.pending(park=True)
+            clock.sleep_until(due, RETRY_BACKOFF)
         runner.offer_open_callbacks()
     state.fire_due(clock.now_ms())
     while True:
@@ -338,11 +342,15 @@ def _invoke(
             # str() raised, so what str() raised escapes it (an interrupt str() raised, from
             # wherever the SDK formats an error: `PrintingAborted`).
             state.flush(clock)
-            runner.end_invocation(began, request_id, recorded)
+            ended = runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1
             if failed_invocations >= MAX_FAILED_INVOCATIONS:
                 return runner.fail(recorded, start)
-            clock.sleep_until(clock.now_ms() + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+            due = ended + INVOCATION_RETRY_MS
+            if runner.park(park_after_ms, retry_ms=due):  # the retry parks as a timer does
+                metrics.elapsed_ms = clock.now_ms() - start
+                return runner.pending(park=True)
+            clock.sleep_until(due, RETRY_BACKOFF)
             continue
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
@@ -422,10 +430,11 @@ class _Runner:
 
     def end_invocation(
         self, began: float, request_id: str, error: BaseException | None = None
-    ) -> None:
+    ) -> float:
         """Join branch threads left running, and record the invocation in the history; with
         the `error` that failed it, if one escaped the SDK's wrapper (``ErrorType`` and
-        ``ErrorMessage``, as Lambda reports an invocation's unhandled error)."""
+        ``ErrorMessage``, as Lambda reports an invocation's unhandled error). Returns the
+        time it recorded as the invocation's end (ms)."""
         self._join_branches()
         now = self.clock.now_ms()
         details: dict[str, Any] = {
@@ -438,6 +447,7 @@ class _Runner:
             details["Error"] = {key: fields[key] for key in ("ErrorType", "ErrorMessage")}
         self.state.append([HistoryEntry("InvocationCompleted", now, None, details)])
         self.invocation = None
+        return now
 
     def wait_for_change(self) -> bool:
         """Let time pass until the service has something the handler can observe (a wait
@@ -469,13 +479,16 @@ class _Runner:
                     answered = answered or stored.terminal
         return answered
 
-    def park(self, park_after_ms: float | None) -> bool:
+    def park(self, park_after_ms: float | None, *, retry_ms: float | None = None) -> bool:
         """Whether to end the run here and leave the execution in the journal's queue: with
         `park_after_ms`, when nothing is due within that many ms (the run then records when
-        the execution is next ready)."""
+        the execution is next ready). With `retry_ms` (ms) the next thing due is the retry of
+        a failed invocation then, which parks as a timer would: the run gives its lease up,
+        the execution is ready again at `retry_ms`, and whichever process claims it then runs
+        the retry (the one that parked it runs nothing more)."""
         if park_after_ms is None:
             return False
-        wake = self.state.next_due(callbacks=True)
+        wake = self.state.next_due(callbacks=True) if retry_ms is None else retry_ms
         if wake is not None and wake - self.clock.now_ms() <= park_after_ms:
             return False
         self._ready_ms = wake
