@@ -149,6 +149,14 @@ def execute(
     further away than that (or that waits on a callback), or whose failed invocation's retry
     is (5 s later, `INVOCATION_RETRY_MS`), returns PENDING and leaves itself ready in the
     journal's queue for that time, instead of sleeping with its lease held (for workers).
+    A limit: the execution of a chained invoke runs inside this run, to its end or to a wait
+    on the outside world, and is never parked (`_Runner._run_invoke`): its timers are slept
+    through with both leases held, whatever `park_after_ms` says, and only the caller's run
+    resolves the invoke. Parking it would leave the caller nothing to wake it, as AWS's
+    service does when a child ends (it appends ChainedInvokeSucceeded to the caller and
+    invokes it); for the same reason a child that waits on a callback leaves the caller
+    PENDING, to be resumed by running the caller again (a worker that finishes the child does
+    not wake the caller).
 
     An error the SDK cannot record (its ``str()`` raises) or a retryable ``InvocationError``
     (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
