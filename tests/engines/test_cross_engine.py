@@ -409,6 +409,28 @@ def test_a_retryable_invocation_error_reruns_the_invocation_on_both_engines() ->
     assert results["sim"][:4] == ("SUCCEEDED", 7, None, 2)
 
 
+def test_a_failed_invocation_has_its_invocation_completed_event_with_the_error() -> None:
+    """The decision (`durable_sim.durable.history`): AWS's ``InvocationCompletedDetails`` has an
+    ``Error`` ("Details about the invocation failure", an ``EventError``), so our history
+    gives the failed invocation its InvocationCompleted event with the error that escaped the
+    handler, then one for the clean retry. The runner 1.4.0 records the clean one only (its
+    history, measured here, so a runner that starts recording it shows up)."""
+    histories = {}
+    for engine in ("aws-local", "sim"):
+        run = run_durable(_over_a_store_down_once([]), {}, engine=engine)
+        histories[engine] = [
+            event.get("InvocationCompletedDetails", {}).get("Error")
+            for event in export_history(run)
+            if event["EventType"] == "InvocationCompleted"
+        ]
+    error = {
+        "ErrorType": f"{RetryableSerDesError.__module__}.RetryableSerDesError",
+        "ErrorMessage": "the payload store is briefly down",
+    }
+    assert histories["sim"] == [{"Truncated": False, "Payload": error}, None]
+    assert len(histories["aws-local"]) == 1
+
+
 class _BadStr(Exception):
     def __str__(self) -> str:
         raise RuntimeError("str broke")
