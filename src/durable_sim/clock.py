@@ -46,12 +46,12 @@ class ClockObserver(Protocol):
 _INF = math.inf
 
 
-def bad_cost(ms: object) -> ValueError:
+def _bad_cost(ms: object) -> ValueError:
     """The error for a cost `ms` a clock cannot charge: anything but a finite number >= 0."""
     return ValueError(f"cannot charge a cost of {ms!r} ms (accepted: a finite number >= 0)")
 
 
-def bad_time(what: str, t_ms: object) -> ValueError:
+def _bad_time(what: str, t_ms: object) -> ValueError:
     """The error for a time `t_ms` a clock cannot sleep until (NaN or infinite); `what` names
     the argument."""
     return ValueError(f"cannot sleep until {what} {t_ms!r} ms (accepted: a finite number)")
@@ -61,7 +61,7 @@ def check_cost(ms: float) -> float:
     """`ms` if it is a cost a clock can charge (finite, >= 0; -0.0 included); ValueError naming
     it otherwise."""
     if not 0 <= ms < _INF:
-        raise bad_cost(ms)
+        raise _bad_cost(ms)
     return ms
 
 
@@ -69,7 +69,7 @@ def check_time(what: str, t_ms: float) -> float:
     """`t_ms` if it is a time a clock can sleep until (finite; one already past is a no-op);
     ValueError naming `what` and its value otherwise."""
     if not -_INF < t_ms < _INF:
-        raise bad_time(what, t_ms)
+        raise _bad_time(what, t_ms)
     return t_ms
 
 
@@ -172,7 +172,7 @@ class VirtualClock:
             self._now += ms
             self._moved()
         elif ms != 0:  # negative, NaN or infinite
-            raise bad_cost(ms)
+            raise _bad_cost(ms)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Jump to `t_ms` (ms, a finite number; else `ValueError` naming it) if it is later
@@ -185,7 +185,7 @@ class VirtualClock:
             self._now = t_ms
             self._moved()
         elif not -_INF < t_ms < _INF:
-            raise bad_time("t_ms", t_ms)
+            raise _bad_time("t_ms", t_ms)
 
     def sleep_through(
         self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None

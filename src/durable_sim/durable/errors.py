@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
-from durable_sim.errors import DurableSimError, StorageUnavailableError
+from durable_sim.errors import DurableSimError, DurableSimInterrupt, StorageUnavailableError
 
 if TYPE_CHECKING:
     from durable_sim.durable.journal.records import HistoryEntry
@@ -215,7 +215,7 @@ class UnprintableError(DurableSimError, RuntimeError):
         )
 
 
-class PrintingAborted(BaseException):
+class PrintingAborted(DurableSimInterrupt):
     """Raised in place of a `BaseException` that is not an ``Exception`` (``KeyboardInterrupt``,
     ``SystemExit``, ...) when the ``str()`` of the workflow's exception raised it while the
     engine formatted it (`durable_sim.durable.operation.common.recordable`).
@@ -224,10 +224,11 @@ class PrintingAborted(BaseException):
     failing, not an operator's interrupt. In the SDK on Lambda it escapes every ``except
     Exception`` of the SDK's error paths and the runtime dies, so the invocation fails wherever
     it was raised (a step, a child context, a map/parallel branch, a condition check, a
-    callback's submitter, the handler): so it does here, a `BaseException` the SDK's error
-    paths do not catch, which the runtime takes as the invocation's failure with `recorded`
-    (what ``str()`` raised, or an `UnprintableError` if that cannot be printed either); 5 such
-    invocations in a row fail the execution. An interrupt raised anywhere else (a real Ctrl-C)
+    callback's submitter, the handler): so it does here, an interrupt of the package's
+    (`DurableSimInterrupt`, a `BaseException`) that the SDK's error paths do not catch, which
+    the runtime takes as the invocation's failure with `recorded` (what ``str()`` raised, or an
+    `UnprintableError` if that cannot be printed either); 5 such invocations in a row fail the
+    execution. An interrupt raised anywhere else (a real Ctrl-C)
     still stops the run at once; one that lands while the engine formats an exception (a few
     microseconds per error) is taken for the user's failure, and a second Ctrl-C stops it.
     """
