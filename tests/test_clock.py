@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim.clock import VirtualClock, WallClock, make_clock
+from durable_sim.des import Kernel, ProcessClock
 
 
 def test_virtual_clock_advances_only_by_charges_and_sleeps() -> None:
@@ -20,7 +25,7 @@ def test_virtual_clock_advances_only_by_charges_and_sleeps() -> None:
 
 @pytest.mark.parametrize("clock", [VirtualClock(), WallClock()])
 def test_negative_charge_is_an_error(clock: VirtualClock | WallClock) -> None:
-    with pytest.raises(ValueError, match=r"cannot charge a negative cost: -1.0 ms"):
+    with pytest.raises(ValueError, match=r"cannot charge a cost of -1.0 ms \(accepted: a finite"):
         clock.charge(-1.0)
 
 
@@ -54,3 +59,110 @@ def test_make_clock() -> None:
     assert isinstance(make_clock("wall"), WallClock)
     with pytest.raises(ValueError, match=r"unknown clock 'cpu' \(accepted: 'virtual', 'wall'\)"):
         make_clock("cpu")
+
+
+# Every float, with NaN, both infinities, -0.0 and the subnormals: each a clock must take or
+# refuse by the accepted range, never ignore.
+_FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, -5e-324]
+)
+_PROPERTY = settings(max_examples=examples(300), derandomize=True, database=None, deadline=None)
+
+
+def _clocks() -> list[VirtualClock | WallClock]:
+    """A fresh clock of each kind (the wall clock is only asked to sleep until times past)."""
+    return [VirtualClock(0.0), WallClock()]
+
+
+@_PROPERTY
+@given(ms=_FLOATS)
+def test_a_charge_is_taken_or_refused_by_its_range(ms: float) -> None:
+    """A cost is a finite number >= 0 (-0.0 included): the virtual clock moves by it, the wall
+    clock takes it; anything else (negative, NaN, an infinity) is one ValueError naming it and
+    the accepted range, and the clock has not moved. Formerly NaN was ignored by both, and
+    +inf moved the virtual clock to infinity."""
+    for clock in _clocks():
+        before = clock.now_ms() if clock.virtual else None
+        if 0 <= ms < math.inf:
+            clock.charge(ms)
+            if before is not None:
+                assert clock.now_ms() == before + ms
+            continue
+        with pytest.raises(ValueError) as refused:
+            clock.charge(ms)
+        assert str(refused.value) == (
+            f"cannot charge a cost of {ms!r} ms (accepted: a finite number >= 0)"
+        )
+        if before is not None:
+            assert clock.now_ms() == before
+
+
+@_PROPERTY
+@given(t_ms=_FLOATS)
+def test_a_time_to_sleep_until_is_taken_or_refused_by_its_range(t_ms: float) -> None:
+    """A time to sleep until is a finite number (one already past is a no-op): NaN and the
+    infinities are one ValueError naming the value, on both clocks and through both
+    arguments of `sleep_through`, before any time passes."""
+    past = -1.0  # before either clock's now: a finite time sleeps not at all on the wall clock
+    for clock in _clocks():
+        finite = -math.inf < t_ms < math.inf
+        target = t_ms if clock.virtual else min(t_ms, past) if finite else t_ms
+        calls = [
+            ("t_ms", lambda c=clock, t=target: c.sleep_until(t)),
+            ("t_ms", lambda c=clock, t=target: c.sleep_through(past, "w", t, None)),
+            ("waypoint_ms", lambda c=clock, t=target: c.sleep_through(t, "w", past, None)),
+        ]
+        for name, call in calls:
+            before = clock.now_ms()
+            if finite:
+                call()
+                if clock.virtual:
+                    assert clock.now_ms() == max(before, target)
+                continue
+            with pytest.raises(ValueError) as refused:
+                call()
+            assert str(refused.value) == (
+                f"cannot sleep until {name} {t_ms!r} ms (accepted: a finite number)"
+            )
+            if clock.virtual:
+                assert clock.now_ms() == before
+
+
+def test_a_wall_clock_with_a_nan_waypoint_refuses_rather_than_returning_at_once() -> None:
+    """Formerly ``max(nan, t)`` was NaN and the wall clock returned at once, where two
+    sleeps would have slept until `t`."""
+    clock = WallClock()
+    with pytest.raises(ValueError, match=r"waypoint_ms nan ms \(accepted: a finite number\)"):
+        clock.sleep_through(math.nan, "w", clock.now_ms() + 60_000.0, None)
+
+
+@pytest.mark.parametrize("start", [math.nan, math.inf, -math.inf])
+def test_a_virtual_clock_starts_at_a_finite_time(start: float) -> None:
+    with pytest.raises(ValueError, match=rf"at {start!r} ms \(accepted: a finite number\)"):
+        VirtualClock(start)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_process_clock_refuses_what_the_other_clocks_refuse(bad: float) -> None:
+    """The discrete-event kernel's clock (`durable_sim.des.ProcessClock`) by the same rules."""
+    kernel = Kernel()
+    errors: list[str] = []
+
+    def process(clock: ProcessClock) -> None:
+        for call in (
+            lambda: clock.charge(bad),
+            lambda: clock.sleep_until(bad),
+            lambda: clock.sleep_through(0.0, "w", bad, None),
+        ):
+            try:
+                call()
+            except ValueError as exc:
+                errors.append(str(exc))
+
+    kernel.spawn("p", process)
+    kernel.run()
+    assert errors == [
+        f"cannot charge a cost of {bad!r} ms (accepted: a finite number >= 0)",
+        f"cannot sleep until t_ms {bad!r} ms (accepted: a finite number)",
+        f"cannot sleep until t_ms {bad!r} ms (accepted: a finite number)",
+    ]

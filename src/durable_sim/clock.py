@@ -13,6 +13,7 @@ coordinator waiting for its branches; ``None``: a durable timer).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -40,6 +41,36 @@ class ClockObserver(Protocol):
 
     def take_charge_label(self, ms: float) -> str | None:
         """The label noted for a charge of `ms`, consumed; ``None`` if none was noted."""
+
+
+_INF = math.inf
+
+
+def _bad_cost(ms: object) -> ValueError:
+    """The error for a cost `ms` a clock cannot charge: anything but a finite number >= 0."""
+    return ValueError(f"cannot charge a cost of {ms!r} ms (accepted: a finite number >= 0)")
+
+
+def _bad_time(what: str, t_ms: object) -> ValueError:
+    """The error for a time `t_ms` a clock cannot sleep until (NaN or infinite); `what` names
+    the argument."""
+    return ValueError(f"cannot sleep until {what} {t_ms!r} ms (accepted: a finite number)")
+
+
+def check_cost(ms: float) -> float:
+    """`ms` if it is a cost a clock can charge (finite, >= 0; -0.0 included); ValueError naming
+    it otherwise."""
+    if not 0 <= ms < _INF:
+        raise _bad_cost(ms)
+    return ms
+
+
+def check_time(what: str, t_ms: float) -> float:
+    """`t_ms` if it is a time a clock can sleep until (finite; one already past is a no-op);
+    ValueError naming `what` and its value otherwise."""
+    if not -_INF < t_ms < _INF:
+        raise _bad_time(what, t_ms)
+    return t_ms
 
 
 _OBSERVER: ContextVar[ClockObserver | None] = ContextVar("durable_sim_clock_observer", default=None)
@@ -82,10 +113,13 @@ class Clock(Protocol):
         ...
 
     def charge(self, ms: float) -> None:
-        """Account a modeled cost of `ms` milliseconds (>= 0; a negative cost is a ValueError)."""
+        """Account a modeled cost of `ms` milliseconds: a finite number >= 0 (a negative, NaN
+        or infinite cost is a ValueError naming it, `check_cost`)."""
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        """Let time pass until `t_ms` (a wait, a retry delay, a polling interval).
+        """Let time pass until `t_ms` (a wait, a retry delay, a polling interval): a finite
+        number (NaN or an infinity is a ValueError naming it, `check_time`; a time already
+        past is a no-op).
 
         `label` names what the wait is for (e.g. ``"poll_wait"``) for an observer.
         """
@@ -95,7 +129,8 @@ class Clock(Protocol):
     ) -> None:
         """Let time pass until `waypoint_ms` (a wait for `waypoint_label`), then on until `t_ms`
         (a wait for `label`): ``sleep_until(waypoint_ms, waypoint_label)`` followed by
-        ``sleep_until(t_ms, label)``, as far as time and what an observer sees go.
+        ``sleep_until(t_ms, label)``, as far as time and what an observer sees go (a ValueError
+        if either time is NaN or infinite, before any time passes).
 
         A clock that hands control to a scheduler when it moves may do so once, at the end:
         nothing can happen to its caller at the waypoint (e.g. a booked core's start).
@@ -116,6 +151,11 @@ class VirtualClock:
     virtual = True
 
     def __init__(self, start_ms: float = 0.0) -> None:
+        """Start at `start_ms` (a finite number; ValueError naming it otherwise)."""
+        if not -_INF < start_ms < _INF:
+            raise ValueError(
+                f"cannot start a virtual clock at {start_ms!r} ms (accepted: a finite number)"
+            )
         self._now = float(start_ms)
 
     def now_ms(self) -> float:
@@ -123,32 +163,38 @@ class VirtualClock:
         return self._now
 
     def charge(self, ms: float) -> None:
-        """Advance by `ms` milliseconds (>= 0; a negative cost raises `ValueError`)."""
-        if ms > 0:
+        """Advance by `ms` milliseconds: a finite number >= 0 (else `ValueError` naming it)."""
+        if 0 < ms < _INF:
             observer = _OBSERVER.get()
             if observer is not None:
                 label = observer.take_charge_label(ms)
                 observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
             self._now += ms
             self._moved()
-        elif ms < 0:
-            raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
+        elif ms != 0:  # negative, NaN or infinite
+            raise _bad_cost(ms)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        """Jump to `t_ms` (ms) if it is later than now; no real time passes. `label` names the
-        wait for an observer (time attribution)."""
-        if t_ms > self._now:
+        """Jump to `t_ms` (ms, a finite number; else `ValueError` naming it) if it is later
+        than now; no real time passes. `label` names the wait for an observer (time
+        attribution)."""
+        if self._now < t_ms < _INF:
             observer = _OBSERVER.get()
             if observer is not None:
                 observer.advanced(self, self._now, t_ms, charge=False, label=label)
             self._now = t_ms
             self._moved()
+        elif not -_INF < t_ms < _INF:
+            raise _bad_time("t_ms", t_ms)
 
     def sleep_through(
         self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
     ) -> None:
         """Jump to `waypoint_ms`, then to `t_ms` (each if later than now), reported as two sleeps
-        labelled `waypoint_label` and `label`; `_moved` runs once, after both."""
+        labelled `waypoint_label` and `label`; `_moved` runs once, after both. Both must be
+        finite numbers (else `ValueError` naming the bad one; no time passes)."""
+        check_time("waypoint_ms", waypoint_ms)
+        check_time("t_ms", t_ms)
         now = self._now
         if waypoint_ms > now:
             self._pass(waypoint_ms, waypoint_label)
@@ -200,23 +246,27 @@ class WallClock:
 
     def charge(self, ms: float) -> None:
         """Sleep `ms` milliseconds for real with `emulate_latency`, else nothing (the code's own
-        cost is what the wall clock measures); a negative cost raises `ValueError`."""
-        if ms < 0:
-            raise ValueError(f"cannot charge a negative cost: {ms} ms (accepted: >= 0)")
+        cost is what the wall clock measures); `ms` is a finite number >= 0 (else `ValueError`
+        naming it)."""
+        check_cost(ms)
         if self.emulate_latency and ms > 0:
             time.sleep(ms / 1000.0)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        """Sleep until `t_ms` (ms on this clock), if that is still ahead; `label` is unused."""
-        delay = t_ms - self.now_ms()
+        """Sleep until `t_ms` (ms on this clock, a finite number; else `ValueError` naming it),
+        if that is still ahead; `label` is unused."""
+        delay = check_time("t_ms", t_ms) - self.now_ms()
         if delay > 0:
             time.sleep(delay / 1000.0)
 
     def sleep_through(
         self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
     ) -> None:
-        """Sleep until `t_ms` (a later `t_ms` is past the waypoint anyway); labels are unused."""
-        self.sleep_until(max(waypoint_ms, t_ms))
+        """Sleep until the later of `waypoint_ms` and `t_ms` (past the waypoint either way), each
+        a finite number (else `ValueError` naming the bad one, before any sleep); labels are
+        unused."""
+        check_time("waypoint_ms", waypoint_ms)
+        self.sleep_until(max(waypoint_ms, check_time("t_ms", t_ms)))
 
     def fork(self) -> WallClock:
         """This clock itself: concurrent branches share real time."""

@@ -32,6 +32,8 @@ from typing import Any, Generic, TypeVar
 
 import simpy
 
+from durable_sim.clock import check_cost, check_time
+
 T = TypeVar("T")
 
 
@@ -59,15 +61,15 @@ class ProcessClock:
         return float(self._kernel.env.now) + self._ahead
 
     def charge(self, ms: float) -> None:
-        """Let `ms` (>= 0) milliseconds of this process's time pass."""
-        if not ms >= 0:
-            raise ValueError(f"cannot charge a cost of {ms} ms (accepted: a number >= 0)")
-        self._advance_to(self.now_ms() + ms)
+        """Let `ms` milliseconds of this process's time pass (a finite number >= 0; else
+        `ValueError` naming it, `durable_sim.clock.check_cost`)."""
+        self._advance_to(self.now_ms() + check_cost(ms))
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        """Let time pass until `t_ms` (no-op if it has passed). `label` names the wait for time
-        attribution (the `Clock` protocol); processes on this kernel are not attributed."""
-        if t_ms > self.now_ms():
+        """Let time pass until `t_ms` (a finite number, else `ValueError` naming it; no-op if
+        it has passed). `label` names the wait for time attribution (the `Clock` protocol);
+        processes on this kernel are not attributed."""
+        if check_time("t_ms", t_ms) > self.now_ms():
             self._advance_to(t_ms)
 
     def sleep_through(
@@ -75,7 +77,9 @@ class ProcessClock:
     ) -> None:
         """`sleep_until(waypoint_ms)` then `sleep_until(t_ms)`, each with its own hand-off if
         one is due: SimPy orders simultaneous events by when they were scheduled, so the second
-        timeout is scheduled at the waypoint, as two sleeps would."""
+        timeout is scheduled at the waypoint, as two sleeps would. Both times are checked
+        before any time passes."""
+        check_time("t_ms", t_ms)
         self.sleep_until(waypoint_ms, waypoint_label)
         self.sleep_until(t_ms, label)
 

@@ -27,9 +27,10 @@ from aws_durable_execution_sdk_python.waits import (
 )
 
 from durable_sim import run_durable
-from durable_sim.durable import CallbackAnswer
+from durable_sim.durable import CallbackAnswer, MemoryJournal
 from durable_sim.durable.errors import UnprintableError
 from durable_sim.durable.operation.common import check_error_fields, recordable
+from durable_sim.durable.runtime import MAX_FAILED_INVOCATIONS
 from tests.durable.conftest import JournalBackend
 
 STR_BROKE = ErrorObject(message="str broke", type="RuntimeError", data=None, stack_trace=None)
@@ -240,3 +241,108 @@ def test_a_callback_failure_answer_with_bad_error_fields_is_refused(
 def test_good_error_fields_pass() -> None:
     fields = {"ErrorMessage": "m", "ErrorType": "T", "ErrorData": "{}", "StackTrace": ["a"]}
     assert check_error_fields(fields, "x") is fields
+
+
+class _StrInterrupts(Exception):
+    """An error whose str() raises an interrupt (or an exit) of its own."""
+
+    def __init__(self, raised: type[BaseException]) -> None:
+        super().__init__()
+        self.raised = raised
+
+    def __str__(self) -> str:
+        raise self.raised()
+
+
+class _WorseInterrupt(KeyboardInterrupt):
+    def __str__(self) -> str:
+        raise RuntimeError("cannot print either")
+
+
+PLACES = ["handler", "step", "child", "map", "parallel", "condition", "callback"]
+
+
+def _interrupting_handler(where: str, raised: type[BaseException]) -> Any:
+    def body(*args: Any) -> None:
+        raise _StrInterrupts(raised)
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        if where == "handler":
+            ctx.step(lambda _: None, name="once")
+            body()
+        if where == "step":
+            return ctx.step(body, name="s", config=StepConfig(retry_strategy=_no_retry))
+        if where == "child":
+            return ctx.run_in_child_context(body, name="c")
+        if where == "map":
+            return ctx.map([1], body).get_results()
+        if where == "parallel":
+            return ctx.parallel([body]).get_results()
+        if where == "callback":
+            return ctx.wait_for_callback(body, name="cb")
+        config = WaitForConditionConfig(
+            wait_strategy=lambda state, attempt: WaitForConditionDecision.stop_polling(),
+            initial_state=0,
+        )
+        return ctx.wait_for_condition(body, config=config, name="w")
+
+    return handler
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit, GeneratorExit])
+@pytest.mark.parametrize("where", PLACES)
+def test_an_interrupt_raised_by_printing_an_error_fails_the_invocation(
+    where: str, raised: type[BaseException]
+) -> None:
+    """The rule (`durable_sim.durable.errors.PrintingAborted`): an interrupt or exit that the
+    str() of the workflow's exception raises while the engine formats it is the user's code
+    failing, not an operator's interrupt. On AWS it escapes the SDK's error paths and the
+    runtime dies: the invocation fails, wherever it was raised, and the fifth such invocation
+    in a row fails the execution with it. Formerly each run stopped as if interrupted, and the
+    execution never ended."""
+    handler = _interrupting_handler(where, raised)
+    journal = MemoryJournal()
+    run = run_durable(handler, None, journal=journal, execution_id="i")
+    expected = ErrorObject(message="", type=raised.__name__, data=None, stack_trace=None)
+    assert (run.status, run.error_object) == ("FAILED", expected)
+    assert run.metrics.invocations == MAX_FAILED_INVOCATIONS
+    assert type(run.error) is raised
+    failed = [
+        (entry.details or {}).get("Error")
+        for entry in journal.read_history("i")
+        if entry.event_type == "InvocationCompleted"
+    ]
+    assert failed == [{"ErrorType": raised.__name__, "ErrorMessage": ""}] * 5
+    again = run_durable(handler, None, journal=journal, execution_id="i")
+    assert (again.status, again.error_object, again.metrics.invocations) == ("FAILED", expected, 0)
+
+
+def test_an_interrupt_printing_cannot_print_either_is_recorded_as_unprintable() -> None:
+    run = run_durable(_interrupting_handler("step", _WorseInterrupt), None)
+    assert run.status == "FAILED" and run.metrics.invocations == MAX_FAILED_INVOCATIONS
+    assert run.error_object is not None
+    assert run.error_object.type == f"{UnprintableError.__module__}.UnprintableError"
+    assert "_StrInterrupts was raised and its str() raised a" in (run.error_object.message or "")
+
+
+@pytest.mark.parametrize("where", ["handler", "step"])
+def test_a_real_interrupt_still_stops_the_run_at_once(where: str) -> None:
+    """An interrupt the workflow raises (a Ctrl-C) rather than one printing an error raised:
+    the run stops in its first invocation, recording no failure, and nothing runs on."""
+    ran: list[int] = []
+
+    def interrupt(*args: Any) -> None:
+        ran.append(1)
+        raise KeyboardInterrupt
+
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        if where == "step":
+            return ctx.step(interrupt, name="s")
+        return interrupt()
+
+    journal = MemoryJournal()
+    with pytest.raises(KeyboardInterrupt):
+        run_durable(handler, None, journal=journal, execution_id="k")
+    assert ran == [1]
+    events = [entry.event_type for entry in journal.read_history("k")]
+    assert "InvocationCompleted" not in events and events[-1] != "ExecutionFailed"

@@ -99,3 +99,24 @@ def asks(event: dict[str, Any], ctx: DurableContext) -> str:
 
     answer: str = ctx.wait_for_callback(publish, name="question")
     return f"answered {answer}"
+
+
+class BadStr(Exception):
+    """An error the SDK cannot print: its invocation fails, and is run again 5 s later."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+@FUNCTIONS.register("fails_once")
+def fails_once(event: dict[str, Any], ctx: DurableContext) -> str:
+    """Records each invocation (step ``invoke``, attempt = how many the side channel had), runs
+    one step, and fails its first invocation with an error the SDK cannot print."""
+    with open(event["side"], "a+") as side:
+        side.seek(0)
+        before = sum(line.split()[1] == "invoke" for line in side if line.strip())
+    record(event["side"], event["id"], "invoke", before + 1, "begin")
+    ctx.step(body(event, "s", 1), name="s")
+    if before == 0:
+        raise BadStr()
+    return "retried"

@@ -27,10 +27,15 @@ from aws_durable_execution_sdk_python.exceptions import (
 )
 from aws_durable_execution_sdk_python.retries import (
     JitterStrategy,
+    RetryDecision,
     RetryStrategyConfig,
     create_retry_strategy,
 )
 from aws_durable_execution_sdk_python.serdes import SerDes, SerDesContext
+from aws_durable_execution_sdk_python.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_budget import examples
@@ -402,3 +407,99 @@ def test_a_retryable_invocation_error_reruns_the_invocation_on_both_engines() ->
         results[engine] = (run.status, run.result, run.error_object, len(calls), _outcomes(run))
     assert results["sim"] == results["aws-local"]
     assert results["sim"][:4] == ("SUCCEEDED", 7, None, 2)
+
+
+def test_a_failed_invocation_has_its_invocation_completed_event_with_the_error() -> None:
+    """The decision (`durable_sim.durable.history`): AWS's ``InvocationCompletedDetails`` has an
+    ``Error`` ("Details about the invocation failure", an ``EventError``), so our history
+    gives the failed invocation its InvocationCompleted event with the error that escaped the
+    handler, then one for the clean retry. The runner 1.4.0 records the clean one only (its
+    history, measured here, so a runner that starts recording it shows up)."""
+    histories = {}
+    for engine in ("aws-local", "sim"):
+        run = run_durable(_over_a_store_down_once([]), {}, engine=engine)
+        histories[engine] = [
+            event.get("InvocationCompletedDetails", {}).get("Error")
+            for event in export_history(run)
+            if event["EventType"] == "InvocationCompleted"
+        ]
+    error = {
+        "ErrorType": f"{RetryableSerDesError.__module__}.RetryableSerDesError",
+        "ErrorMessage": "the payload store is briefly down",
+    }
+    assert histories["sim"] == [{"Truncated": False, "Payload": error}, None]
+    assert len(histories["aws-local"]) == 1
+
+
+class _BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def _boom(step_ctx: StepContext) -> None:
+    raise ValueError("boom")
+
+
+def _third_time_lucky(step_ctx: StepContext) -> int:
+    if step_ctx.attempt < 3:
+        raise ValueError("not yet")
+    return step_ctx.attempt
+
+
+def _retries(count: int, *, then_raise: bool = False) -> StepConfig:
+    """Retry after 1 s until attempt `count`; then stop, or raise an error that cannot be
+    printed (the step stays STARTED and the invocation fails)."""
+
+    def strategy(error: Exception, attempt: int) -> RetryDecision:
+        if attempt < count:
+            return RetryDecision.retry(Duration.from_seconds(1))
+        if then_raise:
+            raise _BadStr()
+        return RetryDecision.no_retry()
+
+    return StepConfig(retry_strategy=strategy)
+
+
+def _polls(state: int, attempt: int) -> WaitForConditionDecision:
+    if state >= 3:
+        return WaitForConditionDecision.stop_polling()
+    return WaitForConditionDecision.continue_waiting(Duration.from_seconds(1))
+
+
+ATTEMPT_PATHS: dict[str, Any] = {
+    "first attempt succeeds": lambda ctx: ctx.step(lambda _: 1, name="s"),
+    "succeeds on the third": lambda ctx: ctx.step(_third_time_lucky, name="s", config=_retries(5)),
+    "fails after three": lambda ctx: ctx.step(_boom, name="s", config=_retries(3)),
+    "left STARTED in attempt 1": lambda ctx: ctx.step(
+        _boom, name="s", config=_retries(1, then_raise=True)
+    ),
+    "left STARTED in attempt 2": lambda ctx: ctx.step(
+        _boom, name="s", config=_retries(2, then_raise=True)
+    ),
+    "condition polled 3 times": lambda ctx: ctx.wait_for_condition(
+        lambda state, check: state + 1,
+        config=WaitForConditionConfig(wait_strategy=_polls, initial_state=0),
+        name="w",
+    ),
+    "steps in map branches": lambda ctx: ctx.map(
+        [1, 2], lambda c, x, i, xs: c.step(lambda _: x, name=f"m{x}")
+    ).get_results(),
+}
+
+
+@pytest.mark.parametrize("path", sorted(ATTEMPT_PATHS))
+def test_attempts_are_the_runners_on_every_path(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OperationView.attempts` is AWS's ``StepDetails.Attempt``: the attempts that ended
+    (the runner adds one at RETRY, SUCCEED and FAIL, none at START); a step left STARTED in its
+    first attempt has 0. Formerly ours gave a STARTED step the number of the attempt running
+    (1 where the runner has 0). The runner's 5 s between failed invocations is set to 0 here:
+    only the count matters."""
+    from aws_durable_execution_sdk_python_testing.executor import Executor
+
+    monkeypatch.setattr(Executor, "RETRY_BACKOFF_SECONDS", 0)
+    body = ATTEMPT_PATHS[path]
+    handler = durable_execution(lambda event, ctx: body(ctx))
+    sim = run_durable(handler, {}, engine="sim")
+    aws = run_durable(handler, {}, engine="aws-local")
+    assert sim.status == aws.status
+    assert _outcomes(sim) == _outcomes(aws)

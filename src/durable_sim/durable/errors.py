@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aws_durable_execution_sdk_python.exceptions import NonDeterministicExecutionError
 
-from durable_sim.errors import DurableSimError, StorageUnavailableError
+from durable_sim.errors import DurableSimError, DurableSimInterrupt, StorageUnavailableError
 
 if TYPE_CHECKING:
     from durable_sim.durable.journal.records import HistoryEntry
@@ -213,6 +213,31 @@ class UnprintableError(DurableSimError, RuntimeError):
             f"a {_qualified_name(error)} was raised and its str() raised a "
             f"{_qualified_name(failure)}, whose str() fails too; neither can be recorded"
         )
+
+
+class PrintingAborted(DurableSimInterrupt):
+    """Raised in place of a `BaseException` that is not an ``Exception`` (``KeyboardInterrupt``,
+    ``SystemExit``, ...) when the ``str()`` of the workflow's exception raised it while the
+    engine formatted it (`durable_sim.durable.operation.common.recordable`).
+
+    The rule: an error raised while the engine formats the user's exception is the user's code
+    failing, not an operator's interrupt. In the SDK on Lambda it escapes every ``except
+    Exception`` of the SDK's error paths and the runtime dies, so the invocation fails wherever
+    it was raised (a step, a child context, a map/parallel branch, a condition check, a
+    callback's submitter, the handler): so it does here, an interrupt of the package's
+    (`DurableSimInterrupt`, a `BaseException`) that the SDK's error paths do not catch, which
+    the runtime takes as the invocation's failure with `recorded` (what ``str()`` raised, or an
+    `UnprintableError` if that cannot be printed either); 5 such invocations in a row fail the
+    execution. An interrupt raised anywhere else (a real Ctrl-C)
+    still stops the run at once; one that lands while the engine formats an exception (a few
+    microseconds per error) is taken for the user's failure, and a second Ctrl-C stops it.
+    """
+
+    def __init__(self, error: BaseException, failure: BaseException, recorded: BaseException):
+        super().__init__(
+            f"the str() of a {_qualified_name(error)} raised a {_qualified_name(failure)}"
+        )
+        self.recorded = recorded
 
 
 def _qualified_name(error: BaseException) -> str:

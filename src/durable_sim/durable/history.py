@@ -14,7 +14,13 @@ models: StepSucceeded carries ``RetryDetails`` with the attempt; CallbackStarted
 ``Timeout`` and ``HeartbeatTimeout``; ChainedInvokeStarted carries ``ExecutedVersion`` (and
 ``TenantId`` when given); an invocation whose process crashed gets an InvocationCompleted with
 a ``Runtime.ExitError`` (recorded when the execution resumes); one that an error escaped (the
-SDK could not print the handler's error) gets one with that error. One stopped by a journal
+SDK could not print the handler's error, a retryable ``InvocationError``, an interrupt that
+printing an error raised) gets one with that error. Here the runner (1.4.0) records no
+InvocationCompleted event for a failed invocation at all (it keeps the failure in its own
+retry count), while AWS's API reference gives the event an optional ``Error``, "Details about
+the invocation failure" (``InvocationCompletedDetails``, an ``EventError``): we follow AWS's
+reference, as the event is how AWS's history tells a failed invocation from a clean one.
+One stopped by a journal
 outage gets an InvocationCompleted whose error is the outage (``JournalUnavailableError`` and
 its message), written by the process it stopped once the journal answers again
 (`durable_sim.durable.runtime`, `durable_sim.durable.worker`): AWS's history has no event type

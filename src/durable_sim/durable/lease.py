@@ -89,12 +89,16 @@ POLL = Seconds(0.0, low_open=True)
 class Lease:
     """A held lease: `owner` runs execution `execution_id` in lease `epoch` (1 for the first
     lease ever taken on it) until `expires_at` (seconds since the Unix epoch, on the journal's
-    clock) unless renewed."""
+    clock) unless renewed. `taken_over` is True when the take found the lease still held: its
+    holder never released it (its process died, stalled past the expiry, or a simulated crash
+    lapsed it), or the taker held it already (a worker's claim, then its run's own take). A
+    renewal's lease has it False: it tells only what the take found."""
 
     execution_id: str
     owner: str
     epoch: int
     expires_at: float
+    taken_over: bool = False
 
 
 @dataclass(frozen=True)

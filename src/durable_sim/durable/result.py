@@ -8,11 +8,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from aws_durable_execution_sdk_python.exceptions import SerDesError
-from aws_durable_execution_sdk_python.lambda_service import ErrorObject
+from aws_durable_execution_sdk_python.lambda_service import (
+    ErrorObject,
+    OperationStatus,
+    OperationType,
+)
 from aws_durable_execution_sdk_python.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
 if TYPE_CHECKING:
     from durable_sim.durable.journal import Journal, OperationRecord
+
+_STARTED, _SUCCEEDED = OperationStatus.STARTED, OperationStatus.SUCCEEDED
+_STEP = OperationType.STEP
 
 Status = Literal["SUCCEEDED", "FAILED", "PENDING"]
 
@@ -42,6 +49,18 @@ class OperationView:
     """One operation as the caller sees it (results decoded to Python data).
 
     ``type`` and ``status`` are the SDK's ``OperationType``/``OperationStatus`` values.
+    ``attempts`` is AWS's ``StepDetails.Attempt`` for a step (a condition check's included):
+    how many of its attempts have ended (retried, succeeded or failed), so a step whose first
+    attempt is running, or was interrupted, has 0. AWS's API reference calls it "the current
+    attempt number for this step" (minimum 0); the SDK runs attempt ``Attempt + 1`` next
+    (``operation/step.py``), and the official local runner adds one at each RETRY, SUCCEED and
+    FAIL update, none at START (``checkpoint/processors/base.py``, ``step.py``): this follows
+    them. The journal's record keeps the number of the attempt running (1 for the first). 0
+    for every other operation. ``error`` is the message of the error its last update carried:
+    none for a STARTED or SUCCEEDED operation (an attempt that started again, or succeeded,
+    after a retry: the runner rebuilds ``StepDetails`` from each update, whose START and
+    SUCCEED carry no error), the retried attempt's for a PENDING step, the failure's for a
+    FAILED one.
     """
 
     id: str
@@ -60,15 +79,20 @@ class OperationView:
         (one ``object.__setattr__`` call per field): a run returns one view per operation, and
         a 10,000-step replay spent a third of its time building them that way."""
         view = object.__new__(cls)
-        error = record.error
+        status = record.status
+        error = None if status is _STARTED or status is _SUCCEEDED else record.error
         vars(view).update(
             id=record.id,
             parent_id=record.parent_id,
             type=record.type._value_,
             sub_type=record.sub_type or "",
             name=record.name,
-            status=record.status._value_,
-            attempts=record.attempt,
+            status=status._value_,
+            attempts=(
+                record.attempt - 1
+                if status is _STARTED and record.type is _STEP
+                else record.attempt
+            ),
             result_json=record.result,
             error=error.get("ErrorMessage") if error else None,
         )

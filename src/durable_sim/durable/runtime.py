@@ -39,6 +39,7 @@ from durable_sim.durable.errors import (
     JournalError,
     JournalUnavailableError,
     LeaseLostError,
+    PrintingAborted,
     ResponderError,
 )
 from durable_sim.durable.journal import (
@@ -78,9 +79,8 @@ _STOPS = (JournalError, ResponderError)
 # execution killed at any checkpoint boundary and started again finishes, however often; the
 # official local runner, which counts a dead runtime as a failed invoke, would fail it at the
 # fifth death in a row.
-_PROCESS_ERRORS = frozenset(
-    {"Runtime.ExitError", JournalUnavailableError.__name__, InvocationStoppedError.__name__}
-)
+_STOPPED_BY_JOURNAL = frozenset({JournalUnavailableError.__name__, InvocationStoppedError.__name__})
+_PROCESS_ERRORS = _STOPPED_BY_JOURNAL | {"Runtime.ExitError"}
 # An invocation that fails (an error escapes the SDK's wrapper) is run again after 5 s; the
 # fifth failure in a row fails the execution with its error (the official local runner's
 # `Executor.MAX_CONSECUTIVE_FAILED_ATTEMPTS` and `RETRY_BACKOFF_SECONDS`).
@@ -130,6 +130,7 @@ def execute(
     function_name: str = "handler",
     lease: LeaseConfig | None = None,
     park_after_ms: float | None = None,
+    taken_over: bool | None = None,
 ) -> DurableRun:
     """Run one execution to completion, failure, or a wait on the outside world (PENDING).
 
@@ -145,9 +146,17 @@ def execute(
     for) before anything runs. On a plain `MemoryJournal` (this process's own) the lease has
     no expiry and nothing renews it (`durable_sim.durable.lease.HeldLease`); on any other
     journal a `LeaseKeeper` renews it. With `park_after_ms`, an execution whose next timer is
-    further away than that (or that waits on a callback) returns PENDING and leaves itself
-    ready in the journal's queue for that time, instead of sleeping with its lease held (for
-    workers).
+    further away than that (or that waits on a callback), or whose failed invocation's retry
+    is (5 s later, `INVOCATION_RETRY_MS`), returns PENDING and leaves itself ready in the
+    journal's queue for that time, instead of sleeping with its lease held (for workers).
+    A limit: the execution of a chained invoke runs inside this run, to its end or to a wait
+    on the outside world, and is never parked (`_Runner._run_invoke`): its timers are slept
+    through with both leases held, whatever `park_after_ms` says, and only the caller's run
+    resolves the invoke. Parking it would leave the caller nothing to wake it, as AWS's
+    service does when a child ends (it appends ChainedInvokeSucceeded to the caller and
+    invokes it); for the same reason a child that waits on a callback leaves the caller
+    PENDING, to be resumed by running the caller again (a worker that finishes the child does
+    not wake the caller).
 
     An error the SDK cannot record (its ``str()`` raises) or a retryable ``InvocationError``
     (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
@@ -157,6 +166,12 @@ def execute(
     journal's history's, so a run that resumes an execution in its invocation retries goes on
     counting (and starts its first invocation no sooner than 5 s after the last failed one); an
     invocation whose process died or lost the journal is passed over (`_PROCESS_ERRORS`).
+
+    A run that takes the lease from a holder that never released it records that holder's
+    invocation as crashed, if one had begun (`_Runner.record_crashed_invocation`).
+    `taken_over` says whether the caller's own take just before found the lease so held (a
+    worker's claim: this run's take then finds the worker's claim); ``None``: as this run's
+    take finds it.
 
     Raises ValueError for a bad `execution_id`, and a `JournalError` (corrupt record, lost
     lease, unreachable database) that stops the invocation without recording an outcome.
@@ -202,7 +217,11 @@ def execute(
     )
     runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config)
     try:
-        run = _invoke(runner, handler, input_payload, execution, function_name, park_after_ms)
+        if taken_over is None:
+            taken_over = execution.lease.taken_over
+        run = _invoke(
+            runner, handler, input_payload, execution, function_name, park_after_ms, taken_over
+        )
     except _STOPS as exc:
         runner.abandon(exc)
         raise
@@ -225,8 +244,10 @@ def _invoke(
     execution: ExecutionRecord,
     function_name: str,
     park_after_ms: float | None,
+    taken_over: bool,
 ) -> DurableRun:
-    """Invoke the handler until the execution ends or waits on something (the service's loop)."""
+    """Invoke the handler until the execution ends or waits on something (the service's loop);
+    `taken_over` as `execute` found the lease."""
     state, clock = runner.state, runner.clock
     metrics, execution_id = state.metrics, state.execution_id
     if clock.virtual and execution.operations:  # resuming: time continues from the journal
@@ -243,18 +264,22 @@ def _invoke(
     # goes on where the last one stopped, as the official runner keeps the count with the
     # execution (``Execution.consecutive_failed_invocation_attempts``).
     failed_invocations = 0
-    if execution.operations or invocation:
+    if execution.operations or invocation or taken_over:
         history = state.journal.read_history(execution_id)
         failed_invocations, last_failure = _failed_invocations(history)
-        if last_failure is not None:  # its retry is due 5 s after it, not before
-            clock.sleep_until(last_failure.at_ms + INVOCATION_RETRY_MS, RETRY_BACKOFF)
-        if execution.operations and runner.record_crashed_invocation(history):
-            invocation += 1
-            cold = True
         if failed_invocations >= MAX_FAILED_INVOCATIONS and last_failure is not None:
             # A run recorded the fifth failure and stopped before it recorded the outcome.
             fields = dict((last_failure.details or {})["Error"])
             return runner.fail(rebuild_error(fields), start, fields)
+        if runner.record_crashed_invocation(history, taken_over=taken_over):
+            invocation += 1
+            cold = True
+        if last_failure is not None:  # its retry is due 5 s after it, not before
+            due = last_failure.at_ms + INVOCATION_RETRY_MS
+            if runner.park(park_after_ms, retry_ms=due):
+                metrics.elapsed_ms = clock.now_ms() - start
+                return runner.pending(park=True)
+            clock.sleep_until(due, RETRY_BACKOFF)
         runner.offer_open_callbacks()
     state.fire_due(clock.now_ms())
     while True:
@@ -304,26 +329,36 @@ def _invoke(
                 continue
             metrics.elapsed_ms = clock.now_ms() - start
             return runner.pending(park=False)
-        except Exception as exc:
+        except (Exception, PrintingAborted) as exc:
             error = state.fatal or exc
             if isinstance(error, JournalError):
                 raise error from None
             if isinstance(error, ResponderError):
                 raise error from error.__cause__  # what the responder raised
-            recorded = recordable(error)
+            try:  # an error whose str() raised an interrupt is the user's code failing
+                recorded = (
+                    error.recorded if isinstance(error, PrintingAborted) else recordable(error)
+                )
+            except PrintingAborted as aborted:
+                recorded = aborted.recorded
             if recorded is error and not retries_invocation(error):
                 runner.end_invocation(began, request_id)
                 return runner.fail(error, start)
             # The invocation fails and the service runs it again: the SDK's wrapper re-raises a
             # retryable `InvocationError` (a `RetryableSerDesError`, say) "to trigger Lambda
             # retry" (its execution.py), and it cannot build the ErrorObject of an error whose
-            # str() raised, so what str() raised escapes it.
+            # str() raised, so what str() raised escapes it (an interrupt str() raised, from
+            # wherever the SDK formats an error: `PrintingAborted`).
             state.flush(clock)
-            runner.end_invocation(began, request_id, recorded)
+            ended = runner.end_invocation(began, request_id, recorded)
             failed_invocations += 1
             if failed_invocations >= MAX_FAILED_INVOCATIONS:
                 return runner.fail(recorded, start)
-            clock.sleep_until(clock.now_ms() + INVOCATION_RETRY_MS, RETRY_BACKOFF)
+            due = ended + INVOCATION_RETRY_MS
+            if runner.park(park_after_ms, retry_ms=due):  # the retry parks as a timer does
+                metrics.elapsed_ms = clock.now_ms() - start
+                return runner.pending(park=True)
+            clock.sleep_until(due, RETRY_BACKOFF)
             continue
         except BaseException:  # the process dies (a simulated crash): the batcher's last act
             state.settle(clock.now_ms())
@@ -403,10 +438,11 @@ class _Runner:
 
     def end_invocation(
         self, began: float, request_id: str, error: BaseException | None = None
-    ) -> None:
+    ) -> float:
         """Join branch threads left running, and record the invocation in the history; with
         the `error` that failed it, if one escaped the SDK's wrapper (``ErrorType`` and
-        ``ErrorMessage``, as Lambda reports an invocation's unhandled error)."""
+        ``ErrorMessage``, as Lambda reports an invocation's unhandled error). Returns the
+        time it recorded as the invocation's end (ms)."""
         self._join_branches()
         now = self.clock.now_ms()
         details: dict[str, Any] = {
@@ -419,6 +455,7 @@ class _Runner:
             details["Error"] = {key: fields[key] for key in ("ErrorType", "ErrorMessage")}
         self.state.append([HistoryEntry("InvocationCompleted", now, None, details)])
         self.invocation = None
+        return now
 
     def wait_for_change(self) -> bool:
         """Let time pass until the service has something the handler can observe (a wait
@@ -450,13 +487,16 @@ class _Runner:
                     answered = answered or stored.terminal
         return answered
 
-    def park(self, park_after_ms: float | None) -> bool:
+    def park(self, park_after_ms: float | None, *, retry_ms: float | None = None) -> bool:
         """Whether to end the run here and leave the execution in the journal's queue: with
         `park_after_ms`, when nothing is due within that many ms (the run then records when
-        the execution is next ready)."""
+        the execution is next ready). With `retry_ms` (ms) the next thing due is the retry of
+        a failed invocation then, which parks as a timer would: the run gives its lease up,
+        the execution is ready again at `retry_ms`, and whichever process claims it then runs
+        the retry (the one that parked it runs nothing more)."""
         if park_after_ms is None:
             return False
-        wake = self.state.next_due(callbacks=True)
+        wake = self.state.next_due(callbacks=True) if retry_ms is None else retry_ms
         if wake is not None and wake - self.clock.now_ms() <= park_after_ms:
             return False
         self._ready_ms = wake
@@ -533,30 +573,44 @@ class _Runner:
         except JournalError:
             return  # taken over or ended meanwhile: the new owner records what it finds
 
-    def record_crashed_invocation(self, history: list[HistoryEntry]) -> bool:
-        """If the last invocation ended without completing (its process crashed), record it
-        as AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
-        `history` is the execution's, as the journal holds it.
+    def record_crashed_invocation(self, history: list[HistoryEntry], *, taken_over: bool) -> bool:
+        """If the last invocation ended without completing (its process died), record it as
+        AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
+        `history` is the execution's, as the journal holds it; `taken_over` whether this run
+        took the lease from a holder that never released it (`Lease.taken_over`).
 
-        What the service and the outside world appended since (timers, answers) is not the
-        invocation's work and does not count.
+        An invocation died if it wrote something after the last InvocationCompleted, or if it
+        wrote nothing and its holder never released the lease while the history shows that an
+        invocation had begun: the execution had just started, the invocation before it failed
+        (its retry runs with the lease held; a parked retry releases it), or the service woke
+        the execution after the last invocation (a wait ended, a step retry came due, a
+        callback was answered, an invoke ended). A holder that died between invocations
+        (sleeping until a timer, with its lease held) or that released its lease (an
+        interrupt, a PENDING or parked end) records nothing. What the service and the outside
+        world appended (timers, answers) is not the invocation's work. One case the history
+        cannot tell apart: a run on the wall clock without ``park_after_ms`` that dies during
+        the 5 s before a failed invocation's retry is recorded as a crashed retry.
         """
         state = self.state
         work = [entry for entry in history if entry.event_type not in _SERVICE_EVENTS]
         last = work[-1] if work else history[-1]
-        if last.event_type == "InvocationCompleted":
+        wrote = last.event_type != "InvocationCompleted" and (
+            last.event_type != "ExecutionStarted" or bool(state.operations)
+        )
+        if not wrote and not (taken_over and _invocation_began(history)):
             return False
         began = _crashed_invocation_start(history)
+        end = max(last.at_ms, began)
         details = {
             "StartTimestamp": began,
-            "EndTimestamp": last.at_ms,
+            "EndTimestamp": end,
             "RequestId": deterministic_uuid(state.execution_id, "crashed", len(history)),
             "Error": {
                 "ErrorType": "Runtime.ExitError",
                 "ErrorMessage": "the runtime exited before the invocation completed (a crash)",
             },
         }
-        state.append([HistoryEntry("InvocationCompleted", last.at_ms, None, details)])
+        state.append([HistoryEntry("InvocationCompleted", end, None, details)])
         return True
 
     def offer_open_callbacks(self) -> None:
@@ -717,17 +771,41 @@ def _failed_invocations(history: list[HistoryEntry]) -> tuple[int, HistoryEntry 
     return failed, last
 
 
+def _invocation_began(history: list[HistoryEntry]) -> bool:
+    """Whether `history`, ending with no work after its last InvocationCompleted (or its
+    ExecutionStarted), shows an invocation begun since: the execution's first, the retry of an
+    invocation the handler failed (not one a journal outage stopped: its holder wrote that
+    entry as its last act), or one the service woke by a transition the handler can observe
+    (any history event, or a step retry coming due; not a heartbeat)."""
+    for entry in reversed(history):
+        if entry.event_type == "ExecutionStarted":
+            return True
+        if entry.event_type == "InvocationCompleted":
+            error = (entry.details or {}).get("Error") or {}
+            return bool(error) and error.get("ErrorType") not in _STOPPED_BY_JOURNAL
+        operation = entry.operation
+        if entry.event_type is not None or (
+            operation is not None and operation.type is OperationType.STEP
+        ):
+            return True
+    return False
+
+
 def _crashed_invocation_start(history: list[HistoryEntry]) -> float:
     """When the invocation that ended the history without completing started, as far as the
     history tells (ms): no earlier than the end of the invocation before it (or the execution's
-    start), nor than the service events recorded between that end and the invocation's first
-    work (the timer or answer that woke it)."""
+    start; 5 s after it if the handler failed it, when its retry was due), nor than the service
+    events recorded between that end and the invocation's first work (the timer or answer that
+    woke it)."""
     last = max(
         i
         for i, entry in enumerate(history)
         if entry.event_type in ("InvocationCompleted", "ExecutionStarted")
     )
     began = history[last].at_ms
+    error = (history[last].details or {}).get("Error") or {}
+    if error and error.get("ErrorType") not in _PROCESS_ERRORS:
+        began += INVOCATION_RETRY_MS
     for entry in history[last + 1 :]:
         if entry.event_type not in _SERVICE_EVENTS:
             break

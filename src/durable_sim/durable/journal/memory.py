@@ -89,9 +89,10 @@ class MemoryJournal(Journal):
                 execution.epoch,
                 execution.expires_at - now,
             )
+        held = execution.owner is not None
         execution.owner, execution.epoch = owner, execution.epoch + 1
         execution.expires_at, execution.ready_at = now + lease_s, None
-        return Lease(execution.record.execution_id, owner, execution.epoch, now + lease_s)
+        return Lease(execution.record.execution_id, owner, execution.epoch, now + lease_s, held)
 
     @staticmethod
     def _snapshot(

@@ -319,7 +319,7 @@ class PostgresJournal(Journal):
         if owner is not None and status == "RUNNING":
             if not lease_is_free(holder, expires, owner, now):
                 raise ExecutionBusyError(execution_id, holder, epoch, expires - now)
-            lease = Lease(execution_id, owner, epoch + 1, now + lease_s)
+            lease = Lease(execution_id, owner, epoch + 1, now + lease_s, holder is not None)
             conn.execute(
                 "UPDATE durable_executions SET owner = %s, epoch = %s, lease_expires = %s, "
                 "ready_at = NULL WHERE execution_id = %s",

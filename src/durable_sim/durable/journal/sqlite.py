@@ -291,7 +291,7 @@ class SqliteJournal(Journal):
         if owner is not None and status == "RUNNING":
             if not lease_is_free(holder, expires, owner, now):
                 raise ExecutionBusyError(execution_id, holder, epoch, expires - now)
-            lease = Lease(execution_id, owner, epoch + 1, now + lease_s)
+            lease = Lease(execution_id, owner, epoch + 1, now + lease_s, holder is not None)
             db.execute(
                 "UPDATE executions SET owner=?, epoch=?, lease_expires=?, ready_at=NULL "
                 "WHERE execution_id=?",

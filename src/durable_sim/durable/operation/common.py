@@ -19,6 +19,7 @@ from durable_sim.durable.errors import (
     JournalCorruptError,
     JournalError,
     JournalUnavailableError,
+    PrintingAborted,
     UnprintableError,
     resource_cause,
 )
@@ -46,15 +47,25 @@ def recordable(exc: BaseException) -> BaseException:
     child context or a map/parallel branch fails with it, and escaping the handler it fails the
     invocation (`durable_sim.durable.runtime`). When that one cannot be printed either, an
     `UnprintableError` naming both types (there the official runner's own ``from_exception``
-    call raises, and the execution never ends)."""
+    call raises, and the execution never ends). When ``str()`` raises a `BaseException` that is
+    no ``Exception`` (``KeyboardInterrupt``, ``SystemExit``), `PrintingAborted` is raised: the
+    user's code failed, and the invocation fails (see there)."""
     try:
         ErrorObject.from_exception(exc)
     except Exception as failure:
         try:
             ErrorObject.from_exception(failure)
-        except Exception:
+        except BaseException:
             return UnprintableError(exc, failure)
         return failure
+    except PrintingAborted:
+        raise
+    except BaseException as failure:
+        try:
+            ErrorObject.from_exception(failure)
+        except BaseException:
+            raise PrintingAborted(exc, failure, UnprintableError(exc, failure)) from None
+        raise PrintingAborted(exc, failure, failure) from None
     return exc
 
 

@@ -1,0 +1,195 @@
+"""Parking (``park_after_ms``): a failed invocation's retry parks as a timer does; a chained
+invoke's execution is never parked (the documented limit of `execute`).
+
+A failed invocation's retry (5 s later, `INVOCATION_RETRY_MS`) parks as a timer does.
+
+With ``park_after_ms`` (workers) a run whose invocation failed gives its lease up and leaves
+the execution ready in the journal's queue for the retry's time, instead of sleeping through
+the 5 s with its lease held; whichever process claims it then runs the retry, once. Without
+``park_after_ms`` the run sleeps through it with its lease held, as through a timer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration
+
+from durable_sim import run_durable
+from durable_sim.clock import VirtualClock
+from durable_sim.durable import FunctionRegistry, MemoryJournal, SqliteJournal
+from durable_sim.durable.operation.invoke import child_execution_id
+from durable_sim.durable.runtime import INVOCATION_RETRY_MS, execute
+from durable_sim.durable.worker import submit, wait_for_outcome
+from durable_sim.faults import NO_FAULTS
+from durable_sim.latency import ZERO, Sampler
+from tests.durable.worker_functions import BadStr
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = f"{Path(__file__).with_name('worker_functions.py')}:FUNCTIONS"
+
+
+def _worker(journal: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as err:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable_sim.cli",
+                "worker",
+                "--journal",
+                str(journal),
+                "--functions",
+                FUNCTIONS,
+                "--poll-s",
+                "0.02",
+                "--idle-exit-s",
+                "6",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+def _lease_row(path: Path) -> tuple[Any, ...]:
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT owner, ready_at FROM executions").fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_two_worker_processes_run_a_parked_retry_once_when_it_is_due(tmp_path: Path) -> None:
+    """Two `durable-sim worker` processes on one SQLite journal: the first invocation fails;
+    during the 5 s before its retry no one holds the lease and the execution is ready at the
+    retry's time; then one worker claims it and runs the retry, once, no sooner."""
+    path, side, log = tmp_path / "j.sqlite", tmp_path / "side", tmp_path / "log"
+    with SqliteJournal(path) as journal:
+        submit(journal, "fails_once", {"side": str(side), "id": "f"}, execution_id="f")
+        workers = [_worker(path, log) for _ in range(2)]
+        try:
+            failure = None
+            deadline = time.monotonic() + 60
+            while failure is None:
+                assert time.monotonic() < deadline, log.read_text()
+                failure = next(
+                    (
+                        entry
+                        for entry in journal.read_history("f")
+                        if entry.event_type == "InvocationCompleted"
+                    ),
+                    None,
+                )
+                time.sleep(0.02)
+            time.sleep(0.2)  # the run parks right after it records the failure
+            owner, ready_at = _lease_row(path)
+            assert owner is None  # no one sleeps through the retry delay with the lease
+            assert ready_at == pytest.approx(
+                (failure.at_ms + INVOCATION_RETRY_MS) / 1000.0, abs=1e-6
+            )
+            outcome = wait_for_outcome(journal, "f", timeout_s=60)
+        finally:
+            for worker in workers:
+                worker.wait(timeout=60)
+        assert (outcome.status, outcome.result) == ("SUCCEEDED", '"retried"'), log.read_text()
+        lines = [line.split() for line in side.read_text().splitlines()]
+        invokes = [line for line in lines if line[1] == "invoke"]
+        assert [line[2] for line in invokes] == ["1", "2"]  # the retry ran once
+        assert [line[1] for line in lines].count("s") == 2  # the step's body ran once
+        assert float(invokes[1][5]) >= ready_at
+        completed = [e for e in journal.read_history("f") if e.event_type == "InvocationCompleted"]
+        assert [bool((e.details or {}).get("Error")) for e in completed] == [True, False]
+        assert all(worker.returncode == 0 for worker in workers), log.read_text()
+
+
+def _fails_once(ran: list[int]) -> Any:
+    def handler(event: Any, ctx: DurableContext) -> str:
+        ran.append(1)
+        if len(ran) == 1:
+            raise BadStr()
+        return "retried"
+
+    return handler
+
+
+def test_a_run_without_park_after_ms_sleeps_through_the_retry_delay() -> None:
+    ran: list[int] = []
+    run = run_durable(_fails_once(ran), None)
+    assert (run.status, run.result, len(ran)) == ("SUCCEEDED", "retried", 2)
+    assert run.metrics.elapsed_ms == INVOCATION_RETRY_MS
+
+
+def _execute(
+    handler: Any, journal: MemoryJournal, park_after_ms: float | None, **options: Any
+) -> Any:
+    return execute(
+        handler,
+        "null",
+        journal=journal,
+        execution_id="p",
+        clock=VirtualClock(),
+        sampler=Sampler(ZERO, 0),
+        faults=NO_FAULTS,
+        park_after_ms=park_after_ms,
+        **options,
+    )
+
+
+def test_a_parked_retry_resumed_early_parks_again_and_runs_when_due() -> None:
+    """On the virtual clock (as a timer parks there): the run ends PENDING at the failure; a
+    run that resumes the execution with ``park_after_ms`` under 5 s parks again, and one
+    with a longer one runs the retry at the failure's time + 5 s."""
+    ran: list[int] = []
+    journal = MemoryJournal()
+    first = _execute(_fails_once(ran), journal, 1.0)
+    assert (first.status, len(ran)) == ("PENDING", 1)
+    again = _execute(_fails_once(ran), journal, INVOCATION_RETRY_MS - 1)
+    assert (again.status, len(ran)) == ("PENDING", 1)
+    done = _execute(_fails_once(ran), journal, INVOCATION_RETRY_MS)
+    assert (done.status, done.result, len(ran)) == ("SUCCEEDED", "retried", 2)
+    starts = [
+        (e.details or {})["StartTimestamp"]
+        for e in journal.read_history("p")
+        if e.event_type == "InvocationCompleted"
+    ]
+    assert starts == [0.0, INVOCATION_RETRY_MS]
+
+
+def test_a_chained_invokes_execution_runs_inside_the_callers_run_and_is_never_parked() -> None:
+    """The documented limit: with ``park_after_ms`` far below the child's 60 s wait, the
+    child is not parked: its wait is slept through inside the caller's run, which runs the
+    child to its end (its execution SUCCEEDED in the journal). The caller then waits for the
+    invoke's end, 60 s on, as for a timer: on the virtual clock it parks (PENDING), and a
+    run without ``park_after_ms`` takes the child's result without running the child again."""
+    ran: list[str] = []
+
+    def child(event: Any, ctx: DurableContext) -> str:
+        ran.append("child")
+        ctx.wait(Duration.from_seconds(60))
+        return "child done"
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        ran.append("caller")
+        return ctx.invoke("child", None, name="call")
+
+    journal = MemoryJournal()
+    functions = FunctionRegistry({"child": child})
+    first = _execute(caller, journal, 1.0, functions=functions)
+    assert first.status == "PENDING"
+    assert ran == ["caller", "child", "child"]  # the child replayed after its wait, inline
+    finished = journal.get_execution(child_execution_id("p", "1"))
+    assert finished is not None and (finished.status, finished.result) == (
+        "SUCCEEDED",
+        '"child done"',
+    )
+    done = _execute(caller, journal, None, functions=functions)
+    assert (done.status, done.result) == ("SUCCEEDED", "child done")
+    assert ran.count("child") == 2  # the child's execution did not run again
