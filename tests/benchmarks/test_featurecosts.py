@@ -25,7 +25,7 @@ WITNESSES: dict[str, list[Callable[..., Any]]] = {
     "serdes": [codec.round_trip, codec.encode, codec.decode],
     "history": [runtime._Runner.end_invocation],
     "ids": [registry.deterministic_uuid],
-    "lease": [lease.new_owner_id, lease.HeldLease.__init__],
+    "lease": [lease.new_owner_id],
     "cores": [Calendar.book],
 }
 
