@@ -25,13 +25,13 @@ replaces, and what it leaves:
   text; a batch result as its ``to_dict``). Payload sizes change (``checkpoint_bytes``, costs).
 - ``history`` (issue 7, the execution history export): no ``InvocationCompleted`` entry is
   recorded at an invocation's end, and a `MemoryJournal` keeps no history list (its no-op
-  ``append``/``extend`` are Python calls, a few tens of ns dearer than the list's: the saving is
-  slightly understated). Left: the entries that carry each checkpoint's record to the journal. ``billed_ms`` (read from the
-  history) becomes 0.
+  ``append``/``extend`` are Python calls, a few tens of ns dearer than the list's: the saving
+  is slightly understated). Left: the entries that carry each checkpoint's record to the
+  journal. ``billed_ms`` (read from the history) becomes 0.
 - ``ids`` (issue 7, the execution context's ARN and the history's request ids): AWS-shaped
   deterministic ids (a blake2b digest each) are replaced by one constant.
 - ``lease`` (issue 8, one executor per execution): no owner id is made (host name, process id
-  and random bytes: two system calls); a constant stands for it. Left: the lease a
+  and random bytes: system calls); a constant stands for it. Left: the lease a
   `MemoryJournal` takes at the execution's opening and the epoch comparison on each write
   (no stand-in is cheaper: a run without a lease writes as an outside party, which checks each
   append for a woken execution).
