@@ -9,6 +9,7 @@ from benchmarks import (  # noqa: F401 - each module registers its benchmarks
     calibrate,
     dispatch,
     engine,
+    featurecosts,
     journal,
     sidebyside,
     store,

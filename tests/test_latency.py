@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from property_budget import examples
 
 from durable_sim.latency import ZERO, Dist, LatencyProfile, Sampler, get_profile, stable_key_hash
 
@@ -55,6 +58,25 @@ def test_every_draw_is_its_keys_own_stream_whatever_sampler_drew_before() -> Non
         key = ("exec", str(i), i % 2)
         fresh = float(sampler.rng("checkpoint", *key).standard_normal())
         assert sampler.draw("checkpoint", *key) == 10.0 * math.exp(0.5 * fresh)
+        assert sampler.uniform(*key) == float(sampler.rng(*key).random())
+
+
+@settings(max_examples=examples(300), derandomize=True, deadline=None)
+@given(
+    seeds=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=4),
+    key=st.tuples(st.text(max_size=6), st.integers(-(2**70), 2**70)),
+)
+def test_a_keyed_draw_is_a_fresh_philox_for_any_seed_and_key(
+    seeds: list[int], key: tuple[str, int]
+) -> None:
+    """The shared generator, re-keyed from plain ints, gives the stream of a Philox built from
+    a uint64 array, for seeds and key hashes over the whole 64-bit range."""
+    for seed in seeds:
+        sampler = Sampler(PROFILE, seed)
+        fresh = sampler.rng("checkpoint", *key)
+        assert sampler.draw("checkpoint", *key) == 10.0 * math.exp(
+            0.5 * float(fresh.standard_normal())
+        )
         assert sampler.uniform(*key) == float(sampler.rng(*key).random())
 
 

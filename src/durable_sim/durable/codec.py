@@ -106,8 +106,34 @@ def _envelope_text(value: Any) -> str:
         items = ",".join([_leaf(v) or _envelope_text(v) for v in value])
         return ('{"t":"l","v":[' if cls is list else '{"t":"t","v":[') + items + "]}"
     if cls is BatchResult:
-        return '{"t":"br","v":' + _members(value.to_dict()) + "}"
+        items = ",".join([_item_text(item) for item in value.all])
+        reason = value.completion_reason.value
+        return (
+            '{"t":"br","v":{"all":{"t":"l","v":['
+            + items
+            + ']},"completionReason":'
+            + (_leaf(reason) or _envelope_text(reason))
+            + "}}"
+        )
     raise _NotPlain
+
+
+def _item_text(item: BatchItem[Any]) -> str:
+    """The envelope text of a batch item's ``to_dict`` (index, status, result, error), written
+    without building the dict."""
+    index, status, result = item.index, item.status.value, item.result
+    error = item.error.to_dict() if item.error else None
+    return (
+        '{"t":"m","v":{"index":'
+        + (_leaf(index) or _envelope_text(index))
+        + ',"status":'
+        + (_leaf(status) or _envelope_text(status))
+        + ',"result":'
+        + (_leaf(result) or _envelope_text(result))
+        + ',"error":'
+        + (_NULL if error is None else _envelope_text(error))
+        + "}}"
+    )
 
 
 def _unwrap(obj: Any) -> Any:

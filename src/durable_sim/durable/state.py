@@ -368,9 +368,12 @@ class ExecutionState:
         op_id = ident.operation_id
         prev = self.operations.get(op_id)
         if sync:
-            with self.lock:
-                due = self._due(clock.now_ms())
-            self._finish(due)
+            # Nothing waiting, no lock: an update queued by another thread just after this read
+            # goes with the next call, as it would had it been queued just after the lock.
+            if self._pending:
+                with self.lock:
+                    due = self._due(clock.now_ms())
+                self._finish(due)
             if "checkpoint" not in self._free:
                 attempt = fields.get("attempt", prev.attempt if prev is not None else 0)
                 clock.charge(self.sampler.draw("checkpoint", op_id, status._value_, attempt))

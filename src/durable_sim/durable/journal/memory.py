@@ -184,7 +184,7 @@ class MemoryJournal(Journal):
     def append(
         self, execution_id: str, entries: Sequence[HistoryEntry], lease: Lease | None = None
     ) -> None:
-        now = time.time()
+        now = time.time() if lease is None else None  # an outside party's write may wake it
         with self._lock:
             execution = self._fenced(execution_id, lease)
             operations = execution.record.operations
@@ -197,7 +197,7 @@ class MemoryJournal(Journal):
             execution.history.extend(entries)
             operations.update(latest)
             execution.record.invocations += invocations_in(entries)
-            if lease is None and wakes(entries):
+            if now is not None and wakes(entries):
                 execution.ready_at = now
 
     def begin_append(

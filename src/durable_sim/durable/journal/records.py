@@ -204,7 +204,7 @@ INVOCATION_COMPLETED = "InvocationCompleted"
 
 def invocations_in(entries: Sequence[HistoryEntry]) -> int:
     """How many invocations `entries` complete (the execution's invocation counter moves by it)."""
-    return sum(entry.event_type == INVOCATION_COMPLETED for entry in entries)
+    return [entry.event_type for entry in entries].count(INVOCATION_COMPLETED)
 
 
 def latest_records(entries: Sequence[HistoryEntry]) -> dict[str, OperationRecord]:
