@@ -9,23 +9,29 @@ with no lease and nothing to make it ready, for good.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from property_budget import examples
 
-from durable_sim import send_callback_failure, send_callback_success
+from durable_sim import FaultPlan, SimulatedCrash, send_callback_failure, send_callback_success
 from durable_sim.clock import VirtualClock
 from durable_sim.durable import (
     FunctionRegistry,
     HistoryEntry,
     Journal,
+    LeaseConfig,
     MemoryJournal,
     SqliteJournal,
 )
@@ -272,3 +278,135 @@ def _worker(journal: Path, log: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
+
+
+# -- property: random chains of invokes, driven by what wakes them, with kill points ----------
+
+OPS = st.sampled_from(["step", "wait", "callback", "invoke"])
+CHAINS = st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=3)
+PROPERTY = settings(
+    max_examples=examples(60),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+class Chain:
+    """Level ``i`` of `levels` is a function ``f{i}`` running its operations in order: a step
+    (it returns its key), a 1 s wait (slept through: ``park_after_ms`` is 1000), a callback
+    (answered "ok"), a chained invoke of ``f{i+1}`` (a step at the last level). Each function
+    returns its operations' results; step bodies count their completions."""
+
+    def __init__(self, levels: list[list[str]]) -> None:
+        self.levels = levels
+        self.completed: Counter[str] = Counter()
+        self.functions = FunctionRegistry({f"f{i}": self._handler(i) for i in range(len(levels))})
+
+    def _op(self, i: int, j: int) -> str:
+        op = self.levels[i][j]
+        return "step" if op == "invoke" and i + 1 == len(self.levels) else op
+
+    def _handler(self, i: int) -> Any:
+        def handler(path: str, ctx: DurableContext) -> list[Any]:
+            out: list[Any] = []
+            for j in range(len(self.levels[i])):
+                op, key = self._op(i, j), f"{path}:{j}"
+                if op == "step":
+                    out.append(ctx.step(lambda _, key=key: self._body(key), name=f"s{j}"))
+                elif op == "wait":
+                    ctx.wait(Duration.from_seconds(1))
+                    out.append(None)
+                elif op == "callback":
+                    out.append(ctx.wait_for_callback(lambda cid, _: None, name=f"c{j}"))
+                else:
+                    out.append(ctx.invoke(f"f{i + 1}", f"{path}/{j}", name=f"i{j}"))
+            return out
+
+        return handler
+
+    def _body(self, key: str) -> str:
+        self.completed[key] += 1
+        return key
+
+    def expected(self, i: int = 0, path: str = "r") -> list[Any]:
+        results = {"step": lambda j: f"{path}:{j}", "wait": lambda j: None}
+        results["callback"] = lambda j: "ok"
+        results["invoke"] = lambda j: self.expected(i + 1, f"{path}/{j}")
+        return [results[self._op(i, j)](j) for j in range(len(self.levels[i]))]
+
+    def steps(self, i: int = 0, path: str = "r") -> list[str]:
+        keys: list[str] = []
+        for j in range(len(self.levels[i])):
+            op = self._op(i, j)
+            keys += [f"{path}:{j}"] if op == "step" else []
+            keys += self.steps(i + 1, f"{path}/{j}") if op == "invoke" else []
+        return keys
+
+
+@PROPERTY
+@given(levels=CHAINS, data=st.data())
+def test_random_chains_of_invokes_finish_when_driven_only_by_their_wakes(
+    levels: list[list[str]], data: st.DataObject
+) -> None:
+    """A worker that runs only what the journal's queue offers (ready, or a crashed run's
+    lapsed lease), and an outside world that answers open callbacks in a drawn order,
+    interleaved with the runs: the top execution always finishes with the model's result (a
+    caller never left without a wake: the queue is never empty while work remains), each step
+    body completes once whatever the kill points (a crash after a drawn checkpoint of a run),
+    and without crashes an execution is claimed at most once more than it has callbacks and
+    invokes (no run without something new)."""
+    chain = Chain(levels)
+    journal = MemoryJournal()
+    submit(journal, "f0", "r", execution_id="top")
+    names = sorted(chain.functions)
+    callbacks: set[str] = set()
+    claims: Counter[str] = Counter()
+    crashes = 0
+    for _ in range(500):
+        top = journal.get_execution("top")
+        assert top is not None
+        if top.status != "RUNNING":
+            break
+        claimed = None
+        if not (callbacks and data.draw(st.booleans(), label="answer first")):
+            claimed = journal.claim("worker", 30.0, names)
+        if claimed is None:
+            assert callbacks, "nothing is ready and no callback is open: a caller was lost"
+            answer = data.draw(st.sampled_from(sorted(callbacks)), label="callback")
+            send_callback_success(journal, answer, "ok")
+            callbacks.discard(answer)
+            continue
+        claims[claimed.execution_id] += 1
+        crash = data.draw(st.none() | st.integers(1, 6), label="crash after checkpoint")
+        try:
+            run = execute(
+                chain.functions[claimed.function_name or ""],
+                claimed.input,
+                journal=journal,
+                execution_id=claimed.execution_id,
+                clock=VirtualClock(),
+                sampler=Sampler(ZERO, 0),
+                faults=FaultPlan(crash_after_checkpoint=crash),
+                functions=chain.functions,
+                function_name=claimed.function_name or "",
+                lease=LeaseConfig(owner="worker"),
+                park_after_ms=1000.0,
+                taken_over=claimed.lease is not None and claimed.lease.taken_over,
+            )
+        except SimulatedCrash:
+            crashes += 1
+            continue
+        callbacks |= set(run.pending_callbacks)
+    final = journal.get_execution("top")
+    assert final is not None and (final.status, final.result) == (
+        "SUCCEEDED",
+        json.dumps(chain.expected()),
+    )
+    assert chain.completed == Counter(chain.steps())
+    if not crashes:
+        for execution_id, count in claims.items():
+            ops = [e.operation for e in journal.read_history(execution_id) if e.operation]
+            waits_on = {op.id for op in ops if op.type.value in ("CALLBACK", "CHAINED_INVOKE")}
+            assert count <= 1 + len(waits_on), execution_id
