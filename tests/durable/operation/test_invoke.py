@@ -17,6 +17,7 @@ from durable_sim import FunctionRegistry, MemoryJournal, export_history, run_dur
 from durable_sim.durable import ExecutionBusyError, HistoryEntry, LeaseConfig, runtime
 from durable_sim.durable.errors import CHAINED_INVOKE_LIMIT_BYTES, CheckpointTooLargeError
 from durable_sim.durable.lease import open_leased
+from durable_sim.durable.operation.invoke import child_execution_id, invoked_by
 from durable_sim.latency import Dist, LatencyProfile
 
 from ..conftest import STEP_MS, STEP_ONLY
@@ -308,3 +309,25 @@ def test_an_invoked_execution_held_elsewhere_is_waited_for_only_as_long_as_the_c
     assert not caller.is_alive(), "the invoked execution's wait for its lease had no bound"
     assert len(outcome) == 1 and outcome[0].status == "PENDING"
     assert [op.status for op in outcome[0].operations] == ["STARTED"]
+
+
+@pytest.mark.parametrize(
+    ("execution_id", "link"),
+    [
+        (child_execution_id("p", "1"), ("p", "1")),
+        (child_execution_id("p", "2.1.3"), ("p", "2.1.3")),
+        (
+            child_execution_id(child_execution_id("p", "1"), "4"),
+            (child_execution_id("p", "1"), "4"),
+        ),
+        ("p", None),
+        ("/invoke-1", None),  # no caller
+        ("p/invoke-", None),  # no operation
+        ("p/invoke-1a", None),  # not an operation id
+        ("p/invoke-1.", None),
+    ],
+)
+def test_a_child_execution_id_names_its_caller_and_invoke(
+    execution_id: str, link: tuple[str, str] | None
+) -> None:
+    assert invoked_by(execution_id) == link
