@@ -292,6 +292,50 @@ def test_an_answer_before_the_release_is_not_lost(backend: JournalBackend) -> No
     assert journal.claim("worker", 30.0, ["fn"]) is not None
 
 
+def _end(journal: Journal, execution_id: str, **options: Any) -> None:
+    """Finish `execution_id` (RUNNING, unleased) as SUCCEEDED."""
+    entry = HistoryEntry("ExecutionSucceeded", 1.0, None, {"Result": "1"})
+    journal.finish_execution(execution_id, "SUCCEEDED", "1", None, entry, **options)
+
+
+def test_a_childs_end_wakes_its_parked_parent_in_the_same_write(backend: JournalBackend) -> None:
+    """The child ends after its parent released its lease: the child's terminal write makes
+    the parent ready (at once, even if it was parked for a later time); an execution that is
+    held, has ended, or does not exist is left as it is."""
+    journal = backend.open()
+    journal.open_execution("p", "{}", _started(), function_name="fn", ready=True)
+    journal.open_execution("c", "{}", _started(), function_name="child")
+    lease = journal.claim("worker", 30.0, ["fn"]).lease  # type: ignore[union-attr]
+    journal.release(lease, ready_at=time.time() + 3600.0, children=["c"])
+    assert journal.claim("worker", 30.0, ["fn"]) is None  # the child runs: not ready
+    _end(journal, "c", parent="p")
+    assert journal.claim("worker", 30.0, ["fn"]).execution_id == "p"  # type: ignore[union-attr]
+    journal.open_execution("c2", "{}", _started(), function_name="child")
+    _end(journal, "c2", parent="p")  # p is held by the claim above: its release decides
+    record = journal.get_execution("p")
+    assert record is not None and record.status == "RUNNING"
+    journal.open_execution("c3", "{}", _started(), function_name="child")
+    _end(journal, "c3", parent="nowhere")  # an unknown parent is no error
+    assert journal.get_execution("c3").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_a_childs_end_before_its_parents_release_is_not_lost(backend: JournalBackend) -> None:
+    """The child ends while its parent holds its lease (the end cannot wake it then); the
+    parent's release, listing the child among its children, finds it ended: ready at once.
+    A release whose children all run keeps its time."""
+    journal = backend.open()
+    journal.open_execution("p", "{}", _started(), function_name="fn", ready=True)
+    journal.open_execution("c", "{}", _started(), function_name="child")
+    journal.open_execution("d", "{}", _started(), function_name="child")
+    lease = journal.claim("worker", 30.0, ["fn"]).lease  # type: ignore[union-attr]
+    journal.release(lease, ready_at=None, children=["c", "d", "unknown"])
+    assert journal.claim("worker", 30.0, ["fn"]) is None
+    lease = journal.open_execution("p", "{}", _started(), owner="run").lease
+    _end(journal, "c", parent="p")
+    journal.release(lease, ready_at=None, children=["c", "d"])  # type: ignore[arg-type]
+    assert journal.claim("worker", 30.0, ["fn"]).execution_id == "p"  # type: ignore[union-attr]
+
+
 def test_a_dead_workers_execution_is_claimed_once_its_lease_expires(
     backend: JournalBackend,
 ) -> None:

@@ -1,5 +1,5 @@
-"""Parking (``park_after_ms``): a failed invocation's retry parks as a timer does; a chained
-invoke's execution is never parked (the documented limit of `execute`).
+"""Parking (``park_after_ms``): a failed invocation's retry parks as a timer does (a chained
+invoke's parking: `tests/durable/test_runtime_chained_invokes.py`).
 
 A failed invocation's retry (5 s later, `INVOCATION_RETRY_MS`) parks as a timer does.
 
@@ -20,12 +20,10 @@ from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
-from aws_durable_execution_sdk_python.config import Duration
 
 from durable_sim import run_durable
 from durable_sim.clock import VirtualClock
-from durable_sim.durable import FunctionRegistry, MemoryJournal, SqliteJournal
-from durable_sim.durable.operation.invoke import child_execution_id
+from durable_sim.durable import MemoryJournal, SqliteJournal
 from durable_sim.durable.runtime import INVOCATION_RETRY_MS, execute
 from durable_sim.durable.worker import submit, wait_for_outcome
 from durable_sim.faults import NO_FAULTS
@@ -161,35 +159,3 @@ def test_a_parked_retry_resumed_early_parks_again_and_runs_when_due() -> None:
         if e.event_type == "InvocationCompleted"
     ]
     assert starts == [0.0, INVOCATION_RETRY_MS]
-
-
-def test_a_chained_invokes_execution_runs_inside_the_callers_run_and_is_never_parked() -> None:
-    """The documented limit: with ``park_after_ms`` far below the child's 60 s wait, the
-    child is not parked: its wait is slept through inside the caller's run, which runs the
-    child to its end (its execution SUCCEEDED in the journal). The caller then waits for the
-    invoke's end, 60 s on, as for a timer: on the virtual clock it parks (PENDING), and a
-    run without ``park_after_ms`` takes the child's result without running the child again."""
-    ran: list[str] = []
-
-    def child(event: Any, ctx: DurableContext) -> str:
-        ran.append("child")
-        ctx.wait(Duration.from_seconds(60))
-        return "child done"
-
-    def caller(event: Any, ctx: DurableContext) -> Any:
-        ran.append("caller")
-        return ctx.invoke("child", None, name="call")
-
-    journal = MemoryJournal()
-    functions = FunctionRegistry({"child": child})
-    first = _execute(caller, journal, 1.0, functions=functions)
-    assert first.status == "PENDING"
-    assert ran == ["caller", "child", "child"]  # the child replayed after its wait, inline
-    finished = journal.get_execution(child_execution_id("p", "1"))
-    assert finished is not None and (finished.status, finished.result) == (
-        "SUCCEEDED",
-        '"child done"',
-    )
-    done = _execute(caller, journal, None, functions=functions)
-    assert (done.status, done.result) == ("SUCCEEDED", "child done")
-    assert ran.count("child") == 2  # the child's execution did not run again

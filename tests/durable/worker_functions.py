@@ -1,5 +1,6 @@
 """Durable functions that the worker and chaos tests run in worker processes
-(``durable-sim worker --functions tests/durable/worker_functions.py:FUNCTIONS``).
+(``durable-sim worker --functions tests/durable/worker_functions.py:FUNCTIONS``); ``invokes``
+calls another of them by a chained invoke.
 
 Every step body appends ``execution step attempt pid begin|end time token`` to the side channel
 named in the event (one O_APPEND write per line, atomic between processes), so a test can count
@@ -15,6 +16,7 @@ from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, StepContext
 from aws_durable_execution_sdk_python.config import Duration, MapConfig
+from aws_durable_execution_sdk_python.exceptions import InvokeError
 
 from durable_sim.durable import FunctionRegistry
 
@@ -99,6 +101,19 @@ def asks(event: dict[str, Any], ctx: DurableContext) -> str:
 
     answer: str = ctx.wait_for_callback(publish, name="question")
     return f"answered {answer}"
+
+
+@FUNCTIONS.register("invokes")
+def invokes(event: dict[str, Any], ctx: DurableContext) -> str:
+    """A step, a chained invoke of the function `target` with the event `payload`, a step;
+    returns what the invoked function returned, or the message of its `InvokeError`."""
+    ctx.step(body(event, "before", 1), name="before")
+    try:
+        got = f"got {ctx.invoke(event['target'], event['payload'], name='call')}"
+    except InvokeError as exc:
+        got = f"failed: {exc}"
+    ctx.step(body(event, "after", 2), name="after")
+    return got
 
 
 class BadStr(Exception):

@@ -34,6 +34,7 @@ from durable_sim.attribution import RETRY_BACKOFF
 from durable_sim.clock import Clock, VirtualClock
 from durable_sim.durable.context import DurableContext
 from durable_sim.durable.errors import (
+    ExecutionBusyError,
     ExecutionInputMismatchError,
     InvocationStoppedError,
     JournalError,
@@ -52,6 +53,7 @@ from durable_sim.durable.journal import (
 )
 from durable_sim.durable.lease import HeldLease, Lease, LeaseConfig, LeaseKeeper, open_leased
 from durable_sim.durable.operation.common import error_fields, recordable, retries_invocation
+from durable_sim.durable.operation.invoke import invoked_by
 from durable_sim.durable.registry import (
     FunctionRegistry,
     deterministic_uuid,
@@ -149,14 +151,14 @@ def execute(
     further away than that (or that waits on a callback), or whose failed invocation's retry
     is (5 s later, `INVOCATION_RETRY_MS`), returns PENDING and leaves itself ready in the
     journal's queue for that time, instead of sleeping with its lease held (for workers).
-    A limit: the execution of a chained invoke runs inside this run, to its end or to a wait
-    on the outside world, and is never parked (`_Runner._run_invoke`): its timers are slept
-    through with both leases held, whatever `park_after_ms` says, and only the caller's run
-    resolves the invoke. Parking it would leave the caller nothing to wake it, as AWS's
-    service does when a child ends (it appends ChainedInvokeSucceeded to the caller and
-    invokes it); for the same reason a child that waits on a callback leaves the caller
-    PENDING, to be resumed by running the caller again (a worker that finishes the child does
-    not wake the caller).
+    The execution of a chained invoke runs inside this run (`_Runner._run_invoke`), under the
+    same `park_after_ms`: one that parks (or waits on a callback, or is held by another
+    process) leaves the invoke open, and the caller parks too. The child's end, in whichever
+    process (this run, a worker, a `run_durable` of the child), makes the caller ready in the
+    same journal write (``finish_execution``'s ``parent``), or, if the caller's lease is held
+    then, at the holder's release (``release``'s ``children``), as AWS's service invokes the
+    caller once a child ends; the caller's next run takes the child's outcome before its
+    first invocation.
 
     An error the SDK cannot record (its ``str()`` raises) or a retryable ``InvocationError``
     (the SDK's `RetryableSerDesError`) fails the invocation instead of the execution, as it
@@ -215,7 +217,7 @@ def execute(
         responder=responder,
         keeper=keeper,
     )
-    runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config)
+    runner = _Runner(state, clock, functions or FunctionRegistry(), faults, config, park_after_ms)
     try:
         if taken_over is None:
             taken_over = execution.lease.taken_over
@@ -281,6 +283,9 @@ def _invoke(
                 return runner.pending(park=True)
             clock.sleep_until(due, RETRY_BACKOFF)
         runner.offer_open_callbacks()
+        # The service appends a chained invoke's end before it invokes the caller: a child
+        # that ended while the caller was parked is taken before the first invocation.
+        runner.run_invokes()
     state.fire_due(clock.now_ms())
     while True:
         invocation += 1
@@ -383,6 +388,7 @@ def _invoke(
             None,
             HistoryEntry("ExecutionSucceeded", clock.now_ms(), None, {"Result": payload}),
             runner.lease(),
+            parent=runner.parent(),
         )
         metrics.elapsed_ms = clock.now_ms() - start
         return runner.result("SUCCEEDED", result=json.loads(payload))
@@ -398,12 +404,14 @@ class _Runner:
         functions: FunctionRegistry,
         faults: FaultPlan,
         config: LeaseConfig,
+        park_after_ms: float | None,
     ) -> None:
         self.state = state
         self.clock = clock
         self.functions = functions
         self.faults = faults
         self.config = config
+        self.park_after_ms = park_after_ms
         self.child_callbacks: set[str] = set()
         self._ready_ms: float | None = None
         #: The invocation in progress, until its InvocationCompleted entry is written: its
@@ -415,6 +423,37 @@ class _Runner:
         keeper = self.state.keeper
         assert keeper is not None, "a run that writes holds a lease"
         return keeper.lease
+
+    def parent(self) -> str | None:
+        """The execution whose chained invoke started this one (the journal's record of that
+        invoke names this execution as its child), which this one's end wakes; None for an
+        execution no invoke started. As the official runner finds a child's parent: the link
+        the child's id carries, checked against the parent's own record of the invoke."""
+        state = self.state
+        link = invoked_by(state.execution_id)
+        if link is None:
+            return None
+        caller, op_id = link
+        rec = state.journal.get_operation(caller, op_id)
+        if (
+            rec is None
+            or rec.type is not OperationType.CHAINED_INVOKE
+            or rec.child_execution_id != state.execution_id
+        ):
+            return None
+        return caller
+
+    def open_children(self) -> list[str]:
+        """The executions of the chained invokes still waiting for their end (no outcome taken
+        yet), whose end wakes this one."""
+        return sorted(
+            rec.child_execution_id
+            for rec in self.state.operations.values()
+            if rec.type is OperationType.CHAINED_INVOKE
+            and rec.status is OperationStatus.STARTED
+            and rec.due_ms is None
+            and rec.child_execution_id is not None
+        )
 
     def _join_branches(self) -> None:
         state = self.state
@@ -504,7 +543,8 @@ class _Runner:
 
     def pending(self, *, park: bool) -> DurableRun:
         """End the run PENDING: give the lease up, ready again when the next timer is due (a
-        parked run on a real clock) or when the outside world answers a callback."""
+        parked run on a real clock), when the outside world answers a callback, or when the
+        execution of a chained invoke ends (`open_children`; whichever process ends it)."""
         state = self.state
         lease = self.lease()
         state.keeper.stop()  # type: ignore[union-attr]
@@ -515,7 +555,10 @@ class _Runner:
             if rec.type is OperationType.CALLBACK and not rec.terminal
         ]
         state.journal.release(
-            lease, ready_at=None if ready is None else ready / 1000.0, watch=watch
+            lease,
+            ready_at=None if ready is None else ready / 1000.0,
+            watch=watch,
+            children=self.open_children(),
         )
         return self.result(
             "PENDING", pending=sorted(state.waiting_callbacks | self.child_callbacks)
@@ -639,10 +682,12 @@ class _Runner:
     def _run_invoke(self, rec: OperationRecord) -> None:
         """Run the execution a chained invoke started, under the caller's run options: its
         `LeaseConfig` whole (duration, ``on_busy``, ``poll_s``, ``wait_timeout_s``, owner),
-        fault plan, responder and registry, on its clock (a virtual clock of its own from the
-        invoke's start), with latency draws of its own. It is not parked (``park_after_ms``):
-        the caller runs it here to its end or to a wait on the outside world, and only this
-        call resolves the invoke."""
+        ``park_after_ms``, fault plan, responder and registry, on its clock (a virtual clock
+        of its own from the invoke's start), with latency draws of its own; and resolve the
+        invoke if it has ended (here, or earlier in another process: it then ended when its
+        terminal entry says). A child that parks or waits on the outside world, or that
+        another process holds (`ExecutionBusyError`), leaves the invoke open: its end wakes
+        the caller (`parent`, `open_children`)."""
         state = self.state
         assert rec.function_name is not None and rec.child_execution_id is not None
         handler = self.functions.get(rec.function_name)
@@ -661,20 +706,28 @@ class _Runner:
         child_sampler = Sampler(
             state.sampler.profile, stable_key_hash((state.sampler.seed, "invoke", rec.id))
         )
-        run = execute(
-            unwrap_handler(handler),
-            rec.input_payload or "null",
-            journal=state.journal,
-            execution_id=rec.child_execution_id,
-            clock=clock,
-            sampler=child_sampler,
-            faults=self.faults,
-            functions=self.functions,
-            responder=state.responder,
-            function_name=rec.function_name,
-            lease=self.config,  # every lease option of the caller's, as one object
-        )
+        try:
+            run = execute(
+                unwrap_handler(handler),
+                rec.input_payload or "null",
+                journal=state.journal,
+                execution_id=rec.child_execution_id,
+                clock=clock,
+                sampler=child_sampler,
+                faults=self.faults,
+                functions=self.functions,
+                responder=state.responder,
+                function_name=rec.function_name,
+                lease=self.config,  # every lease option of the caller's, as one object
+                park_after_ms=self.park_after_ms,
+            )
+        except ExecutionBusyError:
+            return  # another process runs it: its end wakes this execution
         end = clock.now_ms()
+        if run.status != "PENDING" and run.metrics.invocations == 0:  # it had ended already
+            end = max(state.journal.read_history(rec.child_execution_id)[-1].at_ms, start)
+            if self.clock.virtual:  # so this run, which comes after that end, is past it
+                self.clock.sleep_until(end)
         if run.status == "PENDING":
             self.child_callbacks.update(run.pending_callbacks)
         elif run.status == "SUCCEEDED":
@@ -700,6 +753,7 @@ class _Runner:
             fields,
             HistoryEntry("ExecutionFailed", self.clock.now_ms(), None, {"Error": fields}),
             self.lease(),
+            parent=self.parent(),
         )
         state.metrics.elapsed_ms = self.clock.now_ms() - start
         return self.result("FAILED", error=error, error_object=ErrorObject.from_dict(fields))

@@ -13,13 +13,10 @@ lease up when it ends or waits:
   (`send_callback_success` and friends wake it);
 - an execution whose owner died (its lease expired without being renewed) is claimed again and
   replayed from the journal: its completed steps are not re-run;
-- a failed invocation's retry (5 s later) is parked as a timer is.
-
-A limit: a chained invoke (``context.invoke``) runs its execution inside the caller's run, not
-parked (`durable_sim.durable.runtime.execute`). Its timers are slept through with both leases
-held, and a child that waits on a callback leaves its caller PENDING with nothing to wake it
-(the answer wakes the child only, which a worker then runs to its end): such a caller resumes
-only when it is run again (``run_durable`` with its execution id).
+- a failed invocation's retry (5 s later) is parked as a timer is;
+- a chained invoke (``context.invoke``) runs its execution inside the caller's run, parked as
+  any execution is; a caller whose child has not ended parks, and is ready again once the
+  child ends, whichever worker ends it (`durable_sim.durable.runtime.execute`).
 
 A journal outage (the database restarting, a lost connection) ends that invocation: the
 invocation's end is recorded with the outage as its error once the journal answers again

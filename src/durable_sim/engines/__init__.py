@@ -48,11 +48,12 @@ def run_durable(
     (memory by default), clock (virtual by default), latency profile and fault plan are ours
     to choose; `seed` fixes every latency draw and retry jitter; `functions` maps names to the
     durable functions ``context.invoke`` may call (each invoked execution runs inside this run,
-    on the caller's journal and lease options, to its end or to a wait on the outside world;
-    it is never parked, see `durable_sim.durable.runtime.execute` for that limit under
-    workers); `responder(callback_id, record)` returns the
-    `CallbackAnswer` list with which the outside world answers each new callback (success,
-    failure, heartbeat, each ``after_s`` seconds after the callback was created), and each
+    on the caller's journal and lease options, to its end or to a wait on the outside world,
+    after which the caller stops PENDING too; the child's end, whoever reaches it, makes the
+    caller ready for workers: `durable_sim.durable.runtime.execute`);
+    `responder(callback_id, record)` returns the `CallbackAnswer` list with which the outside
+    world answers each new callback (success, failure, heartbeat, each ``after_s`` seconds
+    after the callback was created), and each
     callback still open in an execution the run resumes (an answer already due comes at once).
     On the virtual clock a callback nobody answers times out at its timeout; without a timeout
     the run returns PENDING with its id in ``pending_callbacks``. `execution_id` names the

@@ -17,6 +17,7 @@ from durable_sim import FunctionRegistry, MemoryJournal, export_history, run_dur
 from durable_sim.durable import ExecutionBusyError, HistoryEntry, LeaseConfig, runtime
 from durable_sim.durable.errors import CHAINED_INVOKE_LIMIT_BYTES, CheckpointTooLargeError
 from durable_sim.durable.lease import open_leased
+from durable_sim.durable.operation.invoke import child_execution_id, invoked_by
 from durable_sim.latency import Dist, LatencyProfile
 
 from ..conftest import STEP_MS, STEP_ONLY
@@ -278,22 +279,26 @@ def test_an_invoked_execution_held_elsewhere_is_waited_for_only_as_long_as_the_c
     None
 ):
     """The invoked execution is busy (another owner's live lease): the caller's
-    ``wait_timeout_s`` bounds the wait, polled every ``poll_s`` (formerly it waited forever)."""
+    ``wait_timeout_s`` bounds the wait, polled every ``poll_s`` (formerly it waited forever);
+    then the caller ends PENDING, its invoke open (the other owner runs the child, and the
+    child's end wakes the caller), rather than failing with the child's `ExecutionBusyError`."""
     journal = MemoryJournal()
     started = HistoryEntry("ExecutionStarted", 0.0, None, {"Input": '{"n": 21}'})
     journal.open_execution("c/invoke-1", '{"n": 21}', started, owner="elsewhere", lease_s=600.0)
     config = LeaseConfig(on_busy="wait", wait_timeout_s=0.2, poll_s=0.05)
-    outcome: list[BaseException] = []
+    outcome: list[Any] = []
 
     def run() -> None:
         try:
-            run_durable(
-                _invoking("double"),
-                None,
-                functions=FUNCTIONS,
-                journal=journal,
-                execution_id="c",
-                lease=config,
+            outcome.append(
+                run_durable(
+                    _invoking("double"),
+                    None,
+                    functions=FUNCTIONS,
+                    journal=journal,
+                    execution_id="c",
+                    lease=config,
+                )
             )
         except ExecutionBusyError as busy:
             outcome.append(busy)
@@ -302,4 +307,27 @@ def test_an_invoked_execution_held_elsewhere_is_waited_for_only_as_long_as_the_c
     caller.start()
     caller.join(60)  # a wait bounded at 0.2 s ends well within this, even on a loaded host
     assert not caller.is_alive(), "the invoked execution's wait for its lease had no bound"
-    assert len(outcome) == 1 and "elsewhere" in str(outcome[0])
+    assert len(outcome) == 1 and outcome[0].status == "PENDING"
+    assert [op.status for op in outcome[0].operations] == ["STARTED"]
+
+
+@pytest.mark.parametrize(
+    ("execution_id", "link"),
+    [
+        (child_execution_id("p", "1"), ("p", "1")),
+        (child_execution_id("p", "2.1.3"), ("p", "2.1.3")),
+        (
+            child_execution_id(child_execution_id("p", "1"), "4"),
+            (child_execution_id("p", "1"), "4"),
+        ),
+        ("p", None),
+        ("/invoke-1", None),  # no caller
+        ("p/invoke-", None),  # no operation
+        ("p/invoke-1a", None),  # not an operation id
+        ("p/invoke-1.", None),
+    ],
+)
+def test_a_child_execution_id_names_its_caller_and_invoke(
+    execution_id: str, link: tuple[str, str] | None
+) -> None:
+    assert invoked_by(execution_id) == link

@@ -43,11 +43,19 @@ class Journal(Protocol):  # pragma: no mutate block
         """Extend a held lease to `lease_s` seconds from now (fenced)."""
 
     def release(
-        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+        self,
+        lease: Lease,
+        *,
+        ready_at: float | None = None,
+        watch: Sequence[str] = (),
+        children: Sequence[str] = (),
     ) -> None:
         """Give the lease up: the execution is ready for a worker at `ready_at` (``None``:
-        when the outside world answers; `READY_NOW`: at once), or at once if any operation in
-        `watch` has ended meanwhile. Releasing a lease taken over already does nothing."""
+        when the outside world answers or a child ends; `READY_NOW`: at once), or at once if
+        any operation in `watch` has ended meanwhile, or any execution in `children` (those
+        its open chained invokes started) has ended: a child's end that found the lease held
+        (`finish_execution`'s `parent`) is not lost. Releasing a lease taken over already
+        does nothing."""
 
     def claim(
         self, owner: str, lease_s: float, function_names: Sequence[str]
@@ -81,9 +89,14 @@ class Journal(Protocol):  # pragma: no mutate block
         error: dict[str, Any] | None,
         entry: HistoryEntry,
         lease: Lease | None = None,
+        *,
+        parent: str | None = None,
     ) -> None:
         """Record the execution's outcome and append its terminal entry, atomically; the
-        lease ends with it."""
+        lease ends with it. `parent` is the execution whose chained invoke started this one
+        (AWS's parent execution): in the same write it is made ready for a worker at once if
+        it is running and no one holds its lease (a holder's `release` with this execution
+        among its ``children`` wakes it instead, and a dead holder's lease expires)."""
 
     def get_operation(self, execution_id: str, op_id: str) -> OperationRecord | None:
         """One operation's latest record, straight from storage."""

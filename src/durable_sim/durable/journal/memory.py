@@ -142,7 +142,12 @@ class MemoryJournal(Journal):
         return Lease(lease.execution_id, lease.owner, lease.epoch, now + lease_s)
 
     def release(
-        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+        self,
+        lease: Lease,
+        *,
+        ready_at: float | None = None,
+        watch: Sequence[str] = (),
+        children: Sequence[str] = (),
     ) -> None:
         now = time.time()
         with self._lock:
@@ -151,7 +156,10 @@ class MemoryJournal(Journal):
                 return
             execution.owner = execution.expires_at = None
             ops = execution.record.operations
-            woken = any(op_id in ops and ops[op_id].terminal for op_id in watch)
+            woken = any(op_id in ops and ops[op_id].terminal for op_id in watch) or any(
+                child in self._executions and self._executions[child].record.status != "RUNNING"
+                for child in children
+            )
             execution.ready_at = now if woken else ready_at
 
     def claim(
@@ -214,13 +222,20 @@ class MemoryJournal(Journal):
         error: dict[str, Any] | None,
         entry: HistoryEntry,
         lease: Lease | None = None,
+        *,
+        parent: str | None = None,
     ) -> None:
+        now = time.time()
         with self._lock:
             execution = self._fenced(execution_id, lease)
             r = execution.record
             r.status, r.result, r.error = status, result, error
             execution.history.append(entry)
             execution.owner = execution.expires_at = execution.ready_at = None
+            waiting = self._executions.get(parent) if parent is not None else None
+            if waiting is not None and waiting.record.status == "RUNNING" and not waiting.owner:
+                due = waiting.ready_at
+                waiting.ready_at = now if due is None else min(due, now)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -359,7 +359,12 @@ class PostgresJournal(Journal):
             _refusal(execution_id, lease, f"closed {row[1]}")
 
     def release(
-        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+        self,
+        lease: Lease,
+        *,
+        ready_at: float | None = None,
+        watch: Sequence[str] = (),
+        children: Sequence[str] = (),
     ) -> None:
         with self._using("write") as conn, conn.transaction():
             held = conn.execute(
@@ -374,6 +379,17 @@ class PostgresJournal(Journal):
                     "SELECT 1 FROM durable_operations WHERE execution_id = %s AND terminal "
                     "AND op_id = ANY (%s) LIMIT 1",
                     (lease.execution_id, list(watch)),
+                ).fetchone()
+                is not None
+            )
+            # A child's end that found this lease held: its finish locks this row first, so it
+            # has committed by now or waits for this release and then finds the lease free.
+            woken = woken or (
+                bool(children)
+                and conn.execute(
+                    "SELECT 1 FROM durable_executions WHERE execution_id = ANY (%s) "
+                    "AND status <> 'RUNNING' LIMIT 1",
+                    (list(children),),
                 ).fetchone()
                 is not None
             )
@@ -466,8 +482,17 @@ class PostgresJournal(Journal):
         error: dict[str, Any] | None,
         entry: HistoryEntry,
         lease: Lease | None = None,
+        *,
+        parent: str | None = None,
     ) -> None:
         with self._using("write") as conn, conn.transaction():
+            if parent is not None:
+                # The parent's row is locked before this one, as its `release` locks it before
+                # it reads its children: one of the two then sees what the other wrote.
+                conn.execute(
+                    "SELECT 1 FROM durable_executions WHERE execution_id = %s FOR UPDATE",
+                    (parent,),
+                )
             self._fence(conn, execution_id, lease)
             conn.execute(
                 "UPDATE durable_executions SET status = %s, result = %s, error = %s, "
@@ -478,6 +503,12 @@ class PostgresJournal(Journal):
                 "INSERT INTO durable_history (execution_id, entries) VALUES (%s, %s)",
                 (execution_id, "[" + entry.to_json() + "]"),
             )
+            if parent is not None:  # the chained invoke's caller: ready now, unless held
+                conn.execute(
+                    f"UPDATE durable_executions SET ready_at = LEAST(ready_at, {_NOW}) "
+                    "WHERE execution_id = %s AND status = 'RUNNING' AND owner IS NULL",
+                    (parent,),
+                )
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -334,18 +334,20 @@ class SqliteJournal(Journal):
         return Lease(lease.execution_id, lease.owner, lease.epoch, now + lease_s)
 
     def release(
-        self, lease: Lease, *, ready_at: float | None = None, watch: Sequence[str] = ()
+        self,
+        lease: Lease,
+        *,
+        ready_at: float | None = None,
+        watch: Sequence[str] = (),
+        children: Sequence[str] = (),
     ) -> None:
         now = time.time()
         with self._writing("write") as db:
+            woken = self._any_terminal(db, lease.execution_id, watch) or _any_ended(db, children)
             db.execute(
                 "UPDATE executions SET owner=NULL, lease_expires=NULL, ready_at=? "
                 "WHERE execution_id=? AND epoch=?",
-                (
-                    now if self._any_terminal(db, lease.execution_id, watch) else ready_at,
-                    lease.execution_id,
-                    lease.epoch,
-                ),
+                (now if woken else ready_at, lease.execution_id, lease.epoch),
             )
 
     def claim(
@@ -452,7 +454,10 @@ class SqliteJournal(Journal):
         error: dict[str, Any] | None,
         entry: HistoryEntry,
         lease: Lease | None = None,
+        *,
+        parent: str | None = None,
     ) -> None:
+        now = time.time()
         with self._writing("write") as db:
             self._fence(db, execution_id, lease)
             db.execute(
@@ -464,6 +469,12 @@ class SqliteJournal(Journal):
                 "INSERT INTO history (execution_id, entries) VALUES (?, ?)",
                 (execution_id, "[" + entry.to_json() + "]"),
             )
+            if parent is not None:  # the chained invoke's caller: ready now, unless held
+                db.execute(
+                    "UPDATE executions SET ready_at=MIN(COALESCE(ready_at, ?), ?) "
+                    "WHERE execution_id=? AND status='RUNNING' AND owner IS NULL",
+                    (now, now, parent),
+                )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -482,6 +493,19 @@ class SqliteJournal(Journal):
         if not rows:
             raise KeyError(f"no execution {execution_id!r} in journal {self.path}")
         return self._rows.history(execution_id, rows)
+
+
+def _any_ended(db: sqlite3.Connection, execution_ids: Sequence[str]) -> bool:
+    """Whether any of `execution_ids` (a released execution's children) has ended."""
+    ids = list(execution_ids)
+    return any(
+        db.execute(
+            f"SELECT 1 FROM executions WHERE status!='RUNNING' AND execution_id IN "
+            f"({','.join('?' * len(chunk))}) LIMIT 1",
+            chunk,
+        ).fetchone()
+        for chunk in (ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK))
+    )
 
 
 #: How a file type that cannot hold a journal reads in a message (`stat.S_IFMT` -> words).

@@ -10,6 +10,7 @@ the operation with ``ResourceNotFoundException``, as the Lambda API does.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python.config import InvokeConfig
@@ -26,10 +27,23 @@ from durable_sim.durable.state import Suspend
 if TYPE_CHECKING:
     from durable_sim.durable.context import DurableContext
 
+_INVOKE = "/invoke-"
+_OP_ID = re.compile(r"[0-9]+(?:\.[0-9]+)*")  # the SDK's operation ids: "1", "2.1", ...
+
 
 def child_execution_id(execution_id: str, op_id: str) -> str:
     """The id of the execution a chained invoke starts (one per caller and operation)."""
-    return f"{execution_id}/invoke-{op_id}"
+    return f"{execution_id}{_INVOKE}{op_id}"
+
+
+def invoked_by(execution_id: str) -> tuple[str, str] | None:
+    """The caller's execution id and the operation id of the chained invoke whose
+    `child_execution_id` `execution_id` has that form, else None (the caller's journal says
+    whether it is one: its record of that operation names this child)."""
+    caller, sep, op_id = execution_id.rpartition(_INVOKE)
+    if not sep or not caller or not _OP_ID.fullmatch(op_id):
+        return None
+    return caller, op_id
 
 
 def run_invoke(
