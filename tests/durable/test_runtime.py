@@ -412,8 +412,8 @@ def test_an_execution_id_must_be_a_non_empty_string(execution_id: Any) -> None:
 
 
 def test_a_new_input_for_an_existing_execution_names_both_and_runs_nothing() -> None:
-    """Each input is shown as its first 80 characters. A waiting execution's lease is given
-    back: the execution resumes at once with its own input."""
+    """Each input is shown as its first 80 characters. A waiting execution is left as it was:
+    it resumes at once with its own input."""
     journal = MemoryJournal()
     first, other = {"order": "x" * 100}, {"order": "y" * 100}
     assert run_durable(_two_messages, first, journal=journal, execution_id="m").status == "PENDING"
@@ -431,6 +431,30 @@ def test_a_new_input_for_an_existing_execution_names_both_and_runs_nothing() -> 
     resumed = run_durable(_two_messages, first, journal=journal, execution_id="m")
     assert (resumed.status, resumed.metrics.invocations) == ("PENDING", 1)
     assert resumed.operation("m0").result == "a"
+
+
+def test_a_new_input_leaves_the_execution_as_it_was(backend: JournalBackend) -> None:
+    """A refused open changes nothing of the execution it found: an execution queued for
+    workers stays claimable (formerly the open took its lease, clearing its queue place, and
+    gave it back with no ready time, so no worker would ever run it), and one whose lease
+    another owner holds reports the mismatch, not the busy lease, leaving the holder's lease
+    valid. Its history stays as it was."""
+    from durable_sim.durable.worker import submit
+
+    journal = backend.open()
+    submit(journal, "queued", {"n": 1}, execution_id="q")
+    before = journal.read_history("q")
+    with pytest.raises(ExecutionInputMismatchError):
+        run_durable(_two_messages, {"n": 2}, journal=journal, execution_id="q")
+    assert journal.read_history("q") == before
+    claimed = journal.claim("worker", 30.0, ["queued"])
+    assert claimed is not None and claimed.execution_id == "q"
+    with pytest.raises(ExecutionInputMismatchError):  # held by "worker" meanwhile
+        run_durable(_two_messages, {"n": 3}, journal=journal, execution_id="q")
+    assert claimed.lease is not None
+    journal.renew(claimed.lease, 30.0)  # still the holder's: no LeaseLostError
+    journal.release(claimed.lease, ready_at=READY_NOW)
+    assert journal.read_history("q") == before
 
 
 def _waits(duration: Duration) -> Any:

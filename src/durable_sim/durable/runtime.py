@@ -139,7 +139,8 @@ def execute(
     `input_payload` is the JSON text of the input event. Starting an execution id again
     resumes it (or returns its outcome if it has one: its result, or its error rebuilt with its
     original type, and the journaled ``error_object`` unchanged); a different input for an
-    existing id is an `ExecutionInputMismatchError`.
+    existing id is an `ExecutionInputMismatchError`, raised without taking the execution's
+    lease (its queue place, lease and history stay as they were).
     `functions` are the targets of ``context.invoke``; `responder` answers callbacks at
     virtual times (see `durable_sim.run_durable`).
 
@@ -192,9 +193,7 @@ def execute(
         function_name=function_name,
         until_released=local,
     )
-    if execution.input != input_payload:
-        if execution.lease is not None:
-            journal.release(execution.lease)
+    if execution.input != input_payload:  # found without a lease: nothing of it changed
         raise ExecutionInputMismatchError(
             f"execution {execution_id!r} exists with input {execution.input[:80]!r}, "
             f"not {input_payload[:80]!r}; use a new execution id for a new input"

@@ -35,9 +35,11 @@ class Journal(Protocol):  # pragma: no mutate block
         ready: bool = False,
     ) -> ExecutionRecord:
         """Create the execution (appending `started`, its ExecutionStarted entry; queued for
-        workers if `ready`) or find it, and, if it is running and `owner` is given, take its
-        lease, all in one atomic write; return it with every operation's latest record and
-        the lease taken. Raises `ExecutionBusyError` if another owner holds a live lease."""
+        workers if `ready`) or find it, and, if it is running, `owner` is given and its input
+        is `input_payload`, take its lease, all in one atomic write; return it with every
+        operation's latest record and the lease taken. An execution found with another input
+        is returned without a lease, its lease and queue place untouched (the caller refuses
+        the open). Raises `ExecutionBusyError` if another owner holds a live lease."""
 
     def renew(self, lease: Lease, lease_s: float) -> Lease:
         """Extend a held lease to `lease_s` seconds from now (fenced)."""

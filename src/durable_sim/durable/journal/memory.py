@@ -76,7 +76,11 @@ class MemoryJournal(Journal):
                     ready_at=now if ready else None,
                 )
             lease = None
-            if owner is not None and execution.record.status == "RUNNING":
+            if (
+                owner is not None
+                and execution.record.status == "RUNNING"
+                and execution.record.input == input_payload  # else refused: nothing changes
+            ):
                 lease = self._take(execution, owner, lease_s, now)
             return self._snapshot(execution, lease)
 

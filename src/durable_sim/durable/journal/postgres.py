@@ -298,7 +298,10 @@ class PostgresJournal(Journal):
                 )
             row = conn.execute(_EXECUTION + " FOR UPDATE", (execution_id,)).fetchone()
             assert row is not None, "the execution exists: it was just inserted or found"
-            return self._open(conn, execution_id, row, owner, lease_s)
+            # A different input is refused by the caller: its queue place and lease stay as
+            # they are (no lease is taken to look).
+            mine = owner if row[0] == input_payload else None
+            return self._open(conn, execution_id, row, mine, lease_s)
 
     def _open(
         self,

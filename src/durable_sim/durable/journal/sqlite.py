@@ -269,7 +269,10 @@ class SqliteJournal(Journal):
                     (execution_id, "[" + started.to_json() + "]"),
                 )
                 row = db.execute(_EXECUTION, (execution_id,)).fetchone()
-            return self._open(db, execution_id, row, owner, lease_s, now)
+            # A different input is refused by the caller: its queue place and lease stay as
+            # they are (no lease is taken to look).
+            mine = owner if row[0] == input_payload else None
+            return self._open(db, execution_id, row, mine, lease_s, now)
 
     def _open(
         self,
