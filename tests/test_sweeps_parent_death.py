@@ -193,3 +193,29 @@ def test_publish_pair_commits_only_if_asked(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     publish_pair(path, b"x\n3\n", {"v": 3}, commit_if=lambda: True)
     assert path.read_bytes() == b"x\n3\n"
+
+
+@pytest.mark.parametrize("how", ["fork", "popen"])
+def test_a_process_a_worker_started_is_not_reaped_with_the_pool(how: str) -> None:
+    """The reaper kills the sweep's workers, nothing else: a process a workload started in a
+    worker (by a fork, or a subprocess keeping the worker's descriptors) outlives the sweep's
+    end. Formerly it had inherited the lifeline's read end, and the reaper SIGKILLed it."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from descendant_job import start_descendant
+
+    with sweeps._lifeline() as lifeline:
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=get_context("spawn"),
+            initializer=sweeps._exit_with_parent,
+            initargs=(lifeline,),
+        )
+        with pool:
+            descendant = pool.submit(start_descendant, how).result()
+    try:
+        time.sleep(0.3)  # the reaper has scanned /proc by now (6-48 ms measured)
+        assert _alive(descendant)
+    finally:
+        os.kill(descendant, signal.SIGKILL)

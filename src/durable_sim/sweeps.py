@@ -949,12 +949,16 @@ def _exit_with_parent(lifeline: Any) -> None:
     started it has died, which closes the write end of the `lifeline` pipe (`_lifeline`). Else
     a worker of a SIGKILLed sweep finished its batch, then waited forever on the pool's queue,
     and kept the pool's resource tracker alive; a point it was saving is left as a kill leaves
-    one, unpublished (`_run_points`; the next sweep settles it)."""
+    one, unpublished (`_run_points`; the next sweep settles it). The read end stays this
+    worker's alone: a process its workload starts (a fork, a subprocess keeping descriptors)
+    never holds it, so the reaper never kills one (it kills whoever holds the read end)."""
 
     def watch() -> None:
         multiprocessing.connection.wait([lifeline])  # nothing is ever sent: the end of file
         os._exit(1)
 
+    os.set_inheritable(lifeline.fileno(), False)  # the spawn passed it inheritable
+    os.register_at_fork(after_in_child=lifeline.close)
     threading.Thread(target=watch, name="durable-sim-sweep-parent", daemon=True).start()
 
 
