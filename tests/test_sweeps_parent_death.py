@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,53 @@ def test_a_process_a_worker_started_is_not_reaped_with_the_pool(how: str) -> Non
         assert _alive(descendant)
     finally:
         os.kill(descendant, signal.SIGKILL)
+
+
+def _lifeline_process(mode: str) -> tuple[subprocess.Popen[str], int]:
+    """`lifeline_process` in `mode`, and the pid of the child it forked."""
+    process = subprocess.Popen(
+        [sys.executable, str(TESTS / "lifeline_process.py"), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+def test_a_child_forked_from_the_sweep_neither_delays_its_end_nor_is_reaped() -> None:
+    """A process forked from the sweep's while its pool runs holds both ends of the lifeline.
+    The pool's end is not delayed until that child ends, and the child is not killed: formerly
+    the sweep waited for the reaper, which waited for the end of file that the child's write end
+    held off (run_sweep returned 15 s late, when a thread's forked child ended)."""
+    process, child = _lifeline_process("end")
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ended\n"
+        assert process.wait(timeout=20) == 0
+        assert _alive(child)
+    finally:
+        process.kill()
+        with suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_workers_end_with_their_sweep_while_a_child_forked_from_it_lives() -> None:
+    """A SIGKILLed sweep whose forked child still holds the lifeline's write end: its workers
+    end within the bound all the same (the reaper watches the sweep itself), and the child,
+    not the sweep's worker, lives on. Formerly the workers lived as long as the child."""
+    process, child = _lifeline_process("wait")
+    try:
+        workers = _wait_for(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 60)
+        assert workers, "no pool workers started"
+        process.kill()
+        process.wait()
+        died = time.monotonic()
+        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
+        outlived = time.monotonic() - died
+        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+        assert _alive(child)
+    finally:
+        process.kill()
+        with suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
