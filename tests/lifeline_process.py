@@ -4,7 +4,9 @@ thread's fork would be (it inherits both ends of the lifeline's pipe), whose pid
 
 ``python lifeline_process.py end``: the workers return at once and the pool ends; prints
 ``ended`` once the lifeline has closed. ``python lifeline_process.py wait``: the workers sleep
-for 10 minutes, for the test to SIGKILL this process."""
+for 10 minutes, for the test to SIGKILL this process. ``python lifeline_process.py
+wait-without-proc``: as ``wait`` on a host without ``/proc`` (no reaper: the workers' own
+fallback), and no child forked (prints 0)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ def nap(seconds: float) -> int:
 
 
 def main(mode: str) -> None:
+    if mode == "wait-without-proc":
+        isdir = os.path.isdir
+        os.path.isdir = lambda path: path != "/proc/self/fd" and isdir(path)  # type: ignore[assignment]
     with sweeps._lifeline() as lifeline:
         pool = ProcessPoolExecutor(
             2,
@@ -31,9 +36,9 @@ def main(mode: str) -> None:
             initargs=(lifeline,),
         )
         with pool:
-            futures = [pool.submit(nap, 600.0 if mode == "wait" else 0.0) for _ in range(2)]
-            child = os.fork()
-            if child == 0:
+            futures = [pool.submit(nap, 0.0 if mode == "end" else 600.0) for _ in range(2)]
+            child = 0 if mode == "wait-without-proc" else os.fork()
+            if child == 0 and mode != "wait-without-proc":
                 time.sleep(30)
                 os._exit(0)
             print(child, flush=True)

@@ -45,6 +45,21 @@ def _workers(pid: int) -> list[int]:
     return found
 
 
+def _reapers(pid: int) -> list[int]:
+    """The pids of `pid`'s children that run a lifeline's reaper (``python -I -S -c ...``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"\0-I\0-S\0-c\0" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -270,3 +285,22 @@ def test_workers_end_with_their_sweep_while_a_child_forked_from_it_lives() -> No
         process.kill()
         with suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+def test_without_proc_the_workers_end_themselves_with_their_sweep() -> None:
+    """A host without ``/proc`` (simulated) starts no reaper: each running worker ends itself at
+    the end of file on its lifeline (`sweeps._exit_with_parent`), within the bound."""
+    process, _ = _lifeline_process("wait-without-proc")
+    try:
+        workers = _wait_for(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 60)
+        assert workers, "no pool workers started"
+        assert not _reapers(process.pid)
+        time.sleep(3.0)  # past their import: the workers' own watch has started
+        process.kill()
+        process.wait()
+        died = time.monotonic()
+        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
+        outlived = time.monotonic() - died
+        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+    finally:
+        process.kill()
