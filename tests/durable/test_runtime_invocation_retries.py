@@ -64,9 +64,9 @@ def _starts(history: list[HistoryEntry]) -> list[float]:
 def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     backend: JournalBackend, interrupted: int
 ) -> None:
-    """The process dies in invocation `interrupted` (an interrupt, which records nothing);
-    the run that resumes the execution fails it once five invocations in a row have failed,
-    and no sooner than 5 s after the last failure."""
+    """The process dies in invocation `interrupted` (an interrupt, recorded as the runtime's
+    exit, which does not count); the run that resumes the execution fails it once five
+    invocations in a row have failed, each no sooner than 5 s after the failure before it."""
     ran: list[int] = []
 
     def handler(event: Any, ctx: DurableContext) -> None:
@@ -82,9 +82,16 @@ def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     assert (resumed.status, resumed.error_object) == ("FAILED", STR_BROKE)
     history = backend.open().read_history("r")
     broke = {"ErrorType": "RuntimeError", "ErrorMessage": "str broke"}
-    assert _failures(history) == [broke] * MAX_FAILED_INVOCATIONS
-    assert len(ran) == MAX_FAILED_INVOCATIONS + 1  # the interrupted one recorded nothing
-    starts = _starts(history)
+    exited = {
+        "ErrorType": EXIT_ERROR,
+        "ErrorMessage": "the runtime was interrupted (KeyboardInterrupt) before the invocation "
+        "completed",
+    }
+    before = interrupted - 1
+    failures = _failures(history)
+    assert failures == [broke] * before + [exited] + [broke] * (MAX_FAILED_INVOCATIONS - before)
+    assert len(ran) == len(failures)  # the interrupted one recorded, once
+    starts = [at for at, error in zip(_starts(history), failures, strict=True) if error == broke]
     assert all(b - a >= INVOCATION_RETRY_MS for a, b in itertools.pairwise(starts))
     assert history[-1].event_type == "ExecutionFailed"
 
@@ -220,6 +227,33 @@ def test_an_execution_ends_after_five_failed_invocations_however_often_its_runs_
     failures = _failures(journal.read_history("h"))  # no invocation of it is clean
     broke = [failure for failure in failures if failure["ErrorType"] != EXIT_ERROR]
     assert len(broke) == MAX_FAILED_INVOCATIONS and all(failures)
+    assert len(failures) == len(ran)  # each invocation that began is recorded, once
     total = len(ran)
     again = run_durable(handler, None, journal=journal, execution_id="h")
     assert (again.status, len(ran)) == ("FAILED", total)
+
+
+@pytest.mark.parametrize("death", ["interrupt", "crash"])
+def test_an_invocation_stopped_before_its_first_write_is_recorded_once(death: str) -> None:
+    """The first invocation fails; its retry replays (writing nothing) and is stopped, by an
+    interrupt (the run releases its lease) or a crash (the lease lapses): either way the
+    history records it, once, as a ``Runtime.ExitError`` that does not count, and five more
+    failures end the execution. Formerly an interrupted retry left no trace: the run resuming
+    the execution found no work after the last InvocationCompleted and a lease released."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        ctx.step(lambda _: None, name="once")
+        if len(ran) == 2:
+            raise KeyboardInterrupt if death == "interrupt" else SimulatedCrash("dies")
+        raise BadStr()
+
+    journal = MemoryJournal()
+    with pytest.raises((KeyboardInterrupt, SimulatedCrash)):
+        run_durable(handler, None, journal=journal, execution_id="s")
+    run = run_durable(handler, None, journal=journal, execution_id="s")
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("s"))]
+    assert kinds == ["RuntimeError", EXIT_ERROR] + ["RuntimeError"] * 4
+    assert len(ran) == len(kinds) == MAX_FAILED_INVOCATIONS + 1
