@@ -950,10 +950,11 @@ def _lifeline() -> Iterator[Any]:
         yield reader
     finally:
         reader.close()
-        # The end: a process forked from this one holds the write end too, and would hide its
-        # close from the reaper until it ends.
-        with suppress(OSError):
-            os.write(writer.fileno(), b".")
+        if reaper is not None:
+            # The end: a process forked from this one holds the write end too, and would hide
+            # its close from the reaper until it ends (a reaper killed meanwhile: EPIPE).
+            with suppress(OSError):
+                os.write(writer.fileno(), b".")
         writer.close()
         if reaper is not None:
             reaper.wait()
