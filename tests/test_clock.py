@@ -166,3 +166,43 @@ def test_a_process_clock_refuses_what_the_other_clocks_refuse(bad: float) -> Non
         f"cannot sleep until t_ms {bad!r} ms (accepted: a finite number)",
         f"cannot sleep until t_ms {bad!r} ms (accepted: a finite number)",
     ]
+
+
+@_PROPERTY
+@given(
+    start=st.floats(min_value=0.0, max_value=1.7e308),
+    ms=st.floats(min_value=0.0, allow_infinity=False) | st.just(1.7976931348623157e308),
+)
+def test_a_charge_never_carries_a_clock_to_infinity(start: float, ms: float) -> None:
+    """A finite cost whose sum with the clock's time is no longer finite is refused with one
+    ValueError naming the cost and the time, the clock unmoved, on the virtual and the process
+    clocks: a clock's time stays finite. Formerly ``VirtualClock(1e308).charge(1e308)`` moved it
+    to infinity (and a video run with a calibrated checkpoint of 1e308 ms failed later, in the
+    billing, with an OverflowError)."""
+    virtual = VirtualClock(start)
+    overflows = start + ms == math.inf
+    if not overflows:
+        virtual.charge(ms)
+        assert virtual.now_ms() == start + ms
+        return
+    with pytest.raises(ValueError) as refused:
+        virtual.charge(ms)
+    assert str(refused.value).startswith(
+        f"cannot charge a cost of {ms!r} ms at {start!r} ms: the time would be infinite "
+        "(accepted: a finite number >= 0 and <= "
+    )
+    assert virtual.now_ms() == start
+    kernel = Kernel()
+    errors: list[str] = []
+
+    def process(clock: ProcessClock) -> None:
+        clock.sleep_until(start)
+        try:
+            clock.charge(ms)
+        except ValueError as exc:
+            errors.append(str(exc))
+        errors.append(f"now {clock.now_ms()!r}")
+
+    kernel.spawn("p", process)
+    kernel.run()
+    assert errors == [str(refused.value), f"now {start!r}"]

@@ -63,7 +63,10 @@ def spec(**values):
         ({"engine": "aws-local"}, "engine 'aws-local' runs on the wall clock"),
         ({"colour": "red"}, "colour='red' is not a field (accepted: workload, model, engine"),
         ({"costs": {"foo": 1.0}}, "costs={'foo': 1.0} has unknown cost name(s) ['foo']"),
-        ({"costs": {"encode_per_s_sigma": 5.0}}, "sigma must be in [0, 3], got 5.0"),
+        (
+            {"costs": {"encode_per_s_sigma": 5.0}},
+            "bad calibrated encode_per_s_sigma = 5.0 (accepted: 0 to 3)",
+        ),
         ({"cores": 0}, "cores=0 is out of range (accepted: an int in 1..1024, or None)"),
         (
             {"poll_read": "scan"},

@@ -135,3 +135,14 @@ def test_a_calibration_replaces_medians_spreads_and_cores() -> None:
     assert tuned.validate == PAPER_LOCAL.validate and tuned.machine.cores == 4
     with pytest.raises(ValueError, match=r"bad calibrated validate = -1.0 ms"):
         with_calibration(PAPER_LOCAL, {"validate": -1.0})
+
+
+@pytest.mark.parametrize("sigma", [-1.0, 3.5, float("nan")])
+def test_a_calibrated_spread_out_of_range_names_its_cost(sigma: float) -> None:
+    """A spread outside [0, 3] names the figure it came from (formerly "sigma must be in
+    [0, 3], got -1.0", which named no cost: `durable-sim run --costs checkpoint_sigma=-1`)."""
+    from durable_sim.latency import PAPER_LOCAL, with_calibration
+
+    with pytest.raises(ValueError) as refused:
+        with_calibration(PAPER_LOCAL, {"checkpoint_sigma": sigma})
+    assert str(refused.value) == f"bad calibrated checkpoint_sigma = {sigma!r} (accepted: 0 to 3)"

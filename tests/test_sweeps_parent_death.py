@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ def _workers(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
         if b"--multiprocessing-fork" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _reapers(pid: int) -> list[int]:
+    """The pids of `pid`'s children that run a lifeline's reaper (``python -I -S -c ...``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"\0-I\0-S\0-c\0" in cmdline:
             found.append(int(stat.parent.name))
     return found
 
@@ -193,3 +209,98 @@ def test_publish_pair_commits_only_if_asked(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     publish_pair(path, b"x\n3\n", {"v": 3}, commit_if=lambda: True)
     assert path.read_bytes() == b"x\n3\n"
+
+
+@pytest.mark.parametrize("how", ["fork", "popen"])
+def test_a_process_a_worker_started_is_not_reaped_with_the_pool(how: str) -> None:
+    """The reaper kills the sweep's workers, nothing else: a process a workload started in a
+    worker (by a fork, or a subprocess keeping the worker's descriptors) outlives the sweep's
+    end. Formerly it had inherited the lifeline's read end, and the reaper SIGKILLed it."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from descendant_job import start_descendant
+
+    with sweeps._lifeline() as lifeline:
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=get_context("spawn"),
+            initializer=sweeps._exit_with_parent,
+            initargs=(lifeline,),
+        )
+        with pool:
+            descendant = pool.submit(start_descendant, how).result()
+    try:
+        time.sleep(0.3)  # the reaper has scanned /proc by now (6-48 ms measured)
+        assert _alive(descendant)
+    finally:
+        os.kill(descendant, signal.SIGKILL)
+
+
+def _lifeline_process(mode: str) -> tuple[subprocess.Popen[str], int]:
+    """`lifeline_process` in `mode`, and the pid of the child it forked."""
+    process = subprocess.Popen(
+        [sys.executable, str(TESTS / "lifeline_process.py"), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+def test_a_child_forked_from_the_sweep_neither_delays_its_end_nor_is_reaped() -> None:
+    """A process forked from the sweep's while its pool runs holds both ends of the lifeline.
+    The pool's end is not delayed until that child ends, and the child is not killed: formerly
+    the sweep waited for the reaper, which waited for the end of file that the child's write end
+    held off (run_sweep returned 15 s late, when a thread's forked child ended)."""
+    process, child = _lifeline_process("end")
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ended\n"
+        assert process.wait(timeout=20) == 0
+        assert _alive(child)
+    finally:
+        process.kill()
+        with suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_workers_end_with_their_sweep_while_a_child_forked_from_it_lives() -> None:
+    """A SIGKILLed sweep whose forked child still holds the lifeline's write end: its workers
+    end within the bound all the same (the reaper watches the sweep itself), and the child,
+    not the sweep's worker, lives on. Formerly the workers lived as long as the child."""
+    process, child = _lifeline_process("wait")
+    try:
+        workers = _wait_for(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 60)
+        assert workers, "no pool workers started"
+        process.kill()
+        process.wait()
+        died = time.monotonic()
+        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
+        outlived = time.monotonic() - died
+        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+        assert _alive(child)
+    finally:
+        process.kill()
+        with suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_without_proc_the_workers_end_themselves_with_their_sweep() -> None:
+    """A host without ``/proc`` (simulated) starts no reaper: each running worker ends itself at
+    the end of file on its lifeline (`sweeps._exit_with_parent`), within the bound."""
+    process, _ = _lifeline_process("wait-without-proc")
+    try:
+        workers = _wait_for(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 60)
+        assert workers, "no pool workers started"
+        assert not _reapers(process.pid)
+        time.sleep(3.0)  # past their import: the workers' own watch has started
+        process.kill()
+        process.wait()
+        died = time.monotonic()
+        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
+        outlived = time.monotonic() - died
+        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+    finally:
+        process.kill()

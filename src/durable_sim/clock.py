@@ -65,6 +65,19 @@ def check_cost(ms: float) -> float:
     return ms
 
 
+def charged_time(now_ms: float, ms: float) -> float:
+    """The time a clock at `now_ms` (finite) reaches by charging `ms`: `ms` checked as
+    `check_cost` does, and the sum finite (a cost that would carry the clock past the largest
+    float, to infinity, is a ValueError naming it and the time it was charged at)."""
+    then = now_ms + check_cost(ms)
+    if then == _INF:
+        raise ValueError(
+            f"cannot charge a cost of {ms!r} ms at {now_ms!r} ms: the time would be infinite "
+            f"(accepted: a finite number >= 0 and <= {math.nextafter(_INF, 0) - now_ms!r})"
+        )
+    return then
+
+
 def check_time(what: str, t_ms: float) -> float:
     """`t_ms` if it is a time a clock can sleep until (finite; one already past is a no-op);
     ValueError naming `what` and its value otherwise."""
@@ -163,16 +176,16 @@ class VirtualClock:
         return self._now
 
     def charge(self, ms: float) -> None:
-        """Advance by `ms` milliseconds: a finite number >= 0 (else `ValueError` naming it)."""
-        if 0 < ms < _INF:
+        """Advance by `ms` milliseconds: a finite number >= 0 that keeps the time finite (else
+        `ValueError` naming it, `charged_time`)."""
+        if ms != 0:  # 0 and -0.0 leave the clock where it is
+            then = charged_time(self._now, ms)
             observer = _OBSERVER.get()
             if observer is not None:
                 label = observer.take_charge_label(ms)
-                observer.advanced(self, self._now, self._now + ms, charge=True, label=label)
-            self._now += ms
+                observer.advanced(self, self._now, then, charge=True, label=label)
+            self._now = then
             self._moved()
-        elif ms != 0:  # negative, NaN or infinite
-            raise _bad_cost(ms)
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Jump to `t_ms` (ms, a finite number; else `ValueError` naming it) if it is later

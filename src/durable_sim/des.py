@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 import simpy
 
-from durable_sim.clock import check_cost, check_time
+from durable_sim.clock import charged_time, check_time
 
 T = TypeVar("T")
 
@@ -62,8 +62,9 @@ class ProcessClock:
 
     def charge(self, ms: float) -> None:
         """Let `ms` milliseconds of this process's time pass (a finite number >= 0; else
-        `ValueError` naming it, `durable_sim.clock.check_cost`)."""
-        self._advance_to(self.now_ms() + check_cost(ms))
+        `ValueError` naming it, as for one that would make the time infinite:
+        `durable_sim.clock.charged_time`)."""
+        self._advance_to(charged_time(self.now_ms(), ms))
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
         """Let time pass until `t_ms` (a finite number, else `ValueError` naming it; no-op if

@@ -335,7 +335,10 @@ def with_calibration(profile: LatencyProfile, figures: Mapping[str, float]) -> L
         median = float(figures.get(cost, dist.median_ms))
         if not math.isfinite(median) or median < 0:
             raise ValueError(f"bad calibrated {cost} = {median!r} ms (accepted: finite, >= 0)")
-        changes[cost] = Dist(median, float(figures.get(sigma_key, dist.sigma)))
+        sigma = float(figures.get(sigma_key, dist.sigma))
+        if not 0 <= sigma <= 3:
+            raise ValueError(f"bad calibrated {sigma_key} = {sigma!r} (accepted: 0 to 3)")
+        changes[cost] = Dist(median, sigma)
     return replace(profile, **changes)  # type: ignore[arg-type]
 
 

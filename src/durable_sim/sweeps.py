@@ -881,32 +881,43 @@ def _serial(out: Path, todo: list[_Item]) -> Generator[_Done]:
         yield _run_points(out, [item], environment)
 
 
-#: The reaper of a sweep's pool workers (`_lifeline`), run as ``python -I -S -c _REAPER FD``
-#: (the standard library only: it starts in milliseconds). It waits for the end of file on the
-#: pipe FD, whose write end only the sweep holds, then SIGKILLs every process that holds the
-#: pipe's read end, itself aside: the workers, each of which has held it since the sweep
-#: started it, before it imported anything, and nothing else (no pid that may have been reused).
+#: The reaper of a sweep's pool workers (`_lifeline`), run as ``python -I -S -c _REAPER FD PID``
+#: (the standard library only: it starts in milliseconds). It waits until the sweep (PID, its
+#: parent) has died (a pidfd, where Linux has them) or has ended (a byte on the pipe FD, whose
+#: write end the sweep holds, or its end of file), then SIGKILLs every process that holds the
+#: pipe's read end and not its write end, itself aside: the workers, each of which has held it
+#: since the sweep started it, before it imported anything. Nothing else: no pid that may have
+#: been reused, no process a worker started (`_exit_with_parent`), no process forked from the
+#: sweep's (it holds both ends, and its write end no longer hides the sweep's death or end).
 _REAPER = """
-import os, signal, sys
-fd = int(sys.argv[1])
-while os.read(fd, 512):
-    pass
+import os, select, signal, sys
+fd, parent = int(sys.argv[1]), int(sys.argv[2])
+try:
+    pidfd = os.pidfd_open(parent)
+except (AttributeError, OSError):  # no pidfds here, or the sweep has died
+    pidfd = None
+if os.getppid() == parent:  # the sweep lives: wait for its death or its end
+    select.select([fd] if pidfd is None else [fd, pidfd], [], [])
 pipe = os.readlink(f"/proc/self/fd/{fd}")
 me = str(os.getpid())
-def holds(pid):
+def ends(pid):
+    found = set()
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except OSError:
-        return False
+        return found
     for name in names:
         try:
-            if os.readlink(f"/proc/{pid}/fd/{name}") == pipe:
-                return True
-        except OSError:
+            if os.readlink(f"/proc/{pid}/fd/{name}") != pipe:
+                continue
+            with open(f"/proc/{pid}/fdinfo/{name}") as info:
+                flags = next(l for l in info if l.startswith("flags:"))
+            found.add(int(flags.split()[1], 8) & 3)
+        except (OSError, StopIteration, ValueError):
             pass
-    return False
+    return found
 for pid in os.listdir("/proc"):
-    if pid.isdigit() and pid != me and holds(pid):
+    if pid.isdigit() and pid != me and ends(pid) == {os.O_RDONLY}:
         try:
             os.kill(int(pid), signal.SIGKILL)
         except OSError:
@@ -916,20 +927,20 @@ for pid in os.listdir("/proc"):
 
 @contextmanager
 def _lifeline() -> Iterator[Any]:
-    """The lifeline of a pool's workers: yields the read end of a pipe whose write end only this
+    """The lifeline of a pool's workers: yields the read end of a pipe whose write end this
     process holds, for each worker to be given (`_exit_with_parent`), and starts the pipe's
     reaper (`_REAPER`) where ``/proc`` lists processes' files (Linux). When this process dies
-    (SIGKILL included) the write end closes: the reaper kills every worker at once, even one
-    still importing the package before its first line of ours runs (a spawned worker imports
-    for a second, longer on a loaded host), and each worker that runs ends itself too (the
-    portable fallback). On exit, once the pool has shut down, the pipe is closed: the reaper
-    finds no worker left, and ends."""
+    (SIGKILL included) the reaper kills every worker at once, even one still importing the
+    package before its first line of ours runs (a spawned worker imports for a second, longer
+    on a loaded host), and each worker that runs ends itself too once the write end has closed
+    (the portable fallback). On exit, once the pool has shut down, a byte on the pipe, then its
+    close, wake the reaper: it finds no worker left, and ends."""
     reader, writer = multiprocessing.Pipe(duplex=False)  # neither end is inherited unasked
     reaper = None
     try:
         if os.path.isdir("/proc/self/fd"):
             reaper = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _REAPER, str(reader.fileno())],
+                [sys.executable, "-I", "-S", "-c", _REAPER, str(reader.fileno()), str(os.getpid())],
                 pass_fds=(reader.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -938,7 +949,12 @@ def _lifeline() -> Iterator[Any]:
             )
         yield reader
     finally:
-        reader.close()  # first: the reaper kills whoever holds the read end
+        reader.close()
+        if reaper is not None:
+            # The end: a process forked from this one holds the write end too, and would hide
+            # its close from the reaper until it ends (a reaper killed meanwhile: EPIPE).
+            with suppress(OSError):
+                os.write(writer.fileno(), b".")
         writer.close()
         if reaper is not None:
             reaper.wait()
@@ -949,12 +965,16 @@ def _exit_with_parent(lifeline: Any) -> None:
     started it has died, which closes the write end of the `lifeline` pipe (`_lifeline`). Else
     a worker of a SIGKILLed sweep finished its batch, then waited forever on the pool's queue,
     and kept the pool's resource tracker alive; a point it was saving is left as a kill leaves
-    one, unpublished (`_run_points`; the next sweep settles it)."""
+    one, unpublished (`_run_points`; the next sweep settles it). The read end stays this
+    worker's alone: a process its workload starts (a fork, a subprocess keeping descriptors)
+    never holds it, so the reaper never kills one (it kills whoever holds the read end)."""
 
     def watch() -> None:
         multiprocessing.connection.wait([lifeline])  # nothing is ever sent: the end of file
         os._exit(1)
 
+    os.set_inheritable(lifeline.fileno(), False)  # the spawn passed it inheritable
+    os.register_at_fork(after_in_child=lifeline.close)
     threading.Thread(target=watch, name="durable-sim-sweep-parent", daemon=True).start()
 
 

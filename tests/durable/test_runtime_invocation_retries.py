@@ -22,16 +22,19 @@ from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration
 from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_budget import examples
 
 from durable_sim import run_durable
+from durable_sim.clock import VirtualClock
 from durable_sim.durable import JournalUnavailableError, MemoryJournal
 from durable_sim.durable.journal import HistoryEntry
-from durable_sim.durable.runtime import INVOCATION_RETRY_MS, MAX_FAILED_INVOCATIONS
-from durable_sim.faults import FaultPlan, SimulatedCrash
+from durable_sim.durable.runtime import INVOCATION_RETRY_MS, MAX_FAILED_INVOCATIONS, execute
+from durable_sim.faults import NO_FAULTS, FaultPlan, SimulatedCrash
+from durable_sim.latency import ZERO, Sampler
 from tests.durable.conftest import JournalBackend
 
 STR_BROKE = ErrorObject(message="str broke", type="RuntimeError", data=None, stack_trace=None)
@@ -64,9 +67,9 @@ def _starts(history: list[HistoryEntry]) -> list[float]:
 def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     backend: JournalBackend, interrupted: int
 ) -> None:
-    """The process dies in invocation `interrupted` (an interrupt, which records nothing);
-    the run that resumes the execution fails it once five invocations in a row have failed,
-    and no sooner than 5 s after the last failure."""
+    """The process dies in invocation `interrupted` (an interrupt, recorded as the runtime's
+    exit, which does not count); the run that resumes the execution fails it once five
+    invocations in a row have failed, each no sooner than 5 s after the failure before it."""
     ran: list[int] = []
 
     def handler(event: Any, ctx: DurableContext) -> None:
@@ -82,9 +85,16 @@ def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     assert (resumed.status, resumed.error_object) == ("FAILED", STR_BROKE)
     history = backend.open().read_history("r")
     broke = {"ErrorType": "RuntimeError", "ErrorMessage": "str broke"}
-    assert _failures(history) == [broke] * MAX_FAILED_INVOCATIONS
-    assert len(ran) == MAX_FAILED_INVOCATIONS + 1  # the interrupted one recorded nothing
-    starts = _starts(history)
+    exited = {
+        "ErrorType": EXIT_ERROR,
+        "ErrorMessage": "the runtime was interrupted (KeyboardInterrupt) before the invocation "
+        "completed",
+    }
+    before = interrupted - 1
+    failures = _failures(history)
+    assert failures == [broke] * before + [exited] + [broke] * (MAX_FAILED_INVOCATIONS - before)
+    assert len(ran) == len(failures)  # the interrupted one recorded, once
+    starts = [at for at, error in zip(_starts(history), failures, strict=True) if error == broke]
     assert all(b - a >= INVOCATION_RETRY_MS for a, b in itertools.pairwise(starts))
     assert history[-1].event_type == "ExecutionFailed"
 
@@ -220,6 +230,103 @@ def test_an_execution_ends_after_five_failed_invocations_however_often_its_runs_
     failures = _failures(journal.read_history("h"))  # no invocation of it is clean
     broke = [failure for failure in failures if failure["ErrorType"] != EXIT_ERROR]
     assert len(broke) == MAX_FAILED_INVOCATIONS and all(failures)
+    assert len(failures) == len(ran)  # each invocation that began is recorded, once
     total = len(ran)
     again = run_durable(handler, None, journal=journal, execution_id="h")
     assert (again.status, len(ran)) == ("FAILED", total)
+
+
+@pytest.mark.parametrize("death", ["interrupt", "crash"])
+def test_an_invocation_stopped_before_its_first_write_is_recorded_once(death: str) -> None:
+    """The first invocation fails; its retry replays (writing nothing) and is stopped, by an
+    interrupt (the run releases its lease) or a crash (the lease lapses): either way the
+    history records it, once, as a ``Runtime.ExitError`` that does not count, and five more
+    failures end the execution. Formerly an interrupted retry left no trace: the run resuming
+    the execution found no work after the last InvocationCompleted and a lease released."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(1)
+        ctx.step(lambda _: None, name="once")
+        if len(ran) == 2:
+            raise KeyboardInterrupt if death == "interrupt" else SimulatedCrash("dies")
+        raise BadStr()
+
+    journal = MemoryJournal()
+    with pytest.raises((KeyboardInterrupt, SimulatedCrash)):
+        run_durable(handler, None, journal=journal, execution_id="s")
+    run = run_durable(handler, None, journal=journal, execution_id="s")
+    assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+    kinds = [failure["ErrorType"] for failure in _failures(journal.read_history("s"))]
+    assert kinds == ["RuntimeError", EXIT_ERROR] + ["RuntimeError"] * 4
+    assert len(ran) == len(kinds) == MAX_FAILED_INVOCATIONS + 1
+
+
+@settings(max_examples=examples(60), derandomize=True, database=None, deadline=None)
+@given(
+    fails=st.sets(st.integers(1, 12)),
+    interrupts=st.sets(st.integers(1, 12), max_size=2),
+    runs=st.lists(
+        st.tuples(st.sampled_from([None, 1, 2, 3]), st.sampled_from([None, 0.0, 5_000.0])),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_every_invocation_that_ran_is_in_the_history_once(
+    fails: set[int], interrupts: set[int], runs: list[tuple[int | None, float | None]]
+) -> None:
+    """A handler with two steps around a 10 s timer fails the invocations `fails` names and is
+    interrupted in those `interrupts` names; runs resume it in turn, each crashing after its
+    k-th checkpoint or not, parking its timers and retries (``park_after_ms``) or not. Whatever
+    the mix, each invocation the handler began is recorded once, and the execution fails
+    exactly at the fifth failure in a row (crashes and interrupts neither count nor reset)."""
+    ran: list[int] = []
+
+    def handler(event: Any, ctx: DurableContext) -> str:
+        ran.append(1)
+        invocation = len(ran)
+        ctx.step(lambda _: None, name="a")
+        ctx.wait(Duration.from_seconds(10), name="w")
+        if invocation in interrupts:
+            raise KeyboardInterrupt
+        ctx.step(lambda _: None, name="b")
+        if invocation in fails:
+            raise BadStr()
+        return "done"
+
+    journal = MemoryJournal()
+    run = None
+    for crash, park in [*runs, *[(None, None)] * 20]:
+        faults = NO_FAULTS if crash is None else FaultPlan(crash_after_checkpoint=crash)
+        try:
+            run = execute(
+                handler,
+                "null",
+                journal=journal,
+                execution_id="e",
+                clock=VirtualClock(),
+                sampler=Sampler(ZERO, 0),
+                faults=faults,
+                park_after_ms=park,
+            )
+        except (SimulatedCrash, KeyboardInterrupt):
+            continue
+        if run.status != "PENDING":
+            break
+    assert run is not None and run.status in ("SUCCEEDED", "FAILED")
+    kinds = [failure.get("ErrorType") for failure in _failures(journal.read_history("e"))]
+    assert len(kinds) == len(ran)
+    in_a_row, fifth = 0, None
+    for position, kind in enumerate(kinds):
+        if kind is None:
+            in_a_row = 0
+        elif kind != EXIT_ERROR:
+            in_a_row += 1
+            if in_a_row == MAX_FAILED_INVOCATIONS:
+                fifth = position
+                break
+    if fifth is None:
+        assert (run.status, kinds[-1]) == ("SUCCEEDED", None)
+    else:
+        assert (run.status, run.error_object) == ("FAILED", STR_BROKE)
+        assert fifth == len(kinds) - 1

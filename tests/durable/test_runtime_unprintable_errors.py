@@ -328,7 +328,9 @@ def test_an_interrupt_printing_cannot_print_either_is_recorded_as_unprintable() 
 @pytest.mark.parametrize("where", ["handler", "step"])
 def test_a_real_interrupt_still_stops_the_run_at_once(where: str) -> None:
     """An interrupt the workflow raises (a Ctrl-C) rather than one printing an error raised:
-    the run stops in its first invocation, recording no failure, and nothing runs on."""
+    the run stops in its first invocation, recording no failure of the handler's (the
+    invocation it stopped is recorded as the runtime's exit, which does not count), and nothing
+    runs on."""
     ran: list[int] = []
 
     def interrupt(*args: Any) -> None:
@@ -344,5 +346,8 @@ def test_a_real_interrupt_still_stops_the_run_at_once(where: str) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_durable(handler, None, journal=journal, execution_id="k")
     assert ran == [1]
-    events = [entry.event_type for entry in journal.read_history("k")]
-    assert "InvocationCompleted" not in events and events[-1] != "ExecutionFailed"
+    history = journal.read_history("k")
+    ended = [e.details["Error"] for e in history if e.event_type == "InvocationCompleted"]
+    assert [error["ErrorType"] for error in ended] == ["Runtime.ExitError"]
+    assert "KeyboardInterrupt" in ended[0]["ErrorMessage"]
+    assert history[-1].event_type != "ExecutionFailed"

@@ -568,7 +568,8 @@ class _Runner:
         renewing the lease, then, unless the lease was lost (another owner's now), give it up
         if the journal can still be reached: ready at once for a worker after an interrupt or
         an outage (the execution did not end), and not before the outside world changes it
-        after any other journal error (a corrupt record needs repair first).
+        after any other journal error (a corrupt record needs repair first). An interrupt
+        first records the invocation it stopped, if one was in progress (`_interrupted`).
 
         An outage (`JournalUnavailableError`) that stopped an invocation is first recorded as
         that invocation's end: an InvocationCompleted entry whose error is the outage
@@ -588,6 +589,8 @@ class _Runner:
         if not isinstance(error, JournalUnavailableError):
             ready = None if isinstance(error, JournalError) else READY_NOW
             with contextlib.suppress(JournalError):  # else the lease expires by itself
+                if not isinstance(error, Exception) and self.invocation is not None:
+                    state.journal.append(state.execution_id, [self._interrupted(error)], lease)
                 state.journal.release(lease, ready_at=ready)
             return
         entry = None
@@ -615,6 +618,27 @@ class _Runner:
         except JournalError:
             return  # taken over or ended meanwhile: the new owner records what it finds
 
+    def _interrupted(self, error: BaseException) -> HistoryEntry:
+        """The end of the invocation in progress that the interrupt `error` stopped: as a crash
+        is recorded (`record_crashed_invocation`), a ``Runtime.ExitError`` (Lambda's error type
+        for a runtime that exits during an invocation), which does not count towards
+        `MAX_FAILED_INVOCATIONS`. Without it, an invocation interrupted before its first write
+        left no trace in the history (its lease released, the run resuming it saw none)."""
+        assert self.invocation is not None
+        began, request_id = self.invocation
+        now = self.clock.now_ms()
+        details = {
+            "StartTimestamp": began,
+            "EndTimestamp": now,
+            "RequestId": request_id,
+            "Error": {
+                "ErrorType": "Runtime.ExitError",
+                "ErrorMessage": f"the runtime was interrupted ({type(error).__name__}) "
+                "before the invocation completed",
+            },
+        }
+        return HistoryEntry("InvocationCompleted", now, None, details)
+
     def record_crashed_invocation(self, history: list[HistoryEntry], *, taken_over: bool) -> bool:
         """If the last invocation ended without completing (its process died), record it as
         AWS does: an InvocationCompleted event with a ``Runtime.ExitError``; True if so.
@@ -627,8 +651,9 @@ class _Runner:
         (its retry runs with the lease held; a parked retry releases it), or the service woke
         the execution after the last invocation (a wait ended, a step retry came due, a
         callback was answered, an invoke ended). A holder that died between invocations
-        (sleeping until a timer, with its lease held) or that released its lease (an
-        interrupt, a PENDING or parked end) records nothing. What the service and the outside
+        (sleeping until a timer, with its lease held) or that released its lease (a PENDING or
+        parked end; an interrupt, which recorded the invocation it stopped, `abandon`) records
+        nothing. What the service and the outside
         world appended (timers, answers) is not the invocation's work. One case the history
         cannot tell apart: a run on the wall clock without ``park_after_ms`` that dies during
         the 5 s before a failed invocation's retry is recorded as a crashed retry.
