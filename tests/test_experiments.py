@@ -67,6 +67,10 @@ def spec(**values):
             {"costs": {"encode_per_s_sigma": 5.0}},
             "bad calibrated encode_per_s_sigma = 5.0 (accepted: 0 to 3)",
         ),
+        (
+            {"costs": {"checkpoint": float("inf")}},
+            "costs['checkpoint']=inf: not a finite number (accepted: a finite number)",
+        ),
         ({"cores": 0}, "cores=0 is out of range (accepted: an int in 1..1024, or None)"),
         (
             {"poll_read": "scan"},

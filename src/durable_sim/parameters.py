@@ -198,7 +198,7 @@ def check_numbers(fields: Mapping[str, FieldInfo], values: Mapping[str, Any]) ->
             for key, item in value.items() if isinstance(value, Mapping) else ():
                 why = _not_a_number(item)
                 if why:
-                    raise ValueError(f"{name}[{key!r}]={item!r}: {why} (accepted: a number)")
+                    raise ValueError(f"{name}[{key!r}]={item!r}: {why} (accepted: a finite number)")
         elif _numeric(annotation):
             why = _not_a_number(value)
             if why:

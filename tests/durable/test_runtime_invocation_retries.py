@@ -87,7 +87,7 @@ def test_a_run_resuming_the_retries_goes_on_counting_the_failed_invocations(
     broke = {"ErrorType": "RuntimeError", "ErrorMessage": "str broke"}
     exited = {
         "ErrorType": EXIT_ERROR,
-        "ErrorMessage": "the runtime was interrupted (KeyboardInterrupt) before the invocation "
+        "ErrorMessage": "the runtime was stopped (KeyboardInterrupt) before the invocation "
         "completed",
     }
     before = interrupted - 1

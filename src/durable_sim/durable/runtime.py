@@ -569,7 +569,9 @@ class _Runner:
         if the journal can still be reached: ready at once for a worker after an interrupt or
         an outage (the execution did not end), and not before the outside world changes it
         after any other journal error (a corrupt record needs repair first). An interrupt
-        first records the invocation it stopped, if one was in progress (`_interrupted`).
+        first records the invocation it stopped, if one was in progress (`_interrupted`), and so
+        does a failing callback responder (`ResponderError`: the harness, not the function,
+        stopped it).
 
         An outage (`JournalUnavailableError`) that stopped an invocation is first recorded as
         that invocation's end: an InvocationCompleted entry whose error is the outage
@@ -589,7 +591,8 @@ class _Runner:
         if not isinstance(error, JournalUnavailableError):
             ready = None if isinstance(error, JournalError) else READY_NOW
             with contextlib.suppress(JournalError):  # else the lease expires by itself
-                if not isinstance(error, Exception) and self.invocation is not None:
+                stopped = isinstance(error, ResponderError) or not isinstance(error, Exception)
+                if stopped and self.invocation is not None:
                     state.journal.append(state.execution_id, [self._interrupted(error)], lease)
                 state.journal.release(lease, ready_at=ready)
             return
@@ -619,11 +622,12 @@ class _Runner:
             return  # taken over or ended meanwhile: the new owner records what it finds
 
     def _interrupted(self, error: BaseException) -> HistoryEntry:
-        """The end of the invocation in progress that the interrupt `error` stopped: as a crash
-        is recorded (`record_crashed_invocation`), a ``Runtime.ExitError`` (Lambda's error type
-        for a runtime that exits during an invocation), which does not count towards
-        `MAX_FAILED_INVOCATIONS`. Without it, an invocation interrupted before its first write
-        left no trace in the history (its lease released, the run resuming it saw none)."""
+        """The end of the invocation in progress that `error` (an interrupt, or a failing
+        responder) stopped: as a crash is recorded (`record_crashed_invocation`), a
+        ``Runtime.ExitError`` (Lambda's error type for a runtime that exits during an
+        invocation), which does not count towards `MAX_FAILED_INVOCATIONS`. Without it, an
+        invocation stopped before its first write left no trace in the history (its lease
+        released, the run resuming it saw none)."""
         assert self.invocation is not None
         began, request_id = self.invocation
         now = self.clock.now_ms()
@@ -633,7 +637,7 @@ class _Runner:
             "RequestId": request_id,
             "Error": {
                 "ErrorType": "Runtime.ExitError",
-                "ErrorMessage": f"the runtime was interrupted ({type(error).__name__}) "
+                "ErrorMessage": f"the runtime was stopped ({type(error).__name__}) "
                 "before the invocation completed",
             },
         }
