@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -206,3 +207,18 @@ def test_a_charge_never_carries_a_clock_to_infinity(start: float, ms: float) -> 
     kernel.spawn("p", process)
     kernel.run()
     assert errors == [str(refused.value), f"now {start!r}"]
+
+
+@pytest.mark.parametrize("where", ["charge", "sleep_until", "sleep_through"])
+def test_a_wall_clock_refuses_a_wait_longer_than_the_platform_can_sleep(where: str) -> None:
+    """``time.sleep`` raises OverflowError past `threading.TIMEOUT_MAX`: the clock names the
+    wait and the bound instead, before sleeping at all."""
+    clock = WallClock(emulate_latency=True)
+    far = threading.TIMEOUT_MAX * 1000.0 * 2
+    calls = {
+        "charge": lambda: clock.charge(far),
+        "sleep_until": lambda: clock.sleep_until(clock.now_ms() + far),
+        "sleep_through": lambda: clock.sleep_through(0.0, None, clock.now_ms() + far, None),
+    }
+    with pytest.raises(ValueError, match=r"cannot wait for real: .*\(accepted on a wall clock"):
+        calls[where]()

@@ -14,6 +14,7 @@ coordinator waiting for its branches; ``None``: a durable timer).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -237,6 +238,18 @@ class VirtualClock:
         return f"{type(self).__name__}(now_ms={self._now:.3f})"
 
 
+def _real_wait_s(what: str, ms: float) -> float:
+    """`ms` in seconds, if the platform can wait that long for real (`threading.TIMEOUT_MAX`,
+    about 292 years on Linux); ValueError naming `what` and `ms` otherwise (``time.sleep``
+    would raise OverflowError)."""
+    if ms / 1000.0 > threading.TIMEOUT_MAX:
+        raise ValueError(
+            f"cannot wait for real: {what} {ms!r} ms (accepted on a wall clock: at most "
+            f"{threading.TIMEOUT_MAX * 1000.0:g} ms)"
+        )
+    return ms / 1000.0
+
+
 class WallClock:
     """Real time: milliseconds since the Unix epoch, read once when the clock is made and then
     advanced by `time.perf_counter` (so it never goes back). Times that processes write to a
@@ -260,17 +273,18 @@ class WallClock:
     def charge(self, ms: float) -> None:
         """Sleep `ms` milliseconds for real with `emulate_latency`, else nothing (the code's own
         cost is what the wall clock measures); `ms` is a finite number >= 0 (else `ValueError`
-        naming it)."""
+        naming it), and one the platform can wait for (`_real_wait_s`)."""
         check_cost(ms)
         if self.emulate_latency and ms > 0:
-            time.sleep(ms / 1000.0)
+            time.sleep(_real_wait_s("cost", ms))
 
     def sleep_until(self, t_ms: float, label: str | None = None) -> None:
-        """Sleep until `t_ms` (ms on this clock, a finite number; else `ValueError` naming it),
-        if that is still ahead; `label` is unused."""
+        """Sleep until `t_ms` (ms on this clock, a finite number no further ahead than the
+        platform can wait, `_real_wait_s`; else `ValueError` naming it), if that is still
+        ahead; `label` is unused."""
         delay = check_time("t_ms", t_ms) - self.now_ms()
         if delay > 0:
-            time.sleep(delay / 1000.0)
+            time.sleep(_real_wait_s(f"time {t_ms!r} ms, ahead by", delay))
 
     def sleep_through(
         self, waypoint_ms: float, waypoint_label: str | None, t_ms: float, label: str | None
