@@ -50,9 +50,7 @@ neither attribution nor the machine model). Run from a git checkout of the proje
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -243,18 +241,7 @@ def switch_off(names: list[str], patch: Patch = setattr) -> None:
 
 def _measure_current(probe: str, off: list[str]) -> float:
     """Run `probe` on the current tree with `off` switched off, in a fresh interpreter; s."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.featurecosts", probe, *off],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"probe {probe} with {off} switched off failed:\n{out.stderr}")
-    return float(json.loads(out.stdout.splitlines()[-1]))
+    return _measure(ROOT / "src", probe, "benchmarks.featurecosts", *off)
 
 
 def _spread(values: list[float]) -> tuple[float, str]:

@@ -160,11 +160,12 @@ def _extract_reference(into: Path) -> Path:
     return into / "src"
 
 
-def _measure(src: Path, probe: str) -> float:
-    """Run `probe` in a fresh interpreter importing `durable_sim` from `src`; its time in s."""
+def _measure(src: Path, probe: str, module: str = "benchmarks.sidebyside", *args: str) -> float:
+    """Run `probe` (with `args`) by `module`'s main in a fresh interpreter importing
+    `durable_sim` from `src`; its time in s."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT)])}
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sidebyside", probe],
+        [sys.executable, "-m", module, probe, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -172,7 +173,7 @@ def _measure(src: Path, probe: str) -> float:
         check=False,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"probe {probe} on {src} failed:\n{out.stderr}")
+        raise RuntimeError(f"probe {probe} {list(args)} on {src} failed:\n{out.stderr}")
     return float(json.loads(out.stdout.splitlines()[-1]))
 
 

@@ -598,18 +598,9 @@ class _Runner:
             return
         entry = None
         if self.invocation is not None:
-            began, request_id = self.invocation
-            now = self.clock.now_ms()
-            details = {
-                "StartTimestamp": began,
-                "EndTimestamp": now,
-                "RequestId": request_id,
-                "Error": {
-                    "ErrorType": type(error).__name__,
-                    "ErrorMessage": f"the invocation was stopped by the journal: {error}",
-                },
-            }
-            entry = HistoryEntry("InvocationCompleted", now, None, details)
+            entry = self._ended_by(
+                type(error).__name__, f"the invocation was stopped by the journal: {error}"
+            )
         try:
             if entry is not None:
                 state.journal.append(state.execution_id, [entry], lease)
@@ -628,6 +619,14 @@ class _Runner:
         invocation), which does not count towards `MAX_FAILED_INVOCATIONS`. Without it, an
         invocation stopped before its first write left no trace in the history (its lease
         released, the run resuming it saw none)."""
+        return self._ended_by(
+            "Runtime.ExitError",
+            f"the runtime was stopped ({type(error).__name__}) before the invocation completed",
+        )
+
+    def _ended_by(self, error_type: str, message: str) -> HistoryEntry:
+        """The InvocationCompleted entry of the invocation in progress, ending now with an
+        error of AWS's shape (``ErrorType``, ``ErrorMessage``)."""
         assert self.invocation is not None
         began, request_id = self.invocation
         now = self.clock.now_ms()
@@ -635,11 +634,7 @@ class _Runner:
             "StartTimestamp": began,
             "EndTimestamp": now,
             "RequestId": request_id,
-            "Error": {
-                "ErrorType": "Runtime.ExitError",
-                "ErrorMessage": f"the runtime was stopped ({type(error).__name__}) "
-                "before the invocation completed",
-            },
+            "Error": {"ErrorType": error_type, "ErrorMessage": message},
         }
         return HistoryEntry("InvocationCompleted", now, None, details)
 
