@@ -25,7 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from property_budget import examples
 
-from durable_sim import FaultPlan, SimulatedCrash, send_callback_failure, send_callback_success
+from durable_sim import (
+    FaultPlan,
+    SimulatedCrash,
+    run_durable,
+    send_callback_failure,
+    send_callback_success,
+)
 from durable_sim.clock import VirtualClock
 from durable_sim.durable import (
     FunctionRegistry,
@@ -112,6 +118,39 @@ def test_an_execution_named_like_a_child_but_started_by_no_invoke_wakes_no_one()
     run = _execute(lambda event, ctx: 1, journal, child_execution_id("a", "1"))
     assert run.status == "SUCCEEDED"
     assert journal.claim("w", 30.0, ["fn"]) is None
+
+
+def test_an_execution_forged_with_a_childs_id_before_its_invoke_starts_it_is_refused() -> None:
+    """An id of a chained invoke's execution (``<caller>/invoke-<op>``) started from outside
+    before the invoke starts it was formerly taken by the invoke as its own execution: the
+    caller resumed it and returned the forger's result ("forged"), or, with another input,
+    failed with ExecutionInputMismatchError on every run. AWS's service names a chained
+    invoke's execution itself (the official runner's executor records its parent when it
+    creates it), so no one else can start it: run_durable and submit refuse such an id unless
+    the execution exists, and write nothing."""
+    journal = MemoryJournal()
+    forged = child_execution_id("X", "1")
+
+    def forger(event: Any, ctx: DurableContext) -> str:
+        return "forged"
+
+    def child(event: Any, ctx: DurableContext) -> str:
+        return f"honest:{event}"
+
+    def caller(event: Any, ctx: DurableContext) -> str:
+        return ctx.invoke("child", "x")
+
+    for event in ("x", "y"):
+        with pytest.raises(ValueError, match=r"bad execution_id 'X/invoke-1' .*only that invoke"):
+            run_durable(forger, event, journal=journal, execution_id=forged)
+        with pytest.raises(ValueError, match=r"bad execution_id 'X/invoke-1'"):
+            submit(journal, "child", event, execution_id=forged)
+        assert journal.get_execution(forged) is None  # nothing half-written
+    run = run_durable(caller, None, journal=journal, execution_id="X", functions={"child": child})
+    assert (run.status, run.result) == ("SUCCEEDED", "honest:x")
+    # The invoke's own execution, once it exists, may be resumed from outside (its outcome).
+    again = run_durable(child, "x", journal=journal, execution_id=forged)
+    assert (again.status, again.result) == ("SUCCEEDED", "honest:x")
 
 
 def _started() -> HistoryEntry:

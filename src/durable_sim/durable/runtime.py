@@ -118,6 +118,24 @@ def check_execution_id(execution_id: object) -> str:
     return execution_id
 
 
+def check_started_execution_id(journal: Journal, execution_id: object) -> str:
+    """`execution_id` as `check_execution_id` accepts it, for a run or submission from outside
+    (``run_durable``, ``submit``): an id of the form of a chained invoke's execution
+    (``<caller>/invoke-<operation id>``, `invoked_by`) only resumes that execution, which its
+    invoke alone starts (AWS's service names and starts a chained invoke's execution itself,
+    recording its parent). Raises ValueError naming the id if no such execution exists in
+    `journal`: one started from outside first would be taken as the invoke's own, its
+    outcome as the invoke's."""
+    execution_id = check_execution_id(execution_id)
+    if invoked_by(execution_id) is not None and journal.get_execution(execution_id) is None:
+        raise ValueError(
+            f"bad execution_id {execution_id!r} (accepted: an id not of the form "
+            "'<caller>/invoke-<operation id>', which names a chained invoke's execution: only "
+            "that invoke starts it, and an existing one may only be resumed)"
+        )
+    return execution_id
+
+
 def execute(
     handler: Handler,
     input_payload: str,
