@@ -25,8 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from property_budget import examples
 
-from durable_sim import FaultPlan, SimulatedCrash, send_callback_failure, send_callback_success
-from durable_sim.clock import VirtualClock
+from durable_sim import (
+    FaultPlan,
+    SimulatedCrash,
+    run_durable,
+    send_callback_failure,
+    send_callback_success,
+)
+from durable_sim.clock import VirtualClock, WallClock
 from durable_sim.durable import (
     FunctionRegistry,
     HistoryEntry,
@@ -112,6 +118,103 @@ def test_an_execution_named_like_a_child_but_started_by_no_invoke_wakes_no_one()
     run = _execute(lambda event, ctx: 1, journal, child_execution_id("a", "1"))
     assert run.status == "SUCCEEDED"
     assert journal.claim("w", 30.0, ["fn"]) is None
+
+
+def test_a_caller_sleeping_until_a_timer_takes_its_childs_end_from_another_process(
+    tmp_path: Path,
+) -> None:
+    """On the wall clock a run of the caller that holds its lease until a 3 s wait in a
+    parallel branch is due, while another process runs its child, takes the child's end when
+    it comes, as AWS's service invokes the caller once a child ends: its history has
+    ChainedInvokeSucceeded (at the child's end) before WaitSucceeded, each followed by an
+    invocation of its own. Formerly the run slept through to the wait and appended the
+    child's end after WaitSucceeded, with an earlier timestamp, one invocation seeing both."""
+    path = tmp_path / "j.sqlite"
+    running, go = threading.Event(), threading.Event()
+
+    def child(event: Any, ctx: DurableContext) -> str:
+        ctx.wait(Duration.from_seconds(1))
+
+        def held(_: Any) -> None:
+            running.set()
+            assert go.wait(30)
+
+        ctx.step(held, name="held")
+        return "child done"
+
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.parallel(
+            [
+                lambda c: c.invoke("child", None, name="k"),
+                lambda c: c.wait(Duration.from_seconds(3)),
+            ]
+        ).get_results()
+
+    def run(handler: Any, execution_id: str, park_after_ms: float | None) -> Any:
+        return execute(
+            handler,
+            "null",
+            journal=SqliteJournal(path),
+            execution_id=execution_id,
+            clock=WallClock(),
+            sampler=Sampler(ZERO, 0),
+            faults=NO_FAULTS,
+            functions=FunctionRegistry({"child": child}),
+            park_after_ms=park_after_ms,
+        )
+
+    assert run(caller, "x", 100.0).status == "PENDING"  # the child parks, and so does x
+    journal = SqliteJournal(path)
+    (kid,) = [
+        op.child_execution_id
+        for op in journal.open_execution("x", "null", _started()).operations.values()
+        if op.child_execution_id is not None
+    ]
+    time.sleep(1.05)  # the child's wait is due
+    elsewhere = threading.Thread(target=run, args=(child, kid, 100.0))
+    elsewhere.start()
+    assert running.wait(30)  # another process holds the child
+    threading.Timer(0.3, go.set).start()
+    done = run(caller, "x", None)
+    elsewhere.join(30)
+    assert (done.status, done.result) == ("SUCCEEDED", ["child done", None])
+    events = [e.event_type for e in journal.read_history("x")]
+    assert events.index("ChainedInvokeSucceeded") < events.index("WaitSucceeded"), events
+    # the first run's, the resuming run's, the child's end's and the wait's end's
+    assert _completed(journal, "x") == 4
+
+
+def test_an_execution_forged_with_a_childs_id_before_its_invoke_starts_it_is_refused() -> None:
+    """An id of a chained invoke's execution (``<caller>/invoke-<op>``) started from outside
+    before the invoke starts it was formerly taken by the invoke as its own execution: the
+    caller resumed it and returned the forger's result ("forged"), or, with another input,
+    failed with ExecutionInputMismatchError on every run. AWS's service names a chained
+    invoke's execution itself (the official runner's executor records its parent when it
+    creates it), so no one else can start it: run_durable and submit refuse such an id unless
+    the execution exists, and write nothing."""
+    journal = MemoryJournal()
+    forged = child_execution_id("X", "1")
+
+    def forger(event: Any, ctx: DurableContext) -> str:
+        return "forged"
+
+    def child(event: Any, ctx: DurableContext) -> str:
+        return f"honest:{event}"
+
+    def caller(event: Any, ctx: DurableContext) -> str:
+        return ctx.invoke("child", "x")
+
+    for event in ("x", "y"):
+        with pytest.raises(ValueError, match=r"bad execution_id 'X/invoke-1' .*only that invoke"):
+            run_durable(forger, event, journal=journal, execution_id=forged)
+        with pytest.raises(ValueError, match=r"bad execution_id 'X/invoke-1'"):
+            submit(journal, "child", event, execution_id=forged)
+        assert journal.get_execution(forged) is None  # nothing half-written
+    run = run_durable(caller, None, journal=journal, execution_id="X", functions={"child": child})
+    assert (run.status, run.result) == ("SUCCEEDED", "honest:x")
+    # The invoke's own execution, once it exists, may be resumed from outside (its outcome).
+    again = run_durable(child, "x", journal=journal, execution_id=forged)
+    assert (again.status, again.result) == ("SUCCEEDED", "honest:x")
 
 
 def _started() -> HistoryEntry:

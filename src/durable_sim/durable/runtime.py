@@ -118,6 +118,24 @@ def check_execution_id(execution_id: object) -> str:
     return execution_id
 
 
+def check_started_execution_id(journal: Journal, execution_id: object) -> str:
+    """`execution_id` as `check_execution_id` accepts it, for a run or submission from outside
+    (``run_durable``, ``submit``): an id of the form of a chained invoke's execution
+    (``<caller>/invoke-<operation id>``, `invoked_by`) only resumes that execution, which its
+    invoke alone starts (AWS's service names and starts a chained invoke's execution itself,
+    recording its parent). Raises ValueError naming the id if no such execution exists in
+    `journal`: one started from outside first would be taken as the invoke's own, its
+    outcome as the invoke's."""
+    execution_id = check_execution_id(execution_id)
+    if invoked_by(execution_id) is not None and journal.get_execution(execution_id) is None:
+        raise ValueError(
+            f"bad execution_id {execution_id!r} (accepted: an id not of the form "
+            "'<caller>/invoke-<operation id>', which names a chained invoke's execution: only "
+            "that invoke starts it, and an existing one may only be resumed)"
+        )
+    return execution_id
+
+
 def execute(
     handler: Handler,
     input_payload: str,
@@ -501,15 +519,38 @@ class _Runner:
 
         A state change the handler cannot see (a heartbeat, a retry becoming ready before
         its turn) does not re-invoke the function, as on AWS.
+
+        On the wall clock, a chained invoke whose execution another process runs (left open
+        by `run_invokes`) ends when that process ends it: the journal is looked at every
+        ``poll_s`` seconds of the run's `LeaseConfig` while such an invoke is open, and its
+        end is taken then (AWS's service invokes the caller once a child ends), not at the
+        next timer.
         """
         state, clock = self.state, self.clock
         while True:
             wake = state.next_due(callbacks=clock.virtual)
             if wake is None:
                 return False
+            children = [] if clock.virtual else self.open_children()
+            if children:
+                look = clock.now_ms() + self.config.poll_s * 1000.0
+                if look < wake:
+                    clock.sleep_until(look)
+                    if self._any_ended(children):
+                        self.run_invokes()  # the invoke's end: due when the child ended
+                    continue
             clock.sleep_until(wake)
             if state.fire_due(clock.now_ms()):
                 return True
+
+    def _any_ended(self, execution_ids: list[str]) -> bool:
+        """Whether the journal has an outcome for any of `execution_ids`."""
+        journal = self.state.journal
+        return any(
+            (record := journal.get_execution(execution_id)) is not None
+            and record.status != "RUNNING"
+            for execution_id in execution_ids
+        )
 
     def reload_callbacks(self) -> bool:
         """Re-read the started callbacks from the journal, as the service does before it lets

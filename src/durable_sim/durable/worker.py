@@ -81,7 +81,7 @@ from durable_sim.durable.journal import (
 )
 from durable_sim.durable.lease import DEFAULT_LEASE_S, LeaseConfig, new_owner_id
 from durable_sim.durable.registry import FunctionRegistry, unwrap_handler
-from durable_sim.durable.runtime import check_execution_id, execute
+from durable_sim.durable.runtime import check_started_execution_id, execute
 from durable_sim.durations import Seconds
 from durable_sim.faults import NO_FAULTS
 from durable_sim.latency import ZERO, LatencyProfile, Sampler
@@ -173,12 +173,14 @@ def submit(
 ) -> str:
     """Queue an execution of the registered function `function_name` with the JSON `event`;
     returns its id (a new random one by default). Submitting an existing id again changes
-    nothing (its input must be the same). Raises ValueError for a bad name or id, an event that
-    is no JSON value (NaN included), or an input that differs from the existing execution's."""
+    nothing (its input must be the same). Raises ValueError for a bad name or id (one naming a
+    chained invoke's execution that does not exist: `check_started_execution_id`), an event
+    that is no JSON value (NaN included), or an input that differs from the existing
+    execution's."""
     if not isinstance(function_name, str) or not function_name:
         raise ValueError(f"bad function_name {function_name!r} (accepted: a non-empty string)")
-    execution_id = check_execution_id(
-        f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
+    execution_id = check_started_execution_id(
+        journal, f"execution-{uuid.uuid4().hex[:12]}" if execution_id is None else execution_id
     )
     try:
         payload = json.dumps(event, allow_nan=False)

@@ -18,6 +18,7 @@ from durable_sim.durable import (
     execute,
     unwrap_handler,
 )
+from durable_sim.durable.runtime import check_started_execution_id
 from durable_sim.faults import NO_FAULTS, FaultPlan
 from durable_sim.latency import ZERO, LatencyProfile, Sampler
 
@@ -58,7 +59,9 @@ def run_durable(
     On the virtual clock a callback nobody answers times out at its timeout; without a timeout
     the run returns PENDING with its id in ``pending_callbacks``. `execution_id` names the
     execution to start or resume (a non-empty string; ``None`` starts a new one with a random
-    id); the run holds its lease as `lease` says (`durable_sim.durable.lease`: another process
+    id; an id naming a chained invoke's execution, ``<caller>/invoke-<operation id>``, only
+    resumes one its invoke started: `check_started_execution_id`); the run holds its lease as
+    `lease` says (`durable_sim.durable.lease`: another process
     running it raises `ExecutionBusyError`, or is waited for).
 
     ``engine="aws-local"`` runs the handler on the official `DurableFunctionTestRunner`
@@ -73,12 +76,14 @@ def run_durable(
             functions if isinstance(functions, FunctionRegistry) else FunctionRegistry(functions)
         )
         user_function = unwrap_handler(handler)
+        journal = journal if journal is not None else MemoryJournal()
         return execute(
             user_function,
             json.dumps(event),
-            journal=journal if journal is not None else MemoryJournal(),
-            execution_id=(
-                f"execution-{os.urandom(6).hex()}" if execution_id is None else execution_id
+            journal=journal,
+            execution_id=check_started_execution_id(
+                journal,
+                f"execution-{os.urandom(6).hex()}" if execution_id is None else execution_id,
             ),
             clock=clock if clock is not None else VirtualClock(),
             sampler=Sampler(profile or ZERO, seed),
