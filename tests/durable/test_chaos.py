@@ -27,10 +27,9 @@ from durable_sim import send_callback_success
 from durable_sim.durable import Journal, JournalError, PostgresJournal, SqliteJournal
 from durable_sim.durable.worker import submit, wait_for_outcome
 from durable_sim.pgcluster import PostgresCluster
+from tests.durable.worker_process import start_worker
 
 HERE = Path(__file__).parent
-ROOT = HERE.parents[1]
-FUNCTIONS = f"{HERE / 'worker_functions.py'}:FUNCTIONS"
 
 
 @dataclass
@@ -136,32 +135,6 @@ def test_processes_resuming_one_execution_run_each_step_once(
 LEASE_S = 2.0
 
 
-def _worker(journal: str, lease_s: float, log: Path) -> subprocess.Popen[str]:
-    """A ``durable-sim worker`` process; its stderr goes to the file `log`."""
-    with log.open("a") as err:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable_sim.cli",
-                "worker",
-                "--journal",
-                journal,
-                "--functions",
-                FUNCTIONS,
-                "--lease-s",
-                str(lease_s),
-                "--poll-s",
-                "0.02",
-                "--quiet",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            text=True,
-        )
-
-
 def _submit_all(journal: Journal, side: Path, count: int, **event: Any) -> dict[str, Any]:
     steps = [f"s{i}" for i in range(event["n"])] + [f"m{x}" for x in range(event.get("fan", 0))]
     outcomes = {}
@@ -177,7 +150,7 @@ def _submit_all(journal: Journal, side: Path, count: int, **event: Any) -> dict[
     return outcomes
 
 
-def _running_steps(side: Path, workers: list[subprocess.Popen[str]]) -> list[Any]:
+def _running_steps(side: Path, workers: list[subprocess.Popen[bytes]]) -> list[Any]:
     """The workers that have run step bodies already (they are past their start-up)."""
     seen = {line.split()[3] for line in side.read_text().splitlines()} if side.exists() else set()
     return [w for w in workers if str(w.pid) in seen]
@@ -194,7 +167,7 @@ def _unfinished(journal: Journal, ids: Any) -> int:
     raise AssertionError("the journal stayed unreachable")
 
 
-def _stop(workers: list[subprocess.Popen[str]]) -> None:
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
     for proc in workers:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -211,7 +184,7 @@ def test_workers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
     with SqliteJournal(journal_path) as journal:
         outcomes = _submit_all(journal, side, 24, n=3, fan=3, work_s=0.01)
         log = tmp_path / "workers.log"
-        workers = [_worker(str(journal_path), LEASE_S, log) for _ in range(3)]
+        workers = [start_worker(journal_path, log, "--lease-s", str(LEASE_S)) for _ in range(3)]
         deaths: dict[int, float] = {}
         kills = 0
         deadline = time.monotonic() + 150
@@ -229,7 +202,7 @@ def test_workers_killed_at_random_moments_lose_nothing(tmp_path: Path) -> None:
             deaths[victim.pid] = time.time()
             kills += 1
             workers.remove(victim)
-            workers.append(_worker(str(journal_path), LEASE_S, log))
+            workers.append(start_worker(journal_path, log, "--lease-s", str(LEASE_S)))
         _stop(workers)
         assert kills == 12
         bodies = read_bodies(side, deaths)
@@ -248,7 +221,7 @@ def test_workers_survive_database_restarts_and_crashes(
     journal = PostgresJournal(dsn)
     outcomes = _submit_all(journal, side, 300, n=3, work_s=0.02)
     log = tmp_path / "workers.log"
-    workers = [_worker(dsn, 5.0, log) for _ in range(2)]
+    workers = [start_worker(dsn, log, "--lease-s", "5.0") for _ in range(2)]
     for round_ in range(6):
         time.sleep(0.5)
         assert _unfinished(journal, outcomes) > 0  # the server goes down under running workflows
@@ -325,7 +298,7 @@ def test_workers_killed_at_random_moments_finish_every_chain_of_invokes(
         for name, event in events.items():
             submit(journal, "invokes", event, execution_id=name)
         log = tmp_path / "workers.log"
-        workers = [_worker(target, LEASE_S, log) for _ in range(3)]
+        workers = [start_worker(target, log, "--lease-s", str(LEASE_S)) for _ in range(3)]
         deaths: dict[int, float] = {}
         answered: set[str] = set()
         kills = 0
@@ -342,7 +315,7 @@ def test_workers_killed_at_random_moments_finish_every_chain_of_invokes(
                 deaths[victim.pid] = time.time()
                 kills += 1
                 workers.remove(victim)
-                workers.append(_worker(target, LEASE_S, log))
+                workers.append(start_worker(target, log, "--lease-s", str(LEASE_S)))
             time.sleep(0.05)
         _stop(workers)
         # the timer callers alone take 2 s: 40 draws at 1 in 4 kill (one fixed seed)

@@ -10,8 +10,6 @@ with no lease and nothing to make it ready, for good.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -48,9 +46,7 @@ from durable_sim.faults import NO_FAULTS
 from durable_sim.latency import ZERO, Sampler
 from tests.durable.conftest import JournalBackend
 from tests.durable.worker_functions import FUNCTIONS
-
-ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS_SPEC = f"{Path(__file__).with_name('worker_functions.py')}:FUNCTIONS"
+from tests.durable.worker_process import start_worker
 
 
 def _execute(
@@ -347,7 +343,10 @@ def test_two_worker_processes_wake_each_caller_once_its_child_ends(tmp_path: Pat
     with SqliteJournal(path) as journal:
         for name, event in events.items():
             submit(journal, "invokes", event, execution_id=name)
-        workers = [_worker(path, log) for _ in range(2)]
+        workers = [
+            start_worker(path, log, "--park-after-ms", "100", "--idle-exit-s", "4")
+            for _ in range(2)
+        ]
         try:
             _answer(journal, tmp_path, time.monotonic() + 60)
             _check(journal, tmp_path, list(events))
@@ -355,32 +354,6 @@ def test_two_worker_processes_wake_each_caller_once_its_child_ends(tmp_path: Pat
             for worker in workers:
                 worker.wait(timeout=60)
         assert all(worker.returncode == 0 for worker in workers), log.read_text()
-
-
-def _worker(journal: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("a") as err:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable_sim.cli",
-                "worker",
-                "--journal",
-                str(journal),
-                "--functions",
-                FUNCTIONS_SPEC,
-                "--poll-s",
-                "0.02",
-                "--park-after-ms",
-                "100",
-                "--idle-exit-s",
-                "4",
-                "--quiet",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
 
 
 # -- property: random chains of invokes, driven by what wakes them, with kill points ----------

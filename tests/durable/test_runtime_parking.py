@@ -12,8 +12,6 @@ the 5 s with its lease held; whichever process claims it then runs the retry, on
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,33 +27,7 @@ from durable_sim.durable.worker import submit, wait_for_outcome
 from durable_sim.faults import NO_FAULTS
 from durable_sim.latency import ZERO, Sampler
 from tests.durable.worker_functions import BadStr
-
-ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = f"{Path(__file__).with_name('worker_functions.py')}:FUNCTIONS"
-
-
-def _worker(journal: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("a") as err:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable_sim.cli",
-                "worker",
-                "--journal",
-                str(journal),
-                "--functions",
-                FUNCTIONS,
-                "--poll-s",
-                "0.02",
-                "--idle-exit-s",
-                "6",
-                "--quiet",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+from tests.durable.worker_process import start_worker
 
 
 def _lease_row(path: Path) -> tuple[Any, ...]:
@@ -72,7 +44,7 @@ def test_two_worker_processes_run_a_parked_retry_once_when_it_is_due(tmp_path: P
     path, side, log = tmp_path / "j.sqlite", tmp_path / "side", tmp_path / "log"
     with SqliteJournal(path) as journal:
         submit(journal, "fails_once", {"side": str(side), "id": "f"}, execution_id="f")
-        workers = [_worker(path, log) for _ in range(2)]
+        workers = [start_worker(path, log, "--idle-exit-s", "6") for _ in range(2)]
         try:
             failure = None
             deadline = time.monotonic() + 60
