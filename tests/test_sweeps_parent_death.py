@@ -29,9 +29,8 @@ TESTS = Path(__file__).resolve().parent
 BOUND_S = 2.0
 
 
-def _workers(pid: int) -> list[int]:
-    """The pids of `pid`'s spawned pool workers (children started with --multiprocessing-fork,
-    not the pool's resource tracker)."""
+def _children(pid: int, runs: Callable[[bytes], bool]) -> list[int]:
+    """The pids of `pid`'s children whose command line (NUL-separated) `runs` accepts."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -40,24 +39,22 @@ def _workers(pid: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if b"--multiprocessing-fork" in cmdline and b"resource_tracker" not in cmdline:
+        if runs(cmdline):
             found.append(int(stat.parent.name))
     return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The pids of `pid`'s spawned pool workers (children started with --multiprocessing-fork,
+    not the pool's resource tracker)."""
+    return _children(
+        pid, lambda cmd: b"--multiprocessing-fork" in cmd and b"resource_tracker" not in cmd
+    )
 
 
 def _reapers(pid: int) -> list[int]:
     """The pids of `pid`'s children that run a lifeline's reaper (``python -I -S -c ...``)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
-                continue
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if b"\0-I\0-S\0-c\0" in cmdline:
-            found.append(int(stat.parent.name))
-    return found
+    return _children(pid, lambda cmd: b"\0-I\0-S\0-c\0" in cmd)
 
 
 def _alive(pid: int) -> bool:
