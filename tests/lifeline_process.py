@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 from durable_sim import sweeps
 
@@ -28,22 +26,15 @@ def main(mode: str) -> None:
     if mode == "wait-without-proc":
         isdir = os.path.isdir
         os.path.isdir = lambda path: path != "/proc/self/fd" and isdir(path)  # type: ignore[assignment]
-    with sweeps._lifeline() as lifeline:
-        pool = ProcessPoolExecutor(
-            2,
-            mp_context=get_context("spawn"),
-            initializer=sweeps._exit_with_parent,
-            initargs=(lifeline,),
-        )
-        with pool:
-            futures = [pool.submit(nap, 0.0 if mode == "end" else 600.0) for _ in range(2)]
-            child = 0 if mode == "wait-without-proc" else os.fork()
-            if child == 0 and mode != "wait-without-proc":
-                time.sleep(30)
-                os._exit(0)
-            print(child, flush=True)
-            for future in futures:
-                future.result()
+    with sweeps._pool_on_lifeline(2) as pool:
+        futures = [pool.submit(nap, 0.0 if mode == "end" else 600.0) for _ in range(2)]
+        child = 0 if mode == "wait-without-proc" else os.fork()
+        if child == 0 and mode != "wait-without-proc":
+            time.sleep(30)
+            os._exit(0)
+        print(child, flush=True)
+        for future in futures:
+            future.result()
     print("ended", flush=True)
 
 

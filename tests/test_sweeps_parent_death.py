@@ -213,20 +213,10 @@ def test_a_process_a_worker_started_is_not_reaped_with_the_pool(how: str) -> Non
     """The reaper kills the sweep's workers, nothing else: a process a workload started in a
     worker (by a fork, or a subprocess keeping the worker's descriptors) outlives the sweep's
     end. Formerly it had inherited the lifeline's read end, and the reaper SIGKILLed it."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     from descendant_job import start_descendant
 
-    with sweeps._lifeline() as lifeline:
-        pool = ProcessPoolExecutor(
-            1,
-            mp_context=get_context("spawn"),
-            initializer=sweeps._exit_with_parent,
-            initargs=(lifeline,),
-        )
-        with pool:
-            descendant = pool.submit(start_descendant, how).result()
+    with sweeps._pool_on_lifeline(1) as pool:
+        descendant = pool.submit(start_descendant, how).result()
     try:
         time.sleep(0.3)  # the reaper has scanned /proc by now (6-48 ms measured)
         assert _alive(descendant)
@@ -244,6 +234,16 @@ def _lifeline_process(mode: str) -> tuple[subprocess.Popen[str], int]:
     )
     assert process.stdout is not None
     return process, int(process.stdout.readline())
+
+
+def _kill_and_check_workers_end(process: subprocess.Popen[str], workers: list[int]) -> None:
+    """SIGKILL the sweep `process`; its `workers` must all end within `BOUND_S`."""
+    process.kill()
+    process.wait()
+    died = time.monotonic()
+    assert _wait_for(lambda: not any(map(_alive, workers)), 30)
+    outlived = time.monotonic() - died
+    assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
 
 
 def test_a_child_forked_from_the_sweep_neither_delays_its_end_nor_is_reaped() -> None:
@@ -271,12 +271,7 @@ def test_workers_end_with_their_sweep_while_a_child_forked_from_it_lives() -> No
     try:
         workers = _wait_for(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 60)
         assert workers, "no pool workers started"
-        process.kill()
-        process.wait()
-        died = time.monotonic()
-        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
-        outlived = time.monotonic() - died
-        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+        _kill_and_check_workers_end(process, workers)
         assert _alive(child)
     finally:
         process.kill()
@@ -293,11 +288,6 @@ def test_without_proc_the_workers_end_themselves_with_their_sweep() -> None:
         assert workers, "no pool workers started"
         assert not _reapers(process.pid)
         time.sleep(3.0)  # past their import: the workers' own watch has started
-        process.kill()
-        process.wait()
-        died = time.monotonic()
-        assert _wait_for(lambda: not any(map(_alive, workers)), 30)
-        outlived = time.monotonic() - died
-        assert outlived < BOUND_S, f"the workers outlived their sweep by {outlived:.2f} s"
+        _kill_and_check_workers_end(process, workers)
     finally:
         process.kill()

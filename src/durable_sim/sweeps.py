@@ -979,6 +979,16 @@ def _exit_with_parent(lifeline: Any) -> None:
 
 
 def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
+    with _pool_on_lifeline(workers) as pool:
+        futures = [pool.submit(_run_batch, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+@contextmanager
+def _pool_on_lifeline(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `workers` spawned processes on a `_lifeline` (they die with this process);
+    shut down on exit, its queued tasks cancelled."""
     with _lifeline() as lifeline:
         pool = ProcessPoolExecutor(
             workers,
@@ -987,9 +997,7 @@ def _process_pool(tasks: list[_Task], workers: int) -> Generator[_Done]:
             initargs=(lifeline,),
         )
         try:
-            futures = [pool.submit(_run_batch, task) for task in tasks]
-            for future in as_completed(futures):
-                yield future.result()
+            yield pool
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
