@@ -238,9 +238,7 @@ def execute(
     try:
         if taken_over is None:
             taken_over = execution.lease.taken_over
-        run = _invoke(
-            runner, handler, input_payload, execution, function_name, park_after_ms, taken_over
-        )
+        run = _invoke(runner, handler, input_payload, execution, function_name, taken_over)
     except _STOPS as exc:
         runner.abandon(exc)
         raise
@@ -262,7 +260,6 @@ def _invoke(
     input_payload: str,
     execution: ExecutionRecord,
     function_name: str,
-    park_after_ms: float | None,
     taken_over: bool,
 ) -> DurableRun:
     """Invoke the handler until the execution ends or waits on something (the service's loop);
@@ -295,7 +292,7 @@ def _invoke(
             cold = True
         if last_failure is not None:  # its retry is due 5 s after it, not before
             due = last_failure.at_ms + INVOCATION_RETRY_MS
-            if runner.park(park_after_ms, retry_ms=due):
+            if runner.park(retry_ms=due):
                 metrics.elapsed_ms = clock.now_ms() - start
                 return runner.pending(park=True)
             clock.sleep_until(due, RETRY_BACKOFF)
@@ -343,7 +340,7 @@ def _invoke(
             if runner.reload_callbacks():
                 state.charge(clock, "resume", invocation)
                 continue
-            if runner.park(park_after_ms):
+            if runner.park():
                 metrics.elapsed_ms = clock.now_ms() - start
                 return runner.pending(park=True)
             if runner.wait_for_change():
@@ -377,7 +374,7 @@ def _invoke(
             if failed_invocations >= MAX_FAILED_INVOCATIONS:
                 return runner.fail(recorded, start)
             due = ended + INVOCATION_RETRY_MS
-            if runner.park(park_after_ms, retry_ms=due):  # the retry parks as a timer does
+            if runner.park(retry_ms=due):  # the retry parks as a timer does
                 metrics.elapsed_ms = clock.now_ms() - start
                 return runner.pending(park=True)
             clock.sleep_until(due, RETRY_BACKOFF)
@@ -566,13 +563,14 @@ class _Runner:
                     answered = answered or stored.terminal
         return answered
 
-    def park(self, park_after_ms: float | None, *, retry_ms: float | None = None) -> bool:
+    def park(self, *, retry_ms: float | None = None) -> bool:
         """Whether to end the run here and leave the execution in the journal's queue: with
-        `park_after_ms`, when nothing is due within that many ms (the run then records when
-        the execution is next ready). With `retry_ms` (ms) the next thing due is the retry of
-        a failed invocation then, which parks as a timer would: the run gives its lease up,
-        the execution is ready again at `retry_ms`, and whichever process claims it then runs
-        the retry (the one that parked it runs nothing more)."""
+        the run's ``park_after_ms``, when nothing is due within that many ms (the run then
+        records when the execution is next ready). With `retry_ms` (ms) the next thing due
+        is the retry of a failed invocation then, which parks as a timer would: the run gives
+        its lease up, the execution is ready again at `retry_ms`, and whichever process claims
+        it then runs the retry (the one that parked it runs nothing more)."""
+        park_after_ms = self.park_after_ms
         if park_after_ms is None:
             return False
         wake = self.state.next_due(callbacks=True) if retry_ms is None else retry_ms
